@@ -1,0 +1,80 @@
+"""Putting the layers together: the repo, its index, the signing key and the engine."""
+
+from pathlib import Path
+
+from dulwich.repo import Repo
+
+from bot.config import DEFAULT_BOT_ID, HostPaths
+from bot.engine.dispatch import Engine
+from bot.features.catalog import default_registry
+from bot.state.index import Index
+from bot.state.message import Message
+from bot.state.records import add_admin
+from bot.state.repo import Identity, StateRepo
+from bot.state.signing import SigningKey
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "state_repo_template"
+
+
+def bot_identity(user_id: str) -> Identity:
+    return Identity("opsbot", user_id)
+
+
+def bot_id_of(repo: Path) -> str:
+    """The bot's Matrix id, remembered in the repo's own (unversioned) Git config at init."""
+    config = Repo(str(repo)).get_config()
+    try:
+        return config.get((b"opsbot",), b"botId").decode()
+    except KeyError:
+        return DEFAULT_BOT_ID
+
+
+def ensure_key(paths: HostPaths, bot_id: str) -> SigningKey:
+    """Loads the signing key, creating it (and the allowed-signers file) on first use."""
+    if paths.signing_key.exists():
+        key = SigningKey.load(paths.signing_key)
+    else:
+        paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = SigningKey.generate()
+        key.save(paths.signing_key)
+    line = key.allowed_signers_line(bot_id) + "\n"
+    if not paths.allowed_signers.exists() or paths.allowed_signers.read_text() != line:
+        paths.allowed_signers.write_text(line)
+    return key
+
+
+def init_repo(
+    paths: HostPaths, *, admins: list[str], bot_id: str = DEFAULT_BOT_ID, template: Path = TEMPLATE
+) -> StateRepo:
+    """A new bare state repo from the template, with `admins` in policy.toml; one signed commit."""
+    files: dict[str, bytes | None] = {}
+    for file in sorted(template.rglob("*")):
+        if file.is_file():
+            files[file.relative_to(template).as_posix()] = file.read_bytes()
+    policy = (files.get("policy.toml") or b"").decode()
+    for admin in admins:
+        policy = add_admin(policy, admin)
+    files["policy.toml"] = policy.encode()
+    key = ensure_key(paths, bot_id)
+    me = bot_identity(bot_id)
+    message = Message(
+        summary="init: new state repository",
+        body=(f"Created by opsbot init. Admins: {', '.join(admins) or 'none'}.",),
+    )
+    first_admin = Identity(admins[0].lstrip("@").split(":")[0], admins[0]) if admins else me
+    repo = StateRepo.create(paths.repo, files, committer=me, signer=key, author=first_admin, message=message)
+    config = repo.git.get_config()
+    config.set((b"opsbot",), b"botId", bot_id.encode())
+    # So that `git -C <repo> verify-commit` and `git log --show-signature` work as they are.
+    config.set((b"gpg",), b"format", b"ssh")
+    config.set((b"gpg", b"ssh"), b"allowedSignersFile", str(paths.allowed_signers).encode())
+    config.write_to_path()
+    return repo
+
+
+def open_engine(paths: HostPaths, bot_id: str | None = None) -> Engine:
+    bot_id = bot_id or bot_id_of(paths.repo)
+    key = ensure_key(paths, bot_id)
+    repo = StateRepo(paths.repo, committer=bot_identity(bot_id), signer=key)
+    index = Index(paths.index)
+    return Engine(default_registry(), repo, index, names=("opsbot", bot_id.lstrip("@").split(":")[0]))

@@ -1,0 +1,170 @@
+"""opsbot init | shell | check | reindex | verify | keygen"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from bot import __version__, logs
+from bot.assemble import TEMPLATE, bot_identity, init_repo, open_engine
+from bot.config import DEFAULT_BOT_ID, ConfigError, HostPaths
+from bot.config import load as load_config
+from bot.state.index import Index
+from bot.state.repo import MAIN, StateRepo
+from bot.state.signing import SigningKey, SigningKeyError, verify_commit
+from bot.state.view import StateView
+from bot.transport import console
+
+
+# Commands that only read the repo commit nothing, so the committer they are given never shows.
+READER = bot_identity(DEFAULT_BOT_ID)
+
+
+def _paths(args: argparse.Namespace) -> HostPaths:
+    return HostPaths.beside(args.repo, args.state_dir)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    try:
+        repo = init_repo(paths, admins=args.admin, bot_id=args.bot, template=args.template)
+    except (FileExistsError, ValueError) as e:
+        print(f"opsbot init: {e}", file=sys.stderr)
+        return 2
+    print(f"created {paths.repo} (commit {repo.head()})")
+    print(f"signing key and index in {paths.state_dir}")
+    print(f"next: opsbot shell --repo {args.repo} --as {args.admin[0]}")
+    return 0
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    engine = open_engine(_paths(args))
+    return console.serve(engine, args.sender)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    repo_path = args.repo
+    if args.config:
+        try:
+            config = load_config(args.config)
+            repo_path = repo_path or config.paths.repo
+        except ConfigError as e:
+            problems += e.message.splitlines()
+    if repo_path:
+        try:
+            repo = StateRepo(repo_path, committer=READER, signer=None)
+            view = StateView(repo.snapshot())
+            problems += [f"{repo_path}: {p.message}" for p in view.problems()]
+        except Exception as e:  # a repo that cannot even be opened is one more problem to list
+            problems.append(f"{repo_path}: cannot open the state repo ({e})")
+    if not args.config and not repo_path:
+        print("opsbot check: give --config and/or --repo", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print("ok")
+    return 1 if problems else 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    repo = StateRepo(paths.repo, committer=READER, signer=None)
+    paths.index.unlink(missing_ok=True)
+    count = Index(paths.index).rebuild(repo)
+    print(f"indexed {count} commits into {paths.index}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Checks the signature of every commit on main, without gpg or ssh-keygen."""
+    paths = _paths(args)
+    try:
+        key = SigningKey.load(args.key or paths.signing_key)
+    except SigningKeyError as e:
+        print(f"opsbot verify: {e}", file=sys.stderr)
+        return 2
+    repo = StateRepo(paths.repo, committer=READER, signer=None)
+    bad = 0
+    total = 0
+    for entry in repo.git.get_walker(include=[repo.git.refs[MAIN]]):
+        total += 1
+        if not verify_commit(entry.commit, key):
+            bad += 1
+            print(f"unsigned or bad signature: {entry.commit.id.decode()}")
+    print(f"{total - bad} of {total} commits signed by {key.fingerprint()}")
+    return 1 if bad else 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    if out.exists() and not args.force:
+        print(f"opsbot keygen: {out} exists (use --force to replace it)", file=sys.stderr)
+        return 2
+    key = SigningKey.generate()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    key.save(out)
+    print(f"wrote {out} and {out}.pub ({key.fingerprint()})")
+    print("allowed-signers line (for gpg.ssh.allowedSignersFile):")
+    print(key.allowed_signers_line(args.principal))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="opsbot", description="ChatOps for Matrix; every change is a signed Git commit."
+    )
+    top.add_argument("--version", action="version", version=f"opsbot {__version__}")
+    top.add_argument("--log-format", choices=["logfmt", "json"], default="logfmt")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def repo_args(p: argparse.ArgumentParser, positional: bool = False) -> None:
+        if positional:
+            p.add_argument("repo", type=Path, help="path of the bare state repo")
+        else:
+            p.add_argument("--repo", type=Path, required=True, help="path of the bare state repo")
+        p.add_argument("--state-dir", type=Path, help="key and index (default: <repo>.opsbot/)")
+
+    p = sub.add_parser("init", help="create a state repo from the template (first commit signed)")
+    repo_args(p, positional=True)
+    p.add_argument("--admin", action="append", required=True, metavar="USER",
+                   help="Matrix id of an admin, e.g. @alice:example.org (repeatable)")  # fmt: skip
+    p.add_argument("--bot", default=DEFAULT_BOT_ID, metavar="USER", help="the bot's own Matrix id")
+    p.add_argument("--template", type=Path, default=TEMPLATE, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("shell", help="a local console on a state repo (reads stdin when piped)")
+    repo_args(p)
+    p.add_argument("--as", dest="sender", required=True, metavar="USER", help="act as this Matrix id")
+    p.set_defaults(func=cmd_shell)
+
+    p = sub.add_parser("check", help="validate a host config and a state repo, listing every problem")
+    p.add_argument("--config", type=Path, help="host config (TOML)")
+    p.add_argument("--repo", type=Path, help="state repo (default: the one the config names)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("reindex", help="rebuild the SQLite index from the repo's history")
+    repo_args(p)
+    p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser("verify", help="check every commit on main is signed by opsbot's key")
+    repo_args(p)
+    p.add_argument("--key", type=Path, help="signing key (default: <state-dir>/signing_key)")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("keygen", help="write an Ed25519 signing key and print its allowed-signers line")
+    p.add_argument("--out", type=Path, required=True, help="private key file (the .pub goes beside it)")
+    p.add_argument("--principal", default=DEFAULT_BOT_ID, help="the bot's Matrix id")
+    p.add_argument("--force", action="store_true", help="replace an existing key")
+    p.set_defaults(func=cmd_keygen)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logs.setup(args.log_format)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

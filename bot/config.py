@@ -1,0 +1,159 @@
+"""The host configuration (TOML), and where opsbot keeps its files on the host.
+
+Every problem names the file, the key and, where it can be found, the line; `opsbot check`
+reports all of them at once. Secrets are never in this file, only the paths of files that hold
+them (so that systemd credentials work), and never printed.
+"""
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.errors import OpsbotError
+
+DEFAULT_BOT_ID = "@opsbot:localhost"
+_USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
+
+
+class ConfigError(OpsbotError):
+    code = "config"
+
+
+@dataclass(frozen=True)
+class HostPaths:
+    """Where the repo and the host-only files (key, index) live. The key never enters the repo."""
+
+    repo: Path
+    state_dir: Path
+
+    @classmethod
+    def beside(cls, repo: Path, state_dir: Path | None = None) -> "HostPaths":
+        """The CLI default: the state directory is `<repo>.opsbot/`, next to the repo."""
+        repo = Path(repo).absolute()
+        return cls(repo, Path(state_dir).absolute() if state_dir else repo.with_name(repo.name + ".opsbot"))
+
+    @property
+    def signing_key(self) -> Path:
+        return self.state_dir / "signing_key"
+
+    @property
+    def allowed_signers(self) -> Path:
+        return self.state_dir / "allowed_signers"
+
+    @property
+    def index(self) -> Path:
+        return self.state_dir / "index.sqlite"
+
+
+@dataclass(frozen=True)
+class MatrixConfig:
+    homeserver: str
+    user_id: str
+    password_file: Path | None
+    access_token_file: Path | None
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path
+    paths: HostPaths
+    bot_id: str
+    signing_key: Path
+    matrix: MatrixConfig | None
+
+
+_KNOWN = {
+    "matrix": {"homeserver", "user_id", "password_file", "access_token_file"},
+    "paths": {"state_dir", "repo"},
+    "signing": {"key_file"},
+}
+
+
+def load(path: Path) -> Config:
+    """Reads the host config; raises ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+
+    problems: list[str] = []
+
+    def problem(section: str, key: str | None, what: str) -> None:
+        line = _line_of(text, section, key)
+        where = f"{path}:{line}" if line else str(path)
+        problems.append(f"{where}: [{section}]{' ' + key if key else ''}: {what}")
+
+    for section, value in data.items():
+        if section not in _KNOWN:
+            problem(section, None, f"unknown section (known: {', '.join(_KNOWN)})")
+        elif not isinstance(value, dict):
+            problem(section, None, "must be a table")
+        else:
+            for key in value:
+                if key not in _KNOWN[section]:
+                    problem(section, key, f"unknown key (known: {', '.join(sorted(_KNOWN[section]))})")
+
+    def get(section: str, key: str, required: bool = False) -> str | None:
+        value: Any = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+        if value is None:
+            if required:
+                problem(section, key, "missing")
+            return None
+        if not isinstance(value, str) or not value:
+            problem(section, key, "must be a non-empty string")
+            return None
+        return value
+
+    repo = get("paths", "repo", required=True)
+    state_dir = get("paths", "state_dir", required=True)
+    key_file = get("signing", "key_file")
+    matrix = None
+    if "matrix" in data:
+        homeserver = get("matrix", "homeserver", required=True)
+        user_id = get("matrix", "user_id", required=True)
+        password = get("matrix", "password_file")
+        token = get("matrix", "access_token_file")
+        if homeserver and not homeserver.startswith(("https://", "http://")):
+            problem("matrix", "homeserver", "must start with https:// (or http:// for a local test)")
+        if user_id and not _USER_ID.match(user_id):
+            problem("matrix", "user_id", f"{user_id!r} is not a Matrix user id like @opsbot:example.org")
+        if not password and not token:
+            problem("matrix", "password_file", "give password_file or access_token_file")
+        if homeserver and user_id:
+            matrix = MatrixConfig(
+                homeserver, user_id, Path(password) if password else None, Path(token) if token else None
+            )
+
+    if problems:
+        raise ConfigError("\n".join(problems))
+    assert repo and state_dir
+    paths = HostPaths(Path(repo), Path(state_dir))
+    return Config(
+        source=path,
+        paths=paths,
+        bot_id=matrix.user_id if matrix else DEFAULT_BOT_ID,
+        signing_key=Path(key_file) if key_file else paths.signing_key,
+        matrix=matrix,
+    )
+
+
+def _line_of(text: str, section: str, key: str | None) -> int | None:
+    """Line number of `key` in `[section]` (or of the section header), for error messages."""
+    current = None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        header = re.match(r"^\[([^\]]+)\]", stripped)
+        if header:
+            current = header.group(1).strip()
+            if key is None and current == section:
+                return number
+        elif current == section and key and re.match(rf"^{re.escape(key)}\s*=", stripped):
+            return number
+    return None

@@ -1,0 +1,51 @@
+"""What a handler gets (a snapshot and the parsed arguments) and what it returns (changes and a
+reply). A handler does no I/O: the engine commits its `Change` and sends its reply."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.engine.registry import CommandRegistry
+from bot.engine.types import Invocation
+from bot.state.index import Index
+from bot.state.log import RepoLog
+from bot.state.records import Policy
+from bot.state.view import StateView
+
+
+@dataclass(frozen=True)
+class Context:
+    invocation: Invocation
+    args: Mapping[str, Any]
+    state: StateView
+    policy: Policy
+    history: Index
+    log: RepoLog
+    registry: CommandRegistry
+    now: datetime
+
+    @property
+    def sender(self) -> str:
+        return self.invocation.sender
+
+    @property
+    def reason(self) -> str:
+        return str(self.args.get("reason") or "")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One commit's worth of change: its summary (after "<command>: ") and the files."""
+
+    summary: str
+    files: Mapping[str, str | None]
+    trailers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    text: str
+    html: str | None = None
+    change: Change | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

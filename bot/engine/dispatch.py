@@ -1,0 +1,201 @@
+"""The engine: parse -> authorize -> validate -> execute -> commit -> reply.
+
+Everything before the commit can refuse, and a refusal writes nothing. The commit is the point of
+no return; the reply is sent only after it, so a person never reads "done" for a change that is
+not in Git. Everything runs under one lock (threads here, a file lock against other processes in
+`StateRepo.locked`), which keeps "check the freeze, then write" a single step.
+"""
+
+import html
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import UTC, datetime
+
+from bot.engine.context import Context, Outcome
+from bot.engine.grammar import bind, split
+from bot.engine.registry import Command, CommandRegistry
+from bot.engine.types import Invocation, Reply
+from bot.errors import Forbidden, OpsbotError, TooLong, UnknownCommand, UsageError
+from bot.logs import fact
+from bot.state.index import Index
+from bot.state.log import RepoLog
+from bot.state.message import Message, trailers_from
+from bot.state.repo import ConcurrentUpdate, Identity, StateRepo
+from bot.state.view import StateView
+
+log = logging.getLogger("opsbot.engine")
+
+MAX_MESSAGE = 4096
+_CAS_RETRIES = 5
+_refs = itertools.count(1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Engine:
+    def __init__(
+        self,
+        registry: CommandRegistry,
+        repo: StateRepo,
+        index: Index,
+        *,
+        names: tuple[str, ...] = ("opsbot",),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.registry = registry
+        self.repo = repo
+        self.index = index
+        self.names = tuple(n.lower() for n in names)
+        self.clock = clock
+        self._lock = threading.Lock()
+
+    def command_text(self, text: str) -> str | None:
+        """The command in `text` without its prefix (`!` or `opsbot:`), or None if not a command."""
+        stripped = text.strip()
+        if stripped.startswith("!") and len(stripped) > 1 and not stripped[1].isspace():
+            return stripped[1:]
+        head, colon, rest = stripped.partition(":")
+        if colon and head.strip().lower() in self.names:
+            return rest.strip()
+        return None
+
+    def run(self, invocation: Invocation) -> Reply | None:
+        """Handles one invocation; None when the text is not addressed to the bot."""
+        body = self.command_text(invocation.text)
+        if body is None:
+            return None
+        command: Command | None = None
+        try:
+            if len(invocation.text.encode()) > MAX_MESSAGE:
+                raise TooLong(
+                    f"the message is over {MAX_MESSAGE // 1024} KiB",
+                    hint="send a shorter command; long text belongs in a file in the repo",
+                )
+            words = split(body)
+            if not words:
+                raise UsageError("empty command", hint="type !help for the list of commands")
+            name = words[0].lower().removeprefix("!")
+            command = self.registry.get(name)
+            if command is None:
+                nearest = self.registry.nearest(name)
+                raise UnknownCommand(
+                    f"unknown command !{_clip(name)}",
+                    hint=(f"did you mean !{nearest}? " if nearest else "") + "!help lists them all",
+                )
+            with self._lock:
+                return self._run(command, words[1:], invocation)
+        except UsageError as e:
+            usage = f"usage: {command.usage_line()}" if command else None
+            return _refusal(command, e, usage)
+        except OpsbotError as e:
+            return _refusal(command, e)
+        except Exception:
+            ref = f"{invocation.received_at:%Y%m%d%H%M%S}-{next(_refs)}"
+            log.exception(
+                "command failed",
+                extra={"fields": {"ref": ref, "event": invocation.event_id, "room": invocation.room_id}},
+            )
+            text = f"internal error (ref: {ref}), nothing was written"
+            return Reply(False, command.name if command else None, text, html.escape(text), error="internal")
+
+    def _run(self, command: Command, words: list[str], invocation: Invocation) -> Reply:
+        for _ in range(_CAS_RETRIES):
+            with self.repo.locked() if command.writes else nullcontext():
+                self.index.sync(self.repo)
+                if command.writes:
+                    done = self.index.commit_for(invocation.event_id)
+                    if done is not None:
+                        return self._already_done(command, invocation, done)
+                snapshot = self.repo.snapshot()
+                outcome, ctx = self._decide(command, words, invocation, StateView(snapshot))
+                if outcome.change is None or not command.writes:
+                    return _reply(command, outcome)
+                try:
+                    sha = self._commit(command, ctx, outcome, snapshot.commit)
+                except ConcurrentUpdate:
+                    # Someone wrote without our lock (a push into the repo): decide again on the
+                    # new HEAD, since the freeze we checked may not hold any more.
+                    fact(log, "main moved during a command, retrying", event=invocation.event_id)
+                    continue
+            self.index.sync(self.repo)
+            fact(
+                log, "committed", command=command.name, room=invocation.room_id,
+                event=invocation.event_id, commit=sha, sender=invocation.sender,
+            )  # fmt: skip
+            return _reply(command, outcome, sha)
+        raise RuntimeError(f"main kept moving; gave up after {_CAS_RETRIES} tries")
+
+    def _decide(
+        self, command: Command, words: list[str], invocation: Invocation, state: StateView
+    ) -> tuple[Outcome, Context]:
+        policy = state.policy()
+        if not policy.allows_somewhere(invocation.sender, command.name):
+            raise Forbidden(
+                f"{invocation.sender} may not run !{command.name}",
+                hint="ask an admin to give you a role for it in policy.toml (!whoami shows yours)",
+            )
+        args = bind(command.elements, command.options, words)
+        env = args.get(command.scope) if command.scope else None
+        if env is not None and not policy.allows(invocation.sender, command.name, env):
+            raise Forbidden(
+                f"{invocation.sender} may not run !{command.name} in {env}",
+                hint="ask an admin to extend your role's environments in policy.toml",
+            )
+        ctx = Context(
+            invocation=invocation, args=args, state=state, policy=policy, history=self.index,
+            log=RepoLog(self.repo), registry=self.registry, now=self.clock(),
+        )  # fmt: skip
+        return command.handler(ctx), ctx
+
+    def _commit(self, command: Command, ctx: Context, outcome: Outcome, parent: str | None) -> str:
+        assert outcome.change is not None
+        inv = ctx.invocation
+        body = [f"Requested by {inv.display_name} in {inv.place}."]
+        if ctx.reason:
+            body.append(f"Reason: {ctx.reason}")
+        message = Message(
+            summary=f"{command.name}: {outcome.change.summary}",
+            body=tuple(body),
+            trailers=trailers_from([("Opsbot-Command", inv.text.strip()), *inv.trailers()])
+            + outcome.change.trailers,
+        )
+        files = {p: None if t is None else t.encode() for p, t in outcome.change.files.items()}
+        author = Identity(inv.display_name, inv.sender)
+        return self.repo.commit(files, message, author, inv.received_at, parent=parent)
+
+    def _already_done(self, command: Command, invocation: Invocation, sha: str) -> Reply:
+        fact(log, "already committed", event=invocation.event_id, commit=sha)
+        summary = RepoLog(self.repo).commit(sha).message.split("\n", 1)[0]
+        text = f"already done: {summary} · commit {sha[:7]}"
+        return Reply(True, command.name, text, html.escape(text), commit=sha)
+
+
+def _reply(command: Command, outcome: Outcome, sha: str | None = None) -> Reply:
+    text = f"{outcome.text} · commit {sha[:7]}" if sha else outcome.text
+    markup = outcome.html if outcome.html is not None else _to_html(outcome.text)
+    if sha:
+        markup += f" · commit <code>{sha[:7]}</code>"
+    return Reply(True, command.name, text, markup, commit=sha, extra=outcome.extra)
+
+
+def _refusal(command: Command | None, error: OpsbotError, usage: str | None = None) -> Reply:
+    text = f"refused: {error.message}"
+    if error.hint:
+        text += f"; {error.hint}"
+    if usage:
+        text += f"\n{usage}"
+    name = command.name if command else None
+    return Reply(False, name, text, _to_html(text), error=error.code)
+
+
+def _to_html(text: str) -> str:
+    return html.escape(text).replace("\n", "<br>")
+
+
+def _clip(value: str, limit: int = 40) -> str:
+    return value if len(value) <= limit else value[: limit - 3] + "..."

@@ -1,0 +1,259 @@
+"""Command grammar: splitting a message into words, and matching words against a usage line.
+
+A usage line is written the way `!help` shows it: `<app> <version> to <env>`, `<env> [for
+<duration>]`. `<x>` is an argument whose kind (and so its check) is looked up by name in
+`ARG_KINDS`; bare words are literals; `[...]` is optional. Options (`--reason TEXT`, `-n N`) may
+stand anywhere after the command name. The same declaration produces the help text and the
+"usage:" line of every error, so they cannot drift apart.
+"""
+
+import re
+import shlex
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from bot.errors import UsageError
+
+
+class ArgError(ValueError):
+    """An argument of the right place but the wrong shape; the message says which shape."""
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_VERSION = re.compile(r"^v?[0-9]+(\.[0-9]+){0,3}([-+][0-9A-Za-z][0-9A-Za-z.+-]*)?$")
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+_HEX = re.compile(r"^[0-9a-f]{4,40}$")
+MAX_NAME = 64
+MAX_DURATION = timedelta(days=90)
+
+
+def _printable(value: str) -> None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ArgError("must not contain control characters")
+
+
+def name(value: str) -> str:
+    _printable(value)
+    if len(value) > MAX_NAME:
+        raise ArgError(f"must be at most {MAX_NAME} characters")
+    if "/" in value or ".." in value or not _NAME.match(value):
+        raise ArgError("must be letters, digits, '.', '-' or '_' (no '/' or '..')")
+    return value
+
+
+def version(value: str) -> str:
+    _printable(value)
+    if len(value) > MAX_NAME or not _VERSION.match(value):
+        raise ArgError("must be a plain version like 1.4.2, v2.0 or 1.4.2-rc.1")
+    return value
+
+
+def duration(value: str) -> timedelta:
+    match = _DURATION.match(value.lower())
+    if not value or not match or not any(match.groups()):
+        raise ArgError("must be a duration like 30m, 2h, 1d or 1d12h")
+    weeks, days, hours, minutes = (int(g or 0) for g in match.groups())
+    span = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
+    if not timedelta(0) < span <= MAX_DURATION:
+        raise ArgError("must be more than 0m and at most 90d")
+    return span
+
+
+def revision(value: str) -> str:
+    if not _HEX.match(value.lower()):
+        raise ArgError("must be a commit id: 4 to 40 hexadecimal digits")
+    return value.lower()
+
+
+def count(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 200:
+        raise ArgError("must be a number from 1 to 200")
+    return int(value)
+
+
+def word(value: str) -> str:
+    _printable(value)
+    if len(value) > MAX_NAME:
+        raise ArgError(f"must be at most {MAX_NAME} characters")
+    return value.removeprefix("!")
+
+
+def text(value: str) -> str:
+    _printable(value)
+    return value
+
+
+ARG_KINDS: dict[str, Callable[[str], Any]] = {
+    "app": name,
+    "env": name,
+    "target": name,
+    "version": version,
+    "duration": duration,
+    "commit": revision,
+    "command": word,
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str  # "--reason" or "-n"
+    dest: str
+    metavar: str
+    help: str
+    parse: Callable[[str], Any] = text
+
+
+REASON = Option("--reason", "reason", "TEXT", "why; goes into the commit message")
+
+
+def split(message: str) -> list[str]:
+    """Words and quoted strings, as a shell would split them (quotes may be ' or ")."""
+    try:
+        return shlex.split(message)
+    except ValueError as e:
+        raise UsageError(f"could not read the command: {e}", hint="close every quote you open") from None
+
+
+# Usage lines
+
+
+@dataclass(frozen=True)
+class Literal:
+    word: str
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+
+
+@dataclass(frozen=True)
+class Optional:
+    elements: tuple["Element", ...]
+
+
+Element = Literal | Param | Optional
+
+
+def compile_usage(usage: str) -> tuple[Element, ...]:
+    tokens = re.findall(r"\[|\]|<[a-z_]+>|[^\s\[\]]+", usage)
+    elements, rest = _compile(tokens, 0)
+    if rest != len(tokens):
+        raise ValueError(f"unbalanced ']' in usage {usage!r}")
+    return elements
+
+
+def _compile(tokens: list[str], i: int) -> tuple[tuple[Element, ...], int]:
+    out: list[Element] = []
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "]":
+            return tuple(out), i
+        if token == "[":
+            inner, i = _compile(tokens, i + 1)
+            if i >= len(tokens):
+                raise ValueError("unbalanced '[' in usage")
+            out.append(Optional(inner))
+        elif token.startswith("<"):
+            param = token[1:-1]
+            if param not in ARG_KINDS:
+                raise ValueError(f"usage names <{param}>, which has no kind in ARG_KINDS")
+            out.append(Param(param))
+        else:
+            out.append(Literal(token))
+        i += 1
+    return tuple(out), i
+
+
+@dataclass
+class _Failure:
+    at: int = -1
+    expected: str = ""
+
+
+def _match(
+    elements: tuple[Element, ...], words: list[str], i: int, bound: dict[str, str], fail: _Failure
+) -> Iterator[tuple[int, dict[str, str]]]:
+    if not elements:
+        yield i, bound
+        return
+    head, rest = elements[0], elements[1:]
+    if isinstance(head, Optional):
+        for j, inner in _match(head.elements, words, i, bound, fail):
+            yield from _match(rest, words, j, inner, fail)
+        yield from _match(rest, words, i, bound, fail)
+        return
+    if i >= len(words) or (isinstance(head, Literal) and words[i].lower() != head.word):
+        if i > fail.at or (i == fail.at and not fail.expected):
+            fail.at = i
+            fail.expected = head.word if isinstance(head, Literal) else f"<{head.name}>"
+        return
+    if isinstance(head, Literal):
+        yield from _match(rest, words, i + 1, bound, fail)
+    else:
+        yield from _match(rest, words, i + 1, {**bound, head.name: words[i]}, fail)
+
+
+def bind(elements: tuple[Element, ...], options: tuple[Option, ...], words: list[str]) -> dict[str, Any]:
+    """Arguments by name, checked by kind; raises UsageError saying what is wrong."""
+    args: dict[str, Any] = {}
+    positional: list[str] = []
+    by_flag = {o.flag: o for o in options}
+    i = 0
+    while i < len(words):
+        token = words[i]
+        flag, eq, inline = token.partition("=")
+        if flag in by_flag:
+            option = by_flag[flag]
+            if eq:
+                value = inline
+            elif i + 1 < len(words):
+                i += 1
+                value = words[i]
+            else:
+                raise UsageError(f"{flag} needs a value ({option.metavar})")
+            if option.dest in args:
+                raise UsageError(f"{flag} given twice")
+            args[option.dest] = _checked(flag, option.parse, value)
+        elif token.startswith("-") and len(token) > 1 and not token[1].isdigit():
+            known = ", ".join(by_flag) or "none"
+            raise UsageError(f"unknown option {flag} (options here: {known})")
+        else:
+            positional.append(token)
+        i += 1
+
+    fail = _Failure()
+    best_end = -1
+    for end, bound in _match(elements, positional, 0, {}, fail):
+        if end == len(positional):
+            for key, value in bound.items():
+                args[key] = _checked(f"<{key}>", ARG_KINDS[key], value)
+            return args
+        best_end = max(best_end, end)
+    if fail.at >= len(positional):
+        raise UsageError(f"missing {fail.expected}")
+    if fail.at >= best_end:
+        raise UsageError(f"expected {fail.expected!r} but got {positional[fail.at]!r}")
+    raise UsageError(f"unexpected {' '.join(positional[best_end:])!r}")
+
+
+def _checked(what: str, parse: Callable[[str], Any], value: str) -> Any:
+    try:
+        return parse(value)
+    except ArgError as e:
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise UsageError(f"{what} {shown!r} {e}") from None
+
+
+def render(elements: tuple[Element, ...]) -> str:
+    parts = []
+    for element in elements:
+        if isinstance(element, Literal):
+            parts.append(element.word)
+        elif isinstance(element, Param):
+            parts.append(f"<{element.name}>")
+        else:
+            parts.append(f"[{render(element.elements)}]")
+    return " ".join(parts)

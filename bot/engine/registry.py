@@ -1,0 +1,62 @@
+"""Commands, each declared once: grammar, help, permission and handler side by side.
+
+`!help`, the README's command table and every "usage:" line are generated from these
+declarations. The registry is a plain object handed to the engine; nothing registers itself by
+being imported.
+"""
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.engine.grammar import Element, Option, compile_usage, render
+
+if TYPE_CHECKING:
+    from bot.engine.context import Context, Outcome
+
+Handler = Callable[["Context"], "Outcome"]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    summary: str
+    handler: Handler
+    options: tuple[Option, ...] = ()
+    examples: tuple[str, ...] = ()
+    details: str = ""
+    writes: bool = False
+    scope: str | None = None
+    """The argument naming the environment that policy.toml's `environments` applies to."""
+    elements: tuple[Element, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "elements", compile_usage(self.usage))
+        if self.scope is not None and f"<{self.scope}>" not in self.usage:
+            raise ValueError(f"!{self.name}: scope <{self.scope}> is not in its usage line")
+
+    def usage_line(self) -> str:
+        parts = [f"!{self.name}", render(self.elements)]
+        parts += [f"[{o.flag} {o.metavar}]" for o in self.options]
+        return " ".join(p for p in parts if p)
+
+
+class CommandRegistry:
+    def __init__(self, commands: Iterable[Command]) -> None:
+        self._commands: dict[str, Command] = {}
+        for command in commands:
+            if command.name in self._commands:
+                raise ValueError(f"!{command.name} is declared twice")
+            self._commands[command.name] = command
+
+    def __iter__(self) -> Iterator[Command]:
+        return iter(self._commands.values())
+
+    def get(self, name: str) -> Command | None:
+        return self._commands.get(name)
+
+    def nearest(self, name: str) -> str | None:
+        close = difflib.get_close_matches(name, self._commands, n=1, cutoff=0.6)
+        return close[0] if close else None

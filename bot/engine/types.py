@@ -1,0 +1,52 @@
+"""What a transport hands the engine, and what it gets back."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One message that may be a command: who, where, which event, what text, how trusted."""
+
+    sender: str  # Matrix user id, also used by the console (`opsbot shell --as`)
+    text: str
+    event_id: str  # unique per transport; a repeated id is a redelivery, never a new command
+    received_at: datetime
+    sender_name: str = ""
+    room_id: str | None = None
+    room_name: str | None = None
+    transport: str = "console"
+    device_verified: bool | None = None  # None: the transport has no notion of devices
+
+    def trailers(self) -> list[tuple[str, str | None]]:
+        """The Git trailers that say where this came from (see DESIGN.md's commit format)."""
+        if self.transport == "matrix":
+            return [("Matrix-Room", self.room_id), ("Matrix-Event", self.event_id)]
+        return [("Opsbot-Invocation", self.event_id)]
+
+    @property
+    def display_name(self) -> str:
+        return self.sender_name or self.sender
+
+    @property
+    def place(self) -> str:
+        return self.room_name or self.room_id or f"the {self.transport}"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer to an invocation: text for people, `result` for machines."""
+
+    ok: bool
+    command: str | None
+    text: str
+    html: str
+    commit: str | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The `opsbot` field every reply carries in its Matrix content (DESIGN.md)."""
+        return {"ok": self.ok, "command": self.command, "commit": self.commit, "error": self.error}

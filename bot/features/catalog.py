@@ -1,0 +1,10 @@
+"""Every command opsbot knows, collected into the registry the engine is built with."""
+
+from bot.engine.registry import CommandRegistry
+from bot.features import deploy, freeze, help, status
+
+
+def default_registry() -> CommandRegistry:
+    return CommandRegistry(
+        [*help.COMMANDS, *deploy.COMMANDS, *freeze.COMMANDS, *status.COMMANDS]
+    )

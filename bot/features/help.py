@@ -1,0 +1,73 @@
+"""!help and !whoami: what this person may do, generated from the command declarations."""
+
+import html
+
+from bot.engine.context import Context, Outcome
+from bot.engine.registry import Command, CommandRegistry
+from bot.errors import NotFound
+from bot.state.records import ADMIN, Policy
+
+
+def runnable(registry: CommandRegistry, policy: Policy, user_id: str) -> list[Command]:
+    return [c for c in registry if policy.allows_somewhere(user_id, c.name)]
+
+
+def describe(command: Command) -> str:
+    lines = [command.usage_line(), f"  {command.summary}"]
+    if command.details:
+        lines.append(f"  {command.details}")
+    for option in command.options:
+        lines.append(f"  {option.flag} {option.metavar}: {option.help}")
+    if command.examples:
+        lines.append("  examples: " + "   ".join(command.examples))
+    return "\n".join(lines)
+
+
+def help_(ctx: Context) -> Outcome:
+    name = ctx.args.get("command")
+    mine = runnable(ctx.registry, ctx.policy, ctx.sender)
+    if name is not None:
+        command = ctx.registry.get(name)
+        if command is None:
+            nearest = ctx.registry.nearest(name)
+            raise NotFound(f"no command !{name}", hint=f"did you mean !{nearest}?" if nearest else "!help lists them")
+        text = describe(command)
+        if command not in mine:
+            text += "\n  (your roles do not allow it)"
+    else:
+        width = max(len(c.usage_line()) for c in mine)
+        text = "\n".join(f"{c.usage_line():<{width}}  {c.summary}" for c in mine)
+        text += "\n!help <command> shows one in full."
+    return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
+
+
+def whoami(ctx: Context) -> Outcome:
+    roles = ctx.policy.roles_of(ctx.sender)
+    if not roles:
+        return Outcome(f"{ctx.sender}: no roles in policy.toml")
+    parts = []
+    for role in roles:
+        if role.name == ADMIN:
+            parts.append("admin (every command, everywhere)")
+            continue
+        where = "everywhere" if role.environments is None else "in " + ", ".join(role.environments)
+        parts.append(f"{role.name} ({', '.join(role.commands) or 'no commands'}; {where})")
+    return Outcome(f"{ctx.sender}: " + "; ".join(parts))
+
+
+COMMANDS = (
+    Command(
+        name="help",
+        usage="[<command>]",
+        summary="the commands you may run, or one command in full",
+        examples=("!help", "!help deploy"),
+        handler=help_,
+    ),
+    Command(
+        name="whoami",
+        usage="",
+        summary="your roles, from policy.toml",
+        examples=("!whoami",),
+        handler=whoami,
+    ),
+)

@@ -1,0 +1,100 @@
+"""Read-only views: !status, !history, !show."""
+
+import html
+from datetime import UTC, datetime
+
+from bot.engine.context import Context, Outcome
+from bot.engine.grammar import Option, count
+from bot.engine.registry import Command
+from bot.errors import NotFound, Refused
+from bot.features.timefmt import ago, at
+
+MAX_DIFF_LINES = 80
+
+
+def status(ctx: Context) -> Outcome:
+    envs = ctx.state.environments()
+    wanted = ctx.args.get("env")
+    if wanted is not None:
+        envs = {wanted: ctx.state.environment(wanted)}
+    lines = []
+    for env in envs:
+        freeze = ctx.state.freeze(env)
+        header = env
+        if freeze is not None and freeze.active(ctx.now):
+            until = f"until {at(freeze.until, ctx.now)}" if freeze.until else "until unfrozen"
+            header += f" (frozen {until} by {freeze.by})"
+        lines.append(header)
+        deployments = ctx.state.deployments(env)
+        if not deployments:
+            lines.append("  (nothing deployed)")
+        for app, d in deployments.items():
+            when = f", {ago(d.requested_at, ctx.now)}" if d.requested_at else ""
+            lines.append(f"  {app} {d.version} (by {d.requested_by}{when})")
+    text = "\n".join(lines)
+    return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
+
+
+def history(ctx: Context) -> Outcome:
+    target = ctx.args.get("target")
+    limit = ctx.args.get("limit", 10)
+    app = env = None
+    if target is not None:
+        if target in ctx.state.apps():
+            app = target
+        elif target in ctx.state.environments():
+            env = target
+        else:
+            known = [*ctx.state.apps(), *ctx.state.environments()]
+            raise NotFound(f"no app or environment named {target!r}", hint=f"known: {', '.join(known)}")
+    entries = ctx.history.history(app=app, env=env, limit=limit)
+    lines = [
+        f"{e.sha[:7]} {datetime.fromtimestamp(e.at, UTC):%Y-%m-%d %H:%M} {e.author_id}: {e.summary}"
+        for e in entries
+    ]
+    text = "\n".join(lines) or "no history yet"
+    return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
+
+
+def show(ctx: Context) -> Outcome:
+    prefix = ctx.args["commit"]
+    matches = ctx.history.resolve(prefix)
+    if not matches:
+        raise NotFound(f"no commit {prefix} on main", hint="!history lists recent commits")
+    if len(matches) > 1:
+        raise Refused(f"{prefix} is ambiguous", hint="give more digits: " + ", ".join(m[:10] for m in matches))
+    commit = ctx.log.commit(matches[0])
+    diff = commit.diff.splitlines()
+    if len(diff) > MAX_DIFF_LINES:
+        diff = [*diff[:MAX_DIFF_LINES], f"... {len(diff) - MAX_DIFF_LINES} more lines (git show {commit.sha[:10]})"]
+    text = "\n".join(
+        [f"commit {commit.sha}", f"Author: {commit.author}", f"Date:   {commit.at:%Y-%m-%d %H:%M:%S} UTC",
+         "", commit.message.rstrip(), "", *diff]
+    )  # fmt: skip
+    return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
+
+
+COMMANDS = (
+    Command(
+        name="status",
+        usage="[<env>]",
+        summary="desired versions and freezes, per environment",
+        examples=("!status", "!status prod"),
+        handler=status,
+    ),
+    Command(
+        name="history",
+        usage="[<target>]",
+        options=(Option("-n", "limit", "N", "how many commits (default 10, at most 200)", count),),
+        summary="recent commits, for an app or an environment",
+        examples=("!history", "!history web -n 20", "!history prod"),
+        handler=history,
+    ),
+    Command(
+        name="show",
+        usage="<commit>",
+        summary="one commit: who, when, why, and the diff",
+        examples=("!show 3f9c2ab",),
+        handler=show,
+    ),
+)

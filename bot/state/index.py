@@ -1,0 +1,208 @@
+"""A SQLite index of the state repo's history, for queries Git answers slowly.
+
+Derived, never authoritative: every row comes from a commit on main, `sync` catches up with
+whatever HEAD is (including commits made while the index was away), and deleting the file loses
+nothing but the time to rebuild it. It answers `!history`, the rollback target, and, above all,
+"was this invocation already committed?", which makes a redelivered command a no-op.
+"""
+
+import sqlite3
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from dulwich.diff_tree import tree_changes
+from dulwich.objects import Commit
+from sqlite_utils import Database
+
+from bot.state.message import read_trailers, summary_of
+from bot.state.repo import StateRepo
+
+INVOCATION_TRAILERS = ("Matrix-Event", "Opsbot-Invocation")
+"""Trailers whose value identifies the invocation that made a commit (one per transport)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    sha: str
+    summary: str
+    author: str
+    author_id: str
+    at: int
+    command: str | None
+
+
+@dataclass(frozen=True)
+class DeployEvent:
+    sha: str
+    version: str | None  # None: the desired version was removed
+    kind: str  # "deploy" or "rollback"; a change made outside opsbot counts as a deploy
+
+
+class Index:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: each sync is one explicit BEGIN IMMEDIATE transaction, so two processes
+        # catching up at once serialize on SQLite's lock instead of inserting the same rows twice.
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        self.db = Database(conn)
+        self._create()
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def _create(self) -> None:
+        self.db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+            CREATE TABLE IF NOT EXISTS commits (
+                sha TEXT PRIMARY KEY, seq INTEGER UNIQUE, summary TEXT, author TEXT,
+                author_id TEXT, at INTEGER, command TEXT, invocation TEXT, room TEXT);
+            CREATE INDEX IF NOT EXISTS commits_invocation ON commits(invocation);
+            CREATE TABLE IF NOT EXISTS paths (sha TEXT, path TEXT, app TEXT, env TEXT);
+            CREATE INDEX IF NOT EXISTS paths_app ON paths(app, sha);
+            CREATE INDEX IF NOT EXISTS paths_env ON paths(env, sha);
+            CREATE TABLE IF NOT EXISTS deployments (
+                sha TEXT, seq INTEGER, env TEXT, app TEXT, version TEXT, kind TEXT);
+            CREATE INDEX IF NOT EXISTS deployments_target ON deployments(env, app, seq);
+            """
+        )
+
+    # keeping up with the repo
+
+    def sync(self, repo: StateRepo) -> int:
+        """Indexes the commits of main not yet indexed; returns how many."""
+        head = repo.head()
+        if head is None or head == self._meta("head"):
+            return 0
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = self._meta("head")
+            todo = _first_parent_chain(repo, head, stop=done)
+            oldest = todo[-1].parents if todo else []
+            if done is not None and todo and (not oldest or oldest[0].decode() != done):
+                # main no longer contains what we indexed: history was rewritten outside
+                # opsbot. The index is derived, so start over rather than serve stale rows.
+                self._clear()
+                todo = _first_parent_chain(repo, head, stop=None)
+            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commits").fetchone()[0]
+            for commit in reversed(todo):
+                seq += 1
+                self._add(repo, commit, seq)
+            if todo:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('head', ?)", [head])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return len(todo)
+
+    def rebuild(self, repo: StateRepo) -> int:
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        self._clear()
+        self.db.conn.execute("COMMIT")
+        return self.sync(repo)
+
+    def _clear(self) -> None:
+        for table in ("meta", "commits", "paths", "deployments"):
+            self.db.conn.execute(f"DELETE FROM {table}")
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def _add(self, repo: StateRepo, commit: Commit, seq: int) -> None:
+        sha = commit.id.decode()
+        trailers = read_trailers(commit.message)
+        name, _, email = commit.author.decode("utf-8", "replace").partition(" <")
+        summary = summary_of(commit.message)
+        invocation = next((trailers[t] for t in INVOCATION_TRAILERS if t in trailers), None)
+        self.db.conn.execute(
+            "INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sha, seq, summary, name, email.rstrip(">"), commit.author_time,
+             trailers.get("Opsbot-Command"), invocation, trailers.get("Matrix-Room")],
+        )  # fmt: skip
+        parent_tree = repo.git[commit.parents[0]].tree if commit.parents else None  # type: ignore[attr-defined]
+        kind = "rollback" if summary.startswith("rollback:") else "deploy"
+        for change in tree_changes(repo.git.object_store, parent_tree, commit.tree):
+            entry = change.new if change.new and change.new.path else change.old
+            path = entry.path.decode()
+            app, env = _subject(path)
+            self.db.conn.execute("INSERT INTO paths VALUES (?, ?, ?, ?)", [sha, path, app, env])
+            if path.startswith("deployments/") and app and env:
+                version = _version(repo, change.new.sha) if change.new and change.new.sha else None
+                self.db.conn.execute(
+                    "INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?)",
+                    [sha, seq, env, app, version, kind],
+                )
+
+    # queries
+
+    def commit_for(self, invocation: str) -> str | None:
+        row = self.db.conn.execute(
+            "SELECT sha FROM commits WHERE invocation = ? ORDER BY seq LIMIT 1", [invocation]
+        ).fetchone()
+        return row[0] if row else None
+
+    def history(self, *, app: str | None = None, env: str | None = None, limit: int = 10) -> list[Entry]:
+        where, args = "", []
+        if app is not None:
+            where, args = "WHERE sha IN (SELECT sha FROM paths WHERE app = ?)", [app]
+        elif env is not None:
+            where, args = "WHERE sha IN (SELECT sha FROM paths WHERE env = ?)", [env]
+        rows = self.db.conn.execute(
+            f"SELECT sha, summary, author, author_id, at, command FROM commits {where} "
+            "ORDER BY seq DESC LIMIT ?",
+            [*args, limit],
+        ).fetchall()
+        return [Entry(*row) for row in rows]
+
+    def deploy_events(self, env: str, app: str) -> list[DeployEvent]:
+        rows = self.db.conn.execute(
+            "SELECT sha, version, kind FROM deployments WHERE env = ? AND app = ? ORDER BY seq",
+            [env, app],
+        ).fetchall()
+        return [DeployEvent(*row) for row in rows]
+
+    def resolve(self, prefix: str) -> list[str]:
+        rows = self.db.conn.execute(
+            "SELECT sha FROM commits WHERE sha >= ? AND sha < ? ORDER BY seq DESC LIMIT 5",
+            [prefix, prefix + "g"],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+
+def _first_parent_chain(repo: StateRepo, head: str, stop: str | None) -> list[Commit]:
+    """Commits from `head` back along first parents, newest first, excluding `stop`."""
+    chain = []
+    sha: bytes | None = head.encode()
+    while sha is not None and sha.decode() != stop:
+        commit = repo.git[sha]
+        chain.append(commit)
+        sha = commit.parents[0] if commit.parents else None  # type: ignore[attr-defined]
+    return chain  # type: ignore[return-value]
+
+
+def _subject(path: str) -> tuple[str | None, str | None]:
+    """(app, env) that a changed path is about, for filtering history by either."""
+    parts = path.removesuffix(".toml").split("/")
+    match parts:
+        case ["deployments", env, app]:
+            return app, env
+        case ["apps", app]:
+            return app, None
+        case ["environments" | "freezes", env]:
+            return None, env
+    return None, None
+
+
+def _version(repo: StateRepo, blob: bytes) -> str | None:
+    try:
+        data = tomllib.loads(repo.git[blob].as_raw_string().decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    version = data.get("version")
+    return version if isinstance(version, str) else None

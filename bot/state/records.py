@@ -1,0 +1,240 @@
+"""The files of the state repo as typed records, read and written as TOML.
+
+People edit these files by hand and review them in diffs, so writing a record goes through
+tomlkit and changes only the keys that changed: comments, order and layout a person wrote survive.
+Reading is strict: an unknown key is more likely a typo (`aprovals = 1`) than a wish, and a
+silently ignored approval rule is worse than a refused command. Every problem names the file and
+the field.
+"""
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from bot.errors import InvalidRecord
+
+FROM_PATH = {"from_path": True}
+"""Marks a field whose value is the file's name, not a key in it (apps/web.toml -> "web")."""
+
+
+@dataclass(frozen=True)
+class App:
+    name: str = field(metadata=FROM_PATH)
+    description: str = ""
+    deploy: str | None = None
+    health: str | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str = field(metadata=FROM_PATH)
+    order: int = 0
+    description: str = ""
+    approvals: int = 0
+
+
+@dataclass(frozen=True)
+class Deployment:
+    env: str = field(metadata=FROM_PATH)
+    app: str = field(metadata=FROM_PATH)
+    version: str = ""
+    requested_by: str = ""
+    requested_at: datetime | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Freeze:
+    env: str = field(metadata=FROM_PATH)
+    by: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    reason: str = ""
+
+    def active(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+
+R = TypeVar("R")
+
+_REQUIRED = {
+    Deployment: ("version", "requested_by", "requested_at"),
+    Freeze: ("by", "since"),
+    Environment: ("order",),
+}
+
+
+def parse_toml(path: str, text: str) -> dict[str, Any]:
+    try:
+        return tomlkit.parse(text).unwrap()
+    except TOMLKitError as e:
+        raise InvalidRecord(path, None, f"not valid TOML ({e})") from None
+
+
+def decode(cls: type[R], path: str, text: str, **from_path: str) -> R:
+    """Reads the record `cls` from the TOML `text` of the file at `path`."""
+    data = parse_toml(path, text)
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = dict(from_path)
+    known = set()
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.metadata.get("from_path"):
+            continue
+        known.add(f.name)
+        if f.name not in data:
+            if f.name in _REQUIRED.get(cls, ()):
+                raise InvalidRecord(path, f.name, "missing")
+            continue
+        values[f.name] = _check(path, f.name, hints[f.name], data[f.name])
+    for key in data:
+        if key not in known:
+            raise InvalidRecord(path, key, f"unknown field (known: {', '.join(sorted(known))})")
+    return cls(**values)
+
+
+def encode(record: object, previous: str | None = None, *, header: str | None = None) -> str:
+    """The TOML text of `record`, keeping everything of `previous` that did not change."""
+    doc = tomlkit.parse(previous) if previous else tomlkit.document()
+    if header and not previous:
+        for line in header.splitlines():
+            doc.add(tomlkit.comment(line))
+    for f in dataclasses.fields(record):  # type: ignore[arg-type]
+        if f.metadata.get("from_path"):
+            continue
+        value = getattr(record, f.name)
+        if value is None or (value == f.default and f.name not in doc):
+            doc.pop(f.name, None)
+        elif doc.get(f.name) != value:
+            doc[f.name] = value
+    return tomlkit.dumps(doc)
+
+
+def _check(path: str, key: str, hint: Any, value: Any) -> Any:
+    expected = _unoptional(hint)
+    if expected is datetime:
+        if not isinstance(value, datetime):
+            raise InvalidRecord(path, key, "must be a date and time, like 2026-11-26T14:05:00Z")
+        if value.tzinfo is None:
+            raise InvalidRecord(path, key, "needs a time zone, like 2026-11-26T14:05:00Z")
+        return value
+    if expected is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidRecord(path, key, f"must be a whole number >= 0, not {value!r}")
+        return value
+    if expected is str:
+        if not isinstance(value, str):
+            raise InvalidRecord(path, key, f"must be a string, not {value!r}")
+        return value
+    raise TypeError(f"no check for {hint!r}")
+
+
+def _unoptional(hint: Any) -> Any:
+    if isinstance(hint, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0]
+    return hint
+
+
+# Policy: who may run what, where. Nested tables, so it is read by hand rather than by `decode`.
+
+ADMIN = "admin"
+EVERYONE = "*"
+_USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    members: tuple[str, ...]
+    commands: tuple[str, ...]
+    environments: tuple[str, ...] | None  # None: every environment
+
+    def has(self, user_id: str) -> bool:
+        return user_id in self.members or EVERYONE in self.members
+
+    def grants(self, command: str, env: str | None) -> bool:
+        # The admin role is all-powerful by definition, so a policy edit cannot lock admins out.
+        if self.name == ADMIN:
+            return True
+        if command not in self.commands and EVERYONE not in self.commands:
+            return False
+        return env is None or self.environments is None or env in self.environments
+
+
+@dataclass(frozen=True)
+class Policy:
+    roles: tuple[Role, ...]
+
+    def roles_of(self, user_id: str) -> list[Role]:
+        return [role for role in self.roles if role.has(user_id)]
+
+    def allows(self, user_id: str, command: str, env: str | None = None) -> bool:
+        return any(role.grants(command, env) for role in self.roles_of(user_id))
+
+    def allows_somewhere(self, user_id: str, command: str) -> bool:
+        return any(
+            role.name == ADMIN or command in role.commands or EVERYONE in role.commands
+            for role in self.roles_of(user_id)
+        )
+
+    def admins(self) -> list[str]:
+        return [m for r in self.roles if r.name == ADMIN for m in r.members]
+
+
+def decode_policy(path: str, text: str) -> Policy:
+    data = parse_toml(path, text)
+    unknown = set(data) - {"roles"}
+    if unknown:
+        raise InvalidRecord(path, sorted(unknown)[0], "unknown section (known: roles)")
+    roles_table = data.get("roles", {})
+    if not isinstance(roles_table, dict):
+        raise InvalidRecord(path, "roles", "must be a table of roles, like [roles.admin]")
+    roles = []
+    for name, table in roles_table.items():
+        where = f"roles.{name}"
+        if not isinstance(table, dict):
+            raise InvalidRecord(path, where, "must be a table")
+        extra = set(table) - {"members", "commands", "environments"}
+        if extra:
+            raise InvalidRecord(path, f"{where}.{sorted(extra)[0]}", "unknown field")
+        members = _strings(path, f"{where}.members", table.get("members", []))
+        for member in members:
+            if member != EVERYONE and not _USER_ID.match(member):
+                raise InvalidRecord(path, f"{where}.members", f"{member!r} is not a Matrix user id")
+        commands = _strings(path, f"{where}.commands", table.get("commands", []))
+        envs = table.get("environments")
+        roles.append(
+            Role(
+                name=name,
+                members=tuple(members),
+                commands=tuple(commands),
+                environments=None if envs is None else tuple(_strings(path, f"{where}.environments", envs)),
+            )
+        )
+    return Policy(tuple(roles))
+
+
+def add_admin(text: str, user_id: str) -> str:
+    """policy.toml with `user_id` added to the admin role, comments kept."""
+    if not _USER_ID.match(user_id):
+        raise ValueError(f"{user_id!r} is not a Matrix user id (like @alice:example.org)")
+    doc = tomlkit.parse(text)
+    roles = doc.setdefault("roles", tomlkit.table(is_super_table=True))
+    admin = roles.setdefault(ADMIN, tomlkit.table())
+    members = admin.setdefault("members", tomlkit.array())
+    if user_id not in members:
+        members.append(user_id)
+    return tomlkit.dumps(doc)
+
+
+def _strings(path: str, key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidRecord(path, key, "must be a list of strings")
+    return list(value)

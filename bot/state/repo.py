@@ -1,0 +1,288 @@
+"""StateRepo: the only writer of the state repository.
+
+A bare repository (no working tree, no index). A transaction writes its blobs, trees and commit
+straight into the object store, fsynced, and only then moves
+`refs/heads/main` with a compare-and-swap. A crash at any moment therefore leaves either the old
+HEAD or the new one, never a ref pointing at a missing object; at worst a few unreachable objects
+that `git gc` collects.
+
+One writer at a time: a thread lock inside the process and an advisory `flock` on a file in the
+repo against other processes (the CLI, a second bot by mistake). Holding the lock, the caller reads
+HEAD, decides, and commits against the HEAD it read; the CAS catches anyone who wrote without the
+lock (a `git push` into the repo), and the caller retries on the new HEAD.
+"""
+
+import fcntl
+import stat
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dulwich.objects import Blob, Commit, Tree
+from dulwich.repo import Repo
+
+from bot.state.message import Message
+from bot.state.signing import SigningKey, sign_commit
+
+MAIN = b"refs/heads/main"
+LOCK_FILE = "opsbot.lock"
+
+Changes = Mapping[str, bytes | None]
+"""Path in the repo -> new content, or None to delete the file."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A person or the bot, as Git shows it: `Display Name <@alice:example.org>`."""
+
+    name: str
+    user_id: str
+
+    def git(self) -> bytes:
+        # '<', '>' and newlines would corrupt the ident line; a display name is free text.
+        name = "".join(c for c in self.name if c not in "<>\n\r\0").strip() or self.user_id
+        user = "".join(c for c in self.user_id if c not in "<>\n\r\0 ")
+        return f"{name} <{user}>".encode()
+
+
+class ConcurrentUpdate(Exception):
+    """`refs/heads/main` moved between reading HEAD and committing: re-read and try again."""
+
+
+class StateRepo:
+    def __init__(self, path: Path, *, committer: Identity, signer: SigningKey | None) -> None:
+        self.path = Path(path)
+        self.committer = committer
+        self.signer = signer
+        self._git = Repo(str(self.path))
+        if not self._git.bare:
+            raise ValueError(f"{self.path} is not a bare repository")
+        # Objects must be on disk before the ref that names them moves; dulwich fsyncs refs itself.
+        self._git.object_store.fsync_object_files = True
+        self._thread_lock = threading.Lock()
+
+    @classmethod
+    def create(
+        cls,
+        path: Path,
+        files: Changes,
+        *,
+        committer: Identity,
+        signer: SigningKey | None,
+        author: Identity,
+        message: Message,
+    ) -> "StateRepo":
+        """Creates a bare repo whose first commit holds `files`."""
+        path = Path(path)
+        if path.exists() and any(path.iterdir()):
+            raise FileExistsError(f"{path} exists and is not empty")
+        git = Repo.init_bare(str(path), mkdir=not path.exists())
+        config = git.get_config()
+        config.set((b"core",), b"logAllRefUpdates", True)
+        config.write_to_path()
+        git.refs.set_symbolic_ref(b"HEAD", MAIN)
+        git.close()
+        repo = cls(path, committer=committer, signer=signer)
+        with repo.locked():
+            repo.commit(files, message, author, datetime.now(UTC), parent=None)
+        return repo
+
+    def close(self) -> None:
+        self._git.close()
+
+    # reading
+
+    def head(self) -> str | None:
+        try:
+            return self._git.refs[MAIN].decode()
+        except KeyError:
+            return None
+
+    def snapshot(self, commit: str | None = None) -> "Snapshot":
+        commit = commit or self.head()
+        tree = self._git[commit.encode()].tree if commit else None  # type: ignore[attr-defined]
+        return Snapshot(self, commit, tree)
+
+    def object(self, sha: str) -> Commit | Tree | Blob:
+        return self._git[sha.encode()]  # type: ignore[return-value]
+
+    @property
+    def git(self) -> Repo:
+        """The dulwich repo, for read-only queries (history walks, diffs)."""
+        return self._git
+
+    # writing
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Holds the single-writer lock: this process's and every other process's."""
+        with self._thread_lock, open(self.path / LOCK_FILE, "a+b") as lock_file:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+            try:
+                # Another process may have committed while we waited for the lock.
+                self._git.refs.get_packed_refs()
+                yield
+            finally:
+                fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+    def commit(
+        self,
+        changes: Changes,
+        message: Message,
+        author: Identity,
+        when: datetime,
+        *,
+        parent: str | None,
+    ) -> str:
+        """Writes one commit of `changes` on top of `parent` and moves main to it.
+
+        The caller holds `locked()` and passes the HEAD it based its decision on; if main has
+        moved since, nothing is moved and `ConcurrentUpdate` is raised.
+        """
+        store = self._git.object_store
+        base_tree = self._git[parent.encode()].tree if parent else None  # type: ignore[attr-defined]
+        new_objects: list[Blob | Tree] = []
+        tree = _apply(store, base_tree, _split(changes), new_objects)
+        if tree is None:
+            tree = Tree()
+            new_objects.append(tree)
+            tree_id = tree.id
+        else:
+            tree_id = tree
+
+        commit = Commit()
+        commit.tree = tree_id
+        commit.parents = [parent.encode()] if parent else []
+        commit.author = author.git()
+        commit.committer = self.committer.git()
+        commit.author_time = int(when.timestamp())
+        commit.commit_time = int(datetime.now(UTC).timestamp())
+        commit.author_timezone = commit.commit_timezone = 0
+        commit.encoding = b"UTF-8"
+        commit.message = message.render().encode()
+        if self.signer is not None:
+            sign_commit(commit, self.signer)
+
+        for obj in new_objects:
+            store.add_object(obj)
+        store.add_object(commit)
+
+        refs = self._git.refs
+        old = parent.encode() if parent else None
+        moved = refs.set_if_equals(MAIN, old, commit.id) if old else refs.add_if_new(MAIN, commit.id)
+        if not moved:
+            raise ConcurrentUpdate(f"main moved away from {parent}")
+        return commit.id.decode()
+
+
+class Snapshot:
+    """The tree of one commit, read-only. Handlers see the repo only through this."""
+
+    def __init__(self, repo: StateRepo, commit: str | None, tree: bytes | None) -> None:
+        self.repo = repo
+        self.commit = commit
+        self._tree = tree
+
+    def read(self, path: str) -> bytes | None:
+        entry = self._lookup(path)
+        if entry is None or stat.S_ISDIR(entry[0]):
+            return None
+        blob = self.repo.git[entry[1]]
+        return blob.as_raw_string()
+
+    def text(self, path: str) -> str | None:
+        data = self.read(path)
+        return None if data is None else data.decode("utf-8")
+
+    def list(self, directory: str) -> list[str]:
+        """Names of the entries of `directory` (files and folders), sorted; [] if absent."""
+        if self._tree is None:
+            return []
+        if directory.strip("/"):
+            entry = self._lookup(directory)
+            if entry is None or not stat.S_ISDIR(entry[0]):
+                return []
+            tree_id = entry[1]
+        else:
+            tree_id = self._tree
+        tree = self.repo.git[tree_id]
+        return sorted(item.path.decode() for item in tree.items())  # type: ignore[attr-defined]
+
+    def files(self, directory: str = "") -> Iterator[str]:
+        """Every file path under `directory`, recursively."""
+        for name in self.list(directory):
+            path = f"{directory.strip('/')}/{name}".lstrip("/")
+            entry = self._lookup(path)
+            if entry is not None and stat.S_ISDIR(entry[0]):
+                yield from self.files(path)
+            else:
+                yield path
+
+    def _lookup(self, path: str) -> tuple[int, bytes] | None:
+        if self._tree is None:
+            return None
+        tree_id = self._tree
+        parts = [p for p in path.split("/") if p]
+        mode = stat.S_IFDIR
+        for part in parts:
+            if not stat.S_ISDIR(mode):
+                return None
+            tree = self.repo.git[tree_id]
+            try:
+                mode, tree_id = tree[part.encode()]  # type: ignore[index]
+            except KeyError:
+                return None
+        return mode, tree_id
+
+
+# Tree building: the changes are split into a nested dict so each tree is rewritten once.
+
+_Nested = dict[str, "bytes | None | _Nested"]
+
+
+def _split(changes: Changes) -> _Nested:
+    root: _Nested = {}
+    for path, content in changes.items():
+        parts = path.split("/")
+        if any(p in ("", ".", "..", ".git") or "\0" in p for p in parts):
+            raise ValueError(f"unsafe path in change set: {path!r}")
+        node = root
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"{path!r} needs {part!r} to be a folder")
+            node = child
+        node[parts[-1]] = content
+    return root
+
+
+def _apply(store: object, tree_id: bytes | None, changes: _Nested, out: list[Blob | Tree]) -> bytes | None:
+    """Returns the id of the tree after `changes`, or None when it ends up empty."""
+    tree = store[tree_id] if tree_id else Tree()  # type: ignore[index]
+    tree = tree.copy() if tree_id else tree
+    for name, change in changes.items():
+        key = name.encode()
+        existing = tree[key] if key in tree else None
+        if isinstance(change, dict):
+            sub_id = existing[1] if existing and stat.S_ISDIR(existing[0]) else None
+            new_sub = _apply(store, sub_id, change, out)
+            if new_sub is None:
+                if existing:
+                    del tree[key]
+            else:
+                tree[key] = (stat.S_IFDIR, new_sub)
+        elif change is None:
+            if existing:
+                del tree[key]
+        else:
+            blob = Blob.from_string(change)
+            out.append(blob)
+            tree[key] = (stat.S_IFREG | 0o644, blob.id)
+    if not len(tree):
+        return None
+    out.append(tree)
+    return tree.id
+

@@ -1,0 +1,49 @@
+"""The console transport: a local prompt, or commands on standard input, one per line.
+
+It needs no homeserver, so the whole engine can be tried, scripted and tested on its own. Each
+line is an invocation with an id of its own; the same id is never sent twice.
+"""
+
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import TextIO
+
+from bot.engine.dispatch import Engine
+from bot.engine.types import Invocation
+
+
+def invocation(sender: str, text: str) -> Invocation:
+    return Invocation(
+        sender=sender,
+        sender_name=sender.lstrip("@").split(":")[0],
+        text=text,
+        event_id=f"console:{uuid.uuid4()}",
+        received_at=datetime.now(UTC),
+        room_name="the console",
+        transport="console",
+    )
+
+
+def serve(engine: Engine, sender: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    """Runs until end of input; returns 1 if any command was refused or failed, else 0."""
+    interactive = stdin.isatty()
+    if interactive:
+        print(f"opsbot console, as {sender}. Type !help; Ctrl-D to leave.", file=stdout)
+    failed = False
+    while True:
+        if interactive:
+            print("> ", end="", file=stdout, flush=True)
+        line = stdin.readline()
+        if not line:
+            break
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        reply = engine.run(invocation(sender, line))
+        if reply is None:
+            print("(not a command: commands start with !, as in !help)", file=stdout)
+            continue
+        failed |= not reply.ok
+        print(reply.text, file=stdout, flush=True)
+    return 1 if failed and not interactive else 0
