@@ -1,7 +1,8 @@
-"""Signatures from bot.state.signing, checked by the real ssh-keygen and git."""
+"""Signatures from bot.state.signing, checked by the real ssh-keygen and git and by verify()."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from dulwich.objects import Commit, Tree
 from dulwich.repo import Repo
 
-from bot.state.signing import SigningKey, SigningKeyError, sign_commit
+from bot.state.signing import SigningKey, SigningKeyError, sign_commit, verify_commit
 
 PRINCIPAL = "@opsbot:example.org"
 
@@ -44,19 +45,24 @@ def _ssh_verify(
     )
 
 
+def _commit() -> Commit:
+    """An unsigned commit of the empty tree."""
+    commit = Commit()
+    commit.tree = Tree().id
+    commit.author = commit.committer = f"opsbot <{PRINCIPAL}>".encode()
+    commit.author_time = commit.commit_time = 1_700_000_000
+    commit.author_timezone = commit.commit_timezone = 0
+    commit.message = b"Test commit\n"
+    return commit
+
+
 def _signed_commit_repo(tmp_path: Path, *keys: SigningKey) -> Path:
     """A bare repo whose main is one commit, signed by each key in turn."""
     path = tmp_path / "state.git"
     path.mkdir()
     repo = Repo.init_bare(str(path))
-    tree = Tree()
-    repo.object_store.add_object(tree)
-    commit = Commit()
-    commit.tree = tree.id
-    commit.author = commit.committer = f"opsbot <{PRINCIPAL}>".encode()
-    commit.author_time = commit.commit_time = 1_700_000_000
-    commit.author_timezone = commit.commit_timezone = 0
-    commit.message = b"Test commit\n"
+    repo.object_store.add_object(Tree())
+    commit = _commit()
     for key in keys:
         sign_commit(commit, key)
     repo.object_store.add_object(commit)
@@ -208,3 +214,110 @@ def test_load_non_ed25519_key_names_path(tmp_path: Path) -> None:
     )
     with pytest.raises(SigningKeyError, match=r"rsa-key.*ed25519"):
         SigningKey.load(path)
+
+
+def _armor(blob: bytes) -> bytes:
+    return b"-----BEGIN SSH SIGNATURE-----\n%s\n-----END SSH SIGNATURE-----\n" % (
+        base64.b64encode(blob)
+    )
+
+
+def _blob(armored: bytes) -> bytes:
+    return base64.b64decode(b"".join(armored.splitlines()[1:-1]))
+
+
+def test_verify_accepts_own_signature() -> None:
+    key = SigningKey.generate()
+    assert key.verify(b"payload", key.sign(b"payload"))
+
+
+def test_verify_rejects_signature_over_different_bytes() -> None:
+    key = SigningKey.generate()
+    assert not key.verify(b"tampered", key.sign(b"original"))
+
+
+def test_verify_rejects_signature_by_other_key() -> None:
+    sig = SigningKey.generate().sign(b"payload")
+    assert not SigningKey.generate().verify(b"payload", sig)
+
+
+def test_verify_rejects_signature_from_other_namespace() -> None:
+    key = SigningKey.generate()
+    sig = key.sign(b"payload", namespace="file")
+    assert key.verify(b"payload", sig, namespace="file")
+    assert not key.verify(b"payload", sig, namespace="git")
+
+
+_GOOD = SigningKey.generate()
+_GOOD_SIG = _GOOD.sign(b"payload")
+
+
+@pytest.mark.parametrize(
+    "armored",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"this is not a signature\n", id="garbage"),
+        pytest.param(b"\xff\xfe\x00\x80" * 16, id="binary"),
+        pytest.param(_GOOD_SIG[: len(_GOOD_SIG) // 2], id="armor-cut-short"),
+        pytest.param(_GOOD_SIG.replace(b"-----END SSH SIGNATURE-----", b""), id="no-end-line"),
+        pytest.param(
+            _armor(_blob(_GOOD_SIG))[:40] + b"!" + _armor(_blob(_GOOD_SIG))[41:], id="bad-base64"
+        ),
+        pytest.param(_armor(_blob(_GOOD_SIG)[:-10]), id="blob-truncated"),
+        pytest.param(_armor(_blob(_GOOD_SIG) + b"\0"), id="blob-trailing-byte"),
+        pytest.param(_armor(b"SSHSIG\0\0\0\1\xff\xff\xff\xff"), id="huge-length"),
+        pytest.param(_armor(_blob(_GOOD_SIG).replace(b"sha512", b"sha999")), id="unknown-hash"),
+        pytest.param(_armor(b"NOTSIG" + _blob(_GOOD_SIG)[6:]), id="bad-magic"),
+        pytest.param(_armor(_blob(_GOOD_SIG)[:9] + b"\2" + _blob(_GOOD_SIG)[10:]), id="version-2"),
+    ],
+)
+def test_verify_returns_false_for_malformed_signature(armored: bytes) -> None:
+    assert _GOOD.verify(b"payload", armored) is False
+
+
+def test_verify_commit_accepts_signed_commit() -> None:
+    key = SigningKey.generate()
+    commit = _commit()
+    sign_commit(commit, key)
+    assert verify_commit(commit, key)
+
+
+def test_verify_commit_accepts_signed_commit_read_back_from_repo(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    with Repo(str(_signed_commit_repo(tmp_path, key))) as repo:
+        commit = repo[repo.refs[b"refs/heads/main"]]
+    assert isinstance(commit, Commit)
+    assert verify_commit(commit, key)
+
+
+def test_verify_commit_rejects_commit_with_altered_message() -> None:
+    key = SigningKey.generate()
+    commit = _commit()
+    sign_commit(commit, key)
+    commit.message = b"Altered commit\n"
+    assert not verify_commit(commit, key)
+
+
+def test_verify_commit_rejects_unsigned_commit() -> None:
+    assert not verify_commit(_commit(), SigningKey.generate())
+
+
+@pytest.mark.parametrize("hashalg", ["sha512", "sha256"])
+def test_verify_accepts_ssh_keygen_signature(tmp_path: Path, hashalg: str) -> None:
+    key = SigningKey.generate()
+    key_path = tmp_path / "id_ed25519"
+    key.save(key_path)
+    data_path = tmp_path / "data"
+    data_path.write_bytes(b"signed by OpenSSH\n")
+    subprocess.run(
+        [
+            *("ssh-keygen", "-Y", "sign", "-n", "git", "-f", str(key_path)),
+            *("-O", f"hashalg={hashalg}", str(data_path)),
+        ],
+        check=True,
+        capture_output=True,
+        env=_env(tmp_path),
+    )
+    sig = (tmp_path / "data.sig").read_bytes()
+    assert _blob(sig).count(hashalg.encode()) == 1
+    assert key.verify(b"signed by OpenSSH\n", sig)

@@ -233,7 +233,8 @@ def bind(elements: tuple[Element, ...], options: tuple[Option, ...], words: list
             return args
         best_end = max(best_end, end)
     if fail.at >= len(positional):
-        raise UsageError(f"missing {fail.expected}")
+        shown = fail.expected if fail.expected.startswith("<") else repr(fail.expected)
+        raise UsageError(f"missing {shown}")
     if fail.at >= best_end:
         raise UsageError(f"expected {fail.expected!r} but got {positional[fail.at]!r}")
     raise UsageError(f"unexpected {' '.join(positional[best_end:])!r}")

@@ -1,0 +1,134 @@
+"""Fixtures that build real things: a real bare repo from the template, the real engine, and the
+real `git` CLI to read it back."""
+
+import os
+import subprocess
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.assemble import init_repo, open_engine
+from bot.config import HostPaths
+from bot.engine.dispatch import Engine
+from bot.engine.types import Invocation, Reply
+from bot.state.message import Message
+from bot.state.repo import Identity
+
+ALICE = "@alice:example.org"  # admin
+BOB = "@bob:example.org"  # deployer in dev and staging (see `with_deployer`)
+MALLORY = "@mallory:example.org"  # no role but "everyone"
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+def git(repo: Path, *args: str, check: bool = True) -> str:
+    """The real git CLI on the repo, isolated from the machine's and the user's config."""
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(repo.parent)}
+    result = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+class Bot:
+    """The engine on a fresh state repo, driven as the console would drive it."""
+
+    def __init__(self, paths: HostPaths, engine: Engine, clock: Clock) -> None:
+        self.paths = paths
+        self.engine = engine
+        self.clock = clock
+
+    @property
+    def repo(self) -> Path:
+        return self.paths.repo
+
+    def say(self, text: str, sender: str = ALICE, event_id: str | None = None) -> Reply:
+        invocation = Invocation(
+            sender=sender,
+            sender_name=sender.lstrip("@").split(":")[0].title(),
+            text=text,
+            event_id=event_id or f"${uuid.uuid4().hex}",
+            received_at=self.clock(),
+            room_id="!ops:example.org",
+            room_name="#ops",
+            transport="matrix",
+        )
+        reply = self.engine.run(invocation)
+        assert reply is not None, f"{text!r} was not taken as a command"
+        return reply
+
+    def head(self) -> str:
+        return git(self.repo, "rev-parse", "main").strip()
+
+    def show(self, path: str, rev: str = "main") -> str:
+        return git(self.repo, "show", f"{rev}:{path}")
+
+    def edit(self, path: str, text: str | None) -> str:
+        """Commits a change as a person editing the repo by hand would (not through a command)."""
+        state = self.engine.repo
+        with state.locked():
+            return state.commit(
+                {path: None if text is None else text.encode()},
+                Message(summary=f"edit {path}"),
+                Identity("Alice", ALICE),
+                self.clock(),
+                parent=state.head(),
+            )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_bot(tmp_path: Path, clock: Clock) -> Callable[..., Bot]:
+    def make(name: str = "state", admins: tuple[str, ...] = (ALICE,)) -> Bot:
+        paths = HostPaths.beside(tmp_path / name)
+        init_repo(paths, admins=list(admins))
+        engine = open_engine(paths)
+        engine.clock = clock
+        return Bot(paths, engine, clock)
+
+    return make
+
+
+@pytest.fixture
+def bot(make_bot: Callable[..., Bot]) -> Bot:
+    return make_bot()
+
+
+DEPLOYER_POLICY = f"""
+[roles.admin]
+members = ["{ALICE}"]
+
+[roles.deployer]
+members = ["{BOB}"]
+commands = ["deploy", "rollback"]
+environments = ["dev", "staging"]
+
+[roles.everyone]
+members = ["*"]
+commands = ["help", "whoami", "status", "history", "show"]
+"""
+
+
+@pytest.fixture
+def with_deployer(bot: Bot) -> Bot:
+    bot.edit("policy.toml", DEPLOYER_POLICY)
+    return bot

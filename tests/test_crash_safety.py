@@ -1,0 +1,161 @@
+"""Crash safety and concurrency of the state repo, with real processes and the real `git` CLI.
+
+Writers are separate Python processes (tests/helpers/deploy_loop.py) running `!deploy` through
+the real engine; they are killed with SIGKILL or run side by side, and the repo is then checked
+with `git fsck --full` and `git log`, never with opsbot's own code.
+"""
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.assemble import init_repo, open_engine
+from bot.config import HostPaths
+from bot.transport import console
+
+pytestmark = pytest.mark.slow
+
+ALICE = "@alice:example.org"
+WRITER = Path(__file__).parent / "helpers" / "deploy_loop.py"
+SHA = re.compile(r"^[0-9a-f]{40}$")
+KILLS = 50
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    paths = HostPaths.beside(tmp_path / "state")
+    init_repo(paths, admins=[ALICE]).close()
+    return paths.repo
+
+
+def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(repo.parent), "LC_ALL": "C"}
+    result = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} exited {result.returncode}: {result.stderr}")
+    return result
+
+
+def assert_sound(repo: Path) -> None:
+    """`git fsck --full` is clean and main names a commit."""
+    fsck = git(repo, "fsck", "--full", check=False)
+    output = (fsck.stdout + fsck.stderr).lower()
+    assert fsck.returncode == 0, f"git fsck exited {fsck.returncode}:\n{output}"
+    for word in ("error", "missing", "broken"):
+        assert word not in output, f"git fsck reports {word!r}:\n{output}"
+    git(repo, "rev-parse", "--verify", "refs/heads/main^{commit}")
+
+
+def main_log(repo: Path, *paths: str) -> list[str]:
+    args = ["log", "--format=%H", "main"]
+    if paths:
+        args += ["--", *paths]
+    return git(repo, *args).stdout.split()
+
+
+def start_writer(repo: Path, app: str, first: int, count: int | None = None) -> subprocess.Popen[str]:
+    """A writer process that has printed "ready"; it starts deploying once its stdin gives a
+    line or ends."""
+    args = [sys.executable, str(WRITER), str(repo), app, str(first)]
+    if count is not None:
+        args.append(str(count))
+    proc = subprocess.Popen(
+        args,
+        stdin=subprocess.PIPE if count is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first_line = proc.stdout.readline()
+    if first_line != "ready\n":
+        proc.kill()
+        rest = proc.stdout.read()
+        proc.wait()
+        pytest.fail(f"writer did not start:\n{first_line}{rest}")
+    return proc
+
+
+def reported(output: str) -> list[str]:
+    """The commit shas a writer printed; fails on any refused or failed deploy.
+
+    Only whole lines count: the last one may have been cut off by the kill.
+    """
+    lines = output.split("\n")[:-1]
+    assert not any(line.startswith("FAIL") for line in lines), (
+        f"a deploy failed after the repo had survived earlier kills:\n{output}"
+    )
+    return [line for line in lines if SHA.match(line)]
+
+
+def test_killing_a_writer_at_random_moments_never_corrupts_the_repo(repo: Path) -> None:
+    rng = random.Random(20261126)
+    everything: list[str] = []
+    for kill in range(KILLS):
+        writer = start_writer(repo, "web", first=kill * 1000)
+        assert writer.stdout is not None
+        time.sleep(rng.uniform(0.005, 0.080))
+        writer.send_signal(signal.SIGKILL)
+        output = writer.stdout.read()
+        writer.wait()
+        assert writer.returncode == -signal.SIGKILL, f"writer ended by itself:\n{output}"
+
+        shas = reported(output)
+        assert_sound(repo)
+        for sha in shas:
+            ancestor = git(repo, "merge-base", "--is-ancestor", sha, "main", check=False)
+            assert ancestor.returncode == 0, f"kill {kill}: reported commit {sha} is not on main"
+        everything += shas
+
+    # Each child starts ~0.3 s before its first deploy, so most kills land in the first deploys;
+    # make sure the loop did write, or the checks above prove nothing.
+    assert len(everything) >= KILLS // 2, f"only {len(everything)} commits in {KILLS} runs"
+
+    log = main_log(repo)
+    assert len(log) == len(set(log)), "main's history lists a commit twice"
+    assert set(everything) <= set(log)
+
+    engine = open_engine(HostPaths.beside(repo))
+    reply = engine.run(console.invocation(ALICE, "!history web -n 200"))
+    assert reply is not None and reply.ok, reply
+    listed = [line.split()[0] for line in reply.text.splitlines()]
+    assert everything[-1][:7] in listed
+    web_log = main_log(repo, "deployments/dev/web.toml", "apps/web.toml")[:200]
+    assert listed == [sha[:7] for sha in web_log], "the index disagrees with git log"
+
+
+def test_two_processes_committing_at_once_both_land(repo: Path) -> None:
+    n = 20
+    writers = [start_writer(repo, app, first=0, count=n) for app in ("web", "api")]
+    for writer in writers:  # both are ready: let them go together
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.close()
+    outputs = [writer.communicate(timeout=60)[0] for writer in writers]
+    for writer, output in zip(writers, outputs, strict=True):
+        assert writer.returncode == 0, output
+
+    web, api = (reported(output) for output in outputs)
+    assert len(web) == len(api) == n
+    assert_sound(repo)
+    log = main_log(repo)
+    assert len(log) == len(set(log)) == 2 * n + 1  # the init commit, then every deploy
+    assert set(web) | set(api) == set(log[:-1])
+    # Each writer's own commits are in the order it made them.
+    assert [sha for sha in reversed(log) if sha in set(web)] == web
+    assert [sha for sha in reversed(log) if sha in set(api)] == api
+
+    engine = open_engine(HostPaths.beside(repo))
+    reply = engine.run(console.invocation(ALICE, "!history dev -n 200"))
+    assert reply is not None and reply.ok, reply
+    listed = [line.split()[0] for line in reply.text.splitlines()]
+    assert listed == [sha[:7] for sha in main_log(repo, "deployments/dev")]
