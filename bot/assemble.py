@@ -62,7 +62,9 @@ def init_repo(
         body=(f"Created by opsbot init. Admins: {', '.join(admins) or 'none'}.",),
     )
     first_admin = Identity(admins[0].lstrip("@").split(":")[0], admins[0]) if admins else me
-    repo = StateRepo.create(paths.repo, files, committer=me, signer=key, author=first_admin, message=message)
+    repo = StateRepo.create(
+        paths.repo, files, committer=me, signer=key, author=first_admin, message=message
+    )
     config = repo.git.get_config()
     config.set((b"opsbot",), b"botId", bot_id.encode())
     # So that `git -C <repo> verify-commit` and `git log --show-signature` work as they are.
@@ -77,4 +79,6 @@ def open_engine(paths: HostPaths, bot_id: str | None = None) -> Engine:
     key = ensure_key(paths, bot_id)
     repo = StateRepo(paths.repo, committer=bot_identity(bot_id), signer=key)
     index = Index(paths.index)
-    return Engine(default_registry(), repo, index, names=("opsbot", bot_id.lstrip("@").split(":")[0]))
+    return Engine(
+        default_registry(), repo, index, names=("opsbot", bot_id.lstrip("@").split(":")[0])
+    )

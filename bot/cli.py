@@ -14,7 +14,6 @@ from bot.state.signing import SigningKey, SigningKeyError, verify_commit
 from bot.state.view import StateView
 from bot.transport import console
 
-
 # Commands that only read the repo commit nothing, so the committer they are given never shows.
 READER = bot_identity(DEFAULT_BOT_ID)
 
@@ -135,10 +134,14 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("shell", help="a local console on a state repo (reads stdin when piped)")
     repo_args(p)
-    p.add_argument("--as", dest="sender", required=True, metavar="USER", help="act as this Matrix id")
+    p.add_argument(
+        "--as", dest="sender", required=True, metavar="USER", help="act as this Matrix id"
+    )
     p.set_defaults(func=cmd_shell)
 
-    p = sub.add_parser("check", help="validate a host config and a state repo, listing every problem")
+    p = sub.add_parser(
+        "check", help="validate a host config and a state repo, listing every problem"
+    )
     p.add_argument("--config", type=Path, help="host config (TOML)")
     p.add_argument("--repo", type=Path, help="state repo (default: the one the config names)")
     p.set_defaults(func=cmd_check)
@@ -152,8 +155,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--key", type=Path, help="signing key (default: <state-dir>/signing_key)")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("keygen", help="write an Ed25519 signing key and print its allowed-signers line")
-    p.add_argument("--out", type=Path, required=True, help="private key file (the .pub goes beside it)")
+    p = sub.add_parser(
+        "keygen", help="write an Ed25519 signing key and print its allowed-signers line"
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="private key file (the .pub goes beside it)"
+    )
     p.add_argument("--principal", default=DEFAULT_BOT_ID, help="the bot's Matrix id")
     p.add_argument("--force", action="store_true", help="replace an existing key")
     p.set_defaults(func=cmd_keygen)

@@ -32,7 +32,9 @@ class HostPaths:
     def beside(cls, repo: Path, state_dir: Path | None = None) -> "HostPaths":
         """The CLI default: the state directory is `<repo>.opsbot/`, next to the repo."""
         repo = Path(repo).absolute()
-        return cls(repo, Path(state_dir).absolute() if state_dir else repo.with_name(repo.name + ".opsbot"))
+        return cls(
+            repo, Path(state_dir).absolute() if state_dir else repo.with_name(repo.name + ".opsbot")
+        )
 
     @property
     def signing_key(self) -> Path:
@@ -98,7 +100,9 @@ def load(path: Path) -> Config:
         else:
             for key in value:
                 if key not in _KNOWN[section]:
-                    problem(section, key, f"unknown key (known: {', '.join(sorted(_KNOWN[section]))})")
+                    problem(
+                        section, key, f"unknown key (known: {', '.join(sorted(_KNOWN[section]))})"
+                    )
 
     def get(section: str, key: str, required: bool = False) -> str | None:
         value: Any = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
@@ -121,14 +125,21 @@ def load(path: Path) -> Config:
         password = get("matrix", "password_file")
         token = get("matrix", "access_token_file")
         if homeserver and not homeserver.startswith(("https://", "http://")):
-            problem("matrix", "homeserver", "must start with https:// (or http:// for a local test)")
+            problem(
+                "matrix", "homeserver", "must start with https:// (or http:// for a local test)"
+            )
         if user_id and not _USER_ID.match(user_id):
-            problem("matrix", "user_id", f"{user_id!r} is not a Matrix user id like @opsbot:example.org")
+            problem(
+                "matrix", "user_id", f"{user_id!r} is not a Matrix user id like @opsbot:example.org"
+            )
         if not password and not token:
             problem("matrix", "password_file", "give password_file or access_token_file")
         if homeserver and user_id:
             matrix = MatrixConfig(
-                homeserver, user_id, Path(password) if password else None, Path(token) if token else None
+                homeserver,
+                user_id,
+                Path(password) if password else None,
+                Path(token) if token else None,
             )
 
     if problems:

@@ -12,7 +12,9 @@ from conftest import git
 ALICE = "@alice:example.org"
 
 
-def opsbot(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def opsbot(
+    *args: str, stdin: str = "", cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
         input=stdin, capture_output=True, text=True, cwd=cwd,
@@ -31,7 +33,9 @@ def test_init_makes_a_bare_repo_with_one_signed_commit_naming_the_admin(state: P
     assert git(state, "rev-parse", "--is-bare-repository").strip() == "true"
     assert git(state, "rev-list", "--count", "main").strip() == "1"
     assert f'members = ["{ALICE}"]' in git(state, "show", "main:policy.toml")
-    verified = subprocess.run(["git", "-C", str(state), "verify-commit", "HEAD"], capture_output=True, text=True)
+    verified = subprocess.run(
+        ["git", "-C", str(state), "verify-commit", "HEAD"], capture_output=True, text=True
+    )
     assert verified.returncode == 0
     assert 'Good "git" signature for @opsbot:localhost' in verified.stderr
 
@@ -43,7 +47,13 @@ def test_init_refuses_a_directory_that_is_not_empty(state: Path) -> None:
 
 
 def test_shell_reads_commands_from_stdin_and_commits_them(state: Path) -> None:
-    script = '!deploy web 1.4.2 to staging --reason "new login page"\n!freeze prod for 2h\n!deploy web 1.4.2 to prod\n'
+    script = "\n".join(
+        [
+            '!deploy web 1.4.2 to staging --reason "new login page"',
+            "!freeze prod for 2h",
+            "!deploy web 1.4.2 to prod",
+        ]
+    )
     result = opsbot("shell", "--repo", str(state), "--as", ALICE, stdin=script)
     lines = result.stdout.splitlines()
     assert lines[0].startswith("deploy: web 1.4.2 to staging · commit ")
@@ -66,7 +76,9 @@ def test_check_passes_on_a_fresh_repo(state: Path) -> None:
 
 def test_check_lists_every_problem_and_fails(state: Path, tmp_path: Path) -> None:
     config = tmp_path / "opsbot.toml"
-    config.write_text(f'[paths]\nrepo = "{state}"\nstat_dir = "/var/lib/opsbot"\n[matrix]\nuser_id = "opsbot"\n')
+    config.write_text(
+        f'[paths]\nrepo = "{state}"\nstat_dir = "/var/lib/opsbot"\n[matrix]\nuser_id = "opsbot"\n'
+    )
     result = opsbot("check", "--config", str(config))
     assert result.returncode == 1
     out = result.stdout
@@ -93,7 +105,16 @@ def test_verify_accepts_opsbot_commits_and_names_a_foreign_one(state: Path, tmp_
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(state), str(clone)], check=True)
     (clone / "README.md").write_text("changed by hand\n")
-    git(clone, "-c", "user.name=Eve", "-c", "user.email=eve@example.org", "commit", "-qam", "unsigned")
+    git(
+        clone,
+        "-c",
+        "user.name=Eve",
+        "-c",
+        "user.email=eve@example.org",
+        "commit",
+        "-qam",
+        "unsigned",
+    )
     git(clone, "push", "-q", "origin", "HEAD:main")
     bad = opsbot("verify", "--repo", str(state))
     assert bad.returncode == 1
@@ -104,6 +125,8 @@ def test_keygen_writes_a_private_key_and_prints_the_allowed_signers_line(tmp_pat
     result = opsbot("keygen", "--out", str(tmp_path / "key"), "--principal", "@opsbot:example.org")
     assert result.returncode == 0
     assert (tmp_path / "key").stat().st_mode & 0o777 == 0o600
-    assert result.stdout.splitlines()[-1].startswith('@opsbot:example.org namespaces="git" ssh-ed25519 ')
+    assert result.stdout.splitlines()[-1].startswith(
+        '@opsbot:example.org namespaces="git" ssh-ed25519 '
+    )
     again = opsbot("keygen", "--out", str(tmp_path / "key"))
     assert again.returncode == 2

@@ -10,7 +10,9 @@ def test_deploy_writes_the_desired_version_in_one_commit(bot: Bot) -> None:
     assert reply.commit == bot.head()
     assert git(bot.repo, "rev-parse", "main~1").strip() == before
     assert 'version = "1.4.2"' in bot.show("deployments/staging/web.toml")
-    assert git(bot.repo, "diff", "--name-only", before, "main").split() == ["deployments/staging/web.toml"]
+    assert git(bot.repo, "diff", "--name-only", before, "main").split() == [
+        "deployments/staging/web.toml"
+    ]
 
 
 def test_deploy_reply_names_the_change_and_the_commit(bot: Bot) -> None:

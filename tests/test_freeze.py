@@ -22,7 +22,10 @@ def test_freeze_is_a_file_in_the_repo_with_who_why_and_until(bot: Bot) -> None:
     assert 'by = "@alice:example.org"' in text
     assert "until = 2026-11-26T14:00:00Z" in text
     assert 'reason = "release 2.0"' in text
-    assert git(bot.repo, "log", "-1", "--format=%s").strip() == "freeze: prod until 2026-11-26 14:00 UTC"
+    assert (
+        git(bot.repo, "log", "-1", "--format=%s").strip()
+        == "freeze: prod until 2026-11-26 14:00 UTC"
+    )
 
 
 def test_freeze_stops_rollback_too(bot: Bot) -> None:

@@ -80,5 +80,9 @@ def test_history_survives_deleting_the_index(bot: Bot) -> None:
 
 def test_the_index_picks_up_commits_made_outside_the_bot(bot: Bot) -> None:
     bot.say("!history")
-    bot.edit("deployments/dev/web.toml", 'version = "9.9.9"\nrequested_by = "@alice:example.org"\nrequested_at = 2026-11-26T12:00:00Z\n')
+    bot.edit(
+        "deployments/dev/web.toml",
+        'version = "9.9.9"\nrequested_by = "@alice:example.org"\n'
+        "requested_at = 2026-11-26T12:00:00Z\n",
+    )
     assert bot.say("!history web -n 1").text.endswith("edit deployments/dev/web.toml")

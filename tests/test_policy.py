@@ -23,7 +23,15 @@ def test_help_lists_only_the_commands_the_person_may_run(with_deployer: Bot) -> 
         return [line.split()[0] for line in lines]
 
     assert listed(MALLORY) == ["!help", "!whoami", "!status", "!history", "!show"]
-    assert listed(BOB) == ["!help", "!whoami", "!deploy", "!rollback", "!status", "!history", "!show"]
+    assert listed(BOB) == [
+        "!help",
+        "!whoami",
+        "!deploy",
+        "!rollback",
+        "!status",
+        "!history",
+        "!show",
+    ]
     assert "!freeze" in listed(ALICE)
 
 

@@ -25,14 +25,18 @@ def test_decode_reads_typed_fields_and_the_name_from_the_path() -> None:
 
 def test_encode_changes_only_the_changed_key_and_keeps_comments_and_layout() -> None:
     env = decode(Environment, "environments/prod.toml", WRITTEN_BY_HAND, name="prod")
-    text = encode(Environment(name="prod", order=3, description="Production", approvals=1), WRITTEN_BY_HAND)
+    text = encode(
+        Environment(name="prod", order=3, description="Production", approvals=1), WRITTEN_BY_HAND
+    )
     assert text == WRITTEN_BY_HAND.replace("approvals = 2", "approvals = 1")
     assert env.approvals == 2
 
 
 def test_encode_then_decode_gives_the_same_record() -> None:
     at = datetime(2026, 11, 26, 14, 5, tzinfo=UTC)
-    record = Deployment(env="prod", app="web", version="1.4.2", requested_by="@a:b", requested_at=at)
+    record = Deployment(
+        env="prod", app="web", version="1.4.2", requested_by="@a:b", requested_at=at
+    )
     text = encode(record, header="header line")
     assert text.startswith("# header line\n")
     assert decode(Deployment, "deployments/prod/web.toml", text, env="prod", app="web") == record
@@ -48,7 +52,9 @@ def test_encode_then_decode_gives_the_same_record() -> None:
         ("order = 1\napprovals = true", "approvals", "must be a whole number"),
     ],
 )
-def test_invalid_file_is_reported_with_its_path_and_field(text: str, field: str, problem: str) -> None:
+def test_invalid_file_is_reported_with_its_path_and_field(
+    text: str, field: str, problem: str
+) -> None:
     with pytest.raises(InvalidRecord) as raised:
         decode(Environment, "environments/qa.toml", text, name="qa")
     assert raised.value.path == "environments/qa.toml"
@@ -76,7 +82,7 @@ def test_policy_member_that_is_not_a_matrix_id_is_reported() -> None:
 def test_add_admin_keeps_the_comments_of_the_policy() -> None:
     text = "# who may do what\n[roles.admin]\n# the on-call leads\nmembers = []\n"
     out = add_admin(text, "@alice:example.org")
-    assert out == '# who may do what\n[roles.admin]\n# the on-call leads\nmembers = ["@alice:example.org"]\n'
+    assert out == text.replace("members = []", 'members = ["@alice:example.org"]')
 
 
 def test_a_command_on_a_repo_with_a_broken_file_names_the_file_and_writes_nothing(bot: Bot) -> None:

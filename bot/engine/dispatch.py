@@ -98,10 +98,14 @@ class Engine:
             ref = f"{invocation.received_at:%Y%m%d%H%M%S}-{next(_refs)}"
             log.exception(
                 "command failed",
-                extra={"fields": {"ref": ref, "event": invocation.event_id, "room": invocation.room_id}},
+                extra={
+                    "fields": {"ref": ref, "event": invocation.event_id, "room": invocation.room_id}
+                },
             )
             text = f"internal error (ref: {ref}), nothing was written"
-            return Reply(False, command.name if command else None, text, html.escape(text), error="internal")
+            return Reply(
+                False, command.name if command else None, text, html.escape(text), error="internal"
+            )
 
     def _run(self, command: Command, words: list[str], invocation: Invocation) -> Reply:
         for _ in range(_CAS_RETRIES):

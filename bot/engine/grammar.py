@@ -113,7 +113,9 @@ def split(message: str) -> list[str]:
     try:
         return shlex.split(message)
     except ValueError as e:
-        raise UsageError(f"could not read the command: {e}", hint="close every quote you open") from None
+        raise UsageError(
+            f"could not read the command: {e}", hint="close every quote you open"
+        ) from None
 
 
 # Usage lines
@@ -196,7 +198,9 @@ def _match(
         yield from _match(rest, words, i + 1, {**bound, head.name: words[i]}, fail)
 
 
-def bind(elements: tuple[Element, ...], options: tuple[Option, ...], words: list[str]) -> dict[str, Any]:
+def bind(
+    elements: tuple[Element, ...], options: tuple[Option, ...], words: list[str]
+) -> dict[str, Any]:
     """Arguments by name, checked by kind; raises UsageError saying what is wrong."""
     args: dict[str, Any] = {}
     positional: list[str] = []

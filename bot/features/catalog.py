@@ -5,6 +5,4 @@ from bot.features import deploy, freeze, help, status
 
 
 def default_registry() -> CommandRegistry:
-    return CommandRegistry(
-        [*help.COMMANDS, *deploy.COMMANDS, *freeze.COMMANDS, *status.COMMANDS]
-    )
+    return CommandRegistry([*help.COMMANDS, *deploy.COMMANDS, *freeze.COMMANDS, *status.COMMANDS])

@@ -8,7 +8,10 @@ from bot.features.timefmt import at
 from bot.state.records import Deployment, encode
 from bot.state.view import deployment_path
 
-HEADER = "Desired version of this app in this environment, written by opsbot.\n`git log` on this file shows who asked for each version, and why."
+HEADER = (
+    "Desired version of this app in this environment, written by opsbot.\n"
+    "`git log` on this file shows who asked for each version, and why."
+)
 
 
 def refuse_if_frozen(ctx: Context, env: str) -> None:

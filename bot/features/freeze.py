@@ -8,7 +8,10 @@ from bot.features.timefmt import at
 from bot.state.records import Freeze, encode
 from bot.state.view import freeze_path
 
-HEADER = "This environment is frozen while this file exists: opsbot refuses every change to it.\nRemove it with !unfreeze."
+HEADER = (
+    "This environment is frozen while this file exists: opsbot refuses every change to it.\n"
+    "Remove it with !unfreeze."
+)
 
 
 def freeze(ctx: Context) -> Outcome:

@@ -30,7 +30,10 @@ def help_(ctx: Context) -> Outcome:
         command = ctx.registry.get(name)
         if command is None:
             nearest = ctx.registry.nearest(name)
-            raise NotFound(f"no command !{name}", hint=f"did you mean !{nearest}?" if nearest else "!help lists them")
+            raise NotFound(
+                f"no command !{name}",
+                hint=f"did you mean !{nearest}?" if nearest else "!help lists them",
+            )
         text = describe(command)
         if command not in mine:
             text += "\n  (your roles do not allow it)"

@@ -46,7 +46,9 @@ def history(ctx: Context) -> Outcome:
             env = target
         else:
             known = [*ctx.state.apps(), *ctx.state.environments()]
-            raise NotFound(f"no app or environment named {target!r}", hint=f"known: {', '.join(known)}")
+            raise NotFound(
+                f"no app or environment named {target!r}", hint=f"known: {', '.join(known)}"
+            )
     entries = ctx.history.history(app=app, env=env, limit=limit)
     lines = [
         f"{e.sha[:7]} {datetime.fromtimestamp(e.at, UTC):%Y-%m-%d %H:%M} {e.author_id}: {e.summary}"
@@ -62,15 +64,19 @@ def show(ctx: Context) -> Outcome:
     if not matches:
         raise NotFound(f"no commit {prefix} on main", hint="!history lists recent commits")
     if len(matches) > 1:
-        raise Refused(f"{prefix} is ambiguous", hint="give more digits: " + ", ".join(m[:10] for m in matches))
+        raise Refused(
+            f"{prefix} is ambiguous", hint="give more digits: " + ", ".join(m[:10] for m in matches)
+        )
     commit = ctx.log.commit(matches[0])
     diff = commit.diff.splitlines()
     if len(diff) > MAX_DIFF_LINES:
-        diff = [*diff[:MAX_DIFF_LINES], f"... {len(diff) - MAX_DIFF_LINES} more lines (git show {commit.sha[:10]})"]
-    text = "\n".join(
-        [f"commit {commit.sha}", f"Author: {commit.author}", f"Date:   {commit.at:%Y-%m-%d %H:%M:%S} UTC",
-         "", commit.message.rstrip(), "", *diff]
-    )  # fmt: skip
+        diff = [
+            *diff[:MAX_DIFF_LINES],
+            f"... {len(diff) - MAX_DIFF_LINES} more lines (git show {commit.sha[:10]})",
+        ]
+    header = [f"commit {commit.sha}", f"Author: {commit.author}"]
+    header.append(f"Date:   {commit.at:%Y-%m-%d %H:%M:%S} UTC")
+    text = "\n".join([*header, "", commit.message.rstrip(), "", *diff])
     return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
 
 

@@ -129,6 +129,7 @@ class Index:
         kind = "rollback" if summary.startswith("rollback:") else "deploy"
         for change in tree_changes(repo.git.object_store, parent_tree, commit.tree):
             entry = change.new if change.new and change.new.path else change.old
+            assert entry is not None and entry.path is not None
             path = entry.path.decode()
             app, env = _subject(path)
             self.db.conn.execute("INSERT INTO paths VALUES (?, ?, ?, ?)", [sha, path, app, env])
@@ -147,7 +148,9 @@ class Index:
         ).fetchone()
         return row[0] if row else None
 
-    def history(self, *, app: str | None = None, env: str | None = None, limit: int = 10) -> list[Entry]:
+    def history(
+        self, *, app: str | None = None, env: str | None = None, limit: int = 10
+    ) -> list[Entry]:
         where, args = "", []
         if app is not None:
             where, args = "WHERE sha IN (SELECT sha FROM paths WHERE app = ?)", [app]

@@ -215,7 +215,9 @@ def decode_policy(path: str, text: str) -> Policy:
                 name=name,
                 members=tuple(members),
                 commands=tuple(commands),
-                environments=None if envs is None else tuple(_strings(path, f"{where}.environments", envs)),
+                environments=None
+                if envs is None
+                else tuple(_strings(path, f"{where}.environments", envs)),
             )
         )
     return Policy(tuple(roles))

@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dulwich.objects import Blob, Commit, Tree
+from dulwich.object_store import BaseObjectStore
+from dulwich.objects import Blob, Commit, ObjectID, Tree
+from dulwich.refs import HEADREF, Ref
 from dulwich.repo import Repo
 
 from bot.state.message import Message
 from bot.state.signing import SigningKey, sign_commit
 
-MAIN = b"refs/heads/main"
+MAIN = Ref(b"refs/heads/main")
 LOCK_FILE = "opsbot.lock"
 
 Changes = Mapping[str, bytes | None]
@@ -83,7 +85,7 @@ class StateRepo:
         config = git.get_config()
         config.set((b"core",), b"logAllRefUpdates", True)
         config.write_to_path()
-        git.refs.set_symbolic_ref(b"HEAD", MAIN)
+        git.refs.set_symbolic_ref(HEADREF, MAIN)
         git.close()
         repo = cls(path, committer=committer, signer=signer)
         with repo.locked():
@@ -145,17 +147,15 @@ class StateRepo:
         store = self._git.object_store
         base_tree = self._git[parent.encode()].tree if parent else None  # type: ignore[attr-defined]
         new_objects: list[Blob | Tree] = []
-        tree = _apply(store, base_tree, _split(changes), new_objects)
-        if tree is None:
-            tree = Tree()
-            new_objects.append(tree)
-            tree_id = tree.id
-        else:
-            tree_id = tree
+        tree_id = _apply(store, base_tree, _split(changes), new_objects)
+        if tree_id is None:
+            empty = Tree()
+            new_objects.append(empty)
+            tree_id = empty.id
 
         commit = Commit()
         commit.tree = tree_id
-        commit.parents = [parent.encode()] if parent else []
+        commit.parents = [ObjectID(parent.encode())] if parent else []
         commit.author = author.git()
         commit.committer = self.committer.git()
         commit.author_time = int(when.timestamp())
@@ -171,8 +171,10 @@ class StateRepo:
         store.add_object(commit)
 
         refs = self._git.refs
-        old = parent.encode() if parent else None
-        moved = refs.set_if_equals(MAIN, old, commit.id) if old else refs.add_if_new(MAIN, commit.id)
+        old = ObjectID(parent.encode()) if parent else None
+        moved = (
+            refs.set_if_equals(MAIN, old, commit.id) if old else refs.add_if_new(MAIN, commit.id)
+        )
         if not moved:
             raise ConcurrentUpdate(f"main moved away from {parent}")
         return commit.id.decode()
@@ -240,7 +242,7 @@ class Snapshot:
 
 # Tree building: the changes are split into a nested dict so each tree is rewritten once.
 
-_Nested = dict[str, "bytes | None | _Nested"]
+_Nested = dict[str, "bytes | _Nested | None"]
 
 
 def _split(changes: Changes) -> _Nested:
@@ -259,13 +261,18 @@ def _split(changes: Changes) -> _Nested:
     return root
 
 
-def _apply(store: object, tree_id: bytes | None, changes: _Nested, out: list[Blob | Tree]) -> bytes | None:
+def _apply(
+    store: BaseObjectStore, tree_id: ObjectID | None, changes: _Nested, out: list[Blob | Tree]
+) -> ObjectID | None:
     """Returns the id of the tree after `changes`, or None when it ends up empty."""
-    tree = store[tree_id] if tree_id else Tree()  # type: ignore[index]
-    tree = tree.copy() if tree_id else tree
+    tree = Tree()
+    if tree_id is not None:
+        stored = store[tree_id]
+        assert isinstance(stored, Tree)
+        tree = stored.copy()  # type: ignore[assignment]  # copy() is typed as ShaFile
     for name, change in changes.items():
         key = name.encode()
-        existing = tree[key] if key in tree else None
+        existing = tree[key] if key in tree else None  # noqa: SIM401 (Tree has no .get)
         if isinstance(change, dict):
             sub_id = existing[1] if existing and stat.S_ISDIR(existing[0]) else None
             new_sub = _apply(store, sub_id, change, out)
@@ -285,4 +292,3 @@ def _apply(store: object, tree_id: bytes | None, changes: _Nested, out: list[Blo
         return None
     out.append(tree)
     return tree.id
-

@@ -102,9 +102,9 @@ class StateView:
         except InvalidRecord:
             envs = {}
         for env in envs:
-            for step in (lambda: self.deployments(env), lambda: self.freeze(env)):
+            for read in (self.deployments, self.freeze):
                 try:
-                    step()
+                    read(env)
                 except InvalidRecord as e:
                     found.append(e)
         return found

@@ -25,7 +25,9 @@ def invocation(sender: str, text: str) -> Invocation:
     )
 
 
-def serve(engine: Engine, sender: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+def serve(
+    engine: Engine, sender: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
+) -> int:
     """Runs until end of input; returns 1 if any command was refused or failed, else 0."""
     interactive = stdin.isatty()
     if interactive:

@@ -1,0 +1,62 @@
+"""The documentation is generated from, or checked against, the code it describes."""
+
+import re
+
+import pytest
+
+from bot import cli, config
+from bot.docs import README, command_table, with_table
+from bot.features.catalog import default_registry
+from conftest import Bot
+
+REGISTRY = default_registry()
+
+
+def test_readme_command_table_is_generated_from_the_declarations() -> None:
+    text = README.read_text()
+    assert with_table(text, command_table(REGISTRY)) == text, "run: python -m bot.docs"
+
+
+def test_every_cli_subcommand_is_in_the_readme() -> None:
+    text = README.read_text()
+    subcommands = cli.parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name in subcommands:
+        assert f"`opsbot {name}" in text, f"opsbot {name} is not documented in README.md"
+
+
+@pytest.mark.parametrize(
+    ("section", "key"), [(s, k) for s, keys in config._KNOWN.items() for k in keys]
+)
+def test_every_config_key_is_in_the_readme(section: str, key: str) -> None:
+    assert f"`[{section}] {key}`" in README.read_text()
+
+
+def test_every_command_has_an_example() -> None:
+    assert [c.name for c in REGISTRY if not c.examples] == []
+
+
+@pytest.mark.parametrize(
+    "example",
+    [
+        e
+        for c in REGISTRY
+        for e in c.examples
+        if not e.startswith(("!show", "!rollback", "!unfreeze"))
+    ],
+)
+def test_every_example_runs_as_written_on_a_fresh_repo(bot: Bot, example: str) -> None:
+    reply = bot.say(example)
+    assert reply.ok, reply.text
+
+
+@pytest.mark.parametrize("example", [e for c in REGISTRY for e in c.examples])
+def test_every_example_fits_its_grammar(bot: Bot, example: str) -> None:
+    reply = bot.say(example)
+    assert reply.error != "usage", reply.text
+
+
+def test_help_shows_every_command_to_an_admin(bot: Bot) -> None:
+    lines = bot.say("!help").text.splitlines()
+    assert lines[-1] == "!help <command> shows one in full."
+    listed = [re.match(r"!(\w+)", line).group(1) for line in lines[:-1]]  # type: ignore[union-attr]
+    assert listed == [c.name for c in REGISTRY]
