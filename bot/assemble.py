@@ -9,7 +9,7 @@ from bot.engine.dispatch import Engine
 from bot.features.catalog import default_registry
 from bot.state.index import Index
 from bot.state.message import Message
-from bot.state.records import add_admin
+from bot.state.policy import add_admin
 from bot.state.repo import Identity, StateRepo
 from bot.state.signing import SigningKey
 

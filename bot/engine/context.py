@@ -4,14 +4,20 @@ reply). A handler does no I/O: the engine commits its `Change` and sends its rep
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.engine.registry import CommandRegistry
 from bot.engine.types import Invocation
 from bot.state.index import Index
 from bot.state.log import RepoLog
-from bot.state.records import Policy
+from bot.state.policy import Policy
 from bot.state.view import StateView
+
+
+class DeviceDirectory(Protocol):
+    """The device keys a transport has seen (trust on first use); read-only for handlers."""
+
+    def key_of(self, user_id: str, device_id: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class Context:
     log: RepoLog
     registry: CommandRegistry
     now: datetime
+    devices: DeviceDirectory | None = None
 
     @property
     def sender(self) -> str:

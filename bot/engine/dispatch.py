@@ -6,6 +6,7 @@ not in Git. Everything runs under one lock (threads here, a file lock against ot
 `StateRepo.locked`), which keeps "check the freeze, then write" a single step.
 """
 
+import asyncio
 import html
 import itertools
 import logging
@@ -14,11 +15,12 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime
 
-from bot.engine.context import Context, Outcome
+from bot.engine.authorize import may_run, may_run_here
+from bot.engine.context import Context, DeviceDirectory, Outcome
 from bot.engine.grammar import bind, split
 from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation, Reply
-from bot.errors import Forbidden, OpsbotError, TooLong, UnknownCommand, UsageError
+from bot.errors import OpsbotError, TooLong, UnknownCommand, UsageError
 from bot.logs import fact
 from bot.state.index import Index
 from bot.state.log import RepoLog
@@ -46,12 +48,14 @@ class Engine:
         *,
         names: tuple[str, ...] = ("opsbot",),
         clock: Callable[[], datetime] = utc_now,
+        devices: DeviceDirectory | None = None,
     ) -> None:
         self.registry = registry
         self.repo = repo
         self.index = index
         self.names = tuple(n.lower() for n in names)
         self.clock = clock
+        self.devices = devices
         self._lock = threading.Lock()
 
     def command_text(self, text: str) -> str | None:
@@ -63,6 +67,10 @@ class Engine:
         if colon and head.strip().lower() in self.names:
             return rest.strip()
         return None
+
+    async def handle(self, invocation: Invocation) -> Reply | None:
+        """`run` for an event loop: Git and SQLite work happens in a worker thread."""
+        return await asyncio.to_thread(self.run, invocation)
 
     def run(self, invocation: Invocation) -> Reply | None:
         """Handles one invocation; None when the text is not addressed to the bot."""
@@ -138,21 +146,12 @@ class Engine:
         self, command: Command, words: list[str], invocation: Invocation, state: StateView
     ) -> tuple[Outcome, Context]:
         policy = state.policy()
-        if not policy.allows_somewhere(invocation.sender, command.name):
-            raise Forbidden(
-                f"{invocation.sender} may not run !{command.name}",
-                hint="ask an admin to give you a role for it in policy.toml (!whoami shows yours)",
-            )
+        may_run(policy, command, invocation)
         args = bind(command.elements, command.options, words)
-        env = args.get(command.scope) if command.scope else None
-        if env is not None and not policy.allows(invocation.sender, command.name, env):
-            raise Forbidden(
-                f"{invocation.sender} may not run !{command.name} in {env}",
-                hint="ask an admin to extend your role's environments in policy.toml",
-            )
+        may_run_here(policy, command, invocation, args, state)
         ctx = Context(
             invocation=invocation, args=args, state=state, policy=policy, history=self.index,
-            log=RepoLog(self.repo), registry=self.registry, now=self.clock(),
+            log=RepoLog(self.repo), registry=self.registry, now=self.clock(), devices=self.devices,
         )  # fmt: skip
         return command.handler(ctx), ctx
 

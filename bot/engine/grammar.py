@@ -80,6 +80,25 @@ def word(value: str) -> str:
     return value.removeprefix("!")
 
 
+def user(value: str) -> str:
+    _printable(value)
+    if len(value) > 255 or not re.match(r"^@[^:\s]+:[^\s]+$", value):
+        raise ArgError("must be a Matrix user id like @alice:example.org")
+    return value
+
+
+def device(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9_-]{1,64}$", value):
+        raise ArgError("must be a device id like ABCDEFGHIJ")
+    return value
+
+
+def device_key(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9+/]{43}=?$", value):
+        raise ArgError("must be an ed25519 device key: 43 base64 characters")
+    return value.rstrip("=")
+
+
 def text(value: str) -> str:
     _printable(value)
     return value
@@ -93,6 +112,9 @@ ARG_KINDS: dict[str, Callable[[str], Any]] = {
     "duration": duration,
     "commit": revision,
     "command": word,
+    "user": user,
+    "device": device,
+    "key": device_key,
 }
 
 

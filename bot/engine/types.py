@@ -17,7 +17,12 @@ class Invocation:
     room_id: str | None = None
     room_name: str | None = None
     transport: str = "console"
-    device_verified: bool | None = None  # None: the transport has no notion of devices
+    # What a transport knows of the sender's standing; None where it has no such notion (the
+    # console is local and trusted), and then the policy's conditions on them do not apply.
+    power_level: int | None = None
+    device_id: str | None = None
+    device_key: str | None = None  # the device's ed25519 key, as the transport saw it
+    encrypted: bool | None = None
 
     def trailers(self) -> list[tuple[str, str | None]]:
         """The Git trailers that say where this came from (see DESIGN.md's commit format)."""

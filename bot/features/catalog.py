@@ -1,8 +1,10 @@
 """Every command opsbot knows, collected into the registry the engine is built with."""
 
 from bot.engine.registry import CommandRegistry
-from bot.features import deploy, freeze, help, status
+from bot.features import deploy, freeze, help, status, trust
 
 
 def default_registry() -> CommandRegistry:
-    return CommandRegistry([*help.COMMANDS, *deploy.COMMANDS, *freeze.COMMANDS, *status.COMMANDS])
+    return CommandRegistry(
+        [*help.COMMANDS, *deploy.COMMANDS, *freeze.COMMANDS, *status.COMMANDS, *trust.COMMANDS]
+    )

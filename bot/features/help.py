@@ -5,7 +5,7 @@ import html
 from bot.engine.context import Context, Outcome
 from bot.engine.registry import Command, CommandRegistry
 from bot.errors import NotFound
-from bot.state.records import ADMIN, Policy
+from bot.state.policy import ADMIN, Policy
 
 
 def runnable(registry: CommandRegistry, policy: Policy, user_id: str) -> list[Command]:

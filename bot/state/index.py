@@ -45,7 +45,9 @@ class Index:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode: each sync is one explicit BEGIN IMMEDIATE transaction, so two processes
         # catching up at once serialize on SQLite's lock instead of inserting the same rows twice.
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        # The engine runs commands in a worker thread, one at a time (its lock), hence no
+        # same-thread check.
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         self.db = Database(conn)
         self._create()

@@ -8,7 +8,6 @@ the field.
 """
 
 import dataclasses
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ class Environment:
     order: int = 0
     description: str = ""
     approvals: int = 0
+    require_verified_device: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,10 @@ def _check(path: str, key: str, hint: Any, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidRecord(path, key, f"must be a whole number >= 0, not {value!r}")
         return value
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise InvalidRecord(path, key, f"must be true or false, not {value!r}")
+        return value
     if expected is str:
         if not isinstance(value, str):
             raise InvalidRecord(path, key, f"must be a string, not {value!r}")
@@ -142,101 +146,7 @@ def _unoptional(hint: Any) -> Any:
     return hint
 
 
-# Policy: who may run what, where. Nested tables, so it is read by hand rather than by `decode`.
-
-ADMIN = "admin"
-EVERYONE = "*"
-_USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
-
-
-@dataclass(frozen=True)
-class Role:
-    name: str
-    members: tuple[str, ...]
-    commands: tuple[str, ...]
-    environments: tuple[str, ...] | None  # None: every environment
-
-    def has(self, user_id: str) -> bool:
-        return user_id in self.members or EVERYONE in self.members
-
-    def grants(self, command: str, env: str | None) -> bool:
-        # The admin role is all-powerful by definition, so a policy edit cannot lock admins out.
-        if self.name == ADMIN:
-            return True
-        if command not in self.commands and EVERYONE not in self.commands:
-            return False
-        return env is None or self.environments is None or env in self.environments
-
-
-@dataclass(frozen=True)
-class Policy:
-    roles: tuple[Role, ...]
-
-    def roles_of(self, user_id: str) -> list[Role]:
-        return [role for role in self.roles if role.has(user_id)]
-
-    def allows(self, user_id: str, command: str, env: str | None = None) -> bool:
-        return any(role.grants(command, env) for role in self.roles_of(user_id))
-
-    def allows_somewhere(self, user_id: str, command: str) -> bool:
-        return any(
-            role.name == ADMIN or command in role.commands or EVERYONE in role.commands
-            for role in self.roles_of(user_id)
-        )
-
-    def admins(self) -> list[str]:
-        return [m for r in self.roles if r.name == ADMIN for m in r.members]
-
-
-def decode_policy(path: str, text: str) -> Policy:
-    data = parse_toml(path, text)
-    unknown = set(data) - {"roles"}
-    if unknown:
-        raise InvalidRecord(path, sorted(unknown)[0], "unknown section (known: roles)")
-    roles_table = data.get("roles", {})
-    if not isinstance(roles_table, dict):
-        raise InvalidRecord(path, "roles", "must be a table of roles, like [roles.admin]")
-    roles = []
-    for name, table in roles_table.items():
-        where = f"roles.{name}"
-        if not isinstance(table, dict):
-            raise InvalidRecord(path, where, "must be a table")
-        extra = set(table) - {"members", "commands", "environments"}
-        if extra:
-            raise InvalidRecord(path, f"{where}.{sorted(extra)[0]}", "unknown field")
-        members = _strings(path, f"{where}.members", table.get("members", []))
-        for member in members:
-            if member != EVERYONE and not _USER_ID.match(member):
-                raise InvalidRecord(path, f"{where}.members", f"{member!r} is not a Matrix user id")
-        commands = _strings(path, f"{where}.commands", table.get("commands", []))
-        envs = table.get("environments")
-        roles.append(
-            Role(
-                name=name,
-                members=tuple(members),
-                commands=tuple(commands),
-                environments=None
-                if envs is None
-                else tuple(_strings(path, f"{where}.environments", envs)),
-            )
-        )
-    return Policy(tuple(roles))
-
-
-def add_admin(text: str, user_id: str) -> str:
-    """policy.toml with `user_id` added to the admin role, comments kept."""
-    if not _USER_ID.match(user_id):
-        raise ValueError(f"{user_id!r} is not a Matrix user id (like @alice:example.org)")
-    doc = tomlkit.parse(text)
-    roles = doc.setdefault("roles", tomlkit.table(is_super_table=True))
-    admin = roles.setdefault(ADMIN, tomlkit.table())
-    members = admin.setdefault("members", tomlkit.array())
-    if user_id not in members:
-        members.append(user_id)
-    return tomlkit.dumps(doc)
-
-
-def _strings(path: str, key: str, value: Any) -> list[str]:
+def strings(path: str, key: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidRecord(path, key, "must be a list of strings")
     return list(value)

@@ -7,7 +7,8 @@ Handlers read the repo through a `StateView` and describe writes as `path -> tex
 from collections.abc import Iterator
 
 from bot.errors import InvalidRecord, NotFound
-from bot.state.records import App, Deployment, Environment, Freeze, Policy, decode, decode_policy
+from bot.state.policy import Policy, decode_policy
+from bot.state.records import App, Deployment, Environment, Freeze, decode
 from bot.state.repo import Snapshot
 
 POLICY = "policy.toml"
@@ -41,7 +42,7 @@ class StateView:
         text = self.snapshot.text(POLICY)
         if text is None:
             raise InvalidRecord(POLICY, None, "missing: the repo has no policy, so nobody may act")
-        return decode_policy(POLICY, text)
+        return decode_policy(text, POLICY)
 
     def apps(self) -> dict[str, App]:
         return {name: decode(App, path, text, name=name) for name, path, text in self._toml("apps")}
