@@ -43,11 +43,6 @@ NEEDS_STATE = {
     "!trust @bob:example.org BOBPHONE",
 }
 RUNNABLE = [e for c in REGISTRY for e in c.examples if e not in NEEDS_STATE]
-    e
-    for c in REGISTRY
-    for e in c.examples
-    if e not in NEEDS_STATE and not e.startswith(NEEDS_STATE[:2])
-]
 
 
 @pytest.mark.parametrize("example", RUNNABLE)
