@@ -5,6 +5,7 @@ from pathlib import Path
 from dulwich.repo import Repo
 
 from bot.config import DEFAULT_BOT_ID, HostPaths
+from bot.engine.context import DeviceDirectory
 from bot.engine.dispatch import Engine
 from bot.features.catalog import default_registry
 from bot.state.index import Index
@@ -74,11 +75,12 @@ def init_repo(
     return repo
 
 
-def open_engine(paths: HostPaths, bot_id: str | None = None) -> Engine:
+def open_engine(
+    paths: HostPaths, bot_id: str | None = None, *, devices: DeviceDirectory | None = None
+) -> Engine:
     bot_id = bot_id or bot_id_of(paths.repo)
     key = ensure_key(paths, bot_id)
     repo = StateRepo(paths.repo, committer=bot_identity(bot_id), signer=key)
     index = Index(paths.index)
-    return Engine(
-        default_registry(), repo, index, names=("opsbot", bot_id.lstrip("@").split(":")[0])
-    )
+    names = ("opsbot", bot_id.lstrip("@").split(":")[0])
+    return Engine(default_registry(), repo, index, names=names, devices=devices)

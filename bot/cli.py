@@ -95,6 +95,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(e.message, file=sys.stderr)
+        return 2
+    if config.matrix is None:
+        print(f"{args.config}: [matrix] is missing; opsbot run serves Matrix", file=sys.stderr)
+        return 2
+    from bot import service  # imports nio, which the other subcommands do not need
+
+    return service.run(config)
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not args.force:
@@ -131,6 +145,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bot", default=DEFAULT_BOT_ID, metavar="USER", help="the bot's own Matrix id")
     p.add_argument("--template", type=Path, default=TEMPLATE, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("run", help="serve Matrix rooms, as configured in the host config")
+    p.add_argument("--config", type=Path, required=True, help="host config (TOML)")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("shell", help="a local console on a state repo (reads stdin when piped)")
     repo_args(p)

@@ -55,6 +55,7 @@ class MatrixConfig:
     user_id: str
     password_file: Path | None
     access_token_file: Path | None
+    commands_per_minute: int = 30
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,13 @@ class Config:
 
 
 _KNOWN = {
-    "matrix": {"homeserver", "user_id", "password_file", "access_token_file"},
+    "matrix": {
+        "homeserver",
+        "user_id",
+        "password_file",
+        "access_token_file",
+        "commands_per_minute",
+    },
     "paths": {"state_dir", "repo"},
     "signing": {"key_file"},
 }
@@ -134,12 +141,21 @@ def load(path: Path) -> Config:
             )
         if not password and not token:
             problem("matrix", "password_file", "give password_file or access_token_file")
+        rate = (
+            data["matrix"].get("commands_per_minute", 30)
+            if isinstance(data["matrix"], dict)
+            else 30
+        )
+        if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
+            problem("matrix", "commands_per_minute", "must be a whole number >= 1")
+            rate = 30
         if homeserver and user_id:
             matrix = MatrixConfig(
                 homeserver,
                 user_id,
                 Path(password) if password else None,
                 Path(token) if token else None,
+                rate,
             )
 
     if problems:

@@ -279,13 +279,14 @@ class Homeserver:
         )
 
     def _answers_versions(self) -> bool:
+        url = f"{self.base_url}/_matrix/client/versions"
         try:
-            with urllib.request.urlopen(
-                f"{self.base_url}/_matrix/client/versions", timeout=2
-            ) as response:
-                return response.status == 200
-        except (OSError, urllib.error.URLError):
+            with urllib.request.urlopen(url, timeout=2) as response:
+                status: int = response.status
+        # Refused while Synapse is still importing; URLError and timeouts are OSErrors too.
+        except OSError:
             return False
+        return status == 200
 
     def _signal_and_wait(self, signum: signal.Signals, *, grace: float) -> None:
         process = self._process

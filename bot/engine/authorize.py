@@ -41,7 +41,8 @@ def may_run_here(
     level = invocation.power_level
     if rule.min_power_level is not None and level is not None and level < rule.min_power_level:
         raise Forbidden(
-            f"!{command.name} needs power level {rule.min_power_level} in this room; you have {level}",
+            f"!{command.name} needs power level {rule.min_power_level} in this room; "
+            f"you have {level}",
             hint="ask a room admin to raise your power level",
         )
     environment = state.environments().get(env) if env else None

@@ -68,6 +68,16 @@ class Engine:
             return rest.strip()
         return None
 
+    def may_invite(self, user_id: str) -> bool:
+        """Whether the bot should accept a room invite from `user_id`: admins, and roles that
+        list "invite" among their commands."""
+        try:
+            policy = StateView(self.repo.snapshot()).policy()
+        except OpsbotError as e:
+            fact(log, "cannot read the policy; declining invites", logging.WARNING, error=e.message)
+            return False
+        return policy.allows_somewhere(user_id, "invite")
+
     async def handle(self, invocation: Invocation) -> Reply | None:
         """`run` for an event loop: Git and SQLite work happens in a worker thread."""
         return await asyncio.to_thread(self.run, invocation)

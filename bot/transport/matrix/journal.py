@@ -1,0 +1,96 @@
+"""What the Matrix transport must remember across restarts, beyond what Git records.
+
+- the sync position, advanced only after every event of a batch was handled (nio would save it
+  before its callbacks run, and a crash in between would lose those events);
+- the events already answered, so a redelivered read-only command is not answered twice (a
+  redelivered *write* is caught by the engine through the `Matrix-Event` trailer anyway);
+- the rooms the bot has joined, so that history from before its join is never executed;
+- the device keys seen per user and device (trust on first use): a key that changes for a known
+  device is refused, never silently accepted.
+
+One SQLite file in the state directory, written with `synchronous=FULL`: the position must not
+run ahead of the work on a power cut.
+"""
+
+import sqlite3
+import time
+from pathlib import Path
+
+from sqlite_utils import Database
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        self.db = Database(conn)
+        self.db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT);
+            CREATE TABLE IF NOT EXISTS handled (
+                event_id TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, at REAL);
+            CREATE TABLE IF NOT EXISTS rooms (room_id TEXT PRIMARY KEY, joined_at REAL);
+            CREATE TABLE IF NOT EXISTS devices (
+                user_id TEXT, device_id TEXT, ed25519 TEXT, first_seen REAL,
+                PRIMARY KEY (user_id, device_id));
+            """
+        )
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # sync position
+
+    def position(self) -> str | None:
+        row = self.db.conn.execute("SELECT token FROM position WHERE id = 1").fetchone()
+        return row[0] if row else None
+
+    def advance(self, token: str) -> None:
+        self.db.conn.execute("INSERT OR REPLACE INTO position VALUES (1, ?)", [token])
+
+    # events
+
+    def handled(self, event_id: str) -> bool:
+        row = self.db.conn.execute(
+            "SELECT 1 FROM handled WHERE event_id = ?", [event_id]
+        ).fetchone()
+        return row is not None
+
+    def mark_handled(self, event_id: str, room_id: str, reply_id: str | None) -> None:
+        self.db.conn.execute(
+            "INSERT OR IGNORE INTO handled VALUES (?, ?, ?, ?)",
+            [event_id, room_id, reply_id, time.time()],
+        )
+
+    # rooms
+
+    def joined(self, room_id: str) -> bool:
+        row = self.db.conn.execute("SELECT 1 FROM rooms WHERE room_id = ?", [room_id]).fetchone()
+        return row is not None
+
+    def mark_joined(self, room_id: str) -> None:
+        self.db.conn.execute("INSERT OR IGNORE INTO rooms VALUES (?, ?)", [room_id, time.time()])
+
+    def forget_room(self, room_id: str) -> None:
+        self.db.conn.execute("DELETE FROM rooms WHERE room_id = ?", [room_id])
+
+    # device keys, trust on first use
+
+    def key_of(self, user_id: str, device_id: str) -> str | None:
+        row = self.db.conn.execute(
+            "SELECT ed25519 FROM devices WHERE user_id = ? AND device_id = ?", [user_id, device_id]
+        ).fetchone()
+        return row[0] if row else None
+
+    def first_use(self, user_id: str, device_id: str, key: str) -> bool:
+        """Remembers the key of a device seen for the first time; False if it differs from the
+        key remembered for that device (which Matrix never allows: someone is lying)."""
+        known = self.key_of(user_id, device_id)
+        if known is None:
+            self.db.conn.execute(
+                "INSERT INTO devices VALUES (?, ?, ?, ?)", [user_id, device_id, key, time.time()]
+            )
+            return True
+        return known == key

@@ -1,0 +1,332 @@
+"""The Matrix transport: sync, turn messages into invocations, send the replies.
+
+Exactly once, in order: the events of a sync batch are handled one after the other, each reply is
+sent with a transaction id derived from the command's event id, each event is then marked
+handled, and only after the whole batch does the sync position move. A crash anywhere replays the
+batch: events already answered are skipped, a command already committed is answered with its
+commit (the engine finds it by its `Matrix-Event` trailer), and a reply already sent is not
+posted again (same transaction id). Nothing is executed twice and nothing is dropped.
+"""
+
+import asyncio
+import contextlib
+import html
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from nio import (
+    AsyncClient,
+    InviteMemberEvent,
+    LocalProtocolError,
+    MatrixRoom,
+    MegolmEvent,
+    RoomCreateEvent,
+    RoomMemberEvent,
+    RoomMessageText,
+    RoomSendResponse,
+    SyncError,
+    SyncResponse,
+)
+from nio.exceptions import SendRetryError
+
+from bot.engine.dispatch import Engine
+from bot.engine.types import Invocation, Reply
+from bot.logs import fact
+from bot.transport.matrix.content import notice, reply_content, txn_id
+from bot.transport.matrix.journal import Journal
+from bot.transport.ratelimit import RateLimit
+
+log = logging.getLogger("opsbot.matrix")
+
+SYNC_TIMEOUT_MS = 30_000
+BACKOFF_CAP = 30.0
+# Large enough that a bot coming back from a restart sees every message it missed in one batch.
+SYNC_FILTER = {"room": {"timeline": {"limit": 500}}, "presence": {"types": []}}
+INFINITE_POWER = 2**53
+TRANSIENT = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, SendRetryError)
+
+
+class Fatal(Exception):
+    """The bot cannot go on (its token was revoked); `opsbot run` exits non-zero saying why."""
+
+
+class Retry(Exception):
+    """The homeserver failed a request in a way worth retrying later (5xx, 429 past nio's own
+    retries): the batch is replayed, and the sync position does not move."""
+
+
+class MatrixTransport:
+    def __init__(
+        self,
+        client: AsyncClient,
+        engine: Engine,
+        journal: Journal,
+        *,
+        rate_limit: RateLimit,
+        sync_timeout_ms: int = SYNC_TIMEOUT_MS,
+    ) -> None:
+        self.client = client
+        self.engine = engine
+        self.journal = journal
+        self.rate_limit = rate_limit
+        self.sync_timeout_ms = sync_timeout_ms
+        self.me = client.user_id
+        self._creators: dict[str, set[str]] = {}
+
+    async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
+        """Syncs until `stop` is set; backs off (capped) while the homeserver is away."""
+        delay, first = 1.0, True
+        while not stop.is_set():
+            try:
+                if await self._until_stopped(self._sync_once(first), stop):
+                    return
+                if first and on_ready:
+                    on_ready()
+                first, delay = False, 1.0
+            except (*TRANSIENT, Retry) as e:
+                fact(log, "homeserver unavailable, retrying", logging.WARNING,
+                     error=f"{type(e).__name__}: {e}", retry_in=f"{delay:.0f}s")  # fmt: skip
+                if await self._until_stopped(asyncio.sleep(delay), stop):
+                    return
+                delay = min(delay * 2, BACKOFF_CAP)
+
+    async def _until_stopped(self, work: Any, stop: asyncio.Event) -> bool:
+        """Runs `work`; True if `stop` came first (the work is cancelled: the position has not
+        moved, so whatever it was doing is replayed on the next start)."""
+        task = asyncio.ensure_future(work)
+        stopper = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            stopper.cancel()
+            task.result()
+            return False
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return True
+
+    async def _sync_once(self, first: bool) -> None:
+        position = self.journal.position()
+        response = await self.client.sync(
+            timeout=0 if first else self.sync_timeout_ms,
+            sync_filter=SYNC_FILTER,
+            since=position,
+            # nio keeps no room state across restarts: without the full state, it would not
+            # know which rooms are encrypted, and would answer in clear.
+            full_state=first,
+        )
+        if isinstance(response, SyncError):
+            if response.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
+                raise Fatal(f"the homeserver rejected the access token ({response.message})")
+            raise Retry(f"sync failed: {response.status_code} {response.message}")
+        assert isinstance(response, SyncResponse)
+        await self._maintain_keys()
+        self._note_creators(response)
+        await self._invites(response)
+        if position is None:
+            # The very first sync of this bot: everything in it happened before we were here.
+            for room_id in response.rooms.join:
+                self.journal.mark_joined(room_id)
+        else:
+            for room_id, info in response.rooms.join.items():
+                if info.timeline.limited and self.journal.joined(room_id):
+                    fact(log, "timeline gap: some events were not delivered", logging.WARNING,
+                         room=room_id)  # fmt: skip
+                await self._room(room_id, info.timeline.events)
+        for room_id in response.rooms.leave:
+            self.journal.forget_room(room_id)
+        self.journal.advance(response.next_batch)
+
+    async def _maintain_keys(self) -> None:
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+        if self.client.should_claim_keys:
+            await self.client.keys_claim(self.client.get_users_for_key_claiming())
+        await self.client.send_to_device_messages()
+
+    # invites
+
+    async def _invites(self, response: SyncResponse) -> None:
+        for room_id, info in response.rooms.invite.items():
+            inviter = next(
+                (
+                    e.sender
+                    for e in info.invite_state
+                    if isinstance(e, InviteMemberEvent)
+                    and e.state_key == self.me
+                    and e.membership == "invite"
+                ),
+                None,
+            )
+            if inviter is not None and await asyncio.to_thread(self.engine.may_invite, inviter):
+                await self.client.join(room_id)
+                fact(log, "joined", room=room_id, inviter=inviter)
+            else:
+                await self.client.room_leave(room_id)
+                fact(log, "declined invite", logging.WARNING, room=room_id, inviter=inviter)
+
+    # room events
+
+    async def _room(self, room_id: str, events: list[Any]) -> None:
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return
+        if not self.journal.joined(room_id):
+            # Newly joined: what came before our own join is history, not commands for us.
+            joins = [i for i, e in enumerate(events) if self._is_my_join(e)]
+            events = events[joins[-1] + 1 :] if joins else []
+            self.journal.mark_joined(room_id)
+        for event in events:
+            try:
+                await self._event(room, event)
+            except (*TRANSIENT, Retry, Fatal):
+                raise
+            except Exception:
+                # A bug in handling one event must not stop the bot serving the others.
+                log.exception(
+                    "event handling failed",
+                    extra={"fields": {"room": room_id, "event": getattr(event, "event_id", None)}},
+                )
+                self.journal.mark_handled(event.event_id, room_id, None)
+
+    def _is_my_join(self, event: Any) -> bool:
+        return (
+            isinstance(event, RoomMemberEvent)
+            and event.state_key == self.me
+            and event.membership == "join"
+        )
+
+    async def _event(self, room: MatrixRoom, event: Any) -> None:
+        if getattr(event, "sender", None) == self.me or self.journal.handled(event.event_id):
+            return
+        if isinstance(event, MegolmEvent):
+            await self._undecryptable(room, event)
+            return
+        if not isinstance(event, RoomMessageText) or event.source.get("content", {}).get(
+            "msgtype"
+        ) not in (None, "m.text"):
+            return
+        if self.engine.command_text(event.body) is None:
+            return
+        reply = await self._command(room, event)
+        reply_id = await self._send(
+            room.room_id,
+            reply_content(reply, in_reply_to=event.event_id, sender=event.sender),
+            txn_id("reply", event.event_id),
+        )
+        self.journal.mark_handled(event.event_id, room.room_id, reply_id)
+        fact(
+            log, "answered", room=room.room_id, event=event.event_id, reply=reply_id,
+            command=reply.command, ok=reply.ok, commit=reply.commit, error=reply.error,
+        )  # fmt: skip
+
+    async def _command(self, room: MatrixRoom, event: RoomMessageText) -> Reply:
+        device_id, device_key = await self._device_of(event)
+        if (
+            device_id
+            and device_key
+            and not self.journal.first_use(event.sender, device_id, device_key)
+        ):
+            fact(
+                log, "device key changed for a known device; refusing", logging.WARNING,
+                room=room.room_id, event=event.event_id, sender=event.sender, device=device_id,
+            )  # fmt: skip
+            return _refused(
+                f"the key of your device {device_id} changed since I first saw it, which Matrix "
+                "never allows; I will not act on messages from it",
+                "tell an admin; verify the device, then an admin can !trust it",
+            )
+        wait = self.rate_limit.take(event.sender)
+        if wait:
+            return _refused(
+                f"too many commands from you; try again in {wait:.0f}s",
+                "the rate limit protects the repo from floods",
+            )
+        invocation = Invocation(
+            sender=event.sender,
+            sender_name=room.user_name(event.sender) or event.sender,
+            text=event.body,
+            event_id=event.event_id,
+            received_at=datetime.fromtimestamp(event.server_timestamp / 1000, UTC),
+            room_id=room.room_id,
+            room_name=room.display_name,
+            transport="matrix",
+            power_level=self._power_level(room, event.sender),
+            device_id=device_id or "(unknown)",
+            device_key=device_key,
+            encrypted=bool(event.decrypted),
+        )
+        reply = await self.engine.handle(invocation)
+        assert reply is not None  # command_text() said it was a command
+        return reply
+
+    async def _undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
+        with contextlib.suppress(LocalProtocolError):  # already requested for this session
+            await self.client.request_room_key(event)
+        text = (
+            "I could not read your message: it is encrypted with a key I have not received. "
+            "I have asked your devices for it; please send the command again."
+        )
+        reply_id = await self._send(
+            room.room_id,
+            notice(text, text, in_reply_to=event.event_id),
+            txn_id("undecryptable", event.event_id),
+        )
+        self.journal.mark_handled(event.event_id, room.room_id, reply_id)
+        fact(log, "undecryptable event", logging.WARNING, room=room.room_id, event=event.event_id,
+             sender=event.sender, session=event.session_id)  # fmt: skip
+
+    async def _send(self, room_id: str, content: dict[str, Any], txn: str) -> str | None:
+        response = await self.client.room_send(
+            room_id, "m.room.message", content, tx_id=txn, ignore_unverified_devices=True
+        )
+        if isinstance(response, RoomSendResponse):
+            return str(response.event_id)
+        if response.status_code in ("M_FORBIDDEN", "M_NOT_FOUND"):
+            # We cannot speak there (kicked, room gone); retrying would block everything else.
+            fact(log, "cannot reply", logging.WARNING, room=room_id, error=response.status_code)
+            return None
+        raise Retry(f"send failed: {response.status_code} {response.message}")
+
+    # who is speaking
+
+    async def _device_of(self, event: RoomMessageText) -> tuple[str | None, str | None]:
+        """The sending device and its ed25519 key, found by the curve25519 key that encrypted
+        the message; (None, None) for a message sent in clear."""
+        if not event.decrypted or not event.sender_key:
+            return None, None
+        for attempt in range(2):
+            for device in self.client.device_store.active_user_devices(event.sender):
+                if device.curve25519 == event.sender_key:
+                    return device.id, device.ed25519
+            if attempt == 0:
+                assert self.client.olm is not None
+                self.client.olm.users_for_key_query.add(event.sender)
+                await self.client.keys_query()
+        return None, None
+
+    def _note_creators(self, response: SyncResponse) -> None:
+        for room_id, info in response.rooms.join.items():
+            for event in [*info.state, *info.timeline.events]:
+                if isinstance(event, RoomCreateEvent):
+                    content = event.source.get("content", {})
+                    extra = content.get("additional_creators", [])
+                    self._creators[room_id] = {
+                        event.sender,
+                        *(u for u in extra if isinstance(u, str)),
+                    }
+
+    def _power_level(self, room: MatrixRoom, user_id: str) -> int:
+        # Room version 12 gives the room's creators unlimited power, outside m.room.power_levels.
+        if room.room_version == "12" and user_id in self._creators.get(room.room_id, set()):
+            return INFINITE_POWER
+        return int(room.power_levels.get_user_level(user_id))
+
+
+def _refused(message: str, hint: str) -> Reply:
+    text = f"refused: {message}; {hint}"
+    return Reply(False, None, text, html.escape(text), error="forbidden")
