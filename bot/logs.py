@@ -45,3 +45,5 @@ def setup(fmt: str = "logfmt", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # nio narrates every event it handles at INFO; its warnings and errors are what matter here.
+    logging.getLogger("nio").setLevel(logging.WARNING)

@@ -4,13 +4,14 @@ real `git` CLI to read it back."""
 import os
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.devserver import Homeserver
 from bot.assemble import init_repo, open_engine
 from bot.config import HostPaths
 from bot.engine.dispatch import Engine
@@ -132,3 +133,10 @@ commands = ["help", "whoami", "status", "history", "show"]
 def with_deployer(bot: Bot) -> Bot:
     bot.edit("policy.toml", DEPLOYER_POLICY)
     return bot
+
+
+@pytest.fixture(scope="session")
+def homeserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
+    """One real Synapse on 127.0.0.1 for the whole session, started only if a test needs it."""
+    with Homeserver(tmp_path_factory.mktemp("homeserver")) as server:
+        yield server

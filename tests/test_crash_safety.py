@@ -5,6 +5,7 @@ the real engine; they are killed with SIGKILL or run side by side, and the repo 
 with `git fsck --full` and `git log`, never with opsbot's own code.
 """
 
+import itertools
 import os
 import random
 import re
@@ -18,6 +19,7 @@ import pytest
 
 from bot.assemble import init_repo, open_engine
 from bot.config import HostPaths
+from bot.engine.types import Reply
 from bot.transport import console
 
 pytestmark = pytest.mark.slow
@@ -26,6 +28,9 @@ ALICE = "@alice:example.org"
 WRITER = Path(__file__).parent / "helpers" / "deploy_loop.py"
 SHA = re.compile(r"^[0-9a-f]{40}$")
 KILLS = 50
+# What the index files under an app or an environment (bot/state/index.py, _subject).
+WEB_PATHS = ("deployments/*/web.toml", "apps/web.toml")
+DEV_PATHS = ("deployments/dev", "environments/dev.toml", "freezes/dev.toml")
 
 
 @pytest.fixture
@@ -62,7 +67,21 @@ def main_log(repo: Path, *paths: str) -> list[str]:
     return git(repo, *args).stdout.split()
 
 
-def start_writer(repo: Path, app: str, first: int, count: int | None = None) -> subprocess.Popen[str]:
+def ask(repo: Path, text: str) -> Reply:
+    """One command through a freshly opened engine, as a restarted bot would answer it."""
+    engine = open_engine(HostPaths.beside(repo))
+    try:
+        reply = engine.run(console.invocation(ALICE, text))
+    finally:
+        engine.repo.close()
+        engine.index.close()
+    assert reply is not None and reply.ok, reply
+    return reply
+
+
+def start_writer(
+    repo: Path, app: str, first: int, count: int | None = None
+) -> subprocess.Popen[str]:
     """A writer process that has printed "ready"; it starts deploying once its stdin gives a
     line or ends."""
     args = [sys.executable, str(WRITER), str(repo), app, str(first)]
@@ -78,22 +97,22 @@ def start_writer(repo: Path, app: str, first: int, count: int | None = None) -> 
     assert proc.stdout is not None
     first_line = proc.stdout.readline()
     if first_line != "ready\n":
-        proc.kill()
-        rest = proc.stdout.read()
-        proc.wait()
+        with proc:
+            proc.kill()
+            rest = proc.stdout.read()
         pytest.fail(f"writer did not start:\n{first_line}{rest}")
     return proc
 
 
-def reported(output: str) -> list[str]:
+def reported(output: str, repo: Path, writer: str) -> list[str]:
     """The commit shas a writer printed; fails on any refused or failed deploy.
 
     Only whole lines count: the last one may have been cut off by the kill.
     """
     lines = output.split("\n")[:-1]
-    assert not any(line.startswith("FAIL") for line in lines), (
-        f"a deploy failed after the repo had survived earlier kills:\n{output}"
-    )
+    if any(line.startswith("FAIL") for line in lines):
+        locks = sorted(str(p.relative_to(repo)) for p in repo.rglob("*.lock"))
+        pytest.fail(f"{writer}: a deploy failed; lock files in the repo: {locks}\n{output}")
     return [line for line in lines if SHA.match(line)]
 
 
@@ -101,50 +120,53 @@ def test_killing_a_writer_at_random_moments_never_corrupts_the_repo(repo: Path) 
     rng = random.Random(20261126)
     everything: list[str] = []
     for kill in range(KILLS):
-        writer = start_writer(repo, "web", first=kill * 1000)
-        assert writer.stdout is not None
-        time.sleep(rng.uniform(0.005, 0.080))
-        writer.send_signal(signal.SIGKILL)
-        output = writer.stdout.read()
-        writer.wait()
+        with start_writer(repo, "web", first=kill * 1000) as writer:
+            assert writer.stdout is not None
+            time.sleep(rng.uniform(0.005, 0.080))
+            writer.send_signal(signal.SIGKILL)
+            output = writer.stdout.read()
         assert writer.returncode == -signal.SIGKILL, f"writer ended by itself:\n{output}"
 
-        shas = reported(output)
+        # A deploy failing here means an earlier kill left the repo unable to take writes.
+        shas = reported(output, repo, f"writer {kill} (after {kill} kills)")
         assert_sound(repo)
         for sha in shas:
             ancestor = git(repo, "merge-base", "--is-ancestor", sha, "main", check=False)
             assert ancestor.returncode == 0, f"kill {kill}: reported commit {sha} is not on main"
         everything += shas
 
-    # Each child starts ~0.3 s before its first deploy, so most kills land in the first deploys;
-    # make sure the loop did write, or the checks above prove nothing.
-    assert len(everything) >= KILLS // 2, f"only {len(everything)} commits in {KILLS} runs"
+    # A deploy takes ~15 ms (more on a loaded machine), so most kills land inside the first few
+    # deploys; make sure some did finish, or the checks above prove nothing.
+    assert len(everything) >= 5, f"only {len(everything)} commits in {KILLS} runs"
 
     log = main_log(repo)
     assert len(log) == len(set(log)), "main's history lists a commit twice"
     assert set(everything) <= set(log)
 
-    engine = open_engine(HostPaths.beside(repo))
-    reply = engine.run(console.invocation(ALICE, "!history web -n 200"))
-    assert reply is not None and reply.ok, reply
+    reply = ask(repo, "!history web -n 200")
     listed = [line.split()[0] for line in reply.text.splitlines()]
     assert everything[-1][:7] in listed
-    web_log = main_log(repo, "deployments/dev/web.toml", "apps/web.toml")[:200]
+    web_log = main_log(repo, *WEB_PATHS)[:200]
     assert listed == [sha[:7] for sha in web_log], "the index disagrees with git log"
 
 
 def test_two_processes_committing_at_once_both_land(repo: Path) -> None:
     n = 20
-    writers = [start_writer(repo, app, first=0, count=n) for app in ("web", "api")]
+    names = ("web", "api")
+    writers = [start_writer(repo, app, first=0, count=n) for app in names]
     for writer in writers:  # both are ready: let them go together
         assert writer.stdin is not None
         writer.stdin.write("go\n")
         writer.stdin.close()
-    outputs = [writer.communicate(timeout=60)[0] for writer in writers]
+    outputs = []
+    for writer in writers:
+        with writer:
+            assert writer.stdout is not None
+            outputs.append(writer.stdout.read())
     for writer, output in zip(writers, outputs, strict=True):
         assert writer.returncode == 0, output
 
-    web, api = (reported(output) for output in outputs)
+    web, api = (reported(output, repo, app) for output, app in zip(outputs, names, strict=True))
     assert len(web) == len(api) == n
     assert_sound(repo)
     log = main_log(repo)
@@ -153,9 +175,11 @@ def test_two_processes_committing_at_once_both_land(repo: Path) -> None:
     # Each writer's own commits are in the order it made them.
     assert [sha for sha in reversed(log) if sha in set(web)] == web
     assert [sha for sha in reversed(log) if sha in set(api)] == api
+    # And they did run at the same time: their commits interleave.
+    apps = ["web" if sha in set(web) else "api" for sha in reversed(log[:-1])]
+    switches = sum(a != b for a, b in itertools.pairwise(apps))
+    assert switches > 1, f"the writers ran one after the other: {apps}"
 
-    engine = open_engine(HostPaths.beside(repo))
-    reply = engine.run(console.invocation(ALICE, "!history dev -n 200"))
-    assert reply is not None and reply.ok, reply
+    reply = ask(repo, "!history dev -n 200")
     listed = [line.split()[0] for line in reply.text.splitlines()]
-    assert listed == [sha[:7] for sha in main_log(repo, "deployments/dev")]
+    assert listed == [sha[:7] for sha in main_log(repo, *DEV_PATHS)]

@@ -13,23 +13,30 @@ lock (a `git push` into the repo), and the caller retries on the new HEAD.
 """
 
 import fcntl
+import logging
 import stat
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dulwich.file import FileLocked
 from dulwich.object_store import BaseObjectStore
 from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import HEADREF, Ref
 from dulwich.repo import Repo
 
+from bot.logs import fact
 from bot.state.message import Message
 from bot.state.signing import SigningKey, sign_commit
 
+log = logging.getLogger("opsbot.state")
+
 MAIN = Ref(b"refs/heads/main")
+STALE_REF_LOCK = 1.0  # seconds; Git itself holds a ref lock for milliseconds
 LOCK_FILE = "opsbot.lock"
 
 Changes = Mapping[str, bytes | None]
@@ -170,14 +177,32 @@ class StateRepo:
             store.add_object(obj)
         store.add_object(commit)
 
-        refs = self._git.refs
         old = ObjectID(parent.encode()) if parent else None
-        moved = (
-            refs.set_if_equals(MAIN, old, commit.id) if old else refs.add_if_new(MAIN, commit.id)
-        )
-        if not moved:
+        if not self._move_main(old, commit.id):
             raise ConcurrentUpdate(f"main moved away from {parent}")
         return commit.id.decode()
+
+    def _move_main(self, old: ObjectID | None, new: ObjectID) -> bool:
+        """The compare-and-swap on main, through Git's own `main.lock` protocol.
+
+        Git holds `main.lock` for the milliseconds of a ref write. One that outlives that while we
+        hold the writer lock was left by a writer killed mid-write (power cut, SIGKILL): without
+        clearing it, no commit could ever land again.
+        """
+        refs = self._git.refs
+        lock = self.path / "refs" / "heads" / "main.lock"
+        deadline = time.monotonic() + STALE_REF_LOCK
+        while True:
+            try:
+                return refs.set_if_equals(MAIN, old, new) if old else refs.add_if_new(MAIN, new)
+            except FileLocked:
+                if time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                lock.unlink(missing_ok=True)
+                fact(log, "removed a stale refs/heads/main.lock left by an interrupted writer",
+                     logging.WARNING, repo=str(self.path))  # fmt: skip
+                deadline = time.monotonic() + STALE_REF_LOCK
 
 
 class Snapshot:

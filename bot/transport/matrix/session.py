@@ -59,6 +59,8 @@ class Session:
                 # We advance the sync position ourselves, after the events are handled.
                 store_sync_tokens=False,
                 request_timeout=60,
+                # Few retries inside nio: our own loop logs the outage and backs off, capped.
+                max_timeouts=2,
             ),
         )
         saved = self._saved()

@@ -1,0 +1,98 @@
+"""The bot as a real process against the real homeserver, and the people who talk to it."""
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.assemble import init_repo
+from bot.config import HostPaths
+from bot.devclient import Person
+from bot.devserver import Homeserver
+from conftest import git
+
+
+def unique(name: str) -> str:
+    return f"{name}{secrets.token_hex(3)}"
+
+
+async def person(homeserver: Homeserver, root: Path, name: str) -> Person:
+    localpart = unique(name)
+    password = secrets.token_urlsafe(12)
+    user_id = homeserver.register(localpart, password, displayname=name.title())
+    someone = Person(homeserver.base_url, user_id, password, root / localpart)
+    await someone.login()
+    return someone
+
+
+class BotProcess:
+    """`opsbot run --config ...` in its own process, logging JSON lines to a file."""
+
+    def __init__(self, homeserver: Homeserver, root: Path, admins: list[str]) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        localpart = unique("opsbot")
+        password = secrets.token_urlsafe(12)
+        self.user_id = homeserver.register(localpart, password)
+        (root / "password").write_text(password)
+        self.paths = HostPaths(root / "state.git", root / "state")
+        init_repo(self.paths, admins=admins, bot_id=self.user_id)
+        self.config = root / "opsbot.toml"
+        self.config.write_text(
+            f'[matrix]\nhomeserver = "{homeserver.base_url}"\nuser_id = "{self.user_id}"\n'
+            f'password_file = "{root / "password"}"\n'
+            f'[paths]\nstate_dir = "{self.paths.state_dir}"\nrepo = "{self.paths.repo}"\n'
+        )
+        self.log = root / "bot.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def repo(self) -> Path:
+        return self.paths.repo
+
+    def start(self, timeout: float = 60) -> None:
+        self.starts += 1
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "--log-format", "json", "run", "--config", str(self.config)],
+                stdout=log, stderr=log, env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while sum(1 for f in self.facts() if f.get("msg") == "ready") < self.starts:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the bot exited with {self.process.returncode}:\n{self.tail()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the bot did not get ready:\n{self.tail()}")
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def facts(self) -> list[dict[str, Any]]:
+        facts = []
+        for line in self.log.read_text().splitlines() if self.log.exists() else []:
+            try:
+                facts.append(json.loads(line))
+            except ValueError:
+                pass  # a traceback line of a logged error, or third-party noise
+        return facts
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text().splitlines()[-lines:]) if self.log.exists() else ""
+
+    def commits_for(self, event_id: str) -> list[str]:
+        out = git(self.repo, "log", "--format=%H", "--fixed-strings", f"--grep=Matrix-Event: {event_id}")
+        return out.split()

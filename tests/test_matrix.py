@@ -1,0 +1,194 @@
+"""opsbot over Matrix, end to end: a real Synapse, real E2EE clients, the bot as a process."""
+
+import asyncio
+import json
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.devclient import Person
+from bot.devserver import Homeserver
+from conftest import git
+from matrix_harness import BotProcess, person
+
+pytestmark = pytest.mark.matrix
+
+
+@pytest.fixture
+async def alice(homeserver: Homeserver, tmp_path: Path) -> AsyncIterator[Person]:
+    someone = await person(homeserver, tmp_path / "people", "alice")
+    yield someone
+    await someone.close()
+
+
+@pytest.fixture
+def opsbot(homeserver: Homeserver, tmp_path: Path, alice: Person) -> Iterator[BotProcess]:
+    bot = BotProcess(homeserver, tmp_path / "bot", admins=[alice.user_id])
+    bot.start()
+    yield bot
+    if bot.process and bot.process.poll() is None:
+        bot.stop()
+
+
+async def ops_room(alice: Person, opsbot: BotProcess) -> str:
+    room = await alice.create_room(invite=[opsbot.user_id])
+    await alice.until_joined(room, opsbot.user_id)
+    return room
+
+
+async def test_deploy_round_trip_over_e2ee_lands_in_git_log(alice: Person, opsbot: BotProcess) -> None:
+    room = await ops_room(alice, opsbot)
+    event = await alice.send(room, '!deploy web 1.4.2 to staging --reason "new login page"')
+    reply = await alice.reply_to(event)
+    assert reply["msgtype"] == "m.notice"
+    assert reply["opsbot"]["ok"] is True
+    assert reply["opsbot"]["commit"] == git(opsbot.repo, "rev-parse", "main").strip()
+    assert reply["body"].startswith("deploy: web 1.4.2 to staging · commit ")
+    assert reply["format"] == "org.matrix.custom.html"
+    message = git(opsbot.repo, "log", "-1", "--format=%B")
+    assert f"Matrix-Room: {room}\nMatrix-Event: {event}\n" in message
+    assert "Requested by Alice in ops." in message
+    assert git(opsbot.repo, "log", "-1", "--format=%ae").strip() == alice.user_id
+
+
+async def test_the_reply_travels_encrypted_and_replies_to_the_command(
+    homeserver: Homeserver, alice: Person, opsbot: BotProcess
+) -> None:
+    room = await ops_room(alice, opsbot)
+    event = await alice.send(room, "!status")
+    await alice.reply_to(event)
+    reply_id = alice.replies_to(event)[0]["event_id"]
+    raw = raw_event(homeserver, alice, room, reply_id)
+    assert raw["type"] == "m.room.encrypted"  # what the homeserver holds is ciphertext
+    assert raw["sender"] == opsbot.user_id
+
+
+def raw_event(homeserver: Homeserver, someone: Person, room: str, event_id: str) -> dict[str, Any]:
+    url = f"{homeserver.base_url}/_matrix/client/v3/rooms/{room}/event/{event_id}"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {someone.client.access_token}"})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+async def test_user_text_is_escaped_in_the_html_reply(alice: Person, opsbot: BotProcess) -> None:
+    room = await ops_room(alice, opsbot)
+    event = await alice.send(room, "!deploy <b>web</b> 1.0 to dev")
+    reply = await alice.reply_to(event)
+    assert reply["opsbot"]["ok"] is False
+    assert "<b>" not in reply["formatted_body"]
+    assert "&lt;b&gt;web&lt;/b&gt;" in reply["formatted_body"]
+
+
+async def test_a_person_without_a_role_is_refused_and_nothing_is_written(
+    homeserver: Homeserver, tmp_path: Path, alice: Person, opsbot: BotProcess
+) -> None:
+    room = await ops_room(alice, opsbot)
+    bob = await person(homeserver, tmp_path / "people", "bob")
+    try:
+        await alice.client.room_invite(room, bob.user_id)
+        await bob.until(lambda: room in bob.client.invited_rooms, "the invite")
+        await bob.client.join(room)
+        await bob.until_joined(room, bob.user_id)
+        await alice.until_joined(room, bob.user_id)
+        head = git(opsbot.repo, "rev-parse", "main")
+        event = await bob.send(room, "!deploy web 1.4.2 to prod")
+        reply = await bob.reply_to(event)
+        assert reply["opsbot"] == {"ok": False, "command": "deploy", "commit": None, "error": "forbidden"}
+        assert reply["body"].startswith(f"refused: {bob.user_id} may not run !deploy")
+        assert git(opsbot.repo, "rev-parse", "main") == head
+    finally:
+        await bob.close()
+
+
+async def test_an_invite_from_a_stranger_is_declined(
+    homeserver: Homeserver, tmp_path: Path, opsbot: BotProcess
+) -> None:
+    mallory = await person(homeserver, tmp_path / "people", "mallory")
+    try:
+        room = await mallory.create_room(invite=[opsbot.user_id])
+        await mallory.until(
+            lambda: any(f.get("msg") == "declined invite" and f.get("room") == room for f in opsbot.facts()),
+            "the bot to decline",
+        )
+        await mallory.sync()
+        assert opsbot.user_id not in mallory.client.rooms[room].users
+        assert opsbot.user_id not in mallory.client.rooms[room].invited_users
+    finally:
+        await mallory.close()
+
+
+async def test_a_restart_re_executes_nothing(alice: Person, opsbot: BotProcess) -> None:
+    room = await ops_room(alice, opsbot)
+    first = await alice.send(room, "!deploy web 1.0.0 to dev")
+    await alice.reply_to(first)
+    status = await alice.send(room, "!status")
+    await alice.reply_to(status)
+    assert opsbot.stop() == 0
+    opsbot.start()
+    barrier = await alice.send(room, "!deploy web 1.1.0 to dev")
+    await alice.reply_to(barrier)
+    await alice.sync()
+    assert len(alice.replies_to(first)) == 1
+    assert len(alice.replies_to(status)) == 1
+    assert len(opsbot.commits_for(first)) == 1
+
+
+async def test_sigkill_while_commands_arrive_loses_and_doubles_nothing(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    room = await ops_room(alice, opsbot)
+    sent = []
+    for i in range(12):
+        sent.append(await alice.send(room, f"!deploy web 2.0.{i} to dev"))
+        if i == 5:
+            opsbot.kill()
+    opsbot.start()
+    for event in sent:
+        await alice.reply_to(event, timeout=60)
+    await asyncio.sleep(1)
+    await alice.sync()
+    for event in sent:
+        assert len(alice.replies_to(event)) == 1, f"{event} answered {len(alice.replies_to(event))} times"
+        assert len(opsbot.commits_for(event)) == 1, f"{event} committed {len(opsbot.commits_for(event))} times"
+    git(opsbot.repo, "fsck", "--full")
+
+
+async def test_the_bot_rides_out_a_homeserver_restart(
+    homeserver: Homeserver, alice: Person, opsbot: BotProcess
+) -> None:
+    room = await ops_room(alice, opsbot)
+    homeserver.stop()
+    await asyncio.sleep(3)  # long enough for the bot's sync to fail and back off
+    homeserver.start()
+    event = await alice.send(room, "!deploy api 3.0.0 to dev")
+    reply = await alice.reply_to(event, timeout=60)
+    assert reply["opsbot"]["ok"] is True
+    assert any(f.get("msg") == "homeserver unavailable, retrying" for f in opsbot.facts())
+
+
+async def test_an_undecryptable_message_gets_one_reply_not_silence(
+    homeserver: Homeserver, alice: Person, opsbot: BotProcess
+) -> None:
+    room = await ops_room(alice, opsbot)
+    content = {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg",
+        "sender_key": "SOMEKEYSOMEKEYSOMEKEYSOMEKEYSOMEKEYSOMEKE",
+        "session_id": "SESSIONIDSESSIONIDSESSIONIDSESSIONIDSESSI",
+        "device_id": alice.client.device_id,
+    }
+    url = f"{homeserver.base_url}/_matrix/client/v3/rooms/{room}/send/m.room.encrypted/undecryptable1"
+    request = urllib.request.Request(
+        url, data=json.dumps(content).encode(), method="PUT",
+        headers={"Authorization": f"Bearer {alice.client.access_token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request) as response:
+        event = json.loads(response.read())["event_id"]
+    reply = await alice.reply_to(event)
+    assert "could not read your message" in reply["body"]
+    barrier = await alice.send(room, "!status")
+    await alice.reply_to(barrier)
+    assert len(alice.replies_to(event)) == 1
