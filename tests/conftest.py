@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.devserver import Homeserver
 from bot.assemble import init_repo, open_engine
 from bot.config import HostPaths
+from bot.devserver import Homeserver
 from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation, Reply
 from bot.state.message import Message

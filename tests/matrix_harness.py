@@ -1,5 +1,6 @@
 """The bot as a real process against the real homeserver, and the people who talk to it."""
 
+import contextlib
 import json
 import os
 import secrets
@@ -58,11 +59,23 @@ class BotProcess:
 
     def start(self, timeout: float = 60) -> None:
         self.starts += 1
+        cfg = self.config
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "--log-format", "json", "run", "--config", str(self.config)],
-                stdout=log, stderr=log, env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "bot.cli",
+                    "--log-format",
+                    "json",
+                    "run",
+                    "--config",
+                    str(cfg),
+                ],
+                stdout=log,
+                stderr=log,
+                env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
+            )
         deadline = time.monotonic() + timeout
         while sum(1 for f in self.facts() if f.get("msg") == "ready") < self.starts:
             if self.process.poll() is not None:
@@ -84,15 +97,16 @@ class BotProcess:
     def facts(self) -> list[dict[str, Any]]:
         facts = []
         for line in self.log.read_text().splitlines() if self.log.exists() else []:
-            try:
+            # Skips the lines of a logged traceback, and third-party noise.
+            with contextlib.suppress(ValueError):
                 facts.append(json.loads(line))
-            except ValueError:
-                pass  # a traceback line of a logged error, or third-party noise
         return facts
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text().splitlines()[-lines:]) if self.log.exists() else ""
 
     def commits_for(self, event_id: str) -> list[str]:
-        out = git(self.repo, "log", "--format=%H", "--fixed-strings", f"--grep=Matrix-Event: {event_id}")
+        out = git(
+            self.repo, "log", "--format=%H", "--fixed-strings", f"--grep=Matrix-Event: {event_id}"
+        )
         return out.split()

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from matrix_harness import BotProcess, person
 
 from bot.devclient import Person
 from bot.devserver import Homeserver
 from conftest import git
-from matrix_harness import BotProcess, person
 
 pytestmark = pytest.mark.matrix
 
@@ -39,7 +39,9 @@ async def ops_room(alice: Person, opsbot: BotProcess) -> str:
     return room
 
 
-async def test_deploy_round_trip_over_e2ee_lands_in_git_log(alice: Person, opsbot: BotProcess) -> None:
+async def test_deploy_round_trip_over_e2ee_lands_in_git_log(
+    alice: Person, opsbot: BotProcess
+) -> None:
     room = await ops_room(alice, opsbot)
     event = await alice.send(room, '!deploy web 1.4.2 to staging --reason "new login page"')
     reply = await alice.reply_to(event)
@@ -68,7 +70,9 @@ async def test_the_reply_travels_encrypted_and_replies_to_the_command(
 
 def raw_event(homeserver: Homeserver, someone: Person, room: str, event_id: str) -> dict[str, Any]:
     url = f"{homeserver.base_url}/_matrix/client/v3/rooms/{room}/event/{event_id}"
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {someone.client.access_token}"})
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {someone.client.access_token}"}
+    )
     with urllib.request.urlopen(request) as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
@@ -96,7 +100,12 @@ async def test_a_person_without_a_role_is_refused_and_nothing_is_written(
         head = git(opsbot.repo, "rev-parse", "main")
         event = await bob.send(room, "!deploy web 1.4.2 to prod")
         reply = await bob.reply_to(event)
-        assert reply["opsbot"] == {"ok": False, "command": "deploy", "commit": None, "error": "forbidden"}
+        assert reply["opsbot"] == {
+            "ok": False,
+            "command": "deploy",
+            "commit": None,
+            "error": "forbidden",
+        }
         assert reply["body"].startswith(f"refused: {bob.user_id} may not run !deploy")
         assert git(opsbot.repo, "rev-parse", "main") == head
     finally:
@@ -110,7 +119,9 @@ async def test_an_invite_from_a_stranger_is_declined(
     try:
         room = await mallory.create_room(invite=[opsbot.user_id])
         await mallory.until(
-            lambda: any(f.get("msg") == "declined invite" and f.get("room") == room for f in opsbot.facts()),
+            lambda: any(
+                f.get("msg") == "declined invite" and f.get("room") == room for f in opsbot.facts()
+            ),
             "the bot to decline",
         )
         await mallory.sync()
@@ -151,8 +162,12 @@ async def test_sigkill_while_commands_arrive_loses_and_doubles_nothing(
     await asyncio.sleep(1)
     await alice.sync()
     for event in sent:
-        assert len(alice.replies_to(event)) == 1, f"{event} answered {len(alice.replies_to(event))} times"
-        assert len(opsbot.commits_for(event)) == 1, f"{event} committed {len(opsbot.commits_for(event))} times"
+        assert len(alice.replies_to(event)) == 1, (
+            f"{event} answered {len(alice.replies_to(event))} times"
+        )
+        assert len(opsbot.commits_for(event)) == 1, (
+            f"{event} committed {len(opsbot.commits_for(event))} times"
+        )
     git(opsbot.repo, "fsck", "--full")
 
 
@@ -180,11 +195,15 @@ async def test_an_undecryptable_message_gets_one_reply_not_silence(
         "session_id": "SESSIONIDSESSIONIDSESSIONIDSESSIONIDSESSI",
         "device_id": alice.client.device_id,
     }
-    url = f"{homeserver.base_url}/_matrix/client/v3/rooms/{room}/send/m.room.encrypted/undecryptable1"
+    url = (
+        f"{homeserver.base_url}/_matrix/client/v3/rooms/{room}/send/m.room.encrypted/undecryptable1"
+    )
     request = urllib.request.Request(
-        url, data=json.dumps(content).encode(), method="PUT",
-        headers={"Authorization": f"Bearer {alice.client.access_token}", "Content-Type": "application/json"},
-    )  # fmt: skip
+        url,
+        data=json.dumps(content).encode(),
+        method="PUT",
+        headers={"Authorization": f"Bearer {alice.client.access_token}"},
+    )
     with urllib.request.urlopen(request) as response:
         event = json.loads(response.read())["event_id"]
     reply = await alice.reply_to(event)

@@ -1,0 +1,141 @@
+"""The local demo: a throwaway homeserver, the bot, and a prompt that talks to it over E2EE.
+
+    python -m bot.demo          (what `scripts/demo` runs)
+
+It starts Synapse on 127.0.0.1, registers the bot and a demo user, creates a state repo and an
+encrypted room, starts `opsbot run` as its own process, and then sends each line typed at the
+prompt into the room as the demo user, printing the bot's decrypted replies as they arrive.
+With standard input not a terminal, it sends the lines one by one, waiting for each reply, and
+exits: that makes it scriptable, and testable. Ctrl-C stops everything it started.
+"""
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bot.assemble import init_repo
+from bot.config import HostPaths
+from bot.devclient import Person
+from bot.devserver import Homeserver
+
+PASSWORD_BYTES = 9
+
+
+def _start_bot(
+    root: Path, homeserver: Homeserver, user_id: str, password: str
+) -> subprocess.Popen[bytes]:
+    (root / "bot-password").write_text(password)
+    paths = HostPaths(root / "state.git", root / "state")
+    config = root / "opsbot.toml"
+    config.write_text(
+        f'[matrix]\nhomeserver = "{homeserver.base_url}"\nuser_id = "{user_id}"\n'
+        f'password_file = "{root / "bot-password"}"\n'
+        f'[paths]\nstate_dir = "{paths.state_dir}"\nrepo = "{paths.repo}"\n'
+    )
+    log = (root / "opsbot.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+        stdout=log, stderr=log, process_group=0,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while b"msg=ready" not in (root / "opsbot.log").read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the bot did not start; see {root / 'opsbot.log'}")
+        time.sleep(0.1)
+    return process
+
+
+async def _talk(alice: Person, room: str, bot: str, interactive: bool) -> None:
+    printed: set[str] = set()
+
+    def show_new() -> None:
+        for room_id, source in alice.events:
+            if room_id != room or source.get("sender") != bot or source["event_id"] in printed:
+                continue
+            printed.add(source["event_id"])
+            if source.get("type") == "m.room.message":
+                print(f"opsbot: {source['content'].get('body', '')}", flush=True)
+            elif source.get("type") == "m.room.encrypted":
+                print("opsbot: (a message this client could not decrypt)", flush=True)
+
+    loop = asyncio.get_running_loop()
+    alice.start()
+    while True:
+        if interactive:
+            print("> ", end="", flush=True)
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            break
+        line = line.strip()
+        if not line:
+            show_new()
+            continue
+        event = await alice.send(room, line)
+        if not interactive or line.startswith("!"):
+            with contextlib.suppress(TimeoutError):
+                await alice.reply_to(event, timeout=30)
+        show_new()
+
+
+async def _main(root: Path) -> int:
+    interactive = sys.stdin.isatty()
+    print("starting a throwaway Synapse on 127.0.0.1 ...", flush=True)
+    homeserver = Homeserver(root / "homeserver")
+    homeserver.start()
+    bot_process = None
+    alice = None
+    try:
+        password = secrets.token_urlsafe(PASSWORD_BYTES)
+        alice_id = homeserver.register("alice", password, displayname="Alice")
+        bot_password = secrets.token_urlsafe(PASSWORD_BYTES)
+        bot_id = homeserver.register("opsbot", bot_password, displayname="opsbot")
+        init_repo(HostPaths(root / "state.git", root / "state"), admins=[alice_id], bot_id=bot_id)
+        print("starting opsbot ...", flush=True)
+        bot_process = _start_bot(root, homeserver, bot_id, bot_password)
+        alice = Person(homeserver.base_url, alice_id, password, root / "alice")
+        await alice.login()
+        room = await alice.create_room(invite=[bot_id], name="ops")
+        await alice.until_joined(room, bot_id)
+        print(
+            f"""
+An encrypted room "ops" is ready, with {bot_id} in it. You are {alice_id}, an admin.
+Each line you type is sent into the room over E2EE; the bot's replies are printed here.
+Try:  !help    !deploy web 1.4.2 to staging --reason "new login page"    !status
+
+To use a Matrix client (such as Element) instead: homeserver {homeserver.base_url},
+user alice, password {password}. The state repo: git -C {root / "state.git"} log
+Ctrl-C (or Ctrl-D) stops everything.
+""",
+            flush=True,
+        )
+        await _talk(alice, room, bot_id, interactive)
+        return 0
+    finally:
+        if alice is not None:
+            await alice.close()
+        if bot_process is not None:
+            bot_process.send_signal(signal.SIGTERM)
+            bot_process.wait(timeout=30)
+        homeserver.stop()
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="opsbot-demo-") as tmp:
+        try:
+            return asyncio.run(_main(Path(tmp)))
+        except KeyboardInterrupt:
+            print("\nstopped.")
+            return 0
+
+
+if __name__ == "__main__":
+    # nio narrates key sharing on the demo user's side; the prompt is for the conversation.
+    logging.getLogger("nio").setLevel(logging.ERROR)
+    sys.exit(main())

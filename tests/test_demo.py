@@ -1,0 +1,32 @@
+"""The README's first command: the demo works from nothing but this repository."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.matrix
+
+
+def test_the_demo_answers_commands_over_e2ee_and_cleans_up() -> None:
+    script = (
+        '!deploy web 1.4.2 to staging --reason "new login page"\n'
+        "!freeze prod for 2h\n"
+        "!deploy web 1.4.2 to prod\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.demo"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    replies = [line for line in result.stdout.splitlines() if line.startswith("opsbot: ")]
+    assert replies[0].startswith("opsbot: deploy: web 1.4.2 to staging · commit ")
+    assert replies[1].startswith("opsbot: freeze: prod until ")
+    assert replies[2].startswith("opsbot: refused: prod is frozen until ")
+    assert "homeserver http://127.0.0.1:" in result.stdout
+    assert "Traceback" not in result.stderr
