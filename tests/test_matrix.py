@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import shutil
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -211,3 +212,58 @@ async def test_an_undecryptable_message_gets_one_reply_not_silence(
     barrier = await alice.send(room, "!status")
     await alice.reply_to(barrier)
     assert len(alice.replies_to(event)) == 1
+
+
+async def test_commands_sent_before_the_bot_joined_are_not_executed(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    room = await alice.create_room(invite=[])
+    old = await alice.send(room, "!deploy web 9.9.9 to dev")
+    await alice.client.room_invite(room, opsbot.user_id)
+    await alice.until_joined(room, opsbot.user_id)
+    barrier = await alice.send(room, "!status")
+    await alice.reply_to(barrier)
+    assert alice.replies_to(old) == []
+    assert opsbot.commits_for(old) == []
+
+
+async def test_a_revoked_token_stops_the_bot_with_a_clear_message(
+    homeserver: Homeserver, alice: Person, opsbot: BotProcess
+) -> None:
+    token = json.loads((opsbot.paths.state_dir / "matrix" / "credentials.json").read_text())
+    request = urllib.request.Request(
+        f"{homeserver.base_url}/_matrix/client/v3/logout", data=b"{}", method="POST",
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+    )  # fmt: skip
+    urllib.request.urlopen(request).close()
+    assert opsbot.process is not None
+    assert opsbot.process.wait(timeout=60) == 1
+    assert any(
+        f.get("msg") == "stopping: cannot go on" and "access token" in f.get("error", "")
+        for f in opsbot.facts()
+    )
+    assert token["access_token"] not in opsbot.log.read_text()
+
+
+async def test_the_bot_keeps_its_device_across_restarts(opsbot: BotProcess) -> None:
+    credentials = opsbot.paths.state_dir / "matrix" / "credentials.json"
+    device = json.loads(credentials.read_text())["device_id"]
+    opsbot.stop()
+    opsbot.start()
+    assert json.loads(credentials.read_text())["device_id"] == device
+    assert any(f.get("msg") == "session restored" for f in opsbot.facts())
+
+
+async def test_a_lost_crypto_store_means_a_new_device_not_a_reused_one(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    credentials = opsbot.paths.state_dir / "matrix" / "credentials.json"
+    device = json.loads(credentials.read_text())["device_id"]
+    opsbot.stop()
+    shutil.rmtree(opsbot.paths.state_dir / "matrix" / "crypto")
+    opsbot.start()
+    assert json.loads(credentials.read_text())["device_id"] != device
+    assert any(f.get("msg", "").startswith("crypto store is missing") for f in opsbot.facts())
+    room = await ops_room(alice, opsbot)
+    event = await alice.send(room, "!status")
+    assert (await alice.reply_to(event))["opsbot"]["ok"] is True
