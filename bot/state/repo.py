@@ -145,11 +145,16 @@ class StateRepo:
         when: datetime,
         *,
         parent: str | None,
+        ref: Ref = MAIN,
+        new_ref: bool = False,
+        merge: tuple[str, ...] = (),
     ) -> str:
-        """Writes one commit of `changes` on top of `parent` and moves main to it.
+        """Writes one commit of `changes` on top of `parent` and moves `ref` to it.
 
-        The caller holds `locked()` and passes the HEAD it based its decision on; if main has
-        moved since, nothing is moved and `ConcurrentUpdate` is raised.
+        The caller holds `locked()` and passes the tip of `ref` it based its decision on; if the
+        ref has moved since, nothing is moved and `ConcurrentUpdate` is raised. With `new_ref`,
+        the ref must not exist yet (a new branch starting at `parent`). `merge` adds parents, for
+        a merge commit whose tree is `parent`'s plus `changes`.
         """
         store = self._git.object_store
         base_tree = self._git[parent.encode()].tree if parent else None  # type: ignore[attr-defined]
@@ -162,7 +167,8 @@ class StateRepo:
 
         commit = Commit()
         commit.tree = tree_id
-        commit.parents = [ObjectID(parent.encode())] if parent else []
+        parents = [parent] if parent else []
+        commit.parents = [ObjectID(p.encode()) for p in [*parents, *merge]]
         commit.author = author.git()
         commit.committer = self.committer.git()
         commit.author_time = int(when.timestamp())
@@ -177,31 +183,42 @@ class StateRepo:
             store.add_object(obj)
         store.add_object(commit)
 
-        old = ObjectID(parent.encode()) if parent else None
-        if not self._move_main(old, commit.id):
-            raise ConcurrentUpdate(f"main moved away from {parent}")
+        old = None if new_ref or not parent else ObjectID(parent.encode())
+        if not self._move(ref, old, commit.id):
+            raise ConcurrentUpdate(f"{ref.decode()} moved away from {parent}")
         return commit.id.decode()
 
-    def _move_main(self, old: ObjectID | None, new: ObjectID) -> bool:
-        """The compare-and-swap on main, through Git's own `main.lock` protocol.
+    def tip(self, ref: Ref) -> str | None:
+        try:
+            return self._git.refs[ref].decode()
+        except KeyError:
+            return None
 
-        Git holds `main.lock` for the milliseconds of a ref write. One that outlives that while we
+    def refs_under(self, prefix: bytes) -> dict[str, str]:
+        """Ref name (without `prefix`) -> commit, for every ref under `prefix`."""
+        found = self._git.refs.as_dict(Ref(prefix.rstrip(b"/")))
+        return {name.decode(): sha.decode() for name, sha in found.items()}
+
+    def _move(self, ref: Ref, old: ObjectID | None, new: ObjectID) -> bool:
+        """The compare-and-swap on a ref, through Git's own `<ref>.lock` protocol.
+
+        Git holds a ref's lock for the milliseconds of the write. One that outlives that while we
         hold the writer lock was left by a writer killed mid-write (power cut, SIGKILL): without
-        clearing it, no commit could ever land again.
+        clearing it, no commit could ever land on that ref again.
         """
         refs = self._git.refs
-        lock = self.path / "refs" / "heads" / "main.lock"
+        lock = self.path / (ref.decode() + ".lock")
         deadline = time.monotonic() + STALE_REF_LOCK
         while True:
             try:
-                return refs.set_if_equals(MAIN, old, new) if old else refs.add_if_new(MAIN, new)
+                return refs.set_if_equals(ref, old, new) if old else refs.add_if_new(ref, new)
             except FileLocked:
                 if time.monotonic() < deadline:
                     time.sleep(0.02)
                     continue
                 lock.unlink(missing_ok=True)
-                fact(log, "removed a stale refs/heads/main.lock left by an interrupted writer",
-                     logging.WARNING, repo=str(self.path))  # fmt: skip
+                fact(log, "removed a stale ref lock left by an interrupted writer",
+                     logging.WARNING, repo=str(self.path), ref=ref.decode())  # fmt: skip
                 deadline = time.monotonic() + STALE_REF_LOCK
 
 
