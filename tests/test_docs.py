@@ -41,6 +41,11 @@ NEEDS_STATE = {
     "!rollback web in prod --reason 'errors after 1.4.2'",
     "!unfreeze prod",
     "!trust @bob:example.org BOBPHONE",
+    "!promote web from staging to prod",
+    "!approve 3",
+    '!reject 3 --reason "wrong version"',
+    "!unlock prod",
+    "!resume web",
 }
 RUNNABLE = [e for c in REGISTRY for e in c.examples if e not in NEEDS_STATE]
 

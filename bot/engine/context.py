@@ -11,6 +11,7 @@ from bot.engine.types import Invocation
 from bot.state.index import Index
 from bot.state.log import RepoLog
 from bot.state.policy import Policy
+from bot.state.proposals import ProposalBook
 from bot.state.view import StateView
 
 
@@ -31,6 +32,7 @@ class Context:
     registry: CommandRegistry
     now: datetime
     devices: DeviceDirectory | None = None
+    proposals: ProposalBook | None = None
 
     @property
     def sender(self) -> str:
@@ -43,11 +45,20 @@ class Context:
 
 @dataclass(frozen=True)
 class Change:
-    """One commit's worth of change: its summary (after "<command>: ") and the files."""
+    """One commit's worth of change: its summary (after "<command>: ") and the files.
+
+    By default it lands on main, on top of the snapshot the handler read. A proposal lands on a
+    branch instead: `branch` names it, `base` is the commit it goes on top of, and `new_branch`
+    says the branch must not exist yet. `merge` adds parents (approving a proposal merges it).
+    """
 
     summary: str
-    files: Mapping[str, str | None]
+    files: Mapping[str, str | bytes | None]
     trailers: tuple[tuple[str, str], ...] = ()
+    branch: str | None = None
+    base: str | None = None
+    new_branch: bool = False
+    merge: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

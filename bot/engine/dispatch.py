@@ -7,6 +7,7 @@ not in Git. Everything runs under one lock (threads here, a file lock against ot
 """
 
 import asyncio
+import difflib
 import html
 import itertools
 import logging
@@ -15,8 +16,10 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime
 
+from dulwich.refs import Ref
+
 from bot.engine.authorize import may_run, may_run_here
-from bot.engine.context import Context, DeviceDirectory, Outcome
+from bot.engine.context import Change, Context, DeviceDirectory, Outcome
 from bot.engine.grammar import bind, split
 from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation, Reply
@@ -25,7 +28,8 @@ from bot.logs import fact
 from bot.state.index import Index
 from bot.state.log import RepoLog
 from bot.state.message import Message, trailers_from
-from bot.state.repo import ConcurrentUpdate, Identity, StateRepo
+from bot.state.proposals import ProposalBook
+from bot.state.repo import ConcurrentUpdate, Identity, Snapshot, StateRepo
 from bot.state.view import StateView
 
 log = logging.getLogger("opsbot.engine")
@@ -56,6 +60,7 @@ class Engine:
         self.names = tuple(n.lower() for n in names)
         self.clock = clock
         self.devices = devices
+        self.proposals = ProposalBook(repo)
         self._lock = threading.Lock()
 
     def command_text(self, text: str) -> str | None:
@@ -130,13 +135,17 @@ class Engine:
             with self.repo.locked() if command.writes else nullcontext():
                 self.index.sync(self.repo)
                 if command.writes:
-                    done = self.index.commit_for(invocation.event_id)
+                    done = self.index.commit_for(invocation.event_id) or self.proposals.commit_for(
+                        invocation.event_id
+                    )
                     if done is not None:
                         return self._already_done(command, invocation, done)
                 snapshot = self.repo.snapshot()
                 outcome, ctx = self._decide(command, words, invocation, StateView(snapshot))
                 if outcome.change is None or not command.writes:
                     return _reply(command, outcome)
+                if ctx.args.get("dry_run"):
+                    return _dry_run(command, outcome.change, snapshot)
                 try:
                     sha = self._commit(command, ctx, outcome, snapshot.commit)
                 except ConcurrentUpdate:
@@ -162,6 +171,7 @@ class Engine:
         ctx = Context(
             invocation=invocation, args=args, state=state, policy=policy, history=self.index,
             log=RepoLog(self.repo), registry=self.registry, now=self.clock(), devices=self.devices,
+            proposals=self.proposals,
         )  # fmt: skip
         return command.handler(ctx), ctx
 
@@ -177,9 +187,17 @@ class Engine:
             trailers=trailers_from([("Opsbot-Command", inv.text.strip()), *inv.trailers()])
             + outcome.change.trailers,
         )
-        files = {p: None if t is None else t.encode() for p, t in outcome.change.files.items()}
+        change = outcome.change
+        files = {p: t.encode() if isinstance(t, str) else t for p, t in change.files.items()}
         author = Identity(inv.display_name, inv.sender)
-        return self.repo.commit(files, message, author, inv.received_at, parent=parent)
+        if change.branch is None:
+            return self.repo.commit(
+                files, message, author, inv.received_at, parent=parent, merge=change.merge
+            )
+        return self.repo.commit(
+            files, message, author, inv.received_at, parent=change.base or parent,
+            ref=Ref(b"refs/heads/" + change.branch.encode()), new_ref=change.new_branch,
+        )  # fmt: skip
 
     def _already_done(self, command: Command, invocation: Invocation, sha: str) -> Reply:
         fact(log, "already committed", event=invocation.event_id, commit=sha)
@@ -194,6 +212,24 @@ def _reply(command: Command, outcome: Outcome, sha: str | None = None) -> Reply:
     if sha:
         markup += f" · commit <code>{sha[:7]}</code>"
     return Reply(True, command.name, text, markup, commit=sha, extra=outcome.extra)
+
+
+def _dry_run(command: Command, change: Change, snapshot: Snapshot) -> Reply:
+    """What the command would commit, as a diff; nothing is written."""
+    where = f" on {change.branch}" if change.branch else ""
+    lines = [f"dry run: would commit{where}: {command.name}: {change.summary}"]
+    for path, new in sorted(change.files.items()):
+        old = snapshot.text(path)
+        new_text = new.decode() if isinstance(new, bytes) else new
+        lines += difflib.unified_diff(
+            (old or "").splitlines(), (new_text or "").splitlines(),
+            f"a/{path}" if old is not None else "/dev/null",
+            f"b/{path}" if new_text is not None else "/dev/null", lineterm="",
+        )  # fmt: skip
+    text = "\n".join(lines)
+    return Reply(
+        True, command.name, text, f"<pre>{html.escape(text)}</pre>", extra={"dry_run": True}
+    )
 
 
 def _refusal(command: Command | None, error: OpsbotError, usage: str | None = None) -> Reply:

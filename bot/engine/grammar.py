@@ -99,6 +99,13 @@ def device_key(value: str) -> str:
     return value.rstrip("=")
 
 
+def proposal(value: str) -> int:
+    digits = value.removeprefix("#")
+    if not digits.isdigit() or not 1 <= int(digits) <= 10**9:
+        raise ArgError("must be a proposal number, like 3 (!proposals lists them)")
+    return int(digits)
+
+
 def text(value: str) -> str:
     _printable(value)
     return value
@@ -107,7 +114,9 @@ def text(value: str) -> str:
 ARG_KINDS: dict[str, Callable[[str], Any]] = {
     "app": name,
     "env": name,
+    "source": name,
     "target": name,
+    "number": proposal,
     "version": version,
     "duration": duration,
     "commit": revision,
@@ -122,12 +131,16 @@ ARG_KINDS: dict[str, Callable[[str], Any]] = {
 class Option:
     flag: str  # "--reason" or "-n"
     dest: str
-    metavar: str
+    metavar: str  # "" for a flag that takes no value
     help: str
     parse: Callable[[str], Any] = text
 
+    def usage(self) -> str:
+        return f"[{self.flag} {self.metavar}]" if self.metavar else f"[{self.flag}]"
+
 
 REASON = Option("--reason", "reason", "TEXT", "why; goes into the commit message")
+DRY_RUN = Option("--dry-run", "dry_run", "", "show the diff it would commit, and commit nothing")
 
 
 def split(message: str) -> list[str]:
@@ -231,7 +244,11 @@ def bind(
     while i < len(words):
         token = words[i]
         flag, eq, inline = token.partition("=")
-        if flag in by_flag:
+        if flag in by_flag and not by_flag[flag].metavar:
+            if eq:
+                raise UsageError(f"{flag} takes no value")
+            args[by_flag[flag].dest] = True
+        elif flag in by_flag:
             option = by_flag[flag]
             if eq:
                 value = inline

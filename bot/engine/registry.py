@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.engine.grammar import Element, Option, compile_usage, render
+from bot.engine.grammar import DRY_RUN, Element, Option, compile_usage, render
 
 if TYPE_CHECKING:
     from bot.engine.context import Context, Outcome
@@ -34,12 +34,15 @@ class Command:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "elements", compile_usage(self.usage))
+        if self.writes and DRY_RUN not in self.options:
+            # Every command that writes can show what it would write instead.
+            object.__setattr__(self, "options", (*self.options, DRY_RUN))
         if self.scope is not None and f"<{self.scope}>" not in self.usage:
             raise ValueError(f"!{self.name}: scope <{self.scope}> is not in its usage line")
 
     def usage_line(self) -> str:
         parts = [f"!{self.name}", render(self.elements)]
-        parts += [f"[{o.flag} {o.metavar}]" for o in self.options]
+        parts += [o.usage() for o in self.options]
         return " ".join(p for p in parts if p)
 
 

@@ -1,10 +1,18 @@
 """Every command opsbot knows, collected into the registry the engine is built with."""
 
 from bot.engine.registry import CommandRegistry
-from bot.features import deploy, freeze, help, status, trust
+from bot.features import deploy, freeze, help, lock, proposals, status, trust
 
 
 def default_registry() -> CommandRegistry:
     return CommandRegistry(
-        [*help.COMMANDS, *deploy.COMMANDS, *freeze.COMMANDS, *status.COMMANDS, *trust.COMMANDS]
+        [
+            *help.COMMANDS,
+            *deploy.COMMANDS,
+            *proposals.COMMANDS,
+            *freeze.COMMANDS,
+            *lock.COMMANDS,
+            *status.COMMANDS,
+            *trust.COMMANDS,
+        ]
     )

@@ -1,10 +1,16 @@
-"""!deploy and !rollback: the desired version of an app in an environment."""
+"""!deploy, !rollback and !promote: the desired version of an app in an environment.
+
+In an environment that requires approvals, the change goes to a proposal branch instead of main,
+and waits there for `!approve` (see features/proposals.py).
+"""
+
+from datetime import timedelta
 
 from bot.engine.context import Change, Context, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.errors import Refused
-from bot.features.timefmt import at
+from bot.features.guards import refuse_if_closed
 from bot.state.records import Deployment, encode
 from bot.state.view import deployment_path
 
@@ -14,42 +20,61 @@ HEADER = (
 )
 
 
-def refuse_if_frozen(ctx: Context, env: str) -> None:
-    freeze = ctx.state.freeze(env)
-    if freeze is None or not freeze.active(ctx.now):
-        return
-    until = f"until {at(freeze.until, ctx.now)}" if freeze.until else "until unfrozen"
-    why = f' ("{freeze.reason}")' if freeze.reason else ""
-    raise Refused(
-        f"{env} is frozen {until} by {freeze.by}{why}", hint=f"ask an admin for !unfreeze {env}"
-    )
-
-
-def _desired(ctx: Context, app: str, env: str, version: str) -> dict[str, str | None]:
+def change_version(
+    ctx: Context, command: str, app: str, env: str, version: str, summary: str
+) -> Outcome:
+    """The outcome of setting `app` in `env` to `version`: on main, or as a proposal."""
+    refuse_if_closed(ctx, env)
     path = deployment_path(env, app)
     record = Deployment(
         env=env, app=app, version=version, requested_by=ctx.sender,
         requested_at=ctx.now.replace(microsecond=0), reason=ctx.reason,
     )  # fmt: skip
-    return {path: encode(record, ctx.state.text(path), header=HEADER)}
+    files: dict[str, str | bytes | None] = {
+        path: encode(record, ctx.state.text(path), header=HEADER)
+    }
+    environment = ctx.state.environment(env)
+    if environment.approvals == 0:
+        return Outcome(f"{command}: {summary}", change=Change(summary, files))
+    assert ctx.proposals is not None and ctx.state.commit is not None
+    number = ctx.proposals.next_number()
+    expires = ctx.now.replace(microsecond=0) + timedelta(hours=environment.proposal_expiry_hours)
+    needed = environment.approvals
+    trailers = (
+        ("Opsbot-Proposal", str(number)),
+        ("Environment", env),
+        ("Approvals-Required", str(needed)),
+        ("Expires", expires.isoformat().replace("+00:00", "Z")),
+    )
+    change = Change(
+        summary,
+        files,
+        trailers,
+        branch=f"proposals/{number}",
+        base=ctx.state.commit,
+        new_branch=True,
+    )
+    people = "approval" if needed == 1 else "approvals"
+    text = (
+        f"proposal {number}: {command}: {summary}; {env} needs {needed} {people} from someone "
+        f"other than you: !approve {number}"
+    )
+    return Outcome(text, change=change, extra={"proposal": number})
 
 
 def deploy(ctx: Context) -> Outcome:
     app = ctx.state.app(ctx.args["app"]).name
     env = ctx.state.environment(ctx.args["env"]).name
     version = ctx.args["version"]
-    refuse_if_frozen(ctx, env)
     current = ctx.state.deployment(env, app)
     if current is not None and current.version == version:
         raise Refused(f"{app} is already at {version} in {env}", hint="nothing to do")
-    summary = f"{app} {version} to {env}"
-    return Outcome(f"deploy: {summary}", change=Change(summary, _desired(ctx, app, env, version)))
+    return change_version(ctx, "deploy", app, env, version, f"{app} {version} to {env}")
 
 
 def rollback(ctx: Context) -> Outcome:
     app = ctx.state.app(ctx.args["app"]).name
     env = ctx.state.environment(ctx.args["env"]).name
-    refuse_if_frozen(ctx, env)
     # Each deploy pushes a version, each rollback pops one: rolling back twice goes two versions
     # back instead of flip-flopping between the last two.
     stack: list[str | None] = []
@@ -66,7 +91,32 @@ def rollback(ctx: Context) -> Outcome:
         )
     target = stack[-2]
     summary = f"{app} in {env} to {target} (was {current.version})"
-    return Outcome(f"rollback: {summary}", change=Change(summary, _desired(ctx, app, env, target)))
+    return change_version(ctx, "rollback", app, env, target, summary)
+
+
+def promote(ctx: Context) -> Outcome:
+    app = ctx.state.app(ctx.args["app"]).name
+    source = ctx.state.environment(ctx.args["source"]).name
+    env = ctx.state.environment(ctx.args["env"]).name
+    order = list(ctx.state.environments())
+    following = order[order.index(source) + 1] if order.index(source) + 1 < len(order) else None
+    if env != following:
+        path = " -> ".join(order)
+        raise Refused(
+            f"{env} does not follow {source} in the promotion order ({path})",
+            hint=f"promote {source} to {following}" if following else f"{source} is the last",
+        )
+    running = ctx.state.deployment(source, app)
+    if running is None:
+        raise Refused(
+            f"{app} has no version in {source} to promote",
+            hint=f"!deploy {app} <version> to {source}",
+        )
+    current = ctx.state.deployment(env, app)
+    if current is not None and current.version == running.version:
+        raise Refused(f"{app} is already at {running.version} in {env}", hint="nothing to do")
+    summary = f"{app} {running.version} from {source} to {env}"
+    return change_version(ctx, "promote", app, env, running.version, summary)
 
 
 COMMANDS = (
@@ -75,7 +125,8 @@ COMMANDS = (
         usage="<app> <version> to <env>",
         options=(REASON,),
         summary="set the version of an app that should run in an environment",
-        details="Refused while the environment is frozen. The reconciler applies the change.",
+        details="Refused while the environment is frozen, or locked by someone else. Where the "
+        "environment requires approvals, opens a proposal instead.",
         examples=('!deploy web 1.4.2 to staging --reason "new login page"',),
         handler=deploy,
         writes=True,
@@ -89,6 +140,18 @@ COMMANDS = (
         details="Rolling back twice goes two versions back.",
         examples=("!rollback web in prod --reason 'errors after 1.4.2'",),
         handler=rollback,
+        writes=True,
+        scope="env",
+    ),
+    Command(
+        name="promote",
+        usage="<app> from <source> to <env>",
+        options=(REASON,),
+        summary="deploy the version an app has in one environment to the next one",
+        details="Follows the environments' order; freezes, locks and approvals apply as to "
+        "a deploy.",
+        examples=("!promote web from staging to prod",),
+        handler=promote,
         writes=True,
         scope="env",
     ),

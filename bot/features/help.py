@@ -17,7 +17,7 @@ def describe(command: Command) -> str:
     if command.details:
         lines.append(f"  {command.details}")
     for option in command.options:
-        lines.append(f"  {option.flag} {option.metavar}: {option.help}")
+        lines.append(f"  {option.usage()[1:-1]}: {option.help}")
     if command.examples:
         lines.append("  examples: " + "   ".join(command.examples))
     return "\n".join(lines)

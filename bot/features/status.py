@@ -17,20 +17,36 @@ def status(ctx: Context) -> Outcome:
     wanted = ctx.args.get("env")
     if wanted is not None:
         envs = {wanted: ctx.state.environment(wanted)}
+    suspended = ctx.state.suspensions()
     lines = []
     for env in envs:
+        notes = []
         freeze = ctx.state.freeze(env)
-        header = env
         if freeze is not None and freeze.active(ctx.now):
             until = f"until {at(freeze.until, ctx.now)}" if freeze.until else "until unfrozen"
-            header += f" (frozen {until} by {freeze.by})"
-        lines.append(header)
+            notes.append(f"frozen {until} by {freeze.by}")
+        lock = ctx.state.lock(env)
+        if lock is not None:
+            notes.append(f"locked by {lock.by}")
+        if env in suspended:
+            notes.append("reconciliation suspended")
+        lines.append(f"{env} ({'; '.join(notes)})" if notes else env)
         deployments = ctx.state.deployments(env)
         if not deployments:
             lines.append("  (nothing deployed)")
         for app, d in deployments.items():
             when = f", {ago(d.requested_at, ctx.now)}" if d.requested_at else ""
-            lines.append(f"  {app} {d.version} (by {d.requested_by}{when})")
+            paused = " [suspended]" if app in suspended else ""
+            lines.append(f"  {app} {d.version} (by {d.requested_by}{when}){paused}")
+    waiting = (
+        [p for p in ctx.proposals.all() if p.status(ctx.now) == "open"] if ctx.proposals else []
+    )
+    if waiting:
+        lines.append("open proposals")
+        lines += [
+            f"  {p.number}: {p.summary} ({len(p.approvers)} of {p.approvals_required})"
+            for p in waiting
+        ]
     text = "\n".join(lines)
     return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
 

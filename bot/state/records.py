@@ -37,6 +37,7 @@ class Environment:
     order: int = 0
     description: str = ""
     approvals: int = 0
+    proposal_expiry_hours: int = 24
     require_verified_device: bool = False
 
 
@@ -62,11 +63,33 @@ class Freeze:
         return self.until is None or now < self.until
 
 
+@dataclass(frozen=True)
+class Lock:
+    """A deploy lock: only its holder (or an admin) may change the environment."""
+
+    env: str = field(metadata=FROM_PATH)
+    by: str = ""
+    since: datetime | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """Reconciliation of an app or an environment is paused while this exists."""
+
+    name: str = field(metadata=FROM_PATH)
+    by: str = ""
+    since: datetime | None = None
+    reason: str = ""
+
+
 R = TypeVar("R")
 
 _REQUIRED = {
     Deployment: ("version", "requested_by", "requested_at"),
     Freeze: ("by", "since"),
+    Lock: ("by", "since"),
+    Suspension: ("by", "since"),
     Environment: ("order",),
 }
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from bot.errors import InvalidRecord, NotFound
 from bot.state.policy import Policy, decode_policy
-from bot.state.records import App, Deployment, Environment, Freeze, decode
+from bot.state.records import App, Deployment, Environment, Freeze, Lock, Suspension, decode
 from bot.state.repo import Snapshot
 
 POLICY = "policy.toml"
@@ -28,6 +28,14 @@ def deployment_path(env: str, app: str) -> str:
 
 def freeze_path(env: str) -> str:
     return f"freezes/{env}.toml"
+
+
+def lock_path(env: str) -> str:
+    return f"locks/{env}.toml"
+
+
+def suspension_path(name: str) -> str:
+    return f"suspended/{name}.toml"
 
 
 class StateView:
@@ -89,6 +97,17 @@ class StateView:
         text = self.snapshot.text(path)
         return None if text is None else decode(Freeze, path, text, env=env)
 
+    def lock(self, env: str) -> Lock | None:
+        path = lock_path(env)
+        text = self.snapshot.text(path)
+        return None if text is None else decode(Lock, path, text, env=env)
+
+    def suspensions(self) -> dict[str, Suspension]:
+        return {
+            name: decode(Suspension, path, text, name=name)
+            for name, path, text in self._toml("suspended")
+        }
+
     def problems(self) -> list[InvalidRecord]:
         """Every file that fails validation, for `opsbot check`; [] when all is well."""
         found: list[InvalidRecord] = []
@@ -103,7 +122,7 @@ class StateView:
         except InvalidRecord:
             envs = {}
         for env in envs:
-            for read in (self.deployments, self.freeze):
+            for read in (self.deployments, self.freeze, self.lock):
                 try:
                     read(env)
                 except InvalidRecord as e:

@@ -1,0 +1,142 @@
+"""!approve, !reject and !proposals: the second person's side of a change that needs approval."""
+
+from bot.engine.context import Change, Context, Outcome
+from bot.engine.grammar import REASON
+from bot.engine.registry import Command
+from bot.errors import Forbidden, NotFound, Refused
+from bot.features.guards import refuse_if_closed
+from bot.features.timefmt import at
+from bot.state.proposals import Proposal, ProposalBook
+
+
+def _proposal(ctx: Context) -> tuple[ProposalBook, Proposal]:
+    assert ctx.proposals is not None
+    number = ctx.args["number"]
+    proposal = ctx.proposals.get(number)
+    if proposal is None:
+        open_ones = [str(p.number) for p in ctx.proposals.all() if p.status(ctx.now) == "open"]
+        raise NotFound(f"no proposal {number}", hint=f"open: {', '.join(open_ones) or 'none'}")
+    return ctx.proposals, proposal
+
+
+def _refuse_unless_open(ctx: Context, proposal: Proposal) -> None:
+    status = proposal.status(ctx.now)
+    n = proposal.number
+    if status == "merged":
+        merged = (proposal.merged_in or "")[:7]
+        raise Refused(
+            f"proposal {n} was already approved (merged in {merged})", hint="nothing to do"
+        )
+    if status == "rejected":
+        raise Refused(
+            f"proposal {n} was rejected by {proposal.rejected_by}", hint="propose it again"
+        )
+    if status == "expired":
+        assert proposal.expires is not None
+        raise Refused(
+            f"proposal {n} expired at {at(proposal.expires, ctx.now)}", hint="propose it again"
+        )
+
+
+def approve(ctx: Context) -> Outcome:
+    book, proposal = _proposal(ctx)
+    n = proposal.number
+    _refuse_unless_open(ctx, proposal)
+    if ctx.sender == proposal.requester:
+        raise Refused(
+            f"you opened proposal {n}; someone else must approve it", hint="ask a colleague"
+        )
+    if ctx.sender in proposal.approvers:
+        raise Refused(f"you already approved proposal {n}", hint="it needs someone else too")
+    if not ctx.policy.allows(ctx.sender, "approve", proposal.env):
+        where = f" in {proposal.env}" if proposal.env else ""
+        raise Forbidden(f"{ctx.sender} may not approve changes{where}",
+                        hint="ask an admin for a role with \"approve\" in policy.toml")  # fmt: skip
+    if proposal.env:
+        refuse_if_closed(ctx, proposal.env)
+    approvers = (*proposal.approvers, ctx.sender)
+    needed = proposal.approvals_required
+    if len(approvers) < needed:
+        summary = f"proposal {n} ({len(approvers)} of {needed})"
+        change = Change(
+            summary, {}, (("Approved-by", ctx.sender),), branch=f"proposals/{n}", base=proposal.tip
+        )
+        return Outcome(
+            f"approve: {summary}; it needs {needed - len(approvers)} more", change=change
+        )
+    conflicts = book.conflicts(proposal)
+    if conflicts:
+        raise Refused(
+            f"proposal {n} conflicts with main: {', '.join(conflicts)} changed since it was opened",
+            hint=f"!reject {n} and propose the change again",
+        )
+    trailers = (*(("Approved-by", who) for who in approvers), ("Opsbot-Proposal", str(n)))
+    what = proposal.summary
+    change = Change(
+        f"proposal {n} ({what})", dict(book.changes(proposal)), trailers, merge=(proposal.tip,)
+    )
+    return Outcome(f"approve: proposal {n}: {what}", change=change, extra={"proposal": n})
+
+
+def reject(ctx: Context) -> Outcome:
+    _, proposal = _proposal(ctx)
+    n = proposal.number
+    _refuse_unless_open(ctx, proposal)
+    allowed = ctx.sender == proposal.requester or ctx.policy.allows(
+        ctx.sender, "approve", proposal.env
+    )
+    if not allowed:
+        raise Forbidden(f"{ctx.sender} may not reject proposal {n}",
+                        hint="its requester or an approver may")  # fmt: skip
+    change = Change(
+        f"proposal {n}",
+        {},
+        (("Opsbot-Rejected", str(n)),),
+        branch=f"proposals/{n}",
+        base=proposal.tip,
+    )
+    return Outcome(f"reject: proposal {n} ({proposal.summary})", change=change)
+
+
+def proposals(ctx: Context) -> Outcome:
+    assert ctx.proposals is not None
+    lines = []
+    for p in ctx.proposals.all():
+        if p.status(ctx.now) != "open":
+            continue
+        expires = f", expires {at(p.expires, ctx.now)}" if p.expires else ""
+        lines.append(
+            f"{p.number}: {p.summary} by {p.requester} "
+            f"({len(p.approvers)} of {p.approvals_required} approvals{expires})"
+        )
+    return Outcome("\n".join(lines) or "no open proposals")
+
+
+COMMANDS = (
+    Command(
+        name="approve",
+        usage="<number>",
+        summary="approve someone else's proposal; enough approvals merge it into main",
+        details="Refused for your own proposal, twice by the same person, or once it is rejected, "
+        "expired or in conflict with main.",
+        examples=("!approve 3",),
+        handler=approve,
+        writes=True,
+    ),
+    Command(
+        name="reject",
+        usage="<number>",
+        options=(REASON,),
+        summary="close a proposal without merging it",
+        examples=('!reject 3 --reason "wrong version"',),
+        handler=reject,
+        writes=True,
+    ),
+    Command(
+        name="proposals",
+        usage="",
+        summary="the open proposals and what they wait for",
+        examples=("!proposals",),
+        handler=proposals,
+    ),
+)
