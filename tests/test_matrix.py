@@ -3,6 +3,7 @@
 import asyncio
 import json
 import shutil
+import subprocess
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -267,3 +268,39 @@ async def test_a_lost_crypto_store_means_a_new_device_not_a_reused_one(
     room = await ops_room(alice, opsbot)
     event = await alice.send(room, "!status")
     assert (await alice.reply_to(event))["opsbot"]["ok"] is True
+
+
+async def test_the_approval_flow_between_two_people_over_matrix(
+    homeserver: Homeserver, tmp_path: Path, alice: Person, opsbot: BotProcess
+) -> None:
+    bob = await person(homeserver, tmp_path / "people", "bob")
+    try:
+        policy = git(opsbot.repo, "show", "main:policy.toml").replace(
+            "[roles.approver]\nmembers = []", f'[roles.approver]\nmembers = ["{bob.user_id}"]'
+        )
+        room = await ops_room(alice, opsbot)
+        # The policy is data in Git: change it as a person would, with a commit pushed to it.
+        clone = tmp_path / "clone"
+        subprocess.run(["git", "clone", "-q", str(opsbot.repo), str(clone)], check=True)
+        (clone / "policy.toml").write_text(policy)
+        (clone / "environments" / "prod.toml").write_text("order = 3\napprovals = 1\n")
+        who = ["-c", "user.name=Alice", "-c", f"user.email={alice.user_id}"]
+        git(clone, *who, "commit", "-qam", "bob approves; prod needs approval")
+        git(clone, "push", "-q", "origin", "HEAD:main")
+        await alice.client.room_invite(room, bob.user_id)
+        await bob.until(lambda: room in bob.client.invited_rooms, "the invite")
+        await bob.client.join(room)
+        await bob.until_joined(room, bob.user_id)
+        await alice.until_joined(room, bob.user_id)
+        asked = await alice.send(room, "!deploy web 2.0.0 to prod")
+        proposal = await alice.reply_to(asked)
+        assert proposal["body"].startswith("proposal 1: deploy: web 2.0.0 to prod")
+        assert "Approved-by" not in git(opsbot.repo, "log", "-1", "--format=%B", "main")
+        approved = await bob.send(room, "!approve 1")
+        reply = await bob.reply_to(approved)
+        assert reply["opsbot"]["ok"] is True, reply["body"]
+        message = git(opsbot.repo, "log", "-1", "--format=%B", "main")
+        assert f"Approved-by: {bob.user_id}" in message
+        assert f"Matrix-Event: {approved}" in message
+    finally:
+        await bob.close()
