@@ -20,7 +20,7 @@ from dulwich.refs import Ref
 
 from bot.engine.authorize import may_run, may_run_here
 from bot.engine.context import Change, Context, DeviceDirectory, Outcome
-from bot.engine.grammar import bind, split
+from bot.engine.grammar import bind
 from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation, Reply
 from bot.errors import OpsbotError, TooLong, UnknownCommand, UsageError
@@ -99,11 +99,9 @@ class Engine:
                     f"the message is over {MAX_MESSAGE // 1024} KiB",
                     hint="send a shorter command; long text belongs in a file in the repo",
                 )
-            words = split(body)
-            if not words:
+            if not body.strip():
                 raise UsageError("empty command", hint="type !help for the list of commands")
-            name = words[0].lower().removeprefix("!")
-            command = self.registry.get(name)
+            command, name, raw_args = self.registry.lookup(body)
             if command is None:
                 nearest = self.registry.nearest(name)
                 raise UnknownCommand(
@@ -111,7 +109,7 @@ class Engine:
                     hint=(f"did you mean !{nearest}? " if nearest else "") + "!help lists them all",
                 )
             with self._lock:
-                return self._run(command, words[1:], invocation)
+                return self._run(command, raw_args, invocation)
         except UsageError as e:
             usage = f"usage: {command.usage_line()}" if command else None
             return _refusal(command, e, usage)
@@ -130,7 +128,7 @@ class Engine:
                 False, command.name if command else None, text, html.escape(text), error="internal"
             )
 
-    def _run(self, command: Command, words: list[str], invocation: Invocation) -> Reply:
+    def _run(self, command: Command, raw_args: str, invocation: Invocation) -> Reply:
         for _ in range(_CAS_RETRIES):
             with self.repo.locked() if command.writes else nullcontext():
                 self.index.sync(self.repo)
@@ -141,7 +139,7 @@ class Engine:
                     if done is not None:
                         return self._already_done(command, invocation, done)
                 snapshot = self.repo.snapshot()
-                outcome, ctx = self._decide(command, words, invocation, StateView(snapshot))
+                outcome, ctx = self._decide(command, raw_args, invocation, StateView(snapshot))
                 if outcome.change is None or not command.writes:
                     return _reply(command, outcome)
                 if ctx.args.get("dry_run"):
@@ -162,11 +160,11 @@ class Engine:
         raise RuntimeError(f"main kept moving; gave up after {_CAS_RETRIES} tries")
 
     def _decide(
-        self, command: Command, words: list[str], invocation: Invocation, state: StateView
+        self, command: Command, raw_args: str, invocation: Invocation, state: StateView
     ) -> tuple[Outcome, Context]:
         policy = state.policy()
         may_run(policy, command, invocation)
-        args = bind(command.elements, command.options, words)
+        args = bind(command.elements, command.options, raw_args)
         may_run_here(policy, command, invocation, args, state)
         ctx = Context(
             invocation=invocation, args=args, state=state, policy=policy, history=self.index,

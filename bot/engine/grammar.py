@@ -111,6 +111,44 @@ def text(value: str) -> str:
     return value
 
 
+def severity(value: str) -> str:
+    if not re.match(r"^sev[1-5]$", value.lower()):
+        raise ArgError("must be a severity from sev1 (worst) to sev5")
+    return value.lower()
+
+
+def incident(value: str) -> str:
+    if not re.match(r"^inc-[0-9]{1,9}$", value.lower()):
+        raise ArgError("must be an incident id like INC-7")
+    return value.upper()
+
+
+def title(value: str) -> str:
+    _printable(value)
+    if not any(c.isalnum() for c in value):
+        raise ArgError("must say something: letters or digits, not only punctuation")
+    if len(value) > 200:
+        raise ArgError("must be at most 200 characters")
+    return value.strip()
+
+
+def note(value: str) -> str:
+    if len(value.encode()) > 4096:
+        raise ArgError("must be at most 4 KiB; put longer text in a file in the repo")
+    if not value.strip():
+        raise ArgError("must not be empty")
+    return value
+
+
+def choice(*options: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value.lower() not in options:
+            raise ArgError(f"must be one of: {', '.join(options)}")
+        return value.lower()
+
+    return check
+
+
 ARG_KINDS: dict[str, Callable[[str], Any]] = {
     "app": name,
     "env": name,
@@ -124,6 +162,22 @@ ARG_KINDS: dict[str, Callable[[str], Any]] = {
     "user": user,
     "device": device,
     "key": device_key,
+    "sev": severity,
+    "incident": incident,
+    "title": title,
+    "text": note,
+    "role": word,
+    "user_or_me": user,
+    "state": choice("investigating", "identified", "monitoring", "resolved"),
+    "which": choice("open", "all"),
+}
+
+# Kinds whose words have a recognisable shape: an optional argument of such a kind is taken only
+# when the word looks like one, so `!incident open sev2 DB down` and `!incident open DB down`
+# both read as intended.
+ARG_SHAPES: dict[str, re.Pattern[str]] = {
+    "sev": re.compile(r"^sev[0-9]+$", re.IGNORECASE),
+    "incident": re.compile(r"^inc-[0-9]+$", re.IGNORECASE),
 }
 
 
@@ -164,6 +218,7 @@ class Literal:
 @dataclass(frozen=True)
 class Param:
     name: str
+    rest: bool = False  # `<text...>`: the rest of the message, exactly as typed
 
 
 @dataclass(frozen=True)
@@ -175,7 +230,7 @@ Element = Literal | Param | Optional
 
 
 def compile_usage(usage: str) -> tuple[Element, ...]:
-    tokens = re.findall(r"\[|\]|<[a-z_]+>|[^\s\[\]]+", usage)
+    tokens = re.findall(r"\[|\]|<[a-z_]+(?:\.\.\.)?>|[^\s\[\]]+", usage)
     elements, rest = _compile(tokens, 0)
     if rest != len(tokens):
         raise ValueError(f"unbalanced ']' in usage {usage!r}")
@@ -194,10 +249,10 @@ def _compile(tokens: list[str], i: int) -> tuple[tuple[Element, ...], int]:
                 raise ValueError("unbalanced '[' in usage")
             out.append(Optional(inner))
         elif token.startswith("<"):
-            param = token[1:-1]
+            param = token[1:-1].removesuffix("...")
             if param not in ARG_KINDS:
                 raise ValueError(f"usage names <{param}>, which has no kind in ARG_KINDS")
-            out.append(Param(param))
+            out.append(Param(param, rest=token.endswith("...>")))
         else:
             out.append(Literal(token))
         i += 1
@@ -222,7 +277,12 @@ def _match(
             yield from _match(rest, words, j, inner, fail)
         yield from _match(rest, words, i, bound, fail)
         return
-    if i >= len(words) or (isinstance(head, Literal) and words[i].lower() != head.word):
+    shape = ARG_SHAPES.get(head.name) if isinstance(head, Param) else None
+    if (
+        i >= len(words)
+        or (isinstance(head, Literal) and words[i].lower() != head.word)
+        or (shape is not None and not shape.match(words[i]))
+    ):
         if i > fail.at or (i == fail.at and not fail.expected):
             fail.at = i
             fail.expected = head.word if isinstance(head, Literal) else f"<{head.name}>"
@@ -233,10 +293,55 @@ def _match(
         yield from _match(rest, words, i + 1, {**bound, head.name: words[i]}, fail)
 
 
-def bind(
+def bind(elements: tuple[Element, ...], options: tuple[Option, ...], raw: str) -> dict[str, Any]:
+    """Arguments by name, checked by kind; raises UsageError saying what is wrong."""
+    last = elements[-1] if elements else None
+    if isinstance(last, Param) and last.rest:
+        return _bind_rest(elements, raw)
+    return _bind_words(elements, options, split(raw))
+
+
+def _bind_rest(elements: tuple[Element, ...], raw: str) -> dict[str, Any]:
+    """For usages ending in `<text...>`: the leading arguments are taken greedily (an optional
+    one only if the word has its shape, like `sev2` or `INC-7`), and the rest is kept exactly as
+    typed, quotes, apostrophes and all: a note is stored as the person wrote it."""
+    args: dict[str, Any] = {}
+    rest = raw.strip()
+    for element in elements:
+        word, _, after = rest.partition(" ")
+        if isinstance(element, Param) and element.rest:
+            if not rest:
+                raise UsageError(f"missing <{element.name}>")
+            if (
+                len(rest) >= 2
+                and rest[0] == rest[-1]
+                and rest[0] in "\"'"
+                and rest.count(rest[0]) == 2
+            ):
+                rest = rest[1:-1]
+            args[element.name] = _checked(f"<{element.name}>", ARG_KINDS[element.name], rest)
+            return args
+        if isinstance(element, Optional):
+            inner = element.elements[0]
+            shape = ARG_SHAPES.get(inner.name) if isinstance(inner, Param) else None
+            if isinstance(inner, Param) and shape is not None and shape.match(word):
+                args[inner.name] = _checked(f"<{inner.name}>", ARG_KINDS[inner.name], word)
+                rest = after.strip()
+            continue
+        if not word:
+            raise UsageError(f"missing {render((element,))}")
+        if isinstance(element, Literal):
+            if word.lower() != element.word:
+                raise UsageError(f"expected {element.word!r} but got {word!r}")
+        else:
+            args[element.name] = _checked(f"<{element.name}>", ARG_KINDS[element.name], word)
+        rest = after.strip()
+    raise ValueError("a rest argument must end the usage")
+
+
+def _bind_words(
     elements: tuple[Element, ...], options: tuple[Option, ...], words: list[str]
 ) -> dict[str, Any]:
-    """Arguments by name, checked by kind; raises UsageError saying what is wrong."""
     args: dict[str, Any] = {}
     positional: list[str] = []
     by_flag = {o.flag: o for o in options}
@@ -297,7 +402,7 @@ def render(elements: tuple[Element, ...]) -> str:
         if isinstance(element, Literal):
             parts.append(element.word)
         elif isinstance(element, Param):
-            parts.append(f"<{element.name}>")
+            parts.append(f"<{element.name}{'...' if element.rest else ''}>")
         else:
             parts.append(f"[{render(element.elements)}]")
     return " ".join(parts)

@@ -60,6 +60,20 @@ class CommandRegistry:
     def get(self, name: str) -> Command | None:
         return self._commands.get(name)
 
+    def lookup(self, body: str) -> tuple[Command | None, str, str]:
+        """(command, its name as typed, the raw text of its arguments) for a message body.
+        Names may be two words (`incident open`); the longest match wins."""
+        words = body.split(None, 2)
+        for size in (2, 1):
+            if len(words) >= size:
+                name = " ".join(w.lower() for w in words[:size]).removeprefix("!")
+                command = self._commands.get(name)
+                if command is not None:
+                    rest = body.strip().split(None, size)
+                    return command, name, rest[size] if len(rest) > size else ""
+        first = words[0].lower().removeprefix("!") if words else ""
+        return None, first, ""
+
     def nearest(self, name: str) -> str | None:
         close = difflib.get_close_matches(name, self._commands, n=1, cutoff=0.6)
         return close[0] if close else None
