@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.engine.effects import Effect
 from bot.engine.registry import CommandRegistry
 from bot.engine.types import Invocation
 from bot.state.index import Index
@@ -67,3 +68,4 @@ class Outcome:
     html: str | None = None
     change: Change | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    effects: tuple[Effect, ...] = ()

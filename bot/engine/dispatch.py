@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime
+from typing import Any
 
 from dulwich.refs import Ref
 
@@ -73,6 +74,17 @@ class Engine:
             return rest.strip()
         return None
 
+    def run_internal(self, name: str, args: dict[str, Any], invocation: Invocation) -> Reply:
+        """Runs an internal command with arguments already made: the transport acting on its own
+        behalf (recording the room it created for an incident). Same commit, same idempotency."""
+        command = self.registry.get(name)
+        assert command is not None and command.internal, f"no internal command {name!r}"
+        try:
+            with self._lock:
+                return self._run(command, "", invocation, args)
+        except OpsbotError as e:
+            return _refusal(command, e)
+
     def may_invite(self, user_id: str) -> bool:
         """Whether the bot should accept a room invite from `user_id`: admins, and roles that
         list "invite" among their commands."""
@@ -128,7 +140,13 @@ class Engine:
                 False, command.name if command else None, text, html.escape(text), error="internal"
             )
 
-    def _run(self, command: Command, raw_args: str, invocation: Invocation) -> Reply:
+    def _run(
+        self,
+        command: Command,
+        raw_args: str,
+        invocation: Invocation,
+        internal_args: dict[str, Any] | None = None,
+    ) -> Reply:
         for _ in range(_CAS_RETRIES):
             with self.repo.locked() if command.writes else nullcontext():
                 self.index.sync(self.repo)
@@ -139,7 +157,9 @@ class Engine:
                     if done is not None:
                         return self._already_done(command, invocation, done)
                 snapshot = self.repo.snapshot()
-                outcome, ctx = self._decide(command, raw_args, invocation, StateView(snapshot))
+                outcome, ctx = self._decide(
+                    command, raw_args, invocation, StateView(snapshot), internal_args
+                )
                 if outcome.change is None or not command.writes:
                     return _reply(command, outcome)
                 if ctx.args.get("dry_run"):
@@ -160,12 +180,20 @@ class Engine:
         raise RuntimeError(f"main kept moving; gave up after {_CAS_RETRIES} tries")
 
     def _decide(
-        self, command: Command, raw_args: str, invocation: Invocation, state: StateView
+        self,
+        command: Command,
+        raw_args: str,
+        invocation: Invocation,
+        state: StateView,
+        internal_args: dict[str, Any] | None = None,
     ) -> tuple[Outcome, Context]:
         policy = state.policy()
-        may_run(policy, command, invocation)
-        args = bind(command.elements, command.options, raw_args)
-        may_run_here(policy, command, invocation, args, state)
+        if internal_args is None:
+            may_run(policy, command, invocation)
+            args = bind(command.elements, command.options, raw_args)
+            may_run_here(policy, command, invocation, args, state)
+        else:
+            args = internal_args
         ctx = Context(
             invocation=invocation, args=args, state=state, policy=policy, history=self.index,
             log=RepoLog(self.repo), registry=self.registry, now=self.clock(), devices=self.devices,
@@ -209,7 +237,8 @@ def _reply(command: Command, outcome: Outcome, sha: str | None = None) -> Reply:
     markup = outcome.html if outcome.html is not None else _to_html(outcome.text)
     if sha:
         markup += f" · commit <code>{sha[:7]}</code>"
-    return Reply(True, command.name, text, markup, commit=sha, extra=outcome.extra)
+    effects = outcome.effects if sha or not command.writes else ()
+    return Reply(True, command.name, text, markup, commit=sha, extra=outcome.extra, effects=effects)
 
 
 def _dry_run(command: Command, change: Change, snapshot: Snapshot) -> Reply:

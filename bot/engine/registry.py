@@ -30,6 +30,8 @@ class Command:
     writes: bool = False
     scope: str | None = None
     """The argument naming the environment that policy.toml's `environments` applies to."""
+    internal: bool = False
+    """Run by a transport on its own behalf (recording a room it created), never from chat."""
     elements: tuple[Element, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -55,7 +57,8 @@ class CommandRegistry:
             self._commands[command.name] = command
 
     def __iter__(self) -> Iterator[Command]:
-        return iter(self._commands.values())
+        """The commands people can type, in declaration order."""
+        return (c for c in self._commands.values() if not c.internal)
 
     def get(self, name: str) -> Command | None:
         return self._commands.get(name)
@@ -68,12 +71,13 @@ class CommandRegistry:
             if len(words) >= size:
                 name = " ".join(w.lower() for w in words[:size]).removeprefix("!")
                 command = self._commands.get(name)
-                if command is not None:
+                if command is not None and not command.internal:
                     rest = body.strip().split(None, size)
                     return command, name, rest[size] if len(rest) > size else ""
         first = words[0].lower().removeprefix("!") if words else ""
         return None, first, ""
 
     def nearest(self, name: str) -> str | None:
-        close = difflib.get_close_matches(name, self._commands, n=1, cutoff=0.6)
+        names = [c.name for c in self]
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
         return close[0] if close else None

@@ -23,6 +23,7 @@ class Invocation:
     device_id: str | None = None
     device_key: str | None = None  # the device's ed25519 key, as the transport saw it
     encrypted: bool | None = None
+    room_members: frozenset[str] | None = None  # who is in the room, where the transport knows
 
     def trailers(self) -> list[tuple[str, str | None]]:
         """The Git trailers that say where this came from (see DESIGN.md's commit format)."""
@@ -50,6 +51,7 @@ class Reply:
     commit: str | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    effects: tuple[Any, ...] = ()  # bot.engine.effects.Effect, after a successful commit
 
     @property
     def result(self) -> dict[str, Any]:
