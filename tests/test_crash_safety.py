@@ -104,22 +104,6 @@ def start_writer(
     return proc
 
 
-def finish(writer: subprocess.Popen[str], timeout: float = 60) -> str:
-    """Lets a counted writer go (ends its stdin) and returns what it printed once it has exited
-    by itself."""
-    assert writer.stdin is not None and writer.stdout is not None
-    with writer:
-        writer.stdin.close()
-        try:
-            writer.wait(timeout)
-        except subprocess.TimeoutExpired:
-            writer.kill()
-            pytest.fail(f"writer still running after {timeout} s:\n{writer.stdout.read()}")
-        output = writer.stdout.read()
-    assert writer.returncode == 0, output
-    return output
-
-
 def reported(output: str, repo: Path, writer: str) -> list[str]:
     """The commit shas a writer printed; fails on any refused or failed deploy.
 
@@ -130,6 +114,23 @@ def reported(output: str, repo: Path, writer: str) -> list[str]:
         locks = sorted(str(p.relative_to(repo)) for p in repo.rglob("*.lock"))
         pytest.fail(f"{writer}: a deploy failed; lock files in the repo: {locks}\n{output}")
     return [line for line in lines if SHA.match(line)]
+
+
+def finish(writer: subprocess.Popen[str], repo: Path, name: str, timeout: float = 60) -> list[str]:
+    """Lets a counted writer go (ends its stdin); the shas it reported once it has exited by
+    itself."""
+    assert writer.stdin is not None and writer.stdout is not None
+    with writer:
+        writer.stdin.close()
+        try:
+            writer.wait(timeout)
+        except subprocess.TimeoutExpired:
+            writer.kill()
+            pytest.fail(f"{name}: still running after {timeout} s:\n{writer.stdout.read()}")
+        output = writer.stdout.read()
+    shas = reported(output, repo, name)
+    assert writer.returncode == 0, f"{name}:\n{output}"
+    return shas
 
 
 def test_killing_a_writer_at_random_moments_never_corrupts_the_repo(repo: Path) -> None:
@@ -156,9 +157,9 @@ def test_killing_a_writer_at_random_moments_never_corrupts_the_repo(repo: Path) 
             # writer must get past it; one that is itself killed within 80 ms may not have time
             # to, so let one run to the end.
             recoveries += 1
-            output = finish(start_writer(repo, "web", first=kill * 1000 + 500, count=1))
-            shas = reported(output, repo, f"writer after kill {kill} left main.lock")
-            assert len(shas) == 1, output
+            writer = start_writer(repo, "web", first=kill * 1000 + 500, count=1)
+            shas = finish(writer, repo, f"writer after kill {kill}, which left main.lock")
+            assert len(shas) == 1
             everything += shas
 
     # A deploy takes ~15 ms (more on a loaded machine), so most kills land inside the first few
@@ -166,9 +167,7 @@ def test_killing_a_writer_at_random_moments_never_corrupts_the_repo(repo: Path) 
     assert len(everything) - recoveries >= 5, f"only {len(everything)} commits in {KILLS} runs"
 
     # After all that, a writer left alone still commits.
-    everything += reported(
-        finish(start_writer(repo, "web", first=KILLS * 1000, count=2)), repo, "last"
-    )
+    everything += finish(start_writer(repo, "web", first=KILLS * 1000, count=2), repo, "last")
     assert_sound(repo)
     log = main_log(repo)
     assert len(log) == len(set(log)), "main's history lists a commit twice"
@@ -189,9 +188,7 @@ def test_two_processes_committing_at_once_both_land(repo: Path) -> None:
     for writer in writers:  # both are ready: let them go together
         assert writer.stdin is not None
         writer.stdin.close()
-    outputs = [finish(writer) for writer in writers]
-
-    web, api = (reported(output, repo, app) for output, app in zip(outputs, names, strict=True))
+    web, api = (finish(writer, repo, app) for writer, app in zip(writers, names, strict=True))
     assert len(web) == len(api) == n
     assert_sound(repo)
     log = main_log(repo)

@@ -66,6 +66,7 @@ class Index:
             CREATE TABLE IF NOT EXISTS paths (sha TEXT, path TEXT, app TEXT, env TEXT);
             CREATE INDEX IF NOT EXISTS paths_app ON paths(app, sha);
             CREATE INDEX IF NOT EXISTS paths_env ON paths(env, sha);
+            CREATE INDEX IF NOT EXISTS paths_sha ON paths(sha);
             CREATE TABLE IF NOT EXISTS deployments (
                 sha TEXT, seq INTEGER, env TEXT, app TEXT, version TEXT, kind TEXT);
             CREATE INDEX IF NOT EXISTS deployments_target ON deployments(env, app, seq);
@@ -82,7 +83,13 @@ class Index:
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Read both again under SQLite's write lock: another process may have indexed (and
+            # main moved) while we waited, and a stale HEAD would look like rewritten history.
+            head = repo.head()
             done = self._meta("head")
+            if head is None or head == done:
+                conn.execute("COMMIT")
+                return 0
             todo = _first_parent_chain(repo, head, stop=done)
             oldest = todo[-1].parents if todo else []
             if done is not None and todo and (not oldest or oldest[0].decode() != done):
@@ -153,13 +160,17 @@ class Index:
     def history(
         self, *, app: str | None = None, env: str | None = None, limit: int = 10
     ) -> list[Entry]:
+        # EXISTS walks commits newest first and stops at `limit`; `sha IN (...)` would build
+        # and sort the app's whole history on every call.
         where, args = "", []
         if app is not None:
-            where, args = "WHERE sha IN (SELECT sha FROM paths WHERE app = ?)", [app]
+            where = "WHERE EXISTS (SELECT 1 FROM paths p WHERE p.app = ? AND p.sha = c.sha)"
+            args = [app]
         elif env is not None:
-            where, args = "WHERE sha IN (SELECT sha FROM paths WHERE env = ?)", [env]
+            where = "WHERE EXISTS (SELECT 1 FROM paths p WHERE p.env = ? AND p.sha = c.sha)"
+            args = [env]
         rows = self.db.conn.execute(
-            f"SELECT sha, summary, author, author_id, at, command FROM commits {where} "
+            f"SELECT sha, summary, author, author_id, at, command FROM commits c {where} "
             "ORDER BY seq DESC LIMIT ?",
             [*args, limit],
         ).fetchall()

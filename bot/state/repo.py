@@ -14,6 +14,7 @@ lock (a `git push` into the repo), and the caller retries on the new HEAD.
 
 import fcntl
 import logging
+import os
 import stat
 import threading
 import time
@@ -179,9 +180,8 @@ class StateRepo:
         if self.signer is not None:
             sign_commit(commit, self.signer)
 
-        for obj in new_objects:
-            store.add_object(obj)
-        store.add_object(commit)
+        for obj in [*new_objects, commit]:
+            self._add_object(obj)
 
         old = None if new_ref or not parent else ObjectID(parent.encode())
         if not self._move(ref, old, commit.id):
@@ -198,6 +198,25 @@ class StateRepo:
         """Ref name (without `prefix`) -> commit, for every ref under `prefix`."""
         found = self._git.refs.as_dict(Ref(prefix.rstrip(b"/")))
         return {name.decode(): sha.decode() for name, sha in found.items()}
+
+    def _add_object(self, obj: Blob | Tree | Commit) -> None:
+        """Writes one loose object (fsynced). A writer killed while writing the same object
+        leaves `<object>.lock` behind, which would refuse this object forever: past the time a
+        write takes, such a lock is stale, and we hold the writer lock."""
+        store = self._git.object_store
+        deadline = time.monotonic() + STALE_REF_LOCK
+        while True:
+            try:
+                store.add_object(obj)
+                return
+            except FileLocked as e:
+                if time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                Path(os.fsdecode(e.lockfilename)).unlink(missing_ok=True)
+                fact(log, "removed a stale object lock left by an interrupted writer",
+                     logging.WARNING, repo=str(self.path), object=obj.id.decode())  # fmt: skip
+                deadline = time.monotonic() + STALE_REF_LOCK
 
     def _move(self, ref: Ref, old: ObjectID | None, new: ObjectID) -> bool:
         """The compare-and-swap on a ref, through Git's own `<ref>.lock` protocol.
