@@ -12,13 +12,14 @@ HEAD, decides, and commits against the HEAD it read; the CAS catches anyone who 
 lock (a `git push` into the repo), and the caller retries on the new HEAD.
 """
 
+import ctypes
 import fcntl
 import logging
 import os
 import stat
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +36,19 @@ from bot.state.message import Message
 from bot.state.signing import SigningKey, sign_commit
 
 log = logging.getLogger("opsbot.state")
+
+
+def _find_syncfs() -> Callable[[int], int] | None:
+    """syncfs(2) where the C library has it (Linux); elsewhere, one fsync per object."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    return function
+
+
+_syncfs = _find_syncfs()
 
 MAIN = Ref(b"refs/heads/main")
 STALE_REF_LOCK = 1.0  # seconds; Git itself holds a ref lock for milliseconds
@@ -70,8 +84,9 @@ class StateRepo:
         self._git = Repo(str(self.path))
         if not self._git.bare:
             raise ValueError(f"{self.path} is not a bare repository")
-        # Objects must be on disk before the ref that names them moves; dulwich fsyncs refs itself.
-        self._git.object_store.fsync_object_files = True
+        # Objects must be on disk before the ref that names them moves. With syncfs(2), one call
+        # makes all of a transaction's objects durable, instead of one fsync per object file.
+        self._git.object_store.fsync_object_files = _syncfs is None
         self._thread_lock = threading.Lock()
 
     @classmethod
@@ -182,11 +197,24 @@ class StateRepo:
 
         for obj in [*new_objects, commit]:
             self._add_object(obj)
+        self._flush()
 
         old = None if new_ref or not parent else ObjectID(parent.encode())
         if not self._move(ref, old, commit.id):
             raise ConcurrentUpdate(f"{ref.decode()} moved away from {parent}")
+        # dulwich fsyncs the ref file but not the directory entry its rename made: without this,
+        # a power cut could undo a commit whose reply already said "done".
+        self._flush()
         return commit.id.decode()
+
+    def _flush(self) -> None:
+        if _syncfs is not None:
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                if _syncfs(fd) != 0:
+                    raise OSError(ctypes.get_errno(), "syncfs failed on the state repo")
+            finally:
+                os.close(fd)
 
     def tip(self, ref: Ref) -> str | None:
         try:
@@ -219,19 +247,24 @@ class StateRepo:
                 deadline = time.monotonic() + STALE_REF_LOCK
 
     def _move(self, ref: Ref, old: ObjectID | None, new: ObjectID) -> bool:
-        """The compare-and-swap on a ref, through Git's own `<ref>.lock` protocol.
+        """The compare-and-swap on a ref (`old` None: the ref must not exist yet).
 
-        Git holds a ref's lock for the milliseconds of the write. One that outlives that while we
-        hold the writer lock was left by a writer killed mid-write (power cut, SIGKILL): without
-        clearing it, no commit could ever land on that ref again.
+        It follows Git's own protocol, so `git` and opsbot exclude each other: create
+        `<ref>.lock` exclusively, re-read the ref under it, write the new value, rename the lock
+        over the ref. The durability comes from the syncfs that follows (dulwich's version would
+        fsync the file and still not the directory). Git holds a ref lock for milliseconds; one
+        older than that, while we hold the writer lock, was left by a writer killed mid-write,
+        and would otherwise stop every later commit.
         """
-        refs = self._git.refs
-        lock = self.path / (ref.decode() + ".lock")
+        path = self.path / ref.decode()
+        lock = path.with_name(path.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + STALE_REF_LOCK
         while True:
             try:
-                return refs.set_if_equals(ref, old, new) if old else refs.add_if_new(ref, new)
-            except FileLocked:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                break
+            except FileExistsError:
                 if time.monotonic() < deadline:
                     time.sleep(0.02)
                     continue
@@ -239,6 +272,27 @@ class StateRepo:
                 fact(log, "removed a stale ref lock left by an interrupted writer",
                      logging.WARNING, repo=str(self.path), ref=ref.decode())  # fmt: skip
                 deadline = time.monotonic() + STALE_REF_LOCK
+        moved = False
+        try:
+            try:
+                current: bytes | None = self._git.refs[ref]
+            except KeyError:
+                current = None
+            if current != old:
+                return False
+            os.write(fd, new + b"\n")
+            if _syncfs is None:
+                os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(lock, path)
+            moved = True
+            return True
+        finally:
+            if fd != -1:
+                os.close(fd)
+            if not moved:  # once renamed, the lock name may already be someone else's
+                lock.unlink(missing_ok=True)
 
 
 class Snapshot:
