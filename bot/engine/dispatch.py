@@ -26,6 +26,7 @@ from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation, Reply
 from bot.errors import OpsbotError, TooLong, UnknownCommand, UsageError
 from bot.logs import fact
+from bot.state.incidents import room_of
 from bot.state.index import Index
 from bot.state.log import RepoLog
 from bot.state.message import Message, trailers_from
@@ -84,6 +85,22 @@ class Engine:
                 return self._run(command, "", invocation, args)
         except OpsbotError as e:
             return _refusal(command, e)
+
+    def view(self) -> StateView:
+        """The state at HEAD, read-only, for transports that need to look something up."""
+        return StateView(self.repo.snapshot())
+
+    def announce_rooms(self) -> list[str]:
+        try:
+            return list(self.view().policy().announce)
+        except OpsbotError:
+            return []
+
+    def incident_room(self, incident: str) -> str | None:
+        try:
+            return room_of(self.view(), incident)
+        except OpsbotError:
+            return None
 
     def may_invite(self, user_id: str) -> bool:
         """Whether the bot should accept a room invite from `user_id`: admins, and roles that

@@ -111,6 +111,10 @@ def text(value: str) -> str:
     return value
 
 
+def user_or_me(value: str) -> str:
+    return value if value.lower() == "me" else user(value)
+
+
 def severity(value: str) -> str:
     if not re.match(r"^sev[1-5]$", value.lower()):
         raise ArgError("must be a severity from sev1 (worst) to sev5")
@@ -167,7 +171,7 @@ ARG_KINDS: dict[str, Callable[[str], Any]] = {
     "title": title,
     "text": note,
     "role": word,
-    "user_or_me": user,
+    "user_or_me": user_or_me,
     "state": choice("investigating", "identified", "monitoring", "resolved"),
     "which": choice("open", "all"),
 }
@@ -296,9 +300,33 @@ def _match(
 def bind(elements: tuple[Element, ...], options: tuple[Option, ...], raw: str) -> dict[str, Any]:
     """Arguments by name, checked by kind; raises UsageError saying what is wrong."""
     last = elements[-1] if elements else None
+    if isinstance(last, Optional) and len(last.elements) == 1:
+        last = last.elements[0]  # `[<command...>]`: an optional rest
     if isinstance(last, Param) and last.rest:
-        return _bind_rest(elements, raw)
+        raw, args = _trailing_options(raw, options)
+        return {**_bind_rest(elements, raw), **args}
     return _bind_words(elements, options, split(raw))
+
+
+def _trailing_options(raw: str, options: tuple[Option, ...]) -> tuple[str, dict[str, Any]]:
+    """Options typed after free text (`!incident open DB down --dry-run`): taken off its end,
+    so the rest of the text stays exactly as typed."""
+    args: dict[str, Any] = {}
+    found = True
+    while found:
+        found = False
+        for option in options:
+            value = r"""\s+("[^"]*"|'[^']*'|\S+)""" if option.metavar else ""
+            match = re.search(rf"\s{re.escape(option.flag)}{value}\s*$", " " + raw)
+            if match and option.dest not in args:
+                if option.metavar:
+                    given = match.group(1).strip("\"'")
+                    args[option.dest] = _checked(option.flag, option.parse, given)
+                else:
+                    args[option.dest] = True
+                raw = (" " + raw)[: match.start()].strip()
+                found = True
+    return raw, args
 
 
 def _bind_rest(elements: tuple[Element, ...], raw: str) -> dict[str, Any]:
@@ -309,15 +337,15 @@ def _bind_rest(elements: tuple[Element, ...], raw: str) -> dict[str, Any]:
     rest = raw.strip()
     for element in elements:
         word, _, after = rest.partition(" ")
+        if isinstance(element, Optional) and element is elements[-1]:
+            if not rest:
+                return args  # `[<command...>]` left out
+            element = element.elements[0]
         if isinstance(element, Param) and element.rest:
             if not rest:
                 raise UsageError(f"missing <{element.name}>")
-            if (
-                len(rest) >= 2
-                and rest[0] == rest[-1]
-                and rest[0] in "\"'"
-                and rest.count(rest[0]) == 2
-            ):
+            quote = rest[0]
+            if len(rest) >= 2 and quote in "\"'" and rest[-1] == quote and rest.count(quote) == 2:
                 rest = rest[1:-1]
             args[element.name] = _checked(f"<{element.name}>", ARG_KINDS[element.name], rest)
             return args

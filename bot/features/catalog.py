@@ -1,7 +1,7 @@
 """Every command opsbot knows, collected into the registry the engine is built with."""
 
 from bot.engine.registry import CommandRegistry
-from bot.features import deploy, freeze, help, lock, proposals, status, trust
+from bot.features import deploy, freeze, help, incident, lock, proposals, status, trust
 
 
 def default_registry() -> CommandRegistry:
@@ -14,5 +14,6 @@ def default_registry() -> CommandRegistry:
             *lock.COMMANDS,
             *status.COMMANDS,
             *trust.COMMANDS,
+            *incident.COMMANDS,
         ]
     )

@@ -28,6 +28,9 @@ def help_(ctx: Context) -> Outcome:
     mine = runnable(ctx.registry, ctx.policy, ctx.sender)
     if name is not None:
         command = ctx.registry.get(name)
+        family = [c for c in ctx.registry if c.name.startswith(f"{name} ")]
+        if command is None and family:
+            return _family(family, mine)
         if command is None:
             nearest = ctx.registry.nearest(name)
             raise NotFound(
@@ -41,6 +44,14 @@ def help_(ctx: Context) -> Outcome:
         width = max(len(c.usage_line()) for c in mine)
         text = "\n".join(f"{c.usage_line():<{width}}  {c.summary}" for c in mine)
         text += "\n!help <command> shows one in full."
+    return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
+
+
+def _family(family: list[Command], mine: list[Command]) -> Outcome:
+    """`!help incident`: every command whose name starts with that word, in full."""
+    text = "\n".join(
+        describe(c) + ("" if c in mine else "\n  (your roles do not allow it)") for c in family
+    )
     return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
 
 
@@ -61,7 +72,7 @@ def whoami(ctx: Context) -> Outcome:
 COMMANDS = (
     Command(
         name="help",
-        usage="[<command>]",
+        usage="[<command...>]",
         summary="the commands you may run, or one command in full",
         examples=("!help", "!help deploy"),
         handler=help_,

@@ -11,6 +11,13 @@
 
     [rooms]
     require_encryption = true        # refuse commands from unencrypted rooms
+    announce = ["!ann:example.org"]  # rooms told of sev1/sev2 incidents
+
+    [incidents]
+    roles = ["liaison"]              # incident roles besides commander, communications, scribe
+
+    [incidents.notify]               # invited to a new incident's room, and mentioned when an
+    sev1 = ["@oncall:example.org"]   # incident becomes this severity (keys sev1 .. sev5)
 
     [devices."@bob:example.org"]     # device keys the team has reviewed (!trust writes these)
     BOBPHONE = "ed25519 key, base64"
@@ -32,6 +39,9 @@ PATH = "policy.toml"
 ADMIN = "admin"
 EVERYONE = "*"
 USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
+ROOM_ID = re.compile(r"^![^:\s]+:[^\s]+$")
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+SEVERITIES = ("sev1", "sev2", "sev3", "sev4", "sev5")
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,15 @@ class Policy:
     commands: dict[str, CommandRule] = field(default_factory=dict)
     devices: dict[str, dict[str, str]] = field(default_factory=dict)
     require_encryption: bool = False
+    announce: tuple[str, ...] = ()
+    """Announcement rooms ([rooms] announce): told when an incident is sev1 or sev2."""
+    incident_roles: tuple[str, ...] = ()
+    """Incident roles besides commander, communications and scribe ([incidents] roles)."""
+    incident_notify: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Who to bring in, per severity ([incidents.notify] sev1 = [...])."""
+
+    def notify_for(self, severity: str) -> tuple[str, ...]:
+        return self.incident_notify.get(severity, ())
 
     def roles_of(self, user_id: str) -> list[Role]:
         return [role for role in self.roles if role.has(user_id)]
@@ -89,17 +108,22 @@ class Policy:
 
 def decode_policy(text: str, path: str = PATH) -> Policy:
     data = parse_toml(path, text)
-    known = {"roles", "commands", "rooms", "devices"}
+    known = {"roles", "commands", "rooms", "devices", "incidents"}
     for section in data:
         if section not in known:
             raise InvalidRecord(
                 path, section, f"unknown section (known: {', '.join(sorted(known))})"
             )
+    require_encryption, announce = _rooms(path, _table(path, "rooms", data.get("rooms", {})))
+    incident_roles, notify = _incidents(path, _table(path, "incidents", data.get("incidents", {})))
     return Policy(
         roles=tuple(_roles(path, _table(path, "roles", data.get("roles", {})))),
         commands=_commands(path, _table(path, "commands", data.get("commands", {}))),
         devices=_devices(path, _table(path, "devices", data.get("devices", {}))),
-        require_encryption=_rooms(path, _table(path, "rooms", data.get("rooms", {}))),
+        require_encryption=require_encryption,
+        announce=announce,
+        incident_roles=incident_roles,
+        incident_notify=notify,
     )
 
 
@@ -158,12 +182,41 @@ def _devices(path: str, table: dict[str, Any]) -> dict[str, dict[str, str]]:
     return devices
 
 
-def _rooms(path: str, table: dict[str, Any]) -> bool:
-    _only(path, "rooms", table, {"require_encryption"})
+def _rooms(path: str, table: dict[str, Any]) -> tuple[bool, tuple[str, ...]]:
+    _only(path, "rooms", table, {"require_encryption", "announce"})
     value = table.get("require_encryption", False)
     if not isinstance(value, bool):
         raise InvalidRecord(path, "rooms.require_encryption", "must be true or false")
-    return value
+    announce = strings(path, "rooms.announce", table.get("announce", []))
+    for room in announce:
+        if not ROOM_ID.match(room):
+            raise InvalidRecord(
+                path, "rooms.announce", f"{room!r} is not a Matrix room id (like !abc:example.org)"
+            )
+    return value, tuple(dict.fromkeys(announce))
+
+
+def _incidents(
+    path: str, table: dict[str, Any]
+) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    _only(path, "incidents", table, {"roles", "notify"})
+    roles = strings(path, "incidents.roles", table.get("roles", []))
+    for role in roles:
+        if not ROLE_NAME.match(role):
+            raise InvalidRecord(
+                path, "incidents.roles", f"{role!r} must be a lowercase word like liaison"
+            )
+    notify = _table(path, "incidents.notify", table.get("notify", {}))
+    _only(path, "incidents.notify", notify, set(SEVERITIES))
+    people: dict[str, tuple[str, ...]] = {}
+    for severity, members in notify.items():
+        where = f"incidents.notify.{severity}"
+        users = strings(path, where, members)
+        for user in users:
+            if not USER_ID.match(user):
+                raise InvalidRecord(path, where, f"{user!r} is not a Matrix user id")
+        people[severity] = tuple(dict.fromkeys(users))
+    return tuple(dict.fromkeys(roles)), people
 
 
 def _table(path: str, where: str, value: Any) -> dict[str, Any]:

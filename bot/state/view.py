@@ -7,6 +7,7 @@ Handlers read the repo through a `StateView` and describe writes as `path -> tex
 from collections.abc import Iterator
 
 from bot.errors import InvalidRecord, NotFound
+from bot.state.incidents import problems as incident_problems
 from bot.state.policy import Policy, decode_policy
 from bot.state.records import App, Deployment, Environment, Freeze, Lock, Suspension, decode
 from bot.state.repo import Snapshot
@@ -121,6 +122,7 @@ class StateView:
             envs = self.environments()
         except InvalidRecord:
             envs = {}
+        found += incident_problems(self)
         for env in envs:
             for read in (self.deployments, self.freeze, self.lock):
                 try:

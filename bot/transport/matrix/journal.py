@@ -32,6 +32,8 @@ class Journal:
             CREATE TABLE IF NOT EXISTS handled (
                 event_id TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, at REAL);
             CREATE TABLE IF NOT EXISTS rooms (room_id TEXT PRIMARY KEY, joined_at REAL);
+            CREATE TABLE IF NOT EXISTS replies (
+                commit_sha TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, text TEXT);
             CREATE TABLE IF NOT EXISTS devices (
                 user_id TEXT, device_id TEXT, ed25519 TEXT, first_seen REAL,
                 PRIMARY KEY (user_id, device_id));
@@ -63,6 +65,19 @@ class Journal:
             "INSERT OR IGNORE INTO handled VALUES (?, ?, ?, ?)",
             [event_id, room_id, reply_id, time.time()],
         )
+
+    # replies that later work (the reconciler) edits with its result
+
+    def remember_reply(self, commit: str, room_id: str, reply_id: str, text: str) -> None:
+        self.db.conn.execute(
+            "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?)", [commit, room_id, reply_id, text]
+        )
+
+    def reply_for(self, commit: str) -> tuple[str, str, str] | None:
+        row = self.db.conn.execute(
+            "SELECT room_id, reply_id, text FROM replies WHERE commit_sha = ?", [commit]
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
 
     # rooms
 

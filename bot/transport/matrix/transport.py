@@ -35,7 +35,8 @@ from nio.exceptions import SendRetryError
 from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation, Reply
 from bot.logs import fact
-from bot.transport.matrix.content import notice, reply_content, txn_id
+from bot.transport.matrix.content import edit_content, notice, reply_content, txn_id
+from bot.transport.matrix.effects import EffectRunner
 from bot.transport.matrix.journal import Journal
 from bot.transport.ratelimit import RateLimit
 
@@ -67,6 +68,7 @@ class MatrixTransport:
         *,
         rate_limit: RateLimit,
         sync_timeout_ms: int = SYNC_TIMEOUT_MS,
+        on_commit: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
         self.engine = engine
@@ -74,6 +76,8 @@ class MatrixTransport:
         self.rate_limit = rate_limit
         self.sync_timeout_ms = sync_timeout_ms
         self.me = client.user_id
+        self.on_commit = on_commit
+        self.effects = EffectRunner(client, engine, self._send)
         self._creators: dict[str, set[str]] = {}
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
@@ -218,11 +222,31 @@ class MatrixTransport:
             reply_content(reply, in_reply_to=event.event_id, sender=event.sender),
             txn_id("reply", event.event_id),
         )
+        if reply.commit and reply_id:
+            self.journal.remember_reply(reply.commit, room.room_id, reply_id, reply.text)
+        if reply.effects:
+            await self.effects.run(reply.effects, event.event_id, room.room_id)
         self.journal.mark_handled(event.event_id, room.room_id, reply_id)
         fact(
             log, "answered", room=room.room_id, event=event.event_id, reply=reply_id,
             command=reply.command, ok=reply.ok, commit=reply.commit, error=reply.error,
         )  # fmt: skip
+        if reply.commit and self.on_commit is not None:
+            self.on_commit(reply.commit)
+
+    async def report(self, commit: str, text: str) -> None:
+        """Edits the reply that announced `commit` (`m.replace`), for work that finishes later:
+        "deploying" becomes the result. Nothing happens if no reply announced it."""
+        found = self.journal.reply_for(commit)
+        if found is None:
+            return
+        room_id, reply_id, original = found
+        reply = Reply(
+            True, None, f"{original} · {text}", html.escape(f"{original} · {text}"), commit=commit
+        )
+        await self._send(
+            room_id, edit_content(reply, original=reply_id), txn_id("edit", f"{reply_id}:{text}")
+        )
 
     async def _command(self, room: MatrixRoom, event: RoomMessageText) -> Reply:
         device_id, device_key = await self._device_of(event)

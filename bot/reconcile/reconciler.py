@@ -1,0 +1,377 @@
+"""The reconciler: Git says what should run; it makes the host match, and records how it went.
+
+A pass reads the desired state at HEAD and, for every (env, app) whose desired version is not the
+one last applied there, starts a job that runs the app's deploy hook as `<hook> <app> <version>
+<env>`. A failed run is retried with exponential backoff, `retries` times, then given up. Every
+run and every decision is an `Outcome`: journalled in SQLite, noted on the commit that asked for
+it, and passed to `on_outcome`.
+
+The rules that keep the host sane:
+- One job per (env, app) at a time, and a job starts only when the previous one on that target
+  has ended, so two runs on one target never overlap. Different targets run in parallel.
+- A request is settled once: applied, given up, or superseded. The interval re-reads Git (to
+  catch commits made by other processes), it does not loop on a request that failed for good; a
+  new commit, even of the same version, is a new request.
+- A newer desired version supersedes a job waiting to retry; a hook already running is left to
+  finish (killing a deploy halfway helps nobody), then the newer version runs.
+- `suspended/<name>.toml` at HEAD (name an app or an environment) stops new runs and pending
+  retries there; a running hook finishes.
+- A run is journalled as "started" before its hook runs. A crash leaves that row behind; the next
+  start records it as interrupted, notes it, and runs the request again. Stopping the reconciler
+  (cancelling `run`) kills running hooks and records them the same way.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.logs import fact
+from bot.reconcile.desired import Desired, DesiredState, read_desired
+from bot.reconcile.hooks import HookResult, run_hook
+from bot.reconcile.journal import Applied, Journal
+from bot.reconcile.notes import add_note, all_outcomes
+from bot.reconcile.outcome import Outcome
+from bot.state.index import Index
+from bot.state.repo import StateRepo
+from bot.state.view import deployment_path
+
+log = logging.getLogger("opsbot.reconcile")
+
+OnOutcome = Callable[[Outcome], Awaitable[None]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(eq=False)
+class _Job:
+    """Applying one request to its target: the attempts, the waits between them."""
+
+    want: Desired
+    first_attempt: int
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    superseded_by: str | None = None  # words for the note; None when stopped by a suspension
+    task: "asyncio.Task[list[Outcome]] | None" = None
+
+    def stop(self, superseded_by: str | None) -> None:
+        if not self.stopped.is_set():
+            self.superseded_by = superseded_by
+            self.stopped.set()
+
+    @property
+    def active(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def working_on(self, commit: str) -> bool:
+        # A job stopped by a suspension (lifted since) is not: a new job follows it.
+        return self.active and self.want.commit == commit and not self.stopped.is_set()
+
+
+class Reconciler:
+    def __init__(
+        self,
+        repo: StateRepo,
+        state_dir: Path,
+        hooks_dir: Path,
+        *,
+        interval: float = 300,
+        timeout: float = 600,
+        retries: int = 3,
+        backoff: float = 5.0,
+        on_outcome: OnOutcome | None = None,
+        health_timeout: float = 30,
+    ) -> None:
+        self.repo = repo
+        self.hooks_dir = Path(hooks_dir)
+        self.interval = interval
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.on_outcome = on_outcome
+        self.health_timeout = health_timeout
+        state_dir = Path(state_dir)
+        self._index = Index(state_dir / "index.sqlite")
+        self._journal = Journal(state_dir / "reconcile.sqlite")
+        if not self._journal.ready():
+            # A new or lost journal: what was applied is still in the notes.
+            count = self._journal.rebuild(all_outcomes(repo))
+            fact(log, "rebuilt the reconciler journal from git notes", outcomes=count)
+        self._jobs: dict[tuple[str, str], _Job] = {}
+        self._passes = asyncio.Lock()
+        self._recovered = False
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def close(self) -> None:
+        self._index.close()
+        self._journal.close()
+
+    @property
+    def attempts_allowed(self) -> int:
+        return self.retries + 1
+
+    # what the host runs
+
+    def applied(self) -> dict[tuple[str, str], Applied]:
+        """(env, app) -> the version last applied successfully, when, at whose request."""
+        return self._journal.applied()
+
+    def outcomes(self, env: str, app: str) -> list[Outcome]:
+        """Everything that happened on (env, app), oldest first."""
+        return self._journal.outcomes(env, app)
+
+    async def check_health(self) -> dict[tuple[str, str], HookResult]:
+        """Runs the health hook of every app deployed at HEAD, all at once, as `<hook> <app>
+        <env>` (exit 0: healthy). Apps without one, and suspended ones, are left out."""
+        async with self._passes:  # the index is read by one pass at a time
+            state = await asyncio.to_thread(read_desired, self.repo, self._index)
+        checks = {
+            target: run_hook(self.hooks_dir, want.health, [want.app, want.env],
+                             timeout=self.health_timeout,
+                             env={"OPSBOT_APP": want.app, "OPSBOT_ENV": want.env})
+            for target, want in state.targets.items() if want.health
+        }  # fmt: skip
+        results = await asyncio.gather(*checks.values())
+        return dict(zip(checks, results, strict=True))
+
+    # running
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Reconciles now, then on every `trigger()` and every `interval`, until `stop` is set.
+
+        On stop, pending retries are dropped and running hooks killed (recorded as interrupted,
+        and run again at the next start).
+        """
+        self._loop = asyncio.get_running_loop()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self._pass()
+                except Exception:
+                    # A bug or an unreadable repo must not end reconciliation for good.
+                    log.exception("reconcile pass failed")
+                await _first_of(stop, self._wake, timeout=self.interval)
+        finally:
+            await self._cancel_jobs()
+
+    def trigger(self) -> None:
+        """Asks for a pass now (after a commit). Safe to call from any thread."""
+        loop = self._loop
+        if loop is None or _running_loop() is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def reconcile_once(self) -> list[Outcome]:
+        """One pass, waiting for the jobs it starts; returns their outcomes (and, on the first
+        pass, the runs found interrupted by a crash)."""
+        outcomes, jobs = await self._pass()
+        for job in jobs:
+            assert job.task is not None
+            outcomes += await job.task
+        return outcomes
+
+    # a pass
+
+    async def _pass(self) -> tuple[list[Outcome], list[_Job]]:
+        async with self._passes:
+            outcomes = []
+            if not self._recovered:
+                outcomes += await self._recover()
+                self._recovered = True
+            await self._flush_notes()
+            state = await asyncio.to_thread(read_desired, self.repo, self._index)
+            self._stop_unwanted(state)
+            started = []
+            for want in state.targets.values():
+                job = self._jobs.get(want.target)
+                if job is not None and job.working_on(want.commit):
+                    continue
+                if not self._needs_run(want):
+                    continue
+                if want.hook is None:
+                    outcomes.append(await self._no_hook(want))
+                    continue
+                started.append(self._start(want, previous=job))
+            return outcomes, started
+
+    def _needs_run(self, want: Desired) -> bool:
+        env, app = want.target
+        last = self._journal.last_run(env, app)
+        if last is not None and last.ok and last.version == want.version:
+            return False  # the host runs it already: an unchanged desired state runs no hook
+        if self._journal.closed(want.commit, env, app):
+            return False  # given up or superseded: only a new request runs the hook again
+        if want.hook is None:
+            said = self._journal.last_for(want.commit, env, app)
+            return said is None or said.status != "no-hook"  # say it once, not every interval
+        return True
+
+    def _stop_unwanted(self, state: DesiredState) -> None:
+        for target, job in self._jobs.items():
+            want = state.targets.get(target)
+            if not job.active or (want is not None and want.commit == job.want.commit):
+                continue
+            env, app = target
+            if state.is_suspended(env, app):
+                fact(log, "suspended: pending retries dropped", env=env, app=app)
+                job.stop(None)
+            elif want is None:
+                job.stop(f"the removal of {deployment_path(env, app)}")
+            else:
+                job.stop(f"{want.version} (commit {want.commit[:7]})")
+
+    def _start(self, want: Desired, previous: _Job | None) -> _Job:
+        env, app = want.target
+        first = self._journal.attempts(want.commit, env, app) + 1
+        job = _Job(want, first)
+        waits_for = previous.task if previous is not None else None
+        job.task = asyncio.create_task(self._work(job, waits_for), name=f"reconcile {env}/{app}")
+        self._jobs[want.target] = job
+        return job
+
+    # a job
+
+    async def _work(
+        self, job: _Job, previous: "asyncio.Task[list[Outcome]] | None"
+    ) -> list[Outcome]:
+        want = job.want
+        outcomes: list[Outcome] = []
+        try:
+            if previous is not None:
+                # Never two runs on one target: the job it replaces may still be running a hook.
+                await asyncio.wait([previous])
+            attempt = job.first_attempt
+            while True:
+                if job.stopped.is_set():
+                    if job.superseded_by is not None:
+                        outcomes.append(await self._superseded(job, attempt - 1))
+                    return outcomes
+                outcome = await self._attempt(want, attempt)
+                outcomes.append(outcome)
+                if outcome.final:
+                    return outcomes
+                delay = min(self.backoff * 2 ** (attempt - job.first_attempt), self.interval)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await job.stopped.wait()
+                attempt += 1
+        except Exception:
+            # A bug here must not take the other targets down; the next pass tries again.
+            fields = {"env": want.env, "app": want.app, "commit": want.commit}
+            log.exception("reconcile job failed", extra={"fields": fields})
+            return outcomes
+
+    async def _attempt(self, want: Desired, attempt: int) -> Outcome:
+        assert want.hook is not None
+        env, app = want.target
+        run_id = self._journal.start(want.commit, env, app, want.version, attempt, want.hook,
+                                     utc_now())  # fmt: skip
+        fact(log, "running deploy hook", hook=want.hook, app=app, version=want.version, env=env,
+             commit=want.commit, attempt=attempt)  # fmt: skip
+        variables = {
+            "OPSBOT_APP": app, "OPSBOT_VERSION": want.version, "OPSBOT_ENV": env,
+            "OPSBOT_COMMIT": want.commit, "OPSBOT_ATTEMPT": str(attempt),
+        }  # fmt: skip
+        try:
+            result = await run_hook(self.hooks_dir, want.hook, [app, want.version, env],
+                                    timeout=self.timeout, env=variables)  # fmt: skip
+        except asyncio.CancelledError:
+            # Stopped mid-run: the hook is killed. Its note is written at the next start.
+            self._journal.interrupt(run_id, utc_now(), self.attempts_allowed)
+            raise
+        final = result.ok or attempt >= self.attempts_allowed
+        outcome = Outcome(
+            commit=want.commit, app=app, env=env, version=want.version,
+            status="ok" if result.ok else "failed", attempt=attempt, final=final, result=result,
+            at=utc_now(),
+        )  # fmt: skip
+        self._journal.finish(run_id, outcome)
+        await self._publish(run_id, outcome)
+        return outcome
+
+    async def _superseded(self, job: _Job, attempts: int) -> Outcome:
+        want = job.want
+        outcome = Outcome(
+            commit=want.commit, app=want.app, env=want.env, version=want.version,
+            status="superseded", attempt=attempts, final=True, result=None, at=utc_now(),
+            detail=job.superseded_by or "",
+        )  # fmt: skip
+        await self._publish(self._journal.record(outcome), outcome)
+        return outcome
+
+    async def _no_hook(self, want: Desired) -> Outcome:
+        outcome = Outcome(
+            commit=want.commit, app=want.app, env=want.env, version=want.version,
+            status="no-hook", attempt=0, final=True, result=None, at=utc_now(),
+            detail=want.why_no_hook,
+        )  # fmt: skip
+        await self._publish(self._journal.record(outcome), outcome)
+        return outcome
+
+    # recording
+
+    async def _publish(self, run_id: int, outcome: Outcome) -> None:
+        result = outcome.result
+        fact(
+            log, f"deploy {outcome.status}", logging.INFO if outcome.ok else logging.WARNING,
+            app=outcome.app, version=outcome.version, env=outcome.env, commit=outcome.commit,
+            attempt=outcome.attempt, final=outcome.final, hook=result.hook if result else None,
+            exit_code=result.exit_code if result else None,
+            error=result.error if result else outcome.detail or None,
+        )  # fmt: skip
+        await self._note(run_id, outcome)
+        if self.on_outcome is not None:
+            try:
+                await self.on_outcome(outcome)
+            except Exception:
+                log.exception("on_outcome failed")
+
+    async def _note(self, run_id: int, outcome: Outcome) -> None:
+        try:
+            await asyncio.to_thread(add_note, self.repo, outcome)
+        except Exception as e:
+            # The journal still has it (noted = 0): the next pass writes the note.
+            fact(log, "could not write the note; will retry", logging.WARNING,
+                 commit=outcome.commit, error=repr(e))  # fmt: skip
+            return
+        self._journal.noted(run_id)
+
+    async def _flush_notes(self) -> None:
+        for run_id, outcome in self._journal.unnoted():
+            await self._note(run_id, outcome)
+
+    async def _recover(self) -> list[Outcome]:
+        """Runs a crash left "started" become interrupted; their requests run again."""
+        found = self._journal.interrupt_unfinished(utc_now(), self.attempts_allowed)
+        for run_id, outcome in found:
+            await self._publish(run_id, outcome)
+        return [outcome for _, outcome in found]
+
+    async def _cancel_jobs(self) -> None:
+        tasks = [job.task for job in self._jobs.values() if job.task is not None and job.active]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -1,0 +1,340 @@
+"""Incidents in the state repo: `incidents/INC-<n>/incident.toml` and `timeline.md`.
+
+    incidents/INC-7/incident.toml    fields, rewritten by commands (a person's comments survive)
+    incidents/INC-7/timeline.md      append-only: one list item per event, with UTC time and author
+    incidents/INC-7/postmortem.md    a draft written by `!incident postmortem`
+
+The timeline's lines have one shape, so that the transport can write transcript lines without
+knowing the engine, and the postmortem can tell events from chat:
+
+    - 2026-11-26 14:05 UTC · @alice:example.org · opened INC-7 (sev2): Database is down
+    - 2026-11-26 14:06 UTC · @bob:example.org said: the primary is not answering
+    - 2026-11-26 14:07 UTC · @bob:example.org shared a file: graph.png
+
+A text of several lines continues on lines indented by two spaces (still the same list item in
+Markdown), so that nothing a person types can start a line that reads as another event.
+"""
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import tomlkit
+from tomlkit.items import Table
+
+from bot.errors import InvalidRecord
+from bot.state.policy import SEVERITIES, USER_ID
+from bot.state.records import parse_toml
+
+if TYPE_CHECKING:
+    from bot.state.view import StateView
+
+DIRECTORY = "incidents"
+STATES = ("investigating", "identified", "monitoring", "resolved")
+BUILTIN_ROLES = ("commander", "communications", "scribe")
+ID = re.compile(r"^INC-([0-9]{1,9})$")
+
+_EVENT = re.compile(r"^- (\d{4}-\d\d-\d\d \d\d:\d\d) UTC · (\S+) · (.*)$")
+_TRANSCRIPT = re.compile(r"^- (\d{4}-\d\d-\d\d \d\d:\d\d) UTC · (@\S+) (said|shared a file): ")
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str  # from the directory's name
+    title: str
+    severity: str
+    status: str
+    reporter: str
+    opened_at: datetime
+    roles: Mapping[str, str] = field(default_factory=dict)  # role -> Matrix user id
+    participants: tuple[str, ...] = ()
+    acknowledged_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    declared_in: str | None = None
+    room: str | None = None
+    summary: str = ""
+
+    @property
+    def number(self) -> int:
+        return number_of(self.id)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != "resolved"
+
+    @property
+    def commander(self) -> str:
+        return self.roles.get("commander", self.reporter)
+
+
+def number_of(incident: str) -> int:
+    match = ID.match(incident)
+    if match is None:
+        raise ValueError(f"not an incident id: {incident!r}")
+    return int(match.group(1))
+
+
+def incident_dir(incident: str) -> str:
+    return f"{DIRECTORY}/{incident}"
+
+
+def record_path(incident: str) -> str:
+    return f"{incident_dir(incident)}/incident.toml"
+
+
+def timeline_path(incident: str) -> str:
+    return f"{incident_dir(incident)}/timeline.md"
+
+
+def postmortem_path(incident: str) -> str:
+    return f"{incident_dir(incident)}/postmortem.md"
+
+
+# Reading
+
+
+_FIELDS = {
+    "title", "severity", "status", "reporter", "opened_at", "roles", "participants",
+    "acknowledged_at", "mitigated_at", "resolved_at", "declared_in", "room", "summary",
+}  # fmt: skip
+_REQUIRED = ("title", "severity", "status", "reporter", "opened_at")
+
+
+def decode_incident(incident: str, text: str, path: str | None = None) -> Incident:
+    path = path or record_path(incident)
+    data = parse_toml(path, text)
+    for key in data:
+        if key not in _FIELDS:
+            raise InvalidRecord(path, key, f"unknown field (known: {', '.join(sorted(_FIELDS))})")
+    for key in _REQUIRED:
+        if key not in data:
+            raise InvalidRecord(path, key, "missing")
+    severity = _string(path, "severity", data["severity"])
+    if severity not in SEVERITIES:
+        raise InvalidRecord(path, "severity", f"must be one of {', '.join(SEVERITIES)}")
+    status = _string(path, "status", data["status"])
+    if status not in STATES:
+        raise InvalidRecord(path, "status", f"must be one of {', '.join(STATES)}")
+    roles = data.get("roles", {})
+    if not isinstance(roles, dict):
+        raise InvalidRecord(path, "roles", "must be a table of role = user id")
+    participants = data.get("participants", [])
+    if not isinstance(participants, list):
+        raise InvalidRecord(path, "participants", "must be a list of Matrix user ids")
+    return Incident(
+        id=incident,
+        title=_string(path, "title", data["title"]),
+        severity=severity,
+        status=status,
+        reporter=_user(path, "reporter", data["reporter"]),
+        opened_at=_time(path, "opened_at", data["opened_at"]),
+        roles={role: _user(path, f"roles.{role}", user) for role, user in roles.items()},
+        participants=tuple(_user(path, "participants", p) for p in participants),
+        acknowledged_at=_maybe_time(path, "acknowledged_at", data.get("acknowledged_at")),
+        mitigated_at=_maybe_time(path, "mitigated_at", data.get("mitigated_at")),
+        resolved_at=_maybe_time(path, "resolved_at", data.get("resolved_at")),
+        declared_in=_maybe_string(path, "declared_in", data.get("declared_in")),
+        room=_maybe_string(path, "room", data.get("room")),
+        summary=_string(path, "summary", data.get("summary", "")),
+    )
+
+
+def _string(path: str, key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidRecord(path, key, f"must be a string, not {value!r}")
+    return value
+
+
+def _maybe_string(path: str, key: str, value: Any) -> str | None:
+    return None if value is None else _string(path, key, value)
+
+
+def _user(path: str, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not USER_ID.match(value):
+        raise InvalidRecord(path, key, f"{value!r} is not a Matrix user id")
+    return value
+
+
+def _time(path: str, key: str, value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidRecord(path, key, "must be a date and time, like 2026-11-26T14:05:00Z")
+    if value.tzinfo is None:
+        raise InvalidRecord(path, key, "needs a time zone, like 2026-11-26T14:05:00Z")
+    return value
+
+
+def _maybe_time(path: str, key: str, value: Any) -> datetime | None:
+    return None if value is None else _time(path, key, value)
+
+
+def incident_ids(view: "StateView") -> list[str]:
+    """The ids of every incident directory, oldest first (whether or not its record reads)."""
+    ids = [entry for entry in view.snapshot.list(DIRECTORY) if ID.match(entry)]
+    return sorted(ids, key=number_of)
+
+
+def next_id(view: "StateView") -> str:
+    """Numbers are never reused: incident directories are never deleted, so max + 1 is new."""
+    return f"INC-{max((number_of(i) for i in incident_ids(view)), default=0) + 1}"
+
+
+def load(view: "StateView", incident: str) -> Incident | None:
+    text = view.text(record_path(incident))
+    return None if text is None else decode_incident(incident, text)
+
+
+def load_all(view: "StateView") -> list[Incident]:
+    found = (load(view, incident) for incident in incident_ids(view))
+    return [i for i in found if i is not None]
+
+
+def room_of(view: "StateView", incident: str) -> str | None:
+    """The Matrix room recorded for an incident, for a transport sending to it."""
+    record = load(view, incident) if ID.match(incident) else None
+    return record.room if record else None
+
+
+def by_room(view: "StateView", room_id: str) -> Incident | None:
+    """The incident whose room this is (the newest open one, should there be several)."""
+    mine = [i for i in load_all(view) if i.room == room_id]
+    mine.sort(key=lambda i: (i.is_open, i.number))
+    return mine[-1] if mine else None
+
+
+def problems(view: "StateView") -> list[InvalidRecord]:
+    """Every incident record that fails validation, for `opsbot check`."""
+    found = []
+    for incident in incident_ids(view):
+        try:
+            load(view, incident)
+        except InvalidRecord as e:
+            found.append(e)
+    return found
+
+
+# Writing
+
+HEADER = (
+    "{id}: kept by opsbot. Commands rewrite these fields (comments you add survive);\n"
+    "times are UTC and set by the bot. What happened is in timeline.md, and\n"
+    "`git log --grep '^Incident: {id}$'` is the incident's whole history."
+)
+
+
+def encode_incident(record: Incident, previous: str | None = None) -> str:
+    """The TOML text of `record`, keeping everything of `previous` that did not change."""
+    doc = tomlkit.parse(previous) if previous else tomlkit.document()
+    if not previous:
+        for line in HEADER.format(id=record.id).splitlines():
+            doc.add(tomlkit.comment(line))
+    scalars: dict[str, Any] = {
+        "title": record.title,
+        "severity": record.severity,
+        "status": record.status,
+        "reporter": record.reporter,
+        "opened_at": record.opened_at,
+        "acknowledged_at": record.acknowledged_at,
+        "mitigated_at": record.mitigated_at,
+        "resolved_at": record.resolved_at,
+        "declared_in": record.declared_in,
+        "room": record.room,
+        "summary": record.summary or None,
+        "participants": list(record.participants),
+    }
+    for key, value in scalars.items():
+        if value is None:
+            doc.pop(key, None)
+        elif doc.get(key) != value:
+            doc[key] = value
+    roles = doc.get("roles")
+    if not isinstance(roles, Table):
+        roles = tomlkit.table()
+        doc["roles"] = roles
+    for role in [r for r in roles if r not in record.roles]:
+        del roles[role]
+    for role, user in record.roles.items():
+        if roles.get(role) != user:
+            roles[role] = user
+    return tomlkit.dumps(doc)
+
+
+# The timeline
+
+
+def _stamp(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _continued(text: str) -> str:
+    """Text of several lines as one list item: the following lines indented by two spaces,
+    other control characters shown as U+FFFD."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(c if c in "\n\t" or (ord(c) >= 32 and ord(c) != 127) else "\ufffd" for c in text)
+    lines = text.strip("\n").split("\n")
+    return "\n".join([lines[0], *(f"  {line}" for line in lines[1:])])
+
+
+def event_line(at: datetime, who: str, what: str) -> str:
+    """A timeline entry for something done with a command."""
+    return f"- {_stamp(at)} · {who} · {_continued(what)}"
+
+
+def transcript_line(at: datetime, sender: str, text: str) -> str:
+    """A timeline entry for a message said in the incident room (for the transport)."""
+    return f"- {_stamp(at)} · {sender} said: {_continued(text)}"
+
+
+def file_line(at: datetime, sender: str, name: str) -> str:
+    """A timeline entry for a file shared in the incident room (for the transport)."""
+    return f"- {_stamp(at)} · {sender} shared a file: {' '.join(name.split()) or '(no name)'}"
+
+
+def is_transcript_line(line: str) -> bool:
+    return _TRANSCRIPT.match(line) is not None
+
+
+def speaker_of(line: str) -> str | None:
+    """The sender of a transcript line made by `transcript_line` or `file_line`."""
+    match = _TRANSCRIPT.match(line)
+    return match.group(2) if match else None
+
+
+def new_timeline(record: Incident) -> str:
+    return f"# {record.id}: {record.title}\n\n"
+
+
+def appended(timeline: str | None, record: Incident, *lines: str) -> str:
+    """The timeline with `lines` added at the end; what is there already is never changed."""
+    text = timeline if timeline is not None else new_timeline(record)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    return text + "".join(f"{line}\n" for line in lines)
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: str  # "2026-11-26 14:05", as written
+    who: str
+    what: str  # continuation lines joined with "\n"
+
+
+def events(timeline: str) -> Iterator[TimelineEvent]:
+    """The entries of a timeline made with commands (not the transcript), in order."""
+    current: list[str] | None = None
+    head: tuple[str, str] = ("", "")
+    for line in timeline.splitlines():
+        if current is not None and line.startswith("  "):
+            current.append(line[2:])
+            continue
+        if current is not None:
+            yield TimelineEvent(head[0], head[1], "\n".join(current))
+            current = None
+        match = _EVENT.match(line)
+        if match and not is_transcript_line(line):
+            head = (match.group(1), match.group(2))
+            current = [match.group(3)]
+    if current is not None:
+        yield TimelineEvent(head[0], head[1], "\n".join(current))
