@@ -59,12 +59,21 @@ class MatrixConfig:
 
 
 @dataclass(frozen=True)
+class ReconcileConfig:
+    hooks_dir: Path = Path("/etc/opsbot/hooks.d")
+    interval: float = 300.0
+    timeout: float = 600.0
+    retries: int = 3
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path
     paths: HostPaths
     bot_id: str
     signing_key: Path
     matrix: MatrixConfig | None
+    reconcile: ReconcileConfig = ReconcileConfig()
 
 
 _KNOWN = {
@@ -75,8 +84,9 @@ _KNOWN = {
         "access_token_file",
         "commands_per_minute",
     },
-    "paths": {"state_dir", "repo"},
+    "paths": {"state_dir", "repo", "hooks_dir"},
     "signing": {"key_file"},
+    "reconcile": {"interval_seconds", "timeout_seconds", "retries"},
 }
 
 
@@ -158,6 +168,22 @@ def load(path: Path) -> Config:
                 rate,
             )
 
+    hooks_dir = get("paths", "hooks_dir")
+    numbers: dict[str, float] = {}
+    table = data.get("reconcile", {}) if isinstance(data.get("reconcile"), dict) else {}
+    for key, default in (("interval_seconds", 300), ("timeout_seconds", 600), ("retries", 3)):
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            problem("reconcile", key, "must be a number >= 0")
+            value = default
+        numbers[key] = value
+    reconcile = ReconcileConfig(
+        hooks_dir=Path(hooks_dir) if hooks_dir else ReconcileConfig.hooks_dir,
+        interval=float(numbers["interval_seconds"]),
+        timeout=float(numbers["timeout_seconds"]),
+        retries=int(numbers["retries"]),
+    )
+
     if problems:
         raise ConfigError("\n".join(problems))
     assert repo and state_dir
@@ -168,6 +194,7 @@ def load(path: Path) -> Config:
         bot_id=matrix.user_id if matrix else DEFAULT_BOT_ID,
         signing_key=Path(key_file) if key_file else paths.signing_key,
         matrix=matrix,
+        reconcile=reconcile,
     )
 
 

@@ -1,7 +1,7 @@
 """What a handler gets (a snapshot and the parsed arguments) and what it returns (changes and a
 reply). A handler does no I/O: the engine commits its `Change` and sends its reply."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -22,6 +22,14 @@ class DeviceDirectory(Protocol):
     def key_of(self, user_id: str, device_id: str) -> str | None: ...
 
 
+class Runtime(Protocol):
+    """What the reconciler knows of the host, read-only: `!status` shows it beside Git's."""
+
+    def applied(self) -> Mapping[tuple[str, str], Any]: ...
+
+    def outcomes(self, env: str, app: str) -> Sequence[Any]: ...
+
+
 @dataclass(frozen=True)
 class Context:
     invocation: Invocation
@@ -34,6 +42,7 @@ class Context:
     now: datetime
     devices: DeviceDirectory | None = None
     proposals: ProposalBook | None = None
+    runtime: Runtime | None = None
 
     @property
     def sender(self) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from dulwich.refs import Ref
 
 from bot.engine.authorize import may_run, may_run_here
-from bot.engine.context import Change, Context, DeviceDirectory, Outcome
+from bot.engine.context import Change, Context, DeviceDirectory, Outcome, Runtime
 from bot.engine.grammar import bind
 from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation, Reply
@@ -63,6 +63,7 @@ class Engine:
         self.clock = clock
         self.devices = devices
         self.proposals = ProposalBook(repo)
+        self.runtime: Runtime | None = None  # set by the service when a reconciler runs
         self._lock = threading.Lock()
 
     def command_text(self, text: str) -> str | None:
@@ -214,7 +215,7 @@ class Engine:
         ctx = Context(
             invocation=invocation, args=args, state=state, policy=policy, history=self.index,
             log=RepoLog(self.repo), registry=self.registry, now=self.clock(), devices=self.devices,
-            proposals=self.proposals,
+            proposals=self.proposals, runtime=self.runtime,
         )  # fmt: skip
         return command.handler(ctx), ctx
 

@@ -35,7 +35,9 @@ def change_version(
     }
     environment = ctx.state.environment(env)
     if environment.approvals == 0:
-        return Outcome(f"{command}: {summary}", change=Change(summary, files))
+        return Outcome(
+            f"{command}: {summary}", change=Change(summary, files), extra={"deploys": True}
+        )
     assert ctx.proposals is not None and ctx.state.commit is not None
     number = ctx.proposals.next_number()
     expires = ctx.now.replace(microsecond=0) + timedelta(hours=environment.proposal_expiry_hours)

@@ -75,7 +75,10 @@ def approve(ctx: Context) -> Outcome:
     change = Change(
         f"proposal {n} ({what})", dict(book.changes(proposal)), trailers, merge=(proposal.tip,)
     )
-    return Outcome(f"approve: proposal {n}: {what}", change=change, extra={"proposal": n})
+    deploys = any(path.startswith("deployments/") for path in change.files)
+    return Outcome(
+        f"approve: proposal {n}: {what}", change=change, extra={"proposal": n, "deploys": deploys}
+    )
 
 
 def reject(ctx: Context) -> Outcome:

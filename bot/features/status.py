@@ -37,7 +37,8 @@ def status(ctx: Context) -> Outcome:
         for app, d in deployments.items():
             when = f", {ago(d.requested_at, ctx.now)}" if d.requested_at else ""
             paused = " [suspended]" if app in suspended else ""
-            lines.append(f"  {app} {d.version} (by {d.requested_by}{when}){paused}")
+            host = _host(ctx, env, app, d.version)
+            lines.append(f"  {app} {d.version} (by {d.requested_by}{when}){host}{paused}")
     waiting = (
         [p for p in ctx.proposals.all() if p.status(ctx.now) == "open"] if ctx.proposals else []
     )
@@ -49,6 +50,21 @@ def status(ctx: Context) -> Outcome:
         ]
     text = "\n".join(lines)
     return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
+
+
+def _host(ctx: Context, env: str, app: str, desired: str) -> str:
+    """What the reconciler reports for this app, when one runs: applied, drift, last failure."""
+    if ctx.runtime is None:
+        return ""
+    applied = ctx.runtime.applied().get((env, app))
+    runs = ctx.runtime.outcomes(env, app)
+    last = runs[-1] if runs else None
+    if applied is not None and applied.version == desired:
+        return " · applied"
+    parts = [f"applied {applied.version}" if applied else "not applied yet", "drift"]
+    if last is not None and last.status == "failed":
+        parts.append(f"last attempt failed ({last.result.error if last.result else last.detail})")
+    return " · " + ", ".join(parts)
 
 
 def history(ctx: Context) -> Outcome:

@@ -37,7 +37,8 @@ class Applied:
 class Journal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        # `!status` reads it from the engine's worker thread; writes stay on the event loop.
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         # A "started" row must be on disk before its hook runs, or a crash would forget the run.
         conn.execute("PRAGMA synchronous=FULL")

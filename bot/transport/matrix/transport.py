@@ -10,6 +10,7 @@ posted again (same transaction id). Nothing is executed twice and nothing is dro
 
 import asyncio
 import contextlib
+import dataclasses
 import html
 import logging
 from collections.abc import Callable
@@ -217,9 +218,14 @@ class MatrixTransport:
         if self.engine.command_text(event.body) is None:
             return
         reply = await self._command(room, event)
+        shown = reply
+        if reply.commit and reply.extra.get("deploys") and self.on_commit is not None:
+            # The reconciler takes it from here; `report` edits this reply with the result.
+            text = f"{reply.text} · deploying…"
+            shown = dataclasses.replace(reply, text=text, html=f"{reply.html} · deploying…")
         reply_id = await self._send(
             room.room_id,
-            reply_content(reply, in_reply_to=event.event_id, sender=event.sender),
+            reply_content(shown, in_reply_to=event.event_id, sender=event.sender),
             txn_id("reply", event.event_id),
         )
         if reply.commit and reply_id:
@@ -233,6 +239,14 @@ class MatrixTransport:
         )  # fmt: skip
         if reply.commit and self.on_commit is not None:
             self.on_commit(reply.commit)
+
+    async def announce(self, text: str) -> None:
+        """A notice to the announcement rooms of policy.toml ([rooms] announce)."""
+        stamp = datetime.now(UTC).isoformat()
+        for room in await asyncio.to_thread(self.engine.announce_rooms):
+            if room in self.client.rooms:
+                content = notice(text, html.escape(text).replace("\n", "<br>"))
+                await self._send(room, content, txn_id("announce", f"{room}:{stamp}:{text}"))
 
     async def report(self, commit: str, text: str) -> None:
         """Edits the reply that announced `commit` (`m.replace`), for work that finishes later:
