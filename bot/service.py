@@ -84,6 +84,7 @@ async def serve(
     tasks = [
         asyncio.ensure_future(reconciler.run(stop)),
         asyncio.ensure_future(watcher.run(stop)),
+        asyncio.ensure_future(transport.transcript.run(stop)),
     ]
     try:
         await transport.run(stop, on_ready)
@@ -93,6 +94,7 @@ async def serve(
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await transport.transcript.flush()  # a clean stop leaves nothing only in the journal
         reconciler.close()
         await client.close()
         journal.close()

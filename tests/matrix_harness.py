@@ -43,11 +43,15 @@ class BotProcess:
         (root / "password").write_text(password)
         self.paths = HostPaths(root / "state.git", root / "state")
         init_repo(self.paths, admins=admins, bot_id=self.user_id)
+        self.hooks = root / "hooks"
+        self.hooks.mkdir()
         self.config = root / "opsbot.toml"
         self.config.write_text(
             f'[matrix]\nhomeserver = "{homeserver.base_url}"\nuser_id = "{self.user_id}"\n'
             f'password_file = "{root / "password"}"\n'
             f'[paths]\nstate_dir = "{self.paths.state_dir}"\nrepo = "{self.paths.repo}"\n'
+            f'hooks_dir = "{self.hooks}"\n'
+            "[reconcile]\ntimeout_seconds = 10\nretries = 1\n"
         )
         self.log = root / "bot.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -104,6 +108,26 @@ class BotProcess:
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text().splitlines()[-lines:]) if self.log.exists() else ""
+
+    def hook(self, name: str, script: str) -> Path:
+        """An executable in the bot's hooks directory."""
+        path = self.hooks / name
+        path.write_text("#!/bin/sh\n" + script)
+        path.chmod(0o755)
+        return path
+
+    def edit_repo(self, changes: dict[str, str], message: str, author: str) -> None:
+        """A change made by a person with their own Git: clone, commit, push."""
+        clone = self.root / f"clone-{secrets.token_hex(3)}"
+        subprocess.run(["git", "clone", "-q", str(self.repo), str(clone)], check=True)
+        for path, text in changes.items():
+            (clone / path).parent.mkdir(parents=True, exist_ok=True)
+            (clone / path).write_text(text)
+        git(clone, "add", "-A")
+        git(
+            clone, "-c", "user.name=Someone", "-c", f"user.email={author}", "commit", "-qm", message
+        )
+        git(clone, "push", "-q", "origin", "HEAD:main")
 
     def commits_for(self, event_id: str) -> list[str]:
         out = git(

@@ -39,7 +39,8 @@ PATH = "policy.toml"
 ADMIN = "admin"
 EVERYONE = "*"
 USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
-ROOM_ID = re.compile(r"^![^:\s]+:[^\s]+$")
+# Room version 12 ids are a hash with no server name (`!Hf3a...`); older ones end in `:server`.
+ROOM_ID = re.compile(r"^![^:\s]+(:[^\s]+)?$")
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 SEVERITIES = ("sev1", "sev2", "sev3", "sev4", "sev5")
 

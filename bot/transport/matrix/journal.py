@@ -34,6 +34,8 @@ class Journal:
             CREATE TABLE IF NOT EXISTS rooms (room_id TEXT PRIMARY KEY, joined_at REAL);
             CREATE TABLE IF NOT EXISTS replies (
                 commit_sha TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, text TEXT);
+            CREATE TABLE IF NOT EXISTS transcript (
+                id INTEGER PRIMARY KEY, incident TEXT, event_id TEXT UNIQUE, line TEXT);
             CREATE TABLE IF NOT EXISTS devices (
                 user_id TEXT, device_id TEXT, ed25519 TEXT, first_seen REAL,
                 PRIMARY KEY (user_id, device_id));
@@ -78,6 +80,26 @@ class Journal:
             "SELECT room_id, reply_id, text FROM replies WHERE commit_sha = ?", [commit]
         ).fetchone()
         return (row[0], row[1], row[2]) if row else None
+
+    # incident transcripts: durable here the moment a message arrives, committed in batches
+
+    def keep_line(self, incident: str, event_id: str, line: str) -> None:
+        self.db.conn.execute(
+            "INSERT OR IGNORE INTO transcript (incident, event_id, line) VALUES (?, ?, ?)",
+            [incident, event_id, line],
+        )
+
+    def pending_lines(self) -> dict[str, list[tuple[int, str, str]]]:
+        """incident -> [(row id, event id, line)] in arrival order."""
+        pending: dict[str, list[tuple[int, str, str]]] = {}
+        for row_id, incident, event_id, line in self.db.conn.execute(
+            "SELECT id, incident, event_id, line FROM transcript ORDER BY id"
+        ):
+            pending.setdefault(incident, []).append((row_id, event_id, line))
+        return pending
+
+    def drop_lines(self, row_ids: list[int]) -> None:
+        self.db.conn.executemany("DELETE FROM transcript WHERE id = ?", [[i] for i in row_ids])
 
     # rooms
 

@@ -39,6 +39,7 @@ from bot.logs import fact
 from bot.transport.matrix.content import edit_content, notice, reply_content, txn_id
 from bot.transport.matrix.effects import EffectRunner
 from bot.transport.matrix.journal import Journal
+from bot.transport.matrix.transcript import Transcript
 from bot.transport.ratelimit import RateLimit
 
 log = logging.getLogger("opsbot.matrix")
@@ -79,6 +80,7 @@ class MatrixTransport:
         self.me = client.user_id
         self.on_commit = on_commit
         self.effects = EffectRunner(client, engine, self._send)
+        self.transcript = Transcript(engine, journal, str(client.user_id))
         self._creators: dict[str, set[str]] = {}
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
@@ -211,12 +213,17 @@ class MatrixTransport:
         if isinstance(event, MegolmEvent):
             await self._undecryptable(room, event)
             return
-        if not isinstance(event, RoomMessageText) or event.source.get("content", {}).get(
+        is_text = isinstance(event, RoomMessageText) and event.source.get("content", {}).get(
             "msgtype"
-        ) not in (None, "m.text"):
+        ) in (None, "m.text")
+        if not is_text or self.engine.command_text(event.body) is None:
+            # Conversation, not a command: in an incident's room, it goes to the timeline.
+            if await asyncio.to_thread(self.transcript.keep, room.room_id, event):
+                self.journal.mark_handled(event.event_id, room.room_id, None)
             return
-        if self.engine.command_text(event.body) is None:
-            return
+        incident = await asyncio.to_thread(self.transcript.incident_of, room.room_id)
+        if incident is not None:
+            await self.transcript.flush(only=incident)  # what was said comes before the command
         reply = await self._command(room, event)
         shown = reply
         if reply.commit and reply.extra.get("deploys") and self.on_commit is not None:

@@ -1,0 +1,208 @@
+"""GitOps and incidents over Matrix: the reconciler's result in the room, outside commits
+announced, an incident room with its transcript in Git. Real Synapse, real E2EE, real hooks."""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from matrix_harness import BotProcess, person
+
+from bot.devclient import Person
+from bot.devserver import Homeserver
+from conftest import git
+
+pytestmark = pytest.mark.matrix
+
+
+@pytest.fixture
+async def alice(homeserver: Homeserver, tmp_path: Path) -> AsyncIterator[Person]:
+    someone = await person(homeserver, tmp_path / "people", "alice")
+    yield someone
+    await someone.close()
+
+
+@pytest.fixture
+async def bob(homeserver: Homeserver, tmp_path: Path) -> AsyncIterator[Person]:
+    someone = await person(homeserver, tmp_path / "people", "bob")
+    yield someone
+    await someone.close()
+
+
+@pytest.fixture
+def opsbot(homeserver: Homeserver, tmp_path: Path, alice: Person) -> Iterator[BotProcess]:
+    bot = BotProcess(homeserver, tmp_path / "bot", admins=[alice.user_id])
+    yield bot
+    if bot.process and bot.process.poll() is None:
+        bot.stop()
+
+
+async def ops_room(alice: Person, opsbot: BotProcess, *others: Person) -> str:
+    room = await alice.create_room(invite=[opsbot.user_id, *(o.user_id for o in others)])
+    await alice.until_joined(room, opsbot.user_id)
+    for other in others:
+        await join(other, room)
+    return room
+
+
+async def join(someone: Person, room: str) -> None:
+    await someone.until(
+        lambda: room in someone.client.invited_rooms or room in someone.client.rooms, "an invite"
+    )
+    await someone.client.join(room)
+    await someone.until_joined(room, someone.user_id)
+
+
+def edits_of(someone: Person, event_id: str) -> list[dict[str, Any]]:
+    return [
+        s["content"]
+        for _, s in someone.events
+        if s.get("content", {}).get("m.relates_to", {}).get("rel_type") == "m.replace"
+        and s["content"]["m.relates_to"].get("event_id") == event_id
+    ]
+
+
+async def test_a_deploy_runs_the_hook_and_the_reply_is_edited_with_the_result(
+    alice: Person, opsbot: BotProcess, tmp_path: Path
+) -> None:
+    ran = tmp_path / "ran"
+    opsbot.hook("deploy-web", f'echo "$@" >> {ran}\necho deployed "$2"\n')
+    opsbot.start()
+    room = await ops_room(alice, opsbot)
+    event = await alice.send(room, "!deploy web 1.4.2 to dev")
+    reply = await alice.reply_to(event)
+    assert reply["body"].endswith("· deploying…")
+    reply_id = alice.replies_to(event)[0]["event_id"]
+    await alice.until(lambda: bool(edits_of(alice, reply_id)), "the edit", timeout=30)
+    edit = edits_of(alice, reply_id)[-1]
+    assert "· applied in " in edit["m.new_content"]["body"]
+    assert ran.read_text() == "web 1.4.2 dev\n"
+    notes = git(
+        opsbot.repo, "log", "--notes=opsbot", "-1", "--format=%N", reply["opsbot"]["commit"]
+    )
+    assert "deploy web 1.4.2 to dev: ok" in notes
+
+
+async def test_a_failing_hook_is_reported_with_its_output(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    opsbot.hook("deploy-web", 'echo "disk full on web-3" >&2\nexit 3\n')
+    opsbot.start()
+    room = await ops_room(alice, opsbot)
+    event = await alice.send(room, "!deploy web 1.4.3 to dev")
+    await alice.reply_to(event)
+    reply_id = alice.replies_to(event)[0]["event_id"]
+
+    def final() -> bool:
+        return any("failed after" in e["m.new_content"]["body"] for e in edits_of(alice, reply_id))
+
+    await alice.until(final, "the final result", timeout=60)
+    body = next(
+        e for e in edits_of(alice, reply_id) if "failed after" in e["m.new_content"]["body"]
+    )
+    assert "exited with 3" in body["m.new_content"]["body"]
+    assert "disk full on web-3" in body["m.new_content"]["body"]
+
+
+async def test_a_commit_pushed_from_outside_is_announced(alice: Person, opsbot: BotProcess) -> None:
+    opsbot.start()
+    room = await ops_room(alice, opsbot)
+    policy = git(opsbot.repo, "show", "main:policy.toml") + f'\n[rooms]\nannounce = ["{room}"]\n'
+    opsbot.edit_repo({"policy.toml": policy}, "announce in the ops room", alice.user_id)
+    opsbot.edit_repo({"apps/web.toml": "descripton = 'typo'\n"}, "break web", alice.user_id)
+
+    def announced() -> bool:
+        return any(
+            "from outside opsbot" in s.get("content", {}).get("body", "")
+            and "apps/web.toml" in s["content"]["body"]
+            for r, s in alice.events
+            if r == room
+        )
+
+    await alice.until(announced, "the announcement", timeout=30)
+
+
+async def test_an_incident_gets_an_encrypted_room_mentions_and_a_transcript_in_git(
+    alice: Person, bob: Person, opsbot: BotProcess
+) -> None:
+    policy = git(opsbot.repo, "show", "main:policy.toml")
+    policy += f'\n[incidents.notify]\nsev1 = ["{bob.user_id}"]\n'
+    opsbot.edit_repo({"policy.toml": policy}, "bob is on call for sev1", alice.user_id)
+    opsbot.start()
+    ops = await ops_room(alice, opsbot, bob)
+    opened = await alice.send(ops, "!incident open sev2 Database is down")
+    reply = await alice.reply_to(opened)
+    assert reply["opsbot"]["ok"] is True, reply["body"]
+
+    def incident_room() -> str | None:
+        for room_id in alice.client.invited_rooms:
+            return str(room_id)
+        return None
+
+    await alice.until(lambda: incident_room() is not None, "the incident room invite", timeout=30)
+    room = incident_room()
+    assert room is not None
+    await join(alice, room)
+    assert alice.client.rooms[room].encrypted
+    await alice.until_joined(room, opsbot.user_id)
+    await alice.until(
+        lambda: room in git(opsbot.repo, "show", "main:incidents/INC-1/incident.toml"),
+        "the room recorded",
+        timeout=30,
+    )
+    await alice.send(room, "looking at the primary, <b>replication</b> lag is 40s")
+    raised = await alice.send(room, '!incident sev sev1 --reason "every region"')
+    raise_reply = await alice.reply_to(raised)
+    assert raise_reply["opsbot"]["ok"] is True, raise_reply["body"]
+
+    def mentioned_bob() -> bool:
+        return any(
+            bob.user_id in s.get("content", {}).get("m.mentions", {}).get("user_ids", [])
+            for r, s in alice.events
+            if r == room
+        )
+
+    await alice.until(mentioned_bob, "a notice mentioning bob", timeout=30)
+    resolved = await alice.send(room, '!incident resolve --summary "failed over"')
+    assert (await alice.reply_to(resolved))["opsbot"]["ok"] is True
+    postmortem = await alice.send(room, "!incident postmortem")
+    assert (await alice.reply_to(postmortem))["opsbot"]["ok"] is True
+    timeline = git(opsbot.repo, "show", "main:incidents/INC-1/timeline.md")
+    assert "said: looking at the primary, <b>replication</b> lag is 40s" in timeline
+    said = timeline.index("said: looking at the primary")
+    assert said < timeline.index("resolved")
+    assert "Database is down" in git(opsbot.repo, "show", "main:incidents/INC-1/postmortem.md")
+    history = git(opsbot.repo, "log", "--format=%s", "--grep", "^Incident: INC-1$")
+    assert len(history.splitlines()) >= 5
+
+
+async def test_no_transcript_line_is_lost_when_the_bot_is_killed_mid_conversation(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    opsbot.start()
+    ops = await ops_room(alice, opsbot)
+    await alice.reply_to(await alice.send(ops, "!incident open sev3 Slow logins"))
+    await alice.until(lambda: bool(alice.client.invited_rooms), "the incident room", timeout=30)
+    room = str(next(iter(alice.client.invited_rooms)))
+    await join(alice, room)
+    await alice.until_joined(room, opsbot.user_id)
+    await alice.until(
+        lambda: room in git(opsbot.repo, "show", "main:incidents/INC-1/incident.toml"),
+        "the room recorded",
+        timeout=30,
+    )
+    said = [f"line {i}: checking shard {i}" for i in range(8)]
+    for i, text in enumerate(said):
+        await alice.send(room, text)
+        if i == 4:
+            opsbot.kill()
+    opsbot.start()
+    await alice.until(
+        lambda: all(
+            t in git(opsbot.repo, "show", "main:incidents/INC-1/timeline.md") for t in said
+        ),
+        "every line in Git",
+        timeout=60,
+    )
+    timeline = git(opsbot.repo, "show", "main:incidents/INC-1/timeline.md")
+    assert all(timeline.count(t) == 1 for t in said)
