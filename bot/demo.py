@@ -27,6 +27,31 @@ from bot.devserver import Homeserver
 
 PASSWORD_BYTES = 9
 
+# The demo's host: deploying is pretending, but through the real reconciler and real hooks,
+# so the replies show what a team would see ("deploying…", then "applied in 1.0s").
+DEMO_HOOK = """#!/bin/sh
+# A demo deploy hook: opsbot runs it as <hook> <app> <version> <env>, with no shell.
+echo "deploying $1 $2 to $3"
+sleep 1
+echo "$1 $2 is running in $3"
+"""
+HEALTH_HOOK = """#!/bin/sh
+exit 0
+"""
+
+
+def _hooks(root: Path) -> Path:
+    hooks = root / "hooks.d"
+    hooks.mkdir()
+    for name, script in (
+        ("deploy-web", DEMO_HOOK),
+        ("deploy-container", DEMO_HOOK),
+        ("health-http", HEALTH_HOOK),
+    ):
+        (hooks / name).write_text(script)
+        (hooks / name).chmod(0o755)
+    return hooks
+
 
 def _start_bot(
     root: Path, homeserver: Homeserver, user_id: str, password: str
@@ -38,6 +63,7 @@ def _start_bot(
         f'[matrix]\nhomeserver = "{homeserver.base_url}"\nuser_id = "{user_id}"\n'
         f'password_file = "{root / "bot-password"}"\n'
         f'[paths]\nstate_dir = "{paths.state_dir}"\nrepo = "{paths.repo}"\n'
+        f'hooks_dir = "{_hooks(root)}"\n'
     )
     log = (root / "opsbot.log").open("ab")
     process = subprocess.Popen(
@@ -65,23 +91,35 @@ async def _talk(alice: Person, room: str, bot: str, interactive: bool) -> None:
             elif source.get("type") == "m.room.encrypted":
                 print("opsbot: (a message this client could not decrypt)", flush=True)
 
+    async def keep_showing() -> None:
+        # Replies are edited later ("deploying…" becomes the result): print those as they come.
+        while True:
+            await asyncio.sleep(0.5)
+            show_new()
+
     loop = asyncio.get_running_loop()
     alice.start()
-    while True:
-        if interactive:
-            print("> ", end="", flush=True)
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            break
-        line = line.strip()
-        if not line:
+    printer = asyncio.ensure_future(keep_showing())
+    try:
+        while True:
+            if interactive:
+                print("> ", end="", flush=True)
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                break
+            line = line.strip()
+            if not line:
+                continue
+            event = await alice.send(room, line)
+            if not interactive or line.startswith("!"):
+                with contextlib.suppress(TimeoutError):
+                    await alice.reply_to(event, timeout=30)
             show_new()
-            continue
-        event = await alice.send(room, line)
-        if not interactive or line.startswith("!"):
-            with contextlib.suppress(TimeoutError):
-                await alice.reply_to(event, timeout=30)
-        show_new()
+        if not interactive:
+            await asyncio.sleep(3)  # long enough for a demo deploy's result to arrive
+            show_new()
+    finally:
+        printer.cancel()
 
 
 async def _main(root: Path) -> int:

@@ -25,8 +25,8 @@ def test_the_demo_answers_commands_over_e2ee_and_cleans_up() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     replies = [line for line in result.stdout.splitlines() if line.startswith("opsbot: ")]
-    assert replies[0].startswith("opsbot: deploy: web 1.4.2 to staging · commit ")
-    assert replies[1].startswith("opsbot: freeze: prod until ")
-    assert replies[2].startswith("opsbot: refused: prod is frozen until ")
+    assert any(r.startswith("opsbot: deploy: web 1.4.2 to staging · commit ") for r in replies)
+    assert any(r.startswith("opsbot: freeze: prod until ") for r in replies)
+    assert any(r.startswith("opsbot: refused: prod is frozen until ") for r in replies)
     assert "homeserver http://127.0.0.1:" in result.stdout
     assert "Traceback" not in result.stderr
