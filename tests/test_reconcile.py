@@ -478,3 +478,21 @@ async def test_a_failing_outcome_callback_does_not_stop_reconciling(host: Host) 
         ("api", "1.0", "ok", 1, True),
         ("web", "1.0", "ok", 1, True),
     ]
+
+
+async def test_status_shows_applied_health_and_drift(host: Host) -> None:
+    host.hook("deploy-web")
+    host.hook("health-http", "exit 0\n")
+    host.hook("deploy-container", "exit 1\n")
+    reconciler = host.reconciler(retries=0)
+    host.deploy("web", "1.4.2")
+    host.deploy("api", "2.0.0")
+    await reconciler.reconcile_once()
+    await reconciler.refresh_health()  # what `run` does after each pass
+    host.bot.engine.runtime = reconciler
+    text = host.bot.say("!status dev").text
+    assert "  web 1.4.2 (by @alice:example.org, just now) · applied, healthy" in text
+    assert (
+        "  api 2.0.0 (by @alice:example.org, just now) · not applied yet, drift, last attempt failed (exited with 1)"
+        in text
+    )

@@ -29,6 +29,8 @@ class Runtime(Protocol):
 
     def outcomes(self, env: str, app: str) -> Sequence[Any]: ...
 
+    def health(self) -> Mapping[tuple[str, str], Any]: ...
+
 
 @dataclass(frozen=True)
 class Context:

@@ -59,12 +59,16 @@ def _host(ctx: Context, env: str, app: str, desired: str) -> str:
     applied = ctx.runtime.applied().get((env, app))
     runs = ctx.runtime.outcomes(env, app)
     last = runs[-1] if runs else None
+    checked = ctx.runtime.health().get((env, app))
+    health = ""
+    if checked is not None:
+        health = ", healthy" if checked.ok else f", unhealthy ({checked.error})"
     if applied is not None and applied.version == desired:
-        return " · applied"
+        return f" · applied{health}"
     parts = [f"applied {applied.version}" if applied else "not applied yet", "drift"]
     if last is not None and last.status == "failed":
         parts.append(f"last attempt failed ({last.result.error if last.result else last.detail})")
-    return " · " + ", ".join(parts)
+    return " · " + ", ".join(parts) + health
 
 
 def history(ctx: Context) -> Outcome:

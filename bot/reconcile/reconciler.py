@@ -106,6 +106,8 @@ class Reconciler:
         self._recovered = False
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._health: dict[tuple[str, str], HookResult] = {}
+        self._health_task: asyncio.Task[None] | None = None
 
     def close(self) -> None:
         self._index.close()
@@ -124,6 +126,17 @@ class Reconciler:
     def outcomes(self, env: str, app: str) -> list[Outcome]:
         """Everything that happened on (env, app), oldest first."""
         return self._journal.outcomes(env, app)
+
+    def health(self) -> dict[tuple[str, str], HookResult]:
+        """The last health check of each (env, app) with a health hook; see `run`."""
+        return dict(self._health)
+
+    async def refresh_health(self) -> None:
+        """Runs the health checks and keeps their results for `health()`."""
+        try:
+            self._health = await self.check_health()
+        except Exception:
+            log.exception("health checks failed")
 
     async def check_health(self) -> dict[tuple[str, str], HookResult]:
         """Runs the health hook of every app deployed at HEAD, all at once, as `<hook> <app>
@@ -156,8 +169,15 @@ class Reconciler:
                 except Exception:
                     # A bug or an unreadable repo must not end reconciliation for good.
                     log.exception("reconcile pass failed")
+                # Health is checked after every pass, in the background: a slow health hook
+                # must not hold up the next deploy. `!status` shows the last result.
+                if self._health_task is None or self._health_task.done():
+                    self._health_task = asyncio.ensure_future(self.refresh_health())
                 await _first_of(stop, self._wake, timeout=self.interval)
         finally:
+            if self._health_task is not None:
+                self._health_task.cancel()
+                await asyncio.gather(self._health_task, return_exceptions=True)
             await self._cancel_jobs()
 
     def trigger(self) -> None:
