@@ -304,6 +304,7 @@ class MatrixTransport:
             device_id=device_id or "(unknown)",
             device_key=device_key,
             encrypted=bool(event.decrypted),
+            room_members=frozenset(room.users),
         )
         reply = await self.engine.handle(invocation)
         assert reply is not None  # command_text() said it was a command
