@@ -18,7 +18,8 @@ from dataclasses import replace
 
 from bot.engine.context import Change, Context, Outcome
 from bot.engine.effects import CreateIncidentRoom, Effect, Notify
-from bot.engine.grammar import REASON, Option, severity
+from bot.engine.grammar import REASON, Option
+from bot.engine.kinds import severity
 from bot.engine.registry import Command
 from bot.errors import NotFound, Refused, UsageError
 from bot.features import postmortem
@@ -26,8 +27,14 @@ from bot.features.timefmt import at, span
 from bot.state.incidents import (
     BUILTIN_ROLES,
     ID,
+    Alert,
+    AlertRule,
     Incident,
+    alert_event,
+    alert_rules,
+    alerts_noted,
     appended,
+    by_alert_group,
     by_room,
     encode_incident,
     event_line,
@@ -37,6 +44,7 @@ from bot.state.incidents import (
     load_all,
     next_id,
     record_path,
+    rule_for,
     speaker_of,
     timeline_path,
 )
@@ -400,6 +408,8 @@ def show(ctx: Context) -> Outcome:
         lines.append(f"room: {record.room}")
     if record.summary:
         lines.append(f"summary: {record.summary}")
+    if record.alert_group:
+        lines.append(f"alert group: {record.alert_group}")
     timeline = ctx.state.text(timeline_path(record.id)) or ""
     recent = list(events(timeline))[-5:]
     if recent:
@@ -481,6 +491,100 @@ def transcript(ctx: Context) -> Outcome:
         f"incident transcript: {record.id} {count}",
         change=change(ctx, record, after, f"transcript, {count}", *lines),
         extra={"incident": record.id},
+    )
+
+
+TITLE_MAX = 200
+
+
+def alert(ctx: Context) -> Outcome:
+    """Opens an incident for an Alertmanager alert group, or adds its alerts to the incident
+    open for that group (args: group, title, alerts: a list of `Alert`). Only the alerts that a
+    rule of alerts/rules.toml matches count, and each firing of an alert is written once, however
+    often Alertmanager sends it. An alert never acknowledges an incident nor resolves it: people
+    do."""
+    group = ctx.args.get("group")
+    alerts = ctx.args.get("alerts")
+    if not isinstance(group, str) or not group.strip():
+        raise Refused("no alert group")
+    if not isinstance(alerts, list | tuple) or not all(isinstance(a, Alert) for a in alerts):
+        raise Refused("no alerts")
+    rules = alert_rules(ctx.state)
+    matched = [(a, rule) for a in alerts if (rule := rule_for(rules, a.labels)) is not None]
+    record = by_alert_group(ctx.state, group)
+    firing = [rule.severity for a, rule in matched if a.status == "firing"]
+    facts = {
+        "incident": record.id if record else None,
+        "matched": len(matched),
+        "all_resolved": bool(matched) and not firing,
+    }
+    if not matched:
+        return Outcome("incident alert: no rule of alerts/rules.toml matches", extra=facts)
+    if record is None:
+        if not firing:
+            return Outcome(
+                "incident alert: resolved, and no incident is open for them", extra=facts
+            )
+        return alert_opened(ctx, group, min(firing), matched)
+    seen = alerts_noted(ctx.state.text(timeline_path(record.id)) or "")
+    new = list({a.key: a for a, _ in matched if a.key not in seen}.values())
+    if not new:
+        return Outcome(f"incident alert: {record.id} has these alerts already", extra=facts)
+    lines = [event_line(ctx.now, ctx.sender, alert_event(a)) for a in new]
+    count = f"{len(new)} alert{'s' if len(new) != 1 else ''}"
+    return Outcome(
+        f"incident alert: {record.id}: {count} noted in its timeline",
+        change=change(ctx, record, record, f"alerts, {count}", *lines),
+        effects=echo(ctx, record, "\n".join(f"{a.status}: {a.describe()}" for a in new)),
+        extra={**facts, "noted": len(new)},
+    )
+
+
+def alert_opened(
+    ctx: Context, group: str, sev: str, matched: list[tuple[Alert, AlertRule]]
+) -> Outcome:
+    incident = next_id(ctx.state)
+    when = ctx.now.replace(microsecond=0)
+    title = " ".join(str(ctx.args.get("title") or matched[0][0].describe()).split())
+    title = title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 3] + "..."
+    record = Incident(
+        id=incident, title=title, severity=sev, status="investigating", reporter=ctx.sender,
+        opened_at=when, declared_in=ctx.invocation.room_id, alert_group=group,
+    )  # fmt: skip
+    alerts = list({a.key: a for a, _ in matched}.values())
+    lines = [
+        event_line(when, ctx.sender, f"opened {incident} ({sev}) from alerts: {title}"),
+        *(event_line(when, ctx.sender, alert_event(a)) for a in alerts),
+    ]
+    on_call = ctx.policy.notify_for(sev)
+    effects: list[Effect] = []
+    if on_call:  # a room nobody is invited to would be a room nobody can enter
+        effects.append(
+            CreateIncidentRoom(
+                incident=incident,
+                name=f"{incident}: {title}",
+                topic=f"{incident} ({sev}), opened by alerts: {title}. "
+                f"!incident show for where it stands.",
+                invite=on_call,
+                declared_in=ctx.invocation.room_id,
+            )
+        )
+    if sev in LOUD:
+        effects.append(
+            Notify(f"{incident} ({sev}) opened by alerts: {title}", announce=True, mentions=on_call)
+        )
+    return Outcome(
+        f"incident alert: {incident} ({sev}) opened: {title}",
+        change=change(ctx, None, record, f"({sev}) from alerts: {title}", *lines),
+        effects=tuple(effects),
+        extra={
+            "incident": incident,
+            "opened": True,
+            "severity": sev,
+            "matched": len(matched),
+            "all_resolved": False,
+            "noted": len(alerts),
+        },
     )
 
 
@@ -589,6 +693,14 @@ COMMANDS = (
         usage="",
         summary="record the room a transport created for an incident",
         handler=room,
+        writes=True,
+        internal=True,
+    ),
+    Command(
+        name="incident alert",
+        usage="",
+        summary="open an incident for an Alertmanager alert group, or add its alerts to it",
+        handler=alert,
         writes=True,
         internal=True,
     ),

@@ -4,7 +4,8 @@ import html
 from datetime import UTC, datetime
 
 from bot.engine.context import Context, Outcome
-from bot.engine.grammar import Option, count
+from bot.engine.grammar import Option
+from bot.engine.kinds import count
 from bot.engine.registry import Command
 from bot.errors import NotFound, Refused
 from bot.features.timefmt import ago, at

@@ -1,0 +1,180 @@
+"""The kinds of argument a usage line can name, each with its check.
+
+`<app>` in a usage line is checked by `ARG_KINDS["app"]`; a check returns the value (maybe
+converted: a duration becomes a timedelta) or raises `ArgError` saying which shape it wants.
+Names are strict because they become paths in the state repo: no `/`, no `..`, no control
+characters.
+"""
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+
+class ArgError(ValueError):
+    """An argument of the right place but the wrong shape; the message says which shape."""
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_VERSION = re.compile(r"^v?[0-9]+(\.[0-9]+){0,3}([-+][0-9A-Za-z][0-9A-Za-z.+-]*)?$")
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+_HEX = re.compile(r"^[0-9a-f]{4,40}$")
+MAX_NAME = 64
+MAX_DURATION = timedelta(days=90)
+
+
+def _printable(value: str) -> None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ArgError("must not contain control characters")
+
+
+def name(value: str) -> str:
+    _printable(value)
+    if len(value) > MAX_NAME:
+        raise ArgError(f"must be at most {MAX_NAME} characters")
+    if "/" in value or ".." in value or not _NAME.match(value):
+        raise ArgError("must be letters, digits, '.', '-' or '_' (no '/' or '..')")
+    return value
+
+
+def version(value: str) -> str:
+    _printable(value)
+    if len(value) > MAX_NAME or not _VERSION.match(value):
+        raise ArgError("must be a plain version like 1.4.2, v2.0 or 1.4.2-rc.1")
+    return value
+
+
+def duration(value: str) -> timedelta:
+    match = _DURATION.match(value.lower())
+    if not value or not match or not any(match.groups()):
+        raise ArgError("must be a duration like 30m, 2h, 1d or 1d12h")
+    weeks, days, hours, minutes = (int(g or 0) for g in match.groups())
+    span = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
+    if not timedelta(0) < span <= MAX_DURATION:
+        raise ArgError("must be more than 0m and at most 90d")
+    return span
+
+
+def revision(value: str) -> str:
+    if not _HEX.match(value.lower()):
+        raise ArgError("must be a commit id: 4 to 40 hexadecimal digits")
+    return value.lower()
+
+
+def count(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 200:
+        raise ArgError("must be a number from 1 to 200")
+    return int(value)
+
+
+def word(value: str) -> str:
+    _printable(value)
+    if len(value) > MAX_NAME:
+        raise ArgError(f"must be at most {MAX_NAME} characters")
+    return value.removeprefix("!")
+
+
+def user(value: str) -> str:
+    _printable(value)
+    if len(value) > 255 or not re.match(r"^@[^:\s]+:[^\s]+$", value):
+        raise ArgError("must be a Matrix user id like @alice:example.org")
+    return value
+
+
+def device(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9_-]{1,64}$", value):
+        raise ArgError("must be a device id like ABCDEFGHIJ")
+    return value
+
+
+def device_key(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9+/]{43}=?$", value):
+        raise ArgError("must be an ed25519 device key: 43 base64 characters")
+    return value.rstrip("=")
+
+
+def proposal(value: str) -> int:
+    digits = value.removeprefix("#")
+    if not digits.isdigit() or not 1 <= int(digits) <= 10**9:
+        raise ArgError("must be a proposal number, like 3 (!proposals lists them)")
+    return int(digits)
+
+
+def text(value: str) -> str:
+    _printable(value)
+    return value
+
+
+def user_or_me(value: str) -> str:
+    return value if value.lower() == "me" else user(value)
+
+
+def severity(value: str) -> str:
+    if not re.match(r"^sev[1-5]$", value.lower()):
+        raise ArgError("must be a severity from sev1 (worst) to sev5")
+    return value.lower()
+
+
+def incident(value: str) -> str:
+    if not re.match(r"^inc-[0-9]{1,9}$", value.lower()):
+        raise ArgError("must be an incident id like INC-7")
+    return value.upper()
+
+
+def title(value: str) -> str:
+    _printable(value)
+    if not any(c.isalnum() for c in value):
+        raise ArgError("must say something: letters or digits, not only punctuation")
+    if len(value) > 200:
+        raise ArgError("must be at most 200 characters")
+    return value.strip()
+
+
+def note(value: str) -> str:
+    if len(value.encode()) > 4096:
+        raise ArgError("must be at most 4 KiB; put longer text in a file in the repo")
+    if not value.strip():
+        raise ArgError("must not be empty")
+    return value
+
+
+def choice(*options: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value.lower() not in options:
+            raise ArgError(f"must be one of: {', '.join(options)}")
+        return value.lower()
+
+    return check
+
+
+ARG_KINDS: dict[str, Callable[[str], Any]] = {
+    "app": name,
+    "env": name,
+    "source": name,
+    "target": name,
+    "number": proposal,
+    "version": version,
+    "duration": duration,
+    "commit": revision,
+    "command": word,
+    "user": user,
+    "device": device,
+    "key": device_key,
+    "sev": severity,
+    "incident": incident,
+    "title": title,
+    "text": note,
+    "role": word,
+    "user_or_me": user_or_me,
+    "state": choice("investigating", "identified", "monitoring", "resolved"),
+    "which": choice("open", "all"),
+}
+
+# Kinds whose words have a recognisable shape: an optional argument of such a kind is taken only
+# when the word looks like one, so `!incident open sev2 DB down` and `!incident open DB down`
+# both read as intended.
+ARG_SHAPES: dict[str, re.Pattern[str]] = {
+    "sev": re.compile(r"^sev[0-9]+$", re.IGNORECASE),
+    "incident": re.compile(r"^inc-[0-9]+$", re.IGNORECASE),
+}
