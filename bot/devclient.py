@@ -21,6 +21,8 @@ from nio import (
     SyncResponse,
 )
 
+from bot.transport.matrix.keys import after_sync
+
 ENCRYPTION = {
     "type": "m.room.encryption",
     "state_key": "",
@@ -69,13 +71,7 @@ class Person:
                 if isinstance(event, MegolmEvent):
                     self.undecryptable.append(event)
                 self.events.append((room_id, event.source))
-        if self.client.should_upload_keys:
-            await self.client.keys_upload()
-        if self.client.should_query_keys:
-            await self.client.keys_query()
-        if self.client.should_claim_keys:
-            await self.client.keys_claim(self.client.get_users_for_key_claiming())
-        await self.client.send_to_device_messages()
+        await after_sync(self.client)
         self._arrived.set()
 
     def start(self) -> None:

@@ -39,6 +39,7 @@ from bot.logs import fact
 from bot.transport.matrix.content import edit_content, notice, reply_content, txn_id
 from bot.transport.matrix.effects import EffectRunner
 from bot.transport.matrix.journal import Journal
+from bot.transport.matrix.keys import after_sync
 from bot.transport.matrix.transcript import Transcript
 from bot.transport.ratelimit import RateLimit
 
@@ -129,7 +130,7 @@ class MatrixTransport:
                 raise Fatal(f"the homeserver rejected the access token ({response.message})")
             raise Retry(f"sync failed: {response.status_code} {response.message}")
         assert isinstance(response, SyncResponse)
-        await self._maintain_keys()
+        await after_sync(self.client)
         self._note_creators(response)
         await self._invites(response)
         if position is None:
@@ -145,15 +146,6 @@ class MatrixTransport:
         for room_id in response.rooms.leave:
             self.journal.forget_room(room_id)
         self.journal.advance(response.next_batch)
-
-    async def _maintain_keys(self) -> None:
-        if self.client.should_upload_keys:
-            await self.client.keys_upload()
-        if self.client.should_query_keys:
-            await self.client.keys_query()
-        if self.client.should_claim_keys:
-            await self.client.keys_claim(self.client.get_users_for_key_claiming())
-        await self.client.send_to_device_messages()
 
     # invites
 
