@@ -5,8 +5,10 @@ reports all of them at once. Secrets are never in this file, only the paths of f
 them (so that systemd credentials work), and never printed.
 """
 
+import ipaddress
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,9 @@ from bot.errors import OpsbotError
 
 DEFAULT_BOT_ID = "@opsbot:localhost"
 _USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
+_ROOM_ID = re.compile(r"^![^:\s]+(:[^\s]+)?$")
+_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a webhook source is a path segment
+DEFAULT_LISTEN = "127.0.0.1:8088"
 
 
 class ConfigError(OpsbotError):
@@ -67,6 +72,30 @@ class ReconcileConfig:
 
 
 @dataclass(frozen=True)
+class HttpConfig:
+    """The HTTP listener: Alertmanager, webhooks, and the state repo served read-only."""
+
+    host: str = "127.0.0.1"
+    port: int = 8088  # 0: any free port (tests)
+    token_file: Path | None = None  # without it, /state.git is not served
+    max_body_bytes: int = 1024 * 1024
+    webhooks_per_minute: int = 60  # per source and client address
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    source: str  # POST /webhooks/<source>
+    secret_file: Path
+    room: str | None = None  # None: the announcement rooms of policy.toml
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    room: str | None = None  # None: the announcement rooms of policy.toml
+    token_file: Path | None = None  # bearer token Alertmanager must send (http_config)
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path
     paths: HostPaths
@@ -74,6 +103,10 @@ class Config:
     signing_key: Path
     matrix: MatrixConfig | None
     reconcile: ReconcileConfig = ReconcileConfig()
+    http: HttpConfig | None = None  # None: no listener
+    webhooks: tuple[WebhookConfig, ...] = ()
+    alerts: AlertsConfig = AlertsConfig()
+    mirrors: tuple[str, ...] = ()  # remotes main and the notes are pushed to after each commit
 
 
 _KNOWN = {
@@ -87,7 +120,12 @@ _KNOWN = {
     "paths": {"state_dir", "repo", "hooks_dir"},
     "signing": {"key_file"},
     "reconcile": {"interval_seconds", "timeout_seconds", "retries"},
+    "http": {"listen", "token_file", "max_body_bytes", "webhooks_per_minute"},
+    "webhooks.<source>": {"secret_file", "room"},
+    "alerts": {"room", "token_file"},
+    "mirrors": {"remotes"},
 }
+WEBHOOKS = "webhooks"  # [webhooks.<source>]: one table per source
 
 
 def load(path: Path) -> Config:
@@ -110,6 +148,8 @@ def load(path: Path) -> Config:
         problems.append(f"{where}: [{section}]{' ' + key if key else ''}: {what}")
 
     for section, value in data.items():
+        if section == WEBHOOKS:
+            continue  # a table of tables, checked below
         if section not in _KNOWN:
             problem(section, None, f"unknown section (known: {', '.join(_KNOWN)})")
         elif not isinstance(value, dict):
@@ -184,6 +224,19 @@ def load(path: Path) -> Config:
         retries=int(numbers["retries"]),
     )
 
+    http = _http(data, problem, get)
+    webhooks = _webhooks(data, problem)
+    alerts_room = get("alerts", "room")
+    if alerts_room and not _ROOM_ID.match(alerts_room):
+        problem("alerts", "room", f"{alerts_room!r} is not a Matrix room id like !abc:example.org")
+    alerts_token = get("alerts", "token_file")
+    alerts = AlertsConfig(alerts_room, Path(alerts_token) if alerts_token else None)
+    if http is None:  # both are routes of the HTTP listener
+        listeners = [f"{WEBHOOKS}.{w.source}" for w in webhooks]
+        for section in ["alerts", *listeners] if "alerts" in data else listeners:
+            problem(section, None, "needs an [http] section to listen on")
+    mirrors = _mirrors(data, problem)
+
     if problems:
         raise ConfigError("\n".join(problems))
     assert repo and state_dir
@@ -195,7 +248,102 @@ def load(path: Path) -> Config:
         signing_key=Path(key_file) if key_file else paths.signing_key,
         matrix=matrix,
         reconcile=reconcile,
+        http=http,
+        webhooks=webhooks,
+        alerts=alerts,
+        mirrors=mirrors,
     )
+
+
+Problem = Callable[[str, str | None, str], None]
+Get = Callable[[str, str], str | None]
+
+
+def _http(data: dict[str, Any], problem: Problem, get: Get) -> HttpConfig | None:
+    if not isinstance(data.get("http"), dict):
+        return None
+    table = data["http"]
+    host, port = HttpConfig.host, HttpConfig.port
+    listen = get("http", "listen") or DEFAULT_LISTEN
+    parsed = _host_port(listen)
+    if parsed is None:
+        problem("http", "listen", f"{listen!r} is not host:port, like {DEFAULT_LISTEN!r}")
+    else:
+        host, port = parsed
+    token = get("http", "token_file")
+    numbers = {}
+    for key, default, least in (
+        ("max_body_bytes", HttpConfig.max_body_bytes, 1024),
+        ("webhooks_per_minute", HttpConfig.webhooks_per_minute, 1),
+    ):
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            problem("http", key, f"must be a whole number >= {least}")
+            value = default
+        numbers[key] = value
+    return HttpConfig(
+        host=host,
+        port=port,
+        token_file=Path(token) if token else None,
+        max_body_bytes=numbers["max_body_bytes"],
+        webhooks_per_minute=numbers["webhooks_per_minute"],
+    )
+
+
+def _host_port(listen: str) -> tuple[str, int] | None:
+    host, colon, port = listen.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:8088
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not re.match(r"^[A-Za-z0-9.-]+$", host):
+            return None
+    return host, int(port)
+
+
+def _webhooks(data: dict[str, Any], problem: Problem) -> tuple[WebhookConfig, ...]:
+    table = data.get(WEBHOOKS)
+    if table is None:
+        return ()
+    if not isinstance(table, dict):
+        problem(WEBHOOKS, None, "must be tables, one per source: [webhooks.<source>]")
+        return ()
+    known = _KNOWN[f"{WEBHOOKS}.<source>"]
+    found = []
+    for source, value in table.items():
+        section = f"{WEBHOOKS}.{source}"
+        if not isinstance(value, dict):
+            problem(section, None, "must be a table, like [webhooks.ci] secret_file = ...")
+            continue
+        if not _SOURCE.match(source):
+            problem(section, None, "a source name is lowercase letters, digits, - and _")
+        for key in value:
+            if key not in known:
+                problem(section, key, f"unknown key (known: {', '.join(sorted(known))})")
+        secret, room = value.get("secret_file"), value.get("room")
+        if not isinstance(secret, str) or not secret:
+            problem(section, "secret_file", "missing: every webhook is signed with its secret")
+            continue
+        if room is not None and (not isinstance(room, str) or not _ROOM_ID.match(room)):
+            problem(section, "room", f"{room!r} is not a Matrix room id like !abc:example.org")
+            continue
+        found.append(WebhookConfig(source, Path(secret), room))
+    return tuple(found)
+
+
+def _mirrors(data: dict[str, Any], problem: Problem) -> tuple[str, ...]:
+    table = data.get("mirrors")
+    if not isinstance(table, dict):
+        return ()
+    remotes = table.get("remotes", [])
+    if not isinstance(remotes, list) or not all(isinstance(r, str) and r for r in remotes):
+        problem("mirrors", "remotes", 'must be a list of remotes, like ["/srv/backup/state.git"]')
+        return ()
+    if len(set(remotes)) != len(remotes):
+        problem("mirrors", "remotes", "lists a remote twice")
+    return tuple(dict.fromkeys(remotes))
 
 
 def _line_of(text: str, section: str, key: str | None) -> int | None:

@@ -3,6 +3,7 @@
     incidents/INC-7/incident.toml    fields, rewritten by commands (a person's comments survive)
     incidents/INC-7/timeline.md      append-only: one list item per event, with UTC time and author
     incidents/INC-7/postmortem.md    a draft written by `!incident postmortem`
+    alerts/rules.toml                which Alertmanager alerts open an incident, and how severe
 
 The timeline's lines have one shape, so that the transport can write transcript lines without
 knowing the engine, and the postmortem can tell events from chat:
@@ -56,6 +57,7 @@ class Incident:
     declared_in: str | None = None
     room: str | None = None
     summary: str = ""
+    alert_group: str | None = None  # Alertmanager's groupKey, for an incident an alert opened
 
     @property
     def number(self) -> int:
@@ -99,6 +101,7 @@ def postmortem_path(incident: str) -> str:
 _FIELDS = {
     "title", "severity", "status", "reporter", "opened_at", "roles", "participants",
     "acknowledged_at", "mitigated_at", "resolved_at", "declared_in", "room", "summary",
+    "alert_group",
 }  # fmt: skip
 _REQUIRED = ("title", "severity", "status", "reporter", "opened_at")
 
@@ -139,6 +142,7 @@ def decode_incident(incident: str, text: str, path: str | None = None) -> Incide
         declared_in=_maybe_string(path, "declared_in", data.get("declared_in")),
         room=_maybe_string(path, "room", data.get("room")),
         summary=_string(path, "summary", data.get("summary", "")),
+        alert_group=_maybe_string(path, "alert_group", data.get("alert_group")),
     )
 
 
@@ -204,14 +208,25 @@ def by_room(view: "StateView", room_id: str) -> Incident | None:
     return mine[-1] if mine else None
 
 
+def by_alert_group(view: "StateView", group: str) -> Incident | None:
+    """The open incident an Alertmanager alert group opened (the newest, should there be
+    several)."""
+    mine = [i for i in load_all(view) if i.alert_group == group and i.is_open]
+    return max(mine, key=lambda i: i.number) if mine else None
+
+
 def problems(view: "StateView") -> list[InvalidRecord]:
-    """Every incident record that fails validation, for `opsbot check`."""
+    """Every incident record (and the alert rules) that fails validation, for `opsbot check`."""
     found = []
     for incident in incident_ids(view):
         try:
             load(view, incident)
         except InvalidRecord as e:
             found.append(e)
+    try:
+        alert_rules(view)
+    except InvalidRecord as e:
+        found.append(e)
     return found
 
 
@@ -243,6 +258,7 @@ def encode_incident(record: Incident, previous: str | None = None) -> str:
         "room": record.room,
         "summary": record.summary or None,
         "participants": list(record.participants),
+        "alert_group": record.alert_group,
     }
     for key, value in scalars.items():
         if value is None:
@@ -338,3 +354,112 @@ def events(timeline: str) -> Iterator[TimelineEvent]:
             current = [match.group(3)]
     if current is not None:
         yield TimelineEvent(head[0], head[1], "\n".join(current))
+
+
+# Incidents opened by alerts: `alerts/rules.toml` says which alerts are incidents, and how
+# severe. The first rule whose labels all match an alert applies, as in Alertmanager's routes:
+#
+#     [[rule]]
+#     match = { severity = "critical" }
+#     incident_severity = "sev2"
+
+RULES = "alerts/rules.toml"
+ALERT_STATES = ("firing", "resolved")
+# The alert's fingerprint and start name one firing of one alert: Alertmanager sends a group
+# again and again while it fires, and the timeline must say each thing once.
+_ALERT_EVENT = re.compile(r"^alert (firing|resolved): .* \[(\S+) since (\S+)\]$")
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    match: Mapping[str, str]
+    severity: str
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(name) == value for name, value in self.match.items())
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert of an Alertmanager notification, as far as the timeline cares."""
+
+    status: str  # "firing" or "resolved"
+    labels: Mapping[str, str]
+    fingerprint: str
+    starts_at: str  # as Alertmanager sent it (RFC 3339)
+    summary: str = ""  # its `summary` annotation (or `description`)
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "alert")
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.status, self.fingerprint, self.starts_at)
+
+    def describe(self) -> str:
+        """`HighErrorRate {instance=web1, severity=critical}: error rate above 5%`."""
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items()) if k != "alertname")
+        text = self.name + (f" {{{shown}}}" if shown else "")
+        if self.summary:
+            text += f": {self.summary}"
+        return " ".join(text.split())  # one line: newlines in labels would start a new event
+
+
+def alert_rules(view: "StateView") -> tuple[AlertRule, ...]:
+    text = view.text(RULES)
+    if text is None:
+        return ()
+    data = parse_toml(RULES, text)
+    for key in data:
+        if key != "rule":
+            raise InvalidRecord(RULES, key, "unknown key (write rules as [[rule]] tables)")
+    rules = data.get("rule", [])
+    if not isinstance(rules, list):
+        raise InvalidRecord(RULES, "rule", "must be [[rule]] tables")
+    found = []
+    for number, rule in enumerate(rules, 1):
+        where = f"rule {number}"
+        if not isinstance(rule, dict):
+            raise InvalidRecord(RULES, where, "must be a table")
+        for key in rule:
+            if key not in ("match", "incident_severity"):
+                raise InvalidRecord(
+                    RULES, f"{where}: {key}", "unknown key (known: match, incident_severity)"
+                )
+        match = rule.get("match")
+        if (
+            not isinstance(match, dict)
+            or not match
+            or not all(isinstance(v, str) for v in match.values())
+        ):
+            raise InvalidRecord(
+                RULES, f"{where}: match", 'must be a table of labels, like {severity = "critical"}'
+            )
+        severity = rule.get("incident_severity")
+        if severity not in SEVERITIES:
+            raise InvalidRecord(
+                RULES, f"{where}: incident_severity", f"must be one of {', '.join(SEVERITIES)}"
+            )
+        found.append(AlertRule(dict(match), severity))
+    return tuple(found)
+
+
+def rule_for(rules: tuple[AlertRule, ...], labels: Mapping[str, str]) -> AlertRule | None:
+    return next((rule for rule in rules if rule.matches(labels)), None)
+
+
+def alert_event(alert: Alert) -> str:
+    """What a timeline entry says of an alert (for `event_line`): one line, read back by
+    `alerts_noted`."""
+    return f"alert {alert.status}: {alert.describe()} [{alert.fingerprint} since {alert.starts_at}]"
+
+
+def alerts_noted(timeline: str) -> set[tuple[str, str, str]]:
+    """The (status, fingerprint, start) of every alert already in a timeline."""
+    found = set()
+    for event in events(timeline):
+        match = _ALERT_EVENT.match(event.what)
+        if match:
+            found.add((match.group(1), match.group(2), match.group(3)))
+    return found

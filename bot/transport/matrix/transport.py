@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import html
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -238,6 +239,13 @@ class MatrixTransport:
         )  # fmt: skip
         if reply.commit and self.on_commit is not None:
             self.on_commit(reply.commit)
+
+    async def post(self, room_id: str, text: str) -> None:
+        """A notice from the bot itself (an alert, a webhook), in a room it is in."""
+        if room_id not in self.client.rooms:
+            raise LookupError(f"not in {room_id} (yet)")
+        content = notice(text, html.escape(text).replace("\n", "<br>"))
+        await self._send(room_id, content, txn_id("post", f"{room_id}:{uuid.uuid4().hex}"))
 
     async def announce(self, text: str) -> None:
         """A notice to the announcement rooms of policy.toml ([rooms] announce)."""

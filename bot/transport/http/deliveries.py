@@ -1,0 +1,46 @@
+"""Webhook deliveries already handled, by the sender's delivery id, in SQLite in the state
+directory: a sender that retries (or an attacker that replays a signed request) gets 200 and
+no second notice, across restarts. Ids older than `KEEP_DAYS` are forgotten."""
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+KEEP_DAYS = 30
+
+
+class Deliveries:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()  # one connection, used from worker threads
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS deliveries (source TEXT NOT NULL, delivery TEXT NOT"
+                " NULL, received REAL NOT NULL, PRIMARY KEY (source, delivery))"
+            )
+
+    def claim(self, source: str, delivery: str) -> bool:
+        """True the first time this delivery is seen; False for a replay. Claimed before the
+        notice is posted, so that two copies arriving together post once."""
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM deliveries WHERE received < ?", (now - KEEP_DAYS * 86400,)
+            )
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?)", (source, delivery, now)
+            )
+            return cursor.rowcount == 1
+
+    def release(self, source: str, delivery: str) -> None:
+        """Forgets a claim whose notice could not be posted, so the sender's retry is served."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM deliveries WHERE source = ? AND delivery = ?", (source, delivery)
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

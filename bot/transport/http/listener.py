@@ -1,0 +1,135 @@
+"""HttpListener: one aiohttp app on `[http] listen` (127.0.0.1:8088 by default).
+
+    POST /alertmanager            Alertmanager's webhook                  (alertmanager.py)
+    POST /webhooks/<source>       signed JSON from CI and other tools     (webhooks.py)
+    GET  /state.git/info/refs     the state repo, read-only, for `git`    (git.py)
+    POST /state.git/git-upload-pack
+
+Wiring (the service does it): `await listener.start()` once the Matrix transport is up,
+`await listener.stop()` on the way out. Secrets are read from their files at start; a missing
+or empty one stops the start with a ConfigError naming the key.
+"""
+
+import ipaddress
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from bot.config import Config, ConfigError
+from bot.engine.dispatch import Engine
+from bot.logs import fact
+from bot.transport.http.alertmanager import AlertmanagerWebhook
+from bot.transport.http.auth import read_secret
+from bot.transport.http.deliveries import Deliveries
+from bot.transport.http.git import StateGit
+from bot.transport.http.notices import Announce, Notices, Post, RunEffects
+from bot.transport.http.refusals import Refusals
+from bot.transport.http.webhooks import Hook, Webhooks
+
+log = logging.getLogger("opsbot.http")
+
+# dulwich reads a whole upload-pack request (the wants and haves of a fetch) with
+# request.read(), which this bounds; the webhooks read theirs against [http] max_body_bytes.
+GIT_REQUEST_MAX = 16 * 1024 * 1024
+DELIVERIES = "webhooks.sqlite"
+
+
+class HttpListener:
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        *,
+        post: Post,
+        announce: Announce | None = None,
+        run_effects: RunEffects | None = None,
+        on_commit: Callable[[str], None] | None = None,
+    ) -> None:
+        if config.http is None:
+            raise ConfigError("the HTTP listener needs an [http] section in the host config")
+        self.config = config
+        self.http = config.http
+        self.engine = engine
+        self.notices = Notices(engine, post, announce, run_effects)
+        self.on_commit = on_commit
+        self.refusals = Refusals()
+        self.port = self.http.port  # the bound port once started (for port 0)
+        self._runner: web.AppRunner | None = None
+        self._deliveries: Deliveries | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.http.host}]" if ":" in self.http.host else self.http.host
+        return f"http://{host}:{self.port}"
+
+    def app(self) -> web.Application:
+        """The app, with every route the host config asks for (reads the secret files)."""
+        http, config = self.http, self.config
+        # Every secret first: a missing one must stop the start before anything is opened.
+        alerts_token = (
+            read_secret(config.alerts.token_file, "[alerts] token_file")
+            if config.alerts.token_file
+            else None
+        )
+        hooks = {
+            w.source: Hook(
+                w.source, read_secret(w.secret_file, f"[webhooks.{w.source}] secret_file"), w.room
+            )
+            for w in config.webhooks
+        }
+        git_token = read_secret(http.token_file, "[http] token_file") if http.token_file else None
+
+        app = web.Application(client_max_size=GIT_REQUEST_MAX)
+        AlertmanagerWebhook(
+            self.engine, self.notices, self.refusals, room=config.alerts.room,
+            token=alerts_token, max_body=http.max_body_bytes, on_commit=self.on_commit,
+        ).add_routes(app)  # fmt: skip
+        if hooks:
+            config.paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._deliveries = Deliveries(config.paths.state_dir / DELIVERIES)
+            Webhooks(
+                hooks, self.notices, self._deliveries, self.refusals,
+                max_body=http.max_body_bytes, per_minute=http.webhooks_per_minute,
+            ).add_routes(app)  # fmt: skip
+        if git_token is not None:
+            StateGit(config.paths.repo, git_token, self.refusals).add_routes(app)
+        return app
+
+    async def start(self) -> None:
+        """Binds and serves; raises ConfigError (a secret file) or OSError (the address)."""
+        try:
+            # No access log: one line per request is what a flood must not produce; refusals
+            # and what each route did are logged as facts.
+            self._runner = web.AppRunner(self.app(), access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.http.host, self.http.port)
+            await site.start()
+        except BaseException:
+            await self.stop()
+            raise
+        self.port = int(self._runner.addresses[0][1])
+        if not _loopback(self.http.host) and self.config.alerts.token_file is None:
+            fact(
+                log, "POST /alertmanager takes alerts from anyone who can reach it; set [alerts] "
+                "token_file", logging.WARNING, listen=f"{self.http.host}:{self.port}",
+            )  # fmt: skip
+        fact(
+            log, "listening", url=self.url, state_git=self.http.token_file is not None,
+            webhooks=",".join(w.source for w in self.config.webhooks) or None,
+        )  # fmt: skip
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._deliveries is not None:
+            self._deliveries.close()
+            self._deliveries = None
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -1,0 +1,412 @@
+"""Alertmanager's webhook (`POST /alertmanager`, payload version 4), fed payloads of the shape
+Alertmanager 0.25 sends: one notice per alert group, and the alerts that a rule of
+`alerts/rules.toml` matches open an incident for their group, or add to its timeline. Each is
+one signed commit with the usual trailers, read back with `git`. (tests/test_alertmanager.py
+does the same with a real Alertmanager.)"""
+
+import json
+import tomllib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot import config
+from bot.engine.effects import CreateIncidentRoom, Effect, Notify
+from bot.state.view import StateView
+from bot.transport.http import HttpListener
+from conftest import ALICE, Bot, git
+
+ALERTS_ROOM = "!alerts:example.org"
+ONCALL = "@oncall:example.org"
+TOKEN = "alertmanager-token"
+DISK = '{}:{alertname="DiskFull"}'
+
+RULES = """
+[[rule]]
+match = { alertname = "SiteDown" }
+incident_severity = "sev1"
+
+[[rule]]
+match = { severity = "critical" }
+incident_severity = "sev2"
+
+[[rule]]
+match = { severity = "page" }
+incident_severity = "sev3"
+"""
+
+POLICY = f"""
+[roles.admin]
+members = ["{ALICE}"]
+
+[incidents.notify]
+sev1 = ["{ONCALL}"]
+
+[rooms]
+announce = ["!announce:example.org"]
+"""
+
+
+@dataclass
+class Matrix:
+    """The transport's side, faked: notices posted, announcements, effects handed over."""
+
+    posted: list[tuple[str, str]] = field(default_factory=list)
+    effects: list[tuple[Effect, ...]] = field(default_factory=list)
+    away: bool = False
+
+    async def post(self, room: str, text: str) -> None:
+        if self.away:
+            raise ConnectionError("homeserver away")
+        self.posted.append((room, text))
+
+    async def announce(self, text: str) -> None:
+        self.posted.append(("announcement rooms", text))
+
+    async def run_effects(self, effects: tuple[Effect, ...], event_id: str, room: str) -> None:
+        self.effects.append(effects)
+
+
+Serve = Callable[..., Awaitable[HttpListener]]
+
+
+@pytest.fixture
+async def serve(bot: Bot, tmp_path: Path) -> AsyncIterator[Serve]:
+    bot.edit("alerts/rules.toml", RULES)
+    (tmp_path / "am.token").write_text(TOKEN)
+    started: list[HttpListener] = []
+
+    async def start(matrix: Matrix, *, effects: bool = False, room: bool = True) -> HttpListener:
+        host_config = tmp_path / "opsbot.toml"
+        host_config.write_text(
+            f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
+            f'[http]\nlisten = "127.0.0.1:0"\n[alerts]\ntoken_file = "{tmp_path / "am.token"}"\n'
+            + (f'room = "{ALERTS_ROOM}"\n' if room else "")
+        )
+        listener = HttpListener(
+            config.load(host_config), bot.engine, post=matrix.post, announce=matrix.announce,
+            run_effects=matrix.run_effects if effects else None,
+        )  # fmt: skip
+        await listener.start()
+        started.append(listener)
+        return listener
+
+    yield start
+    for listener in started:
+        await listener.stop()
+
+
+def alert(
+    name: str, status: str = "firing", summary: str = "", fingerprint: str = "e94c744ae3d44df8",
+    starts_at: str = "2026-11-26T11:58:00.303051591Z", **labels: str,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "status": status, "labels": {"alertname": name, **labels},
+        "annotations": {"summary": summary} if summary else {}, "startsAt": starts_at,
+        "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-26T12:03:00Z",
+        "generatorURL": "", "fingerprint": fingerprint,
+    }  # fmt: skip
+
+
+def group(*alerts: dict[str, Any], key: str = DISK, name: str = "DiskFull") -> dict[str, Any]:
+    """A webhook payload as Alertmanager 0.25 sends it for a group by alertname."""
+    firing = any(a["status"] == "firing" for a in alerts)
+    return {
+        "receiver": "opsbot", "status": "firing" if firing else "resolved",
+        "alerts": list(alerts), "groupLabels": {"alertname": name},
+        "commonLabels": {"alertname": name}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093", "version": "4", "groupKey": key,
+        "truncatedAlerts": 0,
+    }  # fmt: skip
+
+
+async def send(
+    listener: HttpListener, payload: Any, token: str | None = TOKEN
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{listener.url}/alertmanager", data=body, headers=headers) as response,
+    ):
+        return response.status, await response.json()
+
+
+def incident_commits(bot: Bot, incident: str = "INC-1") -> list[str]:
+    return git(bot.repo, "log", "--format=%s", "--grep", f"^Incident: {incident}$").splitlines()
+
+
+def timeline(bot: Bot, incident: str = "INC-1") -> list[str]:
+    return bot.show(f"incidents/{incident}/timeline.md").splitlines()[2:]
+
+
+DB1 = alert("DiskFull", summary="disk 95% full", severity="critical", instance="db1")
+DB2 = alert("DiskFull", fingerprint="0123456789abcdef", severity="critical", instance="db2")
+
+
+async def test_a_matching_alert_opens_an_incident_for_its_group(serve: Serve, bot: Bot) -> None:
+    matrix = Matrix()
+    listener = await serve(matrix)
+
+    status, answer = await send(listener, group(DB1))
+
+    assert status == 200
+    assert answer["incident"] == "INC-1"
+    record = tomllib.loads(bot.show("incidents/INC-1/incident.toml"))
+    assert record["alert_group"] == DISK
+    assert record["severity"] == "sev2"
+    assert record["status"] == "investigating"
+    assert record["reporter"] == "@opsbot:localhost"
+    assert "acknowledged_at" not in record  # an alert is not a person acknowledging it
+    assert record["declared_in"] == ALERTS_ROOM
+    assert timeline(bot) == [
+        "- 2026-11-26 12:00 UTC · @opsbot:localhost · opened INC-1 (sev2) from alerts: "
+        "alertname=DiskFull",
+        "- 2026-11-26 12:00 UTC · @opsbot:localhost · alert firing: DiskFull "
+        "{instance=db1, severity=critical}: disk 95% full "
+        "[e94c744ae3d44df8 since 2026-11-26T11:58:00.303051591Z]",
+    ]
+    assert matrix.posted == [
+        (
+            ALERTS_ROOM,
+            "[FIRING:1] alertname=DiskFull\n"
+            "- firing: DiskFull {instance=db1, severity=critical}: disk 95% full\n"
+            "INC-1 (sev2) opened for these alerts",
+        ),
+        ("announcement rooms", "INC-1 (sev2) opened by alerts: alertname=DiskFull"),  # sev1, sev2
+    ]
+
+
+async def test_its_commit_is_signed_and_carries_the_usual_trailers(serve: Serve, bot: Bot) -> None:
+    await send(await serve(Matrix()), group(DB1))
+
+    message = git(bot.repo, "log", "-1", "--format=%an <%ae>%n%B", "main")
+    lines = message.splitlines()
+    assert lines[0] == "Alertmanager <@opsbot:localhost>"
+    assert lines[1] == "incident alert: INC-1 (sev2) from alerts: alertname=DiskFull"
+    assert f"Requested by Alertmanager in {ALERTS_ROOM}." in lines
+    assert "Incident: INC-1" in lines
+    assert "Severity: sev2" in lines
+    assert any(line.startswith("Opsbot-Invocation: alertmanager:") for line in lines)
+    git(bot.repo, "verify-commit", "main")
+
+
+async def test_the_same_alerts_sent_again_write_nothing_new(serve: Serve, bot: Bot) -> None:
+    matrix = Matrix()
+    listener = await serve(matrix)
+    await send(listener, group(DB1))
+    head = bot.head()
+
+    status, answer = await send(listener, group(DB1))  # Alertmanager's repeat_interval
+
+    assert (status, answer["incident"], answer["commit"]) == (200, "INC-1", None)
+    assert bot.head() == head
+    assert matrix.posted[-1][1].endswith("\nalready in the timeline of INC-1")
+
+
+async def test_more_alerts_of_the_group_and_their_resolution_go_to_the_same_incident(
+    serve: Serve, bot: Bot
+) -> None:
+    matrix = Matrix()
+    listener = await serve(matrix)
+    await send(listener, group(DB1))
+
+    await send(listener, group(DB1, DB2))
+    await send(listener, group({**DB1, "status": "resolved"}, DB2))
+    await send(listener, group({**DB2, "status": "resolved"}))
+
+    assert incident_commits(bot) == [
+        "incident alert: INC-1 alerts, 1 alert",
+        "incident alert: INC-1 alerts, 1 alert",
+        "incident alert: INC-1 alerts, 1 alert",
+        "incident alert: INC-1 (sev2) from alerts: alertname=DiskFull",
+    ]
+    events = [line.split(" · ", 2)[2].split(" [")[0] for line in timeline(bot)[1:]]
+    assert events == [
+        "alert firing: DiskFull {instance=db1, severity=critical}: disk 95% full",
+        "alert firing: DiskFull {instance=db2, severity=critical}",
+        "alert resolved: DiskFull {instance=db1, severity=critical}: disk 95% full",
+        "alert resolved: DiskFull {instance=db2, severity=critical}",
+    ]
+    assert not (bot.repo / "incidents" / "INC-2").exists()
+    assert git(bot.repo, "ls-tree", "--name-only", "main", "incidents/").split() == [
+        "incidents/INC-1",
+        "incidents/README.md",
+    ]
+    assert matrix.posted[-1] == (
+        ALERTS_ROOM,
+        "[RESOLVED] alertname=DiskFull\n"
+        "- resolved: DiskFull {instance=db2, severity=critical}\n"
+        "every alert of INC-1 is resolved; !incident resolve INC-1 once it is over",
+    )
+    assert tomllib.loads(bot.show("incidents/INC-1/incident.toml"))["status"] == "investigating"
+
+
+async def test_alerts_no_rule_matches_are_posted_and_write_nothing(serve: Serve, bot: Bot) -> None:
+    matrix = Matrix()
+    listener = await serve(matrix)
+    head = bot.head()
+    warning = alert("HighLatency", summary="p99 above 2s", severity="warning", service="web")
+
+    status, answer = await send(listener, group(warning, key="{}:{x}", name="HighLatency"))
+
+    assert (status, answer) == (200, {"ok": True, "incident": None, "commit": None})
+    assert bot.head() == head
+    assert matrix.posted == [
+        (
+            ALERTS_ROOM,
+            "[FIRING:1] alertname=HighLatency\n"
+            "- firing: HighLatency {service=web, severity=warning}: p99 above 2s",
+        )
+    ]
+
+
+async def test_resolved_alerts_without_an_open_incident_open_none(serve: Serve, bot: Bot) -> None:
+    head = bot.head()
+    await send(await serve(Matrix()), group({**DB1, "status": "resolved"}))
+    assert bot.head() == head
+
+
+async def test_the_first_matching_rule_and_the_worst_severity_win(serve: Serve, bot: Bot) -> None:
+    listener = await serve(Matrix())
+    page = alert("SiteDown", fingerprint="aa", severity="page")  # rule 1 (sev1), not rule 3
+    other = alert("SiteDown", fingerprint="bb", severity="critical")  # rule 1 too
+
+    await send(listener, group(page, other, key="{}:{site}", name="SiteDown"))
+
+    assert tomllib.loads(bot.show("incidents/INC-1/incident.toml"))["severity"] == "sev1"
+
+
+async def test_after_people_resolve_it_the_group_firing_again_is_a_new_incident(
+    serve: Serve, bot: Bot
+) -> None:
+    listener = await serve(Matrix())
+    await send(listener, group(DB1))
+    assert bot.say("!incident resolve INC-1 --summary 'cleaned up'").ok
+
+    await send(listener, group({**DB1, "startsAt": "2026-11-26T13:00:00Z"}))
+
+    assert tomllib.loads(bot.show("incidents/INC-2/incident.toml"))["alert_group"] == DISK
+    assert len(incident_commits(bot, "INC-1")) == 2
+
+
+async def test_a_loud_incident_is_announced_and_its_room_asked_of_the_transport(
+    serve: Serve, bot: Bot
+) -> None:
+    bot.edit("policy.toml", POLICY)
+    down = alert("SiteDown", summary="www is down", severity="critical")
+
+    without_transport = Matrix()
+    await send(await serve(without_transport), group(down, key="{}:{a}", name="SiteDown"))
+    with_transport = Matrix()
+    await send(
+        await serve(with_transport, effects=True),
+        group({**down, "fingerprint": "ff"}, key="{}:{b}", name="SiteDown"),
+    )
+
+    # Without the transport's effects: the announcement still goes out, as plain text.
+    assert without_transport.posted[-1] == (
+        "announcement rooms",
+        f"INC-1 (sev1) opened by alerts: alertname=SiteDown {ONCALL}",
+    )
+    [effects] = with_transport.effects
+    room, notice = effects
+    assert isinstance(room, CreateIncidentRoom)
+    assert (room.incident, room.invite, room.declared_in) == ("INC-2", (ONCALL,), ALERTS_ROOM)
+    assert isinstance(notice, Notify)
+    assert notice.announce and notice.mentions == (ONCALL,)
+
+
+async def test_without_an_alerts_room_the_notice_goes_to_the_announcement_rooms(
+    serve: Serve,
+) -> None:
+    matrix = Matrix()
+    await send(await serve(matrix, room=False), group(DB1))
+    assert matrix.posted[0][0] == "announcement rooms"
+    assert matrix.posted[0][1].startswith("[FIRING:1] alertname=DiskFull\n")
+
+
+async def test_broken_rules_are_said_in_the_notice_and_write_nothing(
+    serve: Serve, bot: Bot
+) -> None:
+    bot.edit("alerts/rules.toml", '[[rule]]\nmatch = { severity = "critical" }\n'
+                                  'incident_severity = "urgent"\n')  # fmt: skip
+    matrix = Matrix()
+    head = bot.head()
+
+    status, _ = await send(await serve(matrix), group(DB1))
+
+    assert status == 200
+    assert bot.head() == head
+    assert matrix.posted[0][1].endswith(
+        "not recorded as an incident: refused: alerts/rules.toml: rule 1: incident_severity: "
+        "must be one of sev1, sev2, sev3, sev4, sev5; fix alerts/rules.toml in the state repo"
+    )
+    assert [p.path for p in StateView(bot.engine.repo.snapshot()).problems()] == [
+        "alerts/rules.toml"
+    ]
+
+
+def test_the_template_s_rules_are_valid(bot: Bot) -> None:
+    assert StateView(bot.engine.repo.snapshot()).problems() == []
+    assert "incident_severity" in bot.show("alerts/rules.toml")
+
+
+async def test_show_names_the_alert_group(serve: Serve, bot: Bot) -> None:
+    await send(await serve(Matrix()), group(DB1))
+    assert f"alert group: {DISK}" in bot.say("!incident show INC-1").text.splitlines()
+
+
+@pytest.mark.parametrize("token", [None, "wrong"])
+async def test_without_its_token_alertmanager_is_refused(
+    serve: Serve, bot: Bot, token: str | None
+) -> None:
+    matrix = Matrix()
+    head = bot.head()
+    status, _ = await send(await serve(matrix), group(DB1), token=token)
+    assert status == 401
+    assert (bot.head(), matrix.posted) == (head, [])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not json",
+        [],
+        {**group(DB1), "version": "3"},
+        {**group(DB1), "groupKey": ""},
+        group({**DB1, "fingerprint": "not hex"}),
+        group({**DB1, "startsAt": "2026-11-26 11:58"}),
+        group({**DB1, "status": "pending"}),
+        group({**DB1, "labels": {"alertname": 7}}),
+    ],
+)
+async def test_what_is_not_a_v4_payload_is_400(serve: Serve, bot: Bot, payload: Any) -> None:
+    matrix = Matrix()
+    head = bot.head()
+    status, answer = await send(await serve(matrix), payload)
+    assert (status, answer) == (400, {"ok": False, "error": "not an Alertmanager v4 payload"})
+    assert (bot.head(), matrix.posted) == (head, [])
+
+
+async def test_when_the_notice_cannot_be_posted_alertmanager_retries_and_nothing_doubles(
+    serve: Serve, bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    matrix = Matrix(away=True)
+    listener = await serve(matrix)
+
+    failed = [(await send(listener, group(DB1)))[0] for _ in range(3)]
+    matrix.away = False
+    retried, _ = await send(listener, group(DB1))
+
+    assert (failed, retried) == ([503, 503, 503], 200)
+    assert len(incident_commits(bot)) == 1  # opened once, by the first attempt
+    assert matrix.posted[0][1].endswith("\nalready in the timeline of INC-1")
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
+        "refused: could not post; retry"
+    ]
+    assert all(r.exc_info is None for r in caplog.records)

@@ -1,0 +1,191 @@
+"""Mirrors: after each commit, `main` and the notes reach every remote of `[mirrors] remotes`,
+in the background, read back here with `git`. A failing remote is announced once however many
+commits it misses, and again when it is back; a remote someone else changed is never
+overwritten."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.mirror import Mirrors, shown
+from bot.reconcile.hooks import HookResult
+from bot.reconcile.notes import NOTES, add_note
+from bot.reconcile.outcome import Outcome
+from conftest import Bot, git
+
+
+@dataclass
+class Announcements:
+    said: list[str] = field(default_factory=list)
+
+    async def announce(self, text: str) -> None:
+        self.said.append(text)
+
+
+@asynccontextmanager
+async def running(mirrors: Mirrors) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(mirrors.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+def bare(path: Path) -> Path:
+    git(path.parent, "init", "--bare", "-q", "--initial-branch=main", str(path))
+    return path
+
+
+def tip(repo: Path, ref: str = "main") -> str | None:
+    found = git(repo, "rev-parse", "--verify", "-q", ref, check=False).strip()
+    return found or None
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def noted(bot: Bot, commit: str) -> None:
+    result = HookResult("deploy-web", True, 0, 0.8, "restarted\n", None)
+    outcome = Outcome(commit, "web", "staging", "1.4.2", "ok", 1, True, result, bot.clock())
+    add_note(bot.engine.repo, outcome)
+
+
+async def test_each_commit_and_the_notes_reach_a_mirror(bot: Bot, tmp_path: Path) -> None:
+    backup = bare(tmp_path / "backup.git")
+    announcements = Announcements()
+    mirrors = Mirrors(bot.engine.repo, [str(backup)], announcements.announce, poll=60)
+
+    async with running(mirrors):
+        await eventually(lambda: tip(backup) == bot.head(), "the first push")
+        reply = bot.say("!deploy web 1.4.2 to staging --reason 'new login page'")
+        assert reply.commit is not None
+        mirrors.trigger()
+        await eventually(lambda: tip(backup) == reply.commit, "the deploy")
+        noted(bot, reply.commit)
+        await asyncio.to_thread(mirrors.trigger)  # the reconciler's thread, say
+        await eventually(lambda: tip(backup, NOTES.decode()) is not None, "the notes")
+
+    assert git(backup, "log", "--format=%H %an %s", "main") == git(
+        bot.repo, "log", "--format=%H %an %s", "main"
+    )
+    assert tip(backup, NOTES.decode()) == tip(bot.repo, NOTES.decode())
+    shown_log = git(backup, "log", "--notes=opsbot", "-1", "main")
+    assert "Notes (opsbot):\n    deploy web 1.4.2 to staging: ok in 0.8s" in shown_log
+    verified = git(
+        backup, "-c", "gpg.format=ssh", "-c",
+        f"gpg.ssh.allowedSignersFile={bot.paths.allowed_signers}", "verify-commit", "main",
+    )  # fmt: skip
+    assert verified == ""  # git verify-commit says nothing on stdout when all is well
+    assert announcements.said == []
+
+
+async def test_commits_made_without_a_trigger_reach_the_mirror_too(
+    bot: Bot, tmp_path: Path
+) -> None:
+    backup = bare(tmp_path / "backup.git")
+    mirrors = Mirrors(bot.engine.repo, [str(backup)], Announcements().announce, poll=0.1)
+
+    async with running(mirrors):
+        await eventually(lambda: tip(backup) == bot.head(), "the first push")
+        sha = bot.edit("runbooks/disk.toml", 'hooks = ["df"]\n')  # as `opsbot` on the host would
+        await eventually(lambda: tip(backup) == sha, "the edit")
+
+
+async def test_a_failing_mirror_is_announced_once_and_again_when_it_is_back(
+    bot: Bot, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.git"  # not a repository (yet)
+    backup = bare(tmp_path / "backup.git")
+    announcements = Announcements()
+    mirrors = Mirrors(
+        bot.engine.repo, [str(missing), str(backup)], announcements.announce,
+        poll=0.05, backoff_first=0.02, backoff_cap=0.1,
+    )  # fmt: skip
+
+    async with running(mirrors):
+        for version in range(1, 6):
+            assert bot.say(f"!deploy web 1.4.{version} to staging").ok
+            mirrors.trigger()
+            await asyncio.sleep(0.2)
+        await eventually(lambda: tip(backup) == bot.head(), "the good mirror")  # not held up
+        assert mirrors.failing() == [str(missing)]
+        bare(missing)
+        await eventually(lambda: tip(missing) == bot.head(), "the mirror back")
+        await eventually(lambda: len(announcements.said) == 2, "the recovery")
+
+    failing, back = announcements.said
+    assert failing.startswith(f"mirror {missing} is failing: ")
+    assert "will say when it is back" in failing
+    assert back.startswith(f"mirror {missing} is back: main at {bot.head()[:7]} pushed after ")
+    assert git(missing, "log", "--format=%H", "main") == git(bot.repo, "log", "--format=%H", "main")
+    assert mirrors.failing() == []
+
+
+async def test_a_mirror_someone_else_pushed_to_is_reported_not_overwritten(
+    bot: Bot, tmp_path: Path
+) -> None:
+    backup = bare(tmp_path / "backup.git")
+    git(tmp_path, "clone", "-q", str(bot.repo), "work")
+    work = tmp_path / "work"
+    (work / "notes.txt").write_text("mine\n")
+    git(work, "add", "notes.txt")
+    git(work, "-c", "user.name=Eve", "-c", "user.email=eve@example.org", "commit", "-qm", "eve")
+    git(work, "push", "-q", str(backup), "main")
+    theirs = tip(backup)
+    announcements = Announcements()
+    mirrors = Mirrors(
+        bot.engine.repo, [str(backup)], announcements.announce,
+        poll=0.05, backoff_first=0.02, backoff_cap=0.05, report_after=1,
+    )  # fmt: skip
+
+    async with running(mirrors):
+        await eventually(lambda: bool(announcements.said), "the report")
+        await asyncio.sleep(0.3)  # more attempts, no more announcements
+
+    assert tip(backup) == theirs
+    assert announcements.said == [
+        f"mirror {backup} is failing: the mirror has commits the state repo does not (someone "
+        "pushed to it); a mirror is never overwritten. opsbot keeps retrying (with backoff) and "
+        "will say when it is back; commits are safe in the state repo"
+    ]
+
+
+def test_a_password_in_a_remote_is_never_shown() -> None:
+    assert shown("https://opsbot:hunter2@git.example.org/state.git") == (
+        "https://opsbot:***@git.example.org/state.git"
+    )
+    assert shown("ssh://git@git.example.org/state.git") == "ssh://git@git.example.org/state.git"
+    assert shown("/srv/backup/state.git") == "/srv/backup/state.git"
+
+
+async def test_an_unreachable_http_mirror_keeps_its_password_out_of_the_announcement(
+    bot: Bot, tmp_path: Path
+) -> None:
+    announcements = Announcements()
+    remote = "http://opsbot:hunter2@127.0.0.1:9/state.git"  # the discard port: nobody answers
+    mirrors = Mirrors(
+        bot.engine.repo, [remote], announcements.announce, poll=0.05, backoff_first=0.02,
+        backoff_cap=0.05,
+    )  # fmt: skip
+
+    async with running(mirrors):
+        await eventually(lambda: bool(announcements.said), "the report")
+
+    [said] = announcements.said
+    assert said.startswith("mirror http://opsbot:***@127.0.0.1:9/state.git is failing: ")
+    assert "hunter2" not in said
+
+
+async def test_no_remotes_is_nothing_to_do(bot: Bot) -> None:
+    mirrors = Mirrors(bot.engine.repo, [], Announcements().announce)
+    mirrors.trigger()
+    await asyncio.wait_for(mirrors.run(asyncio.Event()), 1)
