@@ -1,6 +1,7 @@
-"""opsbot init | shell | check | reindex | verify | keygen"""
+"""opsbot init | shell | check | reindex | verify | keygen | install-service"""
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from bot.transport import console
 
 # Commands that only read the repo commit nothing, so the committer they are given never shows.
 READER = bot_identity(DEFAULT_BOT_ID)
+SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
 
 
 def _paths(args: argparse.Namespace) -> HostPaths:
@@ -123,6 +125,76 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install_service(args: argparse.Namespace) -> int:
+    """The unit, starting this very opsbot, and the example config unless one is there."""
+    executable = _opsbot_executable()
+    if executable is None:
+        print("opsbot install-service: cannot find the opsbot executable", file=sys.stderr)
+        return 2
+    prefix: Path = args.prefix
+    unit = prefix / "etc/systemd/system/opsbot.service"
+    config = prefix / "etc/opsbot/opsbot.toml"
+    text = (SYSTEMD / "opsbot.service").read_text()
+    start = "ExecStart=/usr/local/bin/opsbot "
+    assert start in text, "the shipped unit starts /usr/local/bin/opsbot"
+    # In a unit file, % starts a specifier and a space ends the path unless it is quoted.
+    escaped = str(executable).replace("%", "%%")
+    escaped = f'"{escaped}"' if any(c.isspace() for c in escaped) else escaped
+    unit.parent.mkdir(parents=True, exist_ok=True)
+    unit.write_text(text.replace(start, f"ExecStart={escaped} "))
+    unit.chmod(0o644)
+    print(f"wrote {unit} (ExecStart={executable})")
+    for path in dict.fromkeys([executable, Path(sys.executable).resolve()]):
+        if hidden_from_the_service(path):
+            print(
+                f"warning: the service cannot see {path} (ProtectHome=, PrivateTmp=): "
+                "install opsbot outside home directories and /tmp, e.g. in a venv in /opt/opsbot",
+                file=sys.stderr,
+            )
+    # Root-owned and not writable by the service: what it runs, and what it is told.
+    (prefix / "etc/opsbot/hooks.d").mkdir(parents=True, exist_ok=True, mode=0o755)
+    (prefix / "etc/opsbot/credentials").mkdir(exist_ok=True, mode=0o700)
+    if config.exists():
+        print(f"kept {config} (it exists)")
+    else:
+        shutil.copyfile(SYSTEMD / "opsbot.toml.example", config)
+        config.chmod(0o644)  # no secret in it, and the service's dynamic user must read it
+        print(f"wrote {config} (an example: set homeserver and user_id)")
+    print(NEXT_STEPS)
+    return 0
+
+
+NEXT_STEPS = """
+next, as root:
+  1. edit /etc/opsbot/opsbot.toml: homeserver and user_id
+  2. give the bot its password, readable by root alone (systemd hands it to the service):
+       install -m 0600 /dev/stdin /etc/opsbot/credentials/password   # type it, then Ctrl-D
+     or encrypted for this host: systemd-creds encrypt --name=password - \\
+       /etc/opsbot/credentials/password.cred   # and LoadCredentialEncrypted= in the unit
+  3. create the state repo in the service's state directory:
+       opsbot init /var/lib/opsbot/state.git --state-dir /var/lib/opsbot \\
+         --bot @opsbot:example.org --admin @you:example.org
+  4. put deploy and health hooks, if any, in /etc/opsbot/hooks.d (root-owned)
+  5. opsbot check --config /etc/opsbot/opsbot.toml
+  6. systemctl daemon-reload && systemctl enable --now opsbot.service
+  7. systemctl status opsbot.service   # Status: "serving N rooms" once it is ready"""
+
+
+def hidden_from_the_service(path: Path) -> bool:
+    """Whether the unit's sandbox hides `path`: home directories and the host's /tmp."""
+    hidden = ("/home", "/root", "/run/user", "/tmp", "/var/tmp")
+    return any(path.is_relative_to(top) for top in hidden)
+
+
+def _opsbot_executable() -> Path | None:
+    """The opsbot script beside this Python (a virtualenv's bin/), else the one on PATH."""
+    beside = Path(sys.executable).parent / "opsbot"
+    if beside.is_file():
+        return beside.absolute()
+    found = shutil.which("opsbot")
+    return Path(found).absolute() if found else None
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="opsbot", description="ChatOps for Matrix; every change is a signed Git commit."
@@ -182,6 +254,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--principal", default=DEFAULT_BOT_ID, help="the bot's Matrix id")
     p.add_argument("--force", action="store_true", help="replace an existing key")
     p.set_defaults(func=cmd_keygen)
+
+    p = sub.add_parser(
+        "install-service", help="install the systemd unit and an example config, then say what next"
+    )
+    p.add_argument(
+        "--prefix", type=Path, default=Path("/"), help="install under this root (default: /)"
+    )
+    p.set_defaults(func=cmd_install_service)
     return top
 
 

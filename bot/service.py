@@ -2,17 +2,29 @@
 
 Wires the layers (config -> state -> engine -> transport, with the reconciler and the watcher
 beside them), runs until SIGTERM or SIGINT, and exits with a status systemd can act on: 0 on a
-requested stop, 1 when the bot cannot go on (a revoked token, a failed login), 2 for a config
-that does not validate.
+requested stop, 1 when the bot cannot go on (a revoked token, a failed login, a repo it cannot
+read), 2 for a config that does not validate.
+
+Under systemd (`Type=notify`) it says where it is: STATUS= lines while it starts, READY=1 only
+once it has checked the repo, logged in and synced, watchdog pings from the event loop, and
+STOPPING=1 as soon as a stop is asked for. A stop never cuts a command in half: the command being
+handled finishes (commit and reply), the others wait for the next start, and the transcript
+lines still pending are committed before the process exits.
 """
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+from nio import AsyncClient, MatrixRoom
+
+from bot import sdnotify
 from bot.assemble import open_engine
 from bot.config import Config
+from bot.engine.dispatch import Engine
 from bot.logs import fact
 from bot.reconcile.outcome import Outcome
 from bot.reconcile.reconciler import Reconciler
@@ -23,6 +35,14 @@ from bot.transport.ratelimit import RateLimit
 from bot.watch import Watcher
 
 log = logging.getLogger("opsbot.service")
+
+# How long a stop waits for the command in flight (its commit, then its reply). Well inside the
+# unit's TimeoutStopSec=, so that the transcript flush and the exit still fit before SIGKILL.
+DRAIN_SECONDS = 15.0
+# How often the STATUS= line is brought up to date (rooms joined or left, repo problems).
+STATUS_SECONDS = 5.0
+
+T = TypeVar("T")
 
 
 def describe(outcome: Outcome) -> str:
@@ -44,6 +64,58 @@ def describe(outcome: Outcome) -> str:
     )
 
 
+class DrainingTransport(MatrixTransport):
+    """A transport that stops between two events, never inside one.
+
+    `MatrixTransport.run` stops by cancelling the sync in progress. Cancelled in the middle of a
+    command, the engine's worker thread would still commit, but the reply would not be sent until
+    the next start. So a stop first closes this gate: the event being handled runs to its end
+    (commit, reply, marked handled), the next one waits at the gate, and only then is the sync
+    cancelled. The position has not moved past the waiting events, so the next start serves them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_flight = 0
+        self._closed = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def _event(self, room: MatrixRoom, event: Any) -> None:
+        if self._closed:
+            await asyncio.Event().wait()  # until the sync is cancelled
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            await super()._event(room, event)
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self._idle.set()
+
+    async def close(self, grace: float) -> bool:
+        """Takes no new event; True once none is being handled, False if `grace` ran out."""
+        self._closed = True
+        try:
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+def repo_problems(engine: Engine) -> list[str]:
+    """Reads every record at HEAD, the policy first; raises if the repo cannot be read at all."""
+    return [problem.message for problem in engine.view().problems()]
+
+
+def serving(rooms: int, problems: int) -> str:
+    text = f"serving {rooms} room{'' if rooms == 1 else 's'}"
+    if problems:
+        text += f"; {problems} problem(s) in the state repo, listed by opsbot check"
+    return text
+
+
 async def serve(
     config: Config, stop: asyncio.Event, on_ready: Callable[[], None] | None = None
 ) -> int:
@@ -53,14 +125,31 @@ async def serve(
             log, "no state repo; create it with: opsbot init", logging.ERROR, repo=config.paths.repo
         )
         return 2
+    sdnotify.status("checking the state repo")
     journal = Journal(config.paths.state_dir / "matrix" / "journal.sqlite")
-    engine = open_engine(config.paths, config.bot_id, devices=journal)
     try:
-        client = await Session(config.matrix, config.paths.state_dir).open()
+        engine = open_engine(config.paths, config.bot_id, devices=journal)
+        problems = await asyncio.to_thread(repo_problems, engine)
+    except Exception as e:  # whatever it is, the bot cannot serve a repo it cannot read
+        fact(log, "cannot read the state repo", logging.ERROR, repo=config.paths.repo,
+             error=f"{type(e).__name__}: {e}")  # fmt: skip
+        journal.close()
+        return 1
+    for problem in problems:
+        fact(log, "state repo problem", logging.WARNING, problem=problem)
+
+    sdnotify.status("logging in")
+    try:
+        client = await _unless_stopped(Session(config.matrix, config.paths.state_dir).open(), stop)
     except LoginFailed as e:
         fact(log, "cannot log in", logging.ERROR, error=str(e))
+        journal.close()
         return 1
-    transport = MatrixTransport(
+    if client is None:
+        journal.close()
+        fact(log, "stopped")
+        return 0
+    transport = DrainingTransport(
         client, engine, journal, rate_limit=RateLimit(config.matrix.commands_per_minute)
     )
 
@@ -81,20 +170,39 @@ async def serve(
         engine.repo, config.paths.state_dir / "watched_head", transport.announce, reconciler.trigger
     )
     fact(log, "started", user=client.user_id, device=client.device_id, repo=config.paths.repo)
+    ready = asyncio.Event()
+
+    def now_ready() -> None:
+        fact(log, "ready", rooms=len(client.rooms))
+        if on_ready:
+            on_ready()
+        sdnotify.notify("READY=1", f"STATUS={serving(len(client.rooms), len(problems))}")
+        ready.set()
+
+    halt = asyncio.Event()  # the transport's own stop, set once the command in flight is done
+    sdnotify.status("syncing")
+    winding = asyncio.ensure_future(_wind_down(transport, stop, halt))
     tasks = [
         asyncio.ensure_future(reconciler.run(stop)),
         asyncio.ensure_future(watcher.run(stop)),
         asyncio.ensure_future(transport.transcript.run(stop)),
+        asyncio.ensure_future(_keep_status(engine, client, problems, ready, stop)),
     ]
     try:
-        await transport.run(stop, on_ready)
+        await transport.run(halt, now_ready)
     except Fatal as e:
         fact(log, "stopping: cannot go on", logging.ERROR, error=str(e))
+        sdnotify.notify("STOPPING=1", f"STATUS=stopping: cannot go on: {e}")
         return 1
     finally:
+        winding.cancel()  # done already after a requested stop; not wanted after a fatal one
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        halt.set()
+        await asyncio.gather(winding, *tasks, return_exceptions=True)
+        if journal.pending_lines():
+            sdnotify.status("stopping: committing the incident transcripts")
         await transport.transcript.flush()  # a clean stop leaves nothing only in the journal
+        sdnotify.status("stopping: closing")
         reconciler.close()
         await client.close()
         journal.close()
@@ -102,12 +210,80 @@ async def serve(
     return 0
 
 
+async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """`work`'s result, or None if a stop came first (the work is cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
+
+
+async def _wind_down(
+    transport: DrainingTransport, stop: asyncio.Event, halt: asyncio.Event
+) -> None:
+    """On a stop: take no new command, let the one in flight finish, then stop syncing."""
+    await stop.wait()
+    busy = transport.in_flight > 0
+    what = "finishing the command in flight" if busy else "no command in flight"
+    fact(log, "stopping", in_flight=transport.in_flight)
+    sdnotify.notify("STOPPING=1", f"STATUS=stopping: {what}")
+    if not await transport.close(DRAIN_SECONDS):
+        fact(log, "stopping before the command in flight was answered; the next start answers it",
+             logging.WARNING, waited=f"{DRAIN_SECONDS:g}s")  # fmt: skip
+    halt.set()
+
+
+async def _keep_status(
+    engine: Engine,
+    client: AsyncClient,
+    problems: list[str],
+    ready: asyncio.Event,
+    stop: asyncio.Event,
+) -> None:
+    """Keeps STATUS= true while serving: rooms come and go, pushes fix or break records."""
+    await ready.wait()
+    shown = serving(len(client.rooms), len(problems))
+    head = engine.repo.head()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), STATUS_SECONDS)
+            return
+        if engine.repo.head() != head:
+            head = engine.repo.head()
+            try:
+                problems = await asyncio.to_thread(repo_problems, engine)
+            except Exception:
+                log.exception("checking the state repo failed")
+        text = serving(len(client.rooms), len(problems))
+        if text != shown:
+            sdnotify.status(text)
+            shown = text
+
+
 def run(config: Config) -> int:
     async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def asked(sig: signal.Signals) -> None:
+            if not stop.is_set():
+                fact(log, "stop requested", signal=sig.name)
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        return await serve(config, stop, lambda: fact(log, "ready"))
+            loop.add_signal_handler(sig, asked, sig)
+        interval = sdnotify.watchdog_interval()
+        pings = asyncio.ensure_future(sdnotify.watchdog(interval)) if interval else None
+        try:
+            return await serve(config, stop)
+        finally:
+            if pings is not None:
+                pings.cancel()
+                await asyncio.gather(pings, return_exceptions=True)
 
     return asyncio.run(main())

@@ -61,7 +61,8 @@ class BotProcess:
     def repo(self) -> Path:
         return self.paths.repo
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 60, env: dict[str, str] | None = None) -> None:
+        """Starts the bot and waits until it logs "ready"; `env` adds to its environment."""
         self.starts += 1
         cfg = self.config
         with self.log.open("ab") as log:
@@ -78,7 +79,7 @@ class BotProcess:
                 ],
                 stdout=log,
                 stderr=log,
-                env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
+                env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1", **(env or {})},
             )
         deadline = time.monotonic() + timeout
         while sum(1 for f in self.facts() if f.get("msg") == "ready") < self.starts:
