@@ -30,9 +30,14 @@ def bot_id_of(repo: Path) -> str:
         return DEFAULT_BOT_ID
 
 
-def ensure_key(paths: HostPaths, bot_id: str) -> SigningKey:
-    """Loads the signing key, creating it (and the allowed-signers file) on first use."""
-    if paths.signing_key.exists():
+def ensure_key(paths: HostPaths, bot_id: str, key_file: Path | None = None) -> SigningKey:
+    """Loads the signing key, creating it (and the allowed-signers file) on first use.
+
+    A `key_file` elsewhere than the state directory (a systemd credential) is only ever read:
+    its owner made it, and a missing one is an error rather than a reason to make a new key."""
+    if key_file is not None and key_file != paths.signing_key:
+        key = SigningKey.load(key_file)
+    elif paths.signing_key.exists():
         key = SigningKey.load(paths.signing_key)
     else:
         paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -45,7 +50,12 @@ def ensure_key(paths: HostPaths, bot_id: str) -> SigningKey:
 
 
 def init_repo(
-    paths: HostPaths, *, admins: list[str], bot_id: str = DEFAULT_BOT_ID, template: Path = TEMPLATE
+    paths: HostPaths,
+    *,
+    admins: list[str],
+    bot_id: str = DEFAULT_BOT_ID,
+    template: Path = TEMPLATE,
+    key_file: Path | None = None,
 ) -> StateRepo:
     """A new bare state repo from the template, with `admins` in policy.toml; one signed commit."""
     files: dict[str, bytes | None] = {}
@@ -56,7 +66,7 @@ def init_repo(
     for admin in admins:
         policy = add_admin(policy, admin)
     files["policy.toml"] = policy.encode()
-    key = ensure_key(paths, bot_id)
+    key = ensure_key(paths, bot_id, key_file)
     me = bot_identity(bot_id)
     message = Message(
         summary="init: new state repository",
@@ -76,10 +86,14 @@ def init_repo(
 
 
 def open_engine(
-    paths: HostPaths, bot_id: str | None = None, *, devices: DeviceDirectory | None = None
+    paths: HostPaths,
+    bot_id: str | None = None,
+    *,
+    devices: DeviceDirectory | None = None,
+    key_file: Path | None = None,
 ) -> Engine:
     bot_id = bot_id or bot_id_of(paths.repo)
-    key = ensure_key(paths, bot_id)
+    key = ensure_key(paths, bot_id, key_file)
     repo = StateRepo(paths.repo, committer=bot_identity(bot_id), signer=key)
     index = Index(paths.index)
     names = ("opsbot", bot_id.lstrip("@").split(":")[0])

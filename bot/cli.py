@@ -27,8 +27,10 @@ def _paths(args: argparse.Namespace) -> HostPaths:
 def cmd_init(args: argparse.Namespace) -> int:
     paths = _paths(args)
     try:
-        repo = init_repo(paths, admins=args.admin, bot_id=args.bot, template=args.template)
-    except (FileExistsError, ValueError) as e:
+        repo = init_repo(
+            paths, admins=args.admin, bot_id=args.bot, template=args.template, key_file=args.key
+        )
+    except (FileExistsError, ValueError, SigningKeyError) as e:
         print(f"opsbot init: {e}", file=sys.stderr)
         return 2
     print(f"created {paths.repo} (commit {repo.head()})")
@@ -171,13 +173,16 @@ next, as root:
        install -m 0600 /dev/stdin /etc/opsbot/credentials/password   # type it, then Ctrl-D
      or encrypted for this host: systemd-creds encrypt --name=password - \\
        /etc/opsbot/credentials/password.cred   # and LoadCredentialEncrypted= in the unit
-  3. create the state repo in the service's state directory:
+  3. make the key that signs every commit (printing the allowed-signers line for reviewers):
+       opsbot keygen --out /etc/opsbot/credentials/signing_key --principal @opsbot:example.org
+  4. create the state repo in the service's state directory, its first commit signed too:
        opsbot init /var/lib/opsbot/state.git --state-dir /var/lib/opsbot \\
+         --key /etc/opsbot/credentials/signing_key \\
          --bot @opsbot:example.org --admin @you:example.org
-  4. put deploy and health hooks, if any, in /etc/opsbot/hooks.d (root-owned)
-  5. opsbot check --config /etc/opsbot/opsbot.toml
-  6. systemctl daemon-reload && systemctl enable --now opsbot.service
-  7. systemctl status opsbot.service   # Status: "serving N rooms" once it is ready"""
+  5. put deploy and health hooks, if any, in /etc/opsbot/hooks.d (root-owned)
+  6. opsbot check --config /etc/opsbot/opsbot.toml
+  7. systemctl daemon-reload && systemctl enable --now opsbot.service
+  8. systemctl status opsbot.service   # Status: "serving N rooms" once it is ready"""
 
 
 def hidden_from_the_service(path: Path) -> bool:
@@ -215,6 +220,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--admin", action="append", required=True, metavar="USER",
                    help="Matrix id of an admin, e.g. @alice:example.org (repeatable)")  # fmt: skip
     p.add_argument("--bot", default=DEFAULT_BOT_ID, metavar="USER", help="the bot's own Matrix id")
+    p.add_argument(
+        "--key", type=Path, help="sign with this key (default: make one in the state dir)"
+    )
     p.add_argument("--template", type=Path, default=TEMPLATE, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_init)
 

@@ -17,17 +17,19 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from nio import AsyncClient, MatrixRoom
+from nio import AsyncClient
 
 from bot import sdnotify
 from bot.assemble import open_engine
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.engine.dispatch import Engine
 from bot.logs import fact
+from bot.mirror import Mirrors
 from bot.reconcile.outcome import Outcome
 from bot.reconcile.reconciler import Reconciler
+from bot.transport.http import HttpListener
 from bot.transport.matrix.journal import Journal
 from bot.transport.matrix.session import LoginFailed, Session
 from bot.transport.matrix.transport import Fatal, MatrixTransport
@@ -64,46 +66,6 @@ def describe(outcome: Outcome) -> str:
     )
 
 
-class DrainingTransport(MatrixTransport):
-    """A transport that stops between two events, never inside one.
-
-    `MatrixTransport.run` stops by cancelling the sync in progress. Cancelled in the middle of a
-    command, the engine's worker thread would still commit, but the reply would not be sent until
-    the next start. So a stop first closes this gate: the event being handled runs to its end
-    (commit, reply, marked handled), the next one waits at the gate, and only then is the sync
-    cancelled. The position has not moved past the waiting events, so the next start serves them.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.in_flight = 0
-        self._closed = False
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    async def _event(self, room: MatrixRoom, event: Any) -> None:
-        if self._closed:
-            await asyncio.Event().wait()  # until the sync is cancelled
-        self.in_flight += 1
-        self._idle.clear()
-        try:
-            await super()._event(room, event)
-        finally:
-            self.in_flight -= 1
-            if self.in_flight == 0:
-                self._idle.set()
-
-    async def close(self, grace: float) -> bool:
-        """Takes no new event; True once none is being handled, False if `grace` ran out."""
-        self._closed = True
-        try:
-            async with asyncio.timeout(grace):
-                await self._idle.wait()
-        except TimeoutError:
-            return False
-        return True
-
-
 def repo_problems(engine: Engine) -> list[str]:
     """Reads every record at HEAD, the policy first; raises if the repo cannot be read at all."""
     return [problem.message for problem in engine.view().problems()]
@@ -128,7 +90,9 @@ async def serve(
     sdnotify.status("checking the state repo")
     journal = Journal(config.paths.state_dir / "matrix" / "journal.sqlite")
     try:
-        engine = open_engine(config.paths, config.bot_id, devices=journal)
+        engine = open_engine(
+            config.paths, config.bot_id, devices=journal, key_file=config.signing_key
+        )
         problems = await asyncio.to_thread(repo_problems, engine)
     except Exception as e:  # whatever it is, the bot cannot serve a repo it cannot read
         fact(log, "cannot read the state repo", logging.ERROR, repo=config.paths.repo,
@@ -149,7 +113,7 @@ async def serve(
         journal.close()
         fact(log, "stopped")
         return 0
-    transport = DrainingTransport(
+    transport = MatrixTransport(
         client, engine, journal, rate_limit=RateLimit(config.matrix.commands_per_minute)
     )
 
@@ -165,7 +129,27 @@ async def serve(
         retries=config.reconcile.retries, on_outcome=on_outcome,
     )  # fmt: skip
     engine.runtime = reconciler
-    transport.on_commit = lambda _sha: reconciler.trigger()
+    mirrors = Mirrors(engine.repo, config.mirrors, transport.announce)
+
+    def committed(_sha: str) -> None:
+        reconciler.trigger()
+        mirrors.trigger()
+
+    transport.on_commit = committed
+    listener = None
+    if config.http is not None:
+        listener = HttpListener(
+            config, engine, post=transport.post, announce=transport.announce,
+            run_effects=transport.effects.run, on_commit=committed,
+        )  # fmt: skip
+        try:
+            await listener.start()
+        except (ConfigError, OSError) as e:
+            fact(log, "cannot start the HTTP listener", logging.ERROR, error=str(e))
+            reconciler.close()
+            await client.close()
+            journal.close()
+            return 2 if isinstance(e, ConfigError) else 1
     watcher = Watcher(
         engine.repo, config.paths.state_dir / "watched_head", transport.announce, reconciler.trigger
     )
@@ -187,6 +171,7 @@ async def serve(
         asyncio.ensure_future(watcher.run(stop)),
         asyncio.ensure_future(transport.transcript.run(stop)),
         asyncio.ensure_future(_keep_status(engine, client, problems, ready, stop)),
+        asyncio.ensure_future(mirrors.run(stop)),
     ]
     try:
         await transport.run(halt, now_ready)
@@ -199,6 +184,8 @@ async def serve(
         stop.set()
         halt.set()
         await asyncio.gather(winding, *tasks, return_exceptions=True)
+        if listener is not None:
+            await listener.stop()
         if journal.pending_lines():
             sdnotify.status("stopping: committing the incident transcripts")
         await transport.transcript.flush()  # a clean stop leaves nothing only in the journal
@@ -223,9 +210,7 @@ async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
     return None
 
 
-async def _wind_down(
-    transport: DrainingTransport, stop: asyncio.Event, halt: asyncio.Event
-) -> None:
+async def _wind_down(transport: MatrixTransport, stop: asyncio.Event, halt: asyncio.Event) -> None:
     """On a stop: take no new command, let the one in flight finish, then stop syncing."""
     await stop.wait()
     busy = transport.in_flight > 0

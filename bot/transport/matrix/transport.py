@@ -83,6 +83,11 @@ class MatrixTransport:
         self.on_commit = on_commit
         self.effects = EffectRunner(client, engine, self._send)
         self.transcript = Transcript(engine, journal, str(client.user_id))
+        # The gate a stop closes: see `close`.
+        self.in_flight = 0
+        self._closed = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._creators: dict[str, set[str]] = {}
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
@@ -181,6 +186,10 @@ class MatrixTransport:
             events = events[joins[-1] + 1 :] if joins else []
             self.journal.mark_joined(room_id)
         for event in events:
+            if self._closed:
+                await asyncio.Event().wait()  # held at the gate until the sync is cancelled
+            self.in_flight += 1
+            self._idle.clear()
             try:
                 await self._event(room, event)
             except (*TRANSIENT, Retry, Fatal):
@@ -192,6 +201,10 @@ class MatrixTransport:
                     extra={"fields": {"room": room_id, "event": getattr(event, "event_id", None)}},
                 )
                 self.journal.mark_handled(event.event_id, room_id, None)
+            finally:
+                self.in_flight -= 1
+                if self.in_flight == 0:
+                    self._idle.set()
 
     def _is_my_join(self, event: Any) -> bool:
         return (
@@ -239,6 +252,19 @@ class MatrixTransport:
         )  # fmt: skip
         if reply.commit and self.on_commit is not None:
             self.on_commit(reply.commit)
+
+    async def close(self, grace: float) -> bool:
+        """Stops between two events, never inside one: the event being handled runs to its
+        end (commit, reply, marked handled), the next waits at the gate until `run`'s sync is
+        cancelled. The position has not moved past the waiting events, so the next start serves
+        them. True once nothing is being handled; False if `grace` ran out first."""
+        self._closed = True
+        try:
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def post(self, room_id: str, text: str) -> None:
         """A notice from the bot itself (an alert, a webhook), in a room it is in."""
