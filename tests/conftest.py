@@ -4,10 +4,11 @@ real `git` CLI to read it back."""
 import os
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +17,11 @@ from bot.config import HostPaths
 from bot.devserver import Homeserver
 from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation, Reply
+
+if TYPE_CHECKING:
+    from matrix_harness import BotProcess
+
+    from bot.devclient import Person
 from bot.state.message import Message
 from bot.state.repo import Identity
 
@@ -140,3 +146,36 @@ def homeserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]
     """One real Synapse on 127.0.0.1 for the whole session, started only if a test needs it."""
     with Homeserver(tmp_path_factory.mktemp("homeserver")) as server:
         yield server
+
+
+# People and the bot on the real homeserver, for the Matrix tests. Imported here, not at the top:
+# the harness uses this module's `git`.
+
+
+@pytest.fixture
+async def alice(homeserver: Homeserver, tmp_path: Path) -> AsyncIterator["Person"]:
+    from matrix_harness import person
+
+    someone = await person(homeserver, tmp_path / "people", "alice")
+    yield someone
+    await someone.close()
+
+
+@pytest.fixture
+async def bob(homeserver: Homeserver, tmp_path: Path) -> AsyncIterator["Person"]:
+    from matrix_harness import person
+
+    someone = await person(homeserver, tmp_path / "people", "bob")
+    yield someone
+    await someone.close()
+
+
+@pytest.fixture
+def opsbot(homeserver: Homeserver, tmp_path: Path, alice: "Person") -> Iterator["BotProcess"]:
+    """The bot as a process, alice its admin; not started (tests start it as they need)."""
+    from matrix_harness import BotProcess
+
+    bot = BotProcess(homeserver, tmp_path / "bot", admins=[alice.user_id])
+    yield bot
+    if bot.process and bot.process.poll() is None:
+        bot.stop()

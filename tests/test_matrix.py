@@ -5,7 +5,6 @@ import json
 import shutil
 import subprocess
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +19,9 @@ pytestmark = pytest.mark.matrix
 
 
 @pytest.fixture
-async def alice(homeserver: Homeserver, tmp_path: Path) -> AsyncIterator[Person]:
-    someone = await person(homeserver, tmp_path / "people", "alice")
-    yield someone
-    await someone.close()
-
-
-@pytest.fixture
-def opsbot(homeserver: Homeserver, tmp_path: Path, alice: Person) -> Iterator[BotProcess]:
-    bot = BotProcess(homeserver, tmp_path / "bot", admins=[alice.user_id])
-    bot.start()
-    yield bot
-    if bot.process and bot.process.poll() is None:
-        bot.stop()
+def opsbot(opsbot: BotProcess) -> BotProcess:
+    opsbot.start()
+    return opsbot
 
 
 async def ops_room(alice: Person, opsbot: BotProcess) -> str:

@@ -1,40 +1,16 @@
 """GitOps and incidents over Matrix: the reconciler's result in the room, outside commits
 announced, an incident room with its transcript in Git. Real Synapse, real E2EE, real hooks."""
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from matrix_harness import BotProcess, person
+from matrix_harness import BotProcess
 
 from bot.devclient import Person
-from bot.devserver import Homeserver
 from conftest import git
 
 pytestmark = pytest.mark.matrix
-
-
-@pytest.fixture
-async def alice(homeserver: Homeserver, tmp_path: Path) -> AsyncIterator[Person]:
-    someone = await person(homeserver, tmp_path / "people", "alice")
-    yield someone
-    await someone.close()
-
-
-@pytest.fixture
-async def bob(homeserver: Homeserver, tmp_path: Path) -> AsyncIterator[Person]:
-    someone = await person(homeserver, tmp_path / "people", "bob")
-    yield someone
-    await someone.close()
-
-
-@pytest.fixture
-def opsbot(homeserver: Homeserver, tmp_path: Path, alice: Person) -> Iterator[BotProcess]:
-    bot = BotProcess(homeserver, tmp_path / "bot", admins=[alice.user_id])
-    yield bot
-    if bot.process and bot.process.poll() is None:
-        bot.stop()
 
 
 async def ops_room(alice: Person, opsbot: BotProcess, *others: Person) -> str:

@@ -12,16 +12,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from matrix_harness import BotProcess, person
+from matrix_harness import BotProcess
 
 from bot import service
 from bot.devclient import Person
-from bot.devserver import Homeserver
 from bot.state.repo import LOCK_FILE, Identity, StateRepo
 from conftest import git
 
@@ -94,21 +93,6 @@ class Systemd:
                 raise TimeoutError(f"no {assignment} from the bot; it said {self.said()}")
             await asyncio.sleep(0.05)
         return notice
-
-
-@pytest.fixture
-async def alice(homeserver: Homeserver, tmp_path: Path) -> AsyncIterator[Person]:
-    someone = await person(homeserver, tmp_path / "people", "alice")
-    yield someone
-    await someone.close()
-
-
-@pytest.fixture
-def opsbot(homeserver: Homeserver, tmp_path: Path, alice: Person) -> Iterator[BotProcess]:
-    bot = BotProcess(homeserver, tmp_path / "bot", admins=[alice.user_id])
-    yield bot
-    if bot.process and bot.process.poll() is None:
-        bot.stop()
 
 
 @pytest.fixture
