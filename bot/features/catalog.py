@@ -1,7 +1,19 @@
 """Every command opsbot knows, collected into the registry the engine is built with."""
 
 from bot.engine.registry import CommandRegistry
-from bot.features import deploy, freeze, help, incident, lock, proposals, status, trust
+from bot.features import (
+    deploy,
+    freeze,
+    help,
+    incident,
+    incident_internal,
+    incident_progress,
+    incident_reports,
+    lock,
+    proposals,
+    status,
+    trust,
+)
 
 
 def default_registry() -> CommandRegistry:
@@ -15,5 +27,8 @@ def default_registry() -> CommandRegistry:
             *status.COMMANDS,
             *trust.COMMANDS,
             *incident.COMMANDS,
+            *incident_progress.COMMANDS,
+            *incident_reports.COMMANDS,
+            *incident_internal.COMMANDS,
         ]
     )
