@@ -113,6 +113,13 @@ class Opsbot(Child):
         (root / "password").write_text(password)
         paths = HostPaths(root / "state.git", root / "state")
         init_repo(paths, admins=[admin], bot_id=self.user_id).close()
+        # The reconciler does its real work after each deploy (hook run, git note, reply edit),
+        # with hooks that apply instantly: the bench measures the bot, not a deploy.
+        hooks = root / "hooks.d"
+        hooks.mkdir()
+        for name in ("deploy-web", "deploy-container", "health-http"):
+            (hooks / name).write_text("#!/bin/sh\nexit 0\n")
+            (hooks / name).chmod(0o755)
         config = root / "opsbot.toml"
         quoted = json.dumps  # a JSON string is a TOML basic string
         config.write_text(
@@ -126,6 +133,7 @@ class Opsbot(Child):
             "[paths]\n"
             f"state_dir = {quoted(str(paths.state_dir))}\n"
             f"repo = {quoted(str(paths.repo))}\n"
+            f"hooks_dir = {quoted(str(hooks))}\n"
         )
         argv = [sys.executable, "-m", "bot.cli", "--log-format", "json", "run"]
         env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1"}

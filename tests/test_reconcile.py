@@ -492,5 +492,18 @@ async def test_status_shows_applied_health_and_drift(host: Host) -> None:
     host.bot.engine.runtime = reconciler
     text = host.bot.say("!status dev").text
     assert "  web 1.4.2 (by @alice:example.org, just now) · applied, healthy" in text
-    api = "  api 2.0.0 (by @alice:example.org, just now) · not applied yet, drift"
+    api = "  api 2.0.0 (by @alice:example.org, just now) · not applied yet, healthy, drift"
     assert f"{api}, last attempt failed (exited with 1)" in text
+
+
+async def test_status_shows_the_version_the_observe_hook_sees_running(host: Host) -> None:
+    host.hook("deploy-web")
+    host.hook("observe-web", 'echo "1.4.1"\n')
+    host.bot.edit("apps/web.toml", 'deploy = "deploy-web"\nobserve = "observe-web"\n')
+    reconciler = host.reconciler(retries=0)
+    host.deploy("web", "1.4.2")
+    await reconciler.reconcile_once()
+    await reconciler.refresh_health()
+    host.bot.engine.runtime = reconciler
+    text = host.bot.say("!status dev").text
+    assert "  web 1.4.2 (by @alice:example.org, just now) · applied, running 1.4.1, drift" in text

@@ -31,6 +31,8 @@ class Runtime(Protocol):
 
     def health(self) -> Mapping[tuple[str, str], Any]: ...
 
+    def observed(self) -> Mapping[tuple[str, str], str]: ...
+
 
 @dataclass(frozen=True)
 class Context:

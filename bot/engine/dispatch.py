@@ -189,7 +189,7 @@ class Engine:
                     # new HEAD, since the freeze we checked may not hold any more.
                     fact(log, "main moved during a command, retrying", event=invocation.event_id)
                     continue
-            self.index.sync(self.repo)
+            # The index catches up at the start of the next command: a reply waits for nothing.
             fact(
                 log, "committed", command=command.name, room=invocation.room_id,
                 event=invocation.event_id, commit=sha, sender=invocation.sender,

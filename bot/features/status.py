@@ -54,22 +54,31 @@ def status(ctx: Context) -> Outcome:
 
 
 def _host(ctx: Context, env: str, app: str, desired: str) -> str:
-    """What the reconciler reports for this app, when one runs: applied, drift, last failure."""
+    """What the host says of this app, when a reconciler runs: the version applied, the version
+    its observe hook sees running, health, and drift (running or applied is not desired)."""
     if ctx.runtime is None:
         return ""
     applied = ctx.runtime.applied().get((env, app))
+    observed = ctx.runtime.observed().get((env, app))
     runs = ctx.runtime.outcomes(env, app)
     last = runs[-1] if runs else None
     checked = ctx.runtime.health().get((env, app))
-    health = ""
+    parts = []
+    if applied is None:
+        parts.append("not applied yet")
+    else:
+        parts.append("applied" if applied.version == desired else f"applied {applied.version}")
+    if observed is not None:
+        parts.append("running" if observed == desired else f"running {observed}")
     if checked is not None:
-        health = ", healthy" if checked.ok else f", unhealthy ({checked.error})"
-    if applied is not None and applied.version == desired:
-        return f" · applied{health}"
-    parts = [f"applied {applied.version}" if applied else "not applied yet", "drift"]
-    if last is not None and last.status == "failed":
-        parts.append(f"last attempt failed ({last.result.error if last.result else last.detail})")
-    return " · " + ", ".join(parts) + health
+        parts.append("healthy" if checked.ok else f"unhealthy ({checked.error})")
+    seen = observed if observed is not None else (applied.version if applied else None)
+    if seen != desired:
+        parts.append("drift")
+        if last is not None and last.status == "failed":
+            why = last.result.error if last.result else last.detail
+            parts.append(f"last attempt failed ({why})")
+    return " · " + ", ".join(parts)
 
 
 def history(ctx: Context) -> Outcome:

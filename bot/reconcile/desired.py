@@ -30,6 +30,7 @@ class Desired:
     hook: str | None  # the app's deploy hook; None: nothing on the host can apply it
     why_no_hook: str = ""
     health: str | None = None  # the app's health hook
+    observe: str | None = None  # the app's observe hook: prints the version actually running
 
     @property
     def target(self) -> tuple[str, str]:
@@ -75,6 +76,7 @@ def read_desired(repo: StateRepo, index: Index) -> DesiredState:
                 env, app, deployment.version, commit,
                 hook=record.deploy if record else None, why_no_hook=why,
                 health=record.health if record else None,
+                observe=record.observe if record else None,
             )  # fmt: skip
     return DesiredState(snapshot.commit, targets, suspended)
 

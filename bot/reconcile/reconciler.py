@@ -107,6 +107,7 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._health: dict[tuple[str, str], HookResult] = {}
+        self._observed: dict[tuple[str, str], str] = {}
         self._health_task: asyncio.Task[None] | None = None
 
     def close(self) -> None:
@@ -135,19 +136,33 @@ class Reconciler:
         """Runs the health checks and keeps their results for `health()`."""
         try:
             self._health = await self.check_health()
+            printed = await self._ask("observe")
+            self._observed = {
+                target: result.output_tail.strip().splitlines()[0]
+                for target, result in printed.items()
+                if result.ok and result.output_tail.strip()
+            }
         except Exception:
             log.exception("health checks failed")
 
     async def check_health(self) -> dict[tuple[str, str], HookResult]:
         """Runs the health hook of every app deployed at HEAD, all at once, as `<hook> <app>
         <env>` (exit 0: healthy). Apps without one, and suspended ones, are left out."""
+        return await self._ask("health")
+
+    def observed(self) -> dict[tuple[str, str], str]:
+        """The version each app's observe hook last printed (its first line), where it has one."""
+        return dict(self._observed)
+
+    async def _ask(self, which: str) -> dict[tuple[str, str], HookResult]:
+        """Runs one kind of read-only hook (`health`, `observe`) of every deployed app at once."""
         async with self._passes:  # the index is read by one pass at a time
             state = await asyncio.to_thread(read_desired, self.repo, self._index)
         checks = {
-            target: run_hook(self.hooks_dir, want.health, [want.app, want.env],
+            target: run_hook(self.hooks_dir, getattr(want, which), [want.app, want.env],
                              timeout=self.health_timeout,
                              env={"OPSBOT_APP": want.app, "OPSBOT_ENV": want.env})
-            for target, want in state.targets.items() if want.health
+            for target, want in state.targets.items() if getattr(want, which)
         }  # fmt: skip
         results = await asyncio.gather(*checks.values())
         return dict(zip(checks, results, strict=True))

@@ -29,6 +29,7 @@ class App:
     description: str = ""
     deploy: str | None = None
     health: str | None = None
+    observe: str | None = None
 
 
 @dataclass(frozen=True)

@@ -40,29 +40,45 @@ def suspension_path(name: str) -> str:
 
 
 class StateView:
+    """A snapshot never changes, so what is read from it is read once: a command asks for the
+    policy and the environments several times (authorize, then its handler)."""
+
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.commit = snapshot.commit
+        self._policy: Policy | None = None
+        self._apps: dict[str, App] | None = None
+        self._environments: dict[str, Environment] | None = None
 
     def text(self, path: str) -> str | None:
         return self.snapshot.text(path)
 
     def policy(self) -> Policy:
-        text = self.snapshot.text(POLICY)
-        if text is None:
-            raise InvalidRecord(POLICY, None, "missing: the repo has no policy, so nobody may act")
-        return decode_policy(text, POLICY)
+        if self._policy is None:
+            text = self.snapshot.text(POLICY)
+            if text is None:
+                raise InvalidRecord(
+                    POLICY, None, "missing: the repo has no policy, so nobody may act"
+                )
+            self._policy = decode_policy(text, POLICY)
+        return self._policy
 
     def apps(self) -> dict[str, App]:
-        return {name: decode(App, path, text, name=name) for name, path, text in self._toml("apps")}
+        if self._apps is None:
+            found = self._toml("apps")
+            self._apps = {name: decode(App, path, text, name=name) for name, path, text in found}
+        return self._apps
 
     def environments(self) -> dict[str, Environment]:
         """Environments in promotion order (dev before prod)."""
-        envs = [
-            decode(Environment, path, text, name=name)
-            for name, path, text in self._toml("environments")
-        ]
-        return {e.name: e for e in sorted(envs, key=lambda e: (e.order, e.name))}
+        if self._environments is None:
+            envs = [
+                decode(Environment, path, text, name=name)
+                for name, path, text in self._toml("environments")
+            ]
+            ordered = sorted(envs, key=lambda e: (e.order, e.name))
+            self._environments = {e.name: e for e in ordered}
+        return self._environments
 
     def app(self, name: str) -> App:
         apps = self.apps()
