@@ -35,6 +35,7 @@ def test_every_command_has_an_example() -> None:
 
 # These need something to exist first: a commit, a version to go back to, a freeze, a device.
 NEEDS_STATE = {
+    "!redeploy web in staging --reason 'registry is back'",
     "!show 3f9c2ab",
     "!rollback web in prod --reason 'errors after 1.4.2'",
     "!unfreeze prod",

@@ -104,3 +104,19 @@ def test_status_shows_locks_and_open_proposals(bot: Bot) -> None:
     text = bot.say("!status").text
     assert "staging (locked by @alice:example.org)" in text
     assert "open proposals\n  1: deploy: web 2.0.0 to prod (0 of 1)" in text
+
+
+def test_redeploy_asks_for_the_same_version_again_in_a_new_commit(bot: Bot) -> None:
+    first = bot.say("!deploy web 1.4.2 to staging").commit
+    reply = bot.say('!redeploy web in staging --reason "registry is back"')
+    assert reply.ok, reply.text
+    assert reply.commit != first
+    assert reply.text.startswith("redeploy: web 1.4.2 in staging again · commit ")
+    assert 'reason = "registry is back"' in bot.show("deployments/staging/web.toml")
+
+
+def test_redeploy_of_an_app_not_in_the_environment_is_refused(bot: Bot) -> None:
+    head = bot.head()
+    reply = bot.say("!redeploy web in prod")
+    assert "web has no version in prod" in reply.text
+    assert bot.head() == head

@@ -507,3 +507,18 @@ async def test_status_shows_the_version_the_observe_hook_sees_running(host: Host
     host.bot.engine.runtime = reconciler
     text = host.bot.say("!status dev").text
     assert "  web 1.4.2 (by @alice:example.org, just now) · applied, running 1.4.1, drift" in text
+
+
+async def test_a_redeploy_after_a_final_failure_runs_the_hook_again(host: Host) -> None:
+    host.hook("deploy-web", "exit 1\n")
+    reconciler = host.reconciler(retries=0)
+    host.deploy("web", "1.4.2")
+    [failed] = await reconciler.reconcile_once()
+    assert failed.status == "failed" and failed.final
+    assert await reconciler.reconcile_once() == []  # given up: not retried by itself
+    host.hook("deploy-web")  # the cause is fixed
+    host.bot.clock.advance(minutes=5)
+    assert host.bot.say("!redeploy web in dev").ok
+    [again] = await reconciler.reconcile_once()
+    assert again.status == "ok"
+    assert reconciler.applied()[("dev", "web")].version == "1.4.2"

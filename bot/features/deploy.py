@@ -74,6 +74,23 @@ def deploy(ctx: Context) -> Outcome:
     return change_version(ctx, "deploy", app, env, version, f"{app} {version} to {env}")
 
 
+def redeploy(ctx: Context) -> Outcome:
+    """The same version again, as a new request, after a failed deploy hook has given up: the
+    reconciler settles each request (commit) once, and tries a new one afresh."""
+    app = ctx.state.app(ctx.args["app"]).name
+    env = ctx.state.environment(ctx.args["env"]).name
+    current = ctx.state.deployment(env, app)
+    if current is None:
+        raise Refused(f"{app} has no version in {env}", hint=f"!deploy {app} <version> to {env}")
+    summary = f"{app} {current.version} in {env} again"
+    outcome = change_version(ctx, "redeploy", app, env, current.version, summary)
+    if outcome.change and all(ctx.state.text(p) == t for p, t in outcome.change.files.items()):
+        # Same version, same second, same reason: the file would not change, so there would be
+        # no new request for the reconciler to see.
+        raise Refused(f"{app} {current.version} was just asked for in {env}", hint="nothing new")
+    return outcome
+
+
 def rollback(ctx: Context) -> Outcome:
     app = ctx.state.app(ctx.args["app"]).name
     env = ctx.state.environment(ctx.args["env"]).name
@@ -131,6 +148,16 @@ COMMANDS = (
         "environment requires approvals, opens a proposal instead.",
         examples=('!deploy web 1.4.2 to staging --reason "new login page"',),
         handler=deploy,
+        writes=True,
+        scope="env",
+    ),
+    Command(
+        name="redeploy",
+        usage="<app> in <env>",
+        options=(REASON,),
+        summary="ask for the desired version again (after a failed deploy hook gave up)",
+        examples=("!redeploy web in staging --reason 'registry is back'",),
+        handler=redeploy,
         writes=True,
         scope="env",
     ),
