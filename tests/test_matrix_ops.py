@@ -182,3 +182,32 @@ async def test_no_transcript_line_is_lost_when_the_bot_is_killed_mid_conversatio
     )
     timeline = git(opsbot.repo, "show", "main:incidents/INC-1/timeline.md")
     assert all(timeline.count(t) == 1 for t in said)
+
+
+async def test_an_incident_whose_room_was_never_made_gets_it_when_the_bot_starts(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    opsbot.start()
+    ops = await ops_room(alice, opsbot)
+    opsbot.stop()
+    # As left by a bot stopped between the `!incident open` commit and creating the room.
+    record = (
+        'title = "Disk full"\nseverity = "sev3"\nstatus = "investigating"\n'
+        f'reporter = "{alice.user_id}"\nopened_at = 2026-11-26T04:00:00Z\n'
+        f'participants = ["{alice.user_id}"]\ndeclared_in = "{ops}"\n'
+        f'[roles]\ncommander = "{alice.user_id}"\n'
+    )
+    timeline = f"# INC-1: Disk full\n\n- 2026-11-26 04:00 UTC · {alice.user_id} · opened INC-1\n"
+    opsbot.edit_repo(
+        {"incidents/INC-1/incident.toml": record, "incidents/INC-1/timeline.md": timeline},
+        "an incident without its room",
+        alice.user_id,
+    )
+    opsbot.start()
+    await alice.until(lambda: bool(alice.client.invited_rooms), "the incident room", timeout=30)
+    room = str(next(iter(alice.client.invited_rooms)))
+    await alice.until(
+        lambda: room in git(opsbot.repo, "show", "main:incidents/INC-1/incident.toml"),
+        "the room recorded",
+        timeout=30,
+    )

@@ -25,9 +25,42 @@ from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.errors import Refused
 from bot.features.incident_common import LOUD, acted, change, target, unique
-from bot.state.incidents import BUILTIN_ROLES, Incident, event_line, next_id
+from bot.state.incidents import BUILTIN_ROLES, Incident, event_line, load_all, next_id
+from bot.state.view import StateView
 
 DEFAULT_SEVERITY = "sev3"
+
+
+def room_for(
+    incident: str,
+    title: str,
+    sev: str,
+    reporter: str,
+    on_call: tuple[str, ...] | list[str],
+    declared_in: str | None,
+) -> CreateIncidentRoom:
+    """The incident's own room: made when it is declared over Matrix, or, for one whose room
+    was never made (the bot stopped between the commit and the room), when the bot starts."""
+    return CreateIncidentRoom(
+        incident=incident,
+        name=f"{incident}: {title}",
+        topic=f"{incident} ({sev}), declared by {reporter}: {title}. "
+        f"!incident show for where it stands.",
+        invite=unique((reporter,), tuple(on_call)),
+        declared_in=declared_in,
+    )
+
+
+def rooms_owed(view: StateView) -> list[CreateIncidentRoom]:
+    """Open incidents declared over Matrix whose room was never made."""
+    policy = view.policy()
+    return [
+        room_for(
+            i.id, i.title, i.severity, i.reporter, policy.notify_for(i.severity), i.declared_in
+        )
+        for i in load_all(view)
+        if i.is_open and i.room is None and i.declared_in is not None
+    ]
 
 
 def open_(ctx: Context) -> Outcome:
@@ -44,16 +77,7 @@ def open_(ctx: Context) -> Outcome:
     on_call = ctx.policy.notify_for(sev)
     effects: list[Effect] = []
     if ctx.invocation.transport == "matrix":
-        effects.append(
-            CreateIncidentRoom(
-                incident=incident,
-                name=f"{incident}: {title}",
-                topic=f"{incident} ({sev}), declared by {ctx.sender}: {title}. "
-                f"!incident show for where it stands.",
-                invite=unique((ctx.sender,), on_call),
-                declared_in=ctx.invocation.room_id,
-            )
-        )
+        effects.append(room_for(incident, title, sev, ctx.sender, on_call, ctx.invocation.room_id))
     if sev in LOUD:
         effects.append(
             Notify(

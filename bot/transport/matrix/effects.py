@@ -17,6 +17,7 @@ from nio import AsyncClient, RoomCreateResponse
 from bot.engine.dispatch import Engine
 from bot.engine.effects import CreateIncidentRoom, Effect, Notify
 from bot.engine.types import Invocation
+from bot.features.incident import rooms_owed
 from bot.logs import fact
 from bot.transport.matrix.content import txn_id
 
@@ -63,6 +64,14 @@ class EffectRunner:
                 await self._notify(effect, key)
             elif isinstance(effect, CreateIncidentRoom):
                 await self._create_room(effect, key, room_id)
+
+    async def recover(self) -> None:
+        """Makes the rooms owed to open incidents: a stop between an `!incident open` commit
+        and its room leaves one, and the replayed command is answered without its effects."""
+        owed = await asyncio.to_thread(lambda: rooms_owed(self.engine.view()))
+        for effect in owed:
+            fact(log, "making the room an incident is owed", incident=effect.incident)
+            await self._create_room(effect, f"recover:{effect.incident}", effect.declared_in or "")
 
     async def _notify(self, effect: Notify, key: str) -> None:
         rooms = list(effect.rooms)

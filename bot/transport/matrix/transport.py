@@ -97,6 +97,8 @@ class MatrixTransport:
             try:
                 if await self._until_stopped(self._sync_once(first), stop):
                     return
+                if first:
+                    await self.effects.recover()
                 if first and on_ready:
                     on_ready()
                 first, delay = False, 1.0
