@@ -293,3 +293,18 @@ async def test_the_approval_flow_between_two_people_over_matrix(
         assert f"Matrix-Event: {approved}" in message
     finally:
         await bob.close()
+
+
+async def test_a_command_buried_under_a_busy_room_while_the_bot_was_down_is_still_answered(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    room = await ops_room(alice, opsbot)
+    opsbot.stop()
+    buried = await alice.send(room, "!deploy web 7.0.0 to dev")
+    for i in range(510):  # more than one sync returns: the timeline comes back "limited"
+        await alice.send(room, f"chatter {i}")
+    opsbot.start()
+    reply = await alice.reply_to(buried, timeout=90)
+    assert reply["opsbot"]["ok"] is True
+    assert len(opsbot.commits_for(buried)) == 1
+    assert any(f.get("msg") == "timeline gap filled" for f in opsbot.facts())

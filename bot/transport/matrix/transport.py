@@ -27,11 +27,13 @@ from nio import (
     MegolmEvent,
     RoomCreateEvent,
     RoomMemberEvent,
+    RoomMessagesResponse,
     RoomMessageText,
     RoomSendResponse,
     SyncError,
     SyncResponse,
 )
+from nio.api import MessageDirection
 from nio.exceptions import SendRetryError
 
 from bot.engine.dispatch import Engine
@@ -50,6 +52,7 @@ SYNC_TIMEOUT_MS = 30_000
 BACKOFF_CAP = 30.0
 # Large enough that a bot coming back from a restart sees every message it missed in one batch.
 SYNC_FILTER = {"room": {"timeline": {"limit": 500}}, "presence": {"types": []}}
+MAX_BACKFILL = 20_000  # events paged back over one gap; past that, the oldest are given up
 INFINITE_POWER = 2**53
 TRANSIENT = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, SendRetryError)
 
@@ -147,13 +150,37 @@ class MatrixTransport:
                 self.journal.mark_joined(room_id)
         else:
             for room_id, info in response.rooms.join.items():
-                if info.timeline.limited and self.journal.joined(room_id):
-                    fact(log, "timeline gap: some events were not delivered", logging.WARNING,
-                         room=room_id)  # fmt: skip
-                await self._room(room_id, info.timeline.events)
+                events = list(info.timeline.events)
+                if info.timeline.limited:
+                    # Also for a room joined since our position: our join may be in the gap,
+                    # and the commands after it must not pass for history.
+                    gap = await self._missed(room_id, info.timeline.prev_batch, position)
+                    events = gap + events
+                await self._room(room_id, events)
         for room_id in response.rooms.leave:
             self.journal.forget_room(room_id)
         self.journal.advance(response.next_batch)
+
+    async def _missed(self, room_id: str, gap_start: str | None, position: str) -> list[Any]:
+        """The events a "limited" timeline left out (more arrived while the bot was away than a
+        sync returns), paged back from the gap to our position: never dropped, only late."""
+        missed: list[Any] = []
+        token = gap_start
+        while token and len(missed) < MAX_BACKFILL:
+            page = await self.client.room_messages(
+                room_id, start=token, end=position, direction=MessageDirection.back, limit=100
+            )
+            if not isinstance(page, RoomMessagesResponse):
+                raise Retry(f"could not page back over a timeline gap: {page}")
+            missed += page.chunk
+            if not page.chunk or page.end == token:
+                break
+            token = page.end
+        if len(missed) >= MAX_BACKFILL:
+            fact(log, "timeline gap too large; the oldest events were not read", logging.WARNING,
+                 room=room_id, read=len(missed))  # fmt: skip
+        fact(log, "timeline gap filled", room=room_id, events=len(missed))
+        return list(reversed(missed))
 
     # invites
 
