@@ -34,7 +34,9 @@ async def person(homeserver: Homeserver, root: Path, name: str) -> Person:
 class BotProcess:
     """`opsbot run --config ...` in its own process, logging JSON lines to a file."""
 
-    def __init__(self, homeserver: Homeserver, root: Path, admins: list[str]) -> None:
+    def __init__(
+        self, homeserver: Homeserver, root: Path, admins: list[str], matrix_config: str = ""
+    ) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         localpart = unique("opsbot")
@@ -48,7 +50,7 @@ class BotProcess:
         self.config = root / "opsbot.toml"
         self.config.write_text(
             f'[matrix]\nhomeserver = "{homeserver.base_url}"\nuser_id = "{self.user_id}"\n'
-            f'password_file = "{root / "password"}"\n'
+            f'password_file = "{root / "password"}"\n{matrix_config}'
             f'[paths]\nstate_dir = "{self.paths.state_dir}"\nrepo = "{self.paths.repo}"\n'
             f'hooks_dir = "{self.hooks}"\n'
             "[reconcile]\ntimeout_seconds = 10\nretries = 1\n"

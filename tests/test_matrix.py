@@ -308,3 +308,20 @@ async def test_a_command_buried_under_a_busy_room_while_the_bot_was_down_is_stil
     assert reply["opsbot"]["ok"] is True
     assert len(opsbot.commits_for(buried)) == 1
     assert any(f.get("msg") == "timeline gap filled" for f in opsbot.facts())
+
+
+async def test_a_person_sending_too_many_commands_is_told_to_slow_down(
+    homeserver: Homeserver, tmp_path: Path, alice: Person
+) -> None:
+    bot = BotProcess(homeserver, tmp_path / "limited", [alice.user_id], "commands_per_minute = 2\n")
+    bot.start()
+    try:
+        room = await ops_room(alice, bot)
+        sent = [await alice.send(room, f"!deploy web 4.0.{i} to dev") for i in range(3)]
+        replies = [await alice.reply_to(event) for event in sent]
+        # 2 a minute, in bursts of 1: the first goes through, the next two are refused.
+        assert [r["opsbot"]["ok"] for r in replies] == [True, False, False]
+        assert replies[1]["body"].startswith("refused: too many commands from you; try again in ")
+        assert [len(bot.commits_for(event)) for event in sent] == [1, 0, 0]
+    finally:
+        bot.stop()
