@@ -22,10 +22,10 @@ def unique(name: str) -> str:
     return f"{name}{secrets.token_hex(3)}"
 
 
-async def person(homeserver: Homeserver, root: Path, name: str) -> Person:
+async def person(homeserver: Homeserver, root: Path, name: str, *, admin: bool = False) -> Person:
     localpart = unique(name)
     password = secrets.token_urlsafe(12)
-    user_id = homeserver.register(localpart, password, displayname=name.title())
+    user_id = homeserver.register(localpart, password, admin=admin, displayname=name.title())
     someone = Person(homeserver.base_url, user_id, password, root / localpart)
     await someone.login()
     return someone

@@ -325,3 +325,25 @@ async def test_a_person_sending_too_many_commands_is_told_to_slow_down(
         assert [len(bot.commits_for(event)) for event in sent] == [1, 0, 0]
     finally:
         bot.stop()
+
+
+async def test_the_bot_honours_429_from_the_homeserver_and_answers_everything_once(
+    homeserver: Homeserver, tmp_path: Path, alice: Person, opsbot: BotProcess
+) -> None:
+    room = await ops_room(alice, opsbot)
+    # An admin makes the homeserver rate-limit the bot's own messages hard.
+    admin = await person(homeserver, tmp_path / "people", "admin", admin=True)
+    try:
+        url = f"{homeserver.base_url}/_synapse/admin/v1/users/{opsbot.user_id}/override_ratelimit"
+        limit = json.dumps({"messages_per_second": 1, "burst_count": 1}).encode()
+        token = {"Authorization": f"Bearer {admin.client.access_token}"}
+        urllib.request.urlopen(urllib.request.Request(url, limit, token, method="POST")).close()
+        sent = [await alice.send(room, f"!deploy web 5.0.{i} to dev") for i in range(4)]
+        for event in sent:
+            await alice.reply_to(event, timeout=60)
+        await alice.sync()
+        assert [len(alice.replies_to(event)) for event in sent] == [1, 1, 1, 1]
+        # It was limited, waited as told, and went on: nio's own words, in the bot's log.
+        assert "Got 429 response (ratelimited)" in opsbot.log.read_text()
+    finally:
+        await admin.close()
