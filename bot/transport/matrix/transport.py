@@ -102,8 +102,8 @@ class MatrixTransport:
                     return
                 if first:
                     await self.effects.recover()
-                if first and on_ready:
-                    on_ready()
+                    if on_ready:
+                        on_ready()
                 first, delay = False, 1.0
             except (*TRANSIENT, Retry) as e:
                 fact(log, "homeserver unavailable, retrying", logging.WARNING,
