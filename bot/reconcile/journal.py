@@ -9,7 +9,6 @@ What is applied on the host is derived from here. The notes are the published co
 is lost, `rebuild` fills a new one from them (everything but the runs that had not finished).
 """
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from sqlite_utils import Database
 
 from bot.reconcile.hooks import HookResult
 from bot.reconcile.outcome import HOOK_RAN, Outcome
+from bot.state.sqlite import connect
 
 STARTED = "started"
 _RAN = ", ".join(f"'{s}'" for s in HOOK_RAN)
@@ -36,13 +36,8 @@ class Applied:
 
 class Journal:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # `!status` reads it from the engine's worker thread; writes stay on the event loop.
-        conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
         # A "started" row must be on disk before its hook runs, or a crash would forget the run.
-        conn.execute("PRAGMA synchronous=FULL")
-        self.db = Database(conn)
+        self.db = Database(connect(path, durable=True))
         self.db.executescript(
             """
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);

@@ -6,7 +6,6 @@ nothing but the time to rebuild it. It answers `!history`, the rollback target, 
 "was this invocation already committed?", which makes a redelivered command a no-op.
 """
 
-import sqlite3
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from sqlite_utils import Database
 
 from bot.state.message import read_trailers, summary_of
 from bot.state.repo import StateRepo
+from bot.state.sqlite import connect
 
 INVOCATION_TRAILERS = ("Matrix-Event", "Opsbot-Invocation")
 """Trailers whose value identifies the invocation that made a commit (one per transport)."""
@@ -42,14 +42,9 @@ class DeployEvent:
 class Index:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: each sync is one explicit BEGIN IMMEDIATE transaction, so two processes
-        # catching up at once serialize on SQLite's lock instead of inserting the same rows twice.
-        # The engine runs commands in a worker thread, one at a time (its lock), hence no
-        # same-thread check.
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        self.db = Database(conn)
+        # Each sync is one BEGIN IMMEDIATE transaction: two processes catching up at once
+        # serialize on SQLite's lock instead of inserting the same rows twice.
+        self.db = Database(connect(self.path))
         self._create()
 
     def close(self) -> None:

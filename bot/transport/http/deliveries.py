@@ -2,20 +2,20 @@
 directory: a sender that retries (or an attacker that replays a signed request) gets 200 and
 no second notice, across restarts. Ids older than `KEEP_DAYS` are forgotten."""
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
+
+from bot.state.sqlite import connect
 
 KEEP_DAYS = 30
 
 
 class Deliveries:
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = connect(path)
         self._lock = threading.Lock()  # one connection, used from worker threads
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS deliveries (source TEXT NOT NULL, delivery TEXT NOT"
                 " NULL, received REAL NOT NULL, PRIMARY KEY (source, delivery))"

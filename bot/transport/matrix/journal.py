@@ -12,20 +12,17 @@ One SQLite file in the state directory, written with `synchronous=FULL`: the pos
 run ahead of the work on a power cut.
 """
 
-import sqlite3
 import time
 from pathlib import Path
 
 from sqlite_utils import Database
 
+from bot.state.sqlite import connect
+
 
 class Journal:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        self.db = Database(conn)
+        self.db = Database(connect(path, durable=True))
         self.db.executescript(
             """
             CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT);

@@ -1,0 +1,20 @@
+"""Opening the host's SQLite files (index, journals, webhook deliveries) the one way they need.
+
+Autocommit mode: transactions are explicit (`BEGIN IMMEDIATE`), so two processes writing at once
+serialize on SQLite's lock. WAL, so readers never wait for a writer. No same-thread check: the
+engine runs commands in a worker thread and transports on the event loop, one at a time each.
+`durable` (synchronous=FULL) for the files whose rows must be on disk before the work they
+describe goes on: the sync position, a hook run's "started" row.
+"""
+
+import sqlite3
+from pathlib import Path
+
+
+def connect(path: Path, *, durable: bool = False) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    if durable:
+        conn.execute("PRAGMA synchronous=FULL")
+    return conn
