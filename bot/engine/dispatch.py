@@ -23,7 +23,7 @@ from bot.engine.authorize import may_run, may_run_here
 from bot.engine.context import Change, Context, DeviceDirectory, Outcome, Runtime
 from bot.engine.grammar import bind
 from bot.engine.registry import Command, CommandRegistry
-from bot.engine.types import Invocation, Reply
+from bot.engine.types import Invocation, Reply, text_html
 from bot.errors import OpsbotError, TooLong, UnknownCommand, UsageError
 from bot.logs import fact
 from bot.state.incidents import room_of
@@ -85,7 +85,7 @@ class Engine:
             with self._lock:
                 return self._run(command, "", invocation, args)
         except OpsbotError as e:
-            return _refusal(command, e)
+            return Reply.refusal(e, command.name if command else None)
 
     def view(self) -> StateView:
         """The state at HEAD, read-only, for transports that need to look something up."""
@@ -142,9 +142,9 @@ class Engine:
                 return self._run(command, raw_args, invocation)
         except UsageError as e:
             usage = f"usage: {command.usage_line()}" if command else None
-            return _refusal(command, e, usage)
+            return Reply.refusal(e, command.name if command else None, usage)
         except OpsbotError as e:
-            return _refusal(command, e)
+            return Reply.refusal(e, command.name if command else None)
         except Exception:
             ref = f"{invocation.received_at:%Y%m%d%H%M%S}-{next(_refs)}"
             log.exception(
@@ -252,7 +252,7 @@ class Engine:
 
 def _reply(command: Command, outcome: Outcome, sha: str | None = None) -> Reply:
     text = f"{outcome.text} · commit {sha[:7]}" if sha else outcome.text
-    markup = outcome.html if outcome.html is not None else _to_html(outcome.text)
+    markup = outcome.html if outcome.html is not None else text_html(outcome.text)
     if sha:
         markup += f" · commit <code>{sha[:7]}</code>"
     effects = outcome.effects if sha or not command.writes else ()
@@ -275,20 +275,6 @@ def _dry_run(command: Command, change: Change, snapshot: Snapshot) -> Reply:
     return Reply(
         True, command.name, text, f"<pre>{html.escape(text)}</pre>", extra={"dry_run": True}
     )
-
-
-def _refusal(command: Command | None, error: OpsbotError, usage: str | None = None) -> Reply:
-    text = f"refused: {error.message}"
-    if error.hint:
-        text += f"; {error.hint}"
-    if usage:
-        text += f"\n{usage}"
-    name = command.name if command else None
-    return Reply(False, name, text, _to_html(text), error=error.code)
-
-
-def _to_html(text: str) -> str:
-    return html.escape(text).replace("\n", "<br>")
 
 
 def _clip(value: str, limit: int = 40) -> str:

@@ -1,8 +1,17 @@
 """What a transport hands the engine, and what it gets back."""
 
+import html
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from bot.errors import OpsbotError
+
+
+def text_html(text: str) -> str:
+    """Plain text as HTML: every character escaped (no markup a person typed reaches a client),
+    line breaks kept."""
+    return html.escape(text).replace("\n", "<br>")
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,18 @@ class Reply:
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     effects: tuple[Any, ...] = ()  # bot.engine.effects.Effect, after a successful commit
+
+    @classmethod
+    def refusal(
+        cls, error: OpsbotError, command: str | None = None, usage: str | None = None
+    ) -> "Reply":
+        """What was wrong, what to type instead, and the usage line where the grammar failed."""
+        text = f"refused: {error.message}"
+        if error.hint:
+            text += f"; {error.hint}"
+        if usage:
+            text += f"\n{usage}"
+        return cls(False, command, text, text_html(text), error=error.code)
 
     @property
     def result(self) -> dict[str, Any]:

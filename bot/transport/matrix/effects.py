@@ -16,10 +16,10 @@ from nio import AsyncClient, RoomCreateResponse
 
 from bot.engine.dispatch import Engine
 from bot.engine.effects import CreateIncidentRoom, Effect, Notify
-from bot.engine.types import Invocation
+from bot.engine.types import Invocation, text_html
 from bot.features.incident import rooms_owed
 from bot.logs import fact
-from bot.transport.matrix.content import txn_id
+from bot.transport.matrix.content import notice, txn_id
 
 log = logging.getLogger("opsbot.matrix")
 
@@ -39,16 +39,10 @@ def pill(user_id: str) -> str:
 
 def mention_content(text: str, mentions: tuple[str, ...]) -> dict[str, Any]:
     plain = f"{text}\n{' '.join(mentions)}" if mentions else text
-    markup = html.escape(text).replace("\n", "<br>")
+    markup = text_html(text)
     if mentions:
         markup += "<br>" + " ".join(pill(m) for m in mentions)
-    return {
-        "msgtype": "m.notice",
-        "body": plain,
-        "format": "org.matrix.custom.html",
-        "formatted_body": markup,
-        "m.mentions": {"user_ids": list(mentions)},
-    }
+    return {**notice(plain, markup), "m.mentions": {"user_ids": list(mentions)}}
 
 
 class EffectRunner:
@@ -112,12 +106,9 @@ class EffectRunner:
         )
         link = f"https://matrix.to/#/{room_id}"
         text = f"{effect.incident} has its own encrypted room: {effect.name}"
-        content = {
-            "msgtype": "m.notice",
-            "body": f"{text}: {link}",
-            "format": "org.matrix.custom.html",
-            "formatted_body": f'{html.escape(text)}: <a href="{link}">{html.escape(room_id)}</a>',
-        }
+        content = notice(
+            f"{text}: {link}", f'{text_html(text)}: <a href="{link}">{html.escape(room_id)}</a>'
+        )
         target = effect.declared_in or declared_in
         if target in self.client.rooms:
             await self.send(target, content, txn_id("incident-room", key))

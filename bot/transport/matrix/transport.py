@@ -11,7 +11,6 @@ posted again (same transaction id). Nothing is executed twice and nothing is dro
 import asyncio
 import contextlib
 import dataclasses
-import html
 import logging
 import uuid
 from collections.abc import Callable
@@ -37,7 +36,8 @@ from nio.api import MessageDirection
 from nio.exceptions import SendRetryError
 
 from bot.engine.dispatch import Engine
-from bot.engine.types import Invocation, Reply
+from bot.engine.types import Invocation, Reply, text_html
+from bot.errors import Forbidden
 from bot.logs import fact
 from bot.transport.matrix.content import edit_content, notice, reply_content, txn_id
 from bot.transport.matrix.effects import EffectRunner
@@ -299,16 +299,14 @@ class MatrixTransport:
         """A notice from the bot itself (an alert, a webhook), in a room it is in."""
         if room_id not in self.client.rooms:
             raise LookupError(f"not in {room_id} (yet)")
-        content = notice(text, html.escape(text).replace("\n", "<br>"))
-        await self._send(room_id, content, txn_id("post", f"{room_id}:{uuid.uuid4().hex}"))
+        await self._send(room_id, notice(text), txn_id("post", f"{room_id}:{uuid.uuid4().hex}"))
 
     async def announce(self, text: str) -> None:
         """A notice to the announcement rooms of policy.toml ([rooms] announce)."""
         stamp = datetime.now(UTC).isoformat()
         for room in await asyncio.to_thread(self.engine.announce_rooms):
             if room in self.client.rooms:
-                content = notice(text, html.escape(text).replace("\n", "<br>"))
-                await self._send(room, content, txn_id("announce", f"{room}:{stamp}:{text}"))
+                await self._send(room, notice(text), txn_id("announce", f"{room}:{stamp}:{text}"))
 
     async def report(self, commit: str, text: str) -> None:
         """Edits the reply that announced `commit` (`m.replace`), for work that finishes later:
@@ -318,7 +316,7 @@ class MatrixTransport:
             return
         room_id, reply_id, original = found
         reply = Reply(
-            True, None, f"{original} · {text}", html.escape(f"{original} · {text}"), commit=commit
+            True, None, f"{original} · {text}", text_html(f"{original} · {text}"), commit=commit
         )
         await self._send(
             room_id, edit_content(reply, original=reply_id), txn_id("edit", f"{reply_id}:{text}")
@@ -335,16 +333,20 @@ class MatrixTransport:
                 log, "device key changed for a known device; refusing", logging.WARNING,
                 room=room.room_id, event=event.event_id, sender=event.sender, device=device_id,
             )  # fmt: skip
-            return _refused(
-                f"the key of your device {device_id} changed since I first saw it, which Matrix "
-                "never allows; I will not act on messages from it",
-                "tell an admin; verify the device, then an admin can !trust it",
+            return Reply.refusal(
+                Forbidden(
+                    f"the key of your device {device_id} changed since I first saw it, which "
+                    "Matrix never allows; I will not act on messages from it",
+                    hint="tell an admin; verify the device, then an admin can !trust it",
+                )
             )
         wait = self.rate_limit.take(event.sender)
         if wait:
-            return _refused(
-                f"too many commands from you; try again in {wait:.0f}s",
-                "the rate limit protects the repo from floods",
+            return Reply.refusal(
+                Forbidden(
+                    f"too many commands from you; try again in {wait:.0f}s",
+                    hint="the rate limit protects the repo from floods",
+                )
             )
         invocation = Invocation(
             sender=event.sender,
@@ -374,7 +376,7 @@ class MatrixTransport:
         )
         reply_id = await self._send(
             room.room_id,
-            notice(text, text, in_reply_to=event.event_id),
+            notice(text, in_reply_to=event.event_id),
             txn_id("undecryptable", event.event_id),
         )
         self.journal.mark_handled(event.event_id, room.room_id, reply_id)
@@ -426,8 +428,3 @@ class MatrixTransport:
         if room.room_version == "12" and user_id in self._creators.get(room.room_id, set()):
             return INFINITE_POWER
         return int(room.power_levels.get_user_level(user_id))
-
-
-def _refused(message: str, hint: str) -> Reply:
-    text = f"refused: {message}; {hint}"
-    return Reply(False, None, text, html.escape(text), error="forbidden")
