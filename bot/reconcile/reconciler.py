@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.config import HostPaths
 from bot.logs import fact
 from bot.reconcile.desired import Desired, DesiredState, read_desired
 from bot.reconcile.hooks import HookResult, run_hook
@@ -95,7 +96,8 @@ class Reconciler:
         self.on_outcome = on_outcome
         self.health_timeout = health_timeout
         state_dir = Path(state_dir)
-        self._index = Index(state_dir / "index.sqlite")
+        # Its own connection to the engine's index (the same file): passes run beside commands.
+        self._index = Index(HostPaths(repo.path, state_dir).index)
         self._journal = Journal(state_dir / "reconcile.sqlite")
         if not self._journal.ready():
             # A new or lost journal: what was applied is still in the notes.
