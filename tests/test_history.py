@@ -86,3 +86,14 @@ def test_the_index_picks_up_commits_made_outside_the_bot(bot: Bot) -> None:
         "requested_at = 2026-11-26T12:00:00Z\n",
     )
     assert bot.say("!history web -n 1").text.endswith("edit deployments/dev/web.toml")
+
+
+def test_an_index_made_by_another_version_is_rebuilt_not_misread(bot: Bot) -> None:
+    bot.say("!deploy web 1.0.0 to dev")
+    old = bot.engine.index.db.conn
+    old.execute("DROP TABLE commits")  # as an earlier version laid it out
+    old.execute("CREATE TABLE commits (sha TEXT PRIMARY KEY, seq INTEGER, summary TEXT)")
+    old.execute("PRAGMA user_version = 1")
+    bot.engine.index.close()
+    bot.engine = open_engine(bot.paths)
+    assert bot.say("!history web -n 1").text.endswith("deploy: web 1.0.0 to dev")

@@ -62,7 +62,7 @@ class Engine:
         self.names = tuple(n.lower() for n in names)
         self.clock = clock
         self.devices = devices
-        self.proposals = ProposalBook(repo)
+        self.proposals = ProposalBook(repo, index)
         self.runtime: Runtime | None = None  # set by the service when a reconciler runs
         self._lock = threading.Lock()
 
@@ -169,9 +169,7 @@ class Engine:
             with self.repo.locked() if command.writes else nullcontext():
                 self.index.sync(self.repo)
                 if command.writes:
-                    done = self.index.commit_for(invocation.event_id) or self.proposals.commit_for(
-                        invocation.event_id
-                    )
+                    done = self.index.commit_for(invocation.event_id)
                     if done is not None:
                         return self._already_done(command, invocation, done)
                 snapshot = self.repo.snapshot()

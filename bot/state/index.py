@@ -1,9 +1,10 @@
 """A SQLite index of the state repo's history, for queries Git answers slowly.
 
-Derived, never authoritative: every row comes from a commit on main, `sync` catches up with
-whatever HEAD is (including commits made while the index was away), and deleting the file loses
-nothing but the time to rebuild it. It answers `!history`, the rollback target, and, above all,
-"was this invocation already committed?", which makes a redelivered command a no-op.
+Derived, never authoritative: every row comes from a commit on main or on a proposal branch,
+`sync` catches up with whatever the refs are (including commits made while the index was away),
+and deleting the file loses nothing but the time to rebuild it. It answers `!history`, the
+rollback target, which proposal main has merged, and, above all, "was this invocation already
+committed?", which makes a redelivered command a no-op wherever its commit went.
 """
 
 import tomllib
@@ -15,8 +16,10 @@ from dulwich.objects import Commit
 from sqlite_utils import Database
 
 from bot.state.message import read_trailers, summary_of
-from bot.state.repo import StateRepo
+from bot.state.repo import PROPOSALS, StateRepo
 from bot.state.sqlite import connect
+
+SCHEMA = 2  # bump when the tables change: an older index is then rebuilt
 
 INVOCATION_TRAILERS = ("Matrix-Event", "Opsbot-Invocation")
 """Trailers whose value identifies the invocation that made a commit (one per transport)."""
@@ -51,13 +54,23 @@ class Index:
         self.db.conn.close()
 
     def _create(self) -> None:
+        if self.db.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA:
+            # An index made by another version: derived, so dropped and built again.
+            for table in self.db.table_names():
+                self.db.conn.execute(f"DROP TABLE {table}")
+            self.db.conn.execute(f"PRAGMA user_version = {SCHEMA}")
         self.db.executescript(
             """
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
             CREATE TABLE IF NOT EXISTS commits (
                 sha TEXT PRIMARY KEY, seq INTEGER UNIQUE, summary TEXT, author TEXT,
-                author_id TEXT, at INTEGER, command TEXT, invocation TEXT, room TEXT);
+                author_id TEXT, at INTEGER, command TEXT, invocation TEXT, room TEXT,
+                proposal INTEGER);
             CREATE INDEX IF NOT EXISTS commits_invocation ON commits(invocation);
+            CREATE INDEX IF NOT EXISTS commits_proposal ON commits(proposal);
+            CREATE TABLE IF NOT EXISTS branches (ref TEXT PRIMARY KEY, tip TEXT);
+            CREATE TABLE IF NOT EXISTS branch_commits (sha TEXT PRIMARY KEY, invocation TEXT);
+            CREATE INDEX IF NOT EXISTS branch_invocation ON branch_commits(invocation);
             CREATE TABLE IF NOT EXISTS paths (sha TEXT, path TEXT, app TEXT, env TEXT);
             CREATE INDEX IF NOT EXISTS paths_app ON paths(app, sha);
             CREATE INDEX IF NOT EXISTS paths_env ON paths(env, sha);
@@ -71,7 +84,12 @@ class Index:
     # keeping up with the repo
 
     def sync(self, repo: StateRepo) -> int:
-        """Indexes the commits of main not yet indexed; returns how many."""
+        """Indexes the commits not yet indexed; returns how many of main's."""
+        added = self._sync_main(repo)
+        self._sync_branches(repo)
+        return added
+
+    def _sync_main(self, repo: StateRepo) -> int:
         head = repo.head()
         if head is None or head == self._meta("head"):
             return 0
@@ -104,6 +122,40 @@ class Index:
             raise
         return len(todo)
 
+    def _sync_branches(self, repo: StateRepo) -> None:
+        """Records the invocations of proposal-branch commits: a redelivered `!deploy` that
+        opened a proposal must find its commit too. Only branches whose tip moved are walked."""
+        tips = repo.refs_under(PROPOSALS)
+        conn = self.db.conn
+        known = dict(conn.execute("SELECT ref, tip FROM branches").fetchall())
+        moved = {ref: tip for ref, tip in tips.items() if known.get(ref) != tip}
+        if not moved:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for ref, tip in moved.items():
+                sha: bytes | None = tip.encode()
+                while sha is not None and not self._known(sha.decode()):
+                    commit = repo.git[sha]
+                    assert isinstance(commit, Commit)
+                    row = [sha.decode(), _invocation(read_trailers(commit.message))]
+                    conn.execute("INSERT INTO branch_commits VALUES (?, ?)", row)
+                    sha = commit.parents[0] if commit.parents else None
+                conn.execute("INSERT OR REPLACE INTO branches VALUES (?, ?)", [ref, tip])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _known(self, sha: str) -> bool:
+        """Whether a commit is indexed already, on main or on a branch: where a walk stops."""
+        row = self.db.conn.execute(
+            "SELECT 1 FROM commits WHERE sha = ?1 "
+            "UNION ALL SELECT 1 FROM branch_commits WHERE sha = ?1",
+            [sha],
+        ).fetchone()
+        return row is not None
+
     def rebuild(self, repo: StateRepo) -> int:
         self.db.conn.execute("BEGIN IMMEDIATE")
         self._clear()
@@ -111,7 +163,7 @@ class Index:
         return self.sync(repo)
 
     def _clear(self) -> None:
-        for table in ("meta", "commits", "paths", "deployments"):
+        for table in ("meta", "commits", "paths", "deployments", "branches", "branch_commits"):
             self.db.conn.execute(f"DELETE FROM {table}")
 
     def _meta(self, key: str) -> str | None:
@@ -123,11 +175,12 @@ class Index:
         trailers = read_trailers(commit.message)
         name, _, email = commit.author.decode("utf-8", "replace").partition(" <")
         summary = summary_of(commit.message)
-        invocation = next((trailers[t] for t in INVOCATION_TRAILERS if t in trailers), None)
+        invocation = _invocation(trailers)
         self.db.conn.execute(
-            "INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [sha, seq, summary, name, email.rstrip(">"), commit.author_time,
-             trailers.get("Opsbot-Command"), invocation, trailers.get("Matrix-Room")],
+             trailers.get("Opsbot-Command"), invocation, trailers.get("Matrix-Room"),
+             _number(trailers.get("Opsbot-Proposal"))],
         )  # fmt: skip
         parent_tree = repo.git[commit.parents[0]].tree if commit.parents else None  # type: ignore[attr-defined]
         kind = "rollback" if summary.startswith("rollback:") else "deploy"
@@ -147,8 +200,21 @@ class Index:
     # queries
 
     def commit_for(self, invocation: str) -> str | None:
+        """The commit an invocation made, on main or on a proposal branch."""
+        row = (
+            self.db.conn.execute(
+                "SELECT sha FROM commits WHERE invocation = ? ORDER BY seq LIMIT 1", [invocation]
+            ).fetchone()
+            or self.db.conn.execute(
+                "SELECT sha FROM branch_commits WHERE invocation = ? LIMIT 1", [invocation]
+            ).fetchone()
+        )
+        return row[0] if row else None
+
+    def merge_of(self, proposal: int) -> str | None:
+        """The commit on main that merged proposal `proposal`, if it is merged."""
         row = self.db.conn.execute(
-            "SELECT sha FROM commits WHERE invocation = ? ORDER BY seq LIMIT 1", [invocation]
+            "SELECT sha FROM commits WHERE proposal = ? ORDER BY seq LIMIT 1", [proposal]
         ).fetchone()
         return row[0] if row else None
 
@@ -184,6 +250,14 @@ class Index:
             [prefix, prefix + "g"],
         ).fetchall()
         return [row[0] for row in rows]
+
+
+def _invocation(trailers: dict[str, str]) -> str | None:
+    return next((trailers[t] for t in INVOCATION_TRAILERS if t in trailers), None)
+
+
+def _number(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
 
 
 def _first_parent_chain(repo: StateRepo, head: str, stop: str | None) -> list[Commit]:

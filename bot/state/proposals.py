@@ -13,24 +13,25 @@ rejection (`Opsbot-Rejected:`). When enough people approved, a merge commit on m
 change in, carrying every `Approved-by:` trailer. Branches are never deleted: `git branch -a`
 shows every proposal ever made, and numbers are never reused.
 
-Everything here is read from Git; nothing is cached, and proposals are few.
+Everything here is read from Git, but for which proposals main has merged: that is the index's
+answer (a merge commit on main carries `Opsbot-Proposal: <n>`), rather than a walk of main's
+history for each proposal. Callers sync the index first; the engine does, before each command.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dulwich.diff_tree import tree_changes
 from dulwich.objects import Commit
 from dulwich.refs import Ref
 
+from bot.state.index import Index
 from bot.state.message import read_trailers, summary_of
-from bot.state.repo import MAIN, StateRepo
-
-PREFIX = b"refs/heads/proposals/"
+from bot.state.repo import MAIN, PROPOSALS, StateRepo
 
 
 def branch(number: int) -> Ref:
-    return Ref(PREFIX + str(number).encode())
+    return Ref(PROPOSALS + str(number).encode())
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,6 @@ class Proposal:
     approvers: tuple[str, ...] = ()
     rejected_by: str | None = None
     merged_in: str | None = None
-    invocations: frozenset[str] = field(default_factory=frozenset)
 
     def status(self, now: datetime) -> str:
         if self.merged_in:
@@ -60,11 +60,12 @@ class Proposal:
 
 
 class ProposalBook:
-    def __init__(self, repo: StateRepo) -> None:
+    def __init__(self, repo: StateRepo, index: Index) -> None:
         self.repo = repo
+        self.index = index
 
     def numbers(self) -> list[int]:
-        return sorted(int(name) for name in self.repo.refs_under(PREFIX) if name.isdigit())
+        return sorted(int(name) for name in self.repo.refs_under(PROPOSALS) if name.isdigit())
 
     def next_number(self) -> int:
         return max(self.numbers(), default=0) + 1
@@ -76,13 +77,6 @@ class ProposalBook:
     def all(self) -> list[Proposal]:
         found = (self.get(n) for n in self.numbers())
         return [p for p in found if p is not None]
-
-    def commit_for(self, invocation: str) -> str | None:
-        """The proposal commit made by `invocation`, if any (the index covers main only)."""
-        for proposal in self.all():
-            if invocation in proposal.invocations:
-                return proposal.tip
-        return None
 
     def changes(self, proposal: Proposal) -> dict[str, bytes | None]:
         """The files the proposal changes, as they are in the proposal."""
@@ -123,10 +117,8 @@ class ProposalBook:
         trailers = read_trailers(opening.message)
         approvers: list[str] = []
         rejected_by = None
-        invocations: set[str] = set()
         for commit in reversed(chain):
             t = read_trailers(commit.message)
-            invocations.update(t[k] for k in ("Matrix-Event", "Opsbot-Invocation") if k in t)
             if "Approved-by" in t and commit is not opening:
                 approvers.append(t["Approved-by"])
             if "Opsbot-Rejected" in t:
@@ -143,25 +135,8 @@ class ProposalBook:
             expires=_time(trailers.get("Expires")),
             approvers=tuple(approvers),
             rejected_by=rejected_by,
-            merged_in=self._merge_of(tip, opening.parents[0].decode()),
-            invocations=frozenset(invocations),
+            merged_in=self.index.merge_of(number),
         )
-
-    def _merge_of(self, tip: str, base: str) -> str | None:
-        """The merge commit on main whose second parent is `tip`, if main has merged it.
-        Only main's commits since the proposal's base can be that merge."""
-        head = self.repo.tip(MAIN)
-        git = self.repo.git
-        sha = head.encode() if head else None
-        while sha is not None:
-            commit = git[sha]
-            assert isinstance(commit, Commit)
-            if len(commit.parents) > 1 and commit.parents[1].decode() == tip:
-                return commit.id.decode()
-            if commit.id.decode() in (tip, base):
-                return None
-            sha = commit.parents[0] if commit.parents else None
-        return None
 
 
 def _user_of(ident: bytes) -> str:

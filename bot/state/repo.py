@@ -51,6 +51,7 @@ def _find_syncfs() -> Callable[[int], int] | None:
 _syncfs = _find_syncfs()
 
 MAIN = Ref(b"refs/heads/main")
+PROPOSALS = b"refs/heads/proposals/"  # one branch per proposal, `proposals/<n>`, never deleted
 STALE_REF_LOCK = 1.0  # seconds; Git itself holds a ref lock for milliseconds
 LOCK_FILE = "opsbot.lock"
 
