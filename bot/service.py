@@ -151,8 +151,9 @@ async def serve(
             journal.close()
             return 2 if isinstance(e, ConfigError) else 1
     watcher = Watcher(
-        engine.repo, config.paths.state_dir / "watched_head", transport.announce, reconciler.trigger
-    )
+        engine.repo, config.paths.state_dir / "watched_head", transport.announce,
+        reconciler.trigger, problems=len(problems),
+    )  # fmt: skip
     fact(log, "started", user=client.user_id, device=client.device_id, repo=config.paths.repo)
     ready = asyncio.Event()
 
@@ -170,7 +171,7 @@ async def serve(
         asyncio.ensure_future(reconciler.run(stop)),
         asyncio.ensure_future(watcher.run(stop)),
         asyncio.ensure_future(transport.transcript.run(stop)),
-        asyncio.ensure_future(_keep_status(engine, client, problems, ready, stop)),
+        asyncio.ensure_future(_keep_status(watcher, client, ready, stop)),
         asyncio.ensure_future(mirrors.run(stop)),
     ]
     try:
@@ -224,27 +225,16 @@ async def _wind_down(transport: MatrixTransport, stop: asyncio.Event, halt: asyn
 
 
 async def _keep_status(
-    engine: Engine,
-    client: AsyncClient,
-    problems: list[str],
-    ready: asyncio.Event,
-    stop: asyncio.Event,
+    watcher: Watcher, client: AsyncClient, ready: asyncio.Event, stop: asyncio.Event
 ) -> None:
     """Keeps STATUS= true while serving: rooms come and go, pushes fix or break records."""
     await ready.wait()
-    shown = serving(len(client.rooms), len(problems))
-    head = engine.repo.head()
+    shown = serving(len(client.rooms), watcher.problems)
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), STATUS_SECONDS)
             return
-        if engine.repo.head() != head:
-            head = engine.repo.head()
-            try:
-                problems = await asyncio.to_thread(repo_problems, engine)
-            except Exception:
-                log.exception("checking the state repo failed")
-        text = serving(len(client.rooms), len(problems))
+        text = serving(len(client.rooms), watcher.problems)
         if text != shown:
             sdnotify.status(text)
             shown = text

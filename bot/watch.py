@@ -33,12 +33,16 @@ class Watcher:
         announce: Announce,
         on_change: Callable[[], None],
         interval: float = 2.0,
+        problems: int = 0,
     ) -> None:
         self.repo = repo
         self.seen_file = seen_file
         self.announce = announce
         self.on_change = on_change
         self.interval = interval
+        # How many records fail validation. Only commits from outside can change it (the engine
+        # writes records it made itself), so it is counted again only when they arrive.
+        self.problems = problems
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -67,6 +71,7 @@ class Watcher:
             author = commit.author.decode("utf-8", "replace")
             lines.append(f"  {commit.id.decode()[:7]} {author}: {summary_of(commit.message)}")
         problems = await asyncio.to_thread(lambda: StateView(self.repo.snapshot()).problems())
+        self.problems = len(problems)
         if problems:
             lines.append("These files fail validation and are not applied:")
             lines += [f"  {p.message}" for p in problems]

@@ -17,6 +17,7 @@ from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
+from dulwich.objects import Commit
 from dulwich.refs import Ref
 
 from bot.engine.authorize import may_run, may_run_here
@@ -29,7 +30,7 @@ from bot.logs import fact
 from bot.state.incidents import room_of
 from bot.state.index import Index
 from bot.state.log import RepoLog
-from bot.state.message import Message, trailers_from
+from bot.state.message import Message, summary_of, trailers_from
 from bot.state.proposals import ProposalBook
 from bot.state.repo import ConcurrentUpdate, Identity, Snapshot, StateRepo
 from bot.state.view import StateView
@@ -243,9 +244,10 @@ class Engine:
 
     def _already_done(self, command: Command, invocation: Invocation, sha: str) -> Reply:
         fact(log, "already committed", event=invocation.event_id, commit=sha)
-        summary = RepoLog(self.repo).commit(sha).message.split("\n", 1)[0]
-        text = f"already done: {summary} · commit {sha[:7]}"
-        return Reply(True, command.name, text, html.escape(text), commit=sha)
+        commit = self.repo.object(sha)
+        assert isinstance(commit, Commit)
+        text = f"already done: {summary_of(commit.message)} · commit {sha[:7]}"
+        return Reply(True, command.name, text, text_html(text), commit=sha)
 
 
 def _reply(command: Command, outcome: Outcome, sha: str | None = None) -> Reply:

@@ -1,9 +1,12 @@
 """Read-only views: !status, !history, !show."""
 
 import html
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from bot.engine.context import Context, Outcome
+from bot.engine.context import Context, Outcome, Runtime
 from bot.engine.grammar import Option
 from bot.engine.kinds import count
 from bot.engine.registry import Command
@@ -19,6 +22,7 @@ def status(ctx: Context) -> Outcome:
     if wanted is not None:
         envs = {wanted: ctx.state.environment(wanted)}
     suspended = ctx.state.suspensions()
+    host = _Host.of(ctx)
     lines = []
     for env in envs:
         notes = []
@@ -38,8 +42,8 @@ def status(ctx: Context) -> Outcome:
         for app, d in deployments.items():
             when = f", {ago(d.requested_at, ctx.now)}" if d.requested_at else ""
             paused = " [suspended]" if app in suspended else ""
-            host = _host(ctx, env, app, d.version)
-            lines.append(f"  {app} {d.version} (by {d.requested_by}{when}){host}{paused}")
+            seen = host.describe(env, app, d.version) if host else ""
+            lines.append(f"  {app} {d.version} (by {d.requested_by}{when}){seen}{paused}")
     waiting = (
         [p for p in ctx.proposals.all() if p.status(ctx.now) == "open"] if ctx.proposals else []
     )
@@ -53,32 +57,44 @@ def status(ctx: Context) -> Outcome:
     return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
 
 
-def _host(ctx: Context, env: str, app: str, desired: str) -> str:
-    """What the host says of this app, when a reconciler runs: the version applied, the version
-    its observe hook sees running, health, and drift (running or applied is not desired)."""
-    if ctx.runtime is None:
-        return ""
-    applied = ctx.runtime.applied().get((env, app))
-    observed = ctx.runtime.observed().get((env, app))
-    runs = ctx.runtime.outcomes(env, app)
-    last = runs[-1] if runs else None
-    checked = ctx.runtime.health().get((env, app))
-    parts = []
-    if applied is None:
-        parts.append("not applied yet")
-    else:
-        parts.append("applied" if applied.version == desired else f"applied {applied.version}")
-    if observed is not None:
-        parts.append("running" if observed == desired else f"running {observed}")
-    if checked is not None:
-        parts.append("healthy" if checked.ok else f"unhealthy ({checked.error})")
-    seen = observed if observed is not None else (applied.version if applied else None)
-    if seen != desired:
-        parts.append("drift")
-        if last is not None and last.status == "failed":
-            why = last.result.error if last.result else last.detail
-            parts.append(f"last attempt failed ({why})")
-    return " · " + ", ".join(parts)
+@dataclass(frozen=True)
+class _Host:
+    """What the host says, read once per `!status`: applied versions, what the observe hooks see
+    running, health (from the reconciler, when one runs)."""
+
+    runtime: Runtime
+    applied: Mapping[tuple[str, str], Any]
+    observed: Mapping[tuple[str, str], str]
+    health: Mapping[tuple[str, str], Any]
+
+    @classmethod
+    def of(cls, ctx: Context) -> "_Host | None":
+        r = ctx.runtime
+        return None if r is None else cls(r, r.applied(), r.observed(), r.health())
+
+    def describe(self, env: str, app: str, desired: str) -> str:
+        """Applied, running, health, and drift (running or applied is not desired)."""
+        applied = self.applied.get((env, app))
+        observed = self.observed.get((env, app))
+        checked = self.health.get((env, app))
+        parts = []
+        if applied is None:
+            parts.append("not applied yet")
+        else:
+            parts.append("applied" if applied.version == desired else f"applied {applied.version}")
+        if observed is not None:
+            parts.append("running" if observed == desired else f"running {observed}")
+        if checked is not None:
+            parts.append("healthy" if checked.ok else f"unhealthy ({checked.error})")
+        seen = observed if observed is not None else (applied.version if applied else None)
+        if seen != desired:
+            parts.append("drift")
+            runs = self.runtime.outcomes(env, app)
+            if runs and runs[-1].status == "failed":
+                last = runs[-1]
+                why = last.result.error if last.result else last.detail
+                parts.append(f"last attempt failed ({why})")
+        return " · " + ", ".join(parts)
 
 
 def history(ctx: Context) -> Outcome:

@@ -339,6 +339,12 @@ class Snapshot:
             else:
                 yield path
 
+    def object_id(self, path: str) -> str | None:
+        """The id of the blob or tree at `path`: equal ids, equal contents, so a reader can keep
+        what it derived from a folder until the folder itself changes."""
+        entry = self._lookup(path)
+        return None if entry is None else entry[1].decode()
+
     def _lookup(self, path: str) -> tuple[int, bytes] | None:
         if self._tree is None:
             return None

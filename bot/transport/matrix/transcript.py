@@ -34,14 +34,16 @@ class Transcript:
         self._rooms: tuple[str | None, dict[str, str | None]] = (None, {})
 
     def incident_of(self, room_id: str) -> str | None:
-        """The open incident whose room this is; cached until HEAD moves."""
-        head = self.engine.repo.head()
-        cached_head, rooms = self._rooms
-        if cached_head != head:
+        """The open incident whose room this is. Asked for every message, so the answer is kept
+        until `incidents/` itself changes (a deploy moves HEAD but not that folder)."""
+        view = self.engine.view()
+        folder = view.snapshot.object_id("incidents")
+        cached, rooms = self._rooms
+        if cached != folder:
             rooms = {}
-            self._rooms = (head, rooms)
+            self._rooms = (folder, rooms)
         if room_id not in rooms:
-            incident = by_room(self.engine.view(), room_id)
+            incident = by_room(view, room_id)
             rooms[room_id] = incident.id if incident is not None and incident.is_open else None
         return rooms[room_id]
 
