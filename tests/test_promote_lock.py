@@ -120,3 +120,12 @@ def test_redeploy_of_an_app_not_in_the_environment_is_refused(bot: Bot) -> None:
     reply = bot.say("!redeploy web in prod")
     assert "web has no version in prod" in reply.text
     assert bot.head() == head
+
+
+def test_a_command_that_would_change_nothing_is_refused_and_writes_nothing(bot: Bot) -> None:
+    bot.say("!deploy web 1.4.2 to staging")  # the test clock stands still: same second again
+    head = bot.head()
+    reply = bot.say("!redeploy web in staging")
+    assert reply.error == "refused"
+    assert "that would change nothing in the repo" in reply.text
+    assert bot.head() == head

@@ -25,7 +25,7 @@ from bot.engine.context import Change, Context, DeviceDirectory, Outcome, Runtim
 from bot.engine.grammar import bind
 from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation, Reply, text_html
-from bot.errors import OpsbotError, TooLong, UnknownCommand, UsageError
+from bot.errors import OpsbotError, Refused, TooLong, UnknownCommand, UsageError
 from bot.logs import fact
 from bot.state.incidents import room_of
 from bot.state.index import Index
@@ -179,6 +179,7 @@ class Engine:
                 )
                 if outcome.change is None or not command.writes:
                     return _reply(command, outcome)
+                _refuse_if_nothing_changes(outcome.change, snapshot)
                 if ctx.args.get("dry_run"):
                     return _dry_run(command, outcome.change, snapshot)
                 try:
@@ -257,6 +258,18 @@ def _reply(command: Command, outcome: Outcome, sha: str | None = None) -> Reply:
         markup += f" · commit <code>{sha[:7]}</code>"
     effects = outcome.effects if sha or not command.writes else ()
     return Reply(True, command.name, text, markup, commit=sha, extra=outcome.extra, effects=effects)
+
+
+def _refuse_if_nothing_changes(change: Change, snapshot: Snapshot) -> None:
+    """A commit whose files are all as they were records nothing (an approval on a proposal
+    branch, with no files at all, records the approval itself and is not one of these)."""
+    if change.branch is not None or change.merge or not change.files:
+        return
+    for path, new in change.files.items():
+        old = snapshot.read(path)
+        if (new.encode() if isinstance(new, str) else new) != old:
+            return
+    raise Refused("that would change nothing in the repo", hint="nothing to do")
 
 
 def _dry_run(command: Command, change: Change, snapshot: Snapshot) -> Reply:

@@ -41,9 +41,5 @@ class Outcome:
         return self.status == "ok"
 
     @property
-    def superseded(self) -> bool:
-        return self.status == "superseded"
-
-    @property
     def target(self) -> tuple[str, str]:
         return self.env, self.app

@@ -19,10 +19,6 @@ def app_path(app: str) -> str:
     return f"apps/{app}.toml"
 
 
-def environment_path(env: str) -> str:
-    return f"environments/{env}.toml"
-
-
 def deployment_path(env: str, app: str) -> str:
     return f"deployments/{env}/{app}.toml"
 
