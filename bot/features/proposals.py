@@ -14,7 +14,7 @@ def _proposal(ctx: Context) -> tuple[ProposalBook, Proposal]:
     number = ctx.args["number"]
     proposal = ctx.proposals.get(number)
     if proposal is None:
-        open_ones = [str(p.number) for p in ctx.proposals.all() if p.status(ctx.now) == "open"]
+        open_ones = [str(p.number) for p in ctx.proposals.open(ctx.now)]
         raise NotFound(f"no proposal {number}", hint=f"open: {', '.join(open_ones) or 'none'}")
     return ctx.proposals, proposal
 
@@ -104,9 +104,7 @@ def reject(ctx: Context) -> Outcome:
 def proposals(ctx: Context) -> Outcome:
     assert ctx.proposals is not None
     lines = []
-    for p in ctx.proposals.all():
-        if p.status(ctx.now) != "open":
-            continue
+    for p in ctx.proposals.open(ctx.now):
         expires = f", expires {at(p.expires, ctx.now)}" if p.expires else ""
         lines.append(
             f"{p.number}: {p.summary} by {p.requester} "

@@ -44,9 +44,7 @@ def status(ctx: Context) -> Outcome:
             paused = " [suspended]" if app in suspended else ""
             seen = host.describe(env, app, d.version) if host else ""
             lines.append(f"  {app} {d.version} (by {d.requested_by}{when}){seen}{paused}")
-    waiting = (
-        [p for p in ctx.proposals.all() if p.status(ctx.now) == "open"] if ctx.proposals else []
-    )
+    waiting = ctx.proposals.open(ctx.now) if ctx.proposals else []
     if waiting:
         lines.append("open proposals")
         lines += [

@@ -19,7 +19,7 @@ from bot.state.message import read_trailers, summary_of
 from bot.state.repo import PROPOSALS, StateRepo
 from bot.state.sqlite import connect
 
-SCHEMA = 2  # bump when the tables change: an older index is then rebuilt
+SCHEMA = 3  # bump when the tables change: an older index is then rebuilt
 
 INVOCATION_TRAILERS = ("Matrix-Event", "Opsbot-Invocation")
 """Trailers whose value identifies the invocation that made a commit (one per transport)."""
@@ -69,7 +69,8 @@ class Index:
             CREATE INDEX IF NOT EXISTS commits_invocation ON commits(invocation);
             CREATE INDEX IF NOT EXISTS commits_proposal ON commits(proposal);
             CREATE TABLE IF NOT EXISTS branches (ref TEXT PRIMARY KEY, tip TEXT);
-            CREATE TABLE IF NOT EXISTS branch_commits (sha TEXT PRIMARY KEY, invocation TEXT);
+            CREATE TABLE IF NOT EXISTS branch_commits (
+                sha TEXT PRIMARY KEY, invocation TEXT, rejects INTEGER);
             CREATE INDEX IF NOT EXISTS branch_invocation ON branch_commits(invocation);
             CREATE TABLE IF NOT EXISTS paths (sha TEXT, path TEXT, app TEXT, env TEXT);
             CREATE INDEX IF NOT EXISTS paths_app ON paths(app, sha);
@@ -138,8 +139,10 @@ class Index:
                 while sha is not None and not self._known(sha.decode()):
                     commit = repo.git[sha]
                     assert isinstance(commit, Commit)
-                    row = [sha.decode(), _invocation(read_trailers(commit.message))]
-                    conn.execute("INSERT INTO branch_commits VALUES (?, ?)", row)
+                    trailers = read_trailers(commit.message)
+                    rejects = _number(trailers.get("Opsbot-Rejected"))
+                    row = [sha.decode(), _invocation(trailers), rejects]
+                    conn.execute("INSERT INTO branch_commits VALUES (?, ?, ?)", row)
                     sha = commit.parents[0] if commit.parents else None
                 conn.execute("INSERT OR REPLACE INTO branches VALUES (?, ?)", [ref, tip])
             conn.execute("COMMIT")
@@ -210,6 +213,14 @@ class Index:
             ).fetchone()
         )
         return row[0] if row else None
+
+    def closed_proposals(self) -> set[int]:
+        """The proposals main has merged or someone rejected: never open again."""
+        rows = self.db.conn.execute(
+            "SELECT proposal FROM commits WHERE proposal IS NOT NULL "
+            "UNION SELECT rejects FROM branch_commits WHERE rejects IS NOT NULL"
+        ).fetchall()
+        return {row[0] for row in rows}
 
     def merge_of(self, proposal: int) -> str | None:
         """The commit on main that merged proposal `proposal`, if it is merged."""

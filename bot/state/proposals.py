@@ -74,9 +74,12 @@ class ProposalBook:
         tip = self.repo.tip(branch(number))
         return None if tip is None else self._read(number, tip)
 
-    def all(self) -> list[Proposal]:
-        found = (self.get(n) for n in self.numbers())
-        return [p for p in found if p is not None]
+    def open(self, now: datetime) -> list[Proposal]:
+        """The proposals still waiting: those merged or rejected are known to the index and not
+        read again (branches are never deleted, so there are ever more of them)."""
+        closed = self.index.closed_proposals()
+        found = (self.get(n) for n in self.numbers() if n not in closed)
+        return [p for p in found if p is not None and p.status(now) == "open"]
 
     def changes(self, proposal: Proposal) -> dict[str, bytes | None]:
         """The files the proposal changes, as they are in the proposal."""
