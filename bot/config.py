@@ -53,6 +53,10 @@ class HostPaths:
     def index(self) -> Path:
         return self.state_dir / "index.sqlite"
 
+    @property
+    def handled(self) -> Path:
+        return self.state_dir / "handled.sqlite"
+
 
 @dataclass(frozen=True)
 class MatrixConfig:
@@ -102,6 +106,9 @@ class Config:
     bot_id: str
     signing_key: Path
     matrix: MatrixConfig | None
+    # Keys besides the bot's whose signed commits are in force without `!adopt` ([signing]
+    # allowed_signers_file, in git's allowed-signers format): a team that signs its own pushes.
+    extra_signers: Path | None = None
     reconcile: ReconcileConfig = ReconcileConfig()
     http: HttpConfig | None = None  # None: no listener
     webhooks: tuple[WebhookConfig, ...] = ()
@@ -118,7 +125,7 @@ _KNOWN = {
         "commands_per_minute",
     },
     "paths": {"state_dir", "repo", "hooks_dir"},
-    "signing": {"key_file"},
+    "signing": {"key_file", "allowed_signers_file"},
     "reconcile": {"interval_seconds", "timeout_seconds", "retries"},
     "http": {"listen", "token_file", "max_body_bytes", "webhooks_per_minute"},
     "webhooks.<source>": {"secret_file", "room"},
@@ -175,6 +182,7 @@ def load(path: Path) -> Config:
     repo = get("paths", "repo", required=True)
     state_dir = get("paths", "state_dir", required=True)
     key_file = get("signing", "key_file")
+    extra_signers = get("signing", "allowed_signers_file")
     matrix = None
     if "matrix" in data:
         homeserver = get("matrix", "homeserver", required=True)
@@ -247,6 +255,7 @@ def load(path: Path) -> Config:
         bot_id=matrix.user_id if matrix else DEFAULT_BOT_ID,
         signing_key=Path(key_file) if key_file else paths.signing_key,
         matrix=matrix,
+        extra_signers=Path(extra_signers) if extra_signers else None,
         reconcile=reconcile,
         http=http,
         webhooks=webhooks,
