@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dulwich.diff_tree import tree_changes
 from dulwich.file import FileLocked
 from dulwich.object_store import BaseObjectStore
 from dulwich.objects import Blob, Commit, ObjectID, Tree
@@ -250,6 +251,24 @@ class StateRepo:
                     raise OSError(ctypes.get_errno(), "syncfs failed on the state repo")
             finally:
                 os.close(fd)
+
+    def changes_between(self, old: str, new: str) -> dict[str, bytes | None]:
+        """The changes that turn commit `old`'s tree into commit `new`'s."""
+        store = self._git.object_store
+        files: dict[str, bytes | None] = {}
+        for entry in tree_changes(
+            store, self._commit(old.encode()).tree, self._commit(new.encode()).tree
+        ):
+            if entry.new is not None and entry.new.path is not None and entry.new.sha:
+                files[entry.new.path.decode()] = self._git[entry.new.sha].as_raw_string()
+            gone = entry.old
+            if (
+                gone is not None
+                and gone.path is not None
+                and (entry.new is None or entry.new.path != gone.path)
+            ):
+                files[gone.path.decode()] = None
+        return files
 
     def tip(self, ref: Ref) -> str | None:
         try:
