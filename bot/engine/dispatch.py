@@ -185,14 +185,14 @@ class Engine:
                 )
                 if outcome.change is None or not command.writes:
                     return _reply(command, outcome)
-                _refuse_if_nothing_changes(outcome.change, snapshot)
-                if ctx.args.get("dry_run"):
-                    return _dry_run(command, outcome.change, snapshot)
-                # An outside commit on top is kept under the one that decides about it: its
+                # Outside commits on top are kept under the one that decides about them: its
                 # parent is main's tip, not the trusted commit the decision was made on.
-                parent = self.repo.head() if command.outside else snapshot.commit
+                below = self.repo.snapshot() if command.outside else snapshot
+                _refuse_if_nothing_changes(outcome.change, below)
+                if ctx.args.get("dry_run"):
+                    return _dry_run(command, outcome.change, below)
                 try:
-                    sha = self._commit(command, ctx, outcome, parent)
+                    sha = self._commit(command, ctx, outcome, below.commit)
                 except ConcurrentUpdate:
                     # Someone wrote without our lock (a push into the repo): decide again on the
                     # new HEAD, since the freeze we checked may not hold any more.
