@@ -63,7 +63,7 @@ def edit_content(reply: Reply, *, original: str) -> dict[str, Any]:
     new = {**notice(reply.text, reply.html), "opsbot": reply.result}
     return {
         **new,
-        "body": f"* {reply.text}",
+        "body": f"* {new['body']}",
         "m.new_content": new,
         "m.relates_to": {"rel_type": "m.replace", "event_id": original},
     }
