@@ -62,13 +62,13 @@ class Homeserver(AsyncClient):
         for room in rooms:
             self.rooms[room] = MatrixRoom(room, ME)
 
-    async def room_send(  # type: ignore[override]
+    async def room_send(
         self, room_id: str, message_type: str, content: dict[str, Any], **_: Any
     ) -> RoomSendResponse:
         self.sent.append((room_id, content))
         return RoomSendResponse(f"$sent{len(self.sent)}", room_id)
 
-    async def room_create(self, **_: Any) -> RoomCreateResponse:  # type: ignore[override]
+    async def room_create(self, **_: Any) -> RoomCreateResponse:
         self.rooms["!incident:example.org"] = MatrixRoom("!incident:example.org", ME)
         return RoomCreateResponse("!incident:example.org")
 
