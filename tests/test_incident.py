@@ -12,8 +12,8 @@ import pytest
 from bot.engine.effects import CreateIncidentRoom, Notify
 from bot.engine.types import Invocation, Reply
 from bot.errors import InvalidRecord
-from bot.state.timeline import event, plain_line, said, shared_file
 from bot.state.policy import decode_policy
+from bot.state.timeline import event, plain_line, said, shared_file
 from conftest import ALICE, BOB, MALLORY, Bot, git
 
 CAROL = "@carol:example.org"
@@ -543,7 +543,10 @@ def test_the_transcript_is_appended_in_one_commit_and_speakers_take_part(bot: Bo
     opened(bot)
     head = bot.head()
     at = datetime(2026, 11, 26, 12, 3, 30, tzinfo=UTC)
-    entries = [said(at, BOB, "primary is down\nreplica looks fine"), shared_file(at, CAROL, "g.png")]
+    entries = [
+        said(at, BOB, "primary is down\nreplica looks fine"),
+        shared_file(at, CAROL, "g.png"),
+    ]
     reply = internal(bot, "incident transcript", {"incident": "INC-1", "entries": entries})
     assert reply.ok, reply.text
     assert git(bot.repo, "rev-list", "--count", f"{head}..main").strip() == "1"

@@ -385,7 +385,7 @@ def markdown(text: str) -> str:
 
 def markdown_line(item: TimelineEntry) -> str:
     """One Markdown list item per entry; its text can neither end it nor start another."""
-    return f"- {stamp(item.at)} · {markdown(item.who)} · {markdown(what(item))}"
+    return f"- {stamp(item.at)} · {markdown(item.who)} · {_PREFIX[item.kind]}{markdown(item.text)}"
 
 
 def markdown_lines(entries: Iterable[TimelineEntry]) -> list[str]:
