@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.engine.effects import Notify
+from bot.engine.types import Invocation
 from bot.state.timeline import (
     CHUNK_ENTRIES,
     decode_chunk,
@@ -122,6 +124,23 @@ def test_a_note_is_one_entry_by_its_author_with_its_text_as_typed(bot: Bot) -> N
     ]
     # In the file, the separator is an escape: the text is one line of `git log -p`.
     assert f'text = "first\\u2028{FORGED}"' in bot.show(chunks(bot)[0])
+
+
+@pytest.mark.security
+def test_a_note_is_echoed_to_the_incident_room_on_one_line(bot: Bot) -> None:
+    opened(bot)
+    transport = Invocation(
+        sender="@opsbot:example.org", text="(incident room)", event_id="$room",
+        received_at=bot.clock(), room_id="!ops:example.org", transport="matrix",
+    )  # fmt: skip
+    assert bot.engine.run_internal(
+        "incident room", {"incident": "INC-1", "room": "!inc1:example.org"}, transport
+    ).ok
+
+    reply = bot.say(f"!incident note INC-1 first\u2028{FORGED}", sender=MALLORY)
+
+    echoed = [e.text for e in reply.effects if isinstance(e, Notify)]
+    assert echoed == [f"{MALLORY} noted on INC-1: first {FORGED}"]
 
 
 @given(st.text())

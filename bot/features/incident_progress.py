@@ -11,7 +11,7 @@ from bot.errors import Refused, UsageError
 from bot.features.incident_common import LOUD, acted, change, echo, target
 from bot.features.timefmt import at, span
 from bot.state.incidents import Incident
-from bot.state.timeline import event
+from bot.state.timeline import event, one_line
 from bot.state.timeline import note as note_entry
 
 
@@ -119,7 +119,8 @@ def note(ctx: Context) -> Outcome:
     return Outcome(
         f"incident note: {record.id}: noted in its timeline",
         change=change(ctx, record, after, "note", line),
-        effects=echo(ctx, record, f"{ctx.sender} noted on {record.id}: {body}"),
+        # On one line, like every rendering of an entry: a note cannot put words in the bot's mouth.
+        effects=echo(ctx, record, f"{ctx.sender} noted on {record.id}: {one_line(body)}"),
         extra={"incident": record.id},
     )
 
