@@ -181,10 +181,11 @@ def appended(view: "StateView", incident: str, entries: Sequence[TimelineEntry])
     numbers = _chunk_numbers(view, incident)
     if numbers:
         last = numbers[-1]
-        text = _readable(view, chunk_path(incident, last))
-        if text is not None:
-            files = _fill(incident, last, text[0], text[1], entries)
-            if _reads_back(files.get(chunk_path(incident, last)), text[1], entries):
+        readable = _readable(view, chunk_path(incident, last))
+        if readable is not None:
+            text, count = readable
+            files = _fill(incident, last, text, count, entries)
+            if _reads_back(files.get(chunk_path(incident, last)), count, entries):
                 return files
         return _fill(incident, last, "", CHUNK_ENTRIES, entries)
     return _fill(incident, 0, "", CHUNK_ENTRIES, entries)
