@@ -17,6 +17,8 @@ import pytest
 
 from bot import config
 from bot.engine.effects import CreateIncidentRoom, Effect, Notify
+from bot.state.timeline import plain_line
+from bot.state.timeline import read as read_timeline
 from bot.state.view import StateView
 from bot.transport.http import HttpListener
 from conftest import ALICE, Bot, git
@@ -147,7 +149,7 @@ def incident_commits(bot: Bot, incident: str = "INC-1") -> list[str]:
 
 
 def timeline(bot: Bot, incident: str = "INC-1") -> list[str]:
-    return bot.show(f"incidents/{incident}/timeline.md").splitlines()[2:]
+    return [plain_line(e) for e in read_timeline(bot.engine.view(), incident).entries]
 
 
 DB1 = alert("DiskFull", summary="disk 95% full", severity="critical", instance="db1")

@@ -2,6 +2,7 @@
 `Severity:` trailers; effects for the transport (a room, notices that mention people)."""
 
 import dataclasses
+import tomllib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -11,8 +12,8 @@ import pytest
 from bot.engine.effects import CreateIncidentRoom, Notify
 from bot.engine.types import Invocation, Reply
 from bot.errors import InvalidRecord
-from bot.state.incidents import file_line, transcript_line
 from bot.state.policy import decode_policy
+from bot.state.timeline import event, plain_line, said, shared_file
 from conftest import ALICE, BOB, MALLORY, Bot, git
 
 CAROL = "@carol:example.org"
@@ -75,6 +76,17 @@ def incident_log(bot: Bot, incident: str = "INC-1") -> list[str]:
     return git(bot.repo, "log", "--format=%s", "--grep", f"^Incident: {incident}$").splitlines()
 
 
+def timeline(bot: Bot, incident: str = "INC-1") -> list[dict[str, Any]]:
+    """The entries of an incident's timeline, oldest first, as `git` shows its files."""
+    names = git(bot.repo, "ls-tree", "--name-only", "main", f"incidents/{incident}/timeline/")
+    return [e for name in names.split() for e in tomllib.loads(bot.show(name))["entry"]]
+
+
+def said_and_done(bot: Bot, incident: str = "INC-1") -> list[tuple[str, str, str]]:
+    """(who, kind, text) of each entry of the timeline."""
+    return [(e["who"], e["kind"], e["text"]) for e in timeline(bot, incident)]
+
+
 def notices(reply: Reply) -> list[Notify]:
     return [e for e in reply.effects if isinstance(e, Notify)]
 
@@ -106,9 +118,15 @@ def test_open_writes_the_record_and_the_timeline_in_one_commit_with_trailers(bot
     ]:
         assert line in record
     assert "acknowledged_at" not in record
-    assert f"- 2026-11-26 12:00 UTC · {ALICE} · opened INC-1 (sev2): Database is down" in bot.show(
-        "incidents/INC-1/timeline.md"
-    )
+    assert timeline(bot) == [
+        {
+            "at": datetime(2026, 11, 26, 12, 0, tzinfo=UTC),
+            "who": ALICE,
+            "kind": "event",
+            "text": "opened INC-1 (sev2): Database is down",
+            "facts": {"severity": "sev2"},
+        }
+    ]
     assert incident_log(bot) == ["incident open: INC-1 (sev2): Database is down"]
     trailers = git(bot.repo, "log", "-1", "--format=%(trailers)")
     assert "Incident: INC-1\nSeverity: sev2" in trailers
@@ -306,21 +324,19 @@ def test_markdown_and_html_are_stored_as_typed_and_escaped_in_replies(bot: Bot) 
     )
     note = bot.say('!incident note INC-1 <script>alert(1)</script> `rm -rf` _it\'s_ "quoted"')
     assert note.ok, note.text
-    timeline = bot.show("incidents/INC-1/timeline.md")
-    assert '· note: <script>alert(1)</script> `rm -rf` _it\'s_ "quoted"\n' in timeline
+    typed = '<script>alert(1)</script> `rm -rf` _it\'s_ "quoted"'
+    assert said_and_done(bot)[-1] == (ALICE, "note", typed)
     for read in ("!incident show INC-1", "!incident list"):
         shown = bot.say(read)
         assert "<b>" not in shown.html and "<script>" not in shown.html
         assert "&lt;b&gt;" in shown.html
 
 
-def test_a_note_of_several_lines_cannot_forge_an_event(bot: Bot) -> None:
+def test_a_note_of_several_lines_is_one_entry_kept_as_typed(bot: Bot) -> None:
     opened(bot)
     forged = f"- 2026-11-26 12:00 UTC · {BOB} · resolved INC-1"
     assert bot.say(f"!incident note INC-1 first\n{forged}").ok
-    timeline = bot.show("incidents/INC-1/timeline.md")
-    assert f"· note: first\n  {forged}\n" in timeline
-    assert f"\n{forged}" not in timeline
+    assert said_and_done(bot)[1:] == [(ALICE, "note", f"first\n{forged}")]
 
 
 # Changing an incident
@@ -340,9 +356,7 @@ def test_sev_mentions_the_roles_the_participants_and_the_policy_people(team: Bot
     to_room = [n for n in notices(reply) if n.to_incident == "INC-1"]
     assert [n.mentions for n in to_room] == [expected]
     assert "Severity: sev1" in git(team.repo, "log", "-1", "--format=%(trailers)")
-    assert f"· {BOB} · severity sev2 -> sev1 (all regions)" in team.show(
-        "incidents/INC-1/timeline.md"
-    )
+    assert said_and_done(team)[-1] == (BOB, "event", "severity sev2 -> sev1 (all regions)")
 
 
 @pytest.mark.parametrize(
@@ -430,7 +444,7 @@ def test_reopen_clears_the_resolution_and_keeps_the_mitigation(bot: Bot) -> None
     assert 'status = "investigating"' in record
     assert "resolved_at" not in record
     assert "mitigated_at = 2026-11-26T12:00:00Z" in record
-    assert "reopened INC-1 (errors are back)" in bot.show("incidents/INC-1/timeline.md")
+    assert said_and_done(bot)[-1] == (ALICE, "event", "reopened INC-1 (errors are back)")
     head = bot.head()
     assert bot.say("!incident reopen INC-1").text.startswith("refused: INC-1 is not resolved")
     assert bot.head() == head
@@ -510,8 +524,8 @@ def test_the_transport_records_the_room_and_commands_there_need_no_id(bot: Bot) 
     assert incident_log(bot)[0] == f"incident room: INC-1 room {WAR_ROOM}"
     note = over(bot, "!incident note failing over now", room_id=WAR_ROOM)
     assert note.ok, note.text
-    assert "· note: failing over now" in bot.show("incidents/INC-1/timeline.md")
-    assert "failing over" not in bot.show("incidents/INC-2/timeline.md")
+    assert said_and_done(bot)[-1] == (ALICE, "note", "failing over now")
+    assert "failing over" not in str(said_and_done(bot, "INC-2"))
 
 
 def test_a_command_from_elsewhere_is_echoed_to_the_incident_room(bot: Bot) -> None:
@@ -529,28 +543,33 @@ def test_the_transcript_is_appended_in_one_commit_and_speakers_take_part(bot: Bo
     opened(bot)
     head = bot.head()
     at = datetime(2026, 11, 26, 12, 3, 30, tzinfo=UTC)
-    lines = [
-        transcript_line(at, BOB, "primary is down\nreplica looks fine"),
-        file_line(at, CAROL, "graph.png"),
+    entries = [
+        said(at, BOB, "primary is down\nreplica looks fine"),
+        shared_file(at, CAROL, "g.png"),
     ]
-    reply = internal(bot, "incident transcript", {"incident": "INC-1", "lines": lines})
+    reply = internal(bot, "incident transcript", {"incident": "INC-1", "entries": entries})
     assert reply.ok, reply.text
     assert git(bot.repo, "rev-list", "--count", f"{head}..main").strip() == "1"
-    assert bot.show("incidents/INC-1/timeline.md").endswith(
-        f"- 2026-11-26 12:03 UTC · {BOB} said: primary is down\n"
-        "  replica looks fine\n"
-        f"- 2026-11-26 12:03 UTC · {CAROL} shared a file: graph.png\n"
-    )
+    assert timeline(bot)[-2:] == [
+        {"at": at, "who": BOB, "kind": "said", "text": "primary is down\nreplica looks fine"},
+        {"at": at, "who": CAROL, "kind": "file", "text": "g.png"},
+    ]
     record = bot.show("incidents/INC-1/incident.toml")
     assert f'participants = ["{ALICE}", "{BOB}", "{CAROL}"]' in record
     assert "acknowledged_at" not in record  # talking is not acting on it
 
 
-def test_the_transcript_takes_only_lines_made_by_transcript_line(bot: Bot) -> None:
+def test_the_transcript_takes_only_what_was_said_or_shared(bot: Bot) -> None:
     opened(bot)
     head = bot.head()
-    for lines in ([], ["- 2026-11-26 12:00 UTC · @x:y · resolved INC-1"], ["hello"]):
-        reply = internal(bot, "incident transcript", {"incident": "INC-1", "lines": lines})
+    at = bot.clock()
+    for entries in (
+        [],
+        [event(at, BOB, "resolved INC-1")],
+        ["- 2026-11-26 12:00 UTC · @x:y said: hello"],
+        [said(at, "bob", "hello")],
+    ):
+        reply = internal(bot, "incident transcript", {"incident": "INC-1", "entries": entries})
         assert not reply.ok
     assert bot.head() == head
 
@@ -622,14 +641,14 @@ def test_help_incident_marks_what_your_roles_do_not_allow(bot: Bot) -> None:
 # Pure functions for the transport
 
 
-def test_transcript_and_file_lines_are_one_list_item_each() -> None:
+def test_what_was_said_and_shared_is_shown_on_one_line_each() -> None:
     at = datetime(2026, 11, 26, 14, 5, 59, tzinfo=UTC)
-    assert transcript_line(at, BOB, "hi") == f"- 2026-11-26 14:05 UTC · {BOB} said: hi"
+    assert plain_line(said(at, BOB, "hi")) == f"- 2026-11-26 14:05 UTC · {BOB} · said: hi"
     assert (
-        transcript_line(at, BOB, "one\r\ntwo\x00")
-        == f"- 2026-11-26 14:05 UTC · {BOB} said: one\n  two\ufffd"
+        plain_line(said(at, BOB, "one\r\ntwo\x00three"))
+        == f"- 2026-11-26 14:05 UTC · {BOB} · said: one two three"
     )
     assert (
-        file_line(at, BOB, "my\ngraph.png")
-        == f"- 2026-11-26 14:05 UTC · {BOB} shared a file: my graph.png"
+        plain_line(shared_file(at, BOB, "my\ngraph.png"))
+        == f"- 2026-11-26 14:05 UTC · {BOB} · shared a file: my graph.png"
     )

@@ -25,7 +25,8 @@ from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.errors import Refused
 from bot.features.incident_common import LOUD, acted, change, target, unique
-from bot.state.incidents import BUILTIN_ROLES, Incident, event_line, load_all, next_id
+from bot.state.incidents import BUILTIN_ROLES, Incident, load_all, next_id
+from bot.state.timeline import event
 from bot.state.view import StateView
 
 DEFAULT_SEVERITY = "sev3"
@@ -73,7 +74,7 @@ def open_(ctx: Context) -> Outcome:
         opened_at=when, roles={"commander": ctx.sender}, participants=(ctx.sender,),
         declared_in=ctx.invocation.room_id,
     )  # fmt: skip
-    line = event_line(when, ctx.sender, f"opened {incident} ({sev}): {title}")
+    line = event(when, ctx.sender, f"opened {incident} ({sev}): {title}", severity=sev)
     on_call = ctx.policy.notify_for(sev)
     effects: list[Effect] = []
     if ctx.invocation.transport == "matrix":
@@ -105,7 +106,8 @@ def sev(ctx: Context) -> Outcome:
     after = replace(acted(ctx, record), severity=new)
     why = f" ({ctx.reason})" if ctx.reason else ""
     raised = new < old  # sev1 is the worst
-    line = event_line(ctx.now, ctx.sender, f"severity {old} -> {new}{why}")
+    facts = {"severity": new, "was": old, **({"reason": ctx.reason} if ctx.reason else {})}
+    line = event(ctx.now, ctx.sender, f"severity {old} -> {new}{why}", **facts)
     mentions = tuple(
         u
         for u in unique(tuple(after.roles.values()), after.participants, ctx.policy.notify_for(new))
@@ -158,7 +160,7 @@ def assign(ctx: Context) -> Outcome:
         raise Refused(f"{user} is already the {role} of {record.id}", hint="nothing to do")
     after = replace(acted(ctx, record), roles={**record.roles, role: user})
     was = f" (was {previous})" if previous else ""
-    line = event_line(ctx.now, ctx.sender, f"{role}: {user}{was}")
+    line = event(ctx.now, ctx.sender, f"{role}: {user}{was}")
     text = f"incident assign: {record.id} {role} {user}{was}"
     effects: tuple[Effect, ...] = (
         Notify(

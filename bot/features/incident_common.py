@@ -10,16 +10,8 @@ from dataclasses import replace
 from bot.engine.context import Change, Context
 from bot.engine.effects import Effect, Notify
 from bot.errors import NotFound, Refused
-from bot.state.incidents import (
-    Incident,
-    appended,
-    by_room,
-    encode_incident,
-    load,
-    load_all,
-    record_path,
-    timeline_path,
-)
+from bot.state.incidents import Incident, by_room, encode_incident, load, load_all, record_path
+from bot.state.timeline import TimelineEntry, appended
 
 Files = dict[str, str | bytes | None]
 LOUD = ("sev1", "sev2")
@@ -57,17 +49,15 @@ def target(ctx: Context) -> Incident:
 
 
 def change(
-    ctx: Context, before: Incident | None, after: Incident, what: str, *lines: str
+    ctx: Context, before: Incident | None, after: Incident, what: str, *entries: TimelineEntry
 ) -> Change:
     """One commit: the record rewritten (comments kept), the timeline appended to."""
     record = record_path(after.id)
-    timeline = timeline_path(after.id)
     files: Files = {}
     previous = ctx.state.text(record)
     if before is None or before != after or previous is None:
         files[record] = encode_incident(after, previous)
-    if lines:
-        files[timeline] = appended(ctx.state.text(timeline), after, *lines)
+    files.update(appended(ctx.state, after.id, entries))
     return Change(f"{after.id} {what}", files, trailers(after))
 
 

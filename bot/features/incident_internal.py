@@ -13,24 +13,22 @@ from bot.state.incidents import (
     Alert,
     AlertRule,
     Incident,
-    alert_event,
+    alert_entry,
     alert_rules,
     alerts_noted,
     by_alert_group,
-    event_line,
-    is_transcript_line,
     load,
     next_id,
     rule_for,
-    speaker_of,
-    timeline_path,
 )
-from bot.state.policy import ROOM_ID
+from bot.state.policy import ROOM_ID, USER_ID
+from bot.state.timeline import TimelineEntry, event
+from bot.state.timeline import read as read_timeline
 
 
 def _internal_incident(ctx: Context) -> Incident:
     incident = ctx.args.get("incident")
-    if not isinstance(incident, str) or not ID.match(incident):
+    if not isinstance(incident, str) or not ID.fullmatch(incident):
         raise Refused(f"not an incident id: {incident!r}")
     record = load(ctx.state, incident)
     if record is None:
@@ -42,13 +40,13 @@ def room(ctx: Context) -> Outcome:
     """Records the room a transport created for an incident (args: incident, room)."""
     record = _internal_incident(ctx)
     room_id = ctx.args.get("room")
-    if not isinstance(room_id, str) or not ROOM_ID.match(room_id):
+    if not isinstance(room_id, str) or not ROOM_ID.fullmatch(room_id):
         raise Refused(f"not a Matrix room id: {room_id!r}")
     if record.room == room_id:
         raise Refused(f"{record.id} already has room {room_id}", hint="nothing to do")
     was = f" (was {record.room})" if record.room else ""
     after = replace(record, room=room_id)
-    line = event_line(ctx.now, ctx.sender, f"incident room {room_id}{was}")
+    line = event(ctx.now, ctx.sender, f"incident room {room_id}{was}")
     return Outcome(
         f"incident room: {record.id} {room_id}",
         change=change(ctx, record, after, f"room {room_id}", line),
@@ -57,26 +55,24 @@ def room(ctx: Context) -> Outcome:
 
 
 def transcript(ctx: Context) -> Outcome:
-    """Appends lines said in the incident room to its timeline, in one commit (args: incident,
-    lines: each made by `transcript_line` or `file_line`); the speakers become participants."""
+    """Appends what was said in the incident room to its timeline, in one commit (args:
+    incident, entries: each made by `said` or `shared_file`); the speakers become
+    participants."""
     record = _internal_incident(ctx)
-    lines = ctx.args.get("lines")
-    if not isinstance(lines, list | tuple) or not lines:
-        raise Refused("no transcript lines")
-    speakers = []
-    for line in lines:
-        if not isinstance(line, str) or not is_transcript_line(line):
-            raise Refused(f"not a transcript line: {str(line)[:60]!r}")
-        if any(not more.startswith("  ") for more in line.split("\n")[1:]):
-            raise Refused(f"a transcript line goes on unindented: {line[:60]!r}")
-        speaker = speaker_of(line)
-        if speaker is not None:
-            speakers.append(speaker)
+    entries = ctx.args.get("entries")
+    if not isinstance(entries, list | tuple) or not entries:
+        raise Refused("no transcript entries")
+    for item in entries:
+        if not isinstance(item, TimelineEntry) or not item.is_transcript:
+            raise Refused(f"not a transcript entry: {str(item)[:60]!r}")
+        if not USER_ID.fullmatch(item.who):
+            raise Refused(f"not a Matrix user id: {item.who[:60]!r}")
+    speakers = [item.who for item in entries]
     after = replace(record, participants=unique(record.participants, speakers))
-    count = f"{len(lines)} line{'s' if len(lines) != 1 else ''}"
+    count = f"{len(entries)} line{'s' if len(entries) != 1 else ''}"
     return Outcome(
         f"incident transcript: {record.id} {count}",
-        change=change(ctx, record, after, f"transcript, {count}", *lines),
+        change=change(ctx, record, after, f"transcript, {count}", *entries),
         extra={"incident": record.id},
     )
 
@@ -113,11 +109,11 @@ def alert(ctx: Context) -> Outcome:
                 "incident alert: resolved, and no incident is open for them", extra=facts
             )
         return alert_opened(ctx, group, min(firing), matched)
-    seen = alerts_noted(ctx.state.text(timeline_path(record.id)) or "")
+    seen = alerts_noted(read_timeline(ctx.state, record.id).entries)
     new = list({a.key: a for a, _ in matched if a.key not in seen}.values())
     if not new:
         return Outcome(f"incident alert: {record.id} has these alerts already", extra=facts)
-    lines = [event_line(ctx.now, ctx.sender, alert_event(a)) for a in new]
+    lines = [alert_entry(ctx.now, ctx.sender, a) for a in new]
     count = f"{len(new)} alert{'s' if len(new) != 1 else ''}"
     return Outcome(
         f"incident alert: {record.id}: {count} noted in its timeline",
@@ -140,8 +136,8 @@ def alert_opened(
     )  # fmt: skip
     alerts = list({a.key: a for a, _ in matched}.values())
     lines = [
-        event_line(when, ctx.sender, f"opened {incident} ({sev}) from alerts: {title}"),
-        *(event_line(when, ctx.sender, alert_event(a)) for a in alerts),
+        event(when, ctx.sender, f"opened {incident} ({sev}) from alerts: {title}", severity=sev),
+        *(alert_entry(when, ctx.sender, a) for a in alerts),
     ]
     on_call = ctx.policy.notify_for(sev)
     effects: list[Effect] = []

@@ -10,7 +10,9 @@ from bot.engine.registry import Command
 from bot.errors import Refused, UsageError
 from bot.features.incident_common import LOUD, acted, change, echo, target
 from bot.features.timefmt import at, span
-from bot.state.incidents import Incident, event_line
+from bot.state.incidents import Incident
+from bot.state.timeline import event, one_line
+from bot.state.timeline import note as note_entry
 
 
 def status(ctx: Context) -> Outcome:
@@ -27,7 +29,7 @@ def status(ctx: Context) -> Outcome:
     if mitigated is None and new == "monitoring":
         mitigated = ctx.now.replace(microsecond=0)
     after = replace(after, status=new, mitigated_at=mitigated)
-    line = event_line(ctx.now, ctx.sender, f"status {record.status} -> {new}")
+    line = event(ctx.now, ctx.sender, f"status {record.status} -> {new}")
     text = f"incident status: {record.id} {new} (was {record.status}): {record.title}"
     return Outcome(
         text,
@@ -57,10 +59,10 @@ def resolved(ctx: Context, record: Incident, summary: str | None) -> Outcome:
         summary=summary or record.summary,
     )
     took = span(when - record.opened_at)
-    line = event_line(when, ctx.sender, f"resolved {record.id} after {took}")
+    line = event(when, ctx.sender, f"resolved {record.id} after {took}")
     lines = [line]
     if summary:
-        lines.append(event_line(when, ctx.sender, f"summary: {summary}"))
+        lines.append(event(when, ctx.sender, f"summary: {summary}"))
     text = (
         f"incident resolve: {record.id} resolved after {took}: {record.title}; "
         f"!incident postmortem {record.id} drafts the postmortem"
@@ -89,7 +91,7 @@ def reopen(ctx: Context) -> Outcome:
         )
     after = replace(acted(ctx, record), status="investigating", resolved_at=None)
     why = f" ({ctx.reason})" if ctx.reason else ""
-    line = event_line(ctx.now, ctx.sender, f"reopened {record.id}{why}")
+    line = event(ctx.now, ctx.sender, f"reopened {record.id}{why}")
     effects = list(echo(ctx, record, f"{record.id} reopened by {ctx.sender}{why}"))
     if record.severity in LOUD:
         effects.append(
@@ -113,11 +115,12 @@ def note(ctx: Context) -> Outcome:
     if any(ord(c) < 32 and c not in "\n\r\t" for c in body) or "\x7f" in body:
         raise UsageError("a note must not contain control characters")
     after = acted(ctx, record)
-    line = event_line(ctx.now, ctx.sender, f"note: {body}")
+    line = note_entry(ctx.now, ctx.sender, body)
     return Outcome(
         f"incident note: {record.id}: noted in its timeline",
         change=change(ctx, record, after, "note", line),
-        effects=echo(ctx, record, f"{ctx.sender} noted on {record.id}: {body}"),
+        # On one line, like every rendering of an entry: a note cannot put words in the bot's mouth.
+        effects=echo(ctx, record, f"{ctx.sender} noted on {record.id}: {one_line(body)}"),
         extra={"incident": record.id},
     )
 

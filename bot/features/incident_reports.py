@@ -11,15 +11,18 @@ from bot.errors import Refused
 from bot.features import postmortem
 from bot.features.incident_common import Files, change, target
 from bot.features.timefmt import at, span
-from bot.state.incidents import Incident, event_line, events, load_all, timeline_path
+from bot.state.incidents import Incident, scan
+from bot.state.timeline import event, stamp, what
+from bot.state.timeline import read as read_timeline
 
 
 def list_(ctx: Context) -> Outcome:
     which = ctx.args.get("which", "open")
     wanted = ctx.args.get("sev")
+    readable, unreadable = scan(ctx.state)
     found = [
         i
-        for i in load_all(ctx.state)
+        for i in readable
         if (which == "all" or i.is_open) and (wanted is None or i.severity == wanted)
     ]
     found.sort(key=lambda i: (not i.is_open, i.severity, -i.number))
@@ -31,6 +34,8 @@ def list_(ctx: Context) -> Outcome:
     if not lines:
         which_ones = "open incidents" if which == "open" else "incidents"
         lines = [f"no {which_ones}{f' of {wanted}' if wanted else ''}"]
+    # Said, not hidden: whoever can fix the file learns of it, and the others still get a list.
+    lines += [f"unreadable: {p.message} (opsbot check lists every problem)" for p in unreadable]
     text = "\n".join(lines)
     return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
 
@@ -66,11 +71,13 @@ def show(ctx: Context) -> Outcome:
         lines.append(f"summary: {record.summary}")
     if record.alert_group:
         lines.append(f"alert group: {record.alert_group}")
-    timeline = ctx.state.text(timeline_path(record.id)) or ""
-    recent = list(events(timeline))[-5:]
+    timeline = read_timeline(ctx.state, record.id)
+    recent = timeline.events()[-5:]
     if recent:
         lines.append("latest:")
-        lines += [f"  {e.at} UTC {e.who}: {e.what}".replace("\n", "\n    ") for e in recent]
+        lines += [f"  {stamp(e.at)} {e.who}: {what(e)}" for e in recent]
+    if timeline.problems:
+        lines.append(f"unreadable: {timeline.problems[0].message} (opsbot check lists them all)")
     text = "\n".join(lines)
     return Outcome(text, html=f"<pre>{html.escape(text)}</pre>", extra={"incident": record.id})
 
@@ -84,7 +91,7 @@ def write_postmortem(ctx: Context) -> Outcome:
             hint=f"edit it in the repo, or !incident postmortem {record.id} --replace to "
             "write a new draft (the old one stays in the history)",
         )
-    line = event_line(ctx.now, ctx.sender, f"postmortem draft in {path}")
+    line = event(ctx.now, ctx.sender, f"postmortem draft in {path}")
     outcome_change = change(ctx, record, record, "postmortem", line)
     files: Files = {**outcome_change.files, path: text}
     return Outcome(

@@ -2,6 +2,9 @@
 timeline and the Git history: nothing in it is made up, and what only people know is left as
 questions for them.
 
+Every text that came from a person (titles, notes, reasons, summaries) is written on one line
+with Markdown escaped (bot.state.timeline.markdown): no text can start a heading or an entry.
+
 The deploys and rollbacks listed are those committed from `LOOKBACK` before the incident was
 opened (a change shortly before is the usual suspect) until it was resolved.
 """
@@ -11,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 from bot.engine.context import Context
 from bot.features.timefmt import span
-from bot.state.incidents import Incident, events, postmortem_path, timeline_path
+from bot.state.incidents import Incident, postmortem_path
 from bot.state.index import Entry
-from bot.state.message import read_trailers
+from bot.state.timeline import TimelineEntry, markdown, markdown_lines, timeline_dir
+from bot.state.timeline import read as read_timeline
 
 LOOKBACK = timedelta(hours=2)
 _EVERYTHING = 1_000_000
@@ -56,25 +60,19 @@ def deploys_between(ctx: Context, entries: list[Entry], start: int, end: int) ->
     return [e for e in reversed(entries) if e.sha in changed]
 
 
-def severity_history(ctx: Context, commits: list[Entry]) -> list[str]:
+def severity_history(happened: list[TimelineEntry]) -> list[str]:
+    """Each severity the incident had, from the facts its timeline entries keep (never from a
+    commit message, which a text typed by someone could have shaped)."""
     lines: list[str] = []
     current: str | None = None
-    for entry in commits:
-        message = ctx.log.commit(entry.sha).message
-        severity = read_trailers(message.encode()).get("Severity")
+    for item in happened:
+        severity = item.facts.get("severity")
         if severity is None or severity == current:
             continue
-        reason = next(
-            (
-                line[len("Reason: ") :]
-                for line in message.splitlines()
-                if line.startswith("Reason: ")
-            ),
-            "",
-        )
         change = f"declared {severity}" if current is None else f"{current} -> {severity}"
+        reason = item.facts.get("reason")
         why = f" ({reason})" if reason else ""
-        lines.append(f"- {stamp(entry.at)} · {entry.author_id} · {change}{why}")
+        lines.append(f"- {stamp(item.at)} · {markdown(item.who)} · {markdown(change + why)}")
         current = severity
     return lines
 
@@ -94,11 +92,11 @@ def who_did_what(record: Incident, commits: list[Entry]) -> list[str]:
     for person in [*done, *(p for p in record.participants if p not in done)]:
         acts = done.get(person, {})
         what = ", ".join(f"{a} ({n} times)" if n > 1 else a for a, n in acts.items())
-        held = f" ({', '.join(roles[person])})" if person in roles else ""
-        lines.append(f"- {person}{held}: {what or 'took part in its room'}")
+        held = f" ({markdown(', '.join(roles[person]))})" if person in roles else ""
+        lines.append(f"- {markdown(person)}{held}: {what or 'took part in its room'}")
     for person, held_roles in roles.items():
         if person not in done and person not in record.participants:
-            lines.append(f"- {person} ({', '.join(held_roles)})")
+            lines.append(f"- {markdown(person)} ({markdown(', '.join(held_roles))})")
     return lines
 
 
@@ -109,26 +107,30 @@ def draft(ctx: Context, record: Incident) -> tuple[str, str]:
     end = record.resolved_at or ctx.now
     window = (record.opened_at - LOOKBACK, end)
     deploys = deploys_between(ctx, entries, int(window[0].timestamp()), int(window[1].timestamp()))
-    timeline = ctx.state.text(timeline_path(record.id)) or ""
-    happened = list(events(timeline))
-    history = severity_history(ctx, commits)
-    worst = min([record.severity, *re.findall(r"sev[1-5]", " ".join(history))])
+    timeline = read_timeline(ctx.state, record.id)
+    happened = timeline.events()
+    said = len(timeline.entries) - len(happened)
+    history = severity_history(happened)
+    seen = [e.facts["severity"] for e in happened if "severity" in e.facts]
+    worst = min([record.severity, *seen])
+    title = markdown(record.title)
 
-    out = [f"# Postmortem: {record.id}: {record.title}", ""]
+    out = [f"# Postmortem: {record.id}: {title}", ""]
     out += [
         f"A draft written by opsbot on {stamp(ctx.now)} from incidents/{record.id}/ and the Git "
         "history. Finish it by hand: the sections in italics are for people to write.",
         "",
         "## Summary",
         "",
-        record.summary or "_What happened, in a few sentences._",
+        markdown(record.summary) if record.summary else "_What happened, in a few sentences._",
         "",
         f"- Severity: {record.severity}"
         + (f" (at worst {worst})" if worst != record.severity else ""),
         f"- Status: {record.status}",
-        f"- Declared by {record.reporter} on {stamp(record.opened_at)}"
-        + (f" in {record.declared_in}" if record.declared_in else ""),
-        "- Roles: " + ", ".join(f"{role} {user}" for role, user in record.roles.items()),
+        f"- Declared by {markdown(record.reporter)} on {stamp(record.opened_at)}"
+        + (f" in {markdown(record.declared_in)}" if record.declared_in else ""),
+        "- Roles: "
+        + ", ".join(f"{markdown(role)} {markdown(user)}" for role, user in record.roles.items()),
     ]
     for label, moment in (
         ("acknowledge", record.acknowledged_at),
@@ -149,13 +151,18 @@ def draft(ctx: Context, record: Incident) -> tuple[str, str]:
     out += [
         "## Timeline",
         "",
-        f"The events of incidents/{record.id}/timeline.md; what was said in the incident's room "
-        "is there too.",
+        f"The events of {timeline_dir(record.id)}/"
+        + (
+            f"; the {said} messages and files of the incident's room are there too."
+            if said
+            else "."
+        )
+        + (
+            f" ({len(timeline.problems)} unreadable entries left out.)" if timeline.problems else ""
+        ),
         "",
     ]
-    for event in happened:
-        what = event.what.replace("\n", "\n  ")
-        out.append(f"- {event.at} UTC · {event.who} · {what}")
+    out += markdown_lines(happened)
     if not happened:
         out.append("- (no events)")
     out += ["", "## Who did what", "", *(who_did_what(record, commits) or ["- (nobody)"]), ""]
@@ -170,18 +177,14 @@ def draft(ctx: Context, record: Incident) -> tuple[str, str]:
     for entry in deploys:
         before = " (before it was declared)" if entry.at < opened else ""
         out.append(
-            f"- {stamp(entry.at)} · {entry.author_id} · {entry.summary} "
+            f"- {stamp(entry.at)} · {markdown(entry.author_id)} · {markdown(entry.summary)} "
             f"(commit {entry.sha[:7]}){before}"
         )
     if not deploys:
         out.append("- none")
-    questions = [
-        e.what.removeprefix("note: ")
-        for e in happened
-        if e.what.startswith("note: ") and e.what.rstrip().endswith("?")
-    ]
+    questions = [e.text for e in happened if e.kind == "note" and e.text.rstrip().endswith("?")]
     out += ["", "## Open questions", ""]
-    out += ["- " + q.replace("\n", "\n  ") for q in questions]
+    out += ["- " + markdown(q) for q in questions]
     out += [
         "- What caused it?",
         "- How was it noticed, and could it have been noticed sooner?",

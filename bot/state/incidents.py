@@ -1,25 +1,16 @@
-"""Incidents in the state repo: `incidents/INC-<n>/incident.toml` and `timeline.md`.
+"""Incidents in the state repo: `incidents/INC-<n>/incident.toml` and its timeline.
 
-    incidents/INC-7/incident.toml    fields, rewritten by commands (a person's comments survive)
-    incidents/INC-7/timeline.md      append-only: one list item per event, with UTC time and author
-    incidents/INC-7/postmortem.md    a draft written by `!incident postmortem`
-    alerts/rules.toml                which Alertmanager alerts open an incident, and how severe
-
-The timeline's lines have one shape, so that the transport can write transcript lines without
-knowing the engine, and the postmortem can tell events from chat:
-
-    - 2026-11-26 14:05 UTC · @alice:example.org · opened INC-7 (sev2): Database is down
-    - 2026-11-26 14:06 UTC · @bob:example.org said: the primary is not answering
-    - 2026-11-26 14:07 UTC · @bob:example.org shared a file: graph.png
-
-A text of several lines continues on lines indented by two spaces (still the same list item in
-Markdown), so that nothing a person types can start a line that reads as another event.
+incidents/INC-7/incident.toml    fields, rewritten by commands (a person's comments survive)
+incidents/INC-7/timeline/        append-only: what happened and what was said, as data
+                                 (see bot/state/timeline.py)
+incidents/INC-7/postmortem.md    a draft written by `!incident postmortem`
+alerts/rules.toml                which Alertmanager alerts open an incident, and how severe
 """
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import tomlkit
@@ -28,6 +19,8 @@ from tomlkit.items import Table
 from bot.errors import InvalidRecord
 from bot.state.policy import SEVERITIES, USER_ID
 from bot.state.records import parse_toml
+from bot.state.timeline import TimelineEntry, entry
+from bot.state.timeline import read as read_timeline
 
 if TYPE_CHECKING:
     from bot.state.view import StateView
@@ -36,9 +29,6 @@ DIRECTORY = "incidents"
 STATES = ("investigating", "identified", "monitoring", "resolved")
 BUILTIN_ROLES = ("commander", "communications", "scribe")
 ID = re.compile(r"^INC-([0-9]{1,9})$")
-
-_EVENT = re.compile(r"^- (\d{4}-\d\d-\d\d \d\d:\d\d) UTC · (\S+) · (.*)$")
-_TRANSCRIPT = re.compile(r"^- (\d{4}-\d\d-\d\d \d\d:\d\d) UTC · (@\S+) (said|shared a file): ")
 
 
 @dataclass(frozen=True)
@@ -73,7 +63,7 @@ class Incident:
 
 
 def number_of(incident: str) -> int:
-    match = ID.match(incident)
+    match = ID.fullmatch(incident)
     if match is None:
         raise ValueError(f"not an incident id: {incident!r}")
     return int(match.group(1))
@@ -85,10 +75,6 @@ def incident_dir(incident: str) -> str:
 
 def record_path(incident: str) -> str:
     return f"{incident_dir(incident)}/incident.toml"
-
-
-def timeline_path(incident: str) -> str:
-    return f"{incident_dir(incident)}/timeline.md"
 
 
 def postmortem_path(incident: str) -> str:
@@ -157,7 +143,7 @@ def _maybe_string(path: str, key: str, value: Any) -> str | None:
 
 
 def _user(path: str, key: str, value: Any) -> str:
-    if not isinstance(value, str) or not USER_ID.match(value):
+    if not isinstance(value, str) or not USER_ID.fullmatch(value):
         raise InvalidRecord(path, key, f"{value!r} is not a Matrix user id")
     return value
 
@@ -176,7 +162,7 @@ def _maybe_time(path: str, key: str, value: Any) -> datetime | None:
 
 def incident_ids(view: "StateView") -> list[str]:
     """The ids of every incident directory, oldest first (whether or not its record reads)."""
-    ids = [entry for entry in view.snapshot.list(DIRECTORY) if ID.match(entry)]
+    ids = [name for name in view.snapshot.list(DIRECTORY) if ID.fullmatch(name)]
     return sorted(ids, key=number_of)
 
 
@@ -186,18 +172,43 @@ def next_id(view: "StateView") -> str:
 
 
 def load(view: "StateView", incident: str) -> Incident | None:
-    text = view.text(record_path(incident))
-    return None if text is None else decode_incident(incident, text)
+    path = record_path(incident)
+    data = view.snapshot.read(path)
+    if data is None:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRecord(path, None, "not UTF-8 text") from None
+    return decode_incident(incident, text, path)
+
+
+def scan(view: "StateView") -> tuple[list[Incident], list[InvalidRecord]]:
+    """Every incident whose record reads, and what is wrong with the others: one bad record
+    (a hand edit, an old bug) must not stop every incident command for everyone."""
+    found, bad = [], []
+    for incident in incident_ids(view):
+        try:
+            record = load(view, incident)
+        except InvalidRecord as e:
+            bad.append(e)
+            continue
+        if record is not None:
+            found.append(record)
+    return found, bad
 
 
 def load_all(view: "StateView") -> list[Incident]:
-    found = (load(view, incident) for incident in incident_ids(view))
-    return [i for i in found if i is not None]
+    """Every incident whose record reads (see `scan` for the others)."""
+    return scan(view)[0]
 
 
 def room_of(view: "StateView", incident: str) -> str | None:
     """The Matrix room recorded for an incident, for a transport sending to it."""
-    record = load(view, incident) if ID.match(incident) else None
+    try:
+        record = load(view, incident) if ID.fullmatch(incident) else None
+    except InvalidRecord:
+        return None
     return record.room if record else None
 
 
@@ -216,13 +227,11 @@ def by_alert_group(view: "StateView", group: str) -> Incident | None:
 
 
 def problems(view: "StateView") -> list[InvalidRecord]:
-    """Every incident record (and the alert rules) that fails validation, for `opsbot check`."""
-    found = []
+    """Every incident record, timeline entry (and the alert rules) that fails validation, for
+    `opsbot check`."""
+    found = scan(view)[1]
     for incident in incident_ids(view):
-        try:
-            load(view, incident)
-        except InvalidRecord as e:
-            found.append(e)
+        found += read_timeline(view, incident).problems
     try:
         alert_rules(view)
     except InvalidRecord as e:
@@ -234,7 +243,7 @@ def problems(view: "StateView") -> list[InvalidRecord]:
 
 HEADER = (
     "{id}: kept by opsbot. Commands rewrite these fields (comments you add survive);\n"
-    "times are UTC and set by the bot. What happened is in timeline.md, and\n"
+    "times are UTC and set by the bot. What happened is in timeline/, and\n"
     "`git log --grep '^Incident: {id}$'` is the incident's whole history."
 )
 
@@ -277,85 +286,6 @@ def encode_incident(record: Incident, previous: str | None = None) -> str:
     return tomlkit.dumps(doc)
 
 
-# The timeline
-
-
-def _stamp(at: datetime) -> str:
-    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-
-
-def _continued(text: str) -> str:
-    """Text of several lines as one list item: the following lines indented by two spaces,
-    other control characters shown as U+FFFD."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(c if c in "\n\t" or (ord(c) >= 32 and ord(c) != 127) else "\ufffd" for c in text)
-    lines = text.strip("\n").split("\n")
-    return "\n".join([lines[0], *(f"  {line}" for line in lines[1:])])
-
-
-def event_line(at: datetime, who: str, what: str) -> str:
-    """A timeline entry for something done with a command."""
-    return f"- {_stamp(at)} · {who} · {_continued(what)}"
-
-
-def transcript_line(at: datetime, sender: str, text: str) -> str:
-    """A timeline entry for a message said in the incident room (for the transport)."""
-    return f"- {_stamp(at)} · {sender} said: {_continued(text)}"
-
-
-def file_line(at: datetime, sender: str, name: str) -> str:
-    """A timeline entry for a file shared in the incident room (for the transport)."""
-    return f"- {_stamp(at)} · {sender} shared a file: {' '.join(name.split()) or '(no name)'}"
-
-
-def is_transcript_line(line: str) -> bool:
-    return _TRANSCRIPT.match(line) is not None
-
-
-def speaker_of(line: str) -> str | None:
-    """The sender of a transcript line made by `transcript_line` or `file_line`."""
-    match = _TRANSCRIPT.match(line)
-    return match.group(2) if match else None
-
-
-def new_timeline(record: Incident) -> str:
-    return f"# {record.id}: {record.title}\n\n"
-
-
-def appended(timeline: str | None, record: Incident, *lines: str) -> str:
-    """The timeline with `lines` added at the end; what is there already is never changed."""
-    text = timeline if timeline is not None else new_timeline(record)
-    if text and not text.endswith("\n"):
-        text += "\n"
-    return text + "".join(f"{line}\n" for line in lines)
-
-
-@dataclass(frozen=True)
-class TimelineEvent:
-    at: str  # "2026-11-26 14:05", as written
-    who: str
-    what: str  # continuation lines joined with "\n"
-
-
-def events(timeline: str) -> Iterator[TimelineEvent]:
-    """The entries of a timeline made with commands (not the transcript), in order."""
-    current: list[str] | None = None
-    head: tuple[str, str] = ("", "")
-    for line in timeline.splitlines():
-        if current is not None and line.startswith("  "):
-            current.append(line[2:])
-            continue
-        if current is not None:
-            yield TimelineEvent(head[0], head[1], "\n".join(current))
-            current = None
-        match = _EVENT.match(line)
-        if match and not is_transcript_line(line):
-            head = (match.group(1), match.group(2))
-            current = [match.group(3)]
-    if current is not None:
-        yield TimelineEvent(head[0], head[1], "\n".join(current))
-
-
 # Incidents opened by alerts: `alerts/rules.toml` says which alerts are incidents, and how
 # severe. The first rule whose labels all match an alert applies, as in Alertmanager's routes:
 #
@@ -365,9 +295,6 @@ def events(timeline: str) -> Iterator[TimelineEvent]:
 
 RULES = "alerts/rules.toml"
 ALERT_STATES = ("firing", "resolved")
-# The alert's fingerprint and start name one firing of one alert: Alertmanager sends a group
-# again and again while it fires, and the timeline must say each thing once.
-_ALERT_EVENT = re.compile(r"^alert (firing|resolved): .* \[(\S+) since (\S+)\]$")
 
 
 @dataclass(frozen=True)
@@ -449,17 +376,19 @@ def rule_for(rules: tuple[AlertRule, ...], labels: Mapping[str, str]) -> AlertRu
     return next((rule for rule in rules if rule.matches(labels)), None)
 
 
-def alert_event(alert: Alert) -> str:
-    """What a timeline entry says of an alert (for `event_line`): one line, read back by
-    `alerts_noted`."""
-    return f"alert {alert.status}: {alert.describe()} [{alert.fingerprint} since {alert.starts_at}]"
+def alert_entry(at: datetime, who: str, alert: Alert) -> TimelineEntry:
+    """The timeline entry of an alert. Its fingerprint and start name one firing of one alert:
+    Alertmanager sends a group again and again while it fires, and the timeline must say each
+    thing once, so they are kept as facts that `alerts_noted` reads back."""
+    text = f"alert {alert.status}: {alert.describe()} [{alert.fingerprint} since {alert.starts_at}]"
+    facts = {"status": alert.status, "fingerprint": alert.fingerprint, "since": alert.starts_at}
+    return entry(at, who, "alert", text, **facts)
 
 
-def alerts_noted(timeline: str) -> set[tuple[str, str, str]]:
+def alerts_noted(entries: Iterable[TimelineEntry]) -> set[tuple[str, str, str]]:
     """The (status, fingerprint, start) of every alert already in a timeline."""
-    found = set()
-    for event in events(timeline):
-        match = _ALERT_EVENT.match(event.what)
-        if match:
-            found.add((match.group(1), match.group(2), match.group(3)))
-    return found
+    return {
+        (e.facts["status"], e.facts["fingerprint"], e.facts["since"])
+        for e in entries
+        if e.kind == "alert" and {"status", "fingerprint", "since"} <= e.facts.keys()
+    }

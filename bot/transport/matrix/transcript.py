@@ -18,7 +18,8 @@ from nio import RoomMessageFile, RoomMessageImage, RoomMessageText
 from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation
 from bot.logs import fact
-from bot.state.incidents import by_room, file_line, transcript_line
+from bot.state.incidents import by_room
+from bot.state.timeline import from_journal, said, shared_file, to_journal
 from bot.transport.matrix.journal import Journal
 
 log = logging.getLogger("opsbot.matrix")
@@ -54,14 +55,14 @@ class Transcript:
             return False
         at = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
         if isinstance(event, RoomMessageText):
-            line = transcript_line(at, event.sender, event.body)
+            entry = said(at, event.sender, event.body)
         elif isinstance(event, RoomMessageFile | RoomMessageImage) or event.source.get(
             "content", {}
         ).get("msgtype") in ("m.file", "m.image", "m.video", "m.audio"):
-            line = file_line(at, event.sender, getattr(event, "body", "") or "")
+            entry = shared_file(at, event.sender, getattr(event, "body", "") or "(no name)")
         else:
             return False
-        self.journal.keep_line(incident, event.event_id, line)
+        self.journal.keep_line(incident, event.event_id, to_journal(entry))
         return True
 
     async def flush(self, only: str | None = None) -> None:
@@ -75,10 +76,12 @@ class Transcript:
                 event_id=f"transcript:{rows[-1][1]}", received_at=datetime.now(UTC),
                 transport="matrix",
             )  # fmt: skip
+            # A row no release can read (never written so) is dropped with the batch.
+            entries = [e for _, _, line in rows if (e := from_journal(line)) is not None]
             reply = await asyncio.to_thread(
                 self.engine.run_internal,
                 "incident transcript",
-                {"incident": incident, "lines": [line for _, _, line in rows]},
+                {"incident": incident, "entries": entries},
                 invocation,
             )
             ids = [row_id for row_id, _, _ in rows]
