@@ -16,9 +16,9 @@ from typing import Any
 from bot.errors import OpsbotError
 
 DEFAULT_BOT_ID = "@opsbot:localhost"
-_USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
-_ROOM_ID = re.compile(r"^![^:\s]+(:[^\s]+)?$")
-_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a webhook source is a path segment
+_USER_ID = re.compile(r"@[^:\s]+:[^\s]+")
+_ROOM_ID = re.compile(r"![^:\s]+(:[^\s]+)?")
+_SOURCE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # a webhook source is a path segment
 DEFAULT_LISTEN = "127.0.0.1:8088"
 
 
@@ -185,7 +185,7 @@ def load(path: Path) -> Config:
             problem(
                 "matrix", "homeserver", "must start with https:// (or http:// for a local test)"
             )
-        if user_id and not _USER_ID.match(user_id):
+        if user_id and not _USER_ID.fullmatch(user_id):
             problem(
                 "matrix", "user_id", f"{user_id!r} is not a Matrix user id like @opsbot:example.org"
             )
@@ -227,7 +227,7 @@ def load(path: Path) -> Config:
     http = _http(data, problem, get)
     webhooks = _webhooks(data, problem)
     alerts_room = get("alerts", "room")
-    if alerts_room and not _ROOM_ID.match(alerts_room):
+    if alerts_room and not _ROOM_ID.fullmatch(alerts_room):
         problem("alerts", "room", f"{alerts_room!r} is not a Matrix room id like !abc:example.org")
     alerts_token = get("alerts", "token_file")
     alerts = AlertsConfig(alerts_room, Path(alerts_token) if alerts_token else None)
@@ -298,7 +298,7 @@ def _host_port(listen: str) -> tuple[str, int] | None:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        if not re.match(r"^[A-Za-z0-9.-]+$", host):
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", host):
             return None
     return host, int(port)
 
@@ -317,7 +317,7 @@ def _webhooks(data: dict[str, Any], problem: Problem) -> tuple[WebhookConfig, ..
         if not isinstance(value, dict):
             problem(section, None, "must be a table, like [webhooks.ci] secret_file = ...")
             continue
-        if not _SOURCE.match(source):
+        if not _SOURCE.fullmatch(source):
             problem(section, None, "a source name is lowercase letters, digits, - and _")
         for key in value:
             if key not in known:
@@ -326,7 +326,7 @@ def _webhooks(data: dict[str, Any], problem: Problem) -> tuple[WebhookConfig, ..
         if not isinstance(secret, str) or not secret:
             problem(section, "secret_file", "missing: every webhook is signed with its secret")
             continue
-        if room is not None and (not isinstance(room, str) or not _ROOM_ID.match(room)):
+        if room is not None and (not isinstance(room, str) or not _ROOM_ID.fullmatch(room)):
             problem(section, "room", f"{room!r} is not a Matrix room id like !abc:example.org")
             continue
         found.append(WebhookConfig(source, Path(secret), room))

@@ -30,7 +30,7 @@ from bot.state.policy import ROOM_ID
 
 def _internal_incident(ctx: Context) -> Incident:
     incident = ctx.args.get("incident")
-    if not isinstance(incident, str) or not ID.match(incident):
+    if not isinstance(incident, str) or not ID.fullmatch(incident):
         raise Refused(f"not an incident id: {incident!r}")
     record = load(ctx.state, incident)
     if record is None:
@@ -42,7 +42,7 @@ def room(ctx: Context) -> Outcome:
     """Records the room a transport created for an incident (args: incident, room)."""
     record = _internal_incident(ctx)
     room_id = ctx.args.get("room")
-    if not isinstance(room_id, str) or not ROOM_ID.match(room_id):
+    if not isinstance(room_id, str) or not ROOM_ID.fullmatch(room_id):
         raise Refused(f"not a Matrix room id: {room_id!r}")
     if record.room == room_id:
         raise Refused(f"{record.id} already has room {room_id}", hint="nothing to do")
