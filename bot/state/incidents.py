@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 DIRECTORY = "incidents"
 STATES = ("investigating", "identified", "monitoring", "resolved")
 BUILTIN_ROLES = ("commander", "communications", "scribe")
-ID = re.compile(r"^INC-([0-9]{1,9})$")
+ID = re.compile(r"INC-([0-9]{1,9})")
 
 _EVENT = re.compile(r"^- (\d{4}-\d\d-\d\d \d\d:\d\d) UTC · (\S+) · (.*)$")
 _TRANSCRIPT = re.compile(r"^- (\d{4}-\d\d-\d\d \d\d:\d\d) UTC · (@\S+) (said|shared a file): ")
@@ -73,7 +73,7 @@ class Incident:
 
 
 def number_of(incident: str) -> int:
-    match = ID.match(incident)
+    match = ID.fullmatch(incident)
     if match is None:
         raise ValueError(f"not an incident id: {incident!r}")
     return int(match.group(1))
@@ -157,7 +157,7 @@ def _maybe_string(path: str, key: str, value: Any) -> str | None:
 
 
 def _user(path: str, key: str, value: Any) -> str:
-    if not isinstance(value, str) or not USER_ID.match(value):
+    if not isinstance(value, str) or not USER_ID.fullmatch(value):
         raise InvalidRecord(path, key, f"{value!r} is not a Matrix user id")
     return value
 
@@ -176,7 +176,7 @@ def _maybe_time(path: str, key: str, value: Any) -> datetime | None:
 
 def incident_ids(view: "StateView") -> list[str]:
     """The ids of every incident directory, oldest first (whether or not its record reads)."""
-    ids = [entry for entry in view.snapshot.list(DIRECTORY) if ID.match(entry)]
+    ids = [entry for entry in view.snapshot.list(DIRECTORY) if ID.fullmatch(entry)]
     return sorted(ids, key=number_of)
 
 
@@ -191,13 +191,26 @@ def load(view: "StateView", incident: str) -> Incident | None:
 
 
 def load_all(view: "StateView") -> list[Incident]:
-    found = (load(view, incident) for incident in incident_ids(view))
-    return [i for i in found if i is not None]
+    """Every incident whose record reads. One bad record must not stop `!incident list`, alerts
+    and every other incident command for everyone: it is skipped here, and `problems` (so
+    `opsbot check` and the watcher) names it."""
+    found = []
+    for incident in incident_ids(view):
+        try:
+            record = load(view, incident)
+        except InvalidRecord:
+            continue
+        if record is not None:
+            found.append(record)
+    return found
 
 
 def room_of(view: "StateView", incident: str) -> str | None:
     """The Matrix room recorded for an incident, for a transport sending to it."""
-    record = load(view, incident) if ID.match(incident) else None
+    try:
+        record = load(view, incident) if ID.fullmatch(incident) else None
+    except InvalidRecord:
+        return None
     return record.room if record else None
 
 

@@ -327,7 +327,7 @@ class Snapshot:
         else:
             tree_id = self._tree
         tree = self.repo.git[tree_id]
-        return sorted(item.path.decode() for item in tree.items())  # type: ignore[attr-defined]
+        return sorted(item.path.decode("utf-8", "replace") for item in tree.items())  # type: ignore[attr-defined]
 
     def files(self, directory: str = "") -> Iterator[str]:
         """Every file path under `directory`, recursively."""
