@@ -8,6 +8,7 @@ from bot.config import DEFAULT_BOT_ID, HostPaths
 from bot.engine.context import DeviceDirectory
 from bot.engine.dispatch import Engine
 from bot.features.catalog import default_registry
+from bot.files import PUBLIC_FILE, at_most, private_dir, write_file
 from bot.state.index import Index
 from bot.state.message import Message
 from bot.state.policy import add_admin
@@ -35,17 +36,18 @@ def ensure_key(paths: HostPaths, bot_id: str, key_file: Path | None = None) -> S
 
     A `key_file` elsewhere than the state directory (a systemd credential) is only ever read:
     its owner made it, and a missing one is an error rather than a reason to make a new key."""
+    private_dir(paths.state_dir)  # also when it was there already, and looser
     if key_file is not None and key_file != paths.signing_key:
         key = SigningKey.load(key_file)
     elif paths.signing_key.exists():
         key = SigningKey.load(paths.signing_key)
     else:
-        paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = SigningKey.generate()
         key.save(paths.signing_key)
     line = key.allowed_signers_line(bot_id) + "\n"
     if not paths.allowed_signers.exists() or paths.allowed_signers.read_text() != line:
-        paths.allowed_signers.write_text(line)
+        write_file(paths.allowed_signers, line.encode(), PUBLIC_FILE)
+    at_most(paths.allowed_signers, PUBLIC_FILE)
     return key
 
 
