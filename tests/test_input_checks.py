@@ -1,18 +1,23 @@
 """Every input is checked whole, a bad record in the repo stops nobody, environment commands
 apply their scope, and nothing a person types can reorder what others read."""
 
-from collections.abc import Callable
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.assemble import init_repo, open_engine
+from bot.config import HostPaths
 from bot.engine.kinds import ARG_KINDS, ArgError
 from bot.state.message import Message
 from bot.state.repo import Identity
 from bot.text import BIDI_CONTROLS
-from conftest import ALICE, BOB, Bot
+from conftest import ALICE, BOB, Bot, Clock
 
 pytestmark = pytest.mark.security
 
@@ -286,3 +291,58 @@ def test_any_text_is_refused_or_gives_a_value_that_checks_again(kind: str, text:
             assert value.splitlines() in ([value], [])
         if kind not in ("key", "user_or_me"):  # a key's "=" is dropped; "me" stays "me"
             assert check(value) == value
+
+
+# File modes are set, not left to the umask
+
+
+@pytest.fixture
+def no_umask() -> Iterator[None]:
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def loosest(root: Path, kind: Callable[[Path], bool]) -> int:
+    """The union of the permission bits of every path under `root` of that kind."""
+    bits = 0
+    for path in [root, *root.rglob("*")]:
+        if kind(path):
+            bits |= mode(path)
+    return bits
+
+
+def test_under_umask_000_the_repo_is_0755_and_0644_at_most(
+    tmp_path: Path, clock: Clock, no_umask: None
+) -> None:
+    paths = HostPaths.beside(tmp_path / "state")
+    init_repo(paths, admins=[ALICE])
+    engine = open_engine(paths)
+    engine.clock = clock
+    bot = Bot(paths, engine, clock)
+    assert bot.say("!deploy web 1.0.0 to dev").ok
+    assert bot.say('!freeze prod --reason "release"').ok
+    assert loosest(paths.repo, Path.is_dir) & ~0o755 == 0
+    assert loosest(paths.repo, Path.is_file) & ~0o644 == 0
+    assert mode(paths.repo / "opsbot.lock") in (0o600, 0o644)
+    assert mode(paths.state_dir) == 0o700
+    assert mode(paths.signing_key) == 0o600
+    assert mode(paths.allowed_signers) == 0o644
+
+
+def test_a_state_dir_that_was_0777_is_made_0700(tmp_path: Path, no_umask: None) -> None:
+    paths = HostPaths.beside(tmp_path / "state")
+    paths.state_dir.mkdir(mode=0o777)
+    init_repo(paths, admins=[ALICE])
+    assert mode(paths.state_dir) == 0o700
+    paths.state_dir.chmod(0o777)
+    paths.allowed_signers.chmod(0o666)
+    open_engine(paths)
+    assert mode(paths.state_dir) == 0o700
+    assert mode(paths.allowed_signers) == 0o644
