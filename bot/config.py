@@ -293,7 +293,7 @@ def _http(data: dict[str, Any], problem: Problem, get: Get) -> HttpConfig | None
 def _host_port(listen: str) -> tuple[str, int] | None:
     host, colon, port = listen.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:8088
-    if not colon or not host or not port.isdigit() or int(port) > 65535:
+    if not colon or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         return None
     try:
         ipaddress.ip_address(host)

@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.assemble import init_repo, open_engine
-from bot.config import HostPaths
+from bot.config import ConfigError, HostPaths
+from bot.config import load as load_config
 from bot.engine.kinds import ARG_KINDS, ArgError
 from bot.state.message import Message
 from bot.state.repo import Identity
@@ -346,3 +347,27 @@ def test_a_state_dir_that_was_0777_is_made_0700(tmp_path: Path, no_umask: None) 
     open_engine(paths)
     assert mode(paths.state_dir) == 0o700
     assert mode(paths.allowed_signers) == 0o644
+
+
+# The host config is checked the same way
+
+HOST_PATHS = '[paths]\nrepo = "/var/lib/opsbot/state.git"\nstate_dir = "/var/lib/opsbot"\n'
+
+
+@pytest.mark.parametrize(
+    ("section", "says"),
+    [
+        ('[http]\nlisten = "127.0.0.1:8²"\n', "is not host:port"),
+        ('[http]\nlisten = "127.0.0.1:٨٠"\n', "is not host:port"),
+        ('[alerts]\nroom = "!alerts:example.org\\n"\n', "is not a Matrix room id"),
+        ('[webhooks."ci\\n"]\nsecret_file = "/run/ci"\n', "a source name is lowercase letters"),
+    ],
+)
+def test_a_bad_host_config_value_is_named_not_a_crash(
+    tmp_path: Path, section: str, says: str
+) -> None:
+    path = tmp_path / "opsbot.toml"
+    path.write_text(HOST_PATHS + section)
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert says in refused.value.message

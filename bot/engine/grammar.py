@@ -225,7 +225,7 @@ def _bind_words(
             if option.dest in args:
                 raise UsageError(f"{flag} given twice")
             args[option.dest] = _checked(flag, option.parse, value)
-        elif token.startswith("-") and len(token) > 1 and not token[1].isdigit():
+        elif token.startswith("-") and len(token) > 1 and token[1] not in "0123456789":
             known = ", ".join(by_flag) or "none"
             raise UsageError(f"unknown option {flag} (options here: {known})")
         else:

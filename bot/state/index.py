@@ -268,7 +268,7 @@ def _invocation(trailers: dict[str, str]) -> str | None:
 
 
 def _number(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isascii() and value.isdigit() else None
 
 
 def _first_parent_chain(repo: StateRepo, head: str, stop: str | None) -> list[Commit]:
