@@ -2,13 +2,14 @@
 apply their scope, and nothing a person types can reorder what others read."""
 
 import os
+import shlex
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.assemble import init_repo, open_engine
@@ -371,3 +372,38 @@ def test_a_bad_host_config_value_is_named_not_a_crash(
     with pytest.raises(ConfigError) as refused:
         load_config(path)
     assert says in refused.value.message
+
+
+# Properties over whole commands: refused with a usage reply, or records that load back
+
+WHATEVER = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@WHATEVER
+@given(title=st.text(min_size=1, max_size=80))
+def test_any_incident_title_is_refused_or_stored_so_that_it_loads_back(
+    bot: Bot, title: str
+) -> None:
+    reply = bot.say(f"!incident open sev2 {title}")
+    if not reply.ok:
+        assert reply.error in ("usage", "too_long"), reply.text
+        return
+    assert problems(bot) == []
+    assert bot.say("!incident list").ok
+
+
+@WHATEVER
+@given(reason=st.text(max_size=80))
+def test_any_reason_is_refused_or_stored_so_that_it_loads_back(bot: Bot, reason: str) -> None:
+    reply = bot.say(f"!freeze dev --reason {shlex.quote(reason)}")
+    if not reply.ok:
+        assert reply.error in ("usage", "too_long"), reply.text
+        return
+    assert problems(bot) == []
+    freeze = bot.engine.view().freeze("dev")
+    assert freeze is not None
+    assert not BIDI_CONTROLS & set(freeze.reason)
+    assert freeze.reason.splitlines() in ([freeze.reason], [])
+    assert bot.say("!unfreeze dev").ok
