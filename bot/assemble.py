@@ -8,6 +8,7 @@ from bot.config import DEFAULT_BOT_ID, HostPaths
 from bot.engine.context import DeviceDirectory
 from bot.engine.dispatch import Engine
 from bot.features.catalog import default_registry
+from bot.files import PUBLIC_FILE, at_most, private_dir, write_file
 from bot.state.handled import Handled
 from bot.state.index import Index
 from bot.state.message import Message
@@ -37,12 +38,12 @@ def ensure_key(paths: HostPaths, bot_id: str, key_file: Path | None = None) -> S
 
     A `key_file` elsewhere than the state directory (a systemd credential) is only ever read:
     its owner made it, and a missing one is an error rather than a reason to make a new key."""
+    private_dir(paths.state_dir)  # also when it was there already, and looser
     if key_file is not None and key_file != paths.signing_key:
         key = SigningKey.load(key_file)
     elif paths.signing_key.exists():
         key = SigningKey.load(paths.signing_key)
     else:
-        paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = SigningKey.generate()
         key.save(paths.signing_key)
     # Appended, never replaced: the commits an earlier key signed must go on verifying, for
@@ -50,9 +51,9 @@ def ensure_key(paths: HostPaths, bot_id: str, key_file: Path | None = None) -> S
     line = key.allowed_signers_line(bot_id)
     known = paths.allowed_signers.read_text() if paths.allowed_signers.exists() else ""
     if line not in known.splitlines():
-        paths.allowed_signers.write_text(
-            known + ("" if known.endswith("\n") or not known else "\n") + line + "\n"
-        )
+        text = known + ("" if known.endswith("\n") or not known else "\n") + line + "\n"
+        write_file(paths.allowed_signers, text.encode(), PUBLIC_FILE)
+    at_most(paths.allowed_signers, PUBLIC_FILE)
     return key
 
 

@@ -9,6 +9,7 @@ from bot import __version__, logs
 from bot.assemble import TEMPLATE, bot_identity, init_repo, open_engine
 from bot.config import DEFAULT_BOT_ID, ConfigError, HostPaths
 from bot.config import load as load_config
+from bot.files import PUBLIC_FILE, make_dir, private_dir, write_file
 from bot.state.index import Index
 from bot.state.repo import MAIN, StateRepo
 from bot.state.signing import SigningKey, SigningKeyError, verify_commit
@@ -119,7 +120,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         print(f"opsbot keygen: {out} exists (use --force to replace it)", file=sys.stderr)
         return 2
     key = SigningKey.generate()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.parent.exists():
+        private_dir(out.parent)
     key.save(out)
     print(f"wrote {out} and {out}.pub ({key.fingerprint()})")
     print("allowed-signers line (for gpg.ssh.allowedSignersFile):")
@@ -142,9 +144,8 @@ def cmd_install_service(args: argparse.Namespace) -> int:
     # In a unit file, % starts a specifier and a space ends the path unless it is quoted.
     escaped = str(executable).replace("%", "%%")
     escaped = f'"{escaped}"' if any(c.isspace() for c in escaped) else escaped
-    unit.parent.mkdir(parents=True, exist_ok=True)
-    unit.write_text(text.replace(start, f"ExecStart={escaped} "))
-    unit.chmod(0o644)
+    make_dir(unit.parent)
+    write_file(unit, text.replace(start, f"ExecStart={escaped} ").encode(), PUBLIC_FILE)
     print(f"wrote {unit} (ExecStart={executable})")
     for path in dict.fromkeys([executable, Path(sys.executable).resolve()]):
         if hidden_from_the_service(path):
@@ -154,8 +155,9 @@ def cmd_install_service(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     # Root-owned and not writable by the service: what it runs, and what it is told.
-    (prefix / "etc/opsbot/hooks.d").mkdir(parents=True, exist_ok=True, mode=0o755)
-    (prefix / "etc/opsbot/credentials").mkdir(exist_ok=True, mode=0o700)
+    # Made or tightened: a hooks.d anyone may write to would run anyone's code.
+    make_dir(prefix / "etc/opsbot/hooks.d")
+    private_dir(prefix / "etc/opsbot/credentials")
     if config.exists():
         print(f"kept {config} (it exists)")
     else:

@@ -16,9 +16,9 @@ from typing import Any
 from bot.errors import OpsbotError
 
 DEFAULT_BOT_ID = "@opsbot:localhost"
-_USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
-_ROOM_ID = re.compile(r"^![^:\s]+(:[^\s]+)?$")
-_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a webhook source is a path segment
+_USER_ID = re.compile(r"@[^:\s]+:[^\s]+")
+_ROOM_ID = re.compile(r"![^:\s]+(:[^\s]+)?")
+_SOURCE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # a webhook source is a path segment
 DEFAULT_LISTEN = "127.0.0.1:8088"
 
 
@@ -198,7 +198,7 @@ def load(path: Path) -> Config:
             problem(
                 "matrix", "homeserver", "must start with https:// (or http:// for a local test)"
             )
-        if user_id and not _USER_ID.match(user_id):
+        if user_id and not _USER_ID.fullmatch(user_id):
             problem(
                 "matrix", "user_id", f"{user_id!r} is not a Matrix user id like @opsbot:example.org"
             )
@@ -307,7 +307,7 @@ def _alerts(
         return None
     table = data["alerts"]
     room = get("alerts", "room")
-    if room and not _ROOM_ID.match(room):
+    if room and not _ROOM_ID.fullmatch(room):
         problem("alerts", "room", f"{room!r} is not a Matrix room id like !abc:example.org")
     token = get("alerts", "token_file")
     unauthenticated = table.get("unauthenticated", False)
@@ -346,12 +346,12 @@ def loopback(host: str) -> bool:
 def _host_port(listen: str) -> tuple[str, int] | None:
     host, colon, port = listen.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:8088
-    if not colon or not host or not port.isdigit() or int(port) > 65535:
+    if not colon or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         return None
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        if not re.match(r"^[A-Za-z0-9.-]+$", host):
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", host):
             return None
     return host, int(port)
 
@@ -370,7 +370,7 @@ def _webhooks(data: dict[str, Any], problem: Problem) -> tuple[WebhookConfig, ..
         if not isinstance(value, dict):
             problem(section, None, "must be a table, like [webhooks.ci] secret_file = ...")
             continue
-        if not _SOURCE.match(source):
+        if not _SOURCE.fullmatch(source):
             problem(section, None, "a source name is lowercase letters, digits, - and _")
         for key in value:
             if key not in known:
@@ -379,7 +379,7 @@ def _webhooks(data: dict[str, Any], problem: Problem) -> tuple[WebhookConfig, ..
         if not isinstance(secret, str) or not secret:
             problem(section, "secret_file", "missing: every webhook is signed with its secret")
             continue
-        if room is not None and (not isinstance(room, str) or not _ROOM_ID.match(room)):
+        if room is not None and (not isinstance(room, str) or not _ROOM_ID.fullmatch(room)):
             problem(section, "room", f"{room!r} is not a Matrix room id like !abc:example.org")
             continue
         found.append(WebhookConfig(source, Path(secret), room))

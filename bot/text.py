@@ -24,6 +24,11 @@ def has_bidi_controls(text: str) -> bool:
     return _BIDI.search(text) is not None
 
 
+def without_bidi(text: str) -> str:
+    """`text` with its bidi controls removed and nothing else changed (for markup)."""
+    return _BIDI.sub("", text)
+
+
 def clean(text: str) -> str:
     """`text` on one line, as it may be shown: bidi controls removed, every control character and
     line or paragraph separator turned into a space."""

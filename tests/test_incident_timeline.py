@@ -115,15 +115,14 @@ def test_a_note_cannot_start_a_heading_or_markup_in_the_postmortem(bot: Bot) -> 
 
 
 @pytest.mark.security
-def test_a_note_is_one_entry_by_its_author_with_its_text_as_typed(bot: Bot) -> None:
+def test_a_note_is_one_entry_by_its_author_with_its_separators_made_spaces(bot: Bot) -> None:
     opened(bot)
     noted(bot, f"first\u2028{FORGED}", sender=MALLORY)
 
     assert [(e["who"], e["kind"], e["text"]) for e in entries(bot)][1:] == [
-        (MALLORY, "note", f"first\u2028{FORGED}")
+        (MALLORY, "note", f"first {FORGED}")
     ]
-    # In the file, the separator is an escape: the text is one line of `git log -p`.
-    assert f'text = "first\\u2028{FORGED}"' in bot.show(chunks(bot)[0])
+    assert f'text = "first {FORGED}"' in bot.show(chunks(bot)[0])
 
 
 @pytest.mark.security

@@ -33,15 +33,30 @@ def may_run(policy: Policy, command: Command, invocation: Invocation) -> None:
         )
 
 
+def environments_of(command: Command, target: str | None, state: StateView) -> list[str]:
+    """The environments a command acts in, for policy.toml's `environments`: the one its scope
+    argument names, or, for a `<target>` that names an app (`!suspend web`), every environment,
+    since the app is paused in all of them."""
+    if target is None:
+        return []
+    envs = state.environments()
+    if command.scope == "target" and target not in envs and target in state.apps():
+        return list(envs)
+    return [target]
+
+
 def may_run_here(
     policy: Policy, command: Command, invocation: Invocation, args: dict[str, Any], state: StateView
 ) -> None:
-    env = args.get(command.scope) if command.scope else None
-    if env is not None and not policy.allows(invocation.sender, command.name, env):
-        raise Forbidden(
-            f"{invocation.sender} may not run !{command.name} in {env}",
-            hint="ask an admin to extend your role's environments in policy.toml",
-        )
+    target = args.get(command.scope) if command.scope else None
+    envs = environments_of(command, target, state)
+    for env in envs:
+        if not policy.allows(invocation.sender, command.name, env):
+            where = f"in {env}" if env == target else f"{target}: it applies in {env} too"
+            raise Forbidden(
+                f"{invocation.sender} may not run !{command.name} {where}",
+                hint="ask an admin to extend your role's environments in policy.toml",
+            )
     rule = policy.rule(command.name)
     level = invocation.power_level
     if rule.min_power_level is not None and level is not None and level < rule.min_power_level:
@@ -50,14 +65,13 @@ def may_run_here(
             f"you have {level}",
             hint="ask a room admin to raise your power level",
         )
-    environment = state.environments().get(env) if env else None
-    needs_verified = rule.require_verified_device or bool(
-        environment and environment.require_verified_device
-    )
+    known = state.environments()
+    strict = [e for e in envs if e in known and known[e].require_verified_device]
+    needs_verified = rule.require_verified_device or bool(strict)
     if needs_verified and invocation.device_id is not None:
         pinned = policy.pinned_key(invocation.sender, invocation.device_id)
         if pinned is None or pinned != invocation.device_key:
-            where = f" in {env}" if env else ""
+            where = f" in {strict[0]}" if strict else ""
             raise Forbidden(
                 f"!{command.name}{where} needs a verified device, and the key of your device "
                 f"{invocation.device_id} is not pinned in policy.toml",

@@ -117,7 +117,7 @@ def _match(
     if (
         i >= len(words)
         or (isinstance(head, Literal) and words[i].lower() != head.word)
-        or (shape is not None and not shape.match(words[i]))
+        or (shape is not None and not shape.fullmatch(words[i]))
     ):
         if i > fail.at or (i == fail.at and not fail.expected):
             fail.at = i
@@ -184,7 +184,7 @@ def _bind_rest(elements: tuple[Element, ...], raw: str) -> dict[str, Any]:
         if isinstance(element, Optional):
             inner = element.elements[0]
             shape = ARG_SHAPES.get(inner.name) if isinstance(inner, Param) else None
-            if isinstance(inner, Param) and shape is not None and shape.match(word):
+            if isinstance(inner, Param) and shape is not None and shape.fullmatch(word):
                 args[inner.name] = _checked(f"<{inner.name}>", ARG_KINDS[inner.name], word)
                 rest = after.strip()
             continue
@@ -225,7 +225,7 @@ def _bind_words(
             if option.dest in args:
                 raise UsageError(f"{flag} given twice")
             args[option.dest] = _checked(flag, option.parse, value)
-        elif token.startswith("-") and len(token) > 1 and not token[1].isdigit():
+        elif token.startswith("-") and len(token) > 1 and token[1] not in "0123456789":
             known = ", ".join(by_flag) or "none"
             raise UsageError(f"unknown option {flag} (options here: {known})")
         else:

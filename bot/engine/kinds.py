@@ -7,19 +7,30 @@ characters.
 """
 
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+
+from bot.text import clean, clean_multiline
 
 
 class ArgError(ValueError):
     """An argument of the right place but the wrong shape; the message says which shape."""
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_VERSION = re.compile(r"^v?[0-9]+(\.[0-9]+){0,3}([-+][0-9A-Za-z][0-9A-Za-z.+-]*)?$")
-_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
-_HEX = re.compile(r"^[0-9a-f]{4,40}$")
+# Every pattern is used with `fullmatch`: `$` also matches before a final newline, so "sev1\n"
+# would pass. Digits are spelled [0-9]: `\d` and `int()` also take "٣" and "²".
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_VERSION = re.compile(r"v?[0-9]+(\.[0-9]+){0,3}([-+][0-9A-Za-z][0-9A-Za-z.+-]*)?")
+_DURATION = re.compile(r"(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?")
+_HEX = re.compile(r"[0-9a-f]{4,40}")
+_DIGITS = re.compile(r"[0-9]{1,10}")
+_USER = re.compile(r"@[^:\s]+:[^\s]+")
+_DEVICE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_DEVICE_KEY = re.compile(r"[A-Za-z0-9+/]{43}=?")
+_SEVERITY = re.compile(r"sev[1-5]")
+_INCIDENT = re.compile(r"inc-[0-9]{1,9}")
 MAX_NAME = 64
 MAX_DURATION = timedelta(days=90)
 
@@ -33,20 +44,20 @@ def name(value: str) -> str:
     _printable(value)
     if len(value) > MAX_NAME:
         raise ArgError(f"must be at most {MAX_NAME} characters")
-    if "/" in value or ".." in value or not _NAME.match(value):
+    if "/" in value or ".." in value or not _NAME.fullmatch(value):
         raise ArgError("must be letters, digits, '.', '-' or '_' (no '/' or '..')")
     return value
 
 
 def version(value: str) -> str:
     _printable(value)
-    if len(value) > MAX_NAME or not _VERSION.match(value):
+    if len(value) > MAX_NAME or not _VERSION.fullmatch(value):
         raise ArgError("must be a plain version like 1.4.2, v2.0 or 1.4.2-rc.1")
     return value
 
 
 def duration(value: str) -> timedelta:
-    match = _DURATION.match(value.lower())
+    match = _DURATION.fullmatch(value.lower())
     if not value or not match or not any(match.groups()):
         raise ArgError("must be a duration like 30m, 2h, 1d or 1d12h")
     weeks, days, hours, minutes = (int(g or 0) for g in match.groups())
@@ -57,15 +68,21 @@ def duration(value: str) -> timedelta:
 
 
 def revision(value: str) -> str:
-    if not _HEX.match(value.lower()):
+    if not _HEX.fullmatch(value.lower()):
         raise ArgError("must be a commit id: 4 to 40 hexadecimal digits")
     return value.lower()
 
 
+def _number(value: str) -> int | None:
+    """`value` as a whole number if it is ASCII digits only (not "²", "٣" or " 7"), else None."""
+    return int(value) if _DIGITS.fullmatch(value) else None
+
+
 def count(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= 200:
+    number = _number(value)
+    if number is None or not 1 <= number <= 200:
         raise ArgError("must be a number from 1 to 200")
-    return int(value)
+    return number
 
 
 def word(value: str) -> str:
@@ -77,33 +94,38 @@ def word(value: str) -> str:
 
 def user(value: str) -> str:
     _printable(value)
-    if len(value) > 255 or not re.match(r"^@[^:\s]+:[^\s]+$", value):
+    # Format characters (bidi controls, zero-width spaces) would let one id pass for another.
+    invisible = any(unicodedata.category(c) in ("Cf", "Zl", "Zp") for c in value)
+    if len(value) > 255 or invisible or not _USER.fullmatch(value):
         raise ArgError("must be a Matrix user id like @alice:example.org")
     return value
 
 
 def device(value: str) -> str:
-    if not re.match(r"^[A-Za-z0-9_-]{1,64}$", value):
+    if not _DEVICE.fullmatch(value):
         raise ArgError("must be a device id like ABCDEFGHIJ")
     return value
 
 
 def device_key(value: str) -> str:
-    if not re.match(r"^[A-Za-z0-9+/]{43}=?$", value):
+    if not _DEVICE_KEY.fullmatch(value):
         raise ArgError("must be an ed25519 device key: 43 base64 characters")
     return value.rstrip("=")
 
 
 def proposal(value: str) -> int:
     digits = value.removeprefix("#")
-    if not digits.isdigit() or not 1 <= int(digits) <= 10**9:
+    number = _number(digits)
+    if number is None or not 1 <= number <= 10**9:
         raise ArgError("must be a proposal number, like 3 (!proposals lists them)")
-    return int(digits)
+    return number
 
 
 def text(value: str) -> str:
+    """Free text on one line (`--reason`): what others read must be what was typed, so
+    bidi controls go and line separators become spaces."""
     _printable(value)
-    return value
+    return clean(value)
 
 
 def user_or_me(value: str) -> str:
@@ -111,13 +133,13 @@ def user_or_me(value: str) -> str:
 
 
 def severity(value: str) -> str:
-    if not re.match(r"^sev[1-5]$", value.lower()):
+    if not _SEVERITY.fullmatch(value.lower()):
         raise ArgError("must be a severity from sev1 (worst) to sev5")
     return value.lower()
 
 
 def incident(value: str) -> str:
-    if not re.match(r"^inc-[0-9]{1,9}$", value.lower()):
+    if not _INCIDENT.fullmatch(value.lower()):
         raise ArgError("must be an incident id like INC-7")
     return value.upper()
 
@@ -128,12 +150,15 @@ def title(value: str) -> str:
         raise ArgError("must say something: letters or digits, not only punctuation")
     if len(value) > 200:
         raise ArgError("must be at most 200 characters")
-    return value.strip()
+    return clean(value).strip()
 
 
 def note(value: str) -> str:
+    """Free text that may span lines (`<text...>`): kept as typed, but for bidi controls and
+    line breaks in disguise."""
     if len(value.encode()) > 4096:
         raise ArgError("must be at most 4 KiB; put longer text in a file in the repo")
+    value = clean_multiline(value)
     if not value.strip():
         raise ArgError("must not be empty")
     return value
@@ -175,6 +200,6 @@ ARG_KINDS: dict[str, Callable[[str], Any]] = {
 # when the word looks like one, so `!incident open sev2 DB down` and `!incident open DB down`
 # both read as intended.
 ARG_SHAPES: dict[str, re.Pattern[str]] = {
-    "sev": re.compile(r"^sev[0-9]+$", re.IGNORECASE),
-    "incident": re.compile(r"^inc-[0-9]+$", re.IGNORECASE),
+    "sev": re.compile(r"sev[0-9]+", re.IGNORECASE),
+    "incident": re.compile(r"inc-[0-9]+", re.IGNORECASE),
 }

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.errors import OpsbotError
+from bot.text import clean, clean_multiline, without_bidi
 
 
 def text_html(text: str) -> str:
@@ -42,11 +43,12 @@ class Invocation:
 
     @property
     def display_name(self) -> str:
-        return self.sender_name or self.sender
+        # Chosen by the sender, and shown to others (replies, commit author): one plain line.
+        return clean(self.sender_name).strip() or self.sender
 
     @property
     def place(self) -> str:
-        return self.room_name or self.room_id or f"the {self.transport}"
+        return clean(self.room_name or "").strip() or self.room_id or f"the {self.transport}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,12 @@ class Reply:
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     effects: tuple[Any, ...] = ()  # bot.engine.effects.Effect, after a successful commit
+
+    def __post_init__(self) -> None:
+        # Whatever a reply quotes (a reason, a name, a record edited by hand), it cannot reorder
+        # or break the lines people read.
+        object.__setattr__(self, "text", clean_multiline(self.text))
+        object.__setattr__(self, "html", without_bidi(self.html))
 
     @classmethod
     def refusal(

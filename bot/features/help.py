@@ -32,7 +32,8 @@ def help_(ctx: Context) -> Outcome:
     name = ctx.args.get("command")
     mine = runnable(ctx.registry, ctx.policy, ctx.sender)
     if name is not None:
-        command = ctx.registry.get(name)
+        # Internal commands (run by a transport) are not for people: unknown, like a typo.
+        command = next((c for c in ctx.registry if c.name == name), None)
         family = [c for c in ctx.registry if c.name.startswith(f"{name} ")]
         if command is None and family:
             return _family(family, mine)

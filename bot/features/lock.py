@@ -92,6 +92,7 @@ COMMANDS = (
         examples=('!suspend web --reason "investigating the deploy hook"',),
         handler=suspend,
         writes=True,
+        scope="target",
     ),
     Command(
         name="resume",
@@ -101,5 +102,6 @@ COMMANDS = (
         examples=("!resume web",),
         handler=resume,
         writes=True,
+        scope="target",
     ),
 )

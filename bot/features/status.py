@@ -1,19 +1,20 @@
 """Read-only views: !status, !history, !show."""
 
 import html
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.engine.context import Context, Outcome, Runtime
 from bot.engine.grammar import Option
 from bot.engine.kinds import count
 from bot.engine.registry import Command
-from bot.errors import NotFound, Refused
+from bot.errors import InvalidRecord, NotFound, Refused
 from bot.features.timefmt import ago, at
 
 MAX_DIFF_LINES = 80
+R = TypeVar("R")
 
 
 def status(ctx: Context) -> Outcome:
@@ -25,12 +26,12 @@ def status(ctx: Context) -> Outcome:
     host = _Host.of(ctx)
     lines = []
     for env in envs:
-        notes = []
-        freeze = ctx.state.freeze(env)
+        notes: list[str] = []
+        freeze = _or_note(ctx.state.freeze, env, notes)
         if freeze is not None and freeze.active(ctx.now):
             until = f"until {at(freeze.until, ctx.now)}" if freeze.until else "until unfrozen"
             notes.append(f"frozen {until} by {freeze.by}")
-        lock = ctx.state.lock(env)
+        lock = _or_note(ctx.state.lock, env, notes)
         if lock is not None:
             notes.append(f"locked by {lock.by}")
         if env in suspended:
@@ -53,6 +54,16 @@ def status(ctx: Context) -> Outcome:
         ]
     text = "\n".join(lines)
     return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
+
+
+def _or_note(read: Callable[[str], R | None], env: str, notes: list[str]) -> R | None:
+    """A record for `!status`, or None with a note when its file does not validate: the other
+    environments are still shown (changes to this one are refused until it is fixed)."""
+    try:
+        return read(env)
+    except InvalidRecord as e:
+        notes.append(f"{e.path} is invalid, see opsbot check")
+        return None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 DIRECTORY = "incidents"
 STATES = ("investigating", "identified", "monitoring", "resolved")
 BUILTIN_ROLES = ("commander", "communications", "scribe")
-ID = re.compile(r"^INC-([0-9]{1,9})$")
+ID = re.compile(r"INC-([0-9]{1,9})")
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,17 @@ import tomlkit
 
 from bot.errors import InvalidRecord
 from bot.state.records import parse_toml, strings
+from bot.text import BIDI_CONTROLS
 
 PATH = "policy.toml"
 ADMIN = "admin"
 EVERYONE = "*"
-USER_ID = re.compile(r"^@[^:\s]+:[^\s]+$")
+# No spaces, and no bidi controls: they would make one id display as another.
+_NOT_IN_ID = r"\s" + "".join(sorted(BIDI_CONTROLS))
+USER_ID = re.compile(rf"@[^:{_NOT_IN_ID}]+:[^{_NOT_IN_ID}]+")
 # Room version 12 ids are a hash with no server name (`!Hf3a...`); older ones end in `:server`.
-ROOM_ID = re.compile(r"^![^:\s]+(:[^\s]+)?$")
-ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+ROOM_ID = re.compile(r"![^:\s]+(:[^\s]+)?")
+ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 SEVERITIES = ("sev1", "sev2", "sev3", "sev4", "sev5")
 
 
@@ -136,7 +139,7 @@ def _roles(path: str, table: dict[str, Any]) -> list[Role]:
         _only(path, where, body, {"members", "commands", "environments"})
         members = strings(path, f"{where}.members", body.get("members", []))
         for member in members:
-            if member != EVERYONE and not USER_ID.match(member):
+            if member != EVERYONE and not USER_ID.fullmatch(member):
                 raise InvalidRecord(path, f"{where}.members", f"{member!r} is not a Matrix user id")
         envs = body.get("environments")
         roles.append(
@@ -171,7 +174,7 @@ def _commands(path: str, table: dict[str, Any]) -> dict[str, CommandRule]:
 def _devices(path: str, table: dict[str, Any]) -> dict[str, dict[str, str]]:
     devices: dict[str, dict[str, str]] = {}
     for user, body in table.items():
-        if not USER_ID.match(user):
+        if not USER_ID.fullmatch(user):
             raise InvalidRecord(path, f"devices.{user}", "is not a Matrix user id")
         body = _table(path, f"devices.{user}", body)
         for device, key in body.items():
@@ -190,7 +193,7 @@ def _rooms(path: str, table: dict[str, Any]) -> tuple[bool, tuple[str, ...]]:
         raise InvalidRecord(path, "rooms.require_encryption", "must be true or false")
     announce = strings(path, "rooms.announce", table.get("announce", []))
     for room in announce:
-        if not ROOM_ID.match(room):
+        if not ROOM_ID.fullmatch(room):
             raise InvalidRecord(
                 path, "rooms.announce", f"{room!r} is not a Matrix room id (like !abc:example.org)"
             )
@@ -203,7 +206,7 @@ def _incidents(
     _only(path, "incidents", table, {"roles", "notify"})
     roles = strings(path, "incidents.roles", table.get("roles", []))
     for role in roles:
-        if not ROLE_NAME.match(role):
+        if not ROLE_NAME.fullmatch(role):
             raise InvalidRecord(
                 path, "incidents.roles", f"{role!r} must be a lowercase word like liaison"
             )
@@ -214,7 +217,7 @@ def _incidents(
         where = f"incidents.notify.{severity}"
         users = strings(path, where, members)
         for user in users:
-            if not USER_ID.match(user):
+            if not USER_ID.fullmatch(user):
                 raise InvalidRecord(path, where, f"{user!r} is not a Matrix user id")
         people[severity] = tuple(dict.fromkeys(users))
     return tuple(dict.fromkeys(roles)), people
@@ -238,7 +241,7 @@ def _only(path: str, where: str, table: dict[str, Any], allowed: set[str]) -> No
 
 
 def add_admin(text: str, user_id: str) -> str:
-    if not USER_ID.match(user_id):
+    if not USER_ID.fullmatch(user_id):
         raise ValueError(f"{user_id!r} is not a Matrix user id (like @alice:example.org)")
     doc = tomlkit.parse(text)
     roles = doc.setdefault("roles", tomlkit.table(is_super_table=True))

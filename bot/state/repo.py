@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from dulwich.diff_tree import tree_changes
 from dulwich.file import FileLocked
@@ -32,6 +33,7 @@ from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import HEADREF, Ref
 from dulwich.repo import Repo
 
+from bot.files import PUBLIC_DIR, PUBLIC_FILE, at_most, make_dir, tighten_tree
 from bot.logs import fact
 from bot.state.message import Message
 from bot.state.signers import AllowedSigners, Trust, trust_of
@@ -124,6 +126,7 @@ class StateRepo:
         config.write_to_path()
         git.refs.set_symbolic_ref(HEADREF, MAIN)
         git.close()
+        tighten_tree(path)  # dulwich's mkdir follows the umask: 0777 under `umask 000`
         repo = cls(path, committer=committer, signer=signer)
         with repo.locked():
             repo.commit(files, message, author, datetime.now(UTC), parent=None)
@@ -175,7 +178,7 @@ class StateRepo:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Holds the single-writer lock: this process's and every other process's."""
-        with self._thread_lock, open(self.path / LOCK_FILE, "a+b") as lock_file:
+        with self._thread_lock, self._lock_file() as lock_file:
             fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
             try:
                 # Another process may have committed while we waited for the lock.
@@ -183,6 +186,12 @@ class StateRepo:
                 yield
             finally:
                 fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+    def _lock_file(self) -> BinaryIO:
+        path = self.path / LOCK_FILE
+        lock_file = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, PUBLIC_FILE), "a+b")
+        at_most(path, PUBLIC_FILE)
+        return lock_file
 
     def commit(
         self,
@@ -290,6 +299,7 @@ class StateRepo:
         while True:
             try:
                 store.add_object(obj)
+                at_most(self.path / "objects" / obj.id.decode()[:2], PUBLIC_DIR)
                 return
             except FileLocked as e:
                 if time.monotonic() < deadline:
@@ -312,7 +322,7 @@ class StateRepo:
         """
         path = self.path / ref.decode()
         lock = path.with_name(path.name + ".lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent)
         deadline = time.monotonic() + STALE_REF_LOCK
         while True:
             try:
@@ -380,7 +390,7 @@ class Snapshot:
         else:
             tree_id = self._tree
         tree = self.repo.git[tree_id]
-        return sorted(item.path.decode() for item in tree.items())  # type: ignore[attr-defined]
+        return sorted(item.path.decode("utf-8", "replace") for item in tree.items())  # type: ignore[attr-defined]
 
     def files(self, directory: str = "") -> Iterator[str]:
         """Every file path under `directory`, recursively."""

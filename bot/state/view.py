@@ -4,7 +4,8 @@ Handlers read the repo through a `StateView` and describe writes as `path -> tex
 `*_path` functions here so that the layout of DESIGN.md is written down once.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from bot.errors import InvalidRecord, NotFound
 from bot.state.incidents import problems as incident_problems
@@ -13,6 +14,8 @@ from bot.state.records import App, Deployment, Environment, Freeze, Lock, Suspen
 from bot.state.repo import Snapshot
 
 POLICY = "policy.toml"
+
+R = TypeVar("R")
 
 
 def app_path(app: str) -> str:
@@ -37,7 +40,13 @@ def suspension_path(name: str) -> str:
 
 class StateView:
     """A snapshot never changes, so what is read from it is read once: a command asks for the
-    policy and the environments several times (authorize, then its handler)."""
+    policy and the environments several times (authorize, then its handler).
+
+    One bad file must not stop every command for everyone: the readers of a whole directory
+    (`apps`, `environments`, `deployments`, `suspensions`) skip a record that does not validate
+    and keep it for `problems()`. A command about that one record (`environment("prod")`, a
+    deploy reading `freezes/prod.toml`) is still refused, naming the file: a freeze nobody can
+    read must not pass for no freeze."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -45,9 +54,13 @@ class StateView:
         self._policy: Policy | None = None
         self._apps: dict[str, App] | None = None
         self._environments: dict[str, Environment] | None = None
+        self._skipped: dict[str, InvalidRecord] = {}
 
     def text(self, path: str) -> str | None:
-        return self.snapshot.text(path)
+        try:
+            return self.snapshot.text(path)
+        except UnicodeDecodeError:
+            raise InvalidRecord(path, None, "not UTF-8 text") from None
 
     def policy(self) -> Policy:
         if self._policy is None:
@@ -61,17 +74,17 @@ class StateView:
 
     def apps(self) -> dict[str, App]:
         if self._apps is None:
-            found = self._toml("apps")
-            self._apps = {name: decode(App, path, text, name=name) for name, path, text in found}
+            self._apps = self._readable(
+                "apps", lambda name, path, text: decode(App, path, text, name=name)
+            )
         return self._apps
 
     def environments(self) -> dict[str, Environment]:
         """Environments in promotion order (dev before prod)."""
         if self._environments is None:
-            envs = [
-                decode(Environment, path, text, name=name)
-                for name, path, text in self._toml("environments")
-            ]
+            envs = self._readable(
+                "environments", lambda name, path, text: decode(Environment, path, text, name=name)
+            ).values()
             ordered = sorted(envs, key=lambda e: (e.order, e.name))
             self._environments = {e.name: e for e in ordered}
         return self._environments
@@ -79,6 +92,7 @@ class StateView:
     def app(self, name: str) -> App:
         apps = self.apps()
         if name not in apps:
+            self._refuse_if_skipped(app_path(name))
             raise NotFound(
                 f"unknown app {name!r}",
                 hint=f"known apps: {', '.join(apps) or '(none yet: add apps/<name>.toml)'}",
@@ -88,6 +102,7 @@ class StateView:
     def environment(self, name: str) -> Environment:
         envs = self.environments()
         if name not in envs:
+            self._refuse_if_skipped(f"environments/{name}.toml")
             raise NotFound(
                 f"unknown environment {name!r}",
                 hint=f"known environments: {', '.join(envs) or '(none)'}",
@@ -96,58 +111,72 @@ class StateView:
 
     def deployment(self, env: str, app: str) -> Deployment | None:
         path = deployment_path(env, app)
-        text = self.snapshot.text(path)
+        text = self.text(path)
         return None if text is None else decode(Deployment, path, text, env=env, app=app)
 
     def deployments(self, env: str) -> dict[str, Deployment]:
-        return {
-            name: decode(Deployment, path, text, env=env, app=name)
-            for name, path, text in self._toml(f"deployments/{env}")
-        }
+        return self._readable(
+            f"deployments/{env}",
+            lambda name, path, text: decode(Deployment, path, text, env=env, app=name),
+        )
 
     def freeze(self, env: str) -> Freeze | None:
         path = freeze_path(env)
-        text = self.snapshot.text(path)
+        text = self.text(path)
         return None if text is None else decode(Freeze, path, text, env=env)
 
     def lock(self, env: str) -> Lock | None:
         path = lock_path(env)
-        text = self.snapshot.text(path)
+        text = self.text(path)
         return None if text is None else decode(Lock, path, text, env=env)
 
     def suspensions(self) -> dict[str, Suspension]:
-        return {
-            name: decode(Suspension, path, text, name=name)
-            for name, path, text in self._toml("suspended")
-        }
+        """What the reconciler leaves alone. It goes by the file being there, so a file that does
+        not validate still suspends (shown without who and when), and `!resume` removes it."""
+        found = self._readable(
+            "suspended", lambda name, path, text: decode(Suspension, path, text, name=name)
+        )
+        for name, path in self._tomls("suspended"):
+            if name not in found and path in self._skipped:
+                found[name] = Suspension(name=name)
+        return found
 
     def problems(self) -> list[InvalidRecord]:
         """Every file that fails validation, for `opsbot check`; [] when all is well."""
         found: list[InvalidRecord] = []
-        checks = [self.policy, self.apps, self.environments]
-        for check in checks:
-            try:
-                check()
-            except InvalidRecord as e:
-                found.append(e)
         try:
-            envs = self.environments()
-        except InvalidRecord:
-            envs = {}
+            self.policy()
+        except InvalidRecord as e:
+            found.append(e)
+        self.apps()
+        self.suspensions()
         found += incident_problems(self)
-        for env in envs:
-            for read in (self.deployments, self.freeze, self.lock):
+        for env in self.environments():
+            self.deployments(env)
+            for read in (self.freeze, self.lock):
                 try:
                     read(env)
                 except InvalidRecord as e:
                     found.append(e)
+        return found + list(self._skipped.values())
+
+    def _readable(self, directory: str, read: Callable[[str, str, str], R]) -> dict[str, R]:
+        """Every record of `directory` that validates, by name; the others kept for `problems`."""
+        found: dict[str, R] = {}
+        for name, path in self._tomls(directory):
+            try:
+                text = self.text(path)
+                if text is not None:
+                    found[name] = read(name, path, text)
+            except InvalidRecord as e:
+                self._skipped[path] = e
         return found
 
-    def _toml(self, directory: str) -> Iterator[tuple[str, str, str]]:
+    def _refuse_if_skipped(self, path: str) -> None:
+        if path in self._skipped:
+            raise self._skipped[path]
+
+    def _tomls(self, directory: str) -> Iterator[tuple[str, str]]:
         for entry in self.snapshot.list(directory):
-            if not entry.endswith(".toml"):
-                continue
-            path = f"{directory}/{entry}"
-            text = self.snapshot.text(path)
-            if text is not None:
-                yield entry.removesuffix(".toml"), path, text
+            if entry.endswith(".toml"):
+                yield entry.removesuffix(".toml"), f"{directory}/{entry}"

@@ -42,8 +42,8 @@ log = logging.getLogger("opsbot.alerts")
 
 SOURCE = "alertmanager"
 COMMAND = "incident alert"
-_FINGERPRINT = re.compile(r"^[0-9a-fA-F]{1,64}$")
-_TIMESTAMP = re.compile(r"^\S{1,64}$")
+_FINGERPRINT = re.compile(r"[0-9a-fA-F]{1,64}")
+_TIMESTAMP = re.compile(r"\S{1,64}")
 SUMMARY_KEYS = ("summary", "description", "message")
 
 
@@ -115,9 +115,9 @@ def _alert(value: Any, number: int) -> Alert:
         raise Malformed(f"{where}.status {status!r} is not firing or resolved")
     fingerprint, starts_at = value.get("fingerprint"), value.get("startsAt")
     # Both go into the timeline as one word each: see bot.state.incidents.alerts_noted.
-    if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint):
+    if not isinstance(fingerprint, str) or not _FINGERPRINT.fullmatch(fingerprint):
         raise Malformed(f"{where}.fingerprint is not a hex string")
-    if not isinstance(starts_at, str) or not _TIMESTAMP.match(starts_at):
+    if not isinstance(starts_at, str) or not _TIMESTAMP.fullmatch(starts_at):
         raise Malformed(f"{where}.startsAt is not a timestamp")
     annotations = _labels(value.get("annotations", {}), f"{where}.annotations")
     return Alert(
