@@ -11,16 +11,17 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from bot.state.names import MAX_NAME
+from bot.state.names import NAME as _NAME
+from bot.state.names import VERSION as _VERSION
+
 
 class ArgError(ValueError):
     """An argument of the right place but the wrong shape; the message says which shape."""
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_VERSION = re.compile(r"^v?[0-9]+(\.[0-9]+){0,3}([-+][0-9A-Za-z][0-9A-Za-z.+-]*)?$")
 _DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 _HEX = re.compile(r"^[0-9a-f]{4,40}$")
-MAX_NAME = 64
 MAX_DURATION = timedelta(days=90)
 
 
