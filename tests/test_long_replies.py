@@ -1,19 +1,24 @@
 """Long replies on Matrix: paged under the event size limit, and a refused send never retried
 forever. The pages are a pure function of the content; the refusals are those a homeserver
-answers (413 M_TOO_LARGE, other 4xx), played by a stand-in for the client."""
+answers (413 M_TOO_LARGE, other 4xx), played by a stand-in for the client; and the whole of it
+once on the real homeserver."""
 
 import html
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nio import RoomSendError, RoomSendResponse
 
-from bot.engine.types import Reply, text_html
+from bot.assemble import open_engine
+from bot.engine.types import Invocation, Reply, text_html
+from bot.state.message import Message
+from bot.state.repo import Identity
 from bot.transport.matrix.content import (
     MAX_PAGES,
     PAGE_BUDGET,
@@ -25,6 +30,11 @@ from bot.transport.matrix.journal import Journal
 from bot.transport.matrix.transport import MatrixTransport, Retry
 from bot.transport.ratelimit import RateLimit
 from conftest import Bot
+
+if TYPE_CHECKING:
+    from matrix_harness import BotProcess
+
+    from bot.devclient import Person
 
 MATRIX_EVENT_LIMIT = 64 * 1024
 COMMAND = "$command"
@@ -220,3 +230,56 @@ def test_the_budget_leaves_room_for_encryption_under_the_event_limit() -> None:
     # Megolm: the content's JSON is encrypted and base64-encoded (4/3), in an envelope.
     assert PAGE_BUDGET * 4 / 3 + 2048 < MATRIX_EVENT_LIMIT
     assert json.dumps({"body": "é"}) == '{"body": "\\u00e9"}'  # sizes are counted high
+
+
+# on a real homeserver
+
+
+def open_proposals(opsbot: "BotProcess", requester: str, count: int) -> None:
+    """`count` open proposals to deploy to prod, made by the engine before the bot starts."""
+    engine = open_engine(opsbot.paths, opsbot.user_id)
+    state = engine.repo
+    with state.locked():
+        state.commit(
+            {"environments/prod.toml": b"order = 3\napprovals = 1\n"},
+            Message(summary="prod needs an approval"),
+            Identity("Alice", requester),
+            datetime.now(UTC),
+            parent=state.head(),
+        )
+    for n in range(count):
+        reply = engine.run(
+            Invocation(
+                sender=requester,
+                text=f"!deploy web 1.0.{n} to prod",
+                event_id=f"$setup{n}",
+                received_at=datetime.now(UTC),
+                room_id="!setup:example.org",
+                transport="matrix",
+            )
+        )
+        assert reply is not None and reply.ok, reply
+
+
+@pytest.mark.matrix
+@pytest.mark.security
+async def test_proposals_with_300_open_arrive_in_pages_and_the_bot_goes_on(
+    alice: "Person", opsbot: "BotProcess"
+) -> None:
+    open_proposals(opsbot, alice.user_id, 300)
+    opsbot.start()
+    room = await alice.create_room(invite=[opsbot.user_id])
+    await alice.until_joined(room, opsbot.user_id)
+    event = await alice.send(room, "!proposals")
+    await alice.until(lambda: len(alice.replies_to(event)) >= 3, "three pages", timeout=60)
+    sent = [reply["content"] for reply in alice.replies_to(event)]
+    assert [page["body"].split("\n")[0] for page in sent] == [
+        "(part 1/3)",
+        "(part 2/3)",
+        "(part 3/3)",
+    ]
+    assert all(page["opsbot"]["ok"] and page["opsbot"]["command"] == "proposals" for page in sent)
+    listed = [line for page in sent for line in lines_of(page)]
+    assert [line.split(":")[0] for line in listed] == [str(n) for n in range(1, 301)]
+    after = await alice.send(room, "!whoami")  # not stuck on the long one
+    assert (await alice.reply_to(after))["opsbot"]["ok"]
