@@ -125,6 +125,19 @@ async def test_an_environment_named_like_an_option_never_reaches_a_hook(host: Ho
     assert any(p.startswith("environments/--help.toml: name: ") for p in problems(host.bot))
 
 
+@pytest.mark.security
+async def test_a_deployment_to_an_undescribed_environment_named_like_an_option_is_caught(
+    host: Host,
+) -> None:
+    host.bot.edit("deployments/--help/web.toml", deployment("1.0"))
+    assert await host.reconciler().reconcile_once() == []
+    assert host.called() == []
+    assert problems(host.bot) == [
+        "deployments/--help/web.toml: env: '--help' (from the file name) must start with a "
+        "letter or digit, then letters, digits, '.', '-' or '_' (no '..')"
+    ]
+
+
 # the shapes, shared with the commands' argument kinds
 
 

@@ -141,6 +141,13 @@ class StateView:
                     read(env)
                 except InvalidRecord as e:
                     found.append(e)
+        # The reconciler reads every deployments/<env>/, described in environments/ or not.
+        for env in self.snapshot.list("deployments"):
+            if env not in envs:
+                try:
+                    self.deployments(env)
+                except InvalidRecord as e:
+                    found.append(e)
         return found
 
     def _toml(self, directory: str) -> Iterator[tuple[str, str, str]]:
