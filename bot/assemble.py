@@ -8,10 +8,12 @@ from bot.config import DEFAULT_BOT_ID, HostPaths
 from bot.engine.context import DeviceDirectory
 from bot.engine.dispatch import Engine
 from bot.features.catalog import default_registry
+from bot.state.handled import Handled
 from bot.state.index import Index
 from bot.state.message import Message
 from bot.state.policy import add_admin
 from bot.state.repo import Identity, StateRepo
+from bot.state.signers import AllowedSigners
 from bot.state.signing import SigningKey
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "state_repo_template"
@@ -43,9 +45,14 @@ def ensure_key(paths: HostPaths, bot_id: str, key_file: Path | None = None) -> S
         paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = SigningKey.generate()
         key.save(paths.signing_key)
-    line = key.allowed_signers_line(bot_id) + "\n"
-    if not paths.allowed_signers.exists() or paths.allowed_signers.read_text() != line:
-        paths.allowed_signers.write_text(line)
+    # Appended, never replaced: the commits an earlier key signed must go on verifying, for
+    # `git verify-commit` and for what opsbot holds to be in force.
+    line = key.allowed_signers_line(bot_id)
+    known = paths.allowed_signers.read_text() if paths.allowed_signers.exists() else ""
+    if line not in known.splitlines():
+        paths.allowed_signers.write_text(
+            known + ("" if known.endswith("\n") or not known else "\n") + line + "\n"
+        )
     return key
 
 
@@ -91,10 +98,23 @@ def open_engine(
     *,
     devices: DeviceDirectory | None = None,
     key_file: Path | None = None,
+    extra_signers: Path | None = None,
 ) -> Engine:
     bot_id = bot_id or bot_id_of(paths.repo)
     key = ensure_key(paths, bot_id, key_file)
-    repo = StateRepo(paths.repo, committer=bot_identity(bot_id), signer=key)
+    repo = StateRepo(
+        paths.repo,
+        committer=bot_identity(bot_id),
+        signer=key,
+        signers=allowed_signers(paths, extra_signers),
+    )
     index = Index(paths.index)
     names = ("opsbot", bot_id.lstrip("@").split(":")[0])
-    return Engine(default_registry(), repo, index, names=names, devices=devices)
+    return Engine(
+        default_registry(), repo, index, Handled(paths.handled), names=names, devices=devices
+    )
+
+
+def allowed_signers(paths: HostPaths, extra: Path | None = None) -> AllowedSigners:
+    """The keys whose commits are in force: the bot's, and those the host config adds."""
+    return AllowedSigners.read(paths.allowed_signers, *([extra] if extra else []))

@@ -53,6 +53,10 @@ class HostPaths:
     def index(self) -> Path:
         return self.state_dir / "index.sqlite"
 
+    @property
+    def handled(self) -> Path:
+        return self.state_dir / "handled.sqlite"
+
 
 @dataclass(frozen=True)
 class MatrixConfig:
@@ -91,8 +95,13 @@ class WebhookConfig:
 
 @dataclass(frozen=True)
 class AlertsConfig:
+    """`POST /alertmanager`, served only when the host config has an [alerts] section."""
+
     room: str | None = None  # None: the announcement rooms of policy.toml
     token_file: Path | None = None  # bearer token Alertmanager must send (http_config)
+    # No token, by choice: only with a loopback [http] listen, where only this host can send.
+    unauthenticated: bool = False
+    requests_per_minute: int = 20  # per client address, in bursts of half that
 
 
 @dataclass(frozen=True)
@@ -102,10 +111,13 @@ class Config:
     bot_id: str
     signing_key: Path
     matrix: MatrixConfig | None
+    # Keys besides the bot's whose signed commits are in force without `!adopt` ([signing]
+    # allowed_signers_file, in git's allowed-signers format): a team that signs its own pushes.
+    extra_signers: Path | None = None
     reconcile: ReconcileConfig = ReconcileConfig()
     http: HttpConfig | None = None  # None: no listener
     webhooks: tuple[WebhookConfig, ...] = ()
-    alerts: AlertsConfig = AlertsConfig()
+    alerts: AlertsConfig | None = None  # None: no /alertmanager route
     mirrors: tuple[str, ...] = ()  # remotes main and the notes are pushed to after each commit
 
 
@@ -118,11 +130,11 @@ _KNOWN = {
         "commands_per_minute",
     },
     "paths": {"state_dir", "repo", "hooks_dir"},
-    "signing": {"key_file"},
+    "signing": {"key_file", "allowed_signers_file"},
     "reconcile": {"interval_seconds", "timeout_seconds", "retries"},
     "http": {"listen", "token_file", "max_body_bytes", "webhooks_per_minute"},
     "webhooks.<source>": {"secret_file", "room"},
-    "alerts": {"room", "token_file"},
+    "alerts": {"room", "token_file", "unauthenticated", "requests_per_minute"},
     "mirrors": {"remotes"},
 }
 WEBHOOKS = "webhooks"  # [webhooks.<source>]: one table per source
@@ -175,6 +187,7 @@ def load(path: Path) -> Config:
     repo = get("paths", "repo", required=True)
     state_dir = get("paths", "state_dir", required=True)
     key_file = get("signing", "key_file")
+    extra_signers = get("signing", "allowed_signers_file")
     matrix = None
     if "matrix" in data:
         homeserver = get("matrix", "homeserver", required=True)
@@ -226,11 +239,7 @@ def load(path: Path) -> Config:
 
     http = _http(data, problem, get)
     webhooks = _webhooks(data, problem)
-    alerts_room = get("alerts", "room")
-    if alerts_room and not _ROOM_ID.match(alerts_room):
-        problem("alerts", "room", f"{alerts_room!r} is not a Matrix room id like !abc:example.org")
-    alerts_token = get("alerts", "token_file")
-    alerts = AlertsConfig(alerts_room, Path(alerts_token) if alerts_token else None)
+    alerts = _alerts(data, problem, get, http)
     if http is None:  # both are routes of the HTTP listener
         listeners = [f"{WEBHOOKS}.{w.source}" for w in webhooks]
         for section in ["alerts", *listeners] if "alerts" in data else listeners:
@@ -247,6 +256,7 @@ def load(path: Path) -> Config:
         bot_id=matrix.user_id if matrix else DEFAULT_BOT_ID,
         signing_key=Path(key_file) if key_file else paths.signing_key,
         matrix=matrix,
+        extra_signers=Path(extra_signers) if extra_signers else None,
         reconcile=reconcile,
         http=http,
         webhooks=webhooks,
@@ -288,6 +298,49 @@ def _http(data: dict[str, Any], problem: Problem, get: Get) -> HttpConfig | None
         max_body_bytes=numbers["max_body_bytes"],
         webhooks_per_minute=numbers["webhooks_per_minute"],
     )
+
+
+def _alerts(
+    data: dict[str, Any], problem: Problem, get: Get, http: HttpConfig | None
+) -> AlertsConfig | None:
+    if not isinstance(data.get("alerts"), dict):
+        return None
+    table = data["alerts"]
+    room = get("alerts", "room")
+    if room and not _ROOM_ID.match(room):
+        problem("alerts", "room", f"{room!r} is not a Matrix room id like !abc:example.org")
+    token = get("alerts", "token_file")
+    unauthenticated = table.get("unauthenticated", False)
+    if not isinstance(unauthenticated, bool):
+        problem("alerts", "unauthenticated", "must be true or false")
+        unauthenticated = False
+    if token and unauthenticated:
+        problem("alerts", "unauthenticated", "true, but token_file is set too: choose one")
+    elif not token and not unauthenticated:
+        # Alerts open incidents and page people: anyone who can reach the port must not.
+        problem(
+            "alerts", "token_file", "missing: the bearer token Alertmanager must send (or "
+            "unauthenticated = true, with a loopback [http] listen)",
+        )  # fmt: skip
+    elif unauthenticated and http is not None and not loopback(http.host):
+        problem(
+            "alerts", "unauthenticated", f"true, but [http] listen is on {http.host}, not a "
+            "loopback address like 127.0.0.1: set token_file",
+        )  # fmt: skip
+    rate = table.get("requests_per_minute", AlertsConfig.requests_per_minute)
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
+        problem("alerts", "requests_per_minute", "must be a whole number >= 1")
+        rate = AlertsConfig.requests_per_minute
+    return AlertsConfig(room, Path(token) if token else None, unauthenticated, rate)
+
+
+def loopback(host: str) -> bool:
+    """True for an address only this host can reach (an address, not a name that may resolve
+    to something else)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _host_port(listen: str) -> tuple[str, int] | None:

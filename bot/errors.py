@@ -42,6 +42,13 @@ class Refused(OpsbotError):
     code = "refused"
 
 
+class OutsideCommits(Refused):
+    """Main holds commits no trusted key signed: nothing is written on top until an admin
+    adopts or discards them."""
+
+    code = "outside_commits"
+
+
 class TooLong(OpsbotError):
     code = "too_long"
 

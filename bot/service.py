@@ -91,7 +91,11 @@ async def serve(
     journal = Journal(config.paths.state_dir / "matrix" / "journal.sqlite")
     try:
         engine = open_engine(
-            config.paths, config.bot_id, devices=journal, key_file=config.signing_key
+            config.paths,
+            config.bot_id,
+            devices=journal,
+            key_file=config.signing_key,
+            extra_signers=config.extra_signers,
         )
         problems = await asyncio.to_thread(repo_problems, engine)
     except Exception as e:  # whatever it is, the bot cannot serve a repo it cannot read

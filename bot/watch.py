@@ -1,8 +1,11 @@
 """Noticing changes that reach the state repo from outside the bot.
 
-Someone may push to the repo or commit on the host. Such commits carry no `Opsbot-Command`
-trailer. The watcher announces them (who, what), says which files fail validation (the
-reconciler leaves those alone), and asks the reconciler to look. It remembers the last HEAD it
+Someone may push to the repo or commit on the host. What tells such a commit from the bot's is
+its signature, never its message (which can claim anything). The watcher announces every commit
+the bot's key did not sign (who, what): those no trusted key signed wait for an admin's
+`!adopt` or `!discard` and are not in force meanwhile; those a key of the host's allowed
+signers signed are in force. It says which files fail validation (the reconciler leaves those
+alone), and asks the reconciler to look. It remembers the last HEAD it
 saw in the state directory, so pushes made while the bot was down are announced on start.
 """
 
@@ -15,9 +18,11 @@ from pathlib import Path
 from dulwich.objects import Commit
 
 from bot.logs import fact
-from bot.state.message import read_trailers, summary_of
+from bot.state.message import summary_of
 from bot.state.repo import StateRepo
+from bot.state.signing import public_blob, signer_of
 from bot.state.view import StateView
+from bot.text import clean
 
 log = logging.getLogger("opsbot.watch")
 
@@ -43,6 +48,8 @@ class Watcher:
         # How many records fail validation. Only commits from outside can change it (the engine
         # writes records it made itself), so it is counted again only when they arrive.
         self.problems = problems
+        signer = repo.signer
+        self._own_key = public_blob(signer.public_line()) if signer is not None else None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -66,10 +73,20 @@ class Watcher:
         self._remember(head)
         if not outside:
             return []
+        signers = self.repo.signers
+        unsigned = [c for c in outside if signers is not None and not signers.verifies(c)]
         lines = [f"{len(outside)} commit(s) reached the state repo from outside opsbot:"]
         for commit in outside[:MAX_LISTED]:
-            author = commit.author.decode("utf-8", "replace")
-            lines.append(f"  {commit.id.decode()[:7]} {author}: {summary_of(commit.message)}")
+            author = clean(commit.author.decode("utf-8", "replace"))
+            mark = "unsigned or not by a trusted key" if commit in unsigned else "signed"
+            summary = clean(summary_of(commit.message))
+            lines.append(f"  {commit.id.decode()[:7]} {author} ({mark}): {summary}")
+        if unsigned:
+            lines.append(
+                f"{len(unsigned)} of them no trusted key signed: they are not in force, and "
+                "nothing is written on top of them until an admin reviews them and types "
+                "!adopt (or !discard)."
+            )
         problems = await asyncio.to_thread(lambda: StateView(self.repo.snapshot()).problems())
         self.problems = len(problems)
         if problems:
@@ -86,7 +103,7 @@ class Watcher:
         while sha is not None and sha.decode() != seen and len(found) < 1000:
             commit = self.repo.git[sha]
             assert isinstance(commit, Commit)
-            if "Opsbot-Command" not in read_trailers(commit.message):
+            if signer_of(commit) != self._own_key:
                 found.append(commit)
             sha = commit.parents[0] if commit.parents else None
         return list(reversed(found))

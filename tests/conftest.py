@@ -65,9 +65,19 @@ class Bot:
         return self.paths.repo
 
     def say(self, text: str, sender: str = ALICE, event_id: str | None = None) -> Reply:
+        return self.say_as(text, sender, event_id)
+
+    def say_as(
+        self,
+        text: str,
+        sender: str = ALICE,
+        event_id: str | None = None,
+        sender_name: str | None = None,
+    ) -> Reply:
+        """`say`, with the display name the sender chose (free text, like any other)."""
         invocation = Invocation(
             sender=sender,
-            sender_name=sender.lstrip("@").split(":")[0].title(),
+            sender_name=sender_name or sender.lstrip("@").split(":")[0].title(),
             text=text,
             event_id=event_id or f"${uuid.uuid4().hex}",
             received_at=self.clock(),
@@ -84,6 +94,20 @@ class Bot:
 
     def show(self, path: str, rev: str = "main") -> str:
         return git(self.repo, "show", f"{rev}:{path}")
+
+    def push(self, changes: dict[str, str], message: str, author: str = "Mallory") -> str:
+        """A change made with plain `git` and pushed to the repo, unsigned, as anyone with
+        push access could; returns the new commit."""
+        clone = self.repo.parent / f"clone-{uuid.uuid4().hex[:6]}"
+        subprocess.run(["git", "clone", "-q", str(self.repo), str(clone)], check=True)
+        for path, text in changes.items():
+            (clone / path).parent.mkdir(parents=True, exist_ok=True)
+            (clone / path).write_text(text)
+        git(clone, "add", "-A")
+        who = ["-c", f"user.name={author}", "-c", "user.email=someone@example.org"]
+        git(clone, *who, "commit", "-qm", message)
+        git(clone, "push", "-q", "origin", "HEAD:main")
+        return git(clone, "rev-parse", "HEAD").strip()
 
     def edit(self, path: str, text: str | None) -> str:
         """Commits a change as a person editing the repo by hand would (not through a command)."""

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from bot.assemble import init_repo
 from bot.config import HostPaths
 from bot.devclient import Person
 from bot.devserver import Homeserver
+from bot.state.message import Message
+from bot.state.repo import Identity, StateRepo
+from bot.state.signing import SigningKey
 from conftest import git
 
 
@@ -131,6 +135,23 @@ class BotProcess:
             clone, "-c", "user.name=Someone", "-c", f"user.email={author}", "commit", "-qm", message
         )
         git(clone, "push", "-q", "origin", "HEAD:main")
+
+    def configure(self, changes: dict[str, str], message: str, author: str) -> None:
+        """A change signed with the bot's key, as an admin makes it with `opsbot shell`: in
+        force at once, unlike an unsigned push (see `edit_repo`), which waits for `!adopt`."""
+        repo = StateRepo(
+            self.repo,
+            committer=Identity("opsbot", self.user_id),
+            signer=SigningKey.load(self.paths.signing_key),
+        )
+        with repo.locked():
+            repo.commit(
+                {path: text.encode() for path, text in changes.items()},
+                Message(message),
+                Identity(author, author),
+                datetime.now(UTC),
+                parent=repo.head(),
+            )
 
     def commits_for(self, event_id: str) -> list[str]:
         out = git(

@@ -4,6 +4,7 @@ Alertmanager 0.25 sends: one notice per alert group, and the alerts that a rule 
 one signed commit with the usual trailers, read back with `git`. (tests/test_alertmanager.py
 does the same with a real Alertmanager.)"""
 
+import asyncio
 import json
 import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -80,12 +81,17 @@ async def serve(bot: Bot, tmp_path: Path) -> AsyncIterator[Serve]:
     (tmp_path / "am.token").write_text(TOKEN)
     started: list[HttpListener] = []
 
-    async def start(matrix: Matrix, *, effects: bool = False, room: bool = True) -> HttpListener:
+    async def start(
+        matrix: Matrix, *, effects: bool = False, room: bool = True, **alerts: object
+    ) -> HttpListener:
+        alerts = {"token_file": str(tmp_path / "am.token"), **alerts}
+        if room:
+            alerts["room"] = ALERTS_ROOM
         host_config = tmp_path / "opsbot.toml"
         host_config.write_text(
             f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
-            f'[http]\nlisten = "127.0.0.1:0"\n[alerts]\ntoken_file = "{tmp_path / "am.token"}"\n'
-            + (f'room = "{ALERTS_ROOM}"\n' if room else "")
+            '[http]\nlisten = "127.0.0.1:0"\n[alerts]\n'
+            + "".join(f"{k} = {json.dumps(v)}\n" for k, v in alerts.items() if v is not None)
         )
         listener = HttpListener(
             config.load(host_config), bot.engine, post=matrix.post, announce=matrix.announce,
@@ -375,7 +381,6 @@ async def test_without_its_token_alertmanager_is_refused(
 @pytest.mark.parametrize(
     "payload",
     [
-        b"not json",
         [],
         {**group(DB1), "version": "3"},
         {**group(DB1), "groupKey": ""},
@@ -410,3 +415,97 @@ async def test_when_the_notice_cannot_be_posted_alertmanager_retries_and_nothing
         "refused: could not post; retry"
     ]
     assert all(r.exc_info is None for r in caplog.records)
+
+
+def opened_incidents(bot: Bot) -> list[str]:
+    listed = git(bot.repo, "ls-tree", "--name-only", "main", "incidents/").split()
+    return [path for path in listed if path.startswith("incidents/INC-")]
+
+
+@pytest.mark.security
+async def test_a_burst_of_requests_gets_429_past_the_limit_and_opens_no_more_incidents(
+    serve: Serve, bot: Bot
+) -> None:
+    matrix = Matrix()
+    listener = await serve(matrix)  # 20 a minute, in bursts of 10, per client address
+    groups = [group(DB1, key=f"{{}}:{{instance=db{n}}}") for n in range(20)]
+
+    answers = await asyncio.gather(*(send(listener, payload) for payload in groups))
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] * 10 + [429] * 10
+    assert len(opened_incidents(bot)) == 10
+    assert len([text for room, text in matrix.posted if room == ALERTS_ROOM]) == 10
+
+
+async def test_the_limit_is_the_host_config_s(serve: Serve) -> None:
+    listener = await serve(Matrix(), requests_per_minute=2)  # a burst of 1
+
+    statuses = [(await send(listener, group(DB1)))[0] for _ in range(3)]
+
+    assert statuses == [200, 429, 429]
+
+
+@pytest.mark.security
+async def test_a_flood_without_the_token_does_not_use_up_alertmanager_s_budget(
+    serve: Serve, bot: Bot
+) -> None:
+    matrix = Matrix()
+    listener = await serve(matrix)
+
+    flood = [(await send(listener, group(DB1), token="guess"))[0] for _ in range(30)]
+    status, answer = await send(listener, group(DB1))
+
+    assert flood == [401] * 10 + [429] * 20
+    assert (status, answer["incident"]) == (200, "INC-1")
+
+
+@pytest.mark.security
+async def test_json_nested_a_hundred_thousand_deep_is_400_with_a_short_reason(
+    serve: Serve, bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    matrix = Matrix()
+    head = bot.head()
+    listener = await serve(matrix)
+
+    answers = [
+        await send(listener, b"[" * 100_000 + b"]" * 100_000),
+        await send(
+            listener, {**group(DB1), "commonLabels": {"x": json.loads("[" * 40 + "]" * 40)}}
+        ),
+    ]
+
+    assert answers == [(400, {"ok": False, "error": "JSON nested deeper than 32 levels"})] * 2
+    assert (bot.head(), matrix.posted) == (head, [])
+    assert all(r.exc_info is None for r in caplog.records)
+
+
+async def test_a_body_that_is_not_json_is_400(serve: Serve) -> None:
+    status, answer = await send(await serve(Matrix()), b"not json")
+    assert (status, answer) == (400, {"ok": False, "error": "body is not JSON"})
+
+
+@pytest.mark.security
+async def test_a_token_that_is_not_utf_8_is_401_not_a_crash(serve: Serve) -> None:
+    listener = await serve(Matrix())
+    body = json.dumps(group(DB1)).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+    writer.write(
+        b"POST /alertmanager HTTP/1.1\r\nHost: opsbot\r\nConnection: close\r\n"
+        b"Authorization: Bearer \xff\xfe\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    status_line = await reader.readline()
+    writer.close()
+    assert status_line.split()[1] == b"401"
+
+
+async def test_on_loopback_the_config_may_let_alerts_in_without_a_token(
+    serve: Serve, bot: Bot
+) -> None:
+    listener = await serve(Matrix(), token_file=None, unauthenticated=True)
+
+    status, answer = await send(listener, group(DB1), token=None)
+
+    assert (status, answer["incident"]) == (200, "INC-1")

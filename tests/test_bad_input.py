@@ -83,7 +83,9 @@ def test_a_handler_bug_is_reported_with_a_reference_and_writes_nothing(bot: Bot,
         raise KeyError("secret detail")
 
     explode = Command(name="explode", usage="", summary="a bug", handler=broken, writes=True)
-    engine = Engine(CommandRegistry([explode]), bot.engine.repo, bot.engine.index)
+    engine = Engine(
+        CommandRegistry([explode]), bot.engine.repo, bot.engine.index, bot.engine.handled
+    )
     head = bot.head()
     reply = engine.run(invocation("@alice:example.org", "!explode"))
     assert reply is not None and not reply.ok

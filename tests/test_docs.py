@@ -53,6 +53,9 @@ NEEDS_STATE = {
     '!incident reopen INC-1 --reason "errors are back"',
     "!incident show INC-1",
     "!incident postmortem INC-1",
+    "!revoke @bob:example.org deployer",
+    '!adopt --reason "reviewed: the new staging environment"',
+    '!discard --reason "not ours"',
 }
 RUNNABLE = [e for c in REGISTRY for e in c.examples if e not in NEEDS_STATE]
 

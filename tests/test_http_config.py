@@ -30,8 +30,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 def test_without_an_http_section_nothing_listens(tmp_path: Path) -> None:
     loaded = load(tmp_path, "")
-    assert (loaded.http, loaded.webhooks, loaded.mirrors) == (None, (), ())
-    assert loaded.alerts == AlertsConfig()
+    assert (loaded.http, loaded.webhooks, loaded.alerts, loaded.mirrors) == (None, (), None, ())
 
 
 def test_an_empty_http_section_listens_on_localhost_only(tmp_path: Path) -> None:
@@ -66,7 +65,7 @@ def test_each_problem_is_named_with_its_line(tmp_path: Path) -> None:
         '[http]\nlisten = "8088"\nmax_body_bytes = 10\nwebhooks_per_minute = true\nport = 1\n'
         '[webhooks.ci]\nroom = "#ci:example.org"\nsecret = "inline"\n'
         '[webhooks.Bad_Name]\nsecret_file = "/run/x"\n'
-        '[alerts]\nroom = "alerts"\n'
+        '[alerts]\nroom = "alerts"\ntoken_file = "/run/am"\n'
         '[mirrors]\nremotes = "/srv/backup/state.git"\n',
     )
     assert found == [
@@ -79,16 +78,64 @@ def test_each_problem_is_named_with_its_line(tmp_path: Path) -> None:
         " [webhooks.ci] secret_file: missing: every webhook is signed with its secret",  # no line
         "12: [webhooks.Bad_Name]: a source name is lowercase letters, digits, - and _",
         "15: [alerts] room: 'alerts' is not a Matrix room id like !abc:example.org",
-        '17: [mirrors] remotes: must be a list of remotes, like ["/srv/backup/state.git"]',
+        '18: [mirrors] remotes: must be a list of remotes, like ["/srv/backup/state.git"]',
     ]
 
 
 def test_alerts_and_webhooks_need_the_listener(tmp_path: Path) -> None:
     assert problems(
-        tmp_path, '[alerts]\nroom = "!a:example.org"\n[webhooks.ci]\nsecret_file = "/run/ci"\n'
+        tmp_path, '[alerts]\ntoken_file = "/run/am"\n[webhooks.ci]\nsecret_file = "/run/ci"\n'
     ) == [
         "4: [alerts]: needs an [http] section to listen on",
         "6: [webhooks.ci]: needs an [http] section to listen on",
+    ]
+
+
+@pytest.mark.security
+def test_alerts_without_a_token_are_a_config_error_naming_the_key_and_the_file(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load(tmp_path, '[http]\n[alerts]\nroom = "!alerts:example.org"\n')
+
+    assert refused.value.message == (
+        f"{tmp_path / 'opsbot.toml'}: [alerts] token_file: missing: the bearer token "
+        "Alertmanager must send (or unauthenticated = true, with a loopback [http] listen)"
+    )
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    "listen", ["0.0.0.0:8088", "192.0.2.7:8088", "[::]:8088", "localhost:8088"]
+)
+def test_unauthenticated_alerts_are_refused_unless_the_listener_is_on_loopback(
+    tmp_path: Path, listen: str
+) -> None:
+    found = problems(tmp_path, f'[http]\nlisten = "{listen}"\n[alerts]\nunauthenticated = true\n')
+
+    host = listen.rpartition(":")[0].strip("[]")
+    assert found == [
+        f"7: [alerts] unauthenticated: true, but [http] listen is on {host}, not a loopback "
+        "address like 127.0.0.1: set token_file"
+    ]
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:8088", "127.0.0.2:0", "[::1]:8088"])
+def test_unauthenticated_alerts_on_loopback_are_allowed_when_the_config_says_so(
+    tmp_path: Path, listen: str
+) -> None:
+    loaded = load(tmp_path, f'[http]\nlisten = "{listen}"\n[alerts]\nunauthenticated = true\n')
+    assert loaded.alerts == AlertsConfig(unauthenticated=True)
+
+
+def test_alerts_take_a_token_or_unauthenticated_not_both(tmp_path: Path) -> None:
+    assert problems(
+        tmp_path,
+        '[http]\n[alerts]\ntoken_file = "/run/am"\nunauthenticated = true\n'
+        "requests_per_minute = 0\n",
+    ) == [
+        "7: [alerts] unauthenticated: true, but token_file is set too: choose one",
+        "8: [alerts] requests_per_minute: must be a whole number >= 1",
     ]
 
 
@@ -144,6 +191,7 @@ async def test_routes_not_configured_are_not_there(bot: Bot, tmp_path: Path) -> 
             for method, path in [
                 ("GET", "/state.git/info/refs?service=git-upload-pack"),
                 ("POST", "/webhooks/ci"),
+                ("POST", "/alertmanager"),  # no [alerts] section
                 ("GET", "/"),
             ]:
                 async with http.request(method, f"{listener.url}{path}") as response:

@@ -1,6 +1,7 @@
 """Webhooks from CI and other tools (`POST /webhooks/<source>`): signed JSON becomes a notice in
-the source's room. Whatever is refused (no or bad signature, too large, not JSON, too many,
-unknown source) gets its status, posts nothing, stores nothing, and is logged once per kind."""
+the source's room. Whatever is refused (no or bad signature, stale, too large, not JSON, too
+many, unknown source) gets its status, posts nothing, stores nothing, and is logged once per
+kind."""
 
 import asyncio
 import hashlib
@@ -8,6 +9,8 @@ import hmac
 import json
 import logging
 import sqlite3
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,9 +73,20 @@ async def serve(bot: Bot, tmp_path: Path) -> AsyncIterator[Serve]:
         await listener.stop()
 
 
-def signed(body: bytes, secret: bytes = CI_SECRET) -> dict[str, str]:
-    digest = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return {"X-Signature": f"sha256={digest}", "Content-Type": "application/json"}
+def signed(
+    body: bytes, secret: bytes = CI_SECRET, *, delivery: str | None = None, age: float = 0
+) -> dict[str, str]:
+    """The headers a sender computes, as the README says: the HMAC-SHA256 of
+    `v1:<timestamp>:<delivery id>:<body>`."""
+    delivery = delivery or str(uuid.uuid4())
+    timestamp = str(int(time.time() - age))
+    digest = hmac.new(
+        secret, f"v1:{timestamp}:{delivery}:".encode() + body, hashlib.sha256
+    ).hexdigest()
+    return {
+        "X-Timestamp": timestamp, "X-Delivery": delivery, "X-Signature": f"sha256={digest}",
+        "Content-Type": "application/json",
+    }  # fmt: skip
 
 
 async def send(
@@ -104,15 +118,104 @@ async def test_a_signed_webhook_is_posted_to_its_room(serve: Serve) -> None:
     assert rooms.posted == [(CI_ROOM, "ci: build 812 of web passed (status: success)")]
 
 
-async def test_github_s_signature_header_is_the_same_shape_and_accepted(serve: Serve) -> None:
+@pytest.mark.security
+async def test_a_signature_over_the_body_alone_is_refused(serve: Serve) -> None:
     rooms = Rooms()
     listener = await serve(rooms)
-    digest = signed(BUILD)["X-Signature"]
+    body_only = hmac.new(CI_SECRET, BUILD, hashlib.sha256).hexdigest()
 
-    status, _ = await send(listener, BUILD, {"X-Hub-Signature-256": digest})
+    status, answer = await send(
+        listener, BUILD, {**signed(BUILD), "X-Signature": f"sha256={body_only}"}
+    )
 
+    assert (status, answer) == (401, {"ok": False, "error": "bad signature"})
+    assert rooms.posted == []
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"X-Delivery": "another-id"},
+        {"X-Delivery": None},
+        {"X-Timestamp": None},
+        {"X-Timestamp": str(int(time.time()) - 1)},
+    ],
+)
+async def test_a_replay_with_its_delivery_id_or_timestamp_changed_or_dropped_is_not_posted(
+    serve: Serve, bot: Bot, change: dict[str, str | None]
+) -> None:
+    rooms = Rooms()
+    listener = await serve(rooms)
+    captured = signed(BUILD)
+    first, _ = await send(listener, BUILD, captured)
+
+    replayed = {k: v for k, v in {**captured, **change}.items() if v is not None}
+    status, _ = await send(listener, BUILD, replayed)
+
+    assert (first, status) == (202, 401)
+    assert len(rooms.posted) == 1
+    assert deliveries(bot) == 1
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("age", [301, 3600, -120])
+async def test_a_timestamp_over_5_minutes_old_or_ahead_of_the_clock_is_refused(
+    serve: Serve, age: float
+) -> None:
+    rooms = Rooms()
+    listener = await serve(rooms)
+
+    status, answer = await send(listener, BUILD, signed(BUILD, age=age))
+
+    assert (status, answer) == (
+        401,
+        {
+            "ok": False,
+            "error": "timestamp too old or too far ahead; sign again with the current time",
+        },
+    )
+    assert rooms.posted == []
+
+
+async def test_a_timestamp_a_little_old_or_ahead_is_accepted(serve: Serve) -> None:
+    rooms = Rooms()
+    listener = await serve(rooms)
+    for age in (280, -30):
+        status, _ = await send(listener, BUILD, signed(BUILD, age=age))
+        assert status == 202
+    assert len(rooms.posted) == 2
+
+
+@pytest.mark.security
+async def test_a_flood_of_bad_signatures_does_not_lock_out_the_real_sender(serve: Serve) -> None:
+    rooms = Rooms()
+    listener = await serve(rooms, webhooks_per_minute=4)  # a burst of 2, then one every 15 s
+
+    flood = [
+        (await send(listener, BUILD, {**signed(BUILD), "X-Signature": "sha256=" + "0" * 64}))[0]
+        for _ in range(10)
+    ]
+    status, _ = await send(listener, BUILD, signed(BUILD))
+
+    assert flood == [401, 401] + [429] * 8
     assert status == 202
     assert len(rooms.posted) == 1
+
+
+@pytest.mark.security
+async def test_json_nested_a_hundred_thousand_deep_is_400_with_a_short_reason(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    rooms = Rooms()
+    listener = await serve(rooms)
+    deep = b"[" * 100_000 + b"]" * 100_000
+
+    status, answer = await send(listener, deep, signed(deep))
+
+    assert (status, answer) == (400, {"ok": False, "error": "JSON nested deeper than 32 levels"})
+    assert rooms.posted == []
+    assert all(r.exc_info is None for r in caplog.records)
 
 
 async def test_a_flux_event_reads_as_a_sentence_and_goes_to_the_announcement_rooms(
@@ -156,11 +259,15 @@ async def test_json_without_a_sentence_is_shown_as_it_came(serve: Serve) -> None
     ("headers", "reason"),
     [
         ({}, "missing signature"),
-        ({"X-Signature": "sha256=" + "0" * 64}, "bad signature"),
+        ({**signed(BUILD), "X-Signature": "sha256=" + "0" * 64}, "bad signature"),
+        ({**signed(BUILD), "X-Signature": "sha256=é"}, "bad signature"),
         (signed(BUILD, FLUX_SECRET), "bad signature"),  # another source's secret
         (signed(BUILD + b" "), "bad signature"),  # over other bytes
-        ({"X-Signature": "sha1=" + hmac.new(CI_SECRET, BUILD, "sha1").hexdigest()},
-         "signature is not sha256=<hex>"),
+        ({**signed(BUILD), "X-Signature": "sha1=" + "0" * 40}, "signature is not sha256=<hex>"),
+        ({**signed(BUILD), "X-Timestamp": "yesterday"},
+         "missing or malformed X-Timestamp (unix seconds)"),
+        ({**signed(BUILD), "X-Delivery": "a:b"},
+         "missing or malformed X-Delivery (1 to 200 of A-Z a-z 0-9 . _ -)"),
     ],
 )  # fmt: skip
 async def test_a_missing_or_bad_signature_is_401_and_does_nothing(
@@ -169,7 +276,7 @@ async def test_a_missing_or_bad_signature_is_401_and_does_nothing(
     rooms = Rooms()
     listener = await serve(rooms)
 
-    status, answer = await send(listener, BUILD, {**headers, "X-Delivery": "d-1"})
+    status, answer = await send(listener, BUILD, headers)
 
     assert (status, answer) == (401, {"ok": False, "error": reason})
     assert rooms.posted == []
@@ -183,7 +290,7 @@ async def test_refusals_are_logged_once_per_source_and_reason(
     listener = await serve(Rooms())
     for _ in range(4):
         await send(listener, BUILD, {})
-        await send(listener, BUILD, {"X-Signature": "sha256=00"})
+        await send(listener, BUILD, {**signed(BUILD), "X-Signature": "sha256=00"})
         await send(listener, BUILD, {}, source="flux")
 
     refused = sorted(
@@ -236,7 +343,7 @@ async def test_a_delivery_seen_before_is_200_and_not_posted_again_even_after_a_r
 ) -> None:
     rooms = Rooms()
     listener = await serve(rooms)
-    headers = {**signed(BUILD), "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
+    headers = signed(BUILD, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
 
     first = await send(listener, BUILD, headers)
     again = await send(listener, BUILD, headers)
@@ -251,7 +358,7 @@ async def test_a_delivery_seen_before_is_200_and_not_posted_again_even_after_a_r
 async def test_a_delivery_that_could_not_be_posted_is_served_when_retried(serve: Serve) -> None:
     rooms = Rooms(failing=True)
     listener = await serve(rooms)
-    headers = {**signed(BUILD), "X-Delivery": "retry-me"}
+    headers = signed(BUILD, delivery="retry-me")
 
     failed, _ = await send(listener, BUILD, headers)
     rooms.failing = False
@@ -302,7 +409,7 @@ async def test_an_unknown_source_is_404(serve: Serve) -> None:
 async def test_two_copies_arriving_together_post_once(serve: Serve) -> None:
     rooms = Rooms()
     listener = await serve(rooms)
-    headers = {**signed(BUILD), "X-Delivery": "same"}
+    headers = signed(BUILD, delivery="same")
 
     results = await asyncio.gather(*(send(listener, BUILD, headers) for _ in range(5)))
 

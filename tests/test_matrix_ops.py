@@ -84,7 +84,7 @@ async def test_a_commit_pushed_from_outside_is_announced(alice: Person, opsbot: 
     opsbot.start()
     room = await ops_room(alice, opsbot)
     policy = git(opsbot.repo, "show", "main:policy.toml") + f'\n[rooms]\nannounce = ["{room}"]\n'
-    opsbot.edit_repo({"policy.toml": policy}, "announce in the ops room", alice.user_id)
+    opsbot.configure({"policy.toml": policy}, "announce in the ops room", alice.user_id)
     opsbot.edit_repo({"apps/web.toml": "descripton = 'typo'\n"}, "break web", alice.user_id)
 
     def announced() -> bool:
@@ -103,7 +103,7 @@ async def test_an_incident_gets_an_encrypted_room_mentions_and_a_transcript_in_g
 ) -> None:
     policy = git(opsbot.repo, "show", "main:policy.toml")
     policy += f'\n[incidents.notify]\nsev1 = ["{bob.user_id}"]\n'
-    opsbot.edit_repo({"policy.toml": policy}, "bob is on call for sev1", alice.user_id)
+    opsbot.configure({"policy.toml": policy}, "bob is on call for sev1", alice.user_id)
     opsbot.start()
     ops = await ops_room(alice, opsbot, bob)
     opened = await alice.send(ops, "!incident open sev2 Database is down")
@@ -198,7 +198,7 @@ async def test_an_incident_whose_room_was_never_made_gets_it_when_the_bot_starts
         f'[roles]\ncommander = "{alice.user_id}"\n'
     )
     timeline = f"# INC-1: Disk full\n\n- 2026-11-26 04:00 UTC · {alice.user_id} · opened INC-1\n"
-    opsbot.edit_repo(
+    opsbot.configure(
         {"incidents/INC-1/incident.toml": record, "incidents/INC-1/timeline.md": timeline},
         "an incident without its room",
         alice.user_id,

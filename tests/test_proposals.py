@@ -37,9 +37,12 @@ def test_a_deploy_to_a_gated_environment_opens_a_proposal_and_leaves_main_alone(
     assert gated.head() == main
     assert "proposals/1" in git(gated.repo, "branch", "-a")
     assert 'version = "2.0.0"' in gated.show("deployments/prod/web.toml", "proposals/1")
-    trailers = git(gated.repo, "log", "-1", "--format=%(trailers)", "proposals/1")
-    expected = ["Opsbot-Proposal: 1", "Environment: prod", "Approvals-Required: 1"]
-    assert "\n".join([*expected, "Expires: 2026-11-27T12:00:00Z"]) in trailers
+    record = gated.show("proposals/1.toml", "proposals/1")
+    assert f'requested_by = "{BOB}"' in record
+    assert 'environment = "prod"' in record
+    assert "approvals_required = 1" in record
+    assert "expires = 2026-11-27T12:00:00Z" in record
+    assert 'status = "open"' in record
 
 
 def test_approval_by_someone_else_merges_with_approved_by_trailers(gated: Bot) -> None:

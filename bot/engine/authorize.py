@@ -16,6 +16,11 @@ from bot.state.view import StateView
 
 
 def may_run(policy: Policy, command: Command, invocation: Invocation) -> None:
+    if command.admin_only and not policy.is_admin(invocation.sender):
+        raise Forbidden(
+            f"only admins may run !{command.name}",
+            hint="ask an admin (!roles lists them)",
+        )
     if not policy.allows_somewhere(invocation.sender, command.name):
         raise Forbidden(
             f"{invocation.sender} may not run !{command.name}",

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from dulwich.objects import Commit
+
 from bot.engine.effects import Effect
 from bot.engine.registry import CommandRegistry
 from bot.engine.types import Invocation
@@ -47,6 +49,9 @@ class Context:
     devices: DeviceDirectory | None = None
     proposals: ProposalBook | None = None
     runtime: Runtime | None = None
+    outside: tuple[Commit, ...] = ()
+    """Commits on top of main that no trusted key signed, oldest first; `state` is the tree
+    below them. Only commands declared `outside=True` run while there are any."""
 
     @property
     def sender(self) -> str:

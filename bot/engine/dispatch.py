@@ -25,14 +25,16 @@ from bot.engine.context import Change, Context, DeviceDirectory, Outcome, Runtim
 from bot.engine.grammar import bind
 from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation, Reply, text_html
-from bot.errors import OpsbotError, Refused, TooLong, UnknownCommand, UsageError
+from bot.errors import OpsbotError, OutsideCommits, Refused, TooLong, UnknownCommand, UsageError
 from bot.logs import fact
+from bot.state.handled import Handled
 from bot.state.incidents import room_of
 from bot.state.index import Index
 from bot.state.log import RepoLog
 from bot.state.message import Message, summary_of, trailers_from
 from bot.state.proposals import ProposalBook
 from bot.state.repo import ConcurrentUpdate, Identity, Snapshot, StateRepo
+from bot.state.signers import Trust
 from bot.state.view import StateView
 
 log = logging.getLogger("opsbot.engine")
@@ -52,6 +54,7 @@ class Engine:
         registry: CommandRegistry,
         repo: StateRepo,
         index: Index,
+        handled: Handled,
         *,
         names: tuple[str, ...] = ("opsbot",),
         clock: Callable[[], datetime] = utc_now,
@@ -60,6 +63,7 @@ class Engine:
         self.registry = registry
         self.repo = repo
         self.index = index
+        self.handled = handled
         self.names = tuple(n.lower() for n in names)
         self.clock = clock
         self.devices = devices
@@ -89,8 +93,9 @@ class Engine:
             return Reply.refusal(e, command.name if command else None)
 
     def view(self) -> StateView:
-        """The state at HEAD, read-only, for transports that need to look something up."""
-        return StateView(self.repo.snapshot())
+        """The state in force (main's newest trusted commit), read-only, for transports that
+        need to look something up."""
+        return StateView(self.repo.trusted_snapshot())
 
     def announce_rooms(self) -> list[str]:
         try:
@@ -108,7 +113,7 @@ class Engine:
         """Whether the bot should accept a room invite from `user_id`: admins, and roles that
         list "invite" among their commands."""
         try:
-            policy = StateView(self.repo.snapshot()).policy()
+            policy = self.view().policy()
         except OpsbotError as e:
             fact(log, "cannot read the policy; declining invites", logging.WARNING, error=e.message)
             return False
@@ -170,20 +175,24 @@ class Engine:
             with self.repo.locked() if command.writes else nullcontext():
                 self.index.sync(self.repo)
                 if command.writes:
-                    done = self.index.commit_for(invocation.event_id)
-                    if done is not None:
+                    done = self.handled.commit_of(invocation.event_id)
+                    if done is not None and self.index.knows(done):
                         return self._already_done(command, invocation, done)
-                snapshot = self.repo.snapshot()
+                trust = self.repo.trust()
+                snapshot = self.repo.snapshot(trust.commit)
                 outcome, ctx = self._decide(
-                    command, raw_args, invocation, StateView(snapshot), internal_args
+                    command, raw_args, invocation, StateView(snapshot), trust, internal_args
                 )
                 if outcome.change is None or not command.writes:
                     return _reply(command, outcome)
-                _refuse_if_nothing_changes(outcome.change, snapshot)
+                # Outside commits on top are kept under the one that decides about them: its
+                # parent is main's tip, not the trusted commit the decision was made on.
+                below = self.repo.snapshot() if command.outside else snapshot
+                _refuse_if_nothing_changes(outcome.change, below)
                 if ctx.args.get("dry_run"):
-                    return _dry_run(command, outcome.change, snapshot)
+                    return _dry_run(command, outcome.change, below)
                 try:
-                    sha = self._commit(command, ctx, outcome, snapshot.commit)
+                    sha = self._commit(command, ctx, outcome, below.commit)
                 except ConcurrentUpdate:
                     # Someone wrote without our lock (a push into the repo): decide again on the
                     # new HEAD, since the freeze we checked may not hold any more.
@@ -203,6 +212,7 @@ class Engine:
         raw_args: str,
         invocation: Invocation,
         state: StateView,
+        trust: Trust,
         internal_args: dict[str, Any] | None = None,
     ) -> tuple[Outcome, Context]:
         policy = state.policy()
@@ -212,10 +222,12 @@ class Engine:
             may_run_here(policy, command, invocation, args, state)
         else:
             args = internal_args
+        if command.writes and not command.outside and not trust.clean:
+            raise _outside_refusal(trust)
         ctx = Context(
             invocation=invocation, args=args, state=state, policy=policy, history=self.index,
             log=RepoLog(self.repo), registry=self.registry, now=self.clock(), devices=self.devices,
-            proposals=self.proposals, runtime=self.runtime,
+            proposals=self.proposals, runtime=self.runtime, outside=trust.outside,
         )  # fmt: skip
         return command.handler(ctx), ctx
 
@@ -234,13 +246,19 @@ class Engine:
         change = outcome.change
         files = {p: t.encode() if isinstance(t, str) else t for p, t in change.files.items()}
         author = Identity(inv.display_name, inv.sender)
+
+        def record(sha: str) -> None:
+            self.handled.record(inv.event_id, sha, int(inv.received_at.timestamp()))
+
         if change.branch is None:
             return self.repo.commit(
-                files, message, author, inv.received_at, parent=parent, merge=change.merge
-            )
+                files, message, author, inv.received_at, parent=parent, merge=change.merge,
+                before_move=record,
+            )  # fmt: skip
         return self.repo.commit(
             files, message, author, inv.received_at, parent=change.base or parent,
             ref=Ref(b"refs/heads/" + change.branch.encode()), new_ref=change.new_branch,
+            before_move=record,
         )  # fmt: skip
 
     def _already_done(self, command: Command, invocation: Invocation, sha: str) -> Reply:
@@ -249,6 +267,18 @@ class Engine:
         assert isinstance(commit, Commit)
         text = f"already done: {summary_of(commit.message)} · commit {sha[:7]}"
         return Reply(True, command.name, text, text_html(text), commit=sha)
+
+
+def _outside_refusal(trust: Trust) -> OutsideCommits:
+    first = trust.outside[0]
+    who = first.author.decode("utf-8", "replace")
+    more = f" and {len(trust.outside) - 1} more" if len(trust.outside) > 1 else ""
+    return OutsideCommits(
+        f"main has {len(trust.outside)} commit(s) that no trusted key signed "
+        f"({first.id.decode()[:7]} by {who}{more}); nothing is written on top of them",
+        hint="an admin reviews them (git log) and types !adopt to put them in force, "
+        "or !discard to undo them",
+    )
 
 
 def _reply(command: Command, outcome: Outcome, sha: str | None = None) -> Reply:

@@ -32,6 +32,12 @@ class Command:
     """The argument naming the environment that policy.toml's `environments` applies to."""
     internal: bool = False
     """Run by a transport on its own behalf (recording a room it created), never from chat."""
+    admin_only: bool = False
+    """Only the admin role may run it, whatever other roles list (a role with `"*"` included):
+    for the commands that decide who may do what."""
+    outside: bool = False
+    """Decides about the unsigned commits on top of main (`!adopt`, `!discard`): it runs while
+    they wait, when every other write is refused, and commits on top of them."""
     elements: tuple[Element, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

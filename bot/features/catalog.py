@@ -10,7 +10,9 @@ from bot.features import (
     incident_progress,
     incident_reports,
     lock,
+    outside,
     proposals,
+    roles,
     status,
     trust,
 )
@@ -26,6 +28,8 @@ def default_registry() -> CommandRegistry:
             *lock.COMMANDS,
             *status.COMMANDS,
             *trust.COMMANDS,
+            *roles.COMMANDS,
+            *outside.COMMANDS,
             *incident.COMMANDS,
             *incident_progress.COMMANDS,
             *incident_reports.COMMANDS,

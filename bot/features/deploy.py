@@ -11,6 +11,7 @@ from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.errors import Refused
 from bot.features.guards import refuse_if_closed
+from bot.state.proposals import Proposal, record_path
 from bot.state.records import Deployment, encode
 from bot.state.view import deployment_path
 
@@ -42,12 +43,12 @@ def change_version(
     number = ctx.proposals.next_number()
     expires = ctx.now.replace(microsecond=0) + timedelta(hours=environment.proposal_expiry_hours)
     needed = environment.approvals
-    trailers = (
-        ("Opsbot-Proposal", str(number)),
-        ("Environment", env),
-        ("Approvals-Required", str(needed)),
-        ("Expires", expires.isoformat().replace("+00:00", "Z")),
-    )
+    proposal = Proposal(
+        number=number, summary=f"{command}: {summary}", requester=ctx.sender, env=env,
+        approvals_required=needed, expires=expires, base=ctx.state.commit,
+    )  # fmt: skip
+    files[record_path(number)] = proposal.encode()
+    trailers = (("Opsbot-Proposal", str(number)), ("Environment", env))
     change = Change(
         summary,
         files,

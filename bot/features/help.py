@@ -9,7 +9,12 @@ from bot.state.policy import ADMIN, Policy
 
 
 def runnable(registry: CommandRegistry, policy: Policy, user_id: str) -> list[Command]:
-    return [c for c in registry if policy.allows_somewhere(user_id, c.name)]
+    return [
+        c
+        for c in registry
+        if policy.allows_somewhere(user_id, c.name)
+        and (not c.admin_only or policy.is_admin(user_id))
+    ]
 
 
 def describe(command: Command) -> str:

@@ -1,12 +1,14 @@
 """!approve, !reject and !proposals: the second person's side of a change that needs approval."""
 
+from dataclasses import replace
+
 from bot.engine.context import Change, Context, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.errors import Forbidden, NotFound, Refused
 from bot.features.guards import refuse_if_closed
 from bot.features.timefmt import at
-from bot.state.proposals import Proposal, ProposalBook
+from bot.state.proposals import Proposal, ProposalBook, record_path
 
 
 def _proposal(ctx: Context) -> tuple[ProposalBook, Proposal]:
@@ -16,6 +18,12 @@ def _proposal(ctx: Context) -> tuple[ProposalBook, Proposal]:
     if proposal is None:
         open_ones = [str(p.number) for p in ctx.proposals.open(ctx.now)]
         raise NotFound(f"no proposal {number}", hint=f"open: {', '.join(open_ones) or 'none'}")
+    if not proposal.trusted:
+        raise Refused(
+            f"proposals/{number} holds commits that no trusted key signed; opsbot will not act "
+            "on it",
+            hint="propose the change again with a command",
+        )
     return ctx.proposals, proposal
 
 
@@ -54,17 +62,20 @@ def approve(ctx: Context) -> Outcome:
                         hint="ask an admin for a role with \"approve\" in policy.toml")  # fmt: skip
     if proposal.env:
         refuse_if_closed(ctx, proposal.env)
-    approvers = (*proposal.approvers, ctx.sender)
+    approved = proposal.approved(ctx.sender)
+    approvers = approved.approvers
     needed = proposal.approvals_required
+    record = {record_path(n): approved.encode()}
     if len(approvers) < needed:
         summary = f"proposal {n} ({len(approvers)} of {needed})"
         change = Change(
-            summary, {}, (("Approved-by", ctx.sender),), branch=f"proposals/{n}", base=proposal.tip
-        )
+            summary, record, (("Approved-by", ctx.sender),), branch=f"proposals/{n}",
+            base=proposal.tip,
+        )  # fmt: skip
         return Outcome(
             f"approve: {summary}; it needs {needed - len(approvers)} more", change=change
         )
-    conflicts = book.conflicts(proposal)
+    conflicts = book.conflicts(proposal, ctx.state.commit)
     if conflicts:
         raise Refused(
             f"proposal {n} conflicts with main: {', '.join(conflicts)} changed since it was opened",
@@ -72,9 +83,9 @@ def approve(ctx: Context) -> Outcome:
         )
     trailers = (*(("Approved-by", who) for who in approvers), ("Opsbot-Proposal", str(n)))
     what = proposal.summary
-    change = Change(
-        f"proposal {n} ({what})", dict(book.changes(proposal)), trailers, merge=(proposal.tip,)
-    )
+    files: dict[str, str | bytes | None] = dict(book.changes(proposal))
+    files[record_path(n)] = replace(approved, merged=True).encode()
+    change = Change(f"proposal {n} ({what})", files, trailers, merge=(proposal.tip,))
     deploys = any(path.startswith("deployments/") for path in change.files)
     return Outcome(
         f"approve: proposal {n}: {what}", change=change, extra={"proposal": n, "deploys": deploys}
@@ -91,9 +102,10 @@ def reject(ctx: Context) -> Outcome:
     if not allowed:
         raise Forbidden(f"{ctx.sender} may not reject proposal {n}",
                         hint="its requester or an approver may")  # fmt: skip
+    rejected = replace(proposal, rejected_by=ctx.sender)
     change = Change(
         f"proposal {n}",
-        {},
+        {record_path(n): rejected.encode()},
         (("Opsbot-Rejected", str(n)),),
         branch=f"proposals/{n}",
         base=proposal.tip,

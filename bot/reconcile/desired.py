@@ -48,8 +48,10 @@ class DesiredState:
 
 
 def read_desired(repo: StateRepo, index: Index) -> DesiredState:
-    """The desired state at HEAD. Reads Git and SQLite: call it from a worker thread."""
-    snapshot = repo.snapshot()
+    """The desired state in force: at main's newest trusted commit, so a push nobody with a key
+    made is not applied before an admin adopts it. Reads Git and SQLite: call it from a worker
+    thread."""
+    snapshot = repo.trusted_snapshot()
     index.sync(repo)
     view = StateView(snapshot)
     suspended = frozenset(

@@ -3,10 +3,12 @@
 Derived, never authoritative: every row comes from a commit on main or on a proposal branch,
 `sync` catches up with whatever the refs are (including commits made while the index was away),
 and deleting the file loses nothing but the time to rebuild it. It answers `!history`, the
-rollback target, which proposal main has merged, and, above all, "was this invocation already
-committed?", which makes a redelivered command a no-op wherever its commit went.
+rollback target, which proposals are closed, and whether a commit is on main or a proposal
+branch at all (the journal of handled invocations names a commit; this says if it landed).
+Rows come from trees and refs; message trailers are kept only to show them (`!history`).
 """
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +21,9 @@ from bot.state.message import read_trailers, summary_of
 from bot.state.repo import PROPOSALS, StateRepo
 from bot.state.sqlite import connect
 
-SCHEMA = 3  # bump when the tables change: an older index is then rebuilt
+SCHEMA = 4  # bump when the tables change: an older index is then rebuilt
 
-INVOCATION_TRAILERS = ("Matrix-Event", "Opsbot-Invocation")
-"""Trailers whose value identifies the invocation that made a commit (one per transport)."""
+PROPOSAL_FILE = re.compile(r"proposals/([0-9]{1,9})\.toml")
 
 
 @dataclass(frozen=True)
@@ -64,14 +65,10 @@ class Index:
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
             CREATE TABLE IF NOT EXISTS commits (
                 sha TEXT PRIMARY KEY, seq INTEGER UNIQUE, summary TEXT, author TEXT,
-                author_id TEXT, at INTEGER, command TEXT, invocation TEXT, room TEXT,
-                proposal INTEGER);
-            CREATE INDEX IF NOT EXISTS commits_invocation ON commits(invocation);
+                author_id TEXT, at INTEGER, command TEXT, proposal INTEGER);
             CREATE INDEX IF NOT EXISTS commits_proposal ON commits(proposal);
-            CREATE TABLE IF NOT EXISTS branches (ref TEXT PRIMARY KEY, tip TEXT);
-            CREATE TABLE IF NOT EXISTS branch_commits (
-                sha TEXT PRIMARY KEY, invocation TEXT, rejects INTEGER);
-            CREATE INDEX IF NOT EXISTS branch_invocation ON branch_commits(invocation);
+            CREATE TABLE IF NOT EXISTS branches (ref TEXT PRIMARY KEY, tip TEXT, status TEXT);
+            CREATE TABLE IF NOT EXISTS branch_commits (sha TEXT PRIMARY KEY);
             CREATE TABLE IF NOT EXISTS paths (sha TEXT, path TEXT, app TEXT, env TEXT);
             CREATE INDEX IF NOT EXISTS paths_app ON paths(app, sha);
             CREATE INDEX IF NOT EXISTS paths_env ON paths(env, sha);
@@ -124,8 +121,9 @@ class Index:
         return len(todo)
 
     def _sync_branches(self, repo: StateRepo) -> None:
-        """Records the invocations of proposal-branch commits: a redelivered `!deploy` that
-        opened a proposal must find its commit too. Only branches whose tip moved are walked."""
+        """Records which commits are on proposal branches (a redelivered `!deploy` that opened a
+        proposal must find its commit) and each branch's status as its tip's record says. Only
+        branches whose tip moved are read."""
         tips = repo.refs_under(PROPOSALS)
         conn = self.db.conn
         known = dict(conn.execute("SELECT ref, tip FROM branches").fetchall())
@@ -136,21 +134,19 @@ class Index:
         try:
             for ref, tip in moved.items():
                 sha: bytes | None = tip.encode()
-                while sha is not None and not self._known(sha.decode()):
+                while sha is not None and not self.knows(sha.decode()):
                     commit = repo.git[sha]
                     assert isinstance(commit, Commit)
-                    trailers = read_trailers(commit.message)
-                    rejects = _number(trailers.get("Opsbot-Rejected"))
-                    row = [sha.decode(), _invocation(trailers), rejects]
-                    conn.execute("INSERT INTO branch_commits VALUES (?, ?, ?)", row)
+                    conn.execute("INSERT INTO branch_commits VALUES (?)", [sha.decode()])
                     sha = commit.parents[0] if commit.parents else None
-                conn.execute("INSERT OR REPLACE INTO branches VALUES (?, ?)", [ref, tip])
+                status = _proposal_status(repo, ref, tip)
+                conn.execute("INSERT OR REPLACE INTO branches VALUES (?, ?, ?)", [ref, tip, status])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
-    def _known(self, sha: str) -> bool:
+    def knows(self, sha: str) -> bool:
         """Whether a commit is indexed already, on main or on a branch: where a walk stops."""
         row = self.db.conn.execute(
             "SELECT 1 FROM commits WHERE sha = ?1 "
@@ -175,19 +171,24 @@ class Index:
 
     def _add(self, repo: StateRepo, commit: Commit, seq: int) -> None:
         sha = commit.id.decode()
-        trailers = read_trailers(commit.message)
         name, _, email = commit.author.decode("utf-8", "replace").partition(" <")
         summary = summary_of(commit.message)
-        invocation = _invocation(trailers)
-        self.db.conn.execute(
-            "INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [sha, seq, summary, name, email.rstrip(">"), commit.author_time,
-             trailers.get("Opsbot-Command"), invocation, trailers.get("Matrix-Room"),
-             _number(trailers.get("Opsbot-Proposal"))],
-        )  # fmt: skip
         parent_tree = repo.git[commit.parents[0]].tree if commit.parents else None  # type: ignore[attr-defined]
         kind = "rollback" if summary.startswith("rollback:") else "deploy"
-        for change in tree_changes(repo.git.object_store, parent_tree, commit.tree):
+        changes = list(tree_changes(repo.git.object_store, parent_tree, commit.tree))
+        # A proposal is merged by the commit that brings its record into main's tree.
+        merged = next(
+            (int(m[1]) for c in changes if c.new and c.new.path
+             and (m := PROPOSAL_FILE.fullmatch(c.new.path.decode()))
+             and not (c.old and c.old.path)),
+            None,
+        )  # fmt: skip
+        self.db.conn.execute(
+            "INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [sha, seq, summary, name, email.rstrip(">"), commit.author_time,
+             read_trailers(commit.message).get("Opsbot-Command"), merged],
+        )  # fmt: skip
+        for change in changes:
             entry = change.new if change.new and change.new.path else change.old
             assert entry is not None and entry.path is not None
             path = entry.path.decode()
@@ -202,23 +203,11 @@ class Index:
 
     # queries
 
-    def commit_for(self, invocation: str) -> str | None:
-        """The commit an invocation made, on main or on a proposal branch."""
-        row = (
-            self.db.conn.execute(
-                "SELECT sha FROM commits WHERE invocation = ? ORDER BY seq LIMIT 1", [invocation]
-            ).fetchone()
-            or self.db.conn.execute(
-                "SELECT sha FROM branch_commits WHERE invocation = ? LIMIT 1", [invocation]
-            ).fetchone()
-        )
-        return row[0] if row else None
-
     def closed_proposals(self) -> set[int]:
         """The proposals main has merged or someone rejected: never open again."""
         rows = self.db.conn.execute(
             "SELECT proposal FROM commits WHERE proposal IS NOT NULL "
-            "UNION SELECT rejects FROM branch_commits WHERE rejects IS NOT NULL"
+            "UNION SELECT CAST(ref AS INTEGER) FROM branches WHERE status = 'rejected'"
         ).fetchall()
         return {row[0] for row in rows}
 
@@ -263,12 +252,14 @@ class Index:
         return [row[0] for row in rows]
 
 
-def _invocation(trailers: dict[str, str]) -> str | None:
-    return next((trailers[t] for t in INVOCATION_TRAILERS if t in trailers), None)
-
-
-def _number(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+def _proposal_status(repo: StateRepo, ref: str, tip: str) -> str | None:
+    """The status the proposal's record says at the branch's tip (None: no such record)."""
+    text = repo.snapshot(tip).text(f"proposals/{ref}.toml")
+    try:
+        status = tomllib.loads(text).get("status") if text is not None else None
+    except tomllib.TOMLDecodeError:
+        return None
+    return status if isinstance(status, str) else None
 
 
 def _first_parent_chain(repo: StateRepo, head: str, stop: str | None) -> list[Commit]:

@@ -9,8 +9,12 @@
     Matrix-Room: !AbCdEf:example.org
     Matrix-Event: $Yz123...
 
-The trailers are what makes `git log --grep` and the index work, so each value is forced onto
-one line: a newline in a trailer would end the trailer block and hide the ones after it.
+Trailers are written for people and `git log --grep`; nothing opsbot decides is read back from
+a message (approvals, proposals and environments live in files of the signed tree, handled
+events in the journal). Still, a message must say what opsbot wrote and nothing else: every
+line of it goes through `bot.text.clean` (so no text can start a line of its own, whichever
+line breaks a reader honours), and no body line can look like the `---` that ends the part of a
+message Git reads for trailers, which would make the body's last paragraph the trailer block.
 """
 
 from collections.abc import Sequence
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from dulwich.trailers import parse_trailers
 
 from bot.errors import OpsbotError
+from bot.text import clean
 
 SUMMARY_MAX = 120
 
@@ -30,21 +35,30 @@ class Message:
     trailers: tuple[tuple[str, str], ...] = ()
 
     def render(self) -> str:
-        parts = [_one_line(self.summary)[:SUMMARY_MAX]]
-        body = "\n".join(self.body).strip()
-        if body:
-            parts.append(body)
-        if self.trailers:
-            parts.append("\n".join(f"{key}: {_one_line(value)}" for key, value in self.trailers))
+        parts = [_line(self.summary)[:SUMMARY_MAX].rstrip()]
+        body = [_line(line) for line in self.body]
+        if any(body):
+            parts.append("\n".join(body).strip("\n"))
+        trailers = [(key, _line(value)) for key, value in self.trailers]
+        if any(value for _, value in trailers):
+            parts.append("\n".join(f"{key}: {value}" for key, value in trailers if value))
         return "\n\n".join(parts) + "\n"
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def one_line(text: str) -> str:
+    """Outside text as it may appear in a message: one line, single spaces."""
+    return " ".join(clean(text).split())
+
+
+def _line(text: str) -> str:
+    line = one_line(text)
+    # Git ends the message it reads for trailers at a line starting with `---` (a patch).
+    return "- " + line[1:] if line.startswith("---") else line
 
 
 def read_trailers(message: bytes) -> dict[str, str]:
-    """The trailers of a commit message; for a key given twice, the last value wins."""
+    """The trailers of a commit message, for showing; for a key given twice, the last value
+    wins. Never a basis for a decision: anyone can write any message."""
     _, trailers = parse_trailers(message)
     return {t.key: t.value for t in trailers}
 

@@ -255,3 +255,21 @@ def pin_device(text: str, user_id: str, device_id: str, key: str) -> str:
     user = devices.setdefault(user_id, tomlkit.table())
     user[device_id] = key
     return tomlkit.dumps(doc)
+
+
+def add_member(text: str, role: str, user_id: str) -> str:
+    """policy.toml with `user_id` among the members of `role` (which must exist)."""
+    doc = tomlkit.parse(text)
+    members = doc["roles"][role].setdefault("members", tomlkit.array())
+    if user_id not in members:
+        members.append(user_id)
+    return tomlkit.dumps(doc)
+
+
+def remove_member(text: str, role: str, user_id: str) -> str:
+    """policy.toml without `user_id` among the members of `role`."""
+    doc = tomlkit.parse(text)
+    members = doc["roles"][role].get("members", [])
+    while user_id in members:
+        members.remove(user_id)
+    return tomlkit.dumps(doc)

@@ -1,62 +1,136 @@
-"""Proposals: changes that wait on a branch for a second person, read back from Git.
+"""Proposals: changes that wait on a branch for a second person, read back from signed trees.
 
-A proposal is a branch `proposals/<n>` that starts at main. Its first commit is the change, with
-trailers saying who may merge it and until when:
+A proposal is a branch `proposals/<n>` that starts at main. Its first commit holds the change
+and `proposals/<n>.toml`, the proposal itself:
 
-    Opsbot-Proposal: 3
-    Environment: prod
-    Approvals-Required: 1
-    Expires: 2026-11-27T14:05:00Z
+    number = 3
+    summary = "deploy: web 2.0.0 to prod"
+    requested_by = "@bob:example.org"
+    environment = "prod"
+    approvals_required = 2
+    expires = 2026-11-27T14:05:00Z
+    base = "<the main commit it started from>"
+    status = "open"                       # open | rejected | merged
+    approved_by = ["@carol:example.org"]
 
-Further commits on the branch record approvals that are not yet enough (`Approved-by:`) or the
-rejection (`Opsbot-Rejected:`). When enough people approved, a merge commit on main brings the
-change in, carrying every `Approved-by:` trailer. Branches are never deleted: `git branch -a`
-shows every proposal ever made, and numbers are never reused.
+Each approval that is not yet enough, and the rejection, is a commit on the branch that changes
+only this file. The approval that is enough merges the branch into main, and main's tree gains
+the file with `status = "merged"`: `git show main:proposals/3.toml` says who approved what.
+Branches are never deleted and numbers never reused.
 
-Everything here is read from Git, but for which proposals main has merged: that is the index's
-answer (a merge commit on main carries `Opsbot-Proposal: <n>`), rather than a walk of main's
-history for each proposal. Callers sync the index first; the engine does, before each command.
+Everything here is read from files of trees whose every commit a trusted key signed; nothing
+from a commit message, which anyone can write. A branch holding a commit no trusted key signed
+(someone pushed to it) is not a proposal opsbot will merge.
 """
 
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import tomlkit
 from dulwich.diff_tree import tree_changes
 from dulwich.objects import Commit
 from dulwich.refs import Ref
 
 from bot.state.index import Index
-from bot.state.message import read_trailers, summary_of
-from bot.state.repo import MAIN, PROPOSALS, StateRepo
+from bot.state.repo import PROPOSALS, StateRepo
+
+FOLDER = "proposals"
+STATUSES = ("open", "rejected", "merged")
 
 
 def branch(number: int) -> Ref:
     return Ref(PROPOSALS + str(number).encode())
 
 
+def record_path(number: int) -> str:
+    return f"{FOLDER}/{number}.toml"
+
+
 @dataclass(frozen=True)
 class Proposal:
     number: int
-    tip: str
-    base: str  # the main commit the proposal started from
-    change: str  # the commit holding the change
     summary: str
     requester: str
     env: str | None
     approvals_required: int
     expires: datetime | None
+    base: str  # the main commit the proposal started from
     approvers: tuple[str, ...] = ()
     rejected_by: str | None = None
-    merged_in: str | None = None
+    merged: bool = False
+    tip: str = ""  # the branch's tip when read
+    merged_in: str | None = None  # the commit on main that merged it, once it has
+    trusted: bool = True  # every commit of the branch signed by a trusted key
 
     def status(self, now: datetime) -> str:
-        if self.merged_in:
+        if self.merged or self.merged_in:
             return "merged"
         if self.rejected_by:
             return "rejected"
         if self.expires and now >= self.expires:
             return "expired"
         return "open"
+
+    def approved(self, by: str) -> "Proposal":
+        return replace(self, approvers=(*self.approvers, by))
+
+    def encode(self) -> str:
+        doc = tomlkit.document()
+        doc.add(tomlkit.comment(f"Proposal {self.number}, written by opsbot: a change waiting for"))
+        doc.add(tomlkit.comment("approval on the branch proposals/<number>. Do not edit by hand."))
+        doc["number"] = self.number
+        doc["summary"] = self.summary
+        doc["requested_by"] = self.requester
+        if self.env:
+            doc["environment"] = self.env
+        doc["approvals_required"] = self.approvals_required
+        if self.expires:
+            doc["expires"] = self.expires
+        doc["base"] = self.base
+        doc["status"] = "merged" if self.merged else "rejected" if self.rejected_by else "open"
+        doc["approved_by"] = list(self.approvers)
+        if self.rejected_by:
+            doc["rejected_by"] = self.rejected_by
+        return tomlkit.dumps(doc)
+
+
+def decode(number: int, text: str) -> Proposal | None:
+    """The proposal in `proposals/<number>.toml`, or None if the file is not one."""
+    try:
+        data = tomllib.loads(text)
+        approvers = data.get("approved_by", [])
+        expires = data.get("expires")
+        fields_ok = (
+            data.get("number") == number
+            and isinstance(data.get("summary"), str)
+            and isinstance(data.get("requested_by"), str)
+            and isinstance(data.get("environment", ""), str)
+            and type(data.get("approvals_required")) is int
+            and data["approvals_required"] >= 1
+            and (expires is None or (isinstance(expires, datetime) and expires.tzinfo))
+            and isinstance(data.get("base"), str)
+            and data.get("status") in STATUSES
+            and isinstance(approvers, list)
+            and all(isinstance(a, str) for a in approvers)
+            and isinstance(data.get("rejected_by", ""), str)
+        )
+    except tomllib.TOMLDecodeError:
+        return None
+    if not fields_ok:
+        return None
+    return Proposal(
+        number=number,
+        summary=data["summary"],
+        requester=data["requested_by"],
+        env=data.get("environment") or None,
+        approvals_required=data["approvals_required"],
+        expires=expires.astimezone(UTC) if expires else None,
+        base=data["base"],
+        approvers=tuple(approvers),
+        rejected_by=data.get("rejected_by") or None,
+        merged=data["status"] == "merged",
+    )
 
 
 class ProposalBook:
@@ -65,7 +139,8 @@ class ProposalBook:
         self.index = index
 
     def numbers(self) -> list[int]:
-        return sorted(int(name) for name in self.repo.refs_under(PROPOSALS) if name.isdigit())
+        names = self.repo.refs_under(PROPOSALS)
+        return sorted(int(name) for name in names if name.isascii() and name.isdigit())
 
     def next_number(self) -> int:
         return max(self.numbers(), default=0) + 1
@@ -79,78 +154,55 @@ class ProposalBook:
         read again (branches are never deleted, so there are ever more of them)."""
         closed = self.index.closed_proposals()
         found = (self.get(n) for n in self.numbers() if n not in closed)
-        return [p for p in found if p is not None and p.status(now) == "open"]
+        return [p for p in found if p is not None and p.trusted and p.status(now) == "open"]
 
     def changes(self, proposal: Proposal) -> dict[str, bytes | None]:
-        """The files the proposal changes, as they are in the proposal."""
+        """The files the proposal changes, as they are on its branch (its own record aside)."""
         git = self.repo.git
-        base, change = git[proposal.base.encode()], git[proposal.change.encode()]
-        assert isinstance(base, Commit) and isinstance(change, Commit)
+        base, tip = git[proposal.base.encode()], git[proposal.tip.encode()]
+        assert isinstance(base, Commit) and isinstance(tip, Commit)
+        own = record_path(proposal.number)
         files: dict[str, bytes | None] = {}
-        for entry in tree_changes(git.object_store, base.tree, change.tree):
+        for entry in tree_changes(git.object_store, base.tree, tip.tree):
             if entry.new is not None and entry.new.path is not None and entry.new.sha:
                 files[entry.new.path.decode()] = git[entry.new.sha].as_raw_string()
             elif entry.old is not None and entry.old.path is not None:
                 files[entry.old.path.decode()] = None
+        files.pop(own, None)
         return files
 
-    def conflicts(self, proposal: Proposal) -> list[str]:
-        """Paths the proposal changes that main has changed since the proposal started."""
-        head = self.repo.tip(MAIN)
-        if head is None:
+    def conflicts(self, proposal: Proposal, main: str | None) -> list[str]:
+        """Paths the proposal changes that main (at `main`) has changed since it started."""
+        if main is None:
             return []
-        before, now = self.repo.snapshot(proposal.base), self.repo.snapshot(head)
+        before, now = self.repo.snapshot(proposal.base), self.repo.snapshot(main)
         return [p for p in self.changes(proposal) if before.read(p) != now.read(p)]
 
     def _read(self, number: int, tip: str) -> Proposal | None:
-        git = self.repo.git
-        chain: list[Commit] = []
-        sha: bytes | None = tip.encode()
-        # Walk back to the commit that opened the proposal (the one with Opsbot-Proposal).
-        while sha is not None:
-            commit = git[sha]
-            assert isinstance(commit, Commit)
-            chain.append(commit)
-            if read_trailers(commit.message).get("Opsbot-Proposal") == str(number):
-                break
-            sha = commit.parents[0] if commit.parents else None
-        else:
-            return None
-        opening = chain[-1]
-        trailers = read_trailers(opening.message)
-        approvers: list[str] = []
-        rejected_by = None
-        for commit in reversed(chain):
-            t = read_trailers(commit.message)
-            if "Approved-by" in t and commit is not opening:
-                approvers.append(t["Approved-by"])
-            if "Opsbot-Rejected" in t:
-                rejected_by = _user_of(commit.author)
-        return Proposal(
-            number=number,
+        text = self.repo.snapshot(tip).text(record_path(number))
+        found = decode(number, text) if text is not None else None
+        if found is None:
+            return None  # a branch made by hand, or by a release before proposals had files
+        return replace(
+            found,
             tip=tip,
-            base=opening.parents[0].decode(),
-            change=opening.id.decode(),
-            summary=summary_of(opening.message),
-            requester=_user_of(opening.author),
-            env=trailers.get("Environment"),
-            approvals_required=int(trailers.get("Approvals-Required", "1")),
-            expires=_time(trailers.get("Expires")),
-            approvers=tuple(approvers),
-            rejected_by=rejected_by,
             merged_in=self.index.merge_of(number),
+            trusted=self._signed_from(found.base, tip),
         )
 
-
-def _user_of(ident: bytes) -> str:
-    text = ident.decode("utf-8", "replace")
-    return text[text.rfind("<") + 1 : text.rfind(">")]
-
-
-def _time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
+    def _signed_from(self, base: str, tip: str) -> bool:
+        """Whether every commit from `base` (excluded) to `tip` is signed by a trusted key."""
+        signers = self.repo.signers
+        if signers is None:
+            return True
+        sha: bytes | None = tip.encode()
+        for _ in range(10_000):
+            if sha is None:
+                return False  # never reached its base: not the branch it claims to be
+            if sha.decode() == base:
+                return True
+            commit = self.repo.git[sha]
+            if not isinstance(commit, Commit) or not signers.verifies(commit):
+                return False
+            sha = commit.parents[0] if commit.parents else None
+        return False

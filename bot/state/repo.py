@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dulwich.diff_tree import tree_changes
 from dulwich.file import FileLocked
 from dulwich.object_store import BaseObjectStore
 from dulwich.objects import Blob, Commit, ObjectID, Tree
@@ -33,7 +34,9 @@ from dulwich.repo import Repo
 
 from bot.logs import fact
 from bot.state.message import Message
+from bot.state.signers import AllowedSigners, Trust, trust_of
 from bot.state.signing import SigningKey, sign_commit
+from bot.text import clean
 
 log = logging.getLogger("opsbot.state")
 
@@ -67,9 +70,10 @@ class Identity:
     user_id: str
 
     def git(self) -> bytes:
-        # '<', '>' and newlines would corrupt the ident line; a display name is free text.
-        name = "".join(c for c in self.name if c not in "<>\n\r\0").strip() or self.user_id
-        user = "".join(c for c in self.user_id if c not in "<>\n\r\0 ")
+        # '<', '>' and line breaks would corrupt the ident line; a display name is free text.
+        name = " ".join(clean(self.name).replace("<", "").replace(">", "").split())
+        user = "".join(c for c in clean(self.user_id) if c not in "<> ")
+        name = name or user
         return f"{name} <{user}>".encode()
 
 
@@ -78,10 +82,19 @@ class ConcurrentUpdate(Exception):
 
 
 class StateRepo:
-    def __init__(self, path: Path, *, committer: Identity, signer: SigningKey | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        committer: Identity,
+        signer: SigningKey | None,
+        signers: AllowedSigners | None = None,
+    ) -> None:
         self.path = Path(path)
         self.committer = committer
         self.signer = signer
+        # None: every commit is trusted (a repo opened only to be read, or written unsigned).
+        self.signers = signers
         self._git = Repo(str(self.path))
         if not self._git.bare:
             raise ValueError(f"{self.path} is not a bare repository")
@@ -127,6 +140,23 @@ class StateRepo:
         except KeyError:
             return None
 
+    def trust(self) -> Trust:
+        """The newest commit on main that a trusted key signed, and the outside commits above
+        it: what is in force is the former's tree (see `bot.state.signers`)."""
+        return trust_of(self._commit, self.head(), self.signers)
+
+    def trusted_snapshot(self) -> "Snapshot":
+        """The tree in force: main's newest signed commit (an empty tree if there is none)."""
+        trust = self.trust()
+        return Snapshot(
+            self, trust.commit, self._commit(trust.commit.encode()).tree if trust.commit else None
+        )
+
+    def _commit(self, sha: bytes) -> Commit:
+        commit = self._git[sha]
+        assert isinstance(commit, Commit)
+        return commit
+
     def snapshot(self, commit: str | None = None) -> "Snapshot":
         commit = commit or self.head()
         tree = self._git[commit.encode()].tree if commit else None  # type: ignore[attr-defined]
@@ -165,13 +195,16 @@ class StateRepo:
         ref: Ref = MAIN,
         new_ref: bool = False,
         merge: tuple[str, ...] = (),
+        before_move: Callable[[str], None] | None = None,
     ) -> str:
         """Writes one commit of `changes` on top of `parent` and moves `ref` to it.
 
         The caller holds `locked()` and passes the tip of `ref` it based its decision on; if the
         ref has moved since, nothing is moved and `ConcurrentUpdate` is raised. With `new_ref`,
         the ref must not exist yet (a new branch starting at `parent`). `merge` adds parents, for
-        a merge commit whose tree is `parent`'s plus `changes`.
+        a merge commit whose tree is `parent`'s plus `changes`. `before_move` is told the new
+        commit's id once it is durable and before the ref names it: the engine records there
+        which invocation it is for, so a crash on either side of the move is told apart.
         """
         store = self._git.object_store
         base_tree = self._git[parent.encode()].tree if parent else None  # type: ignore[attr-defined]
@@ -199,6 +232,8 @@ class StateRepo:
         for obj in [*new_objects, commit]:
             self._add_object(obj)
         self._flush()
+        if before_move is not None:
+            before_move(commit.id.decode())
 
         old = None if new_ref or not parent else ObjectID(parent.encode())
         if not self._move(ref, old, commit.id):
@@ -216,6 +251,24 @@ class StateRepo:
                     raise OSError(ctypes.get_errno(), "syncfs failed on the state repo")
             finally:
                 os.close(fd)
+
+    def changes_between(self, old: str, new: str) -> dict[str, bytes | None]:
+        """The changes that turn commit `old`'s tree into commit `new`'s."""
+        store = self._git.object_store
+        files: dict[str, bytes | None] = {}
+        for entry in tree_changes(
+            store, self._commit(old.encode()).tree, self._commit(new.encode()).tree
+        ):
+            if entry.new is not None and entry.new.path is not None and entry.new.sha:
+                files[entry.new.path.decode()] = self._git[entry.new.sha].as_raw_string()
+            gone = entry.old
+            if (
+                gone is not None
+                and gone.path is not None
+                and (entry.new is None or entry.new.path != gone.path)
+            ):
+                files[gone.path.decode()] = None
+        return files
 
     def tip(self, ref: Ref) -> str | None:
         try:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from dulwich.objects import Commit
 
 _MAGIC = b"SSHSIG"
@@ -240,3 +240,37 @@ def verify_commit(commit: Commit, key: SigningKey) -> bool:
     if commit.gpgsig is None:
         return False
     return key.verify(commit.raw_without_sig(), commit.gpgsig)
+
+
+def signer_of(commit: Commit, namespace: str = "git") -> bytes | None:
+    """The public key (SSH wire blob) whose valid signature the commit carries, or None when it
+    is unsigned, malformed or does not verify. Which keys to accept is the caller's question."""
+    if commit.gpgsig is None:
+        return None
+    try:
+        sig = _parse_sshsig(_dearmor(commit.gpgsig))
+        if sig.namespace != namespace.encode():
+            return None
+        key_reader = _WireReader(sig.public_key)
+        if key_reader.string() != _KEY_TYPE:
+            return None
+        public = Ed25519PublicKey.from_public_bytes(key_reader.string())
+        key_reader.finish()
+        digest = hashlib.new(sig.hash_alg.decode(), commit.raw_without_sig()).digest()
+        public.verify(sig.signature, _signed_data(sig.namespace, sig.hash_alg, digest))
+    except (ValueError, InvalidSignature):
+        return None
+    return sig.public_key
+
+
+def public_blob(line: str) -> bytes | None:
+    """The key of one `ssh-ed25519 AAAA...` (as in an allowed-signers or .pub file), or None."""
+    fields = line.split()
+    for i, word in enumerate(fields[:-1]):
+        if word == _KEY_TYPE.decode():
+            try:
+                blob = base64.b64decode(fields[i + 1], validate=True)
+            except ValueError:
+                return None
+            return blob if blob.startswith(_string(_KEY_TYPE)) else None
+    return None

@@ -8,12 +8,16 @@ command `incident alert` opens one for the group (keyed by Alertmanager's `group
 requests add what is new (an alert firing, an alert resolved) to that incident's timeline. Each
 is one commit with the usual `Incident:` and `Severity:` trailers.
 
-When `[alerts] token_file` is set, Alertmanager must send it as a bearer token
-(`http_config: {authorization: {credentials_file: ...}}` in its webhook config).
+Alertmanager must send the token of `[alerts] token_file` as a bearer token (`http_config:
+{authorization: {credentials_file: ...}}` in its webhook config); the route is not served
+without one unless the host config says `unauthenticated = true` and listens on loopback only.
+Requests are limited per client address (`[alerts] requests_per_minute`): Alertmanager batches
+alerts into one request per group, so a burst of requests is a flood, not an outage. Requests
+with a missing or wrong token have a budget of their own, so that a flood of them from the
+address the real Alertmanager shares (a proxy, a NAT) does not use up its budget.
 """
 
 import asyncio
-import json
 import logging
 import re
 import uuid
@@ -29,9 +33,10 @@ from bot.engine.types import Invocation, Reply
 from bot.logs import fact
 from bot.state.incidents import ALERT_STATES, Alert
 from bot.transport.http.auth import matches, presented
-from bot.transport.http.body import TooLarge, read_body
+from bot.transport.http.body import NotJson, TooLarge, parse_json, read_body
 from bot.transport.http.notices import Notices
 from bot.transport.http.refusals import Refusals
+from bot.transport.ratelimit import RateLimit
 
 log = logging.getLogger("opsbot.alerts")
 
@@ -167,8 +172,10 @@ class AlertmanagerWebhook:
         room: str | None,
         token: bytes | None,
         max_body: int,
+        per_minute: int,
         on_commit: Callable[[str], None] | None = None,
     ) -> None:
+        """`token` None serves anyone: the host config allows it on loopback only."""
         self.engine = engine
         self.notices = notices
         self.refusals = refusals
@@ -176,20 +183,33 @@ class AlertmanagerWebhook:
         self.token = token
         self.max_body = max_body
         self.on_commit = on_commit
+        self.limit = RateLimit(per_minute)
+        self.failures = RateLimit(per_minute)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/alertmanager", self.receive)
 
     async def receive(self, request: web.Request) -> web.Response:
+        peer = str(request.remote)
         if self.token is not None and not matches(presented(request), self.token):
-            return self.refusals.refuse(401, "missing or wrong token", SOURCE, peer=request.remote)
+            wait = self.failures.take(peer)
+            if wait:
+                return self.refusals.too_many(wait, SOURCE, "too many requests without the token")
+            return self.refusals.refuse(401, "missing or wrong token", SOURCE, peer=peer)
+        wait = self.limit.take(peer)
+        if wait:
+            return self.refusals.too_many(wait, SOURCE)
         try:
             body = await read_body(request, self.max_body)
         except TooLarge:
             return self.refusals.refuse(413, f"body over {self.max_body} bytes", SOURCE)
         try:
-            notification = parse(json.loads(body))
-        except ValueError as e:  # Malformed, JSON and UTF-8 errors
+            payload = parse_json(body)
+        except NotJson as e:
+            return self.refusals.refuse(400, str(e), SOURCE)
+        try:
+            notification = parse(payload)
+        except Malformed as e:
             return self.refusals.refuse(400, "not an Alertmanager v4 payload", SOURCE,
                                         problem=str(e)[:200])  # fmt: skip
         invocation = Invocation(

@@ -26,7 +26,14 @@ def presented(request: web.Request) -> str | None:
 
 
 def matches(given: str | None, expected: bytes) -> bool:
-    return given is not None and hmac.compare_digest(given.encode(), expected)
+    """Compared in constant time. A header's bytes that are not UTF-8 reach us as surrogates,
+    which plain `encode()` refuses: they are given back as the bytes that were sent."""
+    return given is not None and hmac.compare_digest(as_sent(given), expected)
+
+
+def as_sent(header: str) -> bytes:
+    """The bytes of a header value as the client sent them."""
+    return header.encode("utf-8", "surrogateescape")
 
 
 def read_secret(path: Path, what: str) -> bytes:

@@ -7,16 +7,16 @@
 
 Wiring (the service does it): `await listener.start()` once the Matrix transport is up,
 `await listener.stop()` on the way out. Secrets are read from their files at start; a missing
-or empty one stops the start with a ConfigError naming the key.
+or empty one stops the start with a ConfigError naming the key. `/alertmanager` is served only
+with an `[alerts]` section, whose token the host config requires (see `bot.config`).
 """
 
-import ipaddress
 import logging
 from collections.abc import Callable
 
 from aiohttp import web
 
-from bot.config import Config, ConfigError
+from bot.config import Config, ConfigError, loopback
 from bot.engine.dispatch import Engine
 from bot.logs import fact
 from bot.transport.http.alertmanager import AlertmanagerWebhook
@@ -67,11 +67,17 @@ class HttpListener:
         """The app, with every route the host config asks for (reads the secret files)."""
         http, config = self.http, self.config
         # Every secret first: a missing one must stop the start before anything is opened.
-        alerts_token = (
-            read_secret(config.alerts.token_file, "[alerts] token_file")
-            if config.alerts.token_file
-            else None
-        )
+        alerts, alerts_token = config.alerts, None
+        if alerts is not None:
+            # bot.config.load refuses both cases below; a Config made another way may not.
+            if alerts.unauthenticated and not loopback(http.host):
+                raise ConfigError(
+                    f"{config.source}: [alerts] unauthenticated: only with a loopback [http] listen"
+                )
+            if not alerts.unauthenticated:
+                if alerts.token_file is None:
+                    raise ConfigError(f"{config.source}: [alerts] token_file: missing")
+                alerts_token = read_secret(alerts.token_file, "[alerts] token_file")
         hooks = {
             w.source: Hook(
                 w.source, read_secret(w.secret_file, f"[webhooks.{w.source}] secret_file"), w.room
@@ -81,10 +87,12 @@ class HttpListener:
         git_token = read_secret(http.token_file, "[http] token_file") if http.token_file else None
 
         app = web.Application(client_max_size=GIT_REQUEST_MAX)
-        AlertmanagerWebhook(
-            self.engine, self.notices, self.refusals, room=config.alerts.room,
-            token=alerts_token, max_body=http.max_body_bytes, on_commit=self.on_commit,
-        ).add_routes(app)  # fmt: skip
+        if alerts is not None:
+            AlertmanagerWebhook(
+                self.engine, self.notices, self.refusals, room=alerts.room, token=alerts_token,
+                max_body=http.max_body_bytes, per_minute=alerts.requests_per_minute,
+                on_commit=self.on_commit,
+            ).add_routes(app)  # fmt: skip
         if hooks:
             config.paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._deliveries = Deliveries(config.paths.state_dir / DELIVERIES)
@@ -109,13 +117,9 @@ class HttpListener:
             await self.stop()
             raise
         self.port = int(self._runner.addresses[0][1])
-        if not _loopback(self.http.host) and self.config.alerts.token_file is None:
-            fact(
-                log, "POST /alertmanager takes alerts from anyone who can reach it; set [alerts] "
-                "token_file", logging.WARNING, listen=f"{self.http.host}:{self.port}",
-            )  # fmt: skip
         fact(
             log, "listening", url=self.url, state_git=self.http.token_file is not None,
+            alertmanager=self.config.alerts is not None,
             webhooks=",".join(w.source for w in self.config.webhooks) or None,
         )  # fmt: skip
 
@@ -126,10 +130,3 @@ class HttpListener:
         if self._deliveries is not None:
             self._deliveries.close()
             self._deliveries = None
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"

@@ -7,6 +7,7 @@ row in SQLite.
 """
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 
@@ -43,6 +44,10 @@ class Refusals:
         return web.json_response(
             {"ok": False, "error": kind}, status=status, headers=dict(headers or {})
         )
+
+    def too_many(self, wait: float, source: str, kind: str = "too many requests") -> web.Response:
+        """429, with how long to wait before trying again."""
+        return self.refuse(429, kind, source, headers={"Retry-After": str(math.ceil(wait))})
 
     def _log(
         self, status: int, kind: str, source: str, level: int, fields: Mapping[str, object]

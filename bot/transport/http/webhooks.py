@@ -1,12 +1,30 @@
 """`POST /webhooks/<source>`: JSON from CI and other tools, posted as a notice to a room.
 
-Each source has its own secret (`[webhooks.<source>] secret_file`), and every request carries
-`X-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body with that secret (Flux's generic
-webhook shape; GitHub's `X-Hub-Signature-256` is the same and is accepted too). In order, a
-request is refused with: 404 for a source the host config does not name, 429 past the rate
-limit (per source and client address), 413 for a body over `[http] max_body_bytes`, 401 for a
-missing or wrong signature, 400 for a body that is not JSON. A delivery id (`X-Delivery`, or
-`X-GitHub-Delivery`) seen before is answered 200 and not posted again.
+Each source has its own secret (`[webhooks.<source>] secret_file`). Every request carries three
+headers:
+
+    X-Timestamp: <unix time in seconds>
+    X-Delivery:  <delivery id: 1 to 200 of A-Z a-z 0-9 . _ ->
+    X-Signature: sha256=<hex HMAC-SHA256, with the secret, of the bytes below>
+
+    v1:<timestamp>:<delivery id>:<body>
+
+where `<body>` is the raw request body. The timestamp and the delivery id are signed with the
+body, so a captured request cannot be posted again under another delivery id, and is refused
+once its timestamp is more than 5 minutes old (or more than a minute ahead of this host's
+clock); a delivery id seen before is answered 200 and not posted again (remembered for
+`deliveries.KEEP_DAYS` days). A sender that retries signs again, with a fresh timestamp and the
+same delivery id. In shell:
+
+    ts=$(date +%s); id=$(uuidgen)
+    sig=$(printf 'v1:%s:%s:%s' "$ts" "$id" "$body" | openssl dgst -sha256 -hmac "$secret" -r)
+    curl -H "X-Timestamp: $ts" -H "X-Delivery: $id" -H "X-Signature: sha256=${sig%% *}" ...
+
+In order, a request is refused with: 404 for a source the host config does not name, 413 for a
+body over `[http] max_body_bytes`, 401 for a missing or wrong signature, timestamp or delivery
+id, 429 past the rate limit (per source and client address), 400 for a body that is not JSON.
+Requests that fail the signature have a rate limit of their own, so that a flood of them from
+the address the real sender shares (a proxy, a NAT) does not use up the real sender's budget.
 """
 
 import asyncio
@@ -14,7 +32,8 @@ import hashlib
 import hmac
 import json
 import logging
-import math
+import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +41,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.logs import fact
-from bot.transport.http.body import TooLarge, read_body
+from bot.transport.http.auth import as_sent
+from bot.transport.http.body import NotJson, TooLarge, parse_json, read_body
 from bot.transport.http.deliveries import Deliveries
 from bot.transport.http.notices import Notices
 from bot.transport.http.refusals import Refusals
@@ -30,9 +50,13 @@ from bot.transport.ratelimit import RateLimit
 
 log = logging.getLogger("opsbot.http")
 
-SIGNATURES = ("X-Signature", "X-Hub-Signature-256")
-DELIVERY_IDS = ("X-Delivery", "X-GitHub-Delivery")
-MAX_DELIVERY_ID = 200
+SIGNATURE, TIMESTAMP, DELIVERY = "X-Signature", "X-Timestamp", "X-Delivery"
+SCHEME = "v1"
+MAX_AGE = 300.0  # seconds a signed request stays good
+MAX_AHEAD = 60.0  # seconds a sender's clock may be ahead of ours
+# No ":" in a delivery id: the signed string could then be split two ways.
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9._-]{1,200}", re.ASCII)
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 # What a tool's JSON usually calls the sentence for people, in order of preference.
 TEXT_KEYS = ("text", "message", "summary", "title", "description")
 FACT_KEYS = ("status", "severity", "reason", "event")
@@ -62,6 +86,7 @@ class Webhooks:
         self.refusals = refusals
         self.max_body = max_body
         self.limit = RateLimit(per_minute)
+        self.failures = RateLimit(per_minute)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/webhooks/{source}", self.receive)
@@ -72,54 +97,69 @@ class Webhooks:
         if hook is None:
             # Keyed on the kind alone: the names come from whoever sends the request.
             return self.refusals.refuse(404, "unknown webhook source", "*", first=source[:64])
-        wait = self.limit.take(f"{source} {request.remote}")
-        if wait:
-            return self.refusals.refuse(
-                429, "too many requests", source, headers={"Retry-After": str(math.ceil(wait))}
-            )
         try:
             body = await read_body(request, self.max_body)
         except TooLarge:
             return self.refusals.refuse(413, f"body over {self.max_body} bytes", source)
-        problem = signature_problem(hook.secret, body, request.headers)
+        budget = f"{source} {request.remote}"
+        problem = signature_problem(hook.secret, body, request.headers, time.time())
         if problem is not None:
+            wait = self.failures.take(budget)
+            if wait:
+                return self.refusals.too_many(wait, source, "too many requests not signed")
             return self.refusals.refuse(401, problem, source, peer=request.remote)
+        wait = self.limit.take(budget)
+        if wait:
+            return self.refusals.too_many(wait, source)
         try:
-            payload = json.loads(body)
-        except ValueError:  # UnicodeDecodeError is one
-            return self.refusals.refuse(400, "body is not JSON", source)
-        delivery = next((request.headers[h] for h in DELIVERY_IDS if h in request.headers), None)
-        if delivery is not None and (
-            not delivery.isprintable() or not 0 < len(delivery) <= MAX_DELIVERY_ID
-        ):
-            return self.refusals.refuse(400, "delivery id is not a short printable string", source)
-        if delivery is not None and not await asyncio.to_thread(
-            self.deliveries.claim, source, delivery
-        ):
+            payload = parse_json(body)
+        except NotJson as e:
+            return self.refusals.refuse(400, str(e), source)
+        delivery = request.headers[DELIVERY]  # signed, so present and well formed
+        if not await asyncio.to_thread(self.deliveries.claim, source, delivery):
             fact(log, "webhook delivered again; ignored", source=source, delivery=delivery)
             return web.json_response({"ok": True, "duplicate": True}, status=200)
         try:
             await self.notices.send(describe(source, payload), hook.room)
         except Exception as e:  # the homeserver is away, the bot is not in the room yet, ...
-            if delivery is not None:
-                await asyncio.to_thread(self.deliveries.release, source, delivery)
+            await asyncio.to_thread(self.deliveries.release, source, delivery)
             return self.refusals.refuse(503, "could not post; retry", source,
                                         error=f"{type(e).__name__}: {e}")  # fmt: skip
         fact(log, "webhook", source=source, delivery=delivery, room=hook.room, bytes=len(body))
         return web.json_response({"ok": True}, status=202)
 
 
-def signature_problem(secret: bytes, body: bytes, headers: Mapping[str, str]) -> str | None:
-    """None when the body is signed with `secret`; else what is wrong, for the refusal."""
-    given = next((headers[h] for h in SIGNATURES if h in headers), None)
+def signed_bytes(timestamp: str, delivery: str, body: bytes) -> bytes:
+    """What the signature is over: `v1:<timestamp>:<delivery id>:<body>`."""
+    return f"{SCHEME}:{timestamp}:{delivery}:".encode() + body
+
+
+def sign(secret: bytes, timestamp: str, delivery: str, body: bytes) -> str:
+    """The `X-Signature` header's value for a request, as a sender computes it."""
+    digest = hmac.new(secret, signed_bytes(timestamp, delivery, body), hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def signature_problem(
+    secret: bytes, body: bytes, headers: Mapping[str, str], now: float
+) -> str | None:
+    """None when the request is signed with `secret` and fresh; else what is wrong, for the
+    refusal."""
+    given, timestamp, delivery = (headers.get(h) for h in (SIGNATURE, TIMESTAMP, DELIVERY))
     if given is None:
         return "missing signature"
     algorithm, _, digest = given.strip().partition("=")
     if algorithm.lower() != "sha256":
         return "signature is not sha256=<hex>"
-    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, digest.strip().lower()):
+    if timestamp is None or not _TIMESTAMP.fullmatch(timestamp):
+        return f"missing or malformed {TIMESTAMP} (unix seconds)"
+    if delivery is None or not _DELIVERY_ID.fullmatch(delivery):
+        return f"missing or malformed {DELIVERY} (1 to 200 of A-Z a-z 0-9 . _ -)"
+    expected = sign(secret, timestamp, delivery, body).partition("=")[2].encode()
+    if not hmac.compare_digest(expected, as_sent(digest.strip().lower())):
         return "bad signature"
+    if not now - MAX_AGE <= int(timestamp) <= now + MAX_AHEAD:
+        return "timestamp too old or too far ahead; sign again with the current time"
     return None
 
 

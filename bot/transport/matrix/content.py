@@ -1,8 +1,16 @@
-"""The content of the events opsbot sends: replies, edits, and their transaction ids."""
+"""The content of the events opsbot sends: replies, edits, and their transaction ids.
+
+Every message is built by `notice`, which sets `m.mentions` explicitly: only the people the
+bot means to ping, never the room. Text from outside (alert labels, webhook payloads, incident
+titles, reasons) is shown as it came except for `@room`, which older clients that ignore
+`m.mentions` would take as a room-wide ping: a word joiner after the `@` keeps it readable.
+"""
 
 import hashlib
 import html
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from bot.engine.types import Reply, text_html
@@ -14,13 +22,31 @@ def txn_id(kind: str, event_id: str) -> str:
     return "opsbot-" + hashlib.sha256(f"{kind}:{event_id}".encode()).hexdigest()[:32]
 
 
-def notice(text: str, html: str | None = None, *, in_reply_to: str | None = None) -> dict[str, Any]:
-    """A notice of the bot's own; `html` defaults to `text`, escaped."""
+# The legacy push rule `.m.rule.roomnotif` matches the word "@room" in the body, in any case.
+_ROOM_PING = re.compile(r"@(?=room\b)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
+
+
+def without_room_ping(text: str) -> str:
+    """`text` with every `@room` written `@\u2060room`: it reads the same and pings nobody."""
+    return _ROOM_PING.sub("@" + WORD_JOINER, text)
+
+
+def notice(
+    text: str,
+    html: str | None = None,
+    *,
+    in_reply_to: str | None = None,
+    mentions: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A notice of the bot's own; `html` defaults to `text`, escaped. It mentions exactly the
+    users of `mentions` (none by default), and the room never."""
     content: dict[str, Any] = {
         "msgtype": "m.notice",
-        "body": text,
+        "body": without_room_ping(text),
         "format": "org.matrix.custom.html",
-        "formatted_body": text_html(text) if html is None else html,
+        "formatted_body": without_room_ping(text_html(text) if html is None else html),
+        "m.mentions": {"user_ids": list(mentions)} if mentions else {},
     }
     if in_reply_to:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": in_reply_to}}
@@ -29,8 +55,7 @@ def notice(text: str, html: str | None = None, *, in_reply_to: str | None = None
 
 def reply_content(reply: Reply, *, in_reply_to: str, sender: str) -> dict[str, Any]:
     return {
-        **notice(reply.text, reply.html, in_reply_to=in_reply_to),
-        "m.mentions": {"user_ids": [sender]},
+        **notice(reply.text, reply.html, in_reply_to=in_reply_to, mentions=[sender]),
         "opsbot": reply.result,
     }
 
@@ -40,7 +65,7 @@ def edit_content(reply: Reply, *, original: str) -> dict[str, Any]:
     new = {**notice(reply.text, reply.html), "opsbot": reply.result}
     return {
         **new,
-        "body": f"* {reply.text}",
+        "body": f"* {new['body']}",
         "m.new_content": new,
         "m.relates_to": {"rel_type": "m.replace", "event_id": original},
     }

@@ -42,7 +42,7 @@ def mention_content(text: str, mentions: tuple[str, ...]) -> dict[str, Any]:
     markup = text_html(text)
     if mentions:
         markup += "<br>" + " ".join(pill(m) for m in mentions)
-    return {**notice(plain, markup), "m.mentions": {"user_ids": list(mentions)}}
+    return notice(plain, markup, mentions=mentions)
 
 
 class EffectRunner:

@@ -1,0 +1,78 @@
+"""Which commits opsbot trusts: those signed by a key in the host's allowed-signers files.
+
+The repo can be pushed to by anyone with access to it, and a commit message says whatever its
+author wrote. So what is in force (the policy, freezes, desired versions) is read from the tree
+of the newest commit on main that verifies against these keys: the bot's own, plus any the
+operator lists for a team that signs its own commits. Commits on top that do not verify are
+outside changes waiting for an admin to `!adopt` (or `!discard`) them, in a signed commit that
+records who did.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dulwich.objects import Commit
+
+from bot.state.signing import public_blob, signer_of
+
+MAX_WALK = 1000  # outside commits listed at most; past that, the repo needs a person anyway
+
+
+class AllowedSigners:
+    """The public keys of the allowed-signers files (git's `gpg.ssh.allowedSignersFile` format:
+    `principal [options] ssh-ed25519 AAAA...`, one per line)."""
+
+    def __init__(self, keys: Iterable[bytes]) -> None:
+        self.keys = frozenset(keys)
+        self._verdicts: dict[bytes, bool] = {}
+
+    @classmethod
+    def read(cls, *files: Path) -> "AllowedSigners":
+        keys = []
+        for file in files:
+            for line in file.read_text().splitlines() if file.exists() else []:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    key = public_blob(line)
+                    if key is not None:
+                        keys.append(key)
+        return cls(keys)
+
+    def verifies(self, commit: Commit) -> bool:
+        """Whether `commit` carries a valid signature by one of these keys (cached by id:
+        a commit's id covers its signature, so the verdict never changes)."""
+        verdict = self._verdicts.get(commit.id)
+        if verdict is None:
+            verdict = signer_of(commit) in self.keys
+            self._verdicts[commit.id] = verdict
+        return verdict
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Where main's trusted part ends: `commit` is the newest verified commit on main's first
+    parents (None if there is none), `outside` the commits above it, oldest first."""
+
+    commit: str | None
+    outside: tuple[Commit, ...] = field(default=())
+
+    @property
+    def clean(self) -> bool:
+        return not self.outside
+
+
+def trust_of(
+    get: Callable[[bytes], Commit], head: str | None, signers: AllowedSigners | None
+) -> Trust:
+    """Walks main back from `head` to its newest verified commit."""
+    if head is None or signers is None:
+        return Trust(head)
+    outside: list[Commit] = []
+    sha: bytes | None = head.encode()
+    while sha is not None and len(outside) < MAX_WALK:
+        commit = get(sha)
+        if signers.verifies(commit):
+            return Trust(sha.decode(), tuple(reversed(outside)))
+        outside.append(commit)
+        sha = commit.parents[0] if commit.parents else None
+    return Trust(None, tuple(reversed(outside)))
