@@ -30,7 +30,8 @@ PASSWORD_BYTES = 9
 # The demo's host: deploying is pretending, but through the real reconciler and real hooks,
 # so the replies show what a team would see ("deploying…", then "applied in 1.0s").
 DEMO_HOOK = """#!/bin/sh
-# A demo deploy hook: opsbot runs it as <hook> <app> <version> <env>, with no shell.
+# A demo deploy hook: opsbot runs it as <hook> -- <app> <version> <env>, with no shell.
+[ "$1" = -- ] && shift
 echo "deploying $1 $2 to $3"
 sleep 1
 echo "$1 $2 is running in $3"

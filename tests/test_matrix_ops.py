@@ -50,7 +50,7 @@ async def test_a_deploy_runs_the_hook_and_the_reply_is_edited_with_the_result(
     alice: Person, opsbot: BotProcess, tmp_path: Path
 ) -> None:
     ran = tmp_path / "ran"
-    opsbot.hook("deploy-web", f'echo "$@" >> {ran}\necho deployed "$2"\n')
+    opsbot.hook("deploy-web", f'echo "$@" >> {ran}\necho deployed "$3"\n')
     opsbot.start()
     room = await ops_room(alice, opsbot)
     event = await alice.send(room, "!deploy web 1.4.2 to dev")
@@ -60,7 +60,7 @@ async def test_a_deploy_runs_the_hook_and_the_reply_is_edited_with_the_result(
     await alice.until(lambda: bool(edits_of(alice, reply_id)), "the edit", timeout=30)
     edit = edits_of(alice, reply_id)[-1]
     assert "· applied in " in edit["m.new_content"]["body"]
-    assert ran.read_text() == "web 1.4.2 dev\n"
+    assert ran.read_text() == "-- web 1.4.2 dev\n"
     notes = git(
         opsbot.repo, "log", "--notes=opsbot", "-1", "--format=%N", reply["opsbot"]["commit"]
     )

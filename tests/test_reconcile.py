@@ -16,6 +16,9 @@ from conftest import Bot, git
 RECORD = 'echo "$@" >> {calls}\necho "deploying $1 $2 to $3"\n'
 """A deploy hook that appends its argv to a file the test reads."""
 
+READ_ARGS = '[ "$1" = -- ] && shift\n'
+"""How a hook reads its positional arguments: after the `--` that opsbot always passes."""
+
 RETRY = """version = "1.4.2"
 requested_by = "@alice:example.org"
 requested_at = 2026-11-26T13:00:00Z
@@ -34,7 +37,7 @@ class Host:
         self.made: list[Reconciler] = []
 
     def hook(self, name: str, body: str = RECORD, mode: int = 0o755) -> Path:
-        return write_hook(self.hooks, name, body.format(calls=self.calls), mode)
+        return write_hook(self.hooks, name, READ_ARGS + body.format(calls=self.calls), mode)
 
     def reconciler(
         self,

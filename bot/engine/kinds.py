@@ -12,6 +12,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from bot.state.names import MAX_NAME
+from bot.state.names import NAME as _NAME
+from bot.state.names import VERSION as _VERSION
 from bot.text import clean, clean_multiline
 
 
@@ -21,8 +24,6 @@ class ArgError(ValueError):
 
 # Every pattern is used with `fullmatch`: `$` also matches before a final newline, so "sev1\n"
 # would pass. Digits are spelled [0-9]: `\d` and `int()` also take "٣" and "²".
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_VERSION = re.compile(r"v?[0-9]+(\.[0-9]+){0,3}([-+][0-9A-Za-z][0-9A-Za-z.+-]*)?")
 _DURATION = re.compile(r"(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?")
 _HEX = re.compile(r"[0-9a-f]{4,40}")
 _DIGITS = re.compile(r"[0-9]{1,10}")
@@ -31,7 +32,6 @@ _DEVICE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DEVICE_KEY = re.compile(r"[A-Za-z0-9+/]{43}=?")
 _SEVERITY = re.compile(r"sev[1-5]")
 _INCIDENT = re.compile(r"inc-[0-9]{1,9}")
-MAX_NAME = 64
 MAX_DURATION = timedelta(days=90)
 
 

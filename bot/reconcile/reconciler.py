@@ -1,10 +1,10 @@
 """The reconciler: Git says what should run; it makes the host match, and records how it went.
 
 A pass reads the desired state at HEAD and, for every (env, app) whose desired version is not the
-one last applied there, starts a job that runs the app's deploy hook as `<hook> <app> <version>
-<env>`. A failed run is retried with exponential backoff, `retries` times, then given up. Every
-run and every decision is an `Outcome`: journalled in SQLite, noted on the commit that asked for
-it, and passed to `on_outcome`.
+one last applied there, starts a job that runs the app's deploy hook as `<hook> -- <app>
+<version> <env>`. A failed run is retried with exponential backoff, `retries` times, then given
+up. Every run and every decision is an `Outcome`: journalled in SQLite, noted on the commit that
+asked for it, and passed to `on_outcome`.
 
 The rules that keep the host sane:
 - One job per (env, app) at a time, and a job starts only when the previous one on that target
@@ -47,6 +47,16 @@ OnOutcome = Callable[[Outcome], Awaitable[None]]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def hook_args(*positional: str) -> list[str]:
+    """A hook's argv after its name: `--`, then the positional arguments.
+
+    Names and versions are validated when read from the repo (none starts with `-`); the `--`
+    is the second wall, so that a hook's option parser (getopt, argparse) never reads one as an
+    option, whatever reaches it.
+    """
+    return ["--", *positional]
 
 
 @dataclass(eq=False)
@@ -148,7 +158,7 @@ class Reconciler:
             log.exception("health checks failed")
 
     async def check_health(self) -> dict[tuple[str, str], HookResult]:
-        """Runs the health hook of every app deployed at HEAD, all at once, as `<hook> <app>
+        """Runs the health hook of every app deployed at HEAD, all at once, as `<hook> -- <app>
         <env>` (exit 0: healthy). Apps without one, and suspended ones, are left out."""
         return await self._ask("health")
 
@@ -161,7 +171,7 @@ class Reconciler:
         async with self._passes:  # the index is read by one pass at a time
             state = await asyncio.to_thread(read_desired, self.repo, self._index)
         checks = {
-            target: run_hook(self.hooks_dir, getattr(want, which), [want.app, want.env],
+            target: run_hook(self.hooks_dir, getattr(want, which), hook_args(want.app, want.env),
                              timeout=self.health_timeout,
                              env={"OPSBOT_APP": want.app, "OPSBOT_ENV": want.env})
             for target, want in state.targets.items() if getattr(want, which)
@@ -317,7 +327,7 @@ class Reconciler:
             "OPSBOT_COMMIT": want.commit, "OPSBOT_ATTEMPT": str(attempt),
         }  # fmt: skip
         try:
-            result = await run_hook(self.hooks_dir, want.hook, [app, want.version, env],
+            result = await run_hook(self.hooks_dir, want.hook, hook_args(app, want.version, env),
                                     timeout=self.timeout, env=variables)  # fmt: skip
         except asyncio.CancelledError:
             # Stopped mid-run: the hook is killed. Its note is written at the next start.

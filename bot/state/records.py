@@ -11,6 +11,7 @@ import dataclasses
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 import tomlkit
 
 from bot.errors import InvalidRecord
+from bot.state.names import name_problem, version_problem
 
 FROM_PATH = {"from_path": True}
 """Marks a field whose value is the file's name, not a key in it (apps/web.toml -> "web")."""
@@ -94,6 +96,11 @@ _REQUIRED = {
     Environment: ("order",),
 }
 
+_SHAPES: dict[tuple[type, str], Callable[[str], str | None]] = {
+    (Deployment, "version"): version_problem,
+}
+"""Fields that reach a hook's argv: held to the shape a command's argument must have."""
+
 
 def parse_toml(path: str, text: str) -> dict[str, Any]:
     """Reading needs only the values, and every command reads several files: the standard
@@ -106,6 +113,10 @@ def parse_toml(path: str, text: str) -> dict[str, Any]:
 
 def decode(cls: type[R], path: str, text: str, **from_path: str) -> R:
     """Reads the record `cls` from the TOML `text` of the file at `path`."""
+    for key, value in from_path.items():
+        # The file's name is an app or environment name, and a hand edit can name it anything.
+        if (problem := name_problem(value)) is not None:
+            raise InvalidRecord(path, key, f"{value!r} (from the file name) {problem}")
     data = parse_toml(path, text)
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = dict(from_path)
@@ -119,6 +130,9 @@ def decode(cls: type[R], path: str, text: str, **from_path: str) -> R:
                 raise InvalidRecord(path, f.name, "missing")
             continue
         values[f.name] = _check(path, f.name, hints[f.name], data[f.name])
+        shape = _SHAPES.get((cls, f.name))
+        if shape is not None and (problem := shape(values[f.name])) is not None:
+            raise InvalidRecord(path, f.name, f"{values[f.name]!r} {problem}")
     for key in data:
         if key not in known:
             raise InvalidRecord(path, key, f"unknown field (known: {', '.join(sorted(known))})")

@@ -158,6 +158,10 @@ class StateView:
                     read(env)
                 except InvalidRecord as e:
                     found.append(e)
+        # The reconciler reads every deployments/<env>/, described in environments/ or not.
+        for env in self.snapshot.list("deployments"):
+            if env not in self.environments():
+                self.deployments(env)
         return found + list(self._skipped.values())
 
     def _readable(self, directory: str, read: Callable[[str, str, str], R]) -> dict[str, R]:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -39,7 +40,16 @@ from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation, Reply, text_html
 from bot.errors import Forbidden
 from bot.logs import fact
-from bot.transport.matrix.content import edit_content, notice, reply_content, txn_id
+from bot.transport.matrix.content import (
+    edit_content,
+    notice,
+    pages,
+    refused_notice,
+    reply_content,
+    replying_to,
+    serialized_size,
+    txn_id,
+)
 from bot.transport.matrix.effects import EffectRunner
 from bot.transport.matrix.journal import Journal
 from bot.transport.matrix.keys import after_sync
@@ -54,6 +64,7 @@ BACKOFF_CAP = 30.0
 SYNC_FILTER = {"room": {"timeline": {"limit": 500}}, "presence": {"types": []}}
 MAX_BACKFILL = 20_000  # events paged back over one gap; past that, the oldest are given up
 INFINITE_POWER = 2**53
+_ERRCODE = re.compile(r"M_[A-Z_]{1,40}")  # a homeserver's error code, fit to be shown
 TRANSIENT = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, SendRetryError)
 
 
@@ -384,16 +395,43 @@ class MatrixTransport:
              sender=event.sender, session=event.session_id)  # fmt: skip
 
     async def _send(self, room_id: str, content: dict[str, Any], txn: str) -> str | None:
+        """Sends `content`, in pages if it is too long for one event; the first page's id."""
+        first: str | None = None
+        for number, page in enumerate(pages(content), start=1):
+            # Page 1 keeps the transaction id a single message had: a replay is the same send.
+            sent = await self._send_one(room_id, page, txn if number == 1 else f"{txn}-{number}")
+            first = first or sent
+        return first
+
+    async def _send_one(
+        self, room_id: str, content: dict[str, Any], txn: str, *, fallback: bool = True
+    ) -> str | None:
         response = await self.client.room_send(
             room_id, "m.room.message", content, tx_id=txn, ignore_unverified_devices=True
         )
         if isinstance(response, RoomSendResponse):
             return str(response.event_id)
-        if response.status_code in ("M_FORBIDDEN", "M_NOT_FOUND"):
+        code = response.status_code
+        status = response.transport_response.status if response.transport_response else None
+        if code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
+            raise Fatal(f"the homeserver rejected the access token ({response.message})")
+        if code in ("M_FORBIDDEN", "M_NOT_FOUND"):
             # We cannot speak there (kicked, room gone); retrying would block everything else.
-            fact(log, "cannot reply", logging.WARNING, room=room_id, error=response.status_code)
+            fact(log, "cannot reply", logging.WARNING, room=room_id, error=code)
             return None
-        raise Retry(f"send failed: {response.status_code} {response.message}")
+        too_large = code == "M_TOO_LARGE" or status == 413
+        if too_large or (status is not None and 400 <= status < 500 and status != 429):
+            # Sending it again would be refused again, and the batch replayed forever: say so
+            # in its place, and move on to the next event.
+            fact(log, "the homeserver refused a message; not retrying", logging.WARNING,
+                 room=room_id, event=replying_to(content), txn=txn, error=code,
+                 status=status, size=serialized_size(content))  # fmt: skip
+            if not fallback:
+                return None
+            why = code if code and _ERRCODE.fullmatch(code) else f"HTTP {status}"
+            instead = refused_notice(content, too_large=too_large, why=why)
+            return await self._send_one(room_id, instead, f"{txn}-refused", fallback=False)
+        raise Retry(f"send failed: {code} {response.message}")
 
     # who is speaking
 
