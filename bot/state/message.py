@@ -39,7 +39,7 @@ class Message:
         body = [_line(line) for line in self.body]
         if any(body):
             parts.append("\n".join(body).strip("\n"))
-        trailers = [(key, _line(value)) for key, value in self.trailers]
+        trailers = [(key, one_line(value)) for key, value in self.trailers]
         if any(value for _, value in trailers):
             parts.append("\n".join(f"{key}: {value}" for key, value in trailers if value))
         return "\n\n".join(parts) + "\n"

@@ -89,8 +89,9 @@ class Transcript:
                 self.journal.drop_lines(ids)
                 fact(log, "transcript committed", incident=incident, lines=len(rows),
                      commit=reply.commit)  # fmt: skip
-            elif reply.error != "internal":
+            elif reply.error not in ("internal", "outside_commits"):
                 # Refused for good (the incident is gone from the repo): retrying cannot help.
+                # Unsigned commits on main only delay it: kept until an admin decides on them.
                 self.journal.drop_lines(ids)
                 fact(
                     log, "transcript refused", logging.WARNING, incident=incident, error=reply.text
