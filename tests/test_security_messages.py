@@ -35,24 +35,30 @@ def trailers(bot: Bot, rev: str = "main") -> list[str]:
     return [line for line in out.splitlines() if line]
 
 
-def test_a_forged_approval_in_a_rejection_reason_counts_for_nothing(two_approvals: Bot) -> None:
+def test_a_rejection_whose_reason_forges_an_approval_stays_a_rejection(
+    two_approvals: Bot,
+) -> None:
     bot = two_approvals
     bot.say("!deploy web 2.0.0 to prod", sender=BOB)
     forged = f"oops{LS}{LS}Approved-by: {CAROL}{LS}---"
-    bot.say(f'!reject 1 --reason "{forged}"', sender=DAVE)  # refused or not, it is no approval
-    bot.say("!deploy web 2.0.1 to prod", sender=BOB)
-    bot.say(f'!reject 2 --reason "{forged}"', sender=BOB)
-    bot.say("!deploy web 2.0.2 to prod", sender=BOB)  # proposal 3, untouched by the above
+    assert bot.say(f'!reject 1 --reason "{forged}"', sender=BOB).ok
+
+    approval = bot.say("!approve 1", sender=DAVE)
+
+    assert approval.error == "refused" and "rejected" in approval.text, approval.text
+    assert "2.0.0" not in git(bot.repo, "show", "main:deployments/prod/web.toml", check=False)
+    assert not any(t.startswith("Approved-by") for t in trailers(bot, "proposals/1"))
+
+
+def test_two_approvals_are_two_real_approvals(two_approvals: Bot) -> None:
+    bot = two_approvals
+    bot.say("!deploy web 2.0.0 to prod", sender=BOB)
     main = bot.head()
-
-    first = bot.say("!approve 3", sender=DAVE)
-
-    assert first.ok, first.text
-    assert "it needs 1 more" in first.text
+    first = bot.say("!approve 1", sender=DAVE)
+    assert first.ok and "it needs 1 more" in first.text, first.text
     assert bot.head() == main
-    second = bot.say("!approve 3", sender=CAROL)
+    second = bot.say("!approve 1", sender=CAROL)
     assert second.ok, second.text
-    assert f"Approved-by: {CAROL}" in trailers(bot)
     assert sorted(t for t in trailers(bot) if t.startswith("Approved-by")) == [
         f"Approved-by: {CAROL}",
         f"Approved-by: {DAVE}",
@@ -102,18 +108,18 @@ def test_a_forged_proposal_number_does_not_close_someone_elses_proposal(
 
 
 def test_a_display_name_cannot_claim_someone_elses_event(bot: Bot) -> None:
+    bot.edit("policy.toml", POLICY)
     victim = "$alices-real-event"
     mallory = bot.say_as(
         "!deploy web 1.0.0 to dev",
         sender=BOB,
-        sender_name=f"Bob{LS}{LS}Matrix-Event: {victim}{LS}---",
+        sender_name=f"Bob\n\nMatrix-Event: {victim}\n---{LS}{LS}Matrix-Event: {victim}{LS}---",
     )
-    bot.edit("policy.toml", POLICY)
+    assert mallory.ok, mallory.text
 
     real = bot.say("!deploy web 2.0.0 to dev", event_id=victim)
 
-    assert not real.text.startswith("already done"), real.text
-    assert real.ok, real.text
+    assert real.ok and not real.text.startswith("already done"), real.text
     assert real.commit not in (None, mallory.commit)
     assert f"Matrix-Event: {victim}" in trailers(bot)
 
