@@ -29,6 +29,7 @@ from bot.logs import fact
 from bot.mirror import Mirrors
 from bot.reconcile.outcome import Outcome
 from bot.reconcile.reconciler import Reconciler
+from bot.state.view import StateView
 from bot.transport.http import HttpListener
 from bot.transport.matrix.journal import Journal
 from bot.transport.matrix.session import LoginFailed, Session
@@ -67,8 +68,9 @@ def describe(outcome: Outcome) -> str:
 
 
 def repo_problems(engine: Engine) -> list[str]:
-    """Reads every record at HEAD, the policy first; raises if the repo cannot be read at all."""
-    return [problem.message for problem in engine.view().problems()]
+    """Reads every record at HEAD, the policy first; raises if the repo cannot be read at all.
+    HEAD, not the state in force: the problems `opsbot check` lists, pushed commits included."""
+    return [problem.message for problem in StateView(engine.repo.snapshot()).problems()]
 
 
 def serving(rooms: int, problems: int) -> str:
