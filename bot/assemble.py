@@ -1,16 +1,18 @@
 """Putting the layers together: the repo, its index, the signing key and the engine."""
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from dulwich.repo import Repo
 
 from bot.config import DEFAULT_BOT_ID, HostPaths
-from bot.engine.context import DeviceDirectory
+from bot.engine.context import DeviceDirectory, Runtime
 from bot.engine.dispatch import Engine
-from bot.features.catalog import default_registry
+from bot.features.catalog import default_registry, request_kinds
 from bot.files import PUBLIC_FILE, at_most, private_dir, write_file
-from bot.state.handled import Handled
 from bot.state.index import Index
+from bot.state.ledger import Ledger
 from bot.state.message import Message
 from bot.state.policy import add_admin
 from bot.state.repo import Identity, StateRepo
@@ -93,27 +95,49 @@ def init_repo(
     return repo
 
 
-def open_engine(
+def open_repo(
     paths: HostPaths,
     bot_id: str | None = None,
     *,
-    devices: DeviceDirectory | None = None,
     key_file: Path | None = None,
     extra_signers: Path | None = None,
-) -> Engine:
+) -> StateRepo:
+    """The state repo, written as the bot (its key signs), trusting the allowed signers."""
     bot_id = bot_id or bot_id_of(paths.repo)
     key = ensure_key(paths, bot_id, key_file)
-    repo = StateRepo(
+    return StateRepo(
         paths.repo,
         committer=bot_identity(bot_id),
         signer=key,
         signers=allowed_signers(paths, extra_signers),
     )
+
+
+def open_engine(
+    paths: HostPaths,
+    bot_id: str | None = None,
+    *,
+    repo: StateRepo | None = None,
+    devices: DeviceDirectory | None = None,
+    key_file: Path | None = None,
+    extra_signers: Path | None = None,
+    runtime: Runtime | None = None,
+    on_commit: Callable[[str], None] = lambda _sha: None,
+    clock: Callable[[], datetime] | None = None,
+    ledger: Ledger | None = None,
+) -> Engine:
+    repo = repo or open_repo(paths, bot_id, key_file=key_file, extra_signers=extra_signers)
     index = Index(paths.index)
-    names = ("opsbot", bot_id.lstrip("@").split(":")[0])
+    name = repo.committer.user_id.lstrip("@").split(":")[0]
+    ledger = ledger or Ledger(paths.ledger)
+    # Effects a crash left prepared: owed if their commit landed, dropped if it did not.
+    index.sync(repo)
+    ledger.settle(index.knows)
     return Engine(
-        default_registry(), repo, index, Handled(paths.handled), names=names, devices=devices
-    )
+        default_registry(), repo, index, ledger, requests=request_kinds(),
+        names=("opsbot", name), devices=devices, runtime=runtime, on_commit=on_commit,
+        **({"clock": clock} if clock else {}),
+    )  # fmt: skip
 
 
 def allowed_signers(paths: HostPaths, extra: Path | None = None) -> AllowedSigners:

@@ -54,8 +54,9 @@ class HostPaths:
         return self.state_dir / "index.sqlite"
 
     @property
-    def handled(self) -> Path:
-        return self.state_dir / "handled.sqlite"
+    def ledger(self) -> Path:
+        """Handled invocations and the outbox of effects (bot/state/ledger.py)."""
+        return self.state_dir / "ledger.sqlite"
 
 
 @dataclass(frozen=True)

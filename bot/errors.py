@@ -36,6 +36,12 @@ class Forbidden(OpsbotError):
     code = "forbidden"
 
 
+class RateLimited(OpsbotError):
+    """Too many commands from one person: try again later (not a question of permission)."""
+
+    code = "rate_limited"
+
+
 class Refused(OpsbotError):
     """The command is well-formed and allowed, but the state forbids it now (a freeze, ...)."""
 

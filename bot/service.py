@@ -16,24 +16,33 @@ import asyncio
 import contextlib
 import logging
 import signal
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from nio import AsyncClient
 
 from bot import sdnotify
-from bot.assemble import open_engine
+from bot.assemble import open_engine, open_repo
 from bot.config import Config, ConfigError
-from bot.engine.dispatch import Engine
+from bot.engine.effects import Amend, Notify
+from bot.engine.feature import Task
+from bot.engine.services import Services
+from bot.features.catalog import FEATURES
 from bot.logs import fact
 from bot.mirror import Mirrors
 from bot.reconcile.outcome import Outcome
 from bot.reconcile.reconciler import Reconciler
+from bot.state.ledger import Ledger
+from bot.state.repo import StateRepo
 from bot.state.view import StateView
+from bot.tasks import first as _first
+from bot.tasks import stopped_within
 from bot.transport.http import HttpListener
-from bot.transport.matrix.journal import Journal
+from bot.transport.matrix.deliverer import Deliverer, Fatal
+from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.session import LoginFailed, Session
-from bot.transport.matrix.transport import Fatal, MatrixTransport
+from bot.transport.matrix.transport import MatrixTransport
 from bot.transport.ratelimit import RateLimit
 from bot.watch import Watcher
 
@@ -67,10 +76,10 @@ def describe(outcome: Outcome) -> str:
     )
 
 
-def repo_problems(engine: Engine) -> list[str]:
+def repo_problems(repo: StateRepo) -> list[str]:
     """Reads every record at HEAD, the policy first; raises if the repo cannot be read at all.
     HEAD, not the state in force: the problems `opsbot check` lists, pushed commits included."""
-    return [problem.message for problem in StateView(engine.repo.snapshot()).problems()]
+    return [problem.message for problem in StateView(repo.snapshot()).problems()]
 
 
 def serving(rooms: int, problems: int) -> str:
@@ -89,76 +98,95 @@ async def serve(
             log, "no state repo; create it with: opsbot init", logging.ERROR, repo=config.paths.repo
         )
         return 2
+    async with contextlib.AsyncExitStack() as stack:
+        return await _serve(config, stop, on_ready, stack)
+    raise AssertionError("unreachable")  # pragma: no cover - for mypy: `async with` may swallow
+
+
+async def _serve(
+    config: Config,
+    stop: asyncio.Event,
+    on_ready: Callable[[], None] | None,
+    stack: contextlib.AsyncExitStack,
+) -> int:
+    assert config.matrix is not None
     sdnotify.status("checking the state repo")
-    journal = Journal(config.paths.state_dir / "matrix" / "journal.sqlite")
+    journal = MatrixJournal(config.paths.state_dir / "matrix" / "journal.sqlite")
+    stack.callback(journal.close)
     try:
-        engine = open_engine(
-            config.paths,
-            config.bot_id,
-            devices=journal,
-            key_file=config.signing_key,
+        repo = open_repo(
+            config.paths, config.bot_id, key_file=config.signing_key,
             extra_signers=config.extra_signers,
-        )
-        problems = await asyncio.to_thread(repo_problems, engine)
+        )  # fmt: skip
+        problems = await asyncio.to_thread(repo_problems, repo)
     except Exception as e:  # whatever it is, the bot cannot serve a repo it cannot read
         fact(log, "cannot read the state repo", logging.ERROR, repo=config.paths.repo,
              error=f"{type(e).__name__}: {e}")  # fmt: skip
-        journal.close()
         return 1
     for problem in problems:
         fact(log, "state repo problem", logging.WARNING, problem=problem)
+
+    # The reconciler, the mirrors and the watcher are told of commits and report back through
+    # the outbox; the engine is built with them, complete.
+    ledger = Ledger(config.paths.ledger)
+    stack.callback(ledger.close)
+
+    def announce_now(text: str) -> None:
+        ledger.enqueue([(f"announce:{uuid.uuid4().hex}", Notify(text, announce=True))])
+
+    async def announce(text: str) -> None:
+        announce_now(text)
+
+    async def on_outcome(outcome: Outcome) -> None:
+        ledger.amend(Amend(outcome.commit, describe(outcome)), f"amend:{uuid.uuid4().hex}")
+        if outcome.final and outcome.status == "failed":
+            announce_now(f"deploy of {outcome.app} {outcome.version} to {outcome.env} "
+                         f"{describe(outcome)}")  # fmt: skip
+
+    reconciler = Reconciler(
+        repo, config.paths.state_dir, config.reconcile.hooks_dir,
+        interval=config.reconcile.interval, timeout=config.reconcile.timeout,
+        retries=config.reconcile.retries, on_outcome=on_outcome,
+    )  # fmt: skip
+    stack.callback(reconciler.close)
+    mirrors = Mirrors(repo, config.mirrors, announce)
+
+    def committed(_sha: str) -> None:
+        reconciler.trigger()
+        mirrors.trigger()
+
+    engine = open_engine(
+        config.paths, repo=repo, devices=journal, runtime=reconciler, on_commit=committed,
+        ledger=ledger,
+    )  # fmt: skip
+    services = Services(engine)
 
     sdnotify.status("logging in")
     try:
         client = await _unless_stopped(Session(config.matrix, config.paths.state_dir).open(), stop)
     except LoginFailed as e:
         fact(log, "cannot log in", logging.ERROR, error=str(e))
-        journal.close()
         return 1
     if client is None:
-        journal.close()
         fact(log, "stopped")
         return 0
+    stack.push_async_callback(client.close)
     transport = MatrixTransport(
-        client, engine, journal, rate_limit=RateLimit(config.matrix.commands_per_minute)
-    )
-
-    async def on_outcome(outcome: Outcome) -> None:
-        await transport.report(outcome.commit, describe(outcome))
-        if outcome.final and outcome.status == "failed":
-            what = f"deploy of {outcome.app} {outcome.version} to {outcome.env}"
-            await transport.announce(f"{what} {describe(outcome)}")
-
-    reconciler = Reconciler(
-        engine.repo, config.paths.state_dir, config.reconcile.hooks_dir,
-        interval=config.reconcile.interval, timeout=config.reconcile.timeout,
-        retries=config.reconcile.retries, on_outcome=on_outcome,
+        client, engine, journal, rate_limit=RateLimit(config.matrix.commands_per_minute),
+        observers=[o for feature in FEATURES for o in feature.observers],
     )  # fmt: skip
-    engine.runtime = reconciler
-    mirrors = Mirrors(engine.repo, config.mirrors, transport.announce)
-
-    def committed(_sha: str) -> None:
-        reconciler.trigger()
-        mirrors.trigger()
-
-    transport.on_commit = committed
-    listener = None
+    deliverer = Deliverer(client, engine, ledger)
     if config.http is not None:
-        listener = HttpListener(
-            config, engine, post=transport.post, announce=transport.announce,
-            run_effects=transport.effects.run, on_commit=committed,
-        )  # fmt: skip
+        listener = HttpListener(config, services, [r for f in FEATURES for r in f.routes])
         try:
             await listener.start()
         except (ConfigError, OSError) as e:
             fact(log, "cannot start the HTTP listener", logging.ERROR, error=str(e))
-            reconciler.close()
-            await client.close()
-            journal.close()
             return 2 if isinstance(e, ConfigError) else 1
+        stack.push_async_callback(listener.stop)
     watcher = Watcher(
-        engine.repo, config.paths.state_dir / "watched_head", transport.announce,
-        reconciler.trigger, problems=len(problems),
+        repo, config.paths.state_dir / "watched_head", announce, reconciler.trigger,
+        problems=len(problems),
     )  # fmt: skip
     fact(log, "started", user=client.user_id, device=client.device_id, repo=config.paths.repo)
     ready = asyncio.Event()
@@ -173,15 +201,18 @@ async def serve(
     halt = asyncio.Event()  # the transport's own stop, set once the command in flight is done
     sdnotify.status("syncing")
     winding = asyncio.ensure_future(_wind_down(transport, stop, halt))
+    delivering = asyncio.ensure_future(deliverer.run(ready, halt))
     tasks = [
         asyncio.ensure_future(reconciler.run(stop)),
         asyncio.ensure_future(watcher.run(stop)),
-        asyncio.ensure_future(transport.transcript.run(stop)),
+        asyncio.ensure_future(transport.observations.run(stop)),
         asyncio.ensure_future(_keep_status(watcher, client, ready, stop)),
         asyncio.ensure_future(mirrors.run(stop)),
-    ]
+        *(asyncio.ensure_future(_task(t, services, ready, stop)) for f in FEATURES
+          for t in f.tasks),
+    ]  # fmt: skip
     try:
-        await transport.run(halt, now_ready)
+        await _first_failure(transport.run(halt, now_ready), delivering)
     except Fatal as e:
         fact(log, "stopping: cannot go on", logging.ERROR, error=str(e))
         sdnotify.notify("STOPPING=1", f"STATUS=stopping: cannot go on: {e}")
@@ -191,17 +222,42 @@ async def serve(
         stop.set()
         halt.set()
         await asyncio.gather(winding, *tasks, return_exceptions=True)
-        if listener is not None:
-            await listener.stop()
-        if journal.pending_lines():
+        if journal.pending():
             sdnotify.status("stopping: committing the incident transcripts")
-        await transport.transcript.flush()  # a clean stop leaves nothing only in the journal
+        await transport.observations.flush()  # a clean stop leaves nothing only in the journal
+        # What the last command owes goes out before the exit, if the homeserver takes it now.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(DRAIN_SECONDS / 3):
+                await deliverer.drain()
+        delivering.cancel()
+        await asyncio.gather(delivering, return_exceptions=True)
         sdnotify.status("stopping: closing")
-        reconciler.close()
-        await client.close()
-        journal.close()
     fact(log, "stopped")
     return 0
+
+
+async def _first_failure(main: Awaitable[None], beside: "asyncio.Future[None]") -> None:
+    """Runs `main` to its end; a failure of `beside` (the deliverer's Fatal) ends it too."""
+    running = asyncio.ensure_future(main)
+    done, _ = await asyncio.wait({running, beside}, return_when=asyncio.FIRST_COMPLETED)
+    if beside in done and beside.exception() is not None:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        raise beside.exception()  # type: ignore[misc]
+    await running
+
+
+async def _task(task: Task, services: Services, ready: asyncio.Event, stop: asyncio.Event) -> None:
+    """A feature's task: once the client is ready, then every `task.every` seconds."""
+    if not await _first(ready, stop):
+        return
+    while True:
+        try:
+            await task.run(services)
+        except Exception:
+            log.exception("task failed", extra={"fields": {"task": task.name}})
+        if task.every is None or await stopped_within(stop, task.every):
+            return
 
 
 async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:

@@ -39,3 +39,13 @@ def clean_multiline(text: str) -> str:
     """Like `clean`, but "\\n" stays a line break (a "\\r\\n" becomes one "\\n")."""
     text = _BIDI.sub("", text).replace("\r\n", "\n")
     return _BREAKS_BUT_NEWLINE.sub(" ", text)
+
+
+MAX_NOTICE = 4000  # characters of outside text in one notice; what is cut is said to be cut
+
+
+def clip(text: str, limit: int = MAX_NOTICE) -> str:
+    """`text`, cut to `limit` characters with a note saying so."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 20].rstrip() + "\n(... cut short)"

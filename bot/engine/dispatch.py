@@ -1,9 +1,13 @@
 """The engine: parse -> authorize -> validate -> execute -> commit -> reply.
 
 Everything before the commit can refuse, and a refusal writes nothing. The commit is the point of
-no return; the reply is sent only after it, so a person never reads "done" for a change that is
+no return; the reply is owed only after it, so a person never reads "done" for a change that is
 not in Git. Everything runs under one lock (threads here, a file lock against other processes in
 `StateRepo.locked`), which keeps "check the freeze, then write" a single step.
+
+What a command owes afterwards (its answer in the room, notices, rooms) goes to the outbox of
+the ledger in the same step that records the command as handled (bot/state/ledger.py); a
+deliverer sends it. Typed internal requests (`request`) run the same way.
 """
 
 import asyncio
@@ -12,7 +16,7 @@ import html
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -22,14 +26,15 @@ from dulwich.refs import Ref
 
 from bot.engine.authorize import may_run, may_run_here
 from bot.engine.context import Change, Context, DeviceDirectory, Outcome, Runtime
+from bot.engine.effects import Answer, CreateRoom, Effect, Request
+from bot.engine.feature import RequestKind
 from bot.engine.grammar import bind
 from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation, Reply, text_html
 from bot.errors import OpsbotError, OutsideCommits, Refused, TooLong, UnknownCommand, UsageError
 from bot.logs import fact
-from bot.state.handled import Handled
-from bot.state.incidents import room_of
 from bot.state.index import Index
+from bot.state.ledger import Ledger
 from bot.state.log import RepoLog
 from bot.state.message import Message, summary_of, trailers_from
 from bot.state.proposals import ProposalBook
@@ -54,21 +59,26 @@ class Engine:
         registry: CommandRegistry,
         repo: StateRepo,
         index: Index,
-        handled: Handled,
+        ledger: Ledger,
         *,
+        requests: Sequence[RequestKind[Any]] = (),
         names: tuple[str, ...] = ("opsbot",),
         clock: Callable[[], datetime] = utc_now,
         devices: DeviceDirectory | None = None,
+        runtime: Runtime | None = None,
+        on_commit: Callable[[str], None] = lambda _sha: None,
     ) -> None:
         self.registry = registry
         self.repo = repo
         self.index = index
-        self.handled = handled
+        self.ledger = ledger
+        self.requests = {kind.type: kind for kind in requests}
         self.names = tuple(n.lower() for n in names)
         self.clock = clock
         self.devices = devices
         self.proposals = ProposalBook(repo, index)
-        self.runtime: Runtime | None = None  # set by the service when a reconciler runs
+        self.runtime = runtime  # what the reconciler knows of the host, where one runs
+        self.on_commit = on_commit  # told of every commit, after its ref moved
         self._lock = threading.Lock()
 
     def command_text(self, text: str) -> str | None:
@@ -81,16 +91,27 @@ class Engine:
             return rest.strip()
         return None
 
-    def run_internal(self, name: str, args: dict[str, Any], invocation: Invocation) -> Reply:
-        """Runs an internal command with arguments already made: the transport acting on its own
-        behalf (recording the room it created for an incident). Same commit, same idempotency."""
-        command = self.registry.get(name)
-        assert command is not None and command.internal, f"no internal command {name!r}"
+    def request(self, request: Request, invocation: Invocation) -> Reply:
+        """Runs a typed internal request: a transport or a deliverer asking a feature to record
+        something (the room it made). Same commit, same idempotency; never from chat."""
+        kind = self.requests.get(type(request))
+        assert kind is not None, f"no feature handles {type(request).__name__}"
+        command = Command(
+            name=request.name, usage="", summary="", writes=kind.writes, internal=True,
+            handler=lambda ctx: kind.handler(ctx, request),
+        )  # fmt: skip
         try:
             with self._lock:
-                return self._run(command, "", invocation, args)
+                return self._run(command, "", invocation, internal=True)
         except OpsbotError as e:
-            return Reply.refusal(e, command.name if command else None)
+            return Reply.refusal(e, command.name)
+
+    def request_from(self, data: dict[str, Any], **fill: Any) -> Request:
+        """The request `dump_request` wrote (a `CreateRoom`'s `then`), with `fill` filled in."""
+        by_name = {kind.__name__: kind for kind in self.requests}
+        fields = {key: value for key, value in data.items() if key != "kind"}
+        made: Request = by_name[data["kind"]](**{**fields, **fill})
+        return made
 
     def view(self) -> StateView:
         """The state in force (main's newest trusted commit), read-only, for transports that
@@ -102,12 +123,6 @@ class Engine:
             return list(self.view().policy().announce)
         except OpsbotError:
             return []
-
-    def incident_room(self, incident: str) -> str | None:
-        try:
-            return room_of(self.view(), incident)
-        except OpsbotError:
-            return None
 
     def may_invite(self, user_id: str) -> bool:
         """Whether the bot should accept a room invite from `user_id`: admins, and roles that
@@ -124,7 +139,15 @@ class Engine:
         return await asyncio.to_thread(self.run, invocation)
 
     def run(self, invocation: Invocation) -> Reply | None:
-        """Handles one invocation; None when the text is not addressed to the bot."""
+        """Handles one invocation; None when the text is not addressed to the bot. Where the
+        transport answers in the room, the answer is owed in the outbox by the time this
+        returns (with the commit's effects, in the same step, for a command that wrote)."""
+        reply = self._answer(invocation)
+        if reply is not None and invocation.answer and reply.commit is None:
+            self.ledger.enqueue([(_answer_id(invocation), _answer(invocation, reply))])
+        return reply
+
+    def _answer(self, invocation: Invocation) -> Reply | None:
         body = self.command_text(invocation.text)
         if body is None:
             return None
@@ -165,26 +188,22 @@ class Engine:
             )
 
     def _run(
-        self,
-        command: Command,
-        raw_args: str,
-        invocation: Invocation,
-        internal_args: dict[str, Any] | None = None,
+        self, command: Command, raw_args: str, invocation: Invocation, *, internal: bool = False
     ) -> Reply:
         for _ in range(_CAS_RETRIES):
             with self.repo.locked() if command.writes else nullcontext():
                 self.index.sync(self.repo)
                 if command.writes:
-                    done = self.handled.commit_of(invocation.event_id)
+                    done = self.ledger.commit_of(invocation.event_id)
                     if done is not None and self.index.knows(done):
                         return self._already_done(command, invocation, done)
                 trust = self.repo.trust()
                 snapshot = self.repo.snapshot(trust.commit)
                 outcome, ctx = self._decide(
-                    command, raw_args, invocation, StateView(snapshot), trust, internal_args
+                    command, raw_args, invocation, StateView(snapshot), trust, internal
                 )
                 if outcome.change is None or not command.writes:
-                    return _reply(command, outcome)
+                    return self._owe(invocation, _reply(command, outcome, self.runtime), outcome)
                 # Outside commits on top are kept under the one that decides about them: its
                 # parent is main's tip, not the trusted commit the decision was made on.
                 below = self.repo.snapshot() if command.outside else snapshot
@@ -198,13 +217,21 @@ class Engine:
                     # new HEAD, since the freeze we checked may not hold any more.
                     fact(log, "main moved during a command, retrying", event=invocation.event_id)
                     continue
+            self.ledger.landed(sha)
             # The index catches up at the start of the next command: a reply waits for nothing.
             fact(
                 log, "committed", command=command.name, room=invocation.room_id,
                 event=invocation.event_id, commit=sha, sender=invocation.sender,
             )  # fmt: skip
-            return _reply(command, outcome, sha)
+            self.on_commit(sha)
+            return _reply(command, outcome, self.runtime, sha)
         raise RuntimeError(f"main kept moving; gave up after {_CAS_RETRIES} tries")
+
+    def _owe(self, invocation: Invocation, reply: Reply, outcome: Outcome) -> Reply:
+        """The effects of an outcome that wrote nothing are owed now (its answer, by `run`)."""
+        if outcome.effects:
+            self.ledger.enqueue(_identified(invocation, outcome.effects))
+        return reply
 
     def _decide(
         self,
@@ -213,15 +240,14 @@ class Engine:
         invocation: Invocation,
         state: StateView,
         trust: Trust,
-        internal_args: dict[str, Any] | None = None,
+        internal: bool,
     ) -> tuple[Outcome, Context]:
         policy = state.policy()
-        if internal_args is None:
+        args: dict[str, Any] = {}
+        if not internal:
             may_run(policy, command, invocation)
             args = bind(command.elements, command.options, raw_args)
             may_run_here(policy, command, invocation, args, state)
-        else:
-            args = internal_args
         if command.writes and not command.outside and not trust.clean:
             raise _outside_refusal(trust)
         ctx = Context(
@@ -248,7 +274,11 @@ class Engine:
         author = Identity(inv.display_name, inv.sender)
 
         def record(sha: str) -> None:
-            self.handled.record(inv.event_id, sha, int(inv.received_at.timestamp()))
+            owed = _identified(inv, outcome.effects)
+            if inv.answer:
+                reply = _reply(command, outcome, self.runtime, sha)
+                owed.insert(0, (_answer_id(inv), _answer(inv, reply)))
+            self.ledger.prepare(inv.event_id, sha, int(inv.received_at.timestamp()), owed)
 
         if change.branch is None:
             return self.repo.commit(
@@ -266,6 +296,7 @@ class Engine:
         commit = self.repo.object(sha)
         assert isinstance(commit, Commit)
         text = f"already done: {summary_of(commit.message)} · commit {sha[:7]}"
+        # Its answer was owed with its commit; this one is said only where none was.
         return Reply(True, command.name, text, text_html(text), commit=sha)
 
 
@@ -281,11 +312,39 @@ def _outside_refusal(trust: Trust) -> OutsideCommits:
     )
 
 
-def _reply(command: Command, outcome: Outcome, sha: str | None = None) -> Reply:
+def _answer_id(invocation: Invocation) -> str:
+    return f"{invocation.event_id}#answer"
+
+
+def _answer(invocation: Invocation, reply: Reply) -> Answer:
+    assert invocation.room_id is not None, "an answer goes to the room the command came from"
+    return Answer(
+        room=invocation.room_id, in_reply_to=invocation.event_id, sender=invocation.sender,
+        ok=reply.ok, command=reply.command, text=reply.text, html=reply.html,
+        commit=reply.commit, error=reply.error,
+    )  # fmt: skip
+
+
+def _identified(invocation: Invocation, effects: Sequence[Effect]) -> list[tuple[str, Effect]]:
+    """Each effect with an identity derived from the invocation: the same on a replay, so an
+    effect already owed or sent is not owed twice. A room is made once, whoever asks."""
+    return [
+        (f"room:{effect.key}" if isinstance(effect, CreateRoom) else f"{invocation.event_id}#{n}",
+         effect)
+        for n, effect in enumerate(effects)
+    ]  # fmt: skip
+
+
+def _reply(
+    command: Command, outcome: Outcome, runtime: Runtime | None, sha: str | None = None
+) -> Reply:
     text = f"{outcome.text} · commit {sha[:7]}" if sha else outcome.text
     markup = outcome.html if outcome.html is not None else text_html(outcome.text)
     if sha:
         markup += f" · commit <code>{sha[:7]}</code>"
+    if sha and runtime is not None and outcome.extra.get("deploys"):
+        # The reconciler takes it from here, and amends this answer with the result.
+        text, markup = f"{text} · deploying…", f"{markup} · deploying…"
     effects = outcome.effects if sha or not command.writes else ()
     return Reply(True, command.name, text, markup, commit=sha, extra=outcome.extra, effects=effects)
 

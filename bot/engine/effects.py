@@ -1,11 +1,53 @@
-"""What a command asks to happen after its commit, besides the reply.
+"""What is to happen after a commit, as data: replies, notices, rooms, and the requests that
+record what they became.
 
-Handlers do no I/O, so a handler that wants people notified or a room created says so with
-these values in `Outcome.effects`; the transport carries them out after the commit, in order.
-A transport that cannot (the console) prints what it would have done.
+A handler does no I/O. It returns effects in `Outcome.effects`; the engine writes them to the
+outbox (bot/state/ledger.py) in the same step that records the command as handled, and a
+deliverer carries them out once the client can: in order per room, retried, each at most once.
+Everything here therefore serialises to JSON and back (`dump`, `load`).
+
+A room named by `room_key` is one a `CreateRoom` effect makes (or made): the deliverer knows
+which room that became. So a command can notify an incident's room in the same breath as the
+command that asks for the room, and it works out once the room exists.
 """
 
+import dataclasses
+import json
 from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class Request:
+    """A typed internal request: a transport or a deliverer asking a feature to record
+    something (the room it made, what was said in an incident's room, an alert group). Never
+    reachable from chat. Subclasses are frozen dataclasses, registered with a feature."""
+
+    name: ClassVar[str]  # shown in the commit summary and logs, like a command's name
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to a command, in reply to the event that asked for it."""
+
+    room: str
+    in_reply_to: str
+    sender: str
+    ok: bool
+    command: str | None
+    text: str
+    html: str
+    commit: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Amend:
+    """Later news about the work a commit started ("deploying…" becomes the result): appended
+    to the answer that announced the commit, by an edit, or in the answer itself if it is not
+    sent yet."""
+
+    commit: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -13,22 +55,46 @@ class Notify:
     """A notice to rooms, mentioning people (real Matrix mentions: `m.mentions` and pills)."""
 
     text: str
-    rooms: tuple[str, ...] = ()  # room ids; empty with `to_incident` set means the incident's room
+    rooms: tuple[str, ...] = ()
     mentions: tuple[str, ...] = ()
     announce: bool = False  # also to the announcement rooms of policy.toml ([rooms] announce)
-    to_incident: str | None = None  # the incident whose room gets it
+    room_key: str | None = None  # also to the room a `CreateRoom` with this key made
 
 
 @dataclass(frozen=True)
-class CreateIncidentRoom:
-    """A new end-to-end-encrypted room for an incident, linked from where it was declared.
-    The transport reports the new room back with the internal `incident room` command."""
+class CreateRoom:
+    """A new end-to-end-encrypted room. `then` is filled in with the new room's id (its `room`
+    field) and run, so that the repo records it; `link_in` is told where the room is."""
 
-    incident: str
+    key: str
     name: str
     topic: str
     invite: tuple[str, ...]
-    declared_in: str | None
+    link_in: str | None = None
+    link_text: str = ""
+    then: dict[str, Any] | None = None  # a Request, as `dump_request` writes it
 
 
-Effect = Notify | CreateIncidentRoom
+Effect = Answer | Amend | Notify | CreateRoom
+KINDS: dict[str, type[Effect]] = {cls.__name__: cls for cls in (Answer, Amend, Notify, CreateRoom)}
+
+
+def dump(effect: Effect) -> str:
+    return json.dumps({"kind": type(effect).__name__, **dataclasses.asdict(effect)})
+
+
+def load(text: str) -> Effect:
+    data = json.loads(text)
+    cls = KINDS[data.pop("kind")]
+    return cls(**_tuples(cls, data))
+
+
+def dump_request(request: Request) -> dict[str, Any]:
+    assert dataclasses.is_dataclass(request), "a request is a dataclass"
+    return {"kind": type(request).__name__, **dataclasses.asdict(request)}
+
+
+def _tuples(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """JSON has lists where the dataclasses have tuples."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}

@@ -34,6 +34,9 @@ class Invocation:
     device_key: str | None = None  # the device's ed25519 key, as the transport saw it
     encrypted: bool | None = None
     room_members: frozenset[str] | None = None  # who is in the room, where the transport knows
+    answer: bool = False
+    """The reply is owed in the room, in reply to the event (through the outbox), rather than
+    returned to the caller alone."""
 
     def trailers(self) -> list[tuple[str, str | None]]:
         """The Git trailers that say where this came from (see DESIGN.md's commit format)."""

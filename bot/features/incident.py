@@ -20,11 +20,12 @@ holds what transports run, and incident_common.py what they all share.
 from dataclasses import replace
 
 from bot.engine.context import Context, Outcome
-from bot.engine.effects import CreateIncidentRoom, Effect, Notify
+from bot.engine.effects import CreateRoom, Effect, Notify
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.errors import Refused
-from bot.features.incident_common import LOUD, acted, change, target, unique
+from bot.features.incident_common import LOUD, acted, change, in_room, room_for, target, unique
+from bot.features.incident_internal import IncidentRoomMade
 from bot.state.incidents import BUILTIN_ROLES, Incident, load_all, next_id
 from bot.state.timeline import event
 from bot.state.view import StateView
@@ -32,32 +33,20 @@ from bot.state.view import StateView
 DEFAULT_SEVERITY = "sev3"
 
 
-def room_for(
-    incident: str,
-    title: str,
-    sev: str,
-    reporter: str,
-    on_call: tuple[str, ...] | list[str],
-    declared_in: str | None,
-) -> CreateIncidentRoom:
-    """The incident's own room: made when it is declared over Matrix, or, for one whose room
-    was never made (the bot stopped between the commit and the room), when the bot starts."""
-    return CreateIncidentRoom(
-        incident=incident,
-        name=f"{incident}: {title}",
-        topic=f"{incident} ({sev}), declared by {reporter}: {title}. "
-        f"!incident show for where it stands.",
-        invite=unique((reporter,), tuple(on_call)),
-        declared_in=declared_in,
-    )
-
-
-def rooms_owed(view: StateView) -> list[CreateIncidentRoom]:
-    """Open incidents declared over Matrix whose room was never made."""
+def rooms_owed(view: StateView) -> list[CreateRoom]:
+    """Open incidents declared in a room whose own room was never made (the bot stopped
+    between the commit and the room): owed again at start. The outbox makes a room it already
+    owes once, whoever asks."""
     policy = view.policy()
     return [
         room_for(
-            i.id, i.title, i.severity, i.reporter, policy.notify_for(i.severity), i.declared_in
+            i.id,
+            i.title,
+            i.severity,
+            i.reporter,
+            (i.reporter, *policy.notify_for(i.severity)),
+            i.declared_in,
+            IncidentRoomMade(i.id),
         )
         for i in load_all(view)
         if i.is_open and i.room is None and i.declared_in is not None
@@ -77,8 +66,18 @@ def open_(ctx: Context) -> Outcome:
     line = event(when, ctx.sender, f"opened {incident} ({sev}): {title}", severity=sev)
     on_call = ctx.policy.notify_for(sev)
     effects: list[Effect] = []
-    if ctx.invocation.transport == "matrix":
-        effects.append(room_for(incident, title, sev, ctx.sender, on_call, ctx.invocation.room_id))
+    if ctx.invocation.room_id is not None:  # declared in a room: it gets a room of its own
+        effects.append(
+            room_for(
+                incident,
+                title,
+                sev,
+                ctx.sender,
+                (ctx.sender, *on_call),
+                ctx.invocation.room_id,
+                IncidentRoomMade(incident),
+            )
+        )
     if sev in LOUD:
         effects.append(
             Notify(
@@ -120,8 +119,8 @@ def sev(ctx: Context) -> Outcome:
     effects: list[Effect] = [
         Notify(
             f"{record.id} is now {new} (was {old}), by {ctx.sender}{why}: {record.title}",
-            to_incident=record.id,
             mentions=mentions,
+            **in_room(record),
         )
     ]
     if raised and new in LOUD and record.is_open:
@@ -165,8 +164,8 @@ def assign(ctx: Context) -> Outcome:
     effects: tuple[Effect, ...] = (
         Notify(
             f"{user} is now the {role} of {record.id}: {record.title}",
-            to_incident=record.id,
             mentions=(user,),
+            **in_room(record),
         ),
     )
     return Outcome(

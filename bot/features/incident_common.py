@@ -2,13 +2,14 @@
 was done to it as one commit, told to its room.
 
 The commands themselves are in incident.py (declaring it), incident_progress.py (working it to
-resolved), incident_reports.py (reading it) and incident_internal.py (run by a transport).
+resolved), incident_reports.py (reading it) and incident_internal.py (typed requests).
 """
 
 from dataclasses import replace
+from typing import Any
 
 from bot.engine.context import Change, Context
-from bot.engine.effects import Effect, Notify
+from bot.engine.effects import CreateRoom, Effect, Notify, Request, dump_request
 from bot.errors import NotFound, Refused
 from bot.state.incidents import Incident, by_room, encode_incident, load, load_all, record_path
 from bot.state.timeline import TimelineEntry, appended
@@ -78,7 +79,41 @@ def echo(ctx: Context, record: Incident, text: str) -> tuple[Effect, ...]:
     """Tells the incident's room what was done from another room."""
     if record.room is None or record.room == ctx.invocation.room_id:
         return ()
-    return (Notify(text, to_incident=record.id),)
+    return (Notify(text, rooms=(record.room,)),)
+
+
+def room_key(incident: str) -> str:
+    """The key of the `CreateRoom` that makes an incident's room: one per incident."""
+    return f"incident:{incident}"
+
+
+def in_room(record: Incident) -> dict[str, Any]:
+    """Where a notice to the incident's room goes: its room, or the room being made for it."""
+    if record.room is not None:
+        return {"rooms": (record.room,)}
+    return {"room_key": room_key(record.id)}
+
+
+def room_for(
+    incident: str,
+    title: str,
+    sev: str,
+    by: str,
+    invite: tuple[str, ...] | list[str],
+    declared_in: str | None,
+    then: Request,
+) -> CreateRoom:
+    """The incident's own room, linked from where it was declared; `then` records it."""
+    name = f"{incident}: {title}"
+    return CreateRoom(
+        key=room_key(incident),
+        name=name,
+        topic=f"{incident} ({sev}), declared by {by}: {title}. !incident show for where it stands.",
+        invite=unique(tuple(invite)),
+        link_in=declared_in,
+        link_text=f"{incident} has its own encrypted room: {name}",
+        then=dump_request(then),
+    )
 
 
 def unique(*groups: tuple[str, ...] | list[str]) -> tuple[str, ...]:

@@ -1,13 +1,14 @@
-"""The !incident commands a transport runs (internal=True), nobody types: the room it created
-for an incident, what was said in that room, and the alerts Alertmanager sent."""
+"""The typed requests about incidents that nobody types: the room a deliverer made for an
+incident, what was said in that room, and an alert group from Alertmanager."""
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from bot.engine.context import Context, Outcome
-from bot.engine.effects import CreateIncidentRoom, Effect, Notify
-from bot.engine.registry import Command
+from bot.engine.effects import Effect, Notify, Request
+from bot.engine.feature import RequestKind
 from bot.errors import NotFound, Refused
-from bot.features.incident_common import LOUD, change, echo, unique
+from bot.features.incident_common import LOUD, change, echo, room_for, unique
 from bot.state.incidents import (
     ID,
     Alert,
@@ -26,8 +27,35 @@ from bot.state.timeline import TimelineEntry, event
 from bot.state.timeline import read as read_timeline
 
 
-def _internal_incident(ctx: Context) -> Incident:
-    incident = ctx.args.get("incident")
+@dataclass(frozen=True)
+class IncidentRoomMade(Request):
+    """The room made for an incident (the `then` of its `CreateRoom`, the room filled in)."""
+
+    name: ClassVar[str] = "incident room"
+    incident: str
+    room: str = ""
+
+
+@dataclass(frozen=True)
+class IncidentTranscript(Request):
+    """What was said in an incident's room since the last batch, in arrival order."""
+
+    name: ClassVar[str] = "incident transcript"
+    incident: str
+    entries: tuple[TimelineEntry, ...]
+
+
+@dataclass(frozen=True)
+class AlertGroup(Request):
+    """One Alertmanager request: an alert group and its alerts."""
+
+    name: ClassVar[str] = "incident alert"
+    group: str
+    title: str
+    alerts: tuple[Alert, ...]
+
+
+def _internal_incident(incident: str, ctx: Context) -> Incident:
     if not isinstance(incident, str) or not ID.fullmatch(incident):
         raise Refused(f"not an incident id: {incident!r}")
     record = load(ctx.state, incident)
@@ -36,10 +64,10 @@ def _internal_incident(ctx: Context) -> Incident:
     return record
 
 
-def room(ctx: Context) -> Outcome:
-    """Records the room a transport created for an incident (args: incident, room)."""
-    record = _internal_incident(ctx)
-    room_id = ctx.args.get("room")
+def room(ctx: Context, request: IncidentRoomMade) -> Outcome:
+    """Records the room a deliverer made for an incident."""
+    record = _internal_incident(request.incident, ctx)
+    room_id = request.room
     if not isinstance(room_id, str) or not ROOM_ID.fullmatch(room_id):
         raise Refused(f"not a Matrix room id: {room_id!r}")
     if record.room == room_id:
@@ -54,12 +82,11 @@ def room(ctx: Context) -> Outcome:
     )
 
 
-def transcript(ctx: Context) -> Outcome:
-    """Appends what was said in the incident room to its timeline, in one commit (args:
-    incident, entries: each made by `said` or `shared_file`); the speakers become
-    participants."""
-    record = _internal_incident(ctx)
-    entries = ctx.args.get("entries")
+def transcript(ctx: Context, request: IncidentTranscript) -> Outcome:
+    """Appends what was said in the incident room to its timeline, in one commit (each entry
+    made by `said` or `shared_file`); the speakers become participants."""
+    record = _internal_incident(request.incident, ctx)
+    entries = request.entries
     if not isinstance(entries, list | tuple) or not entries:
         raise Refused("no transcript entries")
     for item in entries:
@@ -80,14 +107,13 @@ def transcript(ctx: Context) -> Outcome:
 TITLE_MAX = 200
 
 
-def alert(ctx: Context) -> Outcome:
+def alert(ctx: Context, request: AlertGroup) -> Outcome:
     """Opens an incident for an Alertmanager alert group, or adds its alerts to the incident
     open for that group (args: group, title, alerts: a list of `Alert`). Only the alerts that a
     rule of alerts/rules.toml matches count, and each firing of an alert is written once, however
     often Alertmanager sends it. An alert never acknowledges an incident nor resolves it: people
     do."""
-    group = ctx.args.get("group")
-    alerts = ctx.args.get("alerts")
+    group, alerts = request.group, request.alerts
     if not isinstance(group, str) or not group.strip():
         raise Refused("no alert group")
     if not isinstance(alerts, list | tuple) or not all(isinstance(a, Alert) for a in alerts):
@@ -108,7 +134,7 @@ def alert(ctx: Context) -> Outcome:
             return Outcome(
                 "incident alert: resolved, and no incident is open for them", extra=facts
             )
-        return alert_opened(ctx, group, min(firing), matched)
+        return alert_opened(ctx, group, request.title, min(firing), matched)
     seen = alerts_noted(read_timeline(ctx.state, record.id).entries)
     new = list({a.key: a for a, _ in matched if a.key not in seen}.values())
     if not new:
@@ -124,11 +150,11 @@ def alert(ctx: Context) -> Outcome:
 
 
 def alert_opened(
-    ctx: Context, group: str, sev: str, matched: list[tuple[Alert, AlertRule]]
+    ctx: Context, group: str, title: str, sev: str, matched: list[tuple[Alert, AlertRule]]
 ) -> Outcome:
     incident = next_id(ctx.state)
     when = ctx.now.replace(microsecond=0)
-    title = " ".join(str(ctx.args.get("title") or matched[0][0].describe()).split())
+    title = " ".join((title or matched[0][0].describe()).split())
     title = title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 3] + "..."
     record = Incident(
         id=incident, title=title, severity=sev, status="investigating", reporter=ctx.sender,
@@ -143,13 +169,14 @@ def alert_opened(
     effects: list[Effect] = []
     if on_call:  # a room nobody is invited to would be a room nobody can enter
         effects.append(
-            CreateIncidentRoom(
-                incident=incident,
-                name=f"{incident}: {title}",
-                topic=f"{incident} ({sev}), opened by alerts: {title}. "
-                f"!incident show for where it stands.",
-                invite=on_call,
-                declared_in=ctx.invocation.room_id,
+            room_for(
+                incident,
+                title,
+                sev,
+                "alerts",
+                on_call,
+                ctx.invocation.room_id,
+                IncidentRoomMade(incident),
             )
         )
     if sev in LOUD:
@@ -171,29 +198,8 @@ def alert_opened(
     )
 
 
-COMMANDS = (
-    Command(
-        name="incident room",
-        usage="",
-        summary="record the room a transport created for an incident",
-        handler=room,
-        writes=True,
-        internal=True,
-    ),
-    Command(
-        name="incident alert",
-        usage="",
-        summary="open an incident for an Alertmanager alert group, or add its alerts to it",
-        handler=alert,
-        writes=True,
-        internal=True,
-    ),
-    Command(
-        name="incident transcript",
-        usage="",
-        summary="append what was said in an incident's room to its timeline",
-        handler=transcript,
-        writes=True,
-        internal=True,
-    ),
+REQUESTS: tuple[RequestKind[Request], ...] = (
+    RequestKind(IncidentRoomMade, room),  # type: ignore[arg-type]
+    RequestKind(IncidentTranscript, transcript),  # type: ignore[arg-type]
+    RequestKind(AlertGroup, alert),  # type: ignore[arg-type]
 )

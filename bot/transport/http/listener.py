@@ -1,30 +1,31 @@
 """HttpListener: one aiohttp app on `[http] listen` (127.0.0.1:8088 by default).
 
-    POST /alertmanager            Alertmanager's webhook                  (alertmanager.py)
+    POST /alertmanager            Alertmanager's webhook        (the alerts feature, routes.py)
     POST /webhooks/<source>       signed JSON from CI and other tools     (webhooks.py)
     GET  /state.git/info/refs     the state repo, read-only, for `git`    (git.py)
     POST /state.git/git-upload-pack
 
-Wiring (the service does it): `await listener.start()` once the Matrix transport is up,
-`await listener.stop()` on the way out. Secrets are read from their files at start; a missing
-or empty one stops the start with a ConfigError naming the key. `/alertmanager` is served only
-with an `[alerts]` section, whose token the host config requires (see `bot.config`).
+Wiring (the service does it): `await listener.start()`, `await listener.stop()` on the way
+out. What the routes owe (notices, incident rooms) goes to the outbox: nothing here sends.
+Secrets are read from their files at start; a missing or empty one stops the start with a
+ConfigError naming the key. `/alertmanager` is served only with an `[alerts]` section, whose
+token the host config requires (see `bot.config`).
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
 from bot.config import Config, ConfigError, loopback
-from bot.engine.dispatch import Engine
+from bot.engine.effects import Effect
+from bot.engine.feature import Requests, Route
 from bot.logs import fact
-from bot.transport.http.alertmanager import AlertmanagerWebhook
 from bot.transport.http.auth import read_secret
 from bot.transport.http.deliveries import Deliveries
 from bot.transport.http.git import StateGit
-from bot.transport.http.notices import Announce, Notices, Post, RunEffects
 from bot.transport.http.refusals import Refusals
+from bot.transport.http.routes import FeatureRoute, Guard
 from bot.transport.http.webhooks import Hook, Webhooks
 
 log = logging.getLogger("opsbot.http")
@@ -35,24 +36,24 @@ GIT_REQUEST_MAX = 16 * 1024 * 1024
 DELIVERIES = "webhooks.sqlite"
 
 
+Owe = Callable[[Sequence[tuple[str, Effect]]], None]
+
+
 class HttpListener:
     def __init__(
         self,
         config: Config,
-        engine: Engine,
-        *,
-        post: Post,
-        announce: Announce | None = None,
-        run_effects: RunEffects | None = None,
-        on_commit: Callable[[str], None] | None = None,
+        services: Requests,
+        routes: Sequence[Route] = (),
+        owe: Owe | None = None,
     ) -> None:
         if config.http is None:
             raise ConfigError("the HTTP listener needs an [http] section in the host config")
         self.config = config
         self.http = config.http
-        self.engine = engine
-        self.notices = Notices(engine, post, announce, run_effects)
-        self.on_commit = on_commit
+        self.services = services
+        self.routes = routes
+        self.owe = owe or services.owe
         self.refusals = Refusals()
         self.port = self.http.port  # the bound port once started (for port 0)
         self._runner: web.AppRunner | None = None
@@ -87,17 +88,20 @@ class HttpListener:
         git_token = read_secret(http.token_file, "[http] token_file") if http.token_file else None
 
         app = web.Application(client_max_size=GIT_REQUEST_MAX)
+        guards = {}
         if alerts is not None:
-            AlertmanagerWebhook(
-                self.engine, self.notices, self.refusals, room=alerts.room, token=alerts_token,
-                max_body=http.max_body_bytes, per_minute=alerts.requests_per_minute,
-                on_commit=self.on_commit,
-            ).add_routes(app)  # fmt: skip
+            guards["alerts"] = Guard(
+                alerts_token, alerts.room, alerts.requests_per_minute, http.max_body_bytes
+            )
+        for route in self.routes:
+            guard = guards.get(route.section)
+            if guard is not None:  # a route whose section the host config leaves out is off
+                FeatureRoute(route, guard, self.services, self.refusals).add_to(app)
         if hooks:
             config.paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._deliveries = Deliveries(config.paths.state_dir / DELIVERIES)
             Webhooks(
-                hooks, self.notices, self._deliveries, self.refusals,
+                hooks, self.owe, self._deliveries, self.refusals,
                 max_body=http.max_body_bytes, per_minute=http.webhooks_per_minute,
             ).add_routes(app)  # fmt: skip
         if git_token is not None:

@@ -34,17 +34,18 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from bot.engine.effects import Effect, Notify
 from bot.logs import fact
+from bot.text import clip
 from bot.transport.http.auth import as_sent
 from bot.transport.http.body import NotJson, TooLarge, parse_json, read_body
 from bot.transport.http.deliveries import Deliveries
-from bot.transport.http.notices import Notices
 from bot.transport.http.refusals import Refusals
 from bot.transport.ratelimit import RateLimit
 
@@ -69,11 +70,14 @@ class Hook:
     room: str | None
 
 
+Owe = Callable[[Sequence[tuple[str, Effect]]], None]
+
+
 class Webhooks:
     def __init__(
         self,
         hooks: Mapping[str, Hook],
-        notices: Notices,
+        owe: Owe,
         deliveries: Deliveries,
         refusals: Refusals,
         *,
@@ -81,7 +85,7 @@ class Webhooks:
         per_minute: int,
     ) -> None:
         self.hooks = hooks
-        self.notices = notices
+        self.owe = owe
         self.deliveries = deliveries
         self.refusals = refusals
         self.max_body = max_body
@@ -119,12 +123,11 @@ class Webhooks:
         if not await asyncio.to_thread(self.deliveries.claim, source, delivery):
             fact(log, "webhook delivered again; ignored", source=source, delivery=delivery)
             return web.json_response({"ok": True, "duplicate": True}, status=200)
-        try:
-            await self.notices.send(describe(source, payload), hook.room)
-        except Exception as e:  # the homeserver is away, the bot is not in the room yet, ...
-            await asyncio.to_thread(self.deliveries.release, source, delivery)
-            return self.refusals.refuse(503, "could not post; retry", source,
-                                        error=f"{type(e).__name__}: {e}")  # fmt: skip
+        # Owed, not sent: the outbox keeps it until the homeserver takes it, so a delivery
+        # accepted here is never lost, and one id is one notice, however often it comes.
+        text = clip(describe(source, payload))
+        target: dict[str, Any] = {"rooms": (hook.room,)} if hook.room else {"announce": True}
+        self.owe([(f"webhook:{source}:{delivery}", Notify(text, **target))])
         fact(log, "webhook", source=source, delivery=delivery, room=hook.room, bytes=len(body))
         return web.json_response({"ok": True}, status=202)
 

@@ -2,11 +2,12 @@
 
 - the sync position, advanced only after every event of a batch was handled (nio would save it
   before its callbacks run, and a crash in between would lose those events);
-- the events already answered, so a redelivered read-only command is not answered twice (a
-  redelivered *write* is caught by the engine through the `Matrix-Event` trailer anyway);
+- the events already handled, so a redelivered event is not handled twice (a redelivered
+  *write* is caught by the engine's ledger anyway), pruned after `RETENTION`;
 - the rooms the bot has joined, so that history from before its join is never executed;
 - the device keys seen per user and device (trust on first use): a key that changes for a known
-  device is refused, never silently accepted.
+  device is refused, never silently accepted;
+- the room messages that features observe (an incident's transcript), until they are committed.
 
 One SQLite file in the state directory, written with `synchronous=FULL`: the position must not
 run ahead of the work on a power cut.
@@ -19,8 +20,10 @@ from sqlite_utils import Database
 
 from bot.state.sqlite import connect
 
+RETENTION = 30 * 24 * 3600.0  # seconds a handled event is remembered; sync never goes back so far
 
-class Journal:
+
+class MatrixJournal:
     def __init__(self, path: Path) -> None:
         self.db = Database(connect(path, durable=True))
         self.db.executescript(
@@ -29,8 +32,9 @@ class Journal:
             CREATE TABLE IF NOT EXISTS handled (
                 event_id TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, at REAL);
             CREATE TABLE IF NOT EXISTS rooms (room_id TEXT PRIMARY KEY, joined_at REAL);
-            CREATE TABLE IF NOT EXISTS replies (
-                commit_sha TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, text TEXT);
+            CREATE TABLE IF NOT EXISTS observed (
+                id INTEGER PRIMARY KEY, observer TEXT, key TEXT, room_id TEXT,
+                event_id TEXT UNIQUE, payload TEXT);
             CREATE TABLE IF NOT EXISTS transcript (
                 id INTEGER PRIMARY KEY, incident TEXT, event_id TEXT UNIQUE, line TEXT);
             CREATE TABLE IF NOT EXISTS devices (
@@ -38,6 +42,15 @@ class Journal:
                 PRIMARY KEY (user_id, device_id));
             """
         )
+        # Transcript lines an earlier release kept: observed rows of the incident transcript.
+        self.db.conn.execute(
+            "INSERT OR IGNORE INTO observed (observer, key, room_id, event_id, payload) "
+            "SELECT 'incident transcript', incident, NULL, event_id, line FROM transcript "
+            "ORDER BY id"
+        )
+        self.db.conn.execute("DELETE FROM transcript")
+        self.db.conn.execute("DROP TABLE IF EXISTS replies")
+        self.db.conn.execute("DELETE FROM handled WHERE at < ?", [time.time() - RETENTION])
 
     def close(self) -> None:
         self.db.conn.close()
@@ -65,38 +78,36 @@ class Journal:
             [event_id, room_id, reply_id, time.time()],
         )
 
-    # replies that later work (the reconciler) edits with its result
+    # room messages that features observe, until they are committed
 
-    def remember_reply(self, commit: str, room_id: str, reply_id: str, text: str) -> None:
+    def observe(self, observer: str, key: str, room_id: str, event_id: str, payload: str) -> None:
         self.db.conn.execute(
-            "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?)", [commit, room_id, reply_id, text]
+            "INSERT OR IGNORE INTO observed (observer, key, room_id, event_id, payload) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [observer, key, room_id, event_id, payload],
         )
 
-    def reply_for(self, commit: str) -> tuple[str, str, str] | None:
-        row = self.db.conn.execute(
-            "SELECT room_id, reply_id, text FROM replies WHERE commit_sha = ?", [commit]
-        ).fetchone()
-        return (row[0], row[1], row[2]) if row else None
-
-    # incident transcripts: durable here the moment a message arrives, committed in batches
-
-    def keep_line(self, incident: str, event_id: str, line: str) -> None:
-        self.db.conn.execute(
-            "INSERT OR IGNORE INTO transcript (incident, event_id, line) VALUES (?, ?, ?)",
-            [incident, event_id, line],
-        )
-
-    def pending_lines(self) -> dict[str, list[tuple[int, str, str]]]:
-        """incident -> [(row id, event id, line)] in arrival order."""
-        pending: dict[str, list[tuple[int, str, str]]] = {}
-        for row_id, incident, event_id, line in self.db.conn.execute(
-            "SELECT id, incident, event_id, line FROM transcript ORDER BY id"
+    def observed(
+        self, room_id: str | None = None
+    ) -> dict[tuple[str, str], list[tuple[int, str, str]]]:
+        """(observer, key) -> [(row id, event id, payload)] in arrival order; with `room_id`,
+        only the batches holding a message from that room."""
+        pending: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
+        rooms: dict[tuple[str, str], set[str | None]] = {}
+        for row_id, observer, key, room, event_id, payload in self.db.conn.execute(
+            "SELECT id, observer, key, room_id, event_id, payload FROM observed ORDER BY id"
         ):
-            pending.setdefault(incident, []).append((row_id, event_id, line))
-        return pending
+            pending.setdefault((observer, key), []).append((row_id, event_id, payload))
+            rooms.setdefault((observer, key), set()).add(room)
+        if room_id is None:
+            return pending
+        return {batch: rows for batch, rows in pending.items() if room_id in rooms[batch]}
 
-    def drop_lines(self, row_ids: list[int]) -> None:
-        self.db.conn.executemany("DELETE FROM transcript WHERE id = ?", [[i] for i in row_ids])
+    def pending(self) -> int:
+        return int(self.db.conn.execute("SELECT COUNT(*) FROM observed").fetchone()[0])
+
+    def drop_observed(self, row_ids: list[int]) -> None:
+        self.db.conn.executemany("DELETE FROM observed WHERE id = ?", [[i] for i in row_ids])
 
     # rooms
 

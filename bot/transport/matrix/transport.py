@@ -1,20 +1,17 @@
-"""The Matrix transport: sync, turn messages into invocations, send the replies.
+"""The Matrix transport: sync, and turn messages into invocations.
 
-Exactly once, in order: the events of a sync batch are handled one after the other, each reply is
-sent with a transaction id derived from the command's event id, each event is then marked
-handled, and only after the whole batch does the sync position move. A crash anywhere replays the
-batch: events already answered are skipped, a command already committed is answered with its
-commit (the engine finds it by its `Matrix-Event` trailer), and a reply already sent is not
-posted again (same transaction id). Nothing is executed twice and nothing is dropped.
+Exactly once, in order: the events of a sync batch are handled one after the other, each answer
+is owed in the outbox (by the engine, in the same step as its commit), each event is then marked
+handled, and only after the whole batch does the sync position move. A crash anywhere replays
+the batch: events already handled are skipped, a command already committed is recognised by the
+engine's ledger, and an answer already owed is not owed twice. Nothing is executed twice and
+nothing is dropped. Sending is the deliverer's (deliverer.py), which starts once this has synced.
 """
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import re
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +26,6 @@ from nio import (
     RoomMemberEvent,
     RoomMessagesResponse,
     RoomMessageText,
-    RoomSendResponse,
     SyncError,
     SyncResponse,
 )
@@ -37,23 +33,15 @@ from nio.api import MessageDirection
 from nio.exceptions import SendRetryError
 
 from bot.engine.dispatch import Engine
-from bot.engine.types import Invocation, Reply, text_html
-from bot.errors import Forbidden
+from bot.engine.effects import Answer
+from bot.engine.feature import Observer
+from bot.engine.types import Invocation, Reply
+from bot.errors import Forbidden, RateLimited
 from bot.logs import fact
-from bot.transport.matrix.content import (
-    edit_content,
-    notice,
-    pages,
-    refused_notice,
-    reply_content,
-    replying_to,
-    serialized_size,
-    txn_id,
-)
-from bot.transport.matrix.effects import EffectRunner
-from bot.transport.matrix.journal import Journal
+from bot.transport.matrix.deliverer import Fatal
+from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.keys import after_sync
-from bot.transport.matrix.transcript import Transcript
+from bot.transport.matrix.observations import Observations, room_message
 from bot.transport.ratelimit import RateLimit
 
 log = logging.getLogger("opsbot.matrix")
@@ -64,12 +52,8 @@ BACKOFF_CAP = 30.0
 SYNC_FILTER = {"room": {"timeline": {"limit": 500}}, "presence": {"types": []}}
 MAX_BACKFILL = 20_000  # events paged back over one gap; past that, the oldest are given up
 INFINITE_POWER = 2**53
-_ERRCODE = re.compile(r"M_[A-Z_]{1,40}")  # a homeserver's error code, fit to be shown
 TRANSIENT = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, SendRetryError)
-
-
-class Fatal(Exception):
-    """The bot cannot go on (its token was revoked); `opsbot run` exits non-zero saying why."""
+__all__ = ["Fatal", "MatrixTransport"]  # Fatal: the bot cannot go on (its token was revoked)
 
 
 class Retry(Exception):
@@ -82,11 +66,11 @@ class MatrixTransport:
         self,
         client: AsyncClient,
         engine: Engine,
-        journal: Journal,
+        journal: MatrixJournal,
         *,
         rate_limit: RateLimit,
+        observers: Sequence[Observer] = (),
         sync_timeout_ms: int = SYNC_TIMEOUT_MS,
-        on_commit: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
         self.engine = engine
@@ -94,9 +78,7 @@ class MatrixTransport:
         self.rate_limit = rate_limit
         self.sync_timeout_ms = sync_timeout_ms
         self.me = client.user_id
-        self.on_commit = on_commit
-        self.effects = EffectRunner(client, engine, self._send)
-        self.transcript = Transcript(engine, journal, str(client.user_id))
+        self.observations = Observations(engine, journal, observers, str(client.user_id))
         # The gate a stop closes: see `close`.
         self.in_flight = 0
         self._closed = False
@@ -111,10 +93,8 @@ class MatrixTransport:
             try:
                 if await self._until_stopped(self._sync_once(first), stop):
                     return
-                if first:
-                    await self.effects.recover()
-                    if on_ready:
-                        on_ready()
+                if first and on_ready:
+                    on_ready()
                 first, delay = False, 1.0
             except (*TRANSIENT, Retry) as e:
                 fact(log, "homeserver unavailable, retrying", logging.WARNING,
@@ -263,35 +243,19 @@ class MatrixTransport:
             "msgtype"
         ) in (None, "m.text")
         if not is_text or self.engine.command_text(event.body) is None:
-            # Conversation, not a command: in an incident's room, it goes to the timeline.
-            if await asyncio.to_thread(self.transcript.keep, room.room_id, event):
+            # Conversation, not a command: the features that observe rooms may keep it.
+            message = room_message(room.room_id, event)
+            kept = message is not None and await asyncio.to_thread(self.observations.keep, message)
+            if kept:
                 self.journal.mark_handled(event.event_id, room.room_id, None)
             return
-        incident = await asyncio.to_thread(self.transcript.incident_of, room.room_id)
-        if incident is not None:
-            await self.transcript.flush(only=incident)  # what was said comes before the command
+        await self.observations.flush(room=room.room_id)  # what was said comes before it
         reply = await self._command(room, event)
-        shown = reply
-        if reply.commit and reply.extra.get("deploys") and self.on_commit is not None:
-            # The reconciler takes it from here; `report` edits this reply with the result.
-            text = f"{reply.text} · deploying…"
-            shown = dataclasses.replace(reply, text=text, html=f"{reply.html} · deploying…")
-        reply_id = await self._send(
-            room.room_id,
-            reply_content(shown, in_reply_to=event.event_id, sender=event.sender),
-            txn_id("reply", event.event_id),
-        )
-        if reply.commit and reply_id:
-            self.journal.remember_reply(reply.commit, room.room_id, reply_id, reply.text)
-        if reply.effects:
-            await self.effects.run(reply.effects, event.event_id, room.room_id)
-        self.journal.mark_handled(event.event_id, room.room_id, reply_id)
+        self.journal.mark_handled(event.event_id, room.room_id, None)
         fact(
-            log, "answered", room=room.room_id, event=event.event_id, reply=reply_id,
-            command=reply.command, ok=reply.ok, commit=reply.commit, error=reply.error,
+            log, "answered", room=room.room_id, event=event.event_id, command=reply.command,
+            ok=reply.ok, commit=reply.commit, error=reply.error,
         )  # fmt: skip
-        if reply.commit and self.on_commit is not None:
-            self.on_commit(reply.commit)
 
     async def close(self, grace: float) -> bool:
         """Stops between two events, never inside one: the event being handled runs to its
@@ -306,33 +270,6 @@ class MatrixTransport:
             return False
         return True
 
-    async def post(self, room_id: str, text: str) -> None:
-        """A notice from the bot itself (an alert, a webhook), in a room it is in."""
-        if room_id not in self.client.rooms:
-            raise LookupError(f"not in {room_id} (yet)")
-        await self._send(room_id, notice(text), txn_id("post", f"{room_id}:{uuid.uuid4().hex}"))
-
-    async def announce(self, text: str) -> None:
-        """A notice to the announcement rooms of policy.toml ([rooms] announce)."""
-        stamp = datetime.now(UTC).isoformat()
-        for room in await asyncio.to_thread(self.engine.announce_rooms):
-            if room in self.client.rooms:
-                await self._send(room, notice(text), txn_id("announce", f"{room}:{stamp}:{text}"))
-
-    async def report(self, commit: str, text: str) -> None:
-        """Edits the reply that announced `commit` (`m.replace`), for work that finishes later:
-        "deploying" becomes the result. Nothing happens if no reply announced it."""
-        found = self.journal.reply_for(commit)
-        if found is None:
-            return
-        room_id, reply_id, original = found
-        reply = Reply(
-            True, None, f"{original} · {text}", text_html(f"{original} · {text}"), commit=commit
-        )
-        await self._send(
-            room_id, edit_content(reply, original=reply_id), txn_id("edit", f"{reply_id}:{text}")
-        )
-
     async def _command(self, room: MatrixRoom, event: RoomMessageText) -> Reply:
         device_id, device_key = await self._device_of(event)
         if (
@@ -344,21 +281,17 @@ class MatrixTransport:
                 log, "device key changed for a known device; refusing", logging.WARNING,
                 room=room.room_id, event=event.event_id, sender=event.sender, device=device_id,
             )  # fmt: skip
-            return Reply.refusal(
-                Forbidden(
-                    f"the key of your device {device_id} changed since I first saw it, which "
-                    "Matrix never allows; I will not act on messages from it",
-                    hint="tell an admin; verify the device, then an admin can !trust it",
-                )
-            )
+            return self._refuse(room, event, Forbidden(
+                f"the key of your device {device_id} changed since I first saw it, which "
+                "Matrix never allows; I will not act on messages from it",
+                hint="tell an admin; verify the device, then an admin can !trust it",
+            ))  # fmt: skip
         wait = self.rate_limit.take(event.sender)
         if wait:
-            return Reply.refusal(
-                Forbidden(
-                    f"too many commands from you; try again in {wait:.0f}s",
-                    hint="the rate limit protects the repo from floods",
-                )
-            )
+            return self._refuse(room, event, RateLimited(
+                f"too many commands from you; try again in {wait:.0f}s",
+                hint="the rate limit protects the repo from floods",
+            ))  # fmt: skip
         invocation = Invocation(
             sender=event.sender,
             sender_name=room.user_name(event.sender) or event.sender,
@@ -373,10 +306,24 @@ class MatrixTransport:
             device_key=device_key,
             encrypted=bool(event.decrypted),
             room_members=frozenset(room.users),
+            answer=True,
         )
         reply = await self.engine.handle(invocation)
         assert reply is not None  # command_text() said it was a command
         return reply
+
+    def _refuse(self, room: MatrixRoom, event: Any, error: Forbidden | RateLimited) -> Reply:
+        """A refusal of the transport's own, before the engine: owed like any answer."""
+        reply = Reply.refusal(error)
+        self._owe_answer(room.room_id, event, reply)
+        return reply
+
+    def _owe_answer(self, room_id: str, event: Any, reply: Reply) -> None:
+        answer = Answer(
+            room=room_id, in_reply_to=event.event_id, sender=event.sender, ok=reply.ok,
+            command=reply.command, text=reply.text, html=reply.html, error=reply.error,
+        )  # fmt: skip
+        self.engine.ledger.enqueue([(f"{event.event_id}#answer", answer)])
 
     async def _undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
         with contextlib.suppress(LocalProtocolError):  # already requested for this session
@@ -385,53 +332,10 @@ class MatrixTransport:
             "I could not read your message: it is encrypted with a key I have not received. "
             "I have asked your devices for it; please send the command again."
         )
-        reply_id = await self._send(
-            room.room_id,
-            notice(text, in_reply_to=event.event_id),
-            txn_id("undecryptable", event.event_id),
-        )
-        self.journal.mark_handled(event.event_id, room.room_id, reply_id)
+        self._owe_answer(room.room_id, event, Reply(False, None, text, text, error="undecryptable"))
+        self.journal.mark_handled(event.event_id, room.room_id, None)
         fact(log, "undecryptable event", logging.WARNING, room=room.room_id, event=event.event_id,
              sender=event.sender, session=event.session_id)  # fmt: skip
-
-    async def _send(self, room_id: str, content: dict[str, Any], txn: str) -> str | None:
-        """Sends `content`, in pages if it is too long for one event; the first page's id."""
-        first: str | None = None
-        for number, page in enumerate(pages(content), start=1):
-            # Page 1 keeps the transaction id a single message had: a replay is the same send.
-            sent = await self._send_one(room_id, page, txn if number == 1 else f"{txn}-{number}")
-            first = first or sent
-        return first
-
-    async def _send_one(
-        self, room_id: str, content: dict[str, Any], txn: str, *, fallback: bool = True
-    ) -> str | None:
-        response = await self.client.room_send(
-            room_id, "m.room.message", content, tx_id=txn, ignore_unverified_devices=True
-        )
-        if isinstance(response, RoomSendResponse):
-            return str(response.event_id)
-        code = response.status_code
-        status = response.transport_response.status if response.transport_response else None
-        if code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
-            raise Fatal(f"the homeserver rejected the access token ({response.message})")
-        if code in ("M_FORBIDDEN", "M_NOT_FOUND"):
-            # We cannot speak there (kicked, room gone); retrying would block everything else.
-            fact(log, "cannot reply", logging.WARNING, room=room_id, error=code)
-            return None
-        too_large = code == "M_TOO_LARGE" or status == 413
-        if too_large or (status is not None and 400 <= status < 500 and status != 429):
-            # Sending it again would be refused again, and the batch replayed forever: say so
-            # in its place, and move on to the next event.
-            fact(log, "the homeserver refused a message; not retrying", logging.WARNING,
-                 room=room_id, event=replying_to(content), txn=txn, error=code,
-                 status=status, size=serialized_size(content))  # fmt: skip
-            if not fallback:
-                return None
-            why = code if code and _ERRCODE.fullmatch(code) else f"HTTP {status}"
-            instead = refused_notice(content, too_large=too_large, why=why)
-            return await self._send_one(room_id, instead, f"{txn}-refused", fallback=False)
-        raise Retry(f"send failed: {code} {response.message}")
 
     # who is speaking
 

@@ -1,49 +1,35 @@
-"""`POST /alertmanager`: Prometheus Alertmanager's webhook (payload version 4).
+"""Alerts from Prometheus Alertmanager (webhook payload version 4), as a feature.
 
 Alertmanager groups alerts (`group_by` in its route) and sends one request per group whenever
-the group changes; each request becomes one notice in `[alerts] room` (else the announcement
+the group changes. Each request becomes one notice in `[alerts] room` (else the announcement
 rooms): the group's labels, and each alert's status, labels and summary. The alerts that a rule
-of the state repo's `alerts/rules.toml` matches are an incident: the first time, the internal
-command `incident alert` opens one for the group (keyed by Alertmanager's `groupKey`); later
+of the state repo's `alerts/rules.toml` matches are an incident: the first time, an
+`AlertGroup` request opens one for the group (keyed by Alertmanager's `groupKey`); later
 requests add what is new (an alert firing, an alert resolved) to that incident's timeline. Each
-is one commit with the usual `Incident:` and `Severity:` trailers.
+is one commit.
 
-Alertmanager must send the token of `[alerts] token_file` as a bearer token (`http_config:
-{authorization: {credentials_file: ...}}` in its webhook config); the route is not served
-without one unless the host config says `unauthenticated = true` and listens on loopback only.
-Requests are limited per client address (`[alerts] requests_per_minute`): Alertmanager batches
-alerts into one request per group, so a burst of requests is a flood, not an outage. Requests
-with a missing or wrong token have a budget of their own, so that a flood of them from the
-address the real Alertmanager shares (a proxy, a NAT) does not use up its budget.
+The route is `POST /alertmanager`, guarded by the host config's `[alerts]` section (its token,
+its rate limit, its room): the HTTP listener checks those and parses the JSON, this module
+decides. See `bot.transport.http.routes`.
 """
 
-import asyncio
-import logging
 import re
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
-
-from bot.engine.dispatch import Engine
-from bot.engine.types import Invocation, Reply
-from bot.logs import fact
+from bot.engine.effects import Notify
+from bot.engine.feature import Requests, Route, RouteResult
+from bot.engine.types import Reply
+from bot.features.incident_internal import AlertGroup
 from bot.state.incidents import ALERT_STATES, Alert
-from bot.transport.http.auth import matches, presented
-from bot.transport.http.body import NotJson, TooLarge, parse_json, read_body
-from bot.transport.http.notices import Notices
-from bot.transport.http.refusals import Refusals
-from bot.transport.ratelimit import RateLimit
-
-log = logging.getLogger("opsbot.alerts")
+from bot.text import clip
 
 SOURCE = "alertmanager"
-COMMAND = "incident alert"
 _FINGERPRINT = re.compile(r"[0-9a-fA-F]{1,64}")
 _TIMESTAMP = re.compile(r"\S{1,64}")
+
+
 SUMMARY_KEYS = ("summary", "description", "message")
 
 
@@ -162,85 +148,24 @@ def incident_line(reply: Reply) -> str | None:
     return f"already in the timeline of {incident}"
 
 
-class AlertmanagerWebhook:
-    def __init__(
-        self,
-        engine: Engine,
-        notices: Notices,
-        refusals: Refusals,
-        *,
-        room: str | None,
-        token: bytes | None,
-        max_body: int,
-        per_minute: int,
-        on_commit: Callable[[str], None] | None = None,
-    ) -> None:
-        """`token` None serves anyone: the host config allows it on loopback only."""
-        self.engine = engine
-        self.notices = notices
-        self.refusals = refusals
-        self.room = room
-        self.token = token
-        self.max_body = max_body
-        self.on_commit = on_commit
-        self.limit = RateLimit(per_minute)
-        self.failures = RateLimit(per_minute)
+async def receive(requests: Requests, payload: Any, room: str | None) -> RouteResult:
+    """One Alertmanager request: the incident side first, then the notice saying what it did.
+    A request the homeserver cannot take yet is not refused: the notice is owed, and sent
+    once it can be (Alertmanager would otherwise send it again, and again)."""
+    try:
+        notification = parse(payload)
+    except Malformed as e:
+        return RouteResult(400, {"ok": False, "error": f"not an Alertmanager v4 payload: {e}"})
+    request = AlertGroup(notification.group_key, notification.title, notification.alerts)
+    reply = await requests.request(request, SOURCE, room)
+    text = clip(notice(notification, reply))
+    target = {"rooms": (room,)} if room else {"announce": True}
+    requests.owe(
+        [(f"{SOURCE}:{reply.commit or notification.group_key}:{text}", Notify(text, **target))]
+    )
+    return RouteResult(
+        200, {"ok": True, "incident": reply.extra.get("incident"), "commit": reply.commit}
+    )
 
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_post("/alertmanager", self.receive)
 
-    async def receive(self, request: web.Request) -> web.Response:
-        peer = str(request.remote)
-        if self.token is not None and not matches(presented(request), self.token):
-            wait = self.failures.take(peer)
-            if wait:
-                return self.refusals.too_many(wait, SOURCE, "too many requests without the token")
-            return self.refusals.refuse(401, "missing or wrong token", SOURCE, peer=peer)
-        wait = self.limit.take(peer)
-        if wait:
-            return self.refusals.too_many(wait, SOURCE)
-        try:
-            body = await read_body(request, self.max_body)
-        except TooLarge:
-            return self.refusals.refuse(413, f"body over {self.max_body} bytes", SOURCE)
-        try:
-            payload = parse_json(body)
-        except NotJson as e:
-            return self.refusals.refuse(400, str(e), SOURCE)
-        try:
-            notification = parse(payload)
-        except Malformed as e:
-            return self.refusals.refuse(400, "not an Alertmanager v4 payload", SOURCE,
-                                        problem=str(e)[:200])  # fmt: skip
-        invocation = Invocation(
-            sender=self.engine.repo.committer.user_id,
-            sender_name="Alertmanager",
-            text=f"(alerts of group {notification.group_key})",
-            event_id=f"{SOURCE}:{uuid.uuid4().hex}",
-            received_at=datetime.now(UTC),
-            room_id=self.room,
-            transport=SOURCE,
-        )
-        args = {
-            "group": notification.group_key,
-            "title": notification.title,
-            "alerts": notification.alerts,
-        }
-        reply = await asyncio.to_thread(self.engine.run_internal, COMMAND, args, invocation)
-        if reply.commit is not None and self.on_commit is not None:
-            self.on_commit(reply.commit)
-        fact(
-            log, "alerts", group=notification.group_key, status=notification.status,
-            alerts=len(notification.alerts), incident=reply.extra.get("incident"),
-            commit=reply.commit, error=reply.error,
-        )  # fmt: skip
-        try:
-            await self.notices.send(notice(notification, reply), self.room)
-            await self.notices.effects(reply.effects, invocation.event_id, self.room)
-        except Exception as e:  # the homeserver is away, the bot is not in the room yet, ...
-            # Alertmanager retries; the incident is not written twice (see `incident alert`).
-            return self.refusals.refuse(503, "could not post; retry", SOURCE,
-                                        error=f"{type(e).__name__}: {e}")  # fmt: skip
-        return web.json_response(
-            {"ok": True, "incident": reply.extra.get("incident"), "commit": reply.commit}
-        )
+ROUTES = (Route("/alertmanager", section="alerts", handler=receive),)

@@ -1,0 +1,111 @@
+"""A feature is a plug-in: it declares what it contributes, and the assembly collects them.
+
+In the spirit of datasette's plugin hooks, but explicit: nothing registers itself by being
+imported. A feature contributes
+
+- commands: what people type (bot/engine/registry.py);
+- requests: typed internal requests, one dataclass each, run by the engine like a command
+  (the same commit, the same idempotency) but never reachable from chat: a room a deliverer
+  made, what was said in an incident's room, an alert group;
+- routes: HTTP endpoints on the listener (the listener authenticates, limits and parses; the
+  route decides);
+- observers: of room messages that are not commands (an incident's transcript);
+- tasks: run at start and then every `every` seconds (rooms owed to incidents).
+
+Features send nothing themselves: everything they want done is an effect in an outcome, which
+the engine writes to the outbox. Transports know this module and `bot/engine/effects.py`, and
+never a feature.
+"""
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from bot.engine.context import Context, Outcome
+from bot.engine.effects import Effect, Request
+from bot.engine.registry import Command
+from bot.engine.types import Reply
+from bot.state.view import StateView
+
+R = TypeVar("R", bound=Request)
+
+
+@dataclass(frozen=True)
+class RequestKind(Generic[R]):
+    """How a feature handles one type of internal request."""
+
+    type: type[R]
+    handler: Callable[[Context, R], Outcome]
+    writes: bool = True
+
+
+@dataclass(frozen=True)
+class RoomMessage:
+    """A message in a room that is not a command, as any transport would describe it."""
+
+    room: str
+    event_id: str
+    sender: str
+    at: datetime
+    kind: str  # "text" or "file"
+    body: str
+
+
+@dataclass(frozen=True)
+class Observer:
+    """Keeps room messages that matter to a feature, and records them in batches.
+
+    `watch` says whether a message is kept, and under which batch key (an incident's id) with
+    which payload (JSON text); the transport journals it at once and later asks `batch` for the
+    request that records a key's payloads, in arrival order, in one commit."""
+
+    name: str
+    watch: Callable[[StateView, RoomMessage], tuple[str, str] | None]
+    batch: Callable[[str, list[str]], Request]
+
+
+class Requests(Protocol):
+    """What a route or a task may ask of the engine."""
+
+    async def request(self, request: Request, source: str, room: str | None = None) -> Reply: ...
+
+    def owe(self, effects: Sequence[tuple[str, Effect]]) -> None: ...
+
+    def view(self) -> StateView: ...
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A POST endpoint on the HTTP listener. `section` names the host config section that
+    guards it (its token, its rate limit, its room); the listener reads and checks the JSON
+    body before `handler` sees it."""
+
+    path: str
+    section: str
+    handler: Callable[[Requests, Any, str | None], Awaitable[RouteResult]]
+
+
+@dataclass(frozen=True)
+class Task:
+    """Work a feature does on its own: at start, then every `every` seconds (None: once)."""
+
+    name: str
+    run: Callable[[Requests], Awaitable[None]]
+    every: float | None = None
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    commands: tuple[Command, ...] = ()
+    requests: tuple[RequestKind[Any], ...] = ()
+    routes: tuple[Route, ...] = ()
+    observers: tuple[Observer, ...] = ()
+    tasks: tuple[Task, ...] = field(default=())

@@ -1,0 +1,266 @@
+"""The host's ledger: which invocation made which commit, and the outbox of what is owed since.
+
+Neither is derivable from Git, so both live in one SQLite file in the state directory, and the
+engine writes them in one transaction: the commit's id and its effects (the reply, notices,
+rooms) once the commit's objects are durable and before the ref moves. After the move they are
+marked ready. So a crash at any point loses no effect and doubles none:
+
+- before the ref moved: the rows name a commit nobody can reach; `settle` drops them at the next
+  start, and the redelivered command runs again, writing them anew;
+- after it: `settle` finds the commit in the repo and marks them ready.
+
+A redelivered command is "already done" only if the commit its row names really landed; what a
+commit message says is never read for it (a display name could forge a `Matrix-Event` line).
+
+Effects are delivered in id order per room by the deliverer, which records each one as sent
+(with the event id it became), retried, or failed for good (with the reason), and prunes what
+was sent after `RETENTION`.
+"""
+
+import dataclasses
+import html
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.engine.effects import Amend, Answer, Effect, dump, load
+from bot.state.sqlite import connect
+
+SCHEMA = 1
+RETENTION = 14 * 24 * 3600.0  # seconds a sent or failed effect is kept, for `opsbot` to show
+
+
+@dataclass(frozen=True)
+class Owed:
+    """One effect in the outbox, due to be carried out."""
+
+    id: int
+    identity: str
+    effect: Effect
+    attempts: int
+    next_at: float  # not before: a retry waits for its backoff
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn = connect(self.path, durable=True)
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA:
+            raise RuntimeError(
+                f"{self.path} was written by a newer opsbot (schema {version}); upgrade opsbot"
+            )
+        self._conn.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS handled (
+                invocation TEXT PRIMARY KEY, commit_id TEXT NOT NULL, at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS outbox (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, identity TEXT UNIQUE NOT NULL,
+                commit_id TEXT, state TEXT NOT NULL, kind TEXT NOT NULL, effect TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL DEFAULT 0,
+                event_id TEXT, error TEXT, at REAL NOT NULL);
+            CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, id);
+            CREATE INDEX IF NOT EXISTS outbox_commit ON outbox(commit_id);
+            CREATE TABLE IF NOT EXISTS rooms (key TEXT PRIMARY KEY, room_id TEXT NOT NULL);
+            """
+        )
+        self._conn.execute(f"PRAGMA user_version = {SCHEMA}")
+        self.on_ready: Callable[[], None] = lambda: None  # set by a deliverer, to be woken
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # which invocation made which commit
+
+    def commit_of(self, invocation: str) -> str | None:
+        """The commit last prepared for `invocation`; whether it landed is the repo's answer."""
+        row = self._conn.execute(
+            "SELECT commit_id FROM handled WHERE invocation = ?", [invocation]
+        ).fetchone()
+        return row[0] if row else None
+
+    def prepare(
+        self, invocation: str, commit: str, at: int, effects: Sequence[tuple[str, Effect]]
+    ) -> None:
+        """Records, in one transaction, that `invocation` makes `commit` and owes `effects`
+        (identity, effect) once it lands. Called before the ref moves."""
+        with self._transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO handled VALUES (?, ?, ?)", [invocation, commit, at]
+            )
+            # A row left by an attempt whose commit never landed is replaced by this one.
+            self._conn.executemany(
+                "DELETE FROM outbox WHERE identity = ? AND state = 'prepared'",
+                [[identity] for identity, _ in effects],
+            )
+            self._insert(effects, commit, "prepared")
+
+    def landed(self, commit: str) -> None:
+        """The ref names `commit` now: its effects are due."""
+        self._conn.execute(
+            "UPDATE outbox SET state = 'ready' WHERE commit_id = ? AND state = 'prepared'", [commit]
+        )
+        self.on_ready()
+
+    def settle(self, reachable: Callable[[str], bool]) -> tuple[int, int]:
+        """After a crash: the prepared effects of commits that landed become due, the others
+        are dropped, and what was being sent is owed again (its transaction id makes the
+        second send the same as the first). Returns (made due, dropped)."""
+        self._conn.execute("UPDATE outbox SET state = 'ready' WHERE state = 'sending'")
+        rows = self._conn.execute(
+            "SELECT DISTINCT commit_id FROM outbox WHERE state = 'prepared'"
+        ).fetchall()
+        due = dropped = 0
+        for (commit,) in rows:
+            if reachable(commit):
+                due += self._conn.execute(
+                    "UPDATE outbox SET state = 'ready' WHERE commit_id = ? AND state = 'prepared'",
+                    [commit],
+                ).rowcount
+            else:
+                dropped += self._conn.execute(
+                    "DELETE FROM outbox WHERE commit_id = ? AND state = 'prepared'", [commit]
+                ).rowcount
+        return due, dropped
+
+    # the outbox
+
+    def enqueue(self, effects: Iterable[tuple[str, Effect]], commit: str | None = None) -> None:
+        """Effects due now (no commit to wait for). An identity already owed or sent is not
+        owed twice: a redelivered event, a task run again after a restart."""
+        with self._transaction():
+            self._insert(list(effects), commit, "ready")
+        self.on_ready()
+
+    def amend(self, amend: Amend, identity: str) -> None:
+        """`amend`'s text goes into the answer that announced its commit if that answer is not
+        sent yet (one message instead of a message and its edit); else it is owed as an edit."""
+        with self._transaction():
+            row = self._conn.execute(
+                "SELECT id, effect FROM outbox WHERE commit_id = ? AND kind = 'Answer' "
+                "AND state IN ('prepared', 'ready') ORDER BY id LIMIT 1",
+                [amend.commit],
+            ).fetchone()
+            answer = load(row[1]) if row else None
+            if row and isinstance(answer, Answer):
+                updated = amended(answer, amend.text)
+                self._conn.execute(
+                    "UPDATE outbox SET effect = ? WHERE id = ?", [dump(updated), row[0]]
+                )
+            else:
+                self._insert([(identity, amend)], amend.commit, "ready")
+        self.on_ready()
+
+    def due(self) -> list[Owed]:
+        """Every effect owed, in the order it was owed (the deliverer holds back the later
+        effects of a room whose earlier one waits for its retry)."""
+        rows = self._conn.execute(
+            "SELECT id, identity, effect, attempts, next_at FROM outbox "
+            "WHERE state = 'ready' ORDER BY id"
+        ).fetchall()
+        return [Owed(row[0], row[1], load(row[2]), row[3], row[4]) for row in rows]
+
+    def sending(self, owed: Owed) -> None:
+        """It is being sent: an `amend` no longer changes it, and becomes an edit instead."""
+        self._conn.execute("UPDATE outbox SET state = 'sending' WHERE id = ?", [owed.id])
+
+    def sent(self, owed: Owed, event_id: str | None) -> None:
+        self._conn.execute(
+            "UPDATE outbox SET state = 'sent', event_id = ?, at = ? WHERE id = ?",
+            [event_id, time.time(), owed.id],
+        )
+
+    def retry(self, owed: Owed, at: float, error: str) -> None:
+        self._conn.execute(
+            "UPDATE outbox SET state = 'ready', attempts = attempts + 1, next_at = ?, error = ? "
+            "WHERE id = ?",
+            [at, error, owed.id],
+        )
+
+    def failed(self, owed: Owed, error: str) -> None:
+        self._conn.execute(
+            "UPDATE outbox SET state = 'failed', error = ?, at = ? WHERE id = ?",
+            [error, time.time(), owed.id],
+        )
+
+    def answer_of(self, commit: str) -> Answer | None:
+        """The answer that announces `commit`, sent or not."""
+        row = self._conn.execute(
+            "SELECT effect FROM outbox WHERE commit_id = ? AND kind = 'Answer' ORDER BY id",
+            [commit],
+        ).fetchone()
+        answer = load(row[0]) if row else None
+        return answer if isinstance(answer, Answer) else None
+
+    def answer_event(self, commit: str) -> tuple[str, str, Answer] | None:
+        """(room, event id, answer) of the sent answer that announced `commit`."""
+        for event_id, effect in self._conn.execute(
+            "SELECT event_id, effect FROM outbox WHERE commit_id = ? AND kind = 'Answer' "
+            "AND state = 'sent' AND event_id IS NOT NULL ORDER BY id",
+            [commit],
+        ):
+            answer = load(effect)
+            if isinstance(answer, Answer):
+                return answer.room, event_id, answer
+        return None
+
+    def waiting(self, identity_prefix: str) -> bool:
+        """Whether an effect whose identity starts so is still owed (not sent, not failed)."""
+        row = self._conn.execute(
+            "SELECT 1 FROM outbox WHERE state IN ('prepared', 'ready', 'sending') "
+            "AND identity >= ? "
+            "AND identity < ? LIMIT 1",
+            [identity_prefix, identity_prefix + "\uffff"],
+        ).fetchone()
+        return row is not None
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"))
+
+    def prune(self, now: float) -> int:
+        return self._conn.execute(
+            "DELETE FROM outbox WHERE state IN ('sent', 'failed') AND at < ?", [now - RETENTION]
+        ).rowcount
+
+    # rooms made by `CreateRoom`
+
+    def room_made(self, key: str, room_id: str) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?)", [key, room_id])
+
+    def room_of(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT room_id FROM rooms WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    # internals
+
+    def _insert(
+        self, effects: Sequence[tuple[str, Effect]], commit: str | None, state: str
+    ) -> None:
+        now = time.time()
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO outbox (identity, commit_id, state, kind, effect, at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                [identity, commit, state, type(effect).__name__, dump(effect), now]
+                for identity, effect in effects
+            ],
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+
+def amended(answer: Answer, news: str) -> Answer:
+    """The answer with later news appended: "deploy: web 1.2 to dev · deploying… · ok"."""
+    return dataclasses.replace(
+        answer, text=f"{answer.text} · {news}", html=f"{answer.html} · {html.escape(news)}"
+    )

@@ -1,0 +1,287 @@
+"""The deliverer: the only code that sends to the homeserver, from the outbox of the ledger.
+
+Effects are carried out in the order they were owed, per room: an effect that cannot be
+delivered yet (the homeserver is away, a room the bot has only just made is not synced yet)
+holds back the later effects for that room, and no other room. It starts only once the client
+is ready (first sync done, rooms known). Each send has a transaction id derived from the
+effect's identity, so a send repeated after a crash is the same send to the homeserver, which
+does not post it twice. An effect that can never be delivered (the bot was kicked, the room is
+gone) is recorded as failed with the reason, logged once, and holds back nothing.
+
+Effects are data written by the engine, routes, tasks and the reconciler, in this process or
+another (the console): the deliverer is woken for its own and looks again every `POLL`
+seconds for the others.
+"""
+
+import asyncio
+import hashlib
+import html
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from nio import AsyncClient, RoomCreateResponse, RoomSendResponse
+
+from bot.engine.dispatch import Engine
+from bot.engine.effects import Amend, Answer, CreateRoom, Effect, Notify
+from bot.engine.types import Invocation, Reply, text_html
+from bot.logs import fact
+from bot.state.ledger import Ledger, Owed, amended
+from bot.tasks import first as _first
+from bot.transport.matrix.content import (
+    edit_content,
+    notice,
+    pages,
+    refused_notice,
+    reply_content,
+    replying_to,
+    serialized_size,
+)
+
+log = logging.getLogger("opsbot.matrix")
+
+POLL = 1.0  # seconds between looks for effects other processes owe
+BACKOFF_CAP = 60.0
+MAX_ATTEMPTS = 12  # a room that stays unknown this long (about 8 minutes) is given up on
+ENCRYPTION = {
+    "type": "m.room.encryption",
+    "state_key": "",
+    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+}
+
+
+class Fatal(Exception):
+    """The homeserver says the bot may not go on (its token was revoked)."""
+
+
+class NotYet(Exception):
+    """Delivery must wait: the homeserver is away, or a room is not known yet."""
+
+
+class Undeliverable(Exception):
+    """Delivery can never succeed: the bot cannot speak in that room."""
+
+
+def pill(user_id: str) -> str:
+    """A mention as clients render it: a link to the user."""
+    return f'<a href="https://matrix.to/#/{html.escape(user_id)}">{html.escape(user_id)}</a>'
+
+
+def mention_content(text: str, mentions: tuple[str, ...]) -> dict[str, Any]:
+    plain = f"{text}\n{' '.join(mentions)}" if mentions else text
+    markup = text_html(text)
+    if mentions:
+        markup += "<br>" + " ".join(pill(m) for m in mentions)
+    return notice(plain, markup, mentions=mentions)
+
+
+def txn(identity: str, part: str = "") -> str:
+    """The transaction id of one send of an effect: the same for every attempt."""
+    return "opsbot-" + hashlib.sha256(f"{identity}|{part}".encode()).hexdigest()[:32]
+
+
+def answer_reply(answer: Answer) -> Reply:
+    return Reply(answer.ok, answer.command, answer.text, answer.html, answer.commit, answer.error)
+
+
+class Deliverer:
+    def __init__(
+        self,
+        client: AsyncClient,
+        engine: Engine,
+        ledger: Ledger,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.engine = engine
+        self.ledger = ledger
+        self.clock = clock
+        self._wake = asyncio.Event()
+        ledger.on_ready = self._wake.set
+        self.delivered = 0
+
+    async def run(self, ready: asyncio.Event, stop: asyncio.Event) -> None:
+        """Delivers what is owed until `stop`; nothing before `ready` (rooms are known)."""
+        if not await _first(ready, stop):
+            return
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Fatal:
+                raise
+            except Exception:
+                log.exception("delivering effects failed; trying again")
+            await _first(self._wake, stop, timeout=POLL)
+
+    async def drain(self) -> int:
+        """One pass over what is owed, in order; returns how many were delivered."""
+        now = self.clock()
+        held: set[str] = set()  # rooms whose earlier effect waits: later ones wait behind it
+        done = 0
+        for owed in self.ledger.due():
+            where = self._order_key(owed.effect)
+            if where in held:
+                continue
+            if owed.next_at > now:
+                held.add(where)
+                continue
+            self.ledger.sending(owed)
+            try:
+                event_id = await self._deliver(owed)
+            except NotYet as e:
+                delay = min(2.0**owed.attempts, BACKOFF_CAP)
+                if owed.attempts + 1 >= MAX_ATTEMPTS:
+                    self._failed(owed, f"gave up: {e}")
+                else:
+                    self.ledger.retry(owed, now + delay, str(e))
+                    held.add(where)
+                continue
+            except Undeliverable as e:
+                self._failed(owed, str(e))
+                continue
+            except BaseException:
+                self.ledger.retry(owed, now + 1.0, "interrupted")
+                raise
+            self.ledger.sent(owed, event_id)
+            done += 1
+            self.delivered += 1
+        self.ledger.prune(now)
+        return done
+
+    def _failed(self, owed: Owed, why: str) -> None:
+        self.ledger.failed(owed, why)
+        fact(log, "effect not delivered", logging.WARNING, effect=owed.identity,
+             kind=type(owed.effect).__name__, error=why)  # fmt: skip
+
+    def _order_key(self, effect: Effect) -> str:
+        if isinstance(effect, Answer):
+            return effect.room
+        if isinstance(effect, Amend):
+            found = self.ledger.answer_of(effect.commit)
+            return found.room if found else f"commit:{effect.commit}"
+        if isinstance(effect, Notify):
+            return effect.rooms[0] if effect.rooms else f"key:{effect.room_key or 'announce'}"
+        return effect.link_in or f"key:{effect.key}"
+
+    async def _deliver(self, owed: Owed) -> str | None:
+        effect = owed.effect
+        if isinstance(effect, Answer):
+            content = reply_content(
+                answer_reply(effect), in_reply_to=effect.in_reply_to, sender=effect.sender
+            )
+            return await self._send(effect.room, content, owed.identity)
+        if isinstance(effect, Amend):
+            return await self._amend(effect, owed)
+        if isinstance(effect, Notify):
+            return await self._notify(effect, owed)
+        return await self._create_room(effect, owed)
+
+    async def _amend(self, amend: Amend, owed: Owed) -> str | None:
+        sent = self.ledger.answer_event(amend.commit)
+        if sent is None:
+            if self.ledger.answer_of(amend.commit) is not None:
+                raise NotYet("the answer it amends is not sent yet")
+            return None  # nothing announced the commit in a room (the console, a route)
+        room, reply_id, answer = sent
+        shown = answer_reply(amended(answer, amend.text))
+        return await self._send(room, edit_content(shown, original=reply_id), owed.identity)
+
+    async def _notify(self, effect: Notify, owed: Owed) -> str | None:
+        rooms = list(effect.rooms)
+        if effect.room_key is not None:
+            made = self.ledger.room_of(effect.room_key)
+            if made is not None:
+                rooms.append(made)
+            elif self.ledger.waiting(f"room:{effect.room_key}"):
+                raise NotYet(f"the room {effect.room_key} is not made yet")
+        optional = await asyncio.to_thread(self.engine.announce_rooms) if effect.announce else []
+        content = mention_content(effect.text, effect.mentions)
+        first: str | None = None
+        for room in dict.fromkeys([*rooms, *optional]):  # each room once, in order
+            if room not in self.client.rooms:
+                if room in rooms:
+                    raise NotYet(f"not in {room} yet")
+                continue  # an announcement room the bot was never invited to
+            sent = await self._send(room, content, owed.identity, room)
+            first = first or sent
+        return first
+
+    async def _create_room(self, effect: CreateRoom, owed: Owed) -> str | None:
+        room_id = self.ledger.room_of(effect.key)
+        if room_id is None:
+            me = self.client.user_id
+            response = await self.client.room_create(
+                name=effect.name,
+                topic=effect.topic,
+                invite=[u for u in effect.invite if u != me],
+                initial_state=[ENCRYPTION],
+            )
+            if not isinstance(response, RoomCreateResponse):
+                raise NotYet(f"could not create the room: {response}")
+            room_id = str(response.room_id)
+            self.ledger.room_made(effect.key, room_id)
+            fact(log, "room created", key=effect.key, room=room_id)
+        if effect.then is not None:
+            request = self.engine.request_from(effect.then, room=room_id)
+            invocation = Invocation(
+                sender=str(self.client.user_id), sender_name="opsbot",
+                text=f"({request.name} {room_id})", event_id=f"room:{effect.key}",
+                received_at=datetime.now(UTC), room_id=effect.link_in, transport="matrix",
+            )  # fmt: skip
+            reply = await asyncio.to_thread(self.engine.request, request, invocation)
+            if not reply.ok and reply.error == "internal":
+                raise NotYet(f"could not record the room: {reply.text}")
+        if effect.link_in and effect.link_in in self.client.rooms:
+            link = f"https://matrix.to/#/{room_id}"
+            content = notice(
+                f"{effect.link_text}: {link}",
+                f'{text_html(effect.link_text)}: <a href="{link}">{html.escape(room_id)}</a>',
+            )
+            await self._send(effect.link_in, content, owed.identity, "link")
+        return room_id
+
+    # sending
+
+    async def _send(
+        self, room_id: str, content: dict[str, Any], identity: str, part: str = ""
+    ) -> str | None:
+        """Sends `content`, in pages if it is too long for one event; the first page's id."""
+        first: str | None = None
+        for number, page in enumerate(pages(content), start=1):
+            sent = await self._send_one(room_id, page, txn(identity, f"{part}#{number}"))
+            first = first or sent
+        return first
+
+    async def _send_one(
+        self, room_id: str, content: dict[str, Any], txn_id: str, *, fallback: bool = True
+    ) -> str | None:
+        try:
+            response = await self.client.room_send(
+                room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=True
+            )
+        except (OSError, TimeoutError) as e:
+            raise NotYet(f"{type(e).__name__}: {e}") from None
+        if isinstance(response, RoomSendResponse):
+            return str(response.event_id)
+        code = response.status_code
+        status = response.transport_response.status if response.transport_response else None
+        if code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
+            raise Fatal(f"the homeserver rejected the access token ({response.message})")
+        if code in ("M_FORBIDDEN", "M_NOT_FOUND"):
+            raise Undeliverable(f"cannot speak in {room_id}: {code}")
+        too_large = code == "M_TOO_LARGE" or status == 413
+        if too_large or (status is not None and 400 <= status < 500 and status != 429):
+            # Sending it again would be refused again: say so in its place, and move on.
+            fact(log, "the homeserver refused a message; not retrying", logging.WARNING,
+                 room=room_id, event=replying_to(content), txn=txn_id, error=code,
+                 status=status, size=serialized_size(content))  # fmt: skip
+            if not fallback:
+                return None
+            why = code if code and code.isascii() and code.replace("_", "").isalnum() else ""
+            instead = refused_notice(content, too_large=too_large, why=why or f"HTTP {status}")
+            return await self._send_one(room_id, instead, f"{txn_id}-refused", fallback=False)
+        raise NotYet(f"send failed: {code} {response.message}")
