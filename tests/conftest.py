@@ -21,7 +21,9 @@ from bot.engine.types import Invocation, Reply
 if TYPE_CHECKING:
     from matrix_harness import BotProcess
 
+    from bot.config import Config
     from bot.devclient import Person
+    from bot.transport.http import HttpListener
 from bot.state.message import Message
 from bot.state.repo import Identity
 
@@ -120,6 +122,29 @@ class Bot:
                 self.clock(),
                 parent=state.head(),
             )
+
+
+def http_listener(bot: Bot, host_config: "Config") -> "HttpListener":
+    """The HTTP listener as the service builds it: every feature's routes, effects owed."""
+    from bot.engine.services import Services
+    from bot.features.catalog import FEATURES
+    from bot.transport.http import HttpListener
+
+    routes = [route for feature in FEATURES for route in feature.routes]
+    return HttpListener(host_config, Services(bot.engine), routes)
+
+
+def owed_notices(bot: Bot, source: str) -> list[tuple[str, str]]:
+    """The notices owed in the outbox by `source` (a route, the webhooks): (room, or
+    "announcement rooms", text), in order; what the deliverer will send."""
+    from bot.engine.effects import Notify
+
+    return [
+        (owed.effect.rooms[0] if owed.effect.rooms else "announcement rooms", owed.effect.text)
+        for owed in bot.engine.ledger.due()
+        if isinstance(owed.effect, Notify) and owed.identity.startswith(f"{source}:")
+        and "#" not in owed.identity
+    ]  # fmt: skip
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import subprocess
 import time
 import tomllib
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from bot import config
 from bot.state.timeline import plain_line
 from bot.state.timeline import read as read_timeline
 from bot.transport.http import HttpListener
-from conftest import Bot, git
+from conftest import Bot, git, http_listener, owed_notices
 
 BINARY = shutil.which("alertmanager") or shutil.which("prometheus-alertmanager")
 pytestmark = pytest.mark.skipif(
@@ -38,13 +38,13 @@ GROUP = '{}:{alertname="DiskFull"}'
 
 @dataclass
 class Rooms:
-    posted: list[tuple[str, str]] = field(default_factory=list)
+    """What the route owes the rooms, read from the outbox: (room, text), in order."""
 
-    async def post(self, room: str, text: str) -> None:
-        self.posted.append((room, text))
+    bot: Bot
 
-    async def announce(self, text: str) -> None:
-        self.posted.append(("announcement rooms", text))
+    @property
+    def posted(self) -> list[tuple[str, str]]:
+        return owed_notices(self.bot, "alertmanager")
 
 
 @pytest.fixture
@@ -56,10 +56,8 @@ async def listener(bot: Bot, tmp_path: Path) -> AsyncIterator[tuple[HttpListener
         f'[http]\nlisten = "127.0.0.1:0"\n'
         f'[alerts]\nroom = "{ALERTS_ROOM}"\ntoken_file = "{tmp_path / "am.token"}"\n'
     )
-    rooms = Rooms()
-    served = HttpListener(
-        config.load(host_config), bot.engine, post=rooms.post, announce=rooms.announce
-    )
+    rooms = Rooms(bot)
+    served = http_listener(bot, config.load(host_config))
     await served.start()
     yield served, rooms
     await served.stop()

@@ -84,7 +84,7 @@ def test_a_handler_bug_is_reported_with_a_reference_and_writes_nothing(bot: Bot,
 
     explode = Command(name="explode", usage="", summary="a bug", handler=broken, writes=True)
     engine = Engine(
-        CommandRegistry([explode]), bot.engine.repo, bot.engine.index, bot.engine.handled
+        CommandRegistry([explode]), bot.engine.repo, bot.engine.index, bot.engine.ledger
     )
     head = bot.head()
     reply = engine.run(invocation("@alice:example.org", "!explode"))

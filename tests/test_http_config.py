@@ -9,8 +9,7 @@ import pytest
 
 from bot import config
 from bot.config import AlertsConfig, ConfigError, HttpConfig, WebhookConfig
-from bot.transport.http import HttpListener
-from conftest import Bot
+from conftest import Bot, http_listener
 
 PATHS = '[paths]\nrepo = "/var/lib/opsbot/state.git"\nstate_dir = "/var/lib/opsbot"\n'
 
@@ -145,10 +144,6 @@ def test_a_mirror_listed_twice_is_a_problem(tmp_path: Path) -> None:
     ]
 
 
-async def posted_nowhere(room: str, text: str) -> None:
-    raise AssertionError("nothing is posted here")
-
-
 def host_config(bot: Bot, tmp_path: Path, text: str) -> config.Config:
     path = tmp_path / "opsbot.toml"
     path.write_text(
@@ -170,7 +165,7 @@ async def test_a_missing_or_empty_secret_stops_the_start(
         secret.write_text(content)
     http = "" if section == "http" else '[http]\nlisten = "127.0.0.1:0"\n'
     loaded = host_config(bot, tmp_path, f'{http}[{section}]\n{key} = "{secret}"\n')
-    listener = HttpListener(loaded, bot.engine, post=posted_nowhere)
+    listener = http_listener(bot, loaded)
 
     with pytest.raises(ConfigError) as refused:
         await listener.start()
@@ -180,10 +175,7 @@ async def test_a_missing_or_empty_secret_stops_the_start(
 
 
 async def test_routes_not_configured_are_not_there(bot: Bot, tmp_path: Path) -> None:
-    listener = HttpListener(
-        host_config(bot, tmp_path, '[http]\nlisten = "127.0.0.1:0"\n'), bot.engine,
-        post=posted_nowhere,
-    )  # fmt: skip
+    listener = http_listener(bot, host_config(bot, tmp_path, '[http]\nlisten = "127.0.0.1:0"\n'))
     await listener.start()
     try:
         assert listener.url.startswith("http://127.0.0.1:")
@@ -203,10 +195,7 @@ async def test_routes_not_configured_are_not_there(bot: Bot, tmp_path: Path) -> 
 async def test_an_address_in_use_stops_the_start_and_leaves_nothing_open(
     bot: Bot, tmp_path: Path
 ) -> None:
-    first = HttpListener(
-        host_config(bot, tmp_path, '[http]\nlisten = "127.0.0.1:0"\n'), bot.engine,
-        post=posted_nowhere,
-    )  # fmt: skip
+    first = http_listener(bot, host_config(bot, tmp_path, '[http]\nlisten = "127.0.0.1:0"\n'))
     await first.start()
     try:
         (tmp_path / "ci.secret").write_text("s")
@@ -215,7 +204,7 @@ async def test_an_address_in_use_stops_the_start_and_leaves_nothing_open(
             f'[http]\nlisten = "127.0.0.1:{first.port}"\n'
             f'[webhooks.ci]\nsecret_file = "{tmp_path / "ci.secret"}"\n',
         )  # fmt: skip
-        second = HttpListener(taken, bot.engine, post=posted_nowhere)
+        second = http_listener(bot, taken)
         with pytest.raises(OSError):
             await second.start()
         await second.stop()  # harmless after a failed start

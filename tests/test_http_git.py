@@ -19,13 +19,9 @@ from bot.reconcile.hooks import HookResult
 from bot.reconcile.notes import NOTES, add_note
 from bot.reconcile.outcome import Outcome
 from bot.transport.http import HttpListener
-from conftest import Bot, git
+from conftest import Bot, git, http_listener
 
 TOKEN = "correct-horse-battery-staple"
-
-
-async def nowhere(room: str, text: str) -> None:
-    raise AssertionError(f"nothing should be posted, got {text!r} for {room}")
 
 
 @pytest.fixture
@@ -37,7 +33,7 @@ async def served(bot: Bot, tmp_path: Path) -> AsyncIterator[HttpListener]:
         f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
         f'[http]\nlisten = "127.0.0.1:0"\ntoken_file = "{token_file}"\n'
     )
-    listener = HttpListener(config.load(host_config), bot.engine, post=nowhere)
+    listener = http_listener(bot, config.load(host_config))
     await listener.start()
     yield listener
     await listener.stop()

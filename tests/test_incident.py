@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.engine.effects import CreateIncidentRoom, Notify
+from bot.engine.effects import CreateRoom, Notify, dump_request
 from bot.engine.types import Invocation, Reply
 from bot.errors import InvalidRecord
+from bot.features.incident_internal import AlertGroup, IncidentRoomMade, IncidentTranscript
 from bot.state.policy import decode_policy
 from bot.state.timeline import event, plain_line, said, shared_file
 from conftest import ALICE, BOB, MALLORY, Bot, git
@@ -63,13 +64,22 @@ def over(bot: Bot, text: str, sender: str = ALICE, **facts: Any) -> Reply:
     return reply
 
 
+REQUESTS = {
+    "incident room": IncidentRoomMade,
+    "incident transcript": IncidentTranscript,
+    "incident alert": AlertGroup,
+}
+
+
 def internal(bot: Bot, name: str, args: dict[str, Any]) -> Reply:
-    """What the Matrix transport does after it created a room, or to record a transcript."""
+    """What the deliverer does after it made a room, or the transport to record a transcript:
+    a typed request, built here from the request's name and fields."""
     invocation = Invocation(
         sender="@opsbot:example.org", text=f"({name})", event_id=f"${uuid.uuid4().hex}",
         received_at=bot.clock(), room_id=OPS, transport="matrix",
     )  # fmt: skip
-    return bot.engine.run_internal(name, args, invocation)
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    return bot.engine.request(REQUESTS[name](**fields), invocation)
 
 
 def incident_log(bot: Bot, incident: str = "INC-1") -> list[str]:
@@ -150,14 +160,16 @@ def test_open_over_matrix_asks_for_a_room_inviting_the_reporter_and_the_policy_p
     team: Bot,
 ) -> None:
     reply = team.say("!incident open sev1 Payments failing", sender=BOB)
-    rooms = [e for e in reply.effects if isinstance(e, CreateIncidentRoom)]
+    rooms = [e for e in reply.effects if isinstance(e, CreateRoom)]
     assert rooms == [
-        CreateIncidentRoom(
-            incident="INC-1",
+        CreateRoom(
+            key="incident:INC-1",
             name="INC-1: Payments failing",
             topic=rooms[0].topic,
             invite=(BOB, ONCALL, CAROL),
-            declared_in=OPS,
+            link_in=OPS,
+            link_text="INC-1 has its own encrypted room: INC-1: Payments failing",
+            then=dump_request(IncidentRoomMade("INC-1")),
         )
     ]
     assert "sev1" in rooms[0].topic
@@ -166,7 +178,7 @@ def test_open_over_matrix_asks_for_a_room_inviting_the_reporter_and_the_policy_p
 def test_open_from_the_console_creates_no_room(bot: Bot) -> None:
     reply = over(bot, "!incident open sev2 Database is down", transport="console", room_id=None)
     assert reply.ok, reply.text
-    assert not [e for e in reply.effects if isinstance(e, CreateIncidentRoom)]
+    assert not [e for e in reply.effects if isinstance(e, CreateRoom)]
     assert [n.announce for n in notices(reply)] == [True]
 
 
@@ -353,7 +365,7 @@ def test_sev_mentions_the_roles_the_participants_and_the_policy_people(team: Bot
         f"incident sev: INC-1 raised from sev2 to sev1: Database is down; notifying "
         f"{', '.join(expected)}"
     )
-    to_room = [n for n in notices(reply) if n.to_incident == "INC-1"]
+    to_room = [n for n in notices(reply) if n.room_key == "incident:INC-1"]
     assert [n.mentions for n in to_room] == [expected]
     assert "Severity: sev1" in git(team.repo, "log", "-1", "--format=%(trailers)")
     assert said_and_done(team)[-1] == (BOB, "event", "severity sev2 -> sev1 (all regions)")
@@ -532,8 +544,8 @@ def test_a_command_from_elsewhere_is_echoed_to_the_incident_room(bot: Bot) -> No
     opened(bot)
     internal(bot, "incident room", {"incident": "INC-1", "room": WAR_ROOM})
     reply = bot.say("!incident status INC-1 identified")
-    assert [(n.to_incident, n.text) for n in notices(reply)] == [
-        ("INC-1", f"INC-1 is now identified, by {ALICE}")
+    assert [(n.rooms, n.text) for n in notices(reply)] == [
+        ((WAR_ROOM,), f"INC-1 is now identified, by {ALICE}")
     ]
     in_room = over(bot, "!incident status monitoring", room_id=WAR_ROOM)
     assert notices(in_room) == []

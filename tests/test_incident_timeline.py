@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from bot.engine.effects import Notify
 from bot.engine.types import Invocation
+from bot.features.incident_internal import IncidentRoomMade
 from bot.state.timeline import (
     CHUNK_ENTRIES,
     decode_chunk,
@@ -132,9 +133,7 @@ def test_a_note_is_echoed_to_the_incident_room_on_one_line(bot: Bot) -> None:
         sender="@opsbot:example.org", text="(incident room)", event_id="$room",
         received_at=bot.clock(), room_id="!ops:example.org", transport="matrix",
     )  # fmt: skip
-    assert bot.engine.run_internal(
-        "incident room", {"incident": "INC-1", "room": "!inc1:example.org"}, transport
-    ).ok
+    assert bot.engine.request(IncidentRoomMade("INC-1", "!inc1:example.org"), transport).ok
 
     reply = bot.say(f"!incident note INC-1 first\u2028{FORGED}", sender=MALLORY)
 

@@ -2,27 +2,27 @@
 
 from pathlib import Path
 
-from bot.transport.matrix.journal import Journal
+from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.ratelimit import RateLimit
 
 
 def test_the_sync_position_survives_reopening(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "journal.sqlite")
+    journal = MatrixJournal(tmp_path / "journal.sqlite")
     assert journal.position() is None
     journal.advance("s42_1")
     journal.close()
-    assert Journal(tmp_path / "journal.sqlite").position() == "s42_1"
+    assert MatrixJournal(tmp_path / "journal.sqlite").position() == "s42_1"
 
 
 def test_a_handled_event_is_remembered(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "journal.sqlite")
+    journal = MatrixJournal(tmp_path / "journal.sqlite")
     journal.mark_handled("$a", "!room", "$reply")
     assert journal.handled("$a")
     assert not journal.handled("$b")
 
 
 def test_the_first_key_of_a_device_is_kept_and_a_changed_key_is_refused(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "journal.sqlite")
+    journal = MatrixJournal(tmp_path / "journal.sqlite")
     assert journal.first_use("@bob:example.org", "PHONE", "key-1")
     assert journal.first_use("@bob:example.org", "PHONE", "key-1")
     assert not journal.first_use("@bob:example.org", "PHONE", "key-2")

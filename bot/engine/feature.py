@@ -68,7 +68,10 @@ class Observer:
 class Requests(Protocol):
     """What a route or a task may ask of the engine."""
 
-    async def request(self, request: Request, source: str, room: str | None = None) -> Reply: ...
+    async def request(
+        self, request: Request, source: str, room: str | None = None, name: str | None = None
+    ) -> Reply:
+        """Runs `request` as `source` (in ids), shown as `name` (in commits), in `room`."""
 
     def owe(self, effects: Sequence[tuple[str, Effect]]) -> None: ...
 

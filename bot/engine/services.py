@@ -16,9 +16,11 @@ class Services:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    async def request(self, request: Request, source: str, room: str | None = None) -> Reply:
+    async def request(
+        self, request: Request, source: str, room: str | None = None, name: str | None = None
+    ) -> Reply:
         invocation = Invocation(
-            sender=self.engine.repo.committer.user_id, sender_name=source,
+            sender=self.engine.repo.committer.user_id, sender_name=name or source,
             text=f"({request.name}, from {source})", event_id=f"{source}:{uuid.uuid4().hex}",
             received_at=datetime.now(UTC), room_id=room, transport=source,
         )  # fmt: skip

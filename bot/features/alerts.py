@@ -155,9 +155,11 @@ async def receive(requests: Requests, payload: Any, room: str | None) -> RouteRe
     try:
         notification = parse(payload)
     except Malformed as e:
-        return RouteResult(400, {"ok": False, "error": f"not an Alertmanager v4 payload: {e}"})
+        return RouteResult(
+            400, {"ok": False, "error": "not an Alertmanager v4 payload", "problem": str(e)[:200]}
+        )
     request = AlertGroup(notification.group_key, notification.title, notification.alerts)
-    reply = await requests.request(request, SOURCE, room)
+    reply = await requests.request(request, SOURCE, room, name="Alertmanager")
     text = clip(notice(notification, reply))
     target = {"rooms": (room,)} if room else {"announce": True}
     requests.owe(

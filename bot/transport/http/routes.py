@@ -62,5 +62,8 @@ class FeatureRoute:
             return self.refusals.refuse(400, str(e), source)
         result = await self.route.handler(self.services, payload, guard.room)
         if result.status >= 400:
-            return self.refusals.refuse(result.status, str(result.body.get("error")), source)
+            details = {k: v for k, v in result.body.items() if k not in ("ok", "error")}
+            return self.refusals.refuse(
+                result.status, str(result.body.get("error")), source, **details
+            )
         return web.json_response(result.body, status=result.status)
