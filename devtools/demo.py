@@ -1,6 +1,6 @@
 """The local demo: a throwaway homeserver, the bot, and a prompt that talks to it over E2EE.
 
-    python -m bot.demo          (what `scripts/demo` runs)
+    python -m devtools.demo          (what `scripts/demo` runs)
 
 It starts Synapse on 127.0.0.1, registers the bot and a demo user, creates a state repo and an
 encrypted room, starts `opsbot run` as its own process, and then sends each line typed at the
@@ -22,8 +22,8 @@ from pathlib import Path
 
 from bot.assemble import init_repo
 from bot.config import HostPaths
-from bot.devclient import Person
-from bot.devserver import Homeserver
+from devtools.devclient import Person
+from devtools.devserver import Homeserver
 
 PASSWORD_BYTES = 9
 
