@@ -188,27 +188,43 @@ def cmd_install_service(args: argparse.Namespace) -> int:
         # No secret in it, and the service's dynamic user must read it.
         write_file(config, shipped.systemd("opsbot.toml.example").read_bytes(), PUBLIC_FILE)
         print(f"wrote {config} (an example: set homeserver and user_id)")
-    print(NEXT_STEPS)
+    print(next_steps())
     return 0
 
 
-NEXT_STEPS = """
-next, as root:
-  1. edit /etc/opsbot/opsbot.toml: homeserver and user_id
-  2. give the bot its password, readable by root alone (systemd hands it to the service):
-       install -m 0600 /dev/stdin /etc/opsbot/credentials/password   # type it, then Ctrl-D
-     or encrypted for this host: systemd-creds encrypt --name=password - \\
-       /etc/opsbot/credentials/password.cred   # and LoadCredentialEncrypted= in the unit
-  3. make the key that signs every commit (printing the allowed-signers line for reviewers):
-       opsbot keygen --out /etc/opsbot/credentials/signing_key --principal @opsbot:example.org
-  4. create the state repo in the service's state directory, its first commit signed too:
-       opsbot init /var/lib/opsbot/state.git --state-dir /var/lib/opsbot \\
-         --key /etc/opsbot/credentials/signing_key \\
-         --bot @opsbot:example.org --admin @you:example.org
-  5. put deploy and health hooks, if any, in /etc/opsbot/hooks.d (root-owned)
-  6. opsbot check --config /etc/opsbot/opsbot.toml
-  7. systemctl daemon-reload && systemctl enable --now opsbot.service
-  8. systemctl status opsbot.service   # Status: "serving N rooms" once it is ready"""
+# The service path, step by step, written once: `install-service` prints the steps after its
+# own, `python -m bot.docs` copies them all into the README's "Run it as a service", and
+# tests/test_readme_service.py follows the README's copy in a fresh directory.
+SERVICE_STEPS = """\
+# 1. the unit, starting this opsbot, and an example host config (kept if there is one)
+opsbot install-service
+# 2. set homeserver and user_id (the bot's Matrix account) in the host config
+editor /etc/opsbot/opsbot.toml
+# 3. the bot's password, readable by root alone; systemd hands it to the service
+#    (type it, then Ctrl-D; or encrypt it for this host with systemd-creds encrypt
+#    --name=password - /etc/opsbot/credentials/password.cred and LoadCredentialEncrypted=)
+install -m 0600 /dev/stdin /etc/opsbot/credentials/password
+# 4. the key that signs every commit, made once; keep the allowed-signers line it prints
+opsbot keygen --out /etc/opsbot/credentials/signing_key --principal @opsbot:example.org
+# 5. the state repo in the service's state directory, its first commit signed with that key
+opsbot init /var/lib/opsbot/state.git --state-dir /var/lib/opsbot \\
+  --key /etc/opsbot/credentials/signing_key --bot @opsbot:example.org --admin @you:example.org
+# 6. deploy and health hooks, if any, go in /etc/opsbot/hooks.d (root-owned, not group-writable)
+# 7. check the host config and the repo, and try a command from the console if you like
+opsbot check --config /etc/opsbot/opsbot.toml
+opsbot shell --repo /var/lib/opsbot/state.git --state-dir /var/lib/opsbot \\
+  --key /etc/opsbot/credentials/signing_key --as @you:example.org
+# 8. start it now and at every boot; its status says "serving N rooms" once it is ready
+systemctl daemon-reload
+systemctl enable --now opsbot.service
+systemctl status opsbot.service
+"""
+
+
+def next_steps() -> str:
+    """The service steps after install-service's own."""
+    steps = SERVICE_STEPS.split("\n# 2. ", 1)[1]
+    return "\nnext, as root:\n# 2. " + steps.rstrip("\n")
 
 
 def hidden_from_the_service(path: Path) -> bool:
