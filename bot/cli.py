@@ -5,24 +5,40 @@ import shutil
 import sys
 from pathlib import Path
 
-from bot import __version__, logs
-from bot.assemble import TEMPLATE, bot_identity, init_repo, open_engine
+from bot import __version__, logs, shipped
+from bot.assemble import bot_identity, init_repo, open_engine
 from bot.config import DEFAULT_BOT_ID, ConfigError, HostPaths
 from bot.config import load as load_config
 from bot.files import PUBLIC_FILE, make_dir, private_dir, write_file
 from bot.state.index import Index
 from bot.state.repo import MAIN, StateRepo
-from bot.state.signing import SigningKey, SigningKeyError, verify_commit
+from bot.state.signers import AllowedSigners
+from bot.state.signing import SigningKey, SigningKeyError
 from bot.state.view import StateView
 from bot.transport import console
 
 # Commands that only read the repo commit nothing, so the committer they are given never shows.
 READER = bot_identity(DEFAULT_BOT_ID)
-SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
+
+
+class Refused(Exception):
+    """What a command cannot do, said in one line with what to do instead; exit status 2."""
 
 
 def _paths(args: argparse.Namespace) -> HostPaths:
     return HostPaths.beside(args.repo, args.state_dir)
+
+
+def _existing(paths: HostPaths) -> HostPaths:
+    """`paths`, once its repo is known to be a state repo (a bare Git repo with a HEAD)."""
+    if not paths.repo.exists():
+        raise Refused(
+            f"no state repo at {paths.repo}; make one with: "
+            f"opsbot init {paths.repo} --admin @you:example.org"
+        )
+    if not (paths.repo / "HEAD").is_file() or not (paths.repo / "objects").is_dir():
+        raise Refused(f"{paths.repo} is not a state repo (a bare Git repo made by opsbot init)")
+    return paths
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -34,14 +50,19 @@ def cmd_init(args: argparse.Namespace) -> int:
     except (FileExistsError, ValueError, SigningKeyError) as e:
         print(f"opsbot init: {e}", file=sys.stderr)
         return 2
+    key: Path = args.key.absolute() if args.key else paths.signing_key
     print(f"created {paths.repo} (commit {repo.head()})")
-    print(f"signing key and index in {paths.state_dir}")
-    print(f"next: opsbot shell --repo {args.repo} --as {args.admin[0]}")
+    print(f"signing key: {key}")
+    print(f"allowed signers (public keys, for git verify-commit): {paths.allowed_signers}")
+    print(f"index and journal in {paths.state_dir}")
+    again = "" if args.state_dir is None else f" --state-dir {args.state_dir}"
+    again += "" if args.key is None or key == paths.signing_key else f" --key {args.key}"
+    print(f"next: opsbot shell --repo {args.repo}{again} --as {args.admin[0]}")
     return 0
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    engine = open_engine(_paths(args))
+    engine = open_engine(_existing(_paths(args)), key_file=args.key)
     return console.serve(engine, args.sender)
 
 
@@ -72,7 +93,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    paths = _paths(args)
+    paths = _existing(_paths(args))
     repo = StateRepo(paths.repo, committer=READER, signer=None)
     paths.index.unlink(missing_ok=True)
     count = Index(paths.index).rebuild(repo)
@@ -81,22 +102,25 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Checks the signature of every commit on main, without gpg or ssh-keygen."""
-    paths = _paths(args)
-    try:
-        key = SigningKey.load(args.key or paths.signing_key)
-    except SigningKeyError as e:
-        print(f"opsbot verify: {e}", file=sys.stderr)
-        return 2
+    """Checks the signature of every commit on main against public keys only (the allowed-signers
+    file, as `git verify-commit` does), so that anyone can check a repo without its secrets."""
+    paths = _existing(_paths(args))
+    file: Path = args.allowed_signers or paths.allowed_signers
+    if not file.is_file():
+        raise Refused(
+            f"no allowed-signers file at {file}; give one with --allowed-signers FILE "
+            "(the lines opsbot keygen printed)"
+        )
+    signers = AllowedSigners.read(file)
     repo = StateRepo(paths.repo, committer=READER, signer=None)
     bad = 0
     total = 0
     for entry in repo.git.get_walker(include=[repo.git.refs[MAIN]]):
         total += 1
-        if not verify_commit(entry.commit, key):
+        if not signers.verifies(entry.commit):
             bad += 1
             print(f"unsigned or bad signature: {entry.commit.id.decode()}")
-    print(f"{total - bad} of {total} commits signed by {key.fingerprint()}")
+    print(f"{total - bad} of {total} commits signed by a key in {file}")
     return 1 if bad else 0
 
 
@@ -138,7 +162,7 @@ def cmd_install_service(args: argparse.Namespace) -> int:
     prefix: Path = args.prefix
     unit = prefix / "etc/systemd/system/opsbot.service"
     config = prefix / "etc/opsbot/opsbot.toml"
-    text = (SYSTEMD / "opsbot.service").read_text()
+    text = shipped.systemd("opsbot.service").read_text()
     start = "ExecStart=/usr/local/bin/opsbot "
     assert start in text, "the shipped unit starts /usr/local/bin/opsbot"
     # In a unit file, % starts a specifier and a space ends the path unless it is quoted.
@@ -161,30 +185,46 @@ def cmd_install_service(args: argparse.Namespace) -> int:
     if config.exists():
         print(f"kept {config} (it exists)")
     else:
-        shutil.copyfile(SYSTEMD / "opsbot.toml.example", config)
-        config.chmod(0o644)  # no secret in it, and the service's dynamic user must read it
+        # No secret in it, and the service's dynamic user must read it.
+        write_file(config, shipped.systemd("opsbot.toml.example").read_bytes(), PUBLIC_FILE)
         print(f"wrote {config} (an example: set homeserver and user_id)")
-    print(NEXT_STEPS)
+    print(next_steps())
     return 0
 
 
-NEXT_STEPS = """
-next, as root:
-  1. edit /etc/opsbot/opsbot.toml: homeserver and user_id
-  2. give the bot its password, readable by root alone (systemd hands it to the service):
-       install -m 0600 /dev/stdin /etc/opsbot/credentials/password   # type it, then Ctrl-D
-     or encrypted for this host: systemd-creds encrypt --name=password - \\
-       /etc/opsbot/credentials/password.cred   # and LoadCredentialEncrypted= in the unit
-  3. make the key that signs every commit (printing the allowed-signers line for reviewers):
-       opsbot keygen --out /etc/opsbot/credentials/signing_key --principal @opsbot:example.org
-  4. create the state repo in the service's state directory, its first commit signed too:
-       opsbot init /var/lib/opsbot/state.git --state-dir /var/lib/opsbot \\
-         --key /etc/opsbot/credentials/signing_key \\
-         --bot @opsbot:example.org --admin @you:example.org
-  5. put deploy and health hooks, if any, in /etc/opsbot/hooks.d (root-owned)
-  6. opsbot check --config /etc/opsbot/opsbot.toml
-  7. systemctl daemon-reload && systemctl enable --now opsbot.service
-  8. systemctl status opsbot.service   # Status: "serving N rooms" once it is ready"""
+# The service path, step by step, written once: `install-service` prints the steps after its
+# own, `python -m bot.docs` copies them all into the README's "Run it as a service", and
+# tests/test_readme_service.py follows the README's copy in a fresh directory.
+SERVICE_STEPS = """\
+# 1. the unit, starting this opsbot, and an example host config (kept if there is one)
+opsbot install-service
+# 2. set homeserver and user_id (the bot's Matrix account) in the host config
+editor /etc/opsbot/opsbot.toml
+# 3. the bot's password, readable by root alone; systemd hands it to the service
+#    (type it, then Ctrl-D; or encrypt it for this host with systemd-creds encrypt
+#    --name=password - /etc/opsbot/credentials/password.cred and LoadCredentialEncrypted=)
+install -m 0600 /dev/stdin /etc/opsbot/credentials/password
+# 4. the key that signs every commit, made once; keep the allowed-signers line it prints
+opsbot keygen --out /etc/opsbot/credentials/signing_key --principal @opsbot:example.org
+# 5. the state repo in the service's state directory, its first commit signed with that key
+opsbot init /var/lib/opsbot/state.git --state-dir /var/lib/opsbot \\
+  --key /etc/opsbot/credentials/signing_key --bot @opsbot:example.org --admin @you:example.org
+# 6. deploy and health hooks, if any, go in /etc/opsbot/hooks.d (root-owned, not group-writable)
+# 7. check the host config and the repo, and try a command from the console if you like
+opsbot check --config /etc/opsbot/opsbot.toml
+opsbot shell --repo /var/lib/opsbot/state.git --state-dir /var/lib/opsbot \\
+  --key /etc/opsbot/credentials/signing_key --as @you:example.org
+# 8. start it now and at every boot; its status says "serving N rooms" once it is ready
+systemctl daemon-reload
+systemctl enable --now opsbot.service
+systemctl status opsbot.service
+"""
+
+
+def next_steps() -> str:
+    """The service steps after install-service's own."""
+    steps = SERVICE_STEPS.split("\n# 2. ", 1)[1]
+    return "\nnext, as root:\n# 2. " + steps.rstrip("\n")
 
 
 def hidden_from_the_service(path: Path) -> bool:
@@ -225,7 +265,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--key", type=Path, help="sign with this key (default: make one in the state dir)"
     )
-    p.add_argument("--template", type=Path, default=TEMPLATE, help=argparse.SUPPRESS)
+    p.add_argument("--template", type=Path, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("run", help="serve Matrix rooms, as configured in the host config")
@@ -237,6 +277,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--as", dest="sender", required=True, metavar="USER", help="act as this Matrix id"
     )
+    p.add_argument("--key", type=Path, help="signing key (default: <state-dir>/signing_key)")
     p.set_defaults(func=cmd_shell)
 
     p = sub.add_parser(
@@ -250,9 +291,14 @@ def parser() -> argparse.ArgumentParser:
     repo_args(p)
     p.set_defaults(func=cmd_reindex)
 
-    p = sub.add_parser("verify", help="check every commit on main is signed by opsbot's key")
+    p = sub.add_parser(
+        "verify", help="check every commit on main is signed by an allowed signer (public keys)"
+    )
     repo_args(p)
-    p.add_argument("--key", type=Path, help="signing key (default: <state-dir>/signing_key)")
+    p.add_argument(
+        "--allowed-signers", type=Path, metavar="FILE",
+        help="the public keys to trust (default: <state-dir>/allowed_signers)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser(
@@ -278,7 +324,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logs.setup(args.log_format)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (Refused, SigningKeyError, shipped.MissingData) as e:
+        print(f"opsbot {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,14 +14,14 @@ import pytest
 
 from bot.assemble import init_repo, open_engine
 from bot.config import HostPaths
-from bot.devserver import Homeserver
 from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation, Reply
+from devtools.devserver import Homeserver
 
 if TYPE_CHECKING:
     from matrix_harness import BotProcess
 
-    from bot.devclient import Person
+    from devtools.devclient import Person
 from bot.state.message import Message
 from bot.state.repo import Identity
 
