@@ -9,6 +9,7 @@ from bot.engine.context import DeviceDirectory
 from bot.engine.dispatch import Engine
 from bot.features.catalog import default_registry
 from bot.files import PUBLIC_FILE, at_most, private_dir, write_file
+from bot.state import layout
 from bot.state.handled import Handled
 from bot.state.index import Index
 from bot.state.message import Message
@@ -74,6 +75,7 @@ def init_repo(
     for admin in admins:
         policy = add_admin(policy, admin)
     files["policy.toml"] = policy.encode()
+    files[layout.FILE] = layout.render(layout.CURRENT).encode()
     key = ensure_key(paths, bot_id, key_file)
     me = bot_identity(bot_id)
     message = Message(

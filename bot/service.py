@@ -21,10 +21,11 @@ from typing import TypeVar
 
 from nio import AsyncClient
 
-from bot import sdnotify
+from bot import sdnotify, upgrade
 from bot.assemble import open_engine
 from bot.config import Config, ConfigError
 from bot.engine.dispatch import Engine
+from bot.errors import OpsbotError
 from bot.logs import fact
 from bot.mirror import Mirrors
 from bot.reconcile.outcome import Outcome
@@ -88,6 +89,8 @@ async def serve(
         )
         return 2
     sdnotify.status("checking the state repo")
+    if not await _migrated(config):
+        return 2
     journal = Journal(config.paths.state_dir / "matrix" / "journal.sqlite")
     try:
         engine = open_engine(
@@ -200,6 +203,22 @@ async def serve(
         journal.close()
     fact(log, "stopped")
     return 0
+
+
+async def _migrated(config: Config) -> bool:
+    """Runs the migrations an upgrade brought, before anything else opens the state; False
+    when the bot must not start (data from a newer release, another bot's state dir)."""
+    host = upgrade.Host(config.paths, config.bot_id, config.signing_key, config.extra_signers)
+    try:
+        report = await asyncio.to_thread(upgrade.migrate, host, repo_may_wait=True)
+    except OpsbotError as e:
+        fact(log, "cannot start", logging.ERROR, error=e.message)
+        return False
+    for line in report.done:
+        fact(log, "migrated", step=line)
+    for note in report.notes:
+        fact(log, "migration", logging.WARNING, note=note)
+    return True
 
 
 async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
