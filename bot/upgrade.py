@@ -165,7 +165,7 @@ def _seed_if_needed(host: Host) -> list[str]:
             return []
         repo = host.reader()
         try:
-            count = seed_handled(repo, conn, legacy_invocations(repo, host.signers()), SEEDED)
+            count = seed_handled(repo, conn, invocations_in_trailers(repo, host.signers()), SEEDED)
         finally:
             repo.close()
         return [f"handled.sqlite: schema 1 -> {SEEDED} ({count} earlier commands remembered)"]
@@ -173,7 +173,7 @@ def _seed_if_needed(host: Host) -> list[str]:
         store.close()
 
 
-def legacy_invocations(
+def invocations_in_trailers(
     repo: StateRepo, signers: AllowedSigners, exclude: Iterable[str] = ()
 ) -> list[tuple[str, str, int]]:
     """(invocation, commit, time) for every commit on main and the proposal branches that a
