@@ -168,7 +168,10 @@ def _seed_if_needed(host: Host) -> list[str]:
             count = seed_handled(repo, conn, invocations_in_trailers(repo, host.signers()), SEEDED)
         finally:
             repo.close()
-        return [f"handled.sqlite: schema 1 -> {SEEDED} ({count} earlier commands remembered)"]
+        # A new file for a new repo has nothing to learn: no news for the operator.
+        return [f"handled.sqlite: schema 1 -> {SEEDED} ({count} earlier commands remembered)"][
+            : 1 if count else 0
+        ]
     finally:
         store.close()
 
