@@ -52,6 +52,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.live:
+        return cmd_check_live(args)
     problems: list[str] = []
     repo_path = args.repo
     if args.config:
@@ -250,6 +252,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", type=Path, help="host config (TOML)")
     p.add_argument("--repo", type=Path, help="state repo (default: the one the config names)")
+    p.add_argument("--live", action="store_true", help="log in, reach the mirrors, check modes")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("reindex", help="rebuild the SQLite index from the repo's history")
@@ -360,6 +363,24 @@ def cmd_restore(args: argparse.Namespace) -> int:
     for line in done:
         print(line)
     return 0
+
+
+def cmd_check_live(args: argparse.Namespace) -> int:
+    """One line per check, `ok|warn|fail <check>: <what> [- what to fix]`; 1 if any failed."""
+    from bot import health
+
+    if not args.config:
+        print("opsbot check --live: give --config", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(e.message, file=sys.stderr)
+        return 2
+    findings = health.live(config)
+    for finding in findings:
+        print(finding.line())
+    return 1 if any(f.level == "fail" for f in findings) else 0
 
 
 def _upkeep_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
