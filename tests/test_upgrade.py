@@ -2,6 +2,8 @@
 knew as done. (The upgrade of a real 0.1.0 repo is in test_upgrade_release.py.)"""
 
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -219,3 +221,36 @@ def test_a_state_dir_of_another_bot_is_refused(bot: Bot) -> None:
     )
     with pytest.raises(upgrade.OtherBot, match=r"holds the Matrix device of @other:example\.org"):
         upgrade.migrate(host(bot))
+
+
+def run(bot: Bot, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`opsbot run` on the bot's repo, with a homeserver nobody answers at: it migrates (or
+    refuses) before it logs in."""
+    config = tmp_path / "opsbot.toml"
+    (tmp_path / "password").write_text("secret")
+    config.write_text(
+        '[matrix]\nhomeserver = "http://127.0.0.1:9"\nuser_id = "@opsbot:localhost"\n'
+        f'password_file = "{tmp_path / "password"}"\n'
+        f'[paths]\nstate_dir = "{bot.paths.state_dir}"\nrepo = "{bot.repo}"\n'
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_opsbot_run_migrates_before_it_serves(bot: Bot, tmp_path: Path) -> None:
+    as_layout_1(bot)
+    result = run(bot, tmp_path)
+    assert 'msg=migrated step="state repo: layout 1 -> 2' in result.stderr
+    assert "version = 2" in bot.show(layout.FILE)
+
+
+def test_opsbot_run_refuses_a_repo_of_a_newer_release_and_is_not_restarted(
+    bot: Bot, tmp_path: Path
+) -> None:
+    bot.edit(layout.FILE, "version = 3\n")
+    result = run(bot, tmp_path)
+    assert result.returncode == 2  # RestartPreventExitStatus=2: a restart would not help
+    [line] = [line for line in result.stderr.splitlines() if "cannot start" in line]
+    assert "layout 3" in line and "upgrade opsbot" in line
