@@ -11,6 +11,7 @@ from bot.engine.dispatch import Engine
 from bot.features.catalog import default_registry
 from bot.files import PUBLIC_FILE, at_most, private_dir, write_file
 from bot.shipped import read_template
+from bot.state import layout
 from bot.state.handled import Handled
 from bot.state.index import Index
 from bot.state.message import Message
@@ -109,6 +110,7 @@ def init_repo(
     for admin in admins:
         policy = add_admin(policy, admin)
     files["policy.toml"] = policy.encode()
+    files[layout.FILE] = layout.render(layout.CURRENT).encode()
     key = new_repo_key(paths, bot_id, key_file)
     me = bot_identity(bot_id)
     message = Message(

@@ -1,14 +1,17 @@
-"""opsbot init | shell | check | reindex | verify | keygen | install-service"""
+"""opsbot init | run | shell | check | reindex | verify | keygen | install-service | migrate |
+backup | restore"""
 
 import argparse
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import __version__, logs, shipped
-from bot.assemble import bot_identity, init_repo, open_engine
+from bot.assemble import bot_id_of, bot_identity, init_repo, open_engine
 from bot.config import DEFAULT_BOT_ID, ConfigError, HostPaths
 from bot.config import load as load_config
+from bot.errors import OpsbotError
 from bot.files import PUBLIC_FILE, make_dir, private_dir, write_file
 from bot.state.index import Index
 from bot.state.repo import MAIN, StateRepo
@@ -16,6 +19,9 @@ from bot.state.signers import AllowedSigners
 from bot.state.signing import SigningKey, SigningKeyError
 from bot.state.view import StateView
 from bot.transport import console
+
+if TYPE_CHECKING:
+    from bot import upgrade
 
 # Commands that only read the repo commit nothing, so the committer they are given never shows.
 READER = bot_identity(DEFAULT_BOT_ID)
@@ -67,6 +73,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.live:
+        return cmd_check_live(args)
     problems: list[str] = []
     repo_path = args.repo
     if args.config:
@@ -285,6 +293,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", type=Path, help="host config (TOML)")
     p.add_argument("--repo", type=Path, help="state repo (default: the one the config names)")
+    p.add_argument("--live", action="store_true", help="log in, reach the mirrors, check modes")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("reindex", help="rebuild the SQLite index from the repo's history")
@@ -318,7 +327,135 @@ def parser() -> argparse.ArgumentParser:
         "--prefix", type=Path, default=Path("/"), help="install under this root (default: /)"
     )
     p.set_defaults(func=cmd_install_service)
+    _upkeep_parsers(sub)
     return top
+
+
+# Upkeep: migrate, backup, restore (and check --live). Their own functions, beside the others.
+
+
+def _host(args: argparse.Namespace, command: str) -> "upgrade.Host | None":
+    """The repo, state dir, bot and key, from --config or from --repo/--state-dir/--key."""
+    from bot import upgrade
+
+    if getattr(args, "config", None):
+        try:
+            config = load_config(args.config)
+        except ConfigError as e:
+            print(e.message, file=sys.stderr)
+            return None
+        return upgrade.Host(config.paths, config.bot_id, config.signing_key, config.extra_signers)
+    if getattr(args, "repo", None) is None:
+        print(f"opsbot {command}: give --config, or --repo (and --state-dir)", file=sys.stderr)
+        return None
+    paths = _paths(args)
+    if not (paths.repo / "HEAD").exists():
+        print(f"opsbot {command}: {paths.repo} is not a state repo", file=sys.stderr)
+        return None
+    return upgrade.Host(paths, bot_id_of(paths.repo), args.key or paths.signing_key)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot import upgrade
+
+    host = _host(args, "migrate")
+    if host is None:
+        return 2
+    try:
+        report = upgrade.migrate(host)
+    except upgrade.MigrationWaits as e:
+        print(f"opsbot migrate: {e.message}", file=sys.stderr)
+        return 1
+    except OpsbotError as e:  # newer than this code, a key missing
+        print(f"opsbot migrate: {e.message}", file=sys.stderr)
+        return 2
+    for line in report.done:
+        print(line)
+    for note in report.notes:
+        print(f"note: {note}")
+    if not report.done:
+        print("up to date")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot import backup
+
+    host = _host(args, "backup")
+    if host is None:
+        return 2
+    try:
+        manifest = backup.backup(host, args.to, with_index=args.index)
+    except OpsbotError as e:
+        print(f"opsbot backup: {e.message}", file=sys.stderr)
+        return 2
+    total = sum(f.size for f in manifest.files)
+    print(f"backed up {len(manifest.files)} files ({total} bytes) to {args.to}")
+    print(f"repo {manifest.root} at main {manifest.main[:7]}, bot {manifest.bot_id}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot import backup
+
+    host = _host(args, "restore")
+    if host is None:
+        return 2
+    try:
+        done = backup.restore(host, args.source, force=args.force)
+    except OpsbotError as e:
+        print(f"opsbot restore: {e.message}", file=sys.stderr)
+        return 2
+    for line in done:
+        print(line)
+    return 0
+
+
+def cmd_check_live(args: argparse.Namespace) -> int:
+    """One line per check, `ok|warn|fail <check>: <what> [- what to fix]`; 1 if any failed."""
+    from bot import health
+
+    if not args.config:
+        print("opsbot check --live: give --config", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(e.message, file=sys.stderr)
+        return 2
+    findings = health.live(config)
+    for finding in findings:
+        print(finding.line())
+    return 1 if any(f.level == "fail" for f in findings) else 0
+
+
+def _upkeep_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    def host_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", type=Path, help="host config (TOML)")
+        p.add_argument("--repo", type=Path, help="state repo (instead of --config)")
+        p.add_argument("--state-dir", type=Path, help="with --repo (default: <repo>.opsbot/)")
+        p.add_argument("--key", type=Path, help="with --repo (default: <state-dir>/signing_key)")
+
+    p = sub.add_parser(
+        "migrate", help="move a repo and state dir made by an earlier release forward"
+    )
+    host_args(p)
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser(
+        "backup", help="snapshot what Git does not hold (journals, crypto store, keys)"
+    )
+    host_args(p)
+    p.add_argument("--to", type=Path, required=True, help="a new or empty directory")
+    p.add_argument("--no-index", dest="index", action="store_false",
+                   help="leave out the index (it is rebuilt from the repo)")  # fmt: skip
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="bring back a bot from a backup and a clone of its repo")
+    host_args(p)
+    p.add_argument("--from", dest="source", type=Path, required=True, help="a backup directory")
+    p.add_argument("--force", action="store_true", help="replace a state dir that is not empty")
+    p.set_defaults(func=cmd_restore)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,10 +21,11 @@ from typing import TypeVar
 
 from nio import AsyncClient
 
-from bot import sdnotify
+from bot import sdnotify, upgrade
 from bot.assemble import open_engine
 from bot.config import Config, ConfigError
 from bot.engine.dispatch import Engine
+from bot.errors import OpsbotError
 from bot.logs import fact
 from bot.mirror import Mirrors
 from bot.reconcile.outcome import Outcome
@@ -90,6 +91,9 @@ async def serve(
         )
         return 2
     sdnotify.status("checking the state repo")
+    refused = await _migrate(config)
+    if refused is not None:
+        return refused
     journal = Journal(config.paths.state_dir / "matrix" / "journal.sqlite")
     try:
         engine = open_engine(
@@ -202,6 +206,27 @@ async def serve(
         journal.close()
     fact(log, "stopped")
     return 0
+
+
+async def _migrate(config: Config) -> int | None:
+    """Runs the migrations an upgrade brought, before anything else opens the state. An exit
+    code when the bot must not start: 2 for what a restart would not mend (data of a newer
+    release, another bot's state dir), 1 for a repo it cannot read."""
+    host = upgrade.Host(config.paths, config.bot_id, config.signing_key, config.extra_signers)
+    try:
+        report = await asyncio.to_thread(upgrade.migrate, host, repo_may_wait=True)
+    except OpsbotError as e:
+        fact(log, "cannot start", logging.ERROR, error=e.message)
+        return 2
+    except Exception as e:  # an unreadable repo or state dir: as the checks below would say
+        fact(log, "cannot read the state repo", logging.ERROR, repo=config.paths.repo,
+             error=f"{type(e).__name__}: {e}")  # fmt: skip
+        return 1
+    for line in report.done:
+        fact(log, "migrated", step=line)
+    for note in report.notes:
+        fact(log, "migration", logging.WARNING, note=note)
+    return None
 
 
 async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:

@@ -8,29 +8,33 @@ commit is really in the repo (on main or on a proposal branch): a crash before t
 leaves a row naming a commit nobody can reach, and the command runs again, once.
 
 Not derivable from Git, so kept in the state directory beside the index and never rebuilt.
+
+Schema versions (`PRAGMA user_version`, see `bot.state.schema`): 1, the table; 2, rows added
+for the commits of earlier releases, which kept this in their commits' trailers instead
+(`bot.upgrade.seed_handled`, which needs the repo and so is run by `opsbot migrate` and at start
+rather than here).
 """
 
+import sqlite3
 from pathlib import Path
 
+from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
 
-SCHEMA = 1
+STEPS: list[Step] = [
+    sql(
+        "CREATE TABLE IF NOT EXISTS handled ("
+        "invocation TEXT PRIMARY KEY, commit_id TEXT NOT NULL, at INTEGER NOT NULL)"
+    ),
+]
+SCHEMA = 2
 
 
 class Handled:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._conn = connect(self.path, durable=True)
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA:
-            raise RuntimeError(
-                f"{self.path} was written by a newer opsbot (schema {version}); upgrade opsbot"
-            )
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS handled ("
-            "invocation TEXT PRIMARY KEY, commit_id TEXT NOT NULL, at INTEGER NOT NULL)"
-        )
-        self._conn.execute(f"PRAGMA user_version = {SCHEMA}")
+        upgrade(self._conn, self.path, STEPS, known=SCHEMA)
 
     def close(self) -> None:
         self._conn.close()
@@ -46,3 +50,8 @@ class Handled:
         self._conn.execute(
             "INSERT OR REPLACE INTO handled VALUES (?, ?, ?)", [invocation, commit, at]
         )
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For the migration that fills in earlier releases' rows, in one transaction."""
+        return self._conn

@@ -9,7 +9,8 @@
   device is refused, never silently accepted.
 
 One SQLite file in the state directory, written with `synchronous=FULL`: the position must not
-run ahead of the work on a power cut.
+run ahead of the work on a power cut. Its schema version is `PRAGMA user_version` (see
+`bot.state.schema`): version 1 holds the tables of release 0.1.0, which stamped no version.
 """
 
 import time
@@ -17,27 +18,33 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
+
+STEPS: list[Step] = [
+    sql(
+        """
+        CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT);
+        CREATE TABLE IF NOT EXISTS handled (
+            event_id TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, at REAL);
+        CREATE TABLE IF NOT EXISTS rooms (room_id TEXT PRIMARY KEY, joined_at REAL);
+        CREATE TABLE IF NOT EXISTS replies (
+            commit_sha TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, text TEXT);
+        CREATE TABLE IF NOT EXISTS transcript (
+            id INTEGER PRIMARY KEY, incident TEXT, event_id TEXT UNIQUE, line TEXT);
+        CREATE TABLE IF NOT EXISTS devices (
+            user_id TEXT, device_id TEXT, ed25519 TEXT, first_seen REAL,
+            PRIMARY KEY (user_id, device_id))
+        """
+    ),
+]
+SCHEMA = len(STEPS)
 
 
 class Journal:
     def __init__(self, path: Path) -> None:
         self.db = Database(connect(path, durable=True))
-        self.db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT);
-            CREATE TABLE IF NOT EXISTS handled (
-                event_id TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, at REAL);
-            CREATE TABLE IF NOT EXISTS rooms (room_id TEXT PRIMARY KEY, joined_at REAL);
-            CREATE TABLE IF NOT EXISTS replies (
-                commit_sha TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, text TEXT);
-            CREATE TABLE IF NOT EXISTS transcript (
-                id INTEGER PRIMARY KEY, incident TEXT, event_id TEXT UNIQUE, line TEXT);
-            CREATE TABLE IF NOT EXISTS devices (
-                user_id TEXT, device_id TEXT, ed25519 TEXT, first_seen REAL,
-                PRIMARY KEY (user_id, device_id));
-            """
-        )
+        upgrade(self.db.conn, path, STEPS)
 
     def close(self) -> None:
         self.db.conn.close()
