@@ -10,8 +10,8 @@ import pytest
 from matrix_harness import BotProcess
 
 from bot.config import HostPaths
-from bot.devclient import Person
 from conftest import git
+from devtools.devclient import Person
 
 pytestmark = pytest.mark.matrix
 
