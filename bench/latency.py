@@ -1,16 +1,17 @@
 """How long a person waits for opsbot's answer, against a plain matrix-nio echo bot.
 
-    python bench/latency.py [--commands 200] [--warmup 10] [--pause 0.05] [--keep]
+    python -m bench.latency [--commands 200] [--warmup 10] [--pause 0.05] [--keep]
 
-One run starts a throwaway Synapse on 127.0.0.1 (bot/devserver.py) in a temporary directory and,
-on it, two bots as separate processes, each with its own E2EE device:
+(from the top of the checkout, which holds `devtools/`, the development-only code the wheel
+leaves out). One run starts a throwaway Synapse on 127.0.0.1 (devtools/devserver.py) in a
+temporary directory and, on it, two bots as separate processes, each with its own E2EE device:
 
 - opsbot, exactly as `opsbot run` runs in production (`python -m bot.cli run --config ...`, on a
   state repo made by `init_repo`), sent `!deploy web 1.0.<i> to dev`: each is a signed commit;
 - bench/echo_bot.py, an ordinary nio bot with the same sync loop shape, which answers every
   message with an `m.notice` replying to it: the floor set by Synapse, nio and Megolm.
 
-A person (bot/devclient.py, its own E2EE device, syncing in the background) measures each
+A person (devtools/devclient.py, its own E2EE device, syncing in the background) measures each
 message from just before `room_send` until its client holds the decrypted reply. Goals:
 opsbot's p50 within 1.25x the echo bot's, its p99 within 1.5x.
 
@@ -40,8 +41,8 @@ from typing import Any
 
 from bot.assemble import init_repo
 from bot.config import HostPaths
-from bot.devclient import Person
-from bot.devserver import Homeserver
+from devtools.devclient import Person
+from devtools.devserver import Homeserver
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent

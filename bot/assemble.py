@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import datetime
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from dulwich.repo import Repo
@@ -11,15 +12,16 @@ from bot.engine.context import DeviceDirectory, Runtime
 from bot.engine.dispatch import Engine
 from bot.features.catalog import default_registry, request_kinds
 from bot.files import PUBLIC_FILE, at_most, private_dir, write_file
+from bot.shipped import read_template
+from bot.state import layout
+from bot.state.handled import Handled
 from bot.state.index import Index
 from bot.state.ledger import Ledger
 from bot.state.message import Message
 from bot.state.policy import add_admin
 from bot.state.repo import Identity, StateRepo
 from bot.state.signers import AllowedSigners
-from bot.state.signing import SigningKey
-
-TEMPLATE = Path(__file__).resolve().parent.parent / "state_repo_template"
+from bot.state.signing import SigningKey, SigningKeyError, public_blob
 
 
 def bot_identity(user_id: str) -> Identity:
@@ -35,19 +37,28 @@ def bot_id_of(repo: Path) -> str:
         return DEFAULT_BOT_ID
 
 
-def ensure_key(paths: HostPaths, bot_id: str, key_file: Path | None = None) -> SigningKey:
-    """Loads the signing key, creating it (and the allowed-signers file) on first use.
+def new_repo_key(paths: HostPaths, bot_id: str, key_file: Path | None = None) -> SigningKey:
+    """The key that signs a new repo, its public line added to the allowed-signers file.
 
-    A `key_file` elsewhere than the state directory (a systemd credential) is only ever read:
-    its owner made it, and a missing one is an error rather than a reason to make a new key."""
-    private_dir(paths.state_dir)  # also when it was there already, and looser
+    A `key_file` (a systemd credential, made with `opsbot keygen`) is only ever read: its owner
+    made it, and a missing one is an error rather than a reason to make a new key. Without one,
+    the state directory's key is used, made now if there is none. Only `opsbot init` calls this:
+    an existing repo never gets a key it did not have (see `repo_key`)."""
     if key_file is not None and key_file != paths.signing_key:
-        key = SigningKey.load(key_file)
-    elif paths.signing_key.exists():
-        key = SigningKey.load(paths.signing_key)
+        if not key_file.exists():
+            raise SigningKeyError(
+                f"no signing key at {key_file}; make it first: opsbot keygen --out {key_file} "
+                f"--principal {bot_id}"
+            )
+        key = SigningKey.load(key_file)  # before anything is made, so a bad key leaves nothing
+        private_dir(paths.state_dir)
     else:
-        key = SigningKey.generate()
-        key.save(paths.signing_key)
+        private_dir(paths.state_dir)  # also when it was there already, and looser
+        if paths.signing_key.exists():
+            key = SigningKey.load(paths.signing_key)
+        else:
+            key = SigningKey.generate()
+            key.save(paths.signing_key)
     # Appended, never replaced: the commits an earlier key signed must go on verifying, for
     # `git verify-commit` and for what opsbot holds to be in force.
     line = key.allowed_signers_line(bot_id)
@@ -59,24 +70,51 @@ def ensure_key(paths: HostPaths, bot_id: str, key_file: Path | None = None) -> S
     return key
 
 
+def repo_key(
+    paths: HostPaths, bot_id: str, key_file: Path | None = None, extra_signers: Path | None = None
+) -> SigningKey:
+    """The key that signs an existing repo: `key_file`, else the state directory's.
+
+    Never made here, and the allowed-signers file is never touched: a new key would sign
+    commits that `git verify-commit` and opsbot itself refuse to trust, and adding it to the
+    file would be opsbot vouching for whatever key it was handed. Refuses, saying what to do."""
+    path = key_file or paths.signing_key
+    if not path.exists():
+        raise SigningKeyError(
+            f"no signing key at {path}; give the key that signs this repo with --key FILE "
+            f"(or [signing] key_file in the host config); its public key is in "
+            f"{paths.allowed_signers}"
+        )
+    key = SigningKey.load(path)
+    if public_blob(key.public_line()) not in allowed_signers(paths, extra_signers).keys:
+        raise SigningKeyError(
+            f"the key {path} is not an allowed signer of this repo ({paths.allowed_signers}), "
+            "so the commits it signs would not count; give the key that signs this repo, or, "
+            f"to make this one the bot's new key, append to that file: "
+            f"{key.allowed_signers_line(bot_id)}"
+        )
+    return key
+
+
 def init_repo(
     paths: HostPaths,
     *,
     admins: list[str],
     bot_id: str = DEFAULT_BOT_ID,
-    template: Path = TEMPLATE,
+    template: Traversable | None = None,
     key_file: Path | None = None,
 ) -> StateRepo:
-    """A new bare state repo from the template, with `admins` in policy.toml; one signed commit."""
-    files: dict[str, bytes | None] = {}
-    for file in sorted(template.rglob("*")):
-        if file.is_file():
-            files[file.relative_to(template).as_posix()] = file.read_bytes()
+    """A new bare state repo from the template (the one opsbot ships unless `template` names
+    another), with `admins` in policy.toml; one signed commit."""
+    files: dict[str, bytes | None] = dict(read_template(template))
+    if paths.repo.exists() and any(paths.repo.iterdir()):  # before a key is made for it
+        raise FileExistsError(f"{paths.repo} exists and is not empty")
     policy = (files.get("policy.toml") or b"").decode()
     for admin in admins:
         policy = add_admin(policy, admin)
     files["policy.toml"] = policy.encode()
-    key = ensure_key(paths, bot_id, key_file)
+    files[layout.FILE] = layout.render(layout.CURRENT).encode()
+    key = new_repo_key(paths, bot_id, key_file)
     me = bot_identity(bot_id)
     message = Message(
         summary="init: new state repository",
@@ -104,7 +142,9 @@ def open_repo(
 ) -> StateRepo:
     """The state repo, written as the bot (its key signs), trusting the allowed signers."""
     bot_id = bot_id or bot_id_of(paths.repo)
-    key = ensure_key(paths, bot_id, key_file)
+    key = repo_key(paths, bot_id, key_file, extra_signers)
+    private_dir(paths.state_dir)  # tightened, if they were looser; never rewritten
+    at_most(paths.allowed_signers, PUBLIC_FILE)
     return StateRepo(
         paths.repo,
         committer=bot_identity(bot_id),
@@ -129,7 +169,7 @@ def open_engine(
     repo = repo or open_repo(paths, bot_id, key_file=key_file, extra_signers=extra_signers)
     index = Index(paths.index)
     name = repo.committer.user_id.lstrip("@").split(":")[0]
-    ledger = ledger or Ledger(paths.ledger)
+    ledger = ledger or open_ledger(paths)
     # Effects a crash left prepared: owed if their commit landed, dropped if it did not.
     index.sync(repo)
     ledger.settle(index.knows)
@@ -138,6 +178,10 @@ def open_engine(
         names=("opsbot", name), devices=devices, runtime=runtime, on_commit=on_commit,
         **({"clock": clock} if clock else {}),
     )  # fmt: skip
+
+
+def open_ledger(paths: HostPaths) -> Ledger:
+    return Ledger(Handled(paths.handled), paths.outbox)
 
 
 def allowed_signers(paths: HostPaths, extra: Path | None = None) -> AllowedSigners:

@@ -1,28 +1,50 @@
-"""opsbot init | shell | check | reindex | verify | keygen | install-service"""
+"""opsbot init | run | shell | check | reindex | verify | keygen | install-service | migrate |
+backup | restore"""
 
 import argparse
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot import __version__, logs
-from bot.assemble import TEMPLATE, bot_identity, init_repo, open_engine
+from bot import __version__, logs, shipped
+from bot.assemble import bot_id_of, bot_identity, init_repo, open_engine
 from bot.config import DEFAULT_BOT_ID, ConfigError, HostPaths
 from bot.config import load as load_config
+from bot.errors import OpsbotError
 from bot.files import PUBLIC_FILE, make_dir, private_dir, write_file
 from bot.state.index import Index
 from bot.state.repo import MAIN, StateRepo
-from bot.state.signing import SigningKey, SigningKeyError, verify_commit
+from bot.state.signers import AllowedSigners
+from bot.state.signing import SigningKey, SigningKeyError
 from bot.state.view import StateView
 from bot.transport import console
 
+if TYPE_CHECKING:
+    from bot import upgrade
+
 # Commands that only read the repo commit nothing, so the committer they are given never shows.
 READER = bot_identity(DEFAULT_BOT_ID)
-SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
+
+
+class Refused(Exception):
+    """What a command cannot do, said in one line with what to do instead; exit status 2."""
 
 
 def _paths(args: argparse.Namespace) -> HostPaths:
     return HostPaths.beside(args.repo, args.state_dir)
+
+
+def _existing(paths: HostPaths) -> HostPaths:
+    """`paths`, once its repo is known to be a state repo (a bare Git repo with a HEAD)."""
+    if not paths.repo.exists():
+        raise Refused(
+            f"no state repo at {paths.repo}; make one with: "
+            f"opsbot init {paths.repo} --admin @you:example.org"
+        )
+    if not (paths.repo / "HEAD").is_file() or not (paths.repo / "objects").is_dir():
+        raise Refused(f"{paths.repo} is not a state repo (a bare Git repo made by opsbot init)")
+    return paths
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -34,18 +56,25 @@ def cmd_init(args: argparse.Namespace) -> int:
     except (FileExistsError, ValueError, SigningKeyError) as e:
         print(f"opsbot init: {e}", file=sys.stderr)
         return 2
+    key: Path = args.key.absolute() if args.key else paths.signing_key
     print(f"created {paths.repo} (commit {repo.head()})")
-    print(f"signing key and index in {paths.state_dir}")
-    print(f"next: opsbot shell --repo {args.repo} --as {args.admin[0]}")
+    print(f"signing key: {key}")
+    print(f"allowed signers (public keys, for git verify-commit): {paths.allowed_signers}")
+    print(f"index and journal in {paths.state_dir}")
+    again = "" if args.state_dir is None else f" --state-dir {args.state_dir}"
+    again += "" if args.key is None or key == paths.signing_key else f" --key {args.key}"
+    print(f"next: opsbot shell --repo {args.repo}{again} --as {args.admin[0]}")
     return 0
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    engine = open_engine(_paths(args))
+    engine = open_engine(_existing(_paths(args)), key_file=args.key)
     return console.serve(engine, args.sender)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.live:
+        return cmd_check_live(args)
     problems: list[str] = []
     repo_path = args.repo
     if args.config:
@@ -72,7 +101,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    paths = _paths(args)
+    paths = _existing(_paths(args))
     repo = StateRepo(paths.repo, committer=READER, signer=None)
     paths.index.unlink(missing_ok=True)
     count = Index(paths.index).rebuild(repo)
@@ -81,22 +110,25 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Checks the signature of every commit on main, without gpg or ssh-keygen."""
-    paths = _paths(args)
-    try:
-        key = SigningKey.load(args.key or paths.signing_key)
-    except SigningKeyError as e:
-        print(f"opsbot verify: {e}", file=sys.stderr)
-        return 2
+    """Checks the signature of every commit on main against public keys only (the allowed-signers
+    file, as `git verify-commit` does), so that anyone can check a repo without its secrets."""
+    paths = _existing(_paths(args))
+    file: Path = args.allowed_signers or paths.allowed_signers
+    if not file.is_file():
+        raise Refused(
+            f"no allowed-signers file at {file}; give one with --allowed-signers FILE "
+            "(the lines opsbot keygen printed)"
+        )
+    signers = AllowedSigners.read(file)
     repo = StateRepo(paths.repo, committer=READER, signer=None)
     bad = 0
     total = 0
     for entry in repo.git.get_walker(include=[repo.git.refs[MAIN]]):
         total += 1
-        if not verify_commit(entry.commit, key):
+        if not signers.verifies(entry.commit):
             bad += 1
             print(f"unsigned or bad signature: {entry.commit.id.decode()}")
-    print(f"{total - bad} of {total} commits signed by {key.fingerprint()}")
+    print(f"{total - bad} of {total} commits signed by a key in {file}")
     return 1 if bad else 0
 
 
@@ -138,7 +170,7 @@ def cmd_install_service(args: argparse.Namespace) -> int:
     prefix: Path = args.prefix
     unit = prefix / "etc/systemd/system/opsbot.service"
     config = prefix / "etc/opsbot/opsbot.toml"
-    text = (SYSTEMD / "opsbot.service").read_text()
+    text = shipped.systemd("opsbot.service").read_text()
     start = "ExecStart=/usr/local/bin/opsbot "
     assert start in text, "the shipped unit starts /usr/local/bin/opsbot"
     # In a unit file, % starts a specifier and a space ends the path unless it is quoted.
@@ -161,30 +193,46 @@ def cmd_install_service(args: argparse.Namespace) -> int:
     if config.exists():
         print(f"kept {config} (it exists)")
     else:
-        shutil.copyfile(SYSTEMD / "opsbot.toml.example", config)
-        config.chmod(0o644)  # no secret in it, and the service's dynamic user must read it
+        # No secret in it, and the service's dynamic user must read it.
+        write_file(config, shipped.systemd("opsbot.toml.example").read_bytes(), PUBLIC_FILE)
         print(f"wrote {config} (an example: set homeserver and user_id)")
-    print(NEXT_STEPS)
+    print(next_steps())
     return 0
 
 
-NEXT_STEPS = """
-next, as root:
-  1. edit /etc/opsbot/opsbot.toml: homeserver and user_id
-  2. give the bot its password, readable by root alone (systemd hands it to the service):
-       install -m 0600 /dev/stdin /etc/opsbot/credentials/password   # type it, then Ctrl-D
-     or encrypted for this host: systemd-creds encrypt --name=password - \\
-       /etc/opsbot/credentials/password.cred   # and LoadCredentialEncrypted= in the unit
-  3. make the key that signs every commit (printing the allowed-signers line for reviewers):
-       opsbot keygen --out /etc/opsbot/credentials/signing_key --principal @opsbot:example.org
-  4. create the state repo in the service's state directory, its first commit signed too:
-       opsbot init /var/lib/opsbot/state.git --state-dir /var/lib/opsbot \\
-         --key /etc/opsbot/credentials/signing_key \\
-         --bot @opsbot:example.org --admin @you:example.org
-  5. put deploy and health hooks, if any, in /etc/opsbot/hooks.d (root-owned)
-  6. opsbot check --config /etc/opsbot/opsbot.toml
-  7. systemctl daemon-reload && systemctl enable --now opsbot.service
-  8. systemctl status opsbot.service   # Status: "serving N rooms" once it is ready"""
+# The service path, step by step, written once: `install-service` prints the steps after its
+# own, `python -m bot.docs` copies them all into the README's "Run it as a service", and
+# tests/test_readme_service.py follows the README's copy in a fresh directory.
+SERVICE_STEPS = """\
+# 1. the unit, starting this opsbot, and an example host config (kept if there is one)
+opsbot install-service
+# 2. set homeserver and user_id (the bot's Matrix account) in the host config
+editor /etc/opsbot/opsbot.toml
+# 3. the bot's password, readable by root alone; systemd hands it to the service
+#    (type it, then Ctrl-D; or encrypt it for this host with systemd-creds encrypt
+#    --name=password - /etc/opsbot/credentials/password.cred and LoadCredentialEncrypted=)
+install -m 0600 /dev/stdin /etc/opsbot/credentials/password
+# 4. the key that signs every commit, made once; keep the allowed-signers line it prints
+opsbot keygen --out /etc/opsbot/credentials/signing_key --principal @opsbot:example.org
+# 5. the state repo in the service's state directory, its first commit signed with that key
+opsbot init /var/lib/opsbot/state.git --state-dir /var/lib/opsbot \\
+  --key /etc/opsbot/credentials/signing_key --bot @opsbot:example.org --admin @you:example.org
+# 6. deploy and health hooks, if any, go in /etc/opsbot/hooks.d (root-owned, not group-writable)
+# 7. check the host config and the repo, and try a command from the console if you like
+opsbot check --config /etc/opsbot/opsbot.toml
+opsbot shell --repo /var/lib/opsbot/state.git --state-dir /var/lib/opsbot \\
+  --key /etc/opsbot/credentials/signing_key --as @you:example.org
+# 8. start it now and at every boot; its status says "serving N rooms" once it is ready
+systemctl daemon-reload
+systemctl enable --now opsbot.service
+systemctl status opsbot.service
+"""
+
+
+def next_steps() -> str:
+    """The service steps after install-service's own."""
+    steps = SERVICE_STEPS.split("\n# 2. ", 1)[1]
+    return "\nnext, as root:\n# 2. " + steps.rstrip("\n")
 
 
 def hidden_from_the_service(path: Path) -> bool:
@@ -225,7 +273,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--key", type=Path, help="sign with this key (default: make one in the state dir)"
     )
-    p.add_argument("--template", type=Path, default=TEMPLATE, help=argparse.SUPPRESS)
+    p.add_argument("--template", type=Path, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("run", help="serve Matrix rooms, as configured in the host config")
@@ -237,6 +285,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--as", dest="sender", required=True, metavar="USER", help="act as this Matrix id"
     )
+    p.add_argument("--key", type=Path, help="signing key (default: <state-dir>/signing_key)")
     p.set_defaults(func=cmd_shell)
 
     p = sub.add_parser(
@@ -244,15 +293,21 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", type=Path, help="host config (TOML)")
     p.add_argument("--repo", type=Path, help="state repo (default: the one the config names)")
+    p.add_argument("--live", action="store_true", help="log in, reach the mirrors, check modes")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("reindex", help="rebuild the SQLite index from the repo's history")
     repo_args(p)
     p.set_defaults(func=cmd_reindex)
 
-    p = sub.add_parser("verify", help="check every commit on main is signed by opsbot's key")
+    p = sub.add_parser(
+        "verify", help="check every commit on main is signed by an allowed signer (public keys)"
+    )
     repo_args(p)
-    p.add_argument("--key", type=Path, help="signing key (default: <state-dir>/signing_key)")
+    p.add_argument(
+        "--allowed-signers", type=Path, metavar="FILE",
+        help="the public keys to trust (default: <state-dir>/allowed_signers)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser(
@@ -272,13 +327,145 @@ def parser() -> argparse.ArgumentParser:
         "--prefix", type=Path, default=Path("/"), help="install under this root (default: /)"
     )
     p.set_defaults(func=cmd_install_service)
+    _upkeep_parsers(sub)
     return top
+
+
+# Upkeep: migrate, backup, restore (and check --live). Their own functions, beside the others.
+
+
+def _host(args: argparse.Namespace, command: str) -> "upgrade.Host | None":
+    """The repo, state dir, bot and key, from --config or from --repo/--state-dir/--key."""
+    from bot import upgrade
+
+    if getattr(args, "config", None):
+        try:
+            config = load_config(args.config)
+        except ConfigError as e:
+            print(e.message, file=sys.stderr)
+            return None
+        return upgrade.Host(config.paths, config.bot_id, config.signing_key, config.extra_signers)
+    if getattr(args, "repo", None) is None:
+        print(f"opsbot {command}: give --config, or --repo (and --state-dir)", file=sys.stderr)
+        return None
+    paths = _paths(args)
+    if not (paths.repo / "HEAD").exists():
+        print(f"opsbot {command}: {paths.repo} is not a state repo", file=sys.stderr)
+        return None
+    return upgrade.Host(paths, bot_id_of(paths.repo), args.key or paths.signing_key)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot import upgrade
+
+    host = _host(args, "migrate")
+    if host is None:
+        return 2
+    try:
+        report = upgrade.migrate(host)
+    except upgrade.MigrationWaits as e:
+        print(f"opsbot migrate: {e.message}", file=sys.stderr)
+        return 1
+    except OpsbotError as e:  # newer than this code, a key missing
+        print(f"opsbot migrate: {e.message}", file=sys.stderr)
+        return 2
+    for line in report.done:
+        print(line)
+    for note in report.notes:
+        print(f"note: {note}")
+    if not report.done:
+        print("up to date")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot import backup
+
+    host = _host(args, "backup")
+    if host is None:
+        return 2
+    try:
+        manifest = backup.backup(host, args.to, with_index=args.index)
+    except OpsbotError as e:
+        print(f"opsbot backup: {e.message}", file=sys.stderr)
+        return 2
+    total = sum(f.size for f in manifest.files)
+    print(f"backed up {len(manifest.files)} files ({total} bytes) to {args.to}")
+    print(f"repo {manifest.root} at main {manifest.main[:7]}, bot {manifest.bot_id}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot import backup
+
+    host = _host(args, "restore")
+    if host is None:
+        return 2
+    try:
+        done = backup.restore(host, args.source, force=args.force)
+    except OpsbotError as e:
+        print(f"opsbot restore: {e.message}", file=sys.stderr)
+        return 2
+    for line in done:
+        print(line)
+    return 0
+
+
+def cmd_check_live(args: argparse.Namespace) -> int:
+    """One line per check, `ok|warn|fail <check>: <what> [- what to fix]`; 1 if any failed."""
+    from bot import health
+
+    if not args.config:
+        print("opsbot check --live: give --config", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(e.message, file=sys.stderr)
+        return 2
+    findings = health.live(config)
+    for finding in findings:
+        print(finding.line())
+    return 1 if any(f.level == "fail" for f in findings) else 0
+
+
+def _upkeep_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    def host_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", type=Path, help="host config (TOML)")
+        p.add_argument("--repo", type=Path, help="state repo (instead of --config)")
+        p.add_argument("--state-dir", type=Path, help="with --repo (default: <repo>.opsbot/)")
+        p.add_argument("--key", type=Path, help="with --repo (default: <state-dir>/signing_key)")
+
+    p = sub.add_parser(
+        "migrate", help="move a repo and state dir made by an earlier release forward"
+    )
+    host_args(p)
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser(
+        "backup", help="snapshot what Git does not hold (journals, crypto store, keys)"
+    )
+    host_args(p)
+    p.add_argument("--to", type=Path, required=True, help="a new or empty directory")
+    p.add_argument("--no-index", dest="index", action="store_false",
+                   help="leave out the index (it is rebuilt from the repo)")  # fmt: skip
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="bring back a bot from a backup and a clone of its repo")
+    host_args(p)
+    p.add_argument("--from", dest="source", type=Path, required=True, help="a backup directory")
+    p.add_argument("--force", action="store_true", help="replace a state dir that is not empty")
+    p.set_defaults(func=cmd_restore)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logs.setup(args.log_format)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (Refused, SigningKeyError, shipped.MissingData) as e:
+        print(f"opsbot {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -54,9 +54,13 @@ class HostPaths:
         return self.state_dir / "index.sqlite"
 
     @property
-    def ledger(self) -> Path:
-        """Handled invocations and the outbox of effects (bot/state/ledger.py)."""
-        return self.state_dir / "ledger.sqlite"
+    def handled(self) -> Path:
+        return self.state_dir / "handled.sqlite"
+
+    @property
+    def outbox(self) -> Path:
+        """The effects owed after each commit (bot/state/ledger.py)."""
+        return self.state_dir / "outbox.sqlite"
 
 
 @dataclass(frozen=True)

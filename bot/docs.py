@@ -1,17 +1,19 @@
 """Documentation generated from the code, so the README cannot drift from it.
 
-`python -m bot.docs` rewrites the command table in README.md; tests/test_docs.py fails when the
-README is stale.
+`python -m bot.docs` rewrites the command table and the service steps in README.md;
+tests/test_docs.py and tests/test_readme_service.py fail when the README is stale.
 """
 
 import sys
 from pathlib import Path
 
+from bot.cli import SERVICE_STEPS
 from bot.engine.registry import CommandRegistry
 from bot.features.catalog import default_registry
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- commands:start -->", "<!-- commands:end -->"
+STEPS_START, STEPS_END = "<!-- service-steps:start -->", "<!-- service-steps:end -->"
 
 
 def command_table(registry: CommandRegistry) -> str:
@@ -23,14 +25,24 @@ def command_table(registry: CommandRegistry) -> str:
 
 
 def with_table(readme: str, table: str) -> str:
-    head, _, rest = readme.partition(START)
-    _, _, tail = rest.partition(END)
-    return f"{head}{START}\n{table}\n{END}{tail}"
+    return _between(readme, START, END, table)
+
+
+def with_service_steps(readme: str, steps: str = SERVICE_STEPS) -> str:
+    return _between(readme, STEPS_START, STEPS_END, f"```sh\n{steps.rstrip()}\n```")
+
+
+def _between(readme: str, start: str, end: str, text: str) -> str:
+    head, found, rest = readme.partition(start)
+    assert found, f"README.md has no {start}"
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n{text}\n{end}{tail}"
 
 
 def main() -> int:
     text = README.read_text()
-    README.write_text(with_table(text, command_table(default_registry())))
+    text = with_table(text, command_table(default_registry()))
+    README.write_text(with_service_steps(text))
     return 0
 
 

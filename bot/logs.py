@@ -47,3 +47,10 @@ def setup(fmt: str = "logfmt", level: int = logging.INFO) -> None:
     root.setLevel(level)
     # nio narrates every event it handles at INFO; its warnings and errors are what matter here.
     logging.getLogger("nio").setLevel(logging.WARNING)
+    # Except its "Timed out, sleeping for 0s" on each retry of a request: the sync loop logs an
+    # outage once, with what it does about it, and a failed login says why in one line.
+    logging.getLogger("nio.client.async_client").addFilter(_not_a_retry)
+
+
+def _not_a_retry(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Timed out, sleeping for")

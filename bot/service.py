@@ -22,18 +22,18 @@ from typing import TypeVar
 
 from nio import AsyncClient
 
-from bot import sdnotify
-from bot.assemble import open_engine, open_repo
+from bot import sdnotify, upgrade
+from bot.assemble import open_engine, open_ledger, open_repo
 from bot.config import Config, ConfigError
 from bot.engine.effects import Amend, Notify
 from bot.engine.feature import Task
 from bot.engine.services import Services
+from bot.errors import OpsbotError
 from bot.features.catalog import FEATURES
 from bot.logs import fact
 from bot.mirror import Mirrors
 from bot.reconcile.outcome import Outcome
 from bot.reconcile.reconciler import Reconciler
-from bot.state.ledger import Ledger
 from bot.state.repo import StateRepo
 from bot.state.view import StateView
 from bot.tasks import first as _first
@@ -111,6 +111,9 @@ async def _serve(
 ) -> int:
     assert config.matrix is not None
     sdnotify.status("checking the state repo")
+    refused = await _migrate(config)
+    if refused is not None:
+        return refused
     journal = MatrixJournal(config.paths.state_dir / "matrix" / "journal.sqlite")
     stack.callback(journal.close)
     try:
@@ -126,9 +129,20 @@ async def _serve(
     for problem in problems:
         fact(log, "state repo problem", logging.WARNING, problem=problem)
 
+    sdnotify.status("logging in")
+    try:
+        client = await _unless_stopped(Session(config.matrix, config.paths.state_dir).open(), stop)
+    except LoginFailed as e:
+        fact(log, "cannot log in", logging.ERROR, error=str(e))
+        return 1
+    if client is None:
+        fact(log, "stopped")
+        return 0
+    stack.push_async_callback(client.close)
+
     # The reconciler, the mirrors and the watcher are told of commits and report back through
     # the outbox; the engine is built with them, complete.
-    ledger = Ledger(config.paths.ledger)
+    ledger = open_ledger(config.paths)
     stack.callback(ledger.close)
 
     def announce_now(text: str) -> None:
@@ -161,16 +175,6 @@ async def _serve(
     )  # fmt: skip
     services = Services(engine)
 
-    sdnotify.status("logging in")
-    try:
-        client = await _unless_stopped(Session(config.matrix, config.paths.state_dir).open(), stop)
-    except LoginFailed as e:
-        fact(log, "cannot log in", logging.ERROR, error=str(e))
-        return 1
-    if client is None:
-        fact(log, "stopped")
-        return 0
-    stack.push_async_callback(client.close)
     transport = MatrixTransport(
         client, engine, journal, rate_limit=RateLimit(config.matrix.commands_per_minute),
         observers=[o for feature in FEATURES for o in feature.observers],
@@ -258,6 +262,27 @@ async def _task(task: Task, services: Services, ready: asyncio.Event, stop: asyn
             log.exception("task failed", extra={"fields": {"task": task.name}})
         if task.every is None or await stopped_within(stop, task.every):
             return
+
+
+async def _migrate(config: Config) -> int | None:
+    """Runs the migrations an upgrade brought, before anything else opens the state. An exit
+    code when the bot must not start: 2 for what a restart would not mend (data of a newer
+    release, another bot's state dir), 1 for a repo it cannot read."""
+    host = upgrade.Host(config.paths, config.bot_id, config.signing_key, config.extra_signers)
+    try:
+        report = await asyncio.to_thread(upgrade.migrate, host, repo_may_wait=True)
+    except OpsbotError as e:
+        fact(log, "cannot start", logging.ERROR, error=e.message)
+        return 2
+    except Exception as e:  # an unreadable repo or state dir: as the checks below would say
+        fact(log, "cannot read the state repo", logging.ERROR, repo=config.paths.repo,
+             error=f"{type(e).__name__}: {e}")  # fmt: skip
+        return 1
+    for line in report.done:
+        fact(log, "migrated", step=line)
+    for note in report.notes:
+        fact(log, "migration", logging.WARNING, note=note)
+    return None
 
 
 async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:

@@ -10,6 +10,8 @@ fi
 STAMP="$VENV/.installed"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    # Made before the distribution was renamed opsbot-matrix: the old name would linger beside it.
+    "$VENV/bin/python" -m pip uninstall --quiet --yes opsbot 2>/dev/null || true
     "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]"
     touch "$STAMP"
 fi

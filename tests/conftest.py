@@ -14,16 +14,16 @@ import pytest
 
 from bot.assemble import init_repo, open_engine
 from bot.config import HostPaths
-from bot.devserver import Homeserver
 from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation, Reply
+from devtools.devserver import Homeserver
 
 if TYPE_CHECKING:
     from matrix_harness import BotProcess
 
     from bot.config import Config
-    from bot.devclient import Person
     from bot.transport.http import HttpListener
+    from devtools.devclient import Person
 from bot.state.message import Message
 from bot.state.repo import Identity
 

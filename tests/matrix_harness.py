@@ -14,12 +14,12 @@ from typing import Any
 
 from bot.assemble import init_repo
 from bot.config import HostPaths
-from bot.devclient import Person
-from bot.devserver import Homeserver
 from bot.state.message import Message
 from bot.state.repo import Identity, StateRepo
 from bot.state.signing import SigningKey
 from conftest import git
+from devtools.devclient import Person
+from devtools.devserver import Homeserver
 
 
 def unique(name: str) -> str:

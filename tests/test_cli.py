@@ -101,7 +101,7 @@ def test_verify_accepts_opsbot_commits_and_names_a_foreign_one(state: Path, tmp_
     opsbot("shell", "--repo", str(state), "--as", ALICE, stdin="!deploy web 1.0.0 to dev\n")
     ok = opsbot("verify", "--repo", str(state))
     assert ok.returncode == 0
-    assert ok.stdout.startswith("2 of 2 commits signed by SHA256:")
+    assert ok.stdout.startswith("2 of 2 commits signed by a key in ")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(state), str(clone)], check=True)
     (clone / "README.md").write_text("changed by hand\n")

@@ -21,7 +21,7 @@ from nio import (
     SyncResponse,
 )
 
-from bot.devserver import Homeserver, UserExists
+from devtools.devserver import Homeserver, UserExists
 
 pytestmark = pytest.mark.matrix
 

@@ -34,7 +34,7 @@ from conftest import Bot
 if TYPE_CHECKING:
     from matrix_harness import BotProcess
 
-    from bot.devclient import Person
+    from devtools.devclient import Person
 
 MATRIX_EVENT_LIMIT = 64 * 1024
 COMMAND = "$command"

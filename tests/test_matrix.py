@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from matrix_harness import BotProcess, person
 
-from bot.devclient import Person
-from bot.devserver import Homeserver
 from conftest import git
+from devtools.devclient import Person
+from devtools.devserver import Homeserver
 
 pytestmark = pytest.mark.matrix
 

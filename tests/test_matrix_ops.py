@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from matrix_harness import BotProcess
 
-from bot.devclient import Person
 from conftest import git
+from devtools.devclient import Person
 
 pytestmark = pytest.mark.matrix
 

@@ -20,9 +20,9 @@ import pytest
 from matrix_harness import BotProcess
 
 from bot import service
-from bot.devclient import Person
 from bot.state.repo import LOCK_FILE, Identity, StateRepo
 from conftest import git
+from devtools.devclient import Person
 
 pytestmark = pytest.mark.matrix
 

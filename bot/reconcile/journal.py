@@ -19,10 +19,30 @@ from sqlite_utils import Database
 
 from bot.reconcile.hooks import HookResult
 from bot.reconcile.outcome import HOOK_RAN, Outcome
+from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
 
 STARTED = "started"
 _RAN = ", ".join(f"'{s}'" for s in HOOK_RAN)
+
+# Schema versions (`PRAGMA user_version`, see `bot.state.schema`); version 1 holds the tables of
+# release 0.1.0, which stamped no version.
+STEPS: list[Step] = [
+    sql(
+        """
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE IF NOT EXISTS runs (
+            id INTEGER PRIMARY KEY, sha TEXT NOT NULL, env TEXT NOT NULL, app TEXT NOT NULL,
+            version TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,
+            final INTEGER NOT NULL DEFAULT 0, hook TEXT, exit_code INTEGER, duration REAL,
+            output_tail TEXT, error TEXT, detail TEXT NOT NULL DEFAULT '',
+            started_at TEXT, at TEXT, noted INTEGER NOT NULL DEFAULT 0);
+        CREATE INDEX IF NOT EXISTS runs_target ON runs(env, app, id);
+        CREATE INDEX IF NOT EXISTS runs_request ON runs(sha, env, app)
+        """
+    ),
+]
+SCHEMA = len(STEPS)
 
 
 @dataclass(frozen=True)
@@ -38,19 +58,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         # A "started" row must be on disk before its hook runs, or a crash would forget the run.
         self.db = Database(connect(path, durable=True))
-        self.db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-            CREATE TABLE IF NOT EXISTS runs (
-                id INTEGER PRIMARY KEY, sha TEXT NOT NULL, env TEXT NOT NULL, app TEXT NOT NULL,
-                version TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,
-                final INTEGER NOT NULL DEFAULT 0, hook TEXT, exit_code INTEGER, duration REAL,
-                output_tail TEXT, error TEXT, detail TEXT NOT NULL DEFAULT '',
-                started_at TEXT, at TEXT, noted INTEGER NOT NULL DEFAULT 0);
-            CREATE INDEX IF NOT EXISTS runs_target ON runs(env, app, id);
-            CREATE INDEX IF NOT EXISTS runs_request ON runs(sha, env, app);
-            """
-        )
+        upgrade(self.db.conn, path, STEPS)
 
     def close(self) -> None:
         self.db.conn.close()

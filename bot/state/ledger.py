@@ -1,8 +1,9 @@
-"""The host's ledger: which invocation made which commit, and the outbox of what is owed since.
+"""The host's ledger: which invocation made which commit (handled.sqlite, bot/state/handled.py),
+and the outbox of what is owed since (outbox.sqlite).
 
-Neither is derivable from Git, so both live in one SQLite file in the state directory, and the
-engine writes them in one transaction: the commit's id and its effects (the reply, notices,
-rooms) once the commit's objects are durable and before the ref moves. After the move they are
+Neither is derivable from Git, so both live in the state directory. The engine writes them once
+the commit's objects are durable and before the ref moves: the commit's effects (the reply,
+notices, rooms) as prepared, then which invocation the commit is for. After the move they are
 marked ready. So a crash at any point loses no effect and doubles none:
 
 - before the ref moved: the rows name a commit nobody can reach; `settle` drops them at the next
@@ -19,6 +20,7 @@ was sent after `RETENTION`.
 
 import dataclasses
 import html
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,9 +28,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.engine.effects import Amend, Answer, Effect, dump, load
+from bot.state.handled import Handled
+from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
 
-SCHEMA = 1
+STEPS: list[Step] = [
+    sql(
+        """
+        CREATE TABLE IF NOT EXISTS outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, identity TEXT UNIQUE NOT NULL,
+            commit_id TEXT, state TEXT NOT NULL, kind TEXT NOT NULL, effect TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL DEFAULT 0,
+            event_id TEXT, error TEXT, at REAL NOT NULL);
+        CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, id);
+        CREATE INDEX IF NOT EXISTS outbox_commit ON outbox(commit_id);
+        CREATE TABLE IF NOT EXISTS rooms (key TEXT PRIMARY KEY, room_id TEXT NOT NULL)
+        """
+    ),
+]
+SCHEMA = len(STEPS)
 RETENTION = 14 * 24 * 3600.0  # seconds a sent or failed effect is kept, for `opsbot` to show
 
 
@@ -43,59 +61,45 @@ class Owed:
     next_at: float  # not before: a retry waits for its backoff
 
 
+def open_outbox(path: Path) -> sqlite3.Connection:
+    """The outbox's file with its schema brought up to date (for `opsbot migrate`)."""
+    conn = connect(path, durable=True)
+    upgrade(conn, path, STEPS)
+    return conn
+
+
 class Ledger:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._conn = connect(self.path, durable=True)
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA:
-            raise RuntimeError(
-                f"{self.path} was written by a newer opsbot (schema {version}); upgrade opsbot"
-            )
-        self._conn.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS handled (
-                invocation TEXT PRIMARY KEY, commit_id TEXT NOT NULL, at INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS outbox (
-                id INTEGER PRIMARY KEY AUTOINCREMENT, identity TEXT UNIQUE NOT NULL,
-                commit_id TEXT, state TEXT NOT NULL, kind TEXT NOT NULL, effect TEXT NOT NULL,
-                attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL DEFAULT 0,
-                event_id TEXT, error TEXT, at REAL NOT NULL);
-            CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, id);
-            CREATE INDEX IF NOT EXISTS outbox_commit ON outbox(commit_id);
-            CREATE TABLE IF NOT EXISTS rooms (key TEXT PRIMARY KEY, room_id TEXT NOT NULL);
-            """
-        )
-        self._conn.execute(f"PRAGMA user_version = {SCHEMA}")
+    def __init__(self, handled: Handled, outbox: Path) -> None:
+        self.handled = handled
+        self.path = Path(outbox)
+        self._conn = open_outbox(self.path)
         self.on_ready: Callable[[], None] = lambda: None  # set by a deliverer, to be woken
 
     def close(self) -> None:
         self._conn.close()
+        self.handled.close()
 
     # which invocation made which commit
 
     def commit_of(self, invocation: str) -> str | None:
         """The commit last prepared for `invocation`; whether it landed is the repo's answer."""
-        row = self._conn.execute(
-            "SELECT commit_id FROM handled WHERE invocation = ?", [invocation]
-        ).fetchone()
-        return row[0] if row else None
+        return self.handled.commit_of(invocation)
 
     def prepare(
         self, invocation: str, commit: str, at: int, effects: Sequence[tuple[str, Effect]]
     ) -> None:
-        """Records, in one transaction, that `invocation` makes `commit` and owes `effects`
-        (identity, effect) once it lands. Called before the ref moves."""
+        """Records that `invocation` makes `commit` and owes `effects` (identity, effect) once
+        it lands. Called before the ref moves; the effects first, so that a crash between the
+        two leaves effects of a commit that never lands (dropped by `settle`), never a handled
+        command whose effects are missing."""
         with self._transaction():
-            self._conn.execute(
-                "INSERT OR REPLACE INTO handled VALUES (?, ?, ?)", [invocation, commit, at]
-            )
             # A row left by an attempt whose commit never landed is replaced by this one.
             self._conn.executemany(
                 "DELETE FROM outbox WHERE identity = ? AND state = 'prepared'",
                 [[identity] for identity, _ in effects],
             )
             self._insert(effects, commit, "prepared")
+        self.handled.record(invocation, commit, at)
 
     def landed(self, commit: str) -> None:
         """The ref names `commit` now: its effects are due."""

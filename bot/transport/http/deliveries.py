@@ -6,9 +6,19 @@ import threading
 import time
 from pathlib import Path
 
+from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
 
 KEEP_DAYS = 30
+# Schema versions (`PRAGMA user_version`, see `bot.state.schema`); version 1 is the table of
+# release 0.1.0, which stamped no version.
+STEPS: list[Step] = [
+    sql(
+        "CREATE TABLE IF NOT EXISTS deliveries (source TEXT NOT NULL, delivery TEXT NOT NULL,"
+        " received REAL NOT NULL, PRIMARY KEY (source, delivery))"
+    ),
+]
+SCHEMA = len(STEPS)
 
 
 class Deliveries:
@@ -16,10 +26,7 @@ class Deliveries:
         self._db = connect(path)
         self._lock = threading.Lock()  # one connection, used from worker threads
         with self._lock:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS deliveries (source TEXT NOT NULL, delivery TEXT NOT"
-                " NULL, received REAL NOT NULL, PRIMARY KEY (source, delivery))"
-            )
+            upgrade(self._db, path, STEPS)
 
     def claim(self, source: str, delivery: str) -> bool:
         """True the first time this delivery is seen; False for a replay. Claimed before the

@@ -10,7 +10,8 @@
 - the room messages that features observe (an incident's transcript), until they are committed.
 
 One SQLite file in the state directory, written with `synchronous=FULL`: the position must not
-run ahead of the work on a power cut.
+run ahead of the work on a power cut. Its schema version is `PRAGMA user_version` (see
+`bot.state.schema`): version 1 holds the tables of release 0.1.0, which stamped no version.
 """
 
 import time
@@ -18,38 +19,49 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
 
 RETENTION = 30 * 24 * 3600.0  # seconds a handled event is remembered; sync never goes back so far
+STEPS: list[Step] = [
+    sql(
+        """
+        CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT);
+        CREATE TABLE IF NOT EXISTS handled (
+            event_id TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, at REAL);
+        CREATE TABLE IF NOT EXISTS rooms (room_id TEXT PRIMARY KEY, joined_at REAL);
+        CREATE TABLE IF NOT EXISTS replies (
+            commit_sha TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, text TEXT);
+        CREATE TABLE IF NOT EXISTS transcript (
+            id INTEGER PRIMARY KEY, incident TEXT, event_id TEXT UNIQUE, line TEXT);
+        CREATE TABLE IF NOT EXISTS devices (
+            user_id TEXT, device_id TEXT, ed25519 TEXT, first_seen REAL,
+            PRIMARY KEY (user_id, device_id))
+        """
+    ),
+    # Features observe room messages (an incident's transcript): kept here until committed.
+    # Transcript lines an earlier release kept become observed rows; the replies table gives way
+    # to the outbox (bot/state/ledger.py).
+    sql(
+        """
+        CREATE TABLE IF NOT EXISTS observed (
+            id INTEGER PRIMARY KEY, observer TEXT, key TEXT, room_id TEXT,
+            event_id TEXT UNIQUE, payload TEXT);
+        INSERT OR IGNORE INTO observed (observer, key, room_id, event_id, payload)
+            SELECT 'incident transcript', incident, NULL, event_id, line FROM transcript
+            ORDER BY id;
+        DROP TABLE transcript;
+        DROP TABLE replies
+        """
+    ),
+]
+SCHEMA = len(STEPS)
 
 
 class MatrixJournal:
     def __init__(self, path: Path) -> None:
         self.db = Database(connect(path, durable=True))
-        self.db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT);
-            CREATE TABLE IF NOT EXISTS handled (
-                event_id TEXT PRIMARY KEY, room_id TEXT, reply_id TEXT, at REAL);
-            CREATE TABLE IF NOT EXISTS rooms (room_id TEXT PRIMARY KEY, joined_at REAL);
-            CREATE TABLE IF NOT EXISTS observed (
-                id INTEGER PRIMARY KEY, observer TEXT, key TEXT, room_id TEXT,
-                event_id TEXT UNIQUE, payload TEXT);
-            CREATE TABLE IF NOT EXISTS transcript (
-                id INTEGER PRIMARY KEY, incident TEXT, event_id TEXT UNIQUE, line TEXT);
-            CREATE TABLE IF NOT EXISTS devices (
-                user_id TEXT, device_id TEXT, ed25519 TEXT, first_seen REAL,
-                PRIMARY KEY (user_id, device_id));
-            """
-        )
-        # Transcript lines an earlier release kept: observed rows of the incident transcript.
-        self.db.conn.execute(
-            "INSERT OR IGNORE INTO observed (observer, key, room_id, event_id, payload) "
-            "SELECT 'incident transcript', incident, NULL, event_id, line FROM transcript "
-            "ORDER BY id"
-        )
-        self.db.conn.execute("DELETE FROM transcript")
-        self.db.conn.execute("DROP TABLE IF EXISTS replies")
+        upgrade(self.db.conn, path, STEPS)
         self.db.conn.execute("DELETE FROM handled WHERE at < ?", [time.time() - RETENTION])
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import aiohttp
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, WhoamiResponse
 from nio.store import SqliteStore
 
@@ -74,7 +75,17 @@ class Session:
                 log, "crypto store is missing; logging in as a new device rather than reusing "
                 "a device whose keys are gone", level=logging.WARNING, old_device=saved.device_id,
             )  # fmt: skip
-        await self._login(client)
+        try:
+            await self._login(client)
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            await client.close()
+            raise LoginFailed(
+                f"cannot reach the homeserver at {self.config.homeserver} ({e}); check "
+                "[matrix] homeserver in the host config, and that the server is up"
+            ) from None
+        except BaseException:
+            await client.close()  # no "Unclosed client session" on the way out
+            raise
         return client
 
     async def _login(self, client: AsyncClient) -> None:

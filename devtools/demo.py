@@ -1,12 +1,13 @@
 """The local demo: a throwaway homeserver, the bot, and a prompt that talks to it over E2EE.
 
-    python -m bot.demo          (what `scripts/demo` runs)
+    python -m devtools.demo          (what `scripts/demo` runs)
 
 It starts Synapse on 127.0.0.1, registers the bot and a demo user, creates a state repo and an
 encrypted room, starts `opsbot run` as its own process, and then sends each line typed at the
 prompt into the room as the demo user, printing the bot's decrypted replies as they arrive.
 With standard input not a terminal, it sends the lines one by one, waiting for each reply, and
-exits: that makes it scriptable, and testable. Ctrl-C stops everything it started.
+exits: that makes it scriptable, and testable. Ctrl-C, once, stops everything it started and
+returns to the shell.
 """
 
 import asyncio
@@ -17,15 +18,24 @@ import signal
 import subprocess
 import sys
 import tempfile
+import termios
+import threading
 import time
 from pathlib import Path
+from typing import Any, TextIO
+
+try:
+    import readline  # line editing at the prompt, and the line typed so far, to redraw it
+except ImportError:  # pragma: no cover - Python built without it
+    readline = None  # type: ignore[assignment]
 
 from bot.assemble import init_repo
 from bot.config import HostPaths
-from bot.devclient import Person
-from bot.devserver import Homeserver
+from devtools.devclient import Person
+from devtools.devserver import Homeserver
 
 PASSWORD_BYTES = 9
+PROMPT = "> "
 
 # The demo's host: deploying is pretending, but through the real reconciler and real hooks,
 # so the replies show what a team would see ("deploying…", then "applied in 1.0s").
@@ -79,7 +89,53 @@ def _start_bot(
     return process
 
 
-async def _talk(alice: Person, room: str, bot: str, interactive: bool) -> None:
+class Prompt:
+    """The demo's terminal: lines typed at the prompt, and the bot's messages printed above the
+    line being typed, which is drawn again under them. So a message that arrives while you type
+    (the edit saying a deploy was applied) does not land in the middle of your line.
+
+    Lines are read by a thread of its own, not by the event loop's executor: asyncio.run waits
+    for its executor on the way out, and a thread blocked in a read would keep the demo alive
+    until Enter. This one is a daemon: on Ctrl-C it is simply left behind."""
+
+    def __init__(self, interactive: bool, stdin: TextIO = sys.stdin) -> None:
+        self.interactive = interactive
+        self.stdin = stdin
+        self.lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._reading = threading.Event()  # the prompt is on screen, waiting for a line
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._read, args=(loop,), name="prompt", daemon=True).start()
+
+    def _read(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            line: str | None
+            if self.interactive:
+                self._reading.set()
+                try:
+                    line = input(PROMPT)
+                except EOFError:  # Ctrl-D
+                    line = None
+                finally:
+                    self._reading.clear()
+            else:
+                line = self.stdin.readline() or None
+            loop.call_soon_threadsafe(self.lines.put_nowait, line)
+            if line is None:
+                return
+
+    def show(self, text: str) -> None:
+        if not (self.interactive and self._reading.is_set()):
+            print(text, flush=True)
+            return
+        typed = readline.get_line_buffer() if readline is not None else ""
+        # Back to the start of the prompt's line, clear it, print, and draw the prompt again.
+        sys.stdout.write(f"\r\033[K{text}\n{PROMPT}{typed}")
+        sys.stdout.flush()
+
+
+async def _talk(alice: Person, room: str, bot: str, prompt: Prompt) -> None:
     printed: set[str] = set()
 
     def show_new() -> None:
@@ -88,9 +144,9 @@ async def _talk(alice: Person, room: str, bot: str, interactive: bool) -> None:
                 continue
             printed.add(source["event_id"])
             if source.get("type") == "m.room.message":
-                print(f"opsbot: {source['content'].get('body', '')}", flush=True)
+                prompt.show(f"opsbot: {source['content'].get('body', '')}")
             elif source.get("type") == "m.room.encrypted":
-                print("opsbot: (a message this client could not decrypt)", flush=True)
+                prompt.show("opsbot: (a message this client could not decrypt)")
 
     async def keep_showing() -> None:
         # Replies are edited later ("deploying…" becomes the result): print those as they come.
@@ -98,25 +154,20 @@ async def _talk(alice: Person, room: str, bot: str, interactive: bool) -> None:
             await asyncio.sleep(0.5)
             show_new()
 
-    loop = asyncio.get_running_loop()
     alice.start()
     printer = asyncio.ensure_future(keep_showing())
+    prompt.start()
     try:
-        while True:
-            if interactive:
-                print("> ", end="", flush=True)
-            line = await loop.run_in_executor(None, sys.stdin.readline)
-            if not line:
-                break
+        while (line := await prompt.lines.get()) is not None:
             line = line.strip()
             if not line:
                 continue
             event = await alice.send(room, line)
-            if not interactive or line.startswith("!"):
+            if not prompt.interactive or line.startswith("!"):
                 with contextlib.suppress(TimeoutError):
                     await alice.reply_to(event, timeout=30)
             show_new()
-        if not interactive:
+        if not prompt.interactive:
             await asyncio.sleep(3)  # long enough for a demo deploy's result to arrive
             show_new()
     finally:
@@ -154,24 +205,46 @@ Ctrl-C (or Ctrl-D) stops everything.
 """,
             flush=True,
         )
-        await _talk(alice, room, bot_id, interactive)
+        await _talk(alice, room, bot_id, Prompt(interactive))
         return 0
     finally:
+        # Whatever brought us here (the end of input, Ctrl-C, an error), everything is stopped,
+        # and a Ctrl-C pressed again meanwhile cannot cut that short and leave Synapse running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if bot_process is not None:
+            bot_process.send_signal(signal.SIGTERM)  # it stops while the rest is closed
         if alice is not None:
             await alice.close()
         if bot_process is not None:
-            bot_process.send_signal(signal.SIGTERM)
             bot_process.wait(timeout=30)
         homeserver.stop()
 
 
 def main() -> int:
+    terminal = _terminal_settings()
     with tempfile.TemporaryDirectory(prefix="opsbot-demo-") as tmp:
         try:
             return asyncio.run(_main(Path(tmp)))
         except KeyboardInterrupt:
-            print("\nstopped.")
+            print("\nstopped.", flush=True)
             return 0
+        finally:
+            _restore_terminal(terminal)
+
+
+def _terminal_settings() -> list[Any] | None:
+    """The terminal's modes, if standard input is one: the prompt's thread may be stopped in
+    the middle of a read that changed them (line editing turns echo off)."""
+    try:
+        return termios.tcgetattr(sys.stdin.fileno())
+    except (OSError, ValueError, termios.error):
+        return None
+
+
+def _restore_terminal(settings: list[Any] | None) -> None:
+    if settings is not None:
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, settings)
 
 
 if __name__ == "__main__":

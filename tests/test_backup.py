@@ -1,0 +1,154 @@
+"""`opsbot backup` and `opsbot restore` on the console path: what comes back, and what is refused.
+(End to end on the real homeserver: test_restore_matrix.py.)"""
+
+import json
+import sqlite3
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot import cli
+from bot.assemble import open_engine
+from bot.config import HostPaths
+from conftest import Bot, git
+
+
+def backup(bot: Bot, to: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["backup", "--repo", str(bot.repo), "--to", str(to)]) == 0
+    capsys.readouterr()
+
+
+def clone(bot: Bot, host: Path) -> HostPaths:
+    """Host B: a directory of its own and a clone of the state repo, as from a mirror."""
+    host.mkdir()
+    subprocess.run(
+        ["git", "clone", "-q", "--mirror", str(bot.repo), str(host / "state")], check=True
+    )
+    return HostPaths.beside(host / "state")
+
+
+def restore(paths: HostPaths, source: Path, *extra: str) -> int:
+    return cli.main(["restore", "--repo", str(paths.repo), "--from", str(source), *extra])
+
+
+def test_restore_brings_back_the_keys_and_what_was_done(
+    bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = bot.say("!deploy web 1.4.2 to staging", event_id="$done-before-the-backup")
+    backup(bot, tmp_path / "backup", capsys)
+    b = clone(bot, tmp_path / "b")
+    assert restore(b, tmp_path / "backup") == 0
+    assert "restored" in capsys.readouterr().out
+    assert b.signing_key.read_bytes() == bot.paths.signing_key.read_bytes()
+    assert b.allowed_signers.read_bytes() == bot.paths.allowed_signers.read_bytes()
+    assert oct(b.signing_key.stat().st_mode & 0o777) == "0o600"
+    on_b = Bot(b, open_engine(b), bot.clock)
+    again = on_b.say("!deploy web 1.4.2 to staging", event_id="$done-before-the-backup")
+    assert again.commit == done.commit
+    assert cli.main(["verify", "--repo", str(b.repo)]) == 0
+    git(b.repo, "verify-commit", "main")  # the clone was configured as init configures a repo
+
+
+def test_a_command_committed_after_the_backup_is_not_run_again_after_the_restore(
+    bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backup(bot, tmp_path / "backup", capsys)
+    late = bot.say("!freeze prod --reason late", event_id="$after-the-backup")
+    b = clone(bot, tmp_path / "b")
+    assert restore(b, tmp_path / "backup") == 0
+    assert "remembered 1 command(s) committed after the backup" in capsys.readouterr().out
+    on_b = Bot(b, open_engine(b), bot.clock)
+    head = on_b.head()
+    again = on_b.say("!freeze prod --reason late", event_id="$after-the-backup")
+    assert again.ok and again.commit == late.commit
+    assert on_b.head() == head
+
+
+def test_a_backup_reads_a_journal_as_last_committed_while_it_is_being_written(
+    bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    writer = sqlite3.connect(bot.paths.handled, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO handled VALUES ('$half-done', 'abc', 0)")
+    backup(bot, tmp_path / "backup", capsys)  # while the write is open
+    writer.execute("ROLLBACK")
+    copy = sqlite3.connect(tmp_path / "backup/state/handled.sqlite")
+    rows = copy.execute("SELECT invocation FROM handled").fetchall()
+    assert ("$half-done",) not in rows
+    assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_backup_cut_short_has_no_manifest_and_is_refused(
+    bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backup(bot, tmp_path / "backup", capsys)
+    (tmp_path / "backup/manifest.json").unlink()  # what a kill before the last step leaves
+    b = clone(bot, tmp_path / "b")
+    assert restore(b, tmp_path / "backup") == 2
+    assert "no manifest.json: not a complete backup" in capsys.readouterr().err
+    assert not b.state_dir.exists()
+
+
+def test_a_damaged_backup_is_refused(
+    bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backup(bot, tmp_path / "backup", capsys)
+    (tmp_path / "backup/state/allowed_signers").write_text("ssh-ed25519 AAAA mallory\n")
+    b = clone(bot, tmp_path / "b")
+    assert restore(b, tmp_path / "backup") == 2
+    assert "allowed_signers does not match its checksum" in capsys.readouterr().err
+
+
+def test_a_backup_of_another_repo_is_refused(
+    make_bot: Callable[..., Bot], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ours, theirs = make_bot("ours"), make_bot("theirs")
+    backup(theirs, tmp_path / "backup", capsys)
+    b = clone(ours, tmp_path / "b")
+    assert restore(b, tmp_path / "backup") == 2
+    assert "the backup is of another state repo" in capsys.readouterr().err
+
+
+def test_a_backup_of_another_bot_is_refused(
+    bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backup(bot, tmp_path / "backup", capsys)
+    manifest = tmp_path / "backup/manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "bot_id": "@other:x.org"}))
+    b = clone(bot, tmp_path / "b")
+    assert restore(b, tmp_path / "backup") == 2
+    assert "the backup is of @other:x.org" in capsys.readouterr().err
+
+
+def test_a_state_dir_with_files_is_replaced_only_when_told(
+    bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backup(bot, tmp_path / "backup", capsys)
+    b = clone(bot, tmp_path / "b")
+    b.state_dir.mkdir()
+    (b.state_dir / "signing_key").write_text("another key")
+    assert restore(b, tmp_path / "backup") == 2
+    assert "is not empty (signing_key and 0 more)" in capsys.readouterr().err
+    assert restore(b, tmp_path / "backup", "--force") == 0
+    assert b.signing_key.read_bytes() == bot.paths.signing_key.read_bytes()
+
+
+def test_a_repo_inside_the_state_dir_is_left_to_git(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.assemble import init_repo
+
+    paths = HostPaths(tmp_path / "var/state.git", tmp_path / "var")
+    init_repo(paths, admins=["@alice:example.org"])
+    code = cli.main(
+        ["backup", "--repo", str(paths.repo), "--state-dir", str(paths.state_dir),
+         "--to", str(tmp_path / "backup")]
+    )  # fmt: skip
+    assert code == 0
+    capsys.readouterr()
+    names = [
+        e["path"] for e in json.loads((tmp_path / "backup/manifest.json").read_text())["files"]
+    ]
+    assert names and not [n for n in names if "state.git" in n]
