@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import OpsbotError
+from bot.ids import ROOM_ID, USER_ID
 
 DEFAULT_BOT_ID = "@opsbot:localhost"
-_USER_ID = re.compile(r"@[^:\s]+:[^\s]+")
-_ROOM_ID = re.compile(r"![^:\s]+(:[^\s]+)?")
 _SOURCE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # a webhook source is a path segment
 DEFAULT_LISTEN = "127.0.0.1:8088"
 
@@ -203,7 +202,7 @@ def load(path: Path) -> Config:
             problem(
                 "matrix", "homeserver", "must start with https:// (or http:// for a local test)"
             )
-        if user_id and not _USER_ID.fullmatch(user_id):
+        if user_id and not USER_ID.fullmatch(user_id):
             problem(
                 "matrix", "user_id", f"{user_id!r} is not a Matrix user id like @opsbot:example.org"
             )
@@ -312,7 +311,7 @@ def _alerts(
         return None
     table = data["alerts"]
     room = get("alerts", "room")
-    if room and not _ROOM_ID.fullmatch(room):
+    if room and not ROOM_ID.fullmatch(room):
         problem("alerts", "room", f"{room!r} is not a Matrix room id like !abc:example.org")
     token = get("alerts", "token_file")
     unauthenticated = table.get("unauthenticated", False)
@@ -384,7 +383,7 @@ def _webhooks(data: dict[str, Any], problem: Problem) -> tuple[WebhookConfig, ..
         if not isinstance(secret, str) or not secret:
             problem(section, "secret_file", "missing: every webhook is signed with its secret")
             continue
-        if room is not None and (not isinstance(room, str) or not _ROOM_ID.fullmatch(room)):
+        if room is not None and (not isinstance(room, str) or not ROOM_ID.fullmatch(room)):
             problem(section, "room", f"{room!r} is not a Matrix room id like !abc:example.org")
             continue
         found.append(WebhookConfig(source, Path(secret), room))

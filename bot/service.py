@@ -18,7 +18,6 @@ import logging
 import signal
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from nio import AsyncClient
 
@@ -32,12 +31,12 @@ from bot.errors import OpsbotError
 from bot.features.catalog import FEATURES
 from bot.logs import fact
 from bot.mirror import Mirrors
-from bot.reconcile.outcome import Outcome
+from bot.reconcile.outcome import RunOutcome
 from bot.reconcile.reconciler import Reconciler
 from bot.state.repo import StateRepo
 from bot.state.view import StateView
 from bot.tasks import first as _first
-from bot.tasks import stopped_within
+from bot.tasks import stopped_within, unless_stopped
 from bot.transport.http import HttpListener
 from bot.transport.matrix.deliverer import Deliverer, Fatal
 from bot.transport.matrix.journal import MatrixJournal
@@ -54,10 +53,8 @@ DRAIN_SECONDS = 15.0
 # How often the STATUS= line is brought up to date (rooms joined or left, repo problems).
 STATUS_SECONDS = 5.0
 
-T = TypeVar("T")
 
-
-def describe(outcome: Outcome) -> str:
+def describe(outcome: RunOutcome) -> str:
     """How the result of a deploy reads when it replaces "deploying" in the reply."""
     result = outcome.result
     took = f" in {result.duration:.1f}s" if result else ""
@@ -131,13 +128,14 @@ async def _serve(
 
     sdnotify.status("logging in")
     try:
-        client = await _unless_stopped(Session(config.matrix, config.paths.state_dir).open(), stop)
+        opened = await unless_stopped(Session(config.matrix, config.paths.state_dir).open(), stop)
     except LoginFailed as e:
         fact(log, "cannot log in", logging.ERROR, error=str(e))
         return 1
-    if client is None:
+    if opened is None:
         fact(log, "stopped")
         return 0
+    client = opened[0]
     stack.push_async_callback(client.close)
 
     # The reconciler, the mirrors and the watcher are told of commits and report back through
@@ -151,7 +149,7 @@ async def _serve(
     async def announce(text: str) -> None:
         announce_now(text)
 
-    async def on_outcome(outcome: Outcome) -> None:
+    async def on_outcome(outcome: RunOutcome) -> None:
         ledger.amend(Amend(outcome.commit, describe(outcome)), f"amend:{uuid.uuid4().hex}")
         if outcome.final and outcome.status == "failed":
             announce_now(f"deploy of {outcome.app} {outcome.version} to {outcome.env} "
@@ -285,19 +283,6 @@ async def _migrate(config: Config) -> int | None:
     return None
 
 
-async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
-    """`work`'s result, or None if a stop came first (the work is cancelled)."""
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    stopper.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    return None
-
-
 async def _wind_down(transport: MatrixTransport, stop: asyncio.Event, halt: asyncio.Event) -> None:
     """On a stop: take no new command, let the one in flight finish, then stop syncing."""
     await stop.wait()
@@ -317,10 +302,7 @@ async def _keep_status(
     """Keeps STATUS= true while serving: rooms come and go, pushes fix or break records."""
     await ready.wait()
     shown = serving(len(client.rooms), watcher.problems)
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), STATUS_SECONDS)
-            return
+    while not await stopped_within(stop, STATUS_SECONDS):
         text = serving(len(client.rooms), watcher.problems)
         if text != shown:
             sdnotify.status(text)

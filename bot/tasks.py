@@ -1,7 +1,12 @@
-"""Waiting on the event loop, written once: for an event or a stop, and for a stop or a time."""
+"""Waiting on the event loop, written once: for an event or a stop, for a stop or a time, and
+for work unless a stop comes first."""
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 async def first(event: asyncio.Event, stop: asyncio.Event, timeout: float | None = None) -> bool:
@@ -21,3 +26,18 @@ async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
     return stop.is_set()
+
+
+async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> tuple[T] | None:
+    """`(result,)` of `work`, or None if `stop` came first (the work is then cancelled; what
+    it was doing is done again on the next start)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    await asyncio.gather(stopper, return_exceptions=True)
+    if task.done():
+        return (task.result(),)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None

@@ -59,7 +59,7 @@ class JournalFile:
 JOURNALS = (
     JournalFile("handled.sqlite", handled.SCHEMA, Handled),
     JournalFile("matrix/journal.sqlite", matrix_journal.SCHEMA, matrix_journal.MatrixJournal),
-    JournalFile("reconcile.sqlite", reconcile_journal.SCHEMA, reconcile_journal.Journal),
+    JournalFile("reconcile.sqlite", reconcile_journal.SCHEMA, reconcile_journal.RunJournal),
     JournalFile("webhooks.sqlite", deliveries.SCHEMA, deliveries.Deliveries),
     JournalFile("outbox.sqlite", ledger.SCHEMA, ledger.open_outbox),
 )

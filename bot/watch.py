@@ -10,7 +10,6 @@ saw in the state directory, so pushes made while the bot was down are announced 
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from bot.state.message import summary_of
 from bot.state.repo import StateRepo
 from bot.state.signing import public_blob, signer_of
 from bot.state.view import StateView
+from bot.tasks import stopped_within
 from bot.text import clean
 
 log = logging.getLogger("opsbot.watch")
@@ -57,8 +57,7 @@ class Watcher:
                 await self.check()
             except Exception:
                 log.exception("watching the repo failed; trying again")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+            await stopped_within(stop, self.interval)
 
     async def check(self) -> list[str]:
         """Announces the commits made outside the bot since the last check; returns them."""

@@ -157,8 +157,7 @@ def make_bot(tmp_path: Path, clock: Clock) -> Callable[..., Bot]:
     def make(name: str = "state", admins: tuple[str, ...] = (ALICE,)) -> Bot:
         paths = HostPaths.beside(tmp_path / name)
         init_repo(paths, admins=list(admins))
-        engine = open_engine(paths)
-        engine.clock = clock
+        engine = open_engine(paths, clock=clock)
         return Bot(paths, engine, clock)
 
     return make

@@ -17,7 +17,7 @@ from yarl import URL
 from bot import config
 from bot.reconcile.hooks import HookResult
 from bot.reconcile.notes import NOTES, add_note
-from bot.reconcile.outcome import Outcome
+from bot.reconcile.outcome import RunOutcome
 from bot.transport.http import HttpListener
 from conftest import Bot, git, http_listener
 
@@ -71,7 +71,7 @@ def deployed_with_a_note(bot: Bot) -> str:
     result = HookResult("deploy-web", True, 0, 1.5, "pulled web:1.4.2\n", None)
     add_note(
         bot.engine.repo,
-        Outcome(reply.commit, "web", "staging", "1.4.2", "ok", 1, True, result, bot.clock()),
+        RunOutcome(reply.commit, "web", "staging", "1.4.2", "ok", 1, True, result, bot.clock()),
     )
     return reply.commit
 

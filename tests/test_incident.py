@@ -641,13 +641,17 @@ def test_help_incident_lists_the_incident_commands(bot: Bot) -> None:
     assert "room" not in [u.split()[1] for u in usages]  # internal commands are not for people
 
 
-def test_help_incident_marks_what_your_roles_do_not_allow(bot: Bot) -> None:
+def test_help_incident_says_what_your_roles_do_not_allow_instead_of_its_usage(bot: Bot) -> None:
     text = bot.say("!help incident", sender=MALLORY).text
-    assert "!incident resolve [<incident>] [--summary TEXT] [--dry-run]" in text
-    resolve = text.split("!incident resolve", 1)[1].split("\n!")[0]
-    assert "(your roles do not allow it)" in resolve
-    note = text.split("!incident note", 1)[1].split("\n!")[0]
-    assert "(your roles do not allow it)" not in note
+    assert "!incident resolve: your roles do not allow it; ask an admin" in text
+    assert "!incident resolve [<incident>]" not in text
+    assert "!incident note [<incident>] <text...>" in text
+
+
+def test_help_for_one_command_you_may_not_run_says_so(bot: Bot) -> None:
+    reply = bot.say("!help deploy", sender=MALLORY)
+    assert reply.text.startswith("!deploy: your roles do not allow it; ask an admin")
+    assert "<version>" not in reply.text
 
 
 # Pure functions for the transport

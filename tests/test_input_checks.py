@@ -328,8 +328,7 @@ def test_under_umask_000_the_repo_is_0755_and_0644_at_most(
 ) -> None:
     paths = HostPaths.beside(tmp_path / "state")
     init_repo(paths, admins=[ALICE])
-    engine = open_engine(paths)
-    engine.clock = clock
+    engine = open_engine(paths, clock=clock)
     bot = Bot(paths, engine, clock)
     assert bot.say("!deploy web 1.0.0 to dev").ok
     assert bot.say('!freeze prod --reason "release"').ok

@@ -13,7 +13,7 @@ from pathlib import Path
 from bot.mirror import Mirrors, shown
 from bot.reconcile.hooks import HookResult
 from bot.reconcile.notes import NOTES, add_note
-from bot.reconcile.outcome import Outcome
+from bot.reconcile.outcome import RunOutcome
 from conftest import Bot, git
 
 
@@ -55,7 +55,7 @@ async def eventually(check: Callable[[], bool], what: str, timeout: float = 20) 
 
 def noted(bot: Bot, commit: str) -> None:
     result = HookResult("deploy-web", True, 0, 0.8, "restarted\n", None)
-    outcome = Outcome(commit, "web", "staging", "1.4.2", "ok", 1, True, result, bot.clock())
+    outcome = RunOutcome(commit, "web", "staging", "1.4.2", "ok", 1, True, result, bot.clock())
     add_note(bot.engine.repo, outcome)
 
 

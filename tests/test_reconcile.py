@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from test_reconcile_hooks import gone, write_hook
 
-from bot.reconcile.journal import Journal
-from bot.reconcile.outcome import Outcome
+from bot.assemble import open_engine
+from bot.reconcile.journal import RunJournal
+from bot.reconcile.outcome import RunOutcome
 from bot.reconcile.reconciler import OnOutcome, Reconciler, utc_now
 from conftest import Bot, git
 
@@ -55,6 +56,13 @@ class Host:
         self.made.append(made)
         return made
 
+    def with_runtime(self, reconciler: Reconciler) -> Bot:
+        """The bot's engine built again, with `reconciler` as what it knows of the host."""
+        engine = open_engine(
+            self.bot.paths, repo=self.bot.engine.repo, runtime=reconciler, clock=self.bot.clock
+        )
+        return Bot(self.bot.paths, engine, self.bot.clock)
+
     def deploy(self, app: str, version: str, env: str = "dev") -> str:
         reply = self.bot.say(f"!deploy {app} {version} to {env}")
         assert reply.ok, reply.text
@@ -82,7 +90,7 @@ def host(bot: Bot, tmp_path: Path) -> Iterator[Host]:
         reconciler.close()
 
 
-def statuses(outcomes: list[Outcome]) -> list[tuple[str, str, str, int, bool]]:
+def statuses(outcomes: list[RunOutcome]) -> list[tuple[str, str, str, int, bool]]:
     return [(o.app, o.version, o.status, o.attempt, o.final) for o in outcomes]
 
 
@@ -396,7 +404,7 @@ async def test_a_run_interrupted_by_a_crash_is_recorded_and_retried_on_start(hos
     commit = host.deploy("web", "1.4.2")
     host.reconciler().close()
     # What a crash while the hook ran leaves behind: a run started and never finished.
-    journal = Journal(host.bot.paths.state_dir / "reconcile.sqlite")
+    journal = RunJournal(host.bot.paths.state_dir / "reconcile.sqlite")
     journal.start(commit, "dev", "web", "1.4.2", 1, "deploy-web", utc_now())
     journal.close()
 
@@ -414,7 +422,7 @@ async def test_a_run_interrupted_by_a_crash_is_recorded_and_retried_on_start(hos
 async def test_a_run_interrupted_on_its_last_attempt_is_not_run_again(host: Host) -> None:
     commit = host.deploy("web", "1.4.2")
     host.reconciler().close()
-    journal = Journal(host.bot.paths.state_dir / "reconcile.sqlite")
+    journal = RunJournal(host.bot.paths.state_dir / "reconcile.sqlite")
     journal.start(commit, "dev", "web", "1.4.2", 1, "deploy-web", utc_now())
     journal.close()
 
@@ -428,7 +436,7 @@ async def test_a_run_interrupted_on_its_last_attempt_is_not_run_again(host: Host
 
 
 async def test_run_reconciles_on_trigger_and_reports_outcomes(host: Host) -> None:
-    reported: asyncio.Queue[Outcome] = asyncio.Queue()
+    reported: asyncio.Queue[RunOutcome] = asyncio.Queue()
     reconciler = host.reconciler(on_outcome=reported.put, interval=60)
     stop = asyncio.Event()
     running = asyncio.create_task(reconciler.run(stop))
@@ -441,7 +449,7 @@ async def test_run_reconciles_on_trigger_and_reports_outcomes(host: Host) -> Non
 
 
 async def test_run_reconciles_every_interval(host: Host) -> None:
-    reported: asyncio.Queue[Outcome] = asyncio.Queue()
+    reported: asyncio.Queue[RunOutcome] = asyncio.Queue()
     reconciler = host.reconciler(on_outcome=reported.put, interval=0.2)
     stop = asyncio.Event()
     running = asyncio.create_task(reconciler.run(stop))
@@ -471,7 +479,7 @@ async def test_stopping_kills_a_running_hook_which_runs_again_at_the_next_start(
 
 
 async def test_a_failing_outcome_callback_does_not_stop_reconciling(host: Host) -> None:
-    async def broken(outcome: Outcome) -> None:
+    async def broken(outcome: RunOutcome) -> None:
         raise RuntimeError("room is gone")
 
     host.deploy("web", "1.0")
@@ -492,8 +500,7 @@ async def test_status_shows_applied_health_and_drift(host: Host) -> None:
     host.deploy("api", "2.0.0")
     await reconciler.reconcile_once()
     await reconciler.refresh_health()  # what `run` does after each pass
-    host.bot.engine.runtime = reconciler
-    text = host.bot.say("!status dev").text
+    text = host.with_runtime(reconciler).say("!status dev").text
     assert "  web 1.4.2 (by @alice:example.org, just now) · applied, healthy" in text
     api = "  api 2.0.0 (by @alice:example.org, just now) · not applied yet, healthy, drift"
     assert f"{api}, last attempt failed (exited with 1)" in text
@@ -507,8 +514,7 @@ async def test_status_shows_the_version_the_observe_hook_sees_running(host: Host
     host.deploy("web", "1.4.2")
     await reconciler.reconcile_once()
     await reconciler.refresh_health()
-    host.bot.engine.runtime = reconciler
-    text = host.bot.say("!status dev").text
+    text = host.with_runtime(reconciler).say("!status dev").text
     assert "  web 1.4.2 (by @alice:example.org, just now) · applied, running 1.4.1, drift" in text
 
 

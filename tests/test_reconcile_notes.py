@@ -5,17 +5,17 @@ from datetime import UTC, datetime
 
 from bot.reconcile.hooks import HookResult
 from bot.reconcile.notes import NOTES, add_note, all_outcomes, parse_note, read_note, render
-from bot.reconcile.outcome import Outcome
+from bot.reconcile.outcome import RunOutcome
 from conftest import Bot, git
 
 AT = datetime(2026, 11, 26, 14, 5, 0, 123456, tzinfo=UTC)
 
 
-def deployed(bot: Bot, output: str = "pulled web:1.4.2\nrestarted\n") -> Outcome:
+def deployed(bot: Bot, output: str = "pulled web:1.4.2\nrestarted\n") -> RunOutcome:
     reply = bot.say("!deploy web 1.4.2 to prod")
     assert reply.commit is not None
     result = HookResult("deploy-web", True, 0, 1.234, output, None)
-    return Outcome(reply.commit, "web", "prod", "1.4.2", "ok", 1, True, result, AT)
+    return RunOutcome(reply.commit, "web", "prod", "1.4.2", "ok", 1, True, result, AT)
 
 
 def test_a_note_reads_as_one_line_per_run_with_the_output_under_it(bot: Bot) -> None:
@@ -100,7 +100,7 @@ def test_the_outcomes_are_read_back_from_the_notes(bot: Bot) -> None:
 
 def test_outcomes_without_a_hook_run_round_trip_too() -> None:
     sha = "a" * 40
-    superseded = Outcome(sha, "web", "prod", "1.0", "superseded", 2, True, None, AT, "2.0 (b1)")
+    superseded = RunOutcome(sha, "web", "prod", "1.0", "superseded", 2, True, None, AT, "2.0 (b1)")
     no_hook = replace(superseded, status="no-hook", attempt=0, detail="apps/web.toml is missing")
     text = render(superseded) + "\n" + render(no_hook)
     assert parse_note(sha, text) == [superseded, no_hook]
@@ -108,6 +108,6 @@ def test_outcomes_without_a_hook_run_round_trip_too() -> None:
 
 def test_a_block_edited_by_hand_is_skipped_and_the_rest_still_counts() -> None:
     sha = "a" * 40
-    good = Outcome(sha, "web", "prod", "1.0", "no-hook", 0, True, None, AT, "no hook")
+    good = RunOutcome(sha, "web", "prod", "1.0", "no-hook", 0, True, None, AT, "no hook")
     text = "someone's comment\nOpsbot-Run: {not json\n\n" + render(good)
     assert parse_note(sha, text) == [good]

@@ -117,8 +117,7 @@ def test_a_team_key_in_the_host_config_puts_its_signed_pushes_in_force(
             bot.clock(),
             parent=repo.head(),
         )
-    engine = open_engine(bot.paths, extra_signers=signers)
-    engine.clock = bot.clock
+    engine = open_engine(bot.paths, extra_signers=signers, clock=bot.clock)
     bot.engine = engine
     assert bot.say("!deploy web 1.0.0 to prod", sender=MALLORY).ok
 

@@ -52,8 +52,7 @@ def without_handled(bot: Bot) -> None:
 
 def reopened(bot: Bot) -> Bot:
     """The bot started again, after the upgrade."""
-    engine = open_engine(bot.paths)
-    engine.clock = bot.clock
+    engine = open_engine(bot.paths, clock=bot.clock)
     return Bot(bot.paths, engine, bot.clock)
 
 

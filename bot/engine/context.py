@@ -42,12 +42,13 @@ class Context:
     args: Mapping[str, Any]
     state: StateView
     policy: Policy
-    history: Index
+    index: Index
+    """The history of main, indexed: deploys per app and environment, commits by prefix."""
     log: RepoLog
     registry: CommandRegistry
     now: datetime
+    proposals: ProposalBook
     devices: DeviceDirectory | None = None
-    proposals: ProposalBook | None = None
     runtime: Runtime | None = None
     outside: tuple[Commit, ...] = ()
     """Commits on top of main that no trusted key signed, oldest first; `state` is the tree

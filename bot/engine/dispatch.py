@@ -251,7 +251,7 @@ class Engine:
         if command.writes and not command.outside and not trust.clean:
             raise _outside_refusal(trust)
         ctx = Context(
-            invocation=invocation, args=args, state=state, policy=policy, history=self.index,
+            invocation=invocation, args=args, state=state, policy=policy, index=self.index,
             log=RepoLog(self.repo), registry=self.registry, now=self.clock(), devices=self.devices,
             proposals=self.proposals, runtime=self.runtime, outside=trust.outside,
         )  # fmt: skip

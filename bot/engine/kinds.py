@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from bot.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITY, USER_ID
 from bot.state.names import MAX_NAME
 from bot.state.names import NAME as _NAME
 from bot.state.names import VERSION as _VERSION
@@ -27,11 +28,8 @@ class ArgError(ValueError):
 _DURATION = re.compile(r"(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?")
 _HEX = re.compile(r"[0-9a-f]{4,40}")
 _DIGITS = re.compile(r"[0-9]{1,10}")
-_USER = re.compile(r"@[^:\s]+:[^\s]+")
 _DEVICE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DEVICE_KEY = re.compile(r"[A-Za-z0-9+/]{43}=?")
-_SEVERITY = re.compile(r"sev[1-5]")
-_INCIDENT = re.compile(r"inc-[0-9]{1,9}")
 MAX_DURATION = timedelta(days=90)
 
 
@@ -96,7 +94,7 @@ def user(value: str) -> str:
     _printable(value)
     # Format characters (bidi controls, zero-width spaces) would let one id pass for another.
     invisible = any(unicodedata.category(c) in ("Cf", "Zl", "Zp") for c in value)
-    if len(value) > 255 or invisible or not _USER.fullmatch(value):
+    if len(value) > 255 or invisible or not USER_ID.fullmatch(value):
         raise ArgError("must be a Matrix user id like @alice:example.org")
     return value
 
@@ -133,13 +131,13 @@ def user_or_me(value: str) -> str:
 
 
 def severity(value: str) -> str:
-    if not _SEVERITY.fullmatch(value.lower()):
+    if not SEVERITY.fullmatch(value.lower()):
         raise ArgError("must be a severity from sev1 (worst) to sev5")
     return value.lower()
 
 
 def incident(value: str) -> str:
-    if not _INCIDENT.fullmatch(value.lower()):
+    if not INCIDENT_ID.fullmatch(value.upper()):
         raise ArgError("must be an incident id like INC-7")
     return value.upper()
 
@@ -192,7 +190,7 @@ ARG_KINDS: dict[str, Callable[[str], Any]] = {
     "text": note,
     "role": word,
     "user_or_me": user_or_me,
-    "state": choice("investigating", "identified", "monitoring", "resolved"),
+    "state": choice(*INCIDENT_STATES),
     "which": choice("open", "all"),
 }
 

@@ -39,7 +39,7 @@ def change_version(
         return Outcome(
             f"{command}: {summary}", change=Change(summary, files), extra={"deploys": True}
         )
-    assert ctx.proposals is not None and ctx.state.commit is not None
+    assert ctx.state.commit is not None
     number = ctx.proposals.next_number()
     expires = ctx.now.replace(microsecond=0) + timedelta(hours=environment.proposal_expiry_hours)
     needed = environment.approvals
@@ -93,7 +93,7 @@ def rollback(ctx: Context) -> Outcome:
     # Each deploy pushes a version, each rollback pops one: rolling back twice goes two versions
     # back instead of flip-flopping between the last two.
     stack: list[str | None] = []
-    for event in ctx.history.deploy_events(env, app):
+    for event in ctx.index.deploy_events(env, app):
         if event.kind == "rollback" and stack:
             stack.pop()
         else:

@@ -17,6 +17,15 @@ def runnable(registry: CommandRegistry, policy: Policy, user_id: str) -> list[Co
     ]
 
 
+def not_yours(command: Command) -> str:
+    """What help says of a command one may not run: that, and whom to ask; not how to run it
+    (help shows only what one may run, as authorize.py promises)."""
+    return (
+        f"!{command.name}: your roles do not allow it; ask an admin for a role with it "
+        "(!whoami shows yours, !roles who has which)"
+    )
+
+
 def describe(command: Command) -> str:
     lines = [command.usage_line(), f"  {command.summary}"]
     if command.details:
@@ -43,9 +52,7 @@ def help_(ctx: Context) -> Outcome:
                 f"no command !{name}",
                 hint=f"did you mean !{nearest}?" if nearest else "!help lists them",
             )
-        text = describe(command)
-        if command not in mine:
-            text += "\n  (your roles do not allow it)"
+        text = describe(command) if command in mine else not_yours(command)
     else:
         width = max(len(c.usage_line()) for c in mine)
         text = "\n".join(f"{c.usage_line():<{width}}  {c.summary}" for c in mine)
@@ -55,9 +62,7 @@ def help_(ctx: Context) -> Outcome:
 
 def _family(family: list[Command], mine: list[Command]) -> Outcome:
     """`!help incident`: every command whose name starts with that word, in full."""
-    text = "\n".join(
-        describe(c) + ("" if c in mine else "\n  (your roles do not allow it)") for c in family
-    )
+    text = "\n".join(describe(c) if c in mine else not_yours(c) for c in family)
     return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
 
 

@@ -9,6 +9,7 @@ from bot.engine.effects import Effect, Notify, Request
 from bot.engine.feature import RequestKind
 from bot.errors import NotFound, Refused
 from bot.features.incident_common import LOUD, change, echo, room_for, unique
+from bot.ids import ROOM_ID, USER_ID
 from bot.state.incidents import (
     ID,
     Alert,
@@ -22,7 +23,6 @@ from bot.state.incidents import (
     next_id,
     rule_for,
 )
-from bot.state.policy import ROOM_ID, USER_ID
 from bot.state.timeline import TimelineEntry, event
 from bot.state.timeline import read as read_timeline
 

@@ -56,7 +56,7 @@ def deploys_between(ctx: Context, entries: list[Entry], start: int, end: int) ->
     changed: set[str] = set()
     for env in ctx.state.environments():
         for app in ctx.state.apps():
-            changed.update(d.sha for d in ctx.history.deploy_events(env, app) if d.sha in times)
+            changed.update(d.sha for d in ctx.index.deploy_events(env, app) if d.sha in times)
     return [e for e in reversed(entries) if e.sha in changed]
 
 
@@ -102,7 +102,7 @@ def who_did_what(record: Incident, commits: list[Entry]) -> list[str]:
 
 def draft(ctx: Context, record: Incident) -> tuple[str, str]:
     """(path, text) of the postmortem draft."""
-    entries = ctx.history.history(limit=_EVERYTHING)
+    entries = ctx.index.history(limit=_EVERYTHING)
     commits = incident_commits(entries, record.id)
     end = record.resolved_at or ctx.now
     window = (record.opened_at - LOOKBACK, end)

@@ -12,7 +12,6 @@ from bot.state.proposals import Proposal, ProposalBook, record_path
 
 
 def _proposal(ctx: Context) -> tuple[ProposalBook, Proposal]:
-    assert ctx.proposals is not None
     number = ctx.args["number"]
     proposal = ctx.proposals.get(number)
     if proposal is None:
@@ -114,7 +113,6 @@ def reject(ctx: Context) -> Outcome:
 
 
 def proposals(ctx: Context) -> Outcome:
-    assert ctx.proposals is not None
     lines = []
     for p in ctx.proposals.open(ctx.now):
         expires = f", expires {at(p.expires, ctx.now)}" if p.expires else ""

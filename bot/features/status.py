@@ -45,7 +45,7 @@ def status(ctx: Context) -> Outcome:
             paused = " [suspended]" if app in suspended else ""
             seen = host.describe(env, app, d.version) if host else ""
             lines.append(f"  {app} {d.version} (by {d.requested_by}{when}){seen}{paused}")
-    waiting = ctx.proposals.open(ctx.now) if ctx.proposals else []
+    waiting = ctx.proposals.open(ctx.now)
     if waiting:
         lines.append("open proposals")
         lines += [
@@ -120,7 +120,7 @@ def history(ctx: Context) -> Outcome:
             raise NotFound(
                 f"no app or environment named {target!r}", hint=f"known: {', '.join(known)}"
             )
-    entries = ctx.history.history(app=app, env=env, limit=limit)
+    entries = ctx.index.history(app=app, env=env, limit=limit)
     lines = [
         f"{e.sha[:7]} {datetime.fromtimestamp(e.at, UTC):%Y-%m-%d %H:%M} {e.author_id}: {e.summary}"
         for e in entries
@@ -131,7 +131,7 @@ def history(ctx: Context) -> Outcome:
 
 def show(ctx: Context) -> Outcome:
     prefix = ctx.args["commit"]
-    matches = ctx.history.resolve(prefix)
+    matches = ctx.index.resolve(prefix)
     if not matches:
         raise NotFound(f"no commit {prefix} on main", hint="!history lists recent commits")
     if len(matches) > 1:

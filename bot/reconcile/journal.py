@@ -2,7 +2,7 @@
 
 A row is written *before* a hook runs ("started") and finished after, so a crash in between leaves
 evidence: at the next start that row becomes "interrupted" and the run is tried again. Finished
-rows are the same `Outcome`s the notes hold; `noted` says whether the note is written yet, so a
+rows are the same `RunOutcome`s the notes hold; `noted` says whether the note is written yet, so a
 note lost to a crash (or a busy lock) is written later rather than never.
 
 What is applied on the host is derived from here. The notes are the published copy: when the file
@@ -18,7 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.reconcile.hooks import HookResult
-from bot.reconcile.outcome import HOOK_RAN, Outcome
+from bot.reconcile.outcome import HOOK_RAN, RunOutcome
 from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
 
@@ -54,7 +54,7 @@ class Applied:
     commit: str
 
 
-class Journal:
+class RunJournal:
     def __init__(self, path: Path) -> None:
         # A "started" row must be on disk before its hook runs, or a crash would forget the run.
         self.db = Database(connect(path, durable=True))
@@ -69,7 +69,7 @@ class Journal:
         """False for a new file: it must be rebuilt from the notes before it is trusted."""
         return self.db.execute("SELECT 1 FROM meta WHERE key = 'ready'").fetchone() is not None
 
-    def rebuild(self, outcomes: Iterable[Outcome]) -> int:
+    def rebuild(self, outcomes: Iterable[RunOutcome]) -> int:
         """Fills the journal with `outcomes` (read from the notes, so already noted)."""
         rows = [{**_row(o), "noted": 1} for o in sorted(outcomes, key=lambda o: (o.at, o.attempt))]
         with self.db.atomic():
@@ -88,25 +88,25 @@ class Journal:
         assert isinstance(run_id, int)
         return run_id
 
-    def finish(self, run_id: int, outcome: Outcome) -> None:
+    def finish(self, run_id: int, outcome: RunOutcome) -> None:
         self.db.table("runs").update(run_id, _row(outcome))
 
-    def record(self, outcome: Outcome) -> int:
+    def record(self, outcome: RunOutcome) -> int:
         """Records an outcome that ran no hook (no-hook, superseded); returns its id."""
         run_id = self.db.table("runs").insert(_row(outcome)).last_pk
         assert isinstance(run_id, int)
         return run_id
 
-    def interrupt_unfinished(self, at: datetime, budget: int) -> list[tuple[int, Outcome]]:
+    def interrupt_unfinished(self, at: datetime, budget: int) -> list[tuple[int, RunOutcome]]:
         """Turns every run a crash left "started" into "interrupted"."""
         rows = list(self.db.query("SELECT id FROM runs WHERE status = ?", [STARTED]))
         return [(row["id"], self.interrupt(row["id"], at, budget)) for row in rows]
 
-    def interrupt(self, run_id: int, at: datetime, budget: int) -> Outcome:
+    def interrupt(self, run_id: int, at: datetime, budget: int) -> RunOutcome:
         """Records that a started run never finished. The last attempt of the retry budget is
         final, so a hook that takes the host (and us) down with it is not run forever."""
         row = next(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
-        outcome = Outcome(
+        outcome = RunOutcome(
             commit=row["sha"], app=row["app"], env=row["env"], version=row["version"],
             status="interrupted", attempt=row["attempt"], final=row["attempt"] >= budget,
             result=None, at=at, detail=f"opsbot stopped while hook {row['hook']} ran",
@@ -118,7 +118,7 @@ class Journal:
         )  # fmt: skip
         return outcome
 
-    def unnoted(self) -> list[tuple[int, Outcome]]:
+    def unnoted(self) -> list[tuple[int, RunOutcome]]:
         rows = self.db.query(f"SELECT * FROM runs WHERE noted = 0 AND status != '{STARTED}'")
         return [(row["id"], _outcome(row)) for row in rows]
 
@@ -147,7 +147,7 @@ class Journal:
         ).fetchone()
         return row is not None
 
-    def last_for(self, commit: str, env: str, app: str) -> Outcome | None:
+    def last_for(self, commit: str, env: str, app: str) -> RunOutcome | None:
         """The last finished outcome of this request."""
         rows = list(
             self.db.query(
@@ -158,7 +158,7 @@ class Journal:
         )
         return _outcome(rows[0]) if rows else None
 
-    def last_run(self, env: str, app: str) -> Outcome | None:
+    def last_run(self, env: str, app: str) -> RunOutcome | None:
         """The last finished hook run on (env, app): the host's last known state."""
         rows = list(
             self.db.query(
@@ -179,7 +179,7 @@ class Journal:
             for r in rows
         }
 
-    def outcomes(self, env: str | None = None, app: str | None = None) -> list[Outcome]:
+    def outcomes(self, env: str | None = None, app: str | None = None) -> list[RunOutcome]:
         """Every finished outcome, oldest first; for one target if given."""
         where, args = f"status != '{STARTED}'", []
         if env is not None and app is not None:
@@ -188,7 +188,7 @@ class Journal:
         return [_outcome(r) for r in rows]
 
 
-def _row(o: Outcome) -> dict[str, Any]:
+def _row(o: RunOutcome) -> dict[str, Any]:
     r = o.result
     return {
         "sha": o.commit, "env": o.env, "app": o.app, "version": o.version, "status": o.status,
@@ -199,7 +199,7 @@ def _row(o: Outcome) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _outcome(row: dict[str, Any]) -> Outcome:
+def _outcome(row: dict[str, Any]) -> RunOutcome:
     result = None
     if row["hook"] is not None and row["status"] in ("ok", "failed"):
         result = HookResult(
@@ -207,7 +207,7 @@ def _outcome(row: dict[str, Any]) -> Outcome:
             duration=row["duration"] or 0.0, output_tail=row["output_tail"] or "",
             error=row["error"],
         )  # fmt: skip
-    return Outcome(
+    return RunOutcome(
         commit=row["sha"], app=row["app"], env=row["env"], version=row["version"],
         status=row["status"], attempt=row["attempt"], final=bool(row["final"]), result=result,
         at=datetime.fromisoformat(row["at"]), detail=row["detail"] or "",

@@ -25,7 +25,7 @@ from typing import Any, get_args
 from dulwich.refs import Ref
 
 from bot.reconcile.hooks import HookResult
-from bot.reconcile.outcome import Outcome, Status
+from bot.reconcile.outcome import RunOutcome, Status
 from bot.state.message import Message
 from bot.state.repo import ConcurrentUpdate, StateRepo
 
@@ -38,7 +38,7 @@ NOTE_LINES = 20  # lines of hook output in a note; the journal keeps the whole t
 _CAS_RETRIES = 5
 
 
-def add_note(repo: StateRepo, outcome: Outcome) -> str:
+def add_note(repo: StateRepo, outcome: RunOutcome) -> str:
     """Appends `outcome` to the note on its commit, once; returns the tip of the notes ref.
 
     Blocks on the writer lock: call it from a worker thread, not the event loop.
@@ -70,7 +70,7 @@ def read_note(repo: StateRepo, commit: str) -> str | None:
     return _read(repo, tip, commit) if tip else None
 
 
-def all_outcomes(repo: StateRepo) -> Iterator[Outcome]:
+def all_outcomes(repo: StateRepo) -> Iterator[RunOutcome]:
     """Every outcome recorded in the notes, in no particular order."""
     tip = repo.tip(NOTES)
     if tip is None:
@@ -91,7 +91,7 @@ def _read(repo: StateRepo, tip: str, commit: str) -> str | None:
 # the text of a note
 
 
-def render(outcome: Outcome) -> str:
+def render(outcome: RunOutcome) -> str:
     """One block: a line for people, the hook's last lines of output, a line for machines."""
     lines = [f"{_what(outcome)}: {_how(outcome)} at {outcome.at:%Y-%m-%dT%H:%M:%SZ}"]
     result = outcome.result
@@ -102,11 +102,11 @@ def render(outcome: Outcome) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _what(o: Outcome) -> str:
+def _what(o: RunOutcome) -> str:
     return f"deploy {o.app} {o.version} to {o.env}"
 
 
-def _how(o: Outcome) -> str:
+def _how(o: RunOutcome) -> str:
     r = o.result
     retry = "gave up" if o.final else "will retry"
     attempt = f"attempt {o.attempt}"
@@ -129,7 +129,7 @@ def _printable(line: str) -> str:
     return "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in line)
 
 
-def _machine(o: Outcome) -> dict[str, Any]:
+def _machine(o: RunOutcome) -> dict[str, Any]:
     r = o.result
     return {
         "app": o.app, "env": o.env, "version": o.version, "status": o.status,
@@ -139,9 +139,9 @@ def _machine(o: Outcome) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def parse_note(commit: str, text: str) -> list[Outcome]:
+def parse_note(commit: str, text: str) -> list[RunOutcome]:
     """The outcomes in a note, from its `Opsbot-Run` lines; blocks without one are skipped."""
-    found: list[Outcome] = []
+    found: list[RunOutcome] = []
     output: list[str] = []
     for line in text.split("\n"):
         if line.startswith(MACHINE):
@@ -156,7 +156,7 @@ def parse_note(commit: str, text: str) -> list[Outcome]:
     return found
 
 
-def _outcome(commit: str, data: dict[str, Any], output: list[str]) -> Outcome:
+def _outcome(commit: str, data: dict[str, Any], output: list[str]) -> RunOutcome:
     status: Status = data["status"]
     if status not in get_args(Status):
         raise ValueError(f"unknown status {status!r}")
@@ -168,7 +168,7 @@ def _outcome(commit: str, data: dict[str, Any], output: list[str]) -> Outcome:
             output_tail="\n".join(output) + ("\n" if output else ""), error=data.get("error"),
         )  # fmt: skip
     at = datetime.fromisoformat(data["at"])
-    return Outcome(
+    return RunOutcome(
         commit=commit, app=data["app"], env=data["env"], version=data["version"], status=status,
         attempt=int(data["attempt"]), final=bool(data["final"]), result=result,
         at=at if at.tzinfo else at.replace(tzinfo=UTC), detail=data.get("detail") or "",

@@ -1,6 +1,6 @@
 """What the reconciler did about one desired version: the record it keeps, notes and reports.
 
-One `Outcome` per hook run, plus one for each decision that ran no hook (no deploy hook to run, a
+One `RunOutcome` per hook run, plus one for each decision that ran no hook (no deploy hook to run, a
 newer version took over, opsbot stopped mid-run). The same record is written to the SQLite
 journal, rendered into the git note on the commit that asked for the version, parsed back from
 that note, and handed to `on_outcome` (which tells the people in the room).
@@ -24,7 +24,7 @@ HOOK_RAN: tuple[Status, ...] = ("ok", "failed", "interrupted")
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RunOutcome:
     commit: str  # the commit that asked for `version`; the note goes on it
     app: str
     env: str

@@ -3,7 +3,7 @@
 A pass reads the desired state at HEAD and, for every (env, app) whose desired version is not the
 one last applied there, starts a job that runs the app's deploy hook as `<hook> -- <app>
 <version> <env>`. A failed run is retried with exponential backoff, `retries` times, then given
-up. Every run and every decision is an `Outcome`: journalled in SQLite, noted on the commit that
+up. Every run and every decision is an `RunOutcome`: journalled in SQLite, noted on the commit that
 asked for it, and passed to `on_outcome`.
 
 The rules that keep the host sane:
@@ -33,16 +33,16 @@ from bot.config import HostPaths
 from bot.logs import fact
 from bot.reconcile.desired import Desired, DesiredState, read_desired
 from bot.reconcile.hooks import HookResult, run_hook
-from bot.reconcile.journal import Applied, Journal
+from bot.reconcile.journal import Applied, RunJournal
 from bot.reconcile.notes import add_note, all_outcomes
-from bot.reconcile.outcome import Outcome
+from bot.reconcile.outcome import RunOutcome
 from bot.state.index import Index
 from bot.state.repo import StateRepo
 from bot.state.view import deployment_path
 
 log = logging.getLogger("opsbot.reconcile")
 
-OnOutcome = Callable[[Outcome], Awaitable[None]]
+OnOutcome = Callable[[RunOutcome], Awaitable[None]]
 
 
 def utc_now() -> datetime:
@@ -67,7 +67,7 @@ class _Job:
     first_attempt: int
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
     superseded_by: str | None = None  # words for the note; None when stopped by a suspension
-    task: "asyncio.Task[list[Outcome]] | None" = None
+    task: "asyncio.Task[list[RunOutcome]] | None" = None
 
     def stop(self, superseded_by: str | None) -> None:
         if not self.stopped.is_set():
@@ -108,7 +108,7 @@ class Reconciler:
         state_dir = Path(state_dir)
         # Its own connection to the engine's index (the same file): passes run beside commands.
         self._index = Index(HostPaths(repo.path, state_dir).index)
-        self._journal = Journal(state_dir / "reconcile.sqlite")
+        self._journal = RunJournal(state_dir / "reconcile.sqlite")
         if not self._journal.ready():
             # A new or lost journal: what was applied is still in the notes.
             count = self._journal.rebuild(all_outcomes(repo))
@@ -136,7 +136,7 @@ class Reconciler:
         """(env, app) -> the version last applied successfully, when, at whose request."""
         return self._journal.applied()
 
-    def outcomes(self, env: str, app: str) -> list[Outcome]:
+    def outcomes(self, env: str, app: str) -> list[RunOutcome]:
         """Everything that happened on (env, app), oldest first."""
         return self._journal.outcomes(env, app)
 
@@ -215,7 +215,7 @@ class Reconciler:
         else:
             loop.call_soon_threadsafe(self._wake.set)
 
-    async def reconcile_once(self) -> list[Outcome]:
+    async def reconcile_once(self) -> list[RunOutcome]:
         """One pass, waiting for the jobs it starts; returns their outcomes (and, on the first
         pass, the runs found interrupted by a crash)."""
         outcomes, jobs = await self._pass()
@@ -226,7 +226,7 @@ class Reconciler:
 
     # a pass
 
-    async def _pass(self) -> tuple[list[Outcome], list[_Job]]:
+    async def _pass(self) -> tuple[list[RunOutcome], list[_Job]]:
         async with self._passes:
             outcomes = []
             if not self._recovered:
@@ -286,10 +286,10 @@ class Reconciler:
     # a job
 
     async def _work(
-        self, job: _Job, previous: "asyncio.Task[list[Outcome]] | None"
-    ) -> list[Outcome]:
+        self, job: _Job, previous: "asyncio.Task[list[RunOutcome]] | None"
+    ) -> list[RunOutcome]:
         want = job.want
-        outcomes: list[Outcome] = []
+        outcomes: list[RunOutcome] = []
         try:
             if previous is not None:
                 # Never two runs on one target: the job it replaces may still be running a hook.
@@ -315,7 +315,7 @@ class Reconciler:
             log.exception("reconcile job failed", extra={"fields": fields})
             return outcomes
 
-    async def _attempt(self, want: Desired, attempt: int) -> Outcome:
+    async def _attempt(self, want: Desired, attempt: int) -> RunOutcome:
         assert want.hook is not None
         env, app = want.target
         run_id = self._journal.start(want.commit, env, app, want.version, attempt, want.hook,
@@ -334,7 +334,7 @@ class Reconciler:
             self._journal.interrupt(run_id, utc_now(), self.attempts_allowed)
             raise
         final = result.ok or attempt >= self.attempts_allowed
-        outcome = Outcome(
+        outcome = RunOutcome(
             commit=want.commit, app=app, env=env, version=want.version,
             status="ok" if result.ok else "failed", attempt=attempt, final=final, result=result,
             at=utc_now(),
@@ -343,9 +343,9 @@ class Reconciler:
         await self._publish(run_id, outcome)
         return outcome
 
-    async def _superseded(self, job: _Job, attempts: int) -> Outcome:
+    async def _superseded(self, job: _Job, attempts: int) -> RunOutcome:
         want = job.want
-        outcome = Outcome(
+        outcome = RunOutcome(
             commit=want.commit, app=want.app, env=want.env, version=want.version,
             status="superseded", attempt=attempts, final=True, result=None, at=utc_now(),
             detail=job.superseded_by or "",
@@ -353,8 +353,8 @@ class Reconciler:
         await self._publish(self._journal.record(outcome), outcome)
         return outcome
 
-    async def _no_hook(self, want: Desired) -> Outcome:
-        outcome = Outcome(
+    async def _no_hook(self, want: Desired) -> RunOutcome:
+        outcome = RunOutcome(
             commit=want.commit, app=want.app, env=want.env, version=want.version,
             status="no-hook", attempt=0, final=True, result=None, at=utc_now(),
             detail=want.why_no_hook,
@@ -364,7 +364,7 @@ class Reconciler:
 
     # recording
 
-    async def _publish(self, run_id: int, outcome: Outcome) -> None:
+    async def _publish(self, run_id: int, outcome: RunOutcome) -> None:
         result = outcome.result
         fact(
             log, f"deploy {outcome.status}", logging.INFO if outcome.ok else logging.WARNING,
@@ -380,7 +380,7 @@ class Reconciler:
             except Exception:
                 log.exception("on_outcome failed")
 
-    async def _note(self, run_id: int, outcome: Outcome) -> None:
+    async def _note(self, run_id: int, outcome: RunOutcome) -> None:
         try:
             await asyncio.to_thread(add_note, self.repo, outcome)
         except Exception as e:
@@ -394,7 +394,7 @@ class Reconciler:
         for run_id, outcome in self._journal.unnoted():
             await self._note(run_id, outcome)
 
-    async def _recover(self) -> list[Outcome]:
+    async def _recover(self) -> list[RunOutcome]:
         """Runs a crash left "started" become interrupted; their requests run again."""
         found = self._journal.interrupt_unfinished(utc_now(), self.attempts_allowed)
         for run_id, outcome in found:

@@ -7,7 +7,6 @@ incidents/INC-7/postmortem.md    a draft written by `!incident postmortem`
 alerts/rules.toml                which Alertmanager alerts open an incident, and how severe
 """
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +16,7 @@ import tomlkit
 from tomlkit.items import Table
 
 from bot.errors import InvalidRecord
-from bot.state.policy import SEVERITIES, USER_ID
+from bot.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITIES, USER_ID
 from bot.state.records import parse_toml
 from bot.state.timeline import TimelineEntry, entry
 from bot.state.timeline import read as read_timeline
@@ -26,9 +25,9 @@ if TYPE_CHECKING:
     from bot.state.view import StateView
 
 DIRECTORY = "incidents"
-STATES = ("investigating", "identified", "monitoring", "resolved")
+STATES = INCIDENT_STATES
 BUILTIN_ROLES = ("commander", "communications", "scribe")
-ID = re.compile(r"INC-([0-9]{1,9})")
+ID = INCIDENT_ID
 
 
 @dataclass(frozen=True)

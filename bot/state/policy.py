@@ -33,19 +33,13 @@ from typing import Any
 import tomlkit
 
 from bot.errors import InvalidRecord
+from bot.ids import ROOM_ID, SEVERITIES, USER_ID
 from bot.state.records import parse_toml, strings
-from bot.text import BIDI_CONTROLS
 
 PATH = "policy.toml"
 ADMIN = "admin"
 EVERYONE = "*"
-# No spaces, and no bidi controls: they would make one id display as another.
-_NOT_IN_ID = r"\s" + "".join(sorted(BIDI_CONTROLS))
-USER_ID = re.compile(rf"@[^:{_NOT_IN_ID}]+:[^{_NOT_IN_ID}]+")
-# Room version 12 ids are a hash with no server name (`!Hf3a...`); older ones end in `:server`.
-ROOM_ID = re.compile(r"![^:\s]+(:[^\s]+)?")
 ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-SEVERITIES = ("sev1", "sev2", "sev3", "sev4", "sev5")
 
 
 @dataclass(frozen=True)

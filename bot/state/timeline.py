@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import InvalidRecord
-from bot.state.policy import USER_ID
+from bot.ids import USER_ID
 
 if TYPE_CHECKING:
     from bot.state.view import StateView

@@ -38,6 +38,7 @@ from bot.engine.feature import Observer
 from bot.engine.types import Invocation, Reply
 from bot.errors import Forbidden, RateLimited
 from bot.logs import fact
+from bot.tasks import stopped_within, unless_stopped
 from bot.transport.matrix.deliverer import Fatal
 from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.keys import after_sync
@@ -91,7 +92,7 @@ class MatrixTransport:
         delay, first = 1.0, True
         while not stop.is_set():
             try:
-                if await self._until_stopped(self._sync_once(first), stop):
+                if await unless_stopped(self._sync_once(first), stop) is None:
                     return
                 if first and on_ready:
                     on_ready()
@@ -99,23 +100,9 @@ class MatrixTransport:
             except (*TRANSIENT, Retry) as e:
                 fact(log, "homeserver unavailable, retrying", logging.WARNING,
                      error=f"{type(e).__name__}: {e}", retry_in=f"{delay:.0f}s")  # fmt: skip
-                if await self._until_stopped(asyncio.sleep(delay), stop):
+                if await stopped_within(stop, delay):
                     return
                 delay = min(delay * 2, BACKOFF_CAP)
-
-    async def _until_stopped(self, work: Any, stop: asyncio.Event) -> bool:
-        """Runs `work`; True if `stop` came first (the work is cancelled: the position has not
-        moved, so whatever it was doing is replayed on the next start)."""
-        task = asyncio.ensure_future(work)
-        stopper = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            stopper.cancel()
-            task.result()
-            return False
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        return True
 
     async def _sync_once(self, first: bool) -> None:
         position = self.journal.position()

@@ -1,0 +1,154 @@
+"""The deliverer against a stand-in homeserver that can be away, refuse a room, or take its
+time: what is owed goes out in order per room, once, and nothing undeliverable blocks the rest."""
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from nio import RoomCreateResponse, RoomSendError, RoomSendResponse
+
+from bot.engine.effects import Amend, Answer, Notify
+from bot.transport.matrix.deliverer import Deliverer
+from conftest import Bot
+
+OPS, WAR = "!ops:example.org", "!war:example.org"
+
+
+class Homeserver:
+    """Answers sends as a homeserver would; `away` refuses everything with a 502, `kicked`
+    answers M_FORBIDDEN for those rooms. A repeated transaction id posts nothing new."""
+
+    def __init__(self, *rooms: str) -> None:
+        self.user_id = "@opsbot:example.org"
+        self.rooms: dict[str, object] = {room: object() for room in rooms}
+        self.away = False
+        self.kicked: set[str] = set()
+        self.timeline: list[tuple[str, str]] = []  # (room, body) as the room's history has it
+        self._seen: dict[str, str] = {}
+
+    async def room_send(self, room_id: str, kind: str, content: dict[str, Any], **kw: Any) -> Any:
+        if self.away or room_id in self.kicked:
+            code, status = ("M_FORBIDDEN", 403) if room_id in self.kicked else ("M_UNKNOWN", 502)
+            error = RoomSendError("no", code)
+            error.transport_response = SimpleNamespace(status=status)
+            return error
+        txn = kw["tx_id"]
+        if txn not in self._seen:
+            self.timeline.append((room_id, content["body"]))
+            self._seen[txn] = f"$e{len(self.timeline)}"
+        return RoomSendResponse(self._seen[txn], room_id)
+
+    async def room_create(self, **_: Any) -> RoomCreateResponse:
+        self.rooms[WAR] = object()
+        return RoomCreateResponse(WAR)
+
+
+def deliverer(bot: Bot, server: Homeserver, now: list[float]) -> Deliverer:
+    return Deliverer(server, bot.engine, bot.engine.ledger, clock=lambda: now[0])  # type: ignore[arg-type]
+
+
+def notice(text: str, room: str = OPS) -> tuple[str, Notify]:
+    return (f"test:{text}", Notify(text, rooms=(room,)))
+
+
+async def test_effects_go_out_in_the_order_they_were_owed(bot: Bot) -> None:
+    server, now = Homeserver(OPS), [0.0]
+    bot.engine.ledger.enqueue([notice("one"), notice("two"), notice("three")])
+    await deliverer(bot, server, now).drain()
+    assert server.timeline == [(OPS, "one"), (OPS, "two"), (OPS, "three")]
+
+
+async def test_nothing_is_lost_while_the_homeserver_is_away_and_order_holds(bot: Bot) -> None:
+    server, now = Homeserver(OPS), [0.0]
+    sender = deliverer(bot, server, now)
+    server.away = True
+    bot.engine.ledger.enqueue([notice("first")])
+    await sender.drain()
+    bot.engine.ledger.enqueue([notice("second")])
+    await sender.drain()
+    assert server.timeline == []
+    server.away = False
+    now[0] += 3600  # past every backoff
+    await sender.drain()
+    assert server.timeline == [(OPS, "first"), (OPS, "second")]
+
+
+async def test_a_room_that_waits_holds_back_only_its_own_effects(bot: Bot) -> None:
+    server, now = Homeserver(OPS), [0.0]
+    bot.engine.ledger.enqueue([notice("to a room not joined yet", WAR), notice("to ops")])
+    await deliverer(bot, server, now).drain()
+    assert server.timeline == [(OPS, "to ops")]
+    server.rooms[WAR] = object()
+    now[0] += 3600
+    await deliverer(bot, server, now).drain()
+    assert server.timeline[-1] == (WAR, "to a room not joined yet")
+
+
+async def test_a_room_the_bot_was_kicked_from_fails_once_and_the_rest_flows(
+    bot: Bot, caplog: Any
+) -> None:
+    server, now = Homeserver(OPS, WAR), [0.0]
+    server.kicked.add(WAR)
+    bot.engine.ledger.enqueue([notice("lost", WAR), notice("after", WAR), notice("fine")])
+    await deliverer(bot, server, now).drain()
+    now[0] += 3600
+    await deliverer(bot, server, now).drain()
+    assert server.timeline == [(OPS, "fine")]
+    assert bot.engine.ledger.counts() == {"failed": 2, "sent": 1}
+    assert [r.getMessage() for r in caplog.records].count("effect not delivered") == 2
+
+
+async def test_a_send_repeated_after_a_crash_is_the_same_send(bot: Bot) -> None:
+    server, now = Homeserver(OPS), [0.0]
+    bot.engine.ledger.enqueue([notice("once")])
+    [owed] = bot.engine.ledger.due()
+    bot.engine.ledger.sending(owed)  # a crash here, after the homeserver took it
+    await server.room_send(OPS, "m.room.message", {"body": "once"}, tx_id=_txn_of(owed))
+    bot.engine.ledger.settle(lambda _: True)
+    await deliverer(bot, server, now).drain()
+    assert server.timeline == [(OPS, "once")]
+
+
+def _txn_of(owed: Any) -> str:
+    from bot.transport.matrix.deliverer import txn
+
+    return txn(owed.identity, f"{OPS}#1")  # a notice's first page, to the room of `notice`
+
+
+async def test_news_known_before_the_answer_goes_out_is_in_the_answer_itself(bot: Bot) -> None:
+    server, now = Homeserver(OPS), [0.0]
+    answer = Answer(OPS, "$cmd", "@alice:example.org", True, "deploy", "deploy: web 1 to dev",
+                    "deploy: web 1 to dev", commit="c0ffee")  # fmt: skip
+    bot.engine.ledger.enqueue([("$cmd#answer", answer)], commit="c0ffee")
+    bot.engine.ledger.amend(Amend("c0ffee", "applied in 0.1s"), "amend:1")
+    await deliverer(bot, server, now).drain()
+    assert server.timeline == [(OPS, "deploy: web 1 to dev · applied in 0.1s")]
+
+
+async def test_news_after_the_answer_went_out_edits_it(bot: Bot) -> None:
+    server, now = Homeserver(OPS), [0.0]
+    answer = Answer(OPS, "$cmd", "@alice:example.org", True, "deploy", "deploying…",
+                    "deploying…", commit="c0ffee")  # fmt: skip
+    bot.engine.ledger.enqueue([("$cmd#answer", answer)], commit="c0ffee")
+    sender = deliverer(bot, server, now)
+    await sender.drain()
+    bot.engine.ledger.amend(Amend("c0ffee", "applied"), "amend:1")
+    await sender.drain()
+    assert server.timeline == [(OPS, "deploying…"), (OPS, "* deploying… · applied")]
+
+
+async def test_nothing_is_sent_before_the_client_is_ready(bot: Bot) -> None:
+    server = Homeserver(OPS)
+    bot.engine.ledger.enqueue([notice("early")])
+    ready, stop = asyncio.Event(), asyncio.Event()
+    running = asyncio.ensure_future(deliverer(bot, server, [0.0]).run(ready, stop))
+    await asyncio.sleep(0.2)
+    assert server.timeline == []
+    ready.set()
+    for _ in range(50):
+        if server.timeline:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await running
+    assert server.timeline == [(OPS, "early")]

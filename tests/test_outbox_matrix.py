@@ -1,0 +1,137 @@
+"""The outbox over a real Synapse: what a command, an alert or the reconciler owes reaches the
+room once, whatever happens between the commit and the send. Counted with a second client, from
+the room's history, never from the bot's own log."""
+
+import asyncio
+import random
+import socket
+
+import aiohttp
+import pytest
+from matrix_harness import BotProcess
+from test_matrix_ops import edits_of, join, ops_room
+
+from conftest import git
+from devtools.devclient import Person
+
+pytestmark = pytest.mark.matrix
+
+TOKEN = "alertmanager-token"
+RULES = '[[rule]]\nmatch = { severity = "critical" }\nincident_severity = "sev1"\n'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def with_alerts(opsbot: BotProcess, room: str) -> str:
+    """Turns on the HTTP listener and Alertmanager's route, notices to `room`; its URL."""
+    port = free_port()
+    token = opsbot.root / "am.token"
+    token.write_text(TOKEN)
+    opsbot.config.write_text(
+        opsbot.config.read_text()
+        + f'[http]\nlisten = "127.0.0.1:{port}"\n'
+        + f'[alerts]\nroom = "{room}"\ntoken_file = "{token}"\n'
+    )
+    return f"http://127.0.0.1:{port}/alertmanager"
+
+
+def disk_full() -> dict[str, object]:
+    return {
+        "version": "4", "groupKey": '{}:{alertname="DiskFull"}', "status": "firing",
+        "groupLabels": {"alertname": "DiskFull"},
+        "commonAnnotations": {"summary": "disk 95% full on db1"},
+        "alerts": [{
+            "status": "firing", "labels": {"alertname": "DiskFull", "severity": "critical"},
+            "annotations": {"summary": "disk 95% full on db1"},
+            "fingerprint": "e94c744ae3d44df8", "startsAt": "2026-11-26T11:58:00Z",
+        }],
+    }  # fmt: skip
+
+
+async def alert(url: str) -> int:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, json=disk_full(), headers={"Authorization": f"Bearer {TOKEN}"}) as r,
+    ):
+        return r.status
+
+
+async def test_an_alert_opened_incident_gets_its_room_invites_and_real_mentions(
+    alice: Person, bob: Person, opsbot: BotProcess
+) -> None:
+    opsbot.start()
+    room = await ops_room(alice, opsbot)
+    opsbot.stop()
+    policy = git(opsbot.repo, "show", "main:policy.toml")
+    policy += f'\n[incidents.notify]\nsev1 = ["{bob.user_id}"]\n[rooms]\nannounce = ["{room}"]\n'
+    opsbot.configure(
+        {"policy.toml": policy, "alerts/rules.toml": RULES}, "bob is on call", alice.user_id
+    )
+    url = with_alerts(opsbot, room)
+    opsbot.start()
+
+    assert await alert(url) == 200
+
+    await join(bob, room_of_incident := await invited(bob))
+    assert room_of_incident != room
+    await alice.until(
+        lambda: room_of_incident in git(opsbot.repo, "show", "main:incidents/INC-1/incident.toml"),
+        "the room recorded in Git",
+    )
+    announced = [
+        s["content"] for r, s in alice.events
+        if r == room and s["content"].get("body", "").startswith("INC-1 (sev1) opened by alerts")
+    ]  # fmt: skip
+    assert len(announced) == 1
+    assert announced[0]["m.mentions"] == {"user_ids": [bob.user_id]}
+
+
+async def invited(someone: Person) -> str:
+    await someone.until(lambda: bool(someone.client.invited_rooms), "an invite", timeout=60)
+    return str(next(iter(someone.client.invited_rooms)))
+
+
+@pytest.mark.slow
+async def test_a_kill_between_commit_and_answer_loses_no_answer_and_doubles_none(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    opsbot.start()
+    room = await ops_room(alice, opsbot)
+    luck = random.Random(20261201)
+    sent = []
+    for n in range(20):
+        event = await alice.send(room, f"!deploy web 1.0.{n} to dev")
+        sent.append(event)
+        await asyncio.sleep(luck.uniform(0.0, 0.6))  # somewhere in commit, owe, send
+        opsbot.kill()
+        opsbot.start()
+    for event in sent:
+        await alice.reply_to(event, timeout=60)
+    await asyncio.sleep(2)  # anything sent twice would have arrived by now
+    await alice.sync()
+    assert [len(alice.replies_to(e)) for e in sent] == [1] * len(sent)
+    assert [len(opsbot.commits_for(e)) for e in sent] == [1] * len(sent)
+
+
+async def test_a_result_reported_right_after_a_restart_edits_the_answer(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    opsbot.hook("deploy-web", 'sleep 2; echo "rolled out $3"\n')
+    opsbot.start()
+    room = await ops_room(alice, opsbot)
+    event = await alice.send(room, "!deploy web 2.0.0 to dev")
+    answer = await alice.reply_to(event)
+    assert answer["body"].endswith("deploying…"), answer["body"]
+    opsbot.kill()  # the hook's run is cut short: the next start runs it again, and reports
+    opsbot.start()
+    reply_id = alice.replies_to(event)[0]["event_id"]
+
+    def edited() -> bool:
+        return any("applied" in e["m.new_content"]["body"] for e in edits_of(alice, reply_id))
+
+    await alice.until(edited, "the answer edited with the result", timeout=60)
+    assert len(alice.replies_to(event)) == 1
