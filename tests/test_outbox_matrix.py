@@ -5,6 +5,7 @@ the room's history, never from the bot's own log."""
 import asyncio
 import random
 import socket
+from typing import Any
 
 import aiohttp
 import pytest
@@ -82,12 +83,16 @@ async def test_an_alert_opened_incident_gets_its_room_invites_and_real_mentions(
         lambda: room_of_incident in git(opsbot.repo, "show", "main:incidents/INC-1/incident.toml"),
         "the room recorded in Git",
     )
-    announced = [
-        s["content"] for r, s in alice.events
-        if r == room and s["content"].get("body", "").startswith("INC-1 (sev1) opened by alerts")
-    ]  # fmt: skip
-    assert len(announced) == 1
-    assert announced[0]["m.mentions"] == {"user_ids": [bob.user_id]}
+
+    def announced() -> list[dict[str, Any]]:
+        return [
+            s["content"] for r, s in alice.events
+            if r == room and s["content"].get("body", "").startswith("INC-1 (sev1) opened by")
+        ]  # fmt: skip
+
+    await alice.until(lambda: bool(announced()), "the announcement")
+    assert len(announced()) == 1
+    assert announced()[0]["m.mentions"] == {"user_ids": [bob.user_id]}
 
 
 async def invited(someone: Person) -> str:
