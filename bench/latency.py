@@ -107,13 +107,15 @@ class Child:
 class Opsbot(Child):
     """The real bot, set up as tests/matrix_harness.py's BotProcess does it."""
 
-    def __init__(self, homeserver: Homeserver, root: Path, admin: str) -> None:
+    def __init__(
+        self, homeserver: Homeserver, root: Path, admin: str = "", admins: list[str] | None = None
+    ) -> None:
         root.mkdir(parents=True)
         password = secrets.token_urlsafe(12)
         self.user_id = homeserver.register("opsbot", password)
         (root / "password").write_text(password)
         paths = HostPaths(root / "state.git", root / "state")
-        init_repo(paths, admins=[admin], bot_id=self.user_id).close()
+        init_repo(paths, admins=admins or [admin], bot_id=self.user_id).close()
         # The reconciler does its real work after each deploy (hook run, git note, reply edit),
         # with hooks that apply instantly: the bench measures the bot, not a deploy.
         hooks = root / "hooks.d"

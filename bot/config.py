@@ -11,7 +11,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bot.errors import OpsbotError
 from bot.ids import ROOM_ID, USER_ID
@@ -192,54 +192,8 @@ def load(path: Path) -> Config:
     state_dir = get("paths", "state_dir", required=True)
     key_file = get("signing", "key_file")
     extra_signers = get("signing", "allowed_signers_file")
-    matrix = None
-    if "matrix" in data:
-        homeserver = get("matrix", "homeserver", required=True)
-        user_id = get("matrix", "user_id", required=True)
-        password = get("matrix", "password_file")
-        token = get("matrix", "access_token_file")
-        if homeserver and not homeserver.startswith(("https://", "http://")):
-            problem(
-                "matrix", "homeserver", "must start with https:// (or http:// for a local test)"
-            )
-        if user_id and not USER_ID.fullmatch(user_id):
-            problem(
-                "matrix", "user_id", f"{user_id!r} is not a Matrix user id like @opsbot:example.org"
-            )
-        if not password and not token:
-            problem("matrix", "password_file", "give password_file or access_token_file")
-        rate = (
-            data["matrix"].get("commands_per_minute", 30)
-            if isinstance(data["matrix"], dict)
-            else 30
-        )
-        if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
-            problem("matrix", "commands_per_minute", "must be a whole number >= 1")
-            rate = 30
-        if homeserver and user_id:
-            matrix = MatrixConfig(
-                homeserver,
-                user_id,
-                Path(password) if password else None,
-                Path(token) if token else None,
-                rate,
-            )
-
-    hooks_dir = get("paths", "hooks_dir")
-    numbers: dict[str, float] = {}
-    table = data.get("reconcile", {}) if isinstance(data.get("reconcile"), dict) else {}
-    for key, default in (("interval_seconds", 300), ("timeout_seconds", 600), ("retries", 3)):
-        value = table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            problem("reconcile", key, "must be a number >= 0")
-            value = default
-        numbers[key] = value
-    reconcile = ReconcileConfig(
-        hooks_dir=Path(hooks_dir) if hooks_dir else ReconcileConfig.hooks_dir,
-        interval=float(numbers["interval_seconds"]),
-        timeout=float(numbers["timeout_seconds"]),
-        retries=int(numbers["retries"]),
-    )
+    matrix = _matrix(data, problem, get)
+    reconcile = _reconcile(data, problem, get)
 
     http = _http(data, problem, get)
     webhooks = _webhooks(data, problem)
@@ -270,7 +224,61 @@ def load(path: Path) -> Config:
 
 
 Problem = Callable[[str, str | None, str], None]
-Get = Callable[[str, str], str | None]
+
+
+class Get(Protocol):
+    """Reads a string value of the config, saying so when it is missing and `required`."""
+
+    def __call__(self, section: str, key: str, required: bool = False) -> str | None: ...
+
+
+def _matrix(data: dict[str, Any], problem: Problem, get: Get) -> MatrixConfig | None:
+    if "matrix" not in data:
+        return None
+    homeserver = get("matrix", "homeserver", required=True)
+    user_id = get("matrix", "user_id", required=True)
+    password = get("matrix", "password_file")
+    token = get("matrix", "access_token_file")
+    if homeserver and not homeserver.startswith(("https://", "http://")):
+        problem("matrix", "homeserver", "must start with https:// (or http:// for a local test)")
+    if user_id and not USER_ID.fullmatch(user_id):
+        problem(
+            "matrix", "user_id", f"{user_id!r} is not a Matrix user id like @opsbot:example.org"
+        )
+    if not password and not token:
+        problem("matrix", "password_file", "give password_file or access_token_file")
+    table = data["matrix"] if isinstance(data["matrix"], dict) else {}
+    rate = table.get("commands_per_minute", 30)
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
+        problem("matrix", "commands_per_minute", "must be a whole number >= 1")
+        rate = 30
+    if not (homeserver and user_id):
+        return None
+    return MatrixConfig(
+        homeserver,
+        user_id,
+        Path(password) if password else None,
+        Path(token) if token else None,
+        rate,
+    )
+
+
+def _reconcile(data: dict[str, Any], problem: Problem, get: Get) -> ReconcileConfig:
+    hooks_dir = get("paths", "hooks_dir")
+    numbers: dict[str, float] = {}
+    table = data.get("reconcile", {}) if isinstance(data.get("reconcile"), dict) else {}
+    for key, default in (("interval_seconds", 300), ("timeout_seconds", 600), ("retries", 3)):
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            problem("reconcile", key, "must be a number >= 0")
+            value = default
+        numbers[key] = value
+    return ReconcileConfig(
+        hooks_dir=Path(hooks_dir) if hooks_dir else ReconcileConfig.hooks_dir,
+        interval=float(numbers["interval_seconds"]),
+        timeout=float(numbers["timeout_seconds"]),
+        retries=int(numbers["retries"]),
+    )
 
 
 def _http(data: dict[str, Any], problem: Problem, get: Get) -> HttpConfig | None:

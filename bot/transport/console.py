@@ -1,7 +1,9 @@
 """The console transport: a local prompt, or commands on standard input, one per line.
 
 It needs no homeserver, so the whole engine can be tried, scripted and tested on its own. Each
-line is an invocation with an id of its own; the same id is never sent twice.
+line is an invocation with an id of its own; the same id is never sent twice. What a command
+owes the rooms (notices, an incident's room) is in the outbox, for the service's deliverer to
+send when it runs; the console prints it, so nobody wonders where it went.
 """
 
 import sys
@@ -10,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from bot.engine.dispatch import Engine
+from bot.engine.effects import CreateRoom, Effect, Notify
 from bot.engine.types import Invocation
 
 
@@ -48,4 +51,19 @@ def serve(
             continue
         failed |= not reply.ok
         print(reply.text, file=stdout, flush=True)
+        for effect in reply.effects:
+            print(f"  (owed to the rooms: {owed(effect)})", file=stdout, flush=True)
     return 1 if failed and not interactive else 0
+
+
+def owed(effect: Effect) -> str:
+    """One line saying what the deliverer will do for `effect`."""
+    if isinstance(effect, Notify):
+        where = [*effect.rooms, *(["the announcement rooms"] if effect.announce else [])]
+        if effect.room_key:
+            where.append(f"the room of {effect.room_key}")
+        mentions = f", mentioning {', '.join(effect.mentions)}" if effect.mentions else ""
+        return f"a notice to {', '.join(where) or 'nobody'}{mentions}: {effect.text}"
+    if isinstance(effect, CreateRoom):
+        return f"a new encrypted room {effect.name!r}, inviting {', '.join(effect.invite)}"
+    return type(effect).__name__
