@@ -108,7 +108,8 @@ async def measure(homeserver: Homeserver, opsbot: Opsbot, logins: list[tuple[str
             raise RuntimeError(f"not exactly once: {sorted(set(once))} answers per command")
         failed = [e for e in sent if not replies[e][0]["content"].get("opsbot", {}).get("ok")]
         if failed:
-            raise RuntimeError(f"{len(failed)} commands were refused: not the path measured")
+            body = replies[failed[0]][0]["content"].get("body")
+            raise RuntimeError(f"{len(failed)} commands were refused (as: {body!r})")
         commands = timestamps(first, room, sent)
         answered = [replies[e][0]["origin_server_ts"] for e in sent]
         edits = sum(

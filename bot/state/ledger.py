@@ -19,13 +19,16 @@ was sent after `RETENTION`.
 """
 
 import dataclasses
+import functools
 import html
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bot.engine.effects import Amend, Answer, Effect, dump, load
 from bot.state.handled import Handled
@@ -68,23 +71,49 @@ def open_outbox(path: Path) -> sqlite3.Connection:
     return conn
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """One caller at a time: the engine writes from its worker thread while the deliverer and
+    the reconciler read and write from the event loop, on the same connections, and a statement
+    of one must never land inside the other's transaction."""
+
+    @functools.wraps(method)
+    def run(self: "Ledger", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
 class Ledger:
     def __init__(self, handled: Handled, outbox: Path) -> None:
+        self._lock = threading.RLock()
         self.handled = handled
         self.path = Path(outbox)
         self._conn = open_outbox(self.path)
+        # What a send became is kept without waiting for the disk: lost on a power cut, the
+        # send is made again with the same transaction id, which the homeserver recognises.
+        # What is owed (`prepare`, `enqueue`, `amend`) is durable before anything depends on it.
+        self._quick = connect(self.path)
+        self._in_flight: set[int] = set()  # being sent now: `amend` makes an edit instead
         self.on_ready: Callable[[], None] = lambda: None  # set by a deliverer, to be woken
 
+    @_locked
     def close(self) -> None:
+        self._quick.close()
         self._conn.close()
         self.handled.close()
 
     # which invocation made which commit
 
+    @_locked
     def commit_of(self, invocation: str) -> str | None:
         """The commit last prepared for `invocation`; whether it landed is the repo's answer."""
         return self.handled.commit_of(invocation)
 
+    @_locked
     def prepare(
         self, invocation: str, commit: str, at: int, effects: Sequence[tuple[str, Effect]]
     ) -> None:
@@ -101,18 +130,20 @@ class Ledger:
             self._insert(effects, commit, "prepared")
         self.handled.record(invocation, commit, at)
 
+    @_locked
     def landed(self, commit: str) -> None:
-        """The ref names `commit` now: its effects are due."""
-        self._conn.execute(
+        """The ref names `commit` now: its effects are due. (Not waiting for the disk: a mark
+        lost on a power cut is made again by `settle`, from the repo.)"""
+        self._quick.execute(
             "UPDATE outbox SET state = 'ready' WHERE commit_id = ? AND state = 'prepared'", [commit]
         )
         self.on_ready()
 
+    @_locked
     def settle(self, reachable: Callable[[str], bool]) -> tuple[int, int]:
         """After a crash: the prepared effects of commits that landed become due, the others
-        are dropped, and what was being sent is owed again (its transaction id makes the
-        second send the same as the first). Returns (made due, dropped)."""
-        self._conn.execute("UPDATE outbox SET state = 'ready' WHERE state = 'sending'")
+        are dropped. (What was being sent is still owed: its transaction id makes the second
+        send the same as the first.) Returns (made due, dropped)."""
         rows = self._conn.execute(
             "SELECT DISTINCT commit_id FROM outbox WHERE state = 'prepared'"
         ).fetchall()
@@ -131,6 +162,7 @@ class Ledger:
 
     # the outbox
 
+    @_locked
     def enqueue(self, effects: Iterable[tuple[str, Effect]], commit: str | None = None) -> None:
         """Effects due now (no commit to wait for). An identity already owed or sent is not
         owed twice: a redelivered event, a task run again after a restart."""
@@ -138,6 +170,7 @@ class Ledger:
             self._insert(list(effects), commit, "ready")
         self.on_ready()
 
+    @_locked
     def amend(self, amend: Amend, identity: str) -> None:
         """`amend`'s text goes into the answer that announced its commit if that answer is not
         sent yet (one message instead of a message and its edit); else it is owed as an edit."""
@@ -147,6 +180,8 @@ class Ledger:
                 "AND state IN ('prepared', 'ready') ORDER BY id LIMIT 1",
                 [amend.commit],
             ).fetchone()
+            if row and row[0] in self._in_flight:
+                row = None
             answer = load(row[1]) if row else None
             if row and isinstance(answer, Answer):
                 updated = amended(answer, amend.text)
@@ -157,6 +192,7 @@ class Ledger:
                 self._insert([(identity, amend)], amend.commit, "ready")
         self.on_ready()
 
+    @_locked
     def due(self) -> list[Owed]:
         """Every effect owed, in the order it was owed (the deliverer holds back the later
         effects of a room whose earlier one waits for its retry)."""
@@ -166,29 +202,37 @@ class Ledger:
         ).fetchall()
         return [Owed(row[0], row[1], load(row[2]), row[3], row[4]) for row in rows]
 
+    @_locked
     def sending(self, owed: Owed) -> None:
         """It is being sent: an `amend` no longer changes it, and becomes an edit instead."""
-        self._conn.execute("UPDATE outbox SET state = 'sending' WHERE id = ?", [owed.id])
+        self._in_flight.add(owed.id)
 
+    @_locked
     def sent(self, owed: Owed, event_id: str | None) -> None:
-        self._conn.execute(
+        self._in_flight.discard(owed.id)
+        self._quick.execute(
             "UPDATE outbox SET state = 'sent', event_id = ?, at = ? WHERE id = ?",
             [event_id, time.time(), owed.id],
         )
 
+    @_locked
     def retry(self, owed: Owed, at: float, error: str) -> None:
-        self._conn.execute(
+        self._in_flight.discard(owed.id)
+        self._quick.execute(
             "UPDATE outbox SET state = 'ready', attempts = attempts + 1, next_at = ?, error = ? "
             "WHERE id = ?",
             [at, error, owed.id],
         )
 
+    @_locked
     def failed(self, owed: Owed, error: str) -> None:
-        self._conn.execute(
+        self._in_flight.discard(owed.id)
+        self._quick.execute(
             "UPDATE outbox SET state = 'failed', error = ?, at = ? WHERE id = ?",
             [error, time.time(), owed.id],
         )
 
+    @_locked
     def answer_of(self, commit: str) -> Answer | None:
         """The answer that announces `commit`, sent or not."""
         row = self._conn.execute(
@@ -198,6 +242,7 @@ class Ledger:
         answer = load(row[0]) if row else None
         return answer if isinstance(answer, Answer) else None
 
+    @_locked
     def answer_event(self, commit: str) -> tuple[str, str, Answer] | None:
         """(room, event id, answer) of the sent answer that announced `commit`."""
         for event_id, effect in self._conn.execute(
@@ -210,29 +255,34 @@ class Ledger:
                 return answer.room, event_id, answer
         return None
 
+    @_locked
     def waiting(self, identity_prefix: str) -> bool:
         """Whether an effect whose identity starts so is still owed (not sent, not failed)."""
         row = self._conn.execute(
-            "SELECT 1 FROM outbox WHERE state IN ('prepared', 'ready', 'sending') "
+            "SELECT 1 FROM outbox WHERE state IN ('prepared', 'ready') "
             "AND identity >= ? "
             "AND identity < ? LIMIT 1",
             [identity_prefix, identity_prefix + "\uffff"],
         ).fetchone()
         return row is not None
 
+    @_locked
     def counts(self) -> dict[str, int]:
         return dict(self._conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"))
 
+    @_locked
     def prune(self, now: float) -> int:
-        return self._conn.execute(
+        return self._quick.execute(
             "DELETE FROM outbox WHERE state IN ('sent', 'failed') AND at < ?", [now - RETENTION]
         ).rowcount
 
     # rooms made by `CreateRoom`
 
+    @_locked
     def room_made(self, key: str, room_id: str) -> None:
         self._conn.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?)", [key, room_id])
 
+    @_locked
     def room_of(self, key: str) -> str | None:
         row = self._conn.execute("SELECT room_id FROM rooms WHERE key = ?", [key]).fetchone()
         return row[0] if row else None

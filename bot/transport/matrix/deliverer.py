@@ -43,6 +43,7 @@ from bot.transport.matrix.content import (
 log = logging.getLogger("opsbot.matrix")
 
 POLL = 1.0  # seconds between looks for effects other processes owe
+PRUNE_EVERY = 3600.0  # seconds between prunings of what was sent long ago
 BACKOFF_CAP = 60.0
 MAX_ATTEMPTS = 12  # a room that stays unknown this long (about 8 minutes) is given up on
 ENCRYPTION = {
@@ -100,11 +101,17 @@ class Deliverer:
         self.ledger = ledger
         self.clock = clock
         self._wake = asyncio.Event()
-        ledger.on_ready = self._wake.set
         self.delivered = 0
+        self._pruned = 0.0
 
     async def run(self, ready: asyncio.Event, stop: asyncio.Event) -> None:
         """Delivers what is owed until `stop`; nothing before `ready` (rooms are known)."""
+        loop = asyncio.get_running_loop()
+        # Effects are owed from the engine's worker thread too: wake the loop the safe way.
+        def wake() -> None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+        self.ledger.on_ready = wake
         if not await _first(ready, stop):
             return
         while not stop.is_set():
@@ -149,7 +156,9 @@ class Deliverer:
             self.ledger.sent(owed, event_id)
             done += 1
             self.delivered += 1
-        self.ledger.prune(now)
+        if now - self._pruned > PRUNE_EVERY:
+            self.ledger.prune(now)
+            self._pruned = now
         return done
 
     def _failed(self, owed: Owed, why: str) -> None:
