@@ -107,6 +107,7 @@ class Deliverer:
     async def run(self, ready: asyncio.Event, stop: asyncio.Event) -> None:
         """Delivers what is owed until `stop`; nothing before `ready` (rooms are known)."""
         loop = asyncio.get_running_loop()
+
         # Effects are owed from the engine's worker thread too: wake the loop the safe way.
         def wake() -> None:
             loop.call_soon_threadsafe(self._wake.set)
