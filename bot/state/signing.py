@@ -7,11 +7,8 @@ gpg.format=ssh checks it by running `ssh-keygen -Y verify`.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,6 +16,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from dulwich.objects import Commit
+
+from bot.files import write_file
 
 _MAGIC = b"SSHSIG"
 _SIG_VERSION = 1
@@ -117,27 +116,6 @@ def _parse_sshsig(blob: bytes) -> _Sshsig:
     return _Sshsig(public_key, namespace, hash_alg, signature)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace `path` with `data` via a same-directory temp file.
-
-    mkstemp creates the file 0600, so a private key is never readable by others, even
-    briefly; the rename means a crash leaves the old file or the new one, never half.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if mode != 0o600:
-                os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 class SigningKey:
     """An Ed25519 key that signs commits in SSH signature format."""
 
@@ -172,9 +150,9 @@ class SigningKey:
             serialization.PrivateFormat.OpenSSH,
             serialization.NoEncryption(),
         )
-        _write_atomic(path, private)
+        write_file(path, private, 0o600)
         pub = path.with_name(path.name + ".pub")
-        _write_atomic(pub, (self.public_line() + "\n").encode(), 0o644)
+        write_file(pub, (self.public_line() + "\n").encode(), 0o644)
 
     def _public_blob(self) -> bytes:
         raw = self._key.public_key().public_bytes(
