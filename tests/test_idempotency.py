@@ -61,3 +61,42 @@ def test_a_refused_command_can_be_retried_under_the_same_event(bot: Bot) -> None
     assert not bot.say("!deploy web 1.0.0 to dev", event_id="$retry").ok
     bot.say("!unfreeze dev")
     assert bot.say("!deploy web 1.0.0 to dev", event_id="$retry").ok
+
+
+def answers_owed(bot: Bot) -> list[str]:
+    """The texts of the answers the outbox owes the room, in order."""
+    from bot.engine.effects import Answer
+
+    return [o.effect.text for o in bot.engine.ledger.due() if isinstance(o.effect, Answer)]
+
+
+def in_the_room(bot: Bot, text: str, event_id: str) -> None:
+    """A command as the Matrix transport hands it over: answered in the room."""
+    import dataclasses
+
+    from bot.engine.types import Invocation
+    from conftest import ALICE
+
+    invocation = Invocation(
+        sender=ALICE, text=text, event_id=event_id, received_at=bot.clock(),
+        room_id="!ops:example.org", transport="matrix", answer=True,
+    )  # fmt: skip
+    assert bot.engine.run(dataclasses.replace(invocation)) is not None
+
+
+def test_a_redelivered_command_is_answered_once_in_the_room(bot: Bot) -> None:
+    in_the_room(bot, "!deploy web 1.0.0 to dev", "$once")
+    in_the_room(bot, "!deploy web 1.0.0 to dev", "$once")
+    [answer] = answers_owed(bot)
+    assert answer.startswith("deploy: web 1.0.0 to dev · commit ")
+
+
+def test_a_command_whose_answer_was_never_owed_is_answered_already_done(bot: Bot) -> None:
+    """As for a command an earlier release committed, before answers were owed in the outbox."""
+    in_the_room(bot, "!deploy web 1.0.0 to dev", "$old")
+    for owed in bot.engine.ledger.due():
+        bot.engine.ledger.sent(owed, None)  # answered long ago, and pruned since
+    bot.engine.ledger.prune(now=1e12)
+    in_the_room(bot, "!deploy web 1.0.0 to dev", "$old")
+    [answer] = answers_owed(bot)
+    assert answer.startswith("already done: deploy: web 1.0.0 to dev · commit ")

@@ -296,8 +296,12 @@ class Engine:
         commit = self.repo.object(sha)
         assert isinstance(commit, Commit)
         text = f"already done: {summary_of(commit.message)} · commit {sha[:7]}"
-        # Its answer was owed with its commit; this one is said only where none was.
-        return Reply(True, command.name, text, text_html(text), commit=sha)
+        reply = Reply(True, command.name, text, text_html(text), commit=sha)
+        if invocation.answer:
+            # Its answer was owed with its commit, under the same identity: this one is owed
+            # only where none was (a command an earlier release committed).
+            self.ledger.enqueue([(_answer_id(invocation), _answer(invocation, reply))])
+        return reply
 
 
 def _outside_refusal(trust: Trust) -> OutsideCommits:
