@@ -3,12 +3,15 @@ store is lost: what a person's client sees in /keys/query."""
 
 import json
 import shutil
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 from matrix_harness import BotProcess
 
-from bot.transport.matrix.cross_signing import key_public, verifies
+from bot.transport.matrix.cross_signing import fingerprint, key_public, verifies
+from conftest import git
 from devtools.devclient import Person
 
 pytestmark = pytest.mark.matrix
@@ -64,4 +67,56 @@ async def test_the_bot_is_cross_signed_and_stays_so_with_a_new_device(
     assert signed_device(again, opsbot) == (master, signer)
     uploads = [f for f in opsbot.facts() if f.get("msg") == "cross-signing keys uploaded"]
     assert len(uploads) == 1  # reused, not uploaded again
+    opsbot.stop()
+
+
+def opsbot_keys(opsbot: BotProcess, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "keys", *args, "--config", str(opsbot.config)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_keys_and_whoami_show_the_identity_and_a_reset_is_announced(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    opsbot.start()
+    room = await alice.create_room(invite=[opsbot.user_id])
+    await alice.until_joined(room, opsbot.user_id)
+    opsbot.stop()
+    policy = git(opsbot.repo, "show", "main:policy.toml") + f'\n[rooms]\nannounce = ["{room}"]\n'
+    opsbot.configure({"policy.toml": policy}, "announce in the ops room", alice.user_id)
+    opsbot.start()
+    master, _ = signed_device(await keys_of(alice, opsbot.user_id), opsbot)
+
+    shown = opsbot_keys(opsbot)
+    assert f"master key: {fingerprint(master)}\n" in shown
+    assert f"device: {device_of(opsbot)}, ed25519 key " in shown
+    event = await alice.send(room, "!whoami")
+    assert f"opsbot: master key {fingerprint(master)}" in (await alice.reply_to(event))["body"]
+
+    # An explicit reset, while the bot runs: new keys on the homeserver, the device signed by
+    # the new self-signing key, and the rooms told.
+    out = opsbot_keys(opsbot, "reset")
+    answer = await keys_of(alice, opsbot.user_id)
+    new_master, _ = signed_device(answer, opsbot)
+    assert new_master != master
+    assert f"new master key: {fingerprint(new_master)}" in out
+
+    def announced() -> list[str]:
+        return [
+            s["content"]["body"] for r, s in alice.events
+            if r == room and "My identity was reset" in s["content"].get("body", "")
+        ]  # fmt: skip
+
+    await alice.until(lambda: bool(announced()), "the announcement", timeout=60)
+    assert fingerprint(new_master) in announced()[0]
+
+    # The next start keeps the new identity: nothing uploaded, the device still signed.
+    opsbot.stop()
+    opsbot.start()
+    assert signed_device(await keys_of(alice, opsbot.user_id), opsbot)[0] == new_master
+    assert opsbot_keys(opsbot).count(fingerprint(new_master)) == 1
     opsbot.stop()

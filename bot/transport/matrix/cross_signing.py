@@ -319,9 +319,12 @@ async def ensure(client: AsyncClient, state_dir: Path, password: str | None) -> 
     return Identity(user, device_id, device_key, keys.master_public)
 
 
-async def reset(client: AsyncClient, state_dir: Path, password: str | None) -> Identity:
+async def reset(
+    client: AsyncClient, state_dir: Path, password: str | None
+) -> tuple[Identity, bool]:
     """New keys, replacing the ones on the homeserver (which asks for the password), and the
-    bot's device signed with them when its key is the one the bot last recorded.
+    bot's device signed with them when its key is the one the bot last recorded (else the bot
+    signs it at its next start); the identity, and whether the device was signed.
 
     The new keys go to a side file first and replace the old file only once the homeserver took
     them, so a failed upload leaves the bot's identity as it was."""
@@ -352,7 +355,7 @@ async def reset(client: AsyncClient, state_dir: Path, password: str | None) -> I
         await server.sign_device(keys, device)
     identity = Identity(user, device_id, key, keys.master_public)
     identity.save(state_dir / "matrix" / IDENTITY_FILE)
-    return identity
+    return identity, signed
 
 
 async def identify(client: AsyncClient, state_dir: Path, password: str | None) -> Identity:
