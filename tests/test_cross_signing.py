@@ -3,12 +3,18 @@
 import base64
 import json
 import stat
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from nio import AsyncClient
 
 from bot.transport.matrix.cross_signing import (
+    CrossSigningError,
     CrossSigningKeys,
+    Homeserver,
     canonical_json,
     fingerprint,
     key_public,
@@ -108,3 +114,35 @@ def test_the_fingerprint_is_the_unpadded_key_in_groups_of_four() -> None:
     shown = fingerprint(keys.master_public)
     assert shown.replace(" ", "") == keys.master_public and "=" not in shown
     assert all(len(group) == 4 for group in shown.split()[:-1])
+
+
+class Answers(Homeserver):
+    """The homeserver's answers to the upload, recorded: interactive auth on the first try."""
+
+    def __init__(self) -> None:
+        client = AsyncClient("http://localhost", USER)
+        client.user_id = USER  # as a login sets it
+        super().__init__(client)
+        self.sent: list[dict[str, Any]] = []
+
+    async def post(self, path: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.sent.append(dict(body))
+        if "auth" not in body:
+            return 401, {"flows": [{"stages": ["m.login.password"]}], "session": "S"}
+        return 200, {}
+
+
+async def test_interactive_auth_is_answered_with_the_password() -> None:
+    server = Answers()
+    await server.upload_keys(CrossSigningKeys.generate(USER), "hunter2")
+    assert server.sent[1]["auth"] == {
+        "type": "m.login.password", "session": "S", "password": "hunter2",
+        "identifier": {"type": "m.id.user", "user": USER},
+    }  # fmt: skip
+
+
+async def test_interactive_auth_with_a_token_only_says_to_add_password_file() -> None:
+    server = Answers()
+    with pytest.raises(CrossSigningError, match="add password_file to \\[matrix\\]"):
+        await server.upload_keys(CrossSigningKeys.generate(USER), None)
+    assert len(server.sent) == 1

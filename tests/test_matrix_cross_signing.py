@@ -67,6 +67,19 @@ async def test_the_bot_is_cross_signed_and_stays_so_with_a_new_device(
     assert signed_device(again, opsbot) == (master, signer)
     uploads = [f for f in opsbot.facts() if f.get("msg") == "cross-signing keys uploaded"]
     assert len(uploads) == 1  # reused, not uploaded again
+
+    # The private keys are lost too: the bot says so once, makes no new identity, and serves.
+    opsbot.stop()
+    keys_file.unlink()
+    shutil.rmtree(opsbot.paths.state_dir / "matrix" / "crypto")
+    opsbot.start()
+    lost = [f for f in opsbot.facts() if "private keys are lost" in f.get("msg", "")]
+    assert len(lost) == 1 and "opsbot keys reset" in lost[0]["msg"]
+    answer = await keys_of(alice, opsbot.user_id)
+    assert key_public(answer["master_keys"][opsbot.user_id]) == master
+    device = answer["device_keys"][opsbot.user_id][device_of(opsbot)]
+    assert not verifies(device, opsbot.user_id, signer)
+    assert not keys_file.exists()
     opsbot.stop()
 
 
