@@ -165,6 +165,7 @@ def open_engine(
     on_commit: Callable[[str], None] = lambda _sha: None,
     clock: Callable[[], datetime] | None = None,
     ledger: Ledger | None = None,
+    identity: str | None = None,
 ) -> Engine:
     repo = repo or open_repo(paths, bot_id, key_file=key_file, extra_signers=extra_signers)
     index = Index(paths.index)
@@ -176,6 +177,7 @@ def open_engine(
     return Engine(
         default_registry(), repo, index, ledger, requests=request_kinds(),
         names=("opsbot", name), devices=devices, runtime=runtime, on_commit=on_commit,
+        identity=identity,
         **({"clock": clock} if clock else {}),
     )  # fmt: skip
 

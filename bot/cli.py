@@ -1,5 +1,5 @@
 """opsbot init | run | shell | check | reindex | verify | keygen | install-service | migrate |
-backup | restore"""
+backup | restore | keys"""
 
 import argparse
 import shutil
@@ -161,6 +161,26 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """The bot's identity (`opsbot keys`), or a new one (`opsbot keys reset`)."""
+    from bot import keys  # imports nio, which most subcommands do not need
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(e.message, file=sys.stderr)
+        return 2
+    if config.matrix is None:
+        raise Refused(f"{args.config}: [matrix] is missing; the bot's keys are its Matrix identity")
+    try:
+        lines = keys.reset_identity(config) if args.action == "reset" else keys.show(config)
+    except keys.KeysError as e:
+        print(f"opsbot keys {args.action}: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
 def cmd_install_service(args: argparse.Namespace) -> int:
     """The unit, starting this very opsbot, and the example config unless one is there."""
     executable = _opsbot_executable()
@@ -319,6 +339,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--principal", default=DEFAULT_BOT_ID, help="the bot's Matrix id")
     p.add_argument("--force", action="store_true", help="replace an existing key")
     p.set_defaults(func=cmd_keygen)
+
+    p = sub.add_parser(
+        "keys", help="the bot's Matrix identity (master key, device); reset: replace it"
+    )
+    p.add_argument("action", nargs="?", choices=["show", "reset"], default="show",
+                   help="show (default), or reset: new cross-signing keys, announced")  # fmt: skip
+    p.add_argument("--config", type=Path, required=True, help="host config (TOML)")
+    p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser(
         "install-service", help="install the systemd unit and an example config, then say what next"

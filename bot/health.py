@@ -197,6 +197,7 @@ def _secret_files(config: Config) -> Iterator[tuple[str, Path, bool]]:
     state = config.paths.state_dir / "matrix"
     yield "device credentials", state / "credentials.json", False
     yield "crypto store key", state / "pickle_key", False
+    yield "cross-signing keys", state / "cross_signing.json", False
     if config.http is not None and config.http.token_file is not None:
         yield "[http] token_file", config.http.token_file, True
     for hook in config.webhooks:

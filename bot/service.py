@@ -38,6 +38,7 @@ from bot.state.view import StateView
 from bot.tasks import first as _first
 from bot.tasks import stopped_within, unless_stopped
 from bot.transport.http import HttpListener
+from bot.transport.matrix import cross_signing
 from bot.transport.matrix.deliverer import Deliverer, Fatal
 from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.session import LoginFailed, Session
@@ -137,6 +138,16 @@ async def _serve(
         return 0
     client = opened[0]
     stack.push_async_callback(client.close)
+    # Before ready: a person's client that only trusts cross-signed devices must find the
+    # bot's device signed by the time the bot answers.
+    sdnotify.status("cross-signing")
+    identified = await unless_stopped(
+        cross_signing.identify(client, config.paths.state_dir, _password(config)), stop
+    )
+    if identified is None:
+        fact(log, "stopped")
+        return 0
+    identity = identified[0]
 
     # The reconciler, the mirrors and the watcher are told of commits and report back through
     # the outbox; the engine is built with them, complete.
@@ -169,7 +180,7 @@ async def _serve(
 
     engine = open_engine(
         config.paths, repo=repo, devices=journal, runtime=reconciler, on_commit=committed,
-        ledger=ledger,
+        ledger=ledger, identity=identity.describe(),
     )  # fmt: skip
     services = Services(engine)
 
@@ -190,7 +201,8 @@ async def _serve(
         repo, config.paths.state_dir / "watched_head", announce, reconciler.trigger,
         problems=len(problems),
     )  # fmt: skip
-    fact(log, "started", user=client.user_id, device=client.device_id, repo=config.paths.repo)
+    fact(log, "started", user=client.user_id, device=client.device_id, repo=config.paths.repo,
+         identity=identity.describe())  # fmt: skip
     ready = asyncio.Event()
 
     def now_ready() -> None:
@@ -236,6 +248,17 @@ async def _serve(
         sdnotify.status("stopping: closing")
     fact(log, "stopped")
     return 0
+
+
+def _password(config: Config) -> str | None:
+    """The bot's password, for the homeserver's interactive auth; None with a token only."""
+    assert config.matrix is not None
+    if config.matrix.password_file is None:
+        return None
+    try:
+        return config.matrix.password_file.read_text().strip()
+    except OSError:
+        return None  # the login read it a moment ago; cross-signing says what it misses
 
 
 async def _first_failure(main: Awaitable[None], beside: "asyncio.Future[None]") -> None:

@@ -46,7 +46,8 @@ def test_whoami_lists_the_roles_and_where_they_apply(with_deployer: Bot) -> None
     text = with_deployer.say("!whoami", sender=BOB).text
     assert text == (
         "@bob:example.org: deployer (deploy, rollback; in dev, staging); "
-        "everyone (help, whoami, status, history, show; everywhere)"
+        "everyone (help, whoami, status, history, show; everywhere)\n"
+        "opsbot: not cross-signed (console)"
     )
 
 

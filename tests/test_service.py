@@ -170,7 +170,13 @@ async def test_the_bot_answers_a_command_right_after_ready(
 async def test_status_lines_say_what_the_bot_is_doing_while_it_starts(systemd: Systemd) -> None:
     await systemd.until("READY=1")
     statuses = systemd.statuses()
-    assert statuses[:4] == ["checking the state repo", "logging in", "syncing", "serving 0 rooms"]
+    assert statuses[:5] == [
+        "checking the state repo",
+        "logging in",
+        "cross-signing",
+        "syncing",
+        "serving 0 rooms",
+    ]
 
 
 async def test_the_status_line_follows_the_rooms_the_bot_serves(

@@ -53,6 +53,9 @@ class Context:
     outside: tuple[Commit, ...] = ()
     """Commits on top of main that no trusted key signed, oldest first; `state` is the tree
     below them. Only commands declared `outside=True` run while there are any."""
+    identity: str | None = None
+    """How people verify the bot, as its transport knows it (its master key's fingerprint on
+    Matrix); None where it has no identity of its own (the console)."""
 
     @property
     def sender(self) -> str:

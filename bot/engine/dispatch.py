@@ -67,6 +67,7 @@ class Engine:
         devices: DeviceDirectory | None = None,
         runtime: Runtime | None = None,
         on_commit: Callable[[str], None] = lambda _sha: None,
+        identity: str | None = None,
     ) -> None:
         self.registry = registry
         self.repo = repo
@@ -79,6 +80,7 @@ class Engine:
         self.proposals = ProposalBook(repo, index)
         self.runtime = runtime  # what the reconciler knows of the host, where one runs
         self.on_commit = on_commit  # told of every commit, after its ref moved
+        self.identity = identity  # the bot's cross-signing fingerprint, where it has one
         self._lock = threading.Lock()
 
     def command_text(self, text: str) -> str | None:
@@ -254,6 +256,7 @@ class Engine:
             invocation=invocation, args=args, state=state, policy=policy, index=self.index,
             log=RepoLog(self.repo), registry=self.registry, now=self.clock(), devices=self.devices,
             proposals=self.proposals, runtime=self.runtime, outside=trust.outside,
+            identity=self.identity,
         )  # fmt: skip
         return command.handler(ctx), ctx
 

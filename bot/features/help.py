@@ -67,9 +67,11 @@ def _family(family: list[Command], mine: list[Command]) -> Outcome:
 
 
 def whoami(ctx: Context) -> Outcome:
+    # The bot's identity too: the fingerprint a person compares with `opsbot keys` out of band.
+    me = f"\nopsbot: {ctx.identity or 'not cross-signed (console)'}"
     roles = ctx.policy.roles_of(ctx.sender)
     if not roles:
-        return Outcome(f"{ctx.sender}: no roles in policy.toml")
+        return Outcome(f"{ctx.sender}: no roles in policy.toml{me}")
     parts = []
     for role in roles:
         if role.name == ADMIN:
@@ -77,7 +79,7 @@ def whoami(ctx: Context) -> Outcome:
             continue
         where = "everywhere" if role.environments is None else "in " + ", ".join(role.environments)
         parts.append(f"{role.name} ({', '.join(role.commands) or 'no commands'}; {where})")
-    return Outcome(f"{ctx.sender}: " + "; ".join(parts))
+    return Outcome(f"{ctx.sender}: " + "; ".join(parts) + me)
 
 
 COMMANDS = (
@@ -91,7 +93,7 @@ COMMANDS = (
     Command(
         name="whoami",
         usage="",
-        summary="your roles, from policy.toml",
+        summary="your roles, from policy.toml, and the bot's identity",
         examples=("!whoami",),
         handler=whoami,
     ),

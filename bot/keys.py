@@ -1,0 +1,120 @@
+"""`opsbot keys`: the bot's identity as people verify it, and its explicit reset.
+
+What `opsbot keys` prints comes from the state directory (the bot records it at every start),
+so it works while the bot runs and without the homeserver. `opsbot keys reset` talks to the
+homeserver with the bot's saved session, and owes the rooms an announcement: people who
+verified the old identity must hear that a new one replaced it, from the bot, not a rumour.
+"""
+
+import asyncio
+import json
+import logging
+import uuid
+
+import aiohttp
+from nio import AsyncClient, AsyncClientConfig
+
+from bot.assemble import open_ledger
+from bot.config import Config
+from bot.engine.effects import Notify
+from bot.logs import fact
+from bot.transport.matrix.cross_signing import (
+    IDENTITY_FILE,
+    KEYS_FILE,
+    CrossSigningError,
+    CrossSigningKeys,
+    Identity,
+    fingerprint,
+    reset,
+)
+
+log = logging.getLogger("opsbot.keys")
+
+
+class KeysError(Exception):
+    """What `opsbot keys` cannot do, with what to do instead."""
+
+
+def show(config: Config) -> list[str]:
+    """The lines `opsbot keys` prints."""
+    matrix = config.paths.state_dir / "matrix"
+    identity = Identity.load(matrix / IDENTITY_FILE)
+    keys = CrossSigningKeys.load(matrix / KEYS_FILE)
+    lines = [f"bot: {config.bot_id}"]
+    if identity is not None and identity.master is not None:
+        lines.append(f"master key: {fingerprint(identity.master)}")
+    elif keys is not None:
+        note = f" ({identity.note})" if identity is not None and identity.note else ""
+        lines.append(f"master key: {fingerprint(keys.master_public)}, not in force{note}")
+    else:
+        note = identity.note if identity is not None else "the bot makes its keys when it starts"
+        lines.append(f"master key: none, not cross-signed ({note})")
+    if identity is not None:
+        key = fingerprint(identity.device_key) if identity.device_key else "unknown"
+        lines.append(f"device: {identity.device_id}, ed25519 key {key}")
+    else:
+        lines.append("device: none yet (opsbot run logs in once)")
+    return lines
+
+
+def reset_identity(config: Config) -> list[str]:
+    """New cross-signing keys for the bot, uploaded, its device signed, and the rooms told."""
+    assert config.matrix is not None
+    saved = config.paths.state_dir / "matrix" / "credentials.json"
+    try:
+        session = json.loads(saved.read_text())
+    except (OSError, ValueError):
+        raise KeysError(f"no saved session in {saved}: start the bot once (opsbot run)") from None
+    password = None
+    if config.matrix.password_file is not None:
+        try:
+            password = config.matrix.password_file.read_text().strip()
+        except OSError as e:
+            raise KeysError(f"cannot read {config.matrix.password_file}: {e.strerror}") from None
+    try:
+        identity, signed = asyncio.run(_reset(config, session, password))
+    except CrossSigningError as e:
+        raise KeysError(str(e)) from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as e:
+        raise KeysError(
+            f"cannot reach the homeserver at {config.matrix.homeserver} ({e})"
+        ) from None
+    assert identity.master is not None
+    shown = fingerprint(identity.master)
+    ledger = open_ledger(config.paths)
+    try:
+        text = (
+            f"My identity was reset: my new master key is {shown}. If you verified me before, "
+            "verify me again (compare this with what an operator reads from opsbot keys on "
+            "the host)."
+        )
+        ledger.enqueue(
+            [(f"announce:identity-reset:{uuid.uuid4().hex}", Notify(text, announce=True))]
+        )
+    finally:
+        ledger.close()
+    fact(log, "cross-signing identity reset", master=shown)
+    return [
+        f"new master key: {shown}",
+        f"device: {identity.device_id}, signed now" if signed else
+        "device: signed by the bot at its next start",
+        "the rooms are told once the bot runs; restart it so !whoami shows the new key",
+    ]  # fmt: skip
+
+
+async def _reset(
+    config: Config, session: dict[str, str], password: str | None
+) -> tuple[Identity, bool]:
+    assert config.matrix is not None
+    # No crypto store here: the running bot holds it. The device's key is checked against the
+    # one the bot recorded instead (see cross_signing.reset).
+    client = AsyncClient(
+        config.matrix.homeserver, session["user_id"], device_id=session["device_id"],
+        config=AsyncClientConfig(encryption_enabled=False, request_timeout=60, max_timeouts=2),
+    )  # fmt: skip
+    # What a login would have set (nio's restore_login also wants the crypto store).
+    client.user_id, client.access_token = session["user_id"], session["access_token"]
+    try:
+        return await reset(client, config.paths.state_dir, password)
+    finally:
+        await client.close()
