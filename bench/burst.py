@@ -146,6 +146,7 @@ async def one_round(
     return {
         "commands": len(sent),
         "opsbot_s": (max(answered) - min(commands.values())) / 1000,
+        "arrived_s": (max(commands.values()) - min(commands.values())) / 1000,
         "client_s": (max(plain_ts.values()) - min(plain_ts.values())) / 1000,
         "edits": edits,
     }
@@ -192,7 +193,8 @@ def main() -> int:
     for number, figures in enumerate(rounds, start=1):
         n = figures["commands"]
         print(f"round {number}: opsbot {n} answers in {figures['opsbot_s']:.1f} s "
-              f"({n / figures['opsbot_s']:.1f}/s, {figures['edits']:.0f} edits); client {n} "
+              f"({n / figures['opsbot_s']:.1f}/s, {figures['edits']:.0f} edits; the commands "
+              f"themselves took {figures['arrived_s']:.1f} s to arrive); client {n} "
               f"plain messages in {figures['client_s']:.1f} s ({n / figures['client_s']:.1f}/s); "
               f"{ratio(figures):.2f}x")  # fmt: skip
     median = statistics.median(ratio(r) for r in rounds)
