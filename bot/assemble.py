@@ -8,7 +8,7 @@ from pathlib import Path
 from dulwich.repo import Repo
 
 from bot.config import DEFAULT_BOT_ID, HostPaths
-from bot.engine.context import DeviceDirectory, Runtime
+from bot.engine.context import DeviceDirectory, IdentityDirectory, Runtime
 from bot.engine.dispatch import Engine
 from bot.features.catalog import default_registry, request_kinds
 from bot.files import PUBLIC_FILE, at_most, private_dir, write_file
@@ -159,6 +159,7 @@ def open_engine(
     *,
     repo: StateRepo | None = None,
     devices: DeviceDirectory | None = None,
+    identities: IdentityDirectory | None = None,
     key_file: Path | None = None,
     extra_signers: Path | None = None,
     runtime: Runtime | None = None,
@@ -176,8 +177,8 @@ def open_engine(
     ledger.settle(index.knows)
     return Engine(
         default_registry(), repo, index, ledger, requests=request_kinds(),
-        names=("opsbot", name), devices=devices, runtime=runtime, on_commit=on_commit,
-        identity=identity,
+        names=("opsbot", name), devices=devices, identities=identities, runtime=runtime,
+        on_commit=on_commit, identity=identity,
         **({"clock": clock} if clock else {}),
     )  # fmt: skip
 

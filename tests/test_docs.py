@@ -40,6 +40,7 @@ NEEDS_STATE = {
     "!rollback web in prod --reason 'errors after 1.4.2'",
     "!unfreeze prod",
     "!trust @bob:example.org BOBPHONE",
+    "!trust @alice:example.org",
     "!promote web from staging to prod",
     "!approve 3",
     '!reject 3 --reason "wrong version"',

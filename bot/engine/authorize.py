@@ -69,11 +69,55 @@ def may_run_here(
     strict = [e for e in envs if e in known and known[e].require_verified_device]
     needs_verified = rule.require_verified_device or bool(strict)
     if needs_verified and invocation.device_id is not None:
-        pinned = policy.pinned_key(invocation.sender, invocation.device_id)
-        if pinned is None or pinned != invocation.device_key:
-            where = f" in {strict[0]}" if strict else ""
-            raise Forbidden(
-                f"!{command.name}{where} needs a verified device, and the key of your device "
-                f"{invocation.device_id} is not pinned in policy.toml",
-                hint=f"ask an admin for !trust {invocation.sender} {invocation.device_id}",
-            )
+        where = f" in {strict[0]}" if strict else ""
+        verified_device(policy, f"!{command.name}{where}", invocation)
+
+
+def fingerprint(key: str) -> str:
+    """A public key as Element shows it: unpadded base64, in groups of four."""
+    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
+
+
+def identity_changed(policy: Policy, invocation: Invocation) -> str | None:
+    """The master key the sender has now, where it is not the one pinned for them."""
+    pinned = policy.pinned_identity(invocation.sender)
+    seen = invocation.master_key
+    return seen if pinned is not None and seen is not None and seen != pinned else None
+
+
+def verified_device(policy: Policy, what: str, invocation: Invocation) -> None:
+    """A device is verified when its own key is pinned, or when the sender's identity (master
+    key) is pinned and that identity signed the device (cross-signing)."""
+    sender, device = invocation.sender, invocation.device_id
+    pinned = policy.pinned_key(sender, device or "")
+    if pinned is not None and pinned == invocation.device_key:
+        return
+    identity = policy.pinned_identity(sender)
+    if identity is None:
+        raise Forbidden(
+            f"{what} needs a verified device, and the key of your device {device} is not "
+            "pinned in policy.toml",
+            hint=f"ask an admin for !trust {sender} (your identity) or !trust {sender} {device}",
+        )
+    new = identity_changed(policy, invocation)
+    if new is not None:
+        raise Forbidden(
+            f"{what} needs a verified device, and your cross-signing identity changed: the "
+            f"master key pinned in policy.toml is {fingerprint(identity)}, yours is now "
+            f"{fingerprint(new)} (a reset of your identity, or someone else's)",
+            hint=f"once you confirmed the new key with the person, an admin re-trusts it: "
+            f"!trust {sender} {new}",
+        )
+    if invocation.master_key is None:
+        raise Forbidden(
+            f"{what} needs a verified device, and I see no cross-signing identity for you "
+            f"(pinned: {fingerprint(identity)})",
+            hint="set up cross-signing again in your client, or ask an admin to "
+            f"!trust {sender} {device}",
+        )
+    if not invocation.device_cross_signed:
+        raise Forbidden(
+            f"{what} needs a verified device, and your device {device} is not signed by your "
+            "cross-signing identity",
+            hint="verify this device from one of your other sessions (your client offers it)",
+        )

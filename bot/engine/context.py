@@ -24,6 +24,12 @@ class DeviceDirectory(Protocol):
     def key_of(self, user_id: str, device_id: str) -> str | None: ...
 
 
+class IdentityDirectory(Protocol):
+    """People's master cross-signing keys, as the transport last queried them; read-only."""
+
+    def master_of(self, user_id: str) -> str | None: ...
+
+
 class Runtime(Protocol):
     """What the reconciler knows of the host, read-only: `!status` shows it beside Git's."""
 
@@ -49,6 +55,7 @@ class Context:
     now: datetime
     proposals: ProposalBook
     devices: DeviceDirectory | None = None
+    identities: IdentityDirectory | None = None
     runtime: Runtime | None = None
     outside: tuple[Commit, ...] = ()
     """Commits on top of main that no trusted key signed, oldest first; `state` is the tree

@@ -24,9 +24,16 @@ from typing import Any
 from dulwich.objects import Commit
 from dulwich.refs import Ref
 
-from bot.engine.authorize import may_run, may_run_here
-from bot.engine.context import Change, Context, DeviceDirectory, Outcome, Runtime
-from bot.engine.effects import Answer, CreateRoom, Effect, Request
+from bot.engine.authorize import fingerprint, identity_changed, may_run, may_run_here
+from bot.engine.context import (
+    Change,
+    Context,
+    DeviceDirectory,
+    IdentityDirectory,
+    Outcome,
+    Runtime,
+)
+from bot.engine.effects import Answer, CreateRoom, Effect, Notify, Request
 from bot.engine.feature import RequestKind
 from bot.engine.grammar import bind
 from bot.engine.registry import Command, CommandRegistry
@@ -37,6 +44,7 @@ from bot.state.index import Index
 from bot.state.ledger import Ledger
 from bot.state.log import RepoLog
 from bot.state.message import Message, summary_of, trailers_from
+from bot.state.policy import Policy
 from bot.state.proposals import ProposalBook
 from bot.state.repo import ConcurrentUpdate, Identity, Snapshot, StateRepo
 from bot.state.signers import Trust
@@ -65,6 +73,7 @@ class Engine:
         names: tuple[str, ...] = ("opsbot",),
         clock: Callable[[], datetime] = utc_now,
         devices: DeviceDirectory | None = None,
+        identities: IdentityDirectory | None = None,
         runtime: Runtime | None = None,
         on_commit: Callable[[str], None] = lambda _sha: None,
         identity: str | None = None,
@@ -77,6 +86,7 @@ class Engine:
         self.names = tuple(n.lower() for n in names)
         self.clock = clock
         self.devices = devices
+        self.identities = identities  # people's cross-signing identities, as the transport saw
         self.proposals = ProposalBook(repo, index)
         self.runtime = runtime  # what the reconciler knows of the host, where one runs
         self.on_commit = on_commit  # told of every commit, after its ref moved
@@ -125,6 +135,33 @@ class Engine:
             return list(self.view().policy().announce)
         except OpsbotError:
             return []
+
+    def identity_seen(self, user_id: str, master_key: str | None) -> None:
+        """Told by the transport of a person's master key after a key query: a key other than
+        the one pinned in policy.toml is announced, once per new key."""
+        try:
+            policy = self.view().policy()
+        except OpsbotError:
+            return
+        self._announce_identity_change(policy, user_id, master_key)
+
+    def _announce_identity_change(
+        self, policy: Policy, user_id: str, master_key: str | None
+    ) -> None:
+        pinned = policy.pinned_identity(user_id)
+        if pinned is None or master_key is None or master_key == pinned:
+            return
+        text = (
+            f"The cross-signing identity of {user_id} changed: the master key pinned in "
+            f"policy.toml is {fingerprint(pinned)}, the homeserver now has "
+            f"{fingerprint(master_key)}. Until an admin confirms the new key with the person "
+            f"and types !trust {user_id} {master_key}, their commands that need a verified "
+            "device are refused."
+        )
+        notice = Notify(text, announce=True)
+        self.ledger.enqueue([(f"identity-changed:{user_id}:{master_key}", notice)])
+        fact(log, "cross-signing identity changed", logging.WARNING, user=user_id,
+             pinned=fingerprint(pinned), seen=fingerprint(master_key))  # fmt: skip
 
     def may_invite(self, user_id: str) -> bool:
         """Whether the bot should accept a room invite from `user_id`: admins, and roles that
@@ -249,12 +286,15 @@ class Engine:
         if not internal:
             may_run(policy, command, invocation)
             args = bind(command.elements, command.options, raw_args)
+            if identity_changed(policy, invocation) is not None:
+                self._announce_identity_change(policy, invocation.sender, invocation.master_key)
             may_run_here(policy, command, invocation, args, state)
         if command.writes and not command.outside and not trust.clean:
             raise _outside_refusal(trust)
         ctx = Context(
             invocation=invocation, args=args, state=state, policy=policy, index=self.index,
             log=RepoLog(self.repo), registry=self.registry, now=self.clock(), devices=self.devices,
+            identities=self.identities,
             proposals=self.proposals, runtime=self.runtime, outside=trust.outside,
             identity=self.identity,
         )  # fmt: skip

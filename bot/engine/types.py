@@ -32,6 +32,9 @@ class Invocation:
     power_level: int | None = None
     device_id: str | None = None
     device_key: str | None = None  # the device's ed25519 key, as the transport saw it
+    master_key: str | None = None  # the sender's master cross-signing key, as last queried
+    device_cross_signed: bool | None = None
+    """Whether the sender's self-signing key, signed by `master_key`, signed this device."""
     encrypted: bool | None = None
     room_members: frozenset[str] | None = None  # who is in the room, where the transport knows
     answer: bool = False

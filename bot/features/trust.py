@@ -1,15 +1,20 @@
-"""!trust: pin a person's device key in policy.toml, so "verified" means reviewed in Git."""
+"""!trust: pin a person's cross-signing identity, or one device's key, in policy.toml, so
+"verified" means reviewed in Git."""
 
+from bot.engine.authorize import fingerprint
 from bot.engine.context import Change, Context, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.errors import Refused
-from bot.state.policy import PATH, pin_device
+from bot.state.policy import MASTER_KEY, PATH, pin_device, pin_identity
 
 
 def trust(ctx: Context) -> Outcome:
-    user, device = ctx.args["user"], ctx.args["device"]
+    user, device = ctx.args["user"], ctx.args.get("device")
     key = ctx.args.get("key")
+    if device is None or (key is None and MASTER_KEY.fullmatch(device)):
+        # No device, or a key where the device would be: the person's identity.
+        return _trust_identity(ctx, user, device)
     if key is None:
         seen = ctx.devices.key_of(user, device) if ctx.devices else None
         if seen is None:
@@ -27,15 +32,45 @@ def trust(ctx: Context) -> Outcome:
     return Outcome(f"trust: {summary}", change=Change(summary, {PATH: text}))
 
 
+def _trust_identity(ctx: Context, user: str, key: str | None) -> Outcome:
+    """Pins the master key: given, or the one the transport last saw (trust on first use)."""
+    seen = ctx.identities.master_of(user) if ctx.identities else None
+    if key is None:
+        if seen is None:
+            raise Refused(
+                f"I have seen no cross-signing identity for {user}",
+                hint=f"they set up cross-signing in their client (Element does at login), or "
+                f"give its master key: !trust {user} <key>; without one: !trust {user} <device>",
+            )
+        key = seen
+    if ctx.policy.pinned_identity(user) == key:
+        raise Refused(f"{user} is already trusted with this identity", hint="nothing to do")
+    text = pin_identity(ctx.state.text(PATH) or "", user, key)
+    summary = f"{user} identity (master key {key[:8]}...)"
+    reply = f"trust: {summary}; master key {fingerprint(key)}"
+    if seen is not None and seen != key:
+        reply += f" (note: the homeserver shows {fingerprint(seen)} for {user} now)"
+    reply += (
+        f". Every device {user} signs with this identity is a verified device. Compare the key "
+        "with the one their client shows (Settings, Encryption) out of band."
+    )
+    return Outcome(reply, change=Change(summary, {PATH: text}))
+
+
 COMMANDS = (
     Command(
         name="trust",
-        usage="<user> <device> [<key>]",
+        usage="<user> [<device>] [<key>]",
         options=(REASON,),
-        summary="pin a device's key in policy.toml, making it a verified device",
-        details="Without <key>, pins the key the bot has seen for that device. Compare it with "
-        "the key the person's client shows before trusting it.",
+        summary="pin a person's identity, or a device's key, in policy.toml (verified devices)",
+        details="!trust <user> pins the master cross-signing key the bot has seen for them: "
+        "every device they sign with it is then a verified device. !trust <user> <key> pins a "
+        "given master key (also how an admin re-trusts a person whose identity changed). "
+        "!trust <user> <device> pins one device's key, for people without cross-signing. "
+        "Compare the key with the one the person's client shows before trusting it.",
         examples=(
+            "!trust @alice:example.org",
+            "!trust @alice:example.org 9Kd0c3XqOoSbX2hNwV8yPp5m1FzR7tLgUjY4aHeBiCw",
             "!trust @bob:example.org BOBPHONE",
             "!trust @bob:example.org BOBPHONE xF7dQzv2kq0cZb8rY1mJH3nVt6LwPa9eUoSg5iRDfKc",
         ),

@@ -22,6 +22,9 @@
     [devices."@bob:example.org"]     # device keys the team has reviewed (!trust writes these)
     BOBPHONE = "ed25519 key, base64"
 
+    [identities]                     # people's master cross-signing keys (!trust @alice):
+    "@alice:example.org" = "master key, unpadded base64"   # any device she signed is verified
+
 The admin role may run every command everywhere, whatever else the file says, so that an edit
 can never lock the admins out.
 """
@@ -40,6 +43,7 @@ PATH = "policy.toml"
 ADMIN = "admin"
 EVERYONE = "*"
 ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+MASTER_KEY = re.compile(r"[A-Za-z0-9+/]{43}")  # an Ed25519 public key, unpadded base64
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class Policy:
     roles: tuple[Role, ...]
     commands: dict[str, CommandRule] = field(default_factory=dict)
     devices: dict[str, dict[str, str]] = field(default_factory=dict)
+    identities: dict[str, str] = field(default_factory=dict)
+    """Master cross-signing keys the team has reviewed, per person ([identities])."""
     require_encryption: bool = False
     announce: tuple[str, ...] = ()
     """Announcement rooms ([rooms] announce): told when an incident is sev1 or sev2."""
@@ -103,10 +109,13 @@ class Policy:
     def pinned_key(self, user_id: str, device_id: str) -> str | None:
         return self.devices.get(user_id, {}).get(device_id)
 
+    def pinned_identity(self, user_id: str) -> str | None:
+        return self.identities.get(user_id)
+
 
 def decode_policy(text: str, path: str = PATH) -> Policy:
     data = parse_toml(path, text)
-    known = {"roles", "commands", "rooms", "devices", "incidents"}
+    known = {"roles", "commands", "rooms", "devices", "identities", "incidents"}
     for section in data:
         if section not in known:
             raise InvalidRecord(
@@ -118,6 +127,7 @@ def decode_policy(text: str, path: str = PATH) -> Policy:
         roles=tuple(_roles(path, _table(path, "roles", data.get("roles", {})))),
         commands=_commands(path, _table(path, "commands", data.get("commands", {}))),
         devices=_devices(path, _table(path, "devices", data.get("devices", {}))),
+        identities=_identities(path, _table(path, "identities", data.get("identities", {}))),
         require_encryption=require_encryption,
         announce=announce,
         incident_roles=incident_roles,
@@ -178,6 +188,17 @@ def _devices(path: str, table: dict[str, Any]) -> dict[str, dict[str, str]]:
                 )
         devices[user] = dict(body)
     return devices
+
+
+def _identities(path: str, table: dict[str, Any]) -> dict[str, str]:
+    for user, key in table.items():
+        if not USER_ID.fullmatch(user):
+            raise InvalidRecord(path, f"identities.{user}", "is not a Matrix user id")
+        if not isinstance(key, str) or not MASTER_KEY.fullmatch(key):
+            raise InvalidRecord(
+                path, f"identities.{user}", "must be the master key, in unpadded base64"
+            )
+    return dict(table)
 
 
 def _rooms(path: str, table: dict[str, Any]) -> tuple[bool, tuple[str, ...]]:
@@ -251,6 +272,13 @@ def pin_device(text: str, user_id: str, device_id: str, key: str) -> str:
     devices = doc.setdefault("devices", tomlkit.table(is_super_table=True))
     user = devices.setdefault(user_id, tomlkit.table())
     user[device_id] = key
+    return tomlkit.dumps(doc)
+
+
+def pin_identity(text: str, user_id: str, key: str) -> str:
+    doc = tomlkit.parse(text)
+    identities = doc.setdefault("identities", tomlkit.table())
+    identities[user_id] = key
     return tomlkit.dumps(doc)
 
 
