@@ -69,6 +69,8 @@ class MatrixConfig:
     password_file: Path | None
     access_token_file: Path | None
     commands_per_minute: int = 30
+    # "cross-signed": room keys only for devices their owner cross-signed (MSC4153); or "all"
+    share_keys_with: str = "cross-signed"
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ _KNOWN = {
         "password_file",
         "access_token_file",
         "commands_per_minute",
+        "share_keys_with",
     },
     "paths": {"state_dir", "repo", "hooks_dir"},
     "signing": {"key_file", "allowed_signers_file"},
@@ -252,6 +255,10 @@ def _matrix(data: dict[str, Any], problem: Problem, get: Get) -> MatrixConfig | 
     if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
         problem("matrix", "commands_per_minute", "must be a whole number >= 1")
         rate = 30
+    share = table.get("share_keys_with", "cross-signed")
+    if share not in ("cross-signed", "all"):
+        problem("matrix", "share_keys_with", 'must be "cross-signed" (the default) or "all"')
+        share = "cross-signed"
     if not (homeserver and user_id):
         return None
     return MatrixConfig(
@@ -260,6 +267,7 @@ def _matrix(data: dict[str, Any], problem: Problem, get: Get) -> MatrixConfig | 
         Path(password) if password else None,
         Path(token) if token else None,
         rate,
+        share,
     )
 
 

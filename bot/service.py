@@ -24,6 +24,7 @@ from nio import AsyncClient
 from bot import sdnotify, upgrade
 from bot.assemble import open_engine, open_ledger, open_repo
 from bot.config import Config, ConfigError
+from bot.engine.dispatch import Engine
 from bot.engine.effects import Amend, Notify
 from bot.engine.feature import Task
 from bot.engine.services import Services
@@ -41,6 +42,7 @@ from bot.transport.http import HttpListener
 from bot.transport.matrix import cross_signing
 from bot.transport.matrix.deliverer import Deliverer, Fatal
 from bot.transport.matrix.journal import MatrixJournal
+from bot.transport.matrix.people import People
 from bot.transport.matrix.session import LoginFailed, Session
 from bot.transport.matrix.transport import MatrixTransport
 from bot.transport.ratelimit import RateLimit
@@ -178,17 +180,26 @@ async def _serve(
         reconciler.trigger()
         mirrors.trigger()
 
+    engines: list[Engine] = []
+
+    async def identity_seen(user_id: str, master: str | None) -> None:
+        for engine in engines:
+            await asyncio.to_thread(engine.identity_seen, user_id, master)
+
+    people = People(client, config.matrix.share_keys_with, identity_seen)
     engine = open_engine(
-        config.paths, repo=repo, devices=journal, runtime=reconciler, on_commit=committed,
+        config.paths, repo=repo, devices=journal, identities=people, runtime=reconciler,
+        on_commit=committed,
         ledger=ledger, identity=identity.describe(),
     )  # fmt: skip
+    engines.append(engine)
     services = Services(engine)
 
     transport = MatrixTransport(
         client, engine, journal, rate_limit=RateLimit(config.matrix.commands_per_minute),
-        observers=[o for feature in FEATURES for o in feature.observers],
+        observers=[o for feature in FEATURES for o in feature.observers], people=people,
     )  # fmt: skip
-    deliverer = Deliverer(client, engine, ledger)
+    deliverer = Deliverer(client, engine, ledger, people=people)
     if config.http is not None:
         listener = HttpListener(config, services, [r for f in FEATURES for r in f.routes])
         try:

@@ -39,6 +39,7 @@ from bot.transport.matrix.content import (
     replying_to,
     serialized_size,
 )
+from bot.transport.matrix.people import People
 
 log = logging.getLogger("opsbot.matrix")
 
@@ -95,8 +96,10 @@ class Deliverer:
         ledger: Ledger,
         *,
         clock: Callable[[], float] = time.time,
+        people: People | None = None,
     ) -> None:
         self.client = client
+        self.people = people
         self.engine = engine
         self.ledger = ledger
         self.clock = clock
@@ -269,6 +272,10 @@ class Deliverer:
     async def _send_one(
         self, room_id: str, content: dict[str, Any], txn_id: str, *, fallback: bool = True
     ) -> str | None:
+        if self.people is not None and self.client.should_query_keys:
+            # Before nio shares a room key with a device it has just learnt of: its owner's
+            # signature is checked first (share_keys_with).
+            await self.people.query()
         try:
             response = await self.client.room_send(
                 room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=True

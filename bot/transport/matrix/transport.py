@@ -43,6 +43,7 @@ from bot.transport.matrix.deliverer import Fatal
 from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.keys import after_sync
 from bot.transport.matrix.observations import Observations, room_message
+from bot.transport.matrix.people import People
 from bot.transport.ratelimit import RateLimit
 
 log = logging.getLogger("opsbot.matrix")
@@ -72,12 +73,14 @@ class MatrixTransport:
         rate_limit: RateLimit,
         observers: Sequence[Observer] = (),
         sync_timeout_ms: int = SYNC_TIMEOUT_MS,
+        people: People | None = None,
     ) -> None:
         self.client = client
         self.engine = engine
         self.journal = journal
         self.rate_limit = rate_limit
         self.sync_timeout_ms = sync_timeout_ms
+        self.people = people  # cross-signing identities, learnt per key query
         self.me = client.user_id
         self.observations = Observations(engine, journal, observers, str(client.user_id))
         # The gate a stop closes: see `close`.
@@ -119,7 +122,7 @@ class MatrixTransport:
                 raise Fatal(f"the homeserver rejected the access token ({response.message})")
             raise Retry(f"sync failed: {response.status_code} {response.message}")
         assert isinstance(response, SyncResponse)
-        await after_sync(self.client)
+        await after_sync(self.client, self.people)
         self._note_creators(response)
         await self._invites(response)
         if position is None:
@@ -279,6 +282,7 @@ class MatrixTransport:
                 f"too many commands from you; try again in {wait:.0f}s",
                 hint="the rate limit protects the repo from floods",
             ))  # fmt: skip
+        master, cross_signed = await self._identity_of(event.sender, device_id, device_key)
         invocation = Invocation(
             sender=event.sender,
             sender_name=room.user_name(event.sender) or event.sender,
@@ -291,6 +295,8 @@ class MatrixTransport:
             power_level=self._power_level(room, event.sender),
             device_id=device_id or "(unknown)",
             device_key=device_key,
+            master_key=master,
+            device_cross_signed=cross_signed,
             encrypted=bool(event.decrypted),
             room_members=frozenset(room.users),
             answer=True,
@@ -338,8 +344,25 @@ class MatrixTransport:
             if attempt == 0:
                 assert self.client.olm is not None
                 self.client.olm.users_for_key_query.add(event.sender)
-                await self.client.keys_query()
+                if self.people is not None:
+                    await self.people.query()
+                else:
+                    await self.client.keys_query()
         return None, None
+
+    async def _identity_of(
+        self, user_id: str, device_id: str | None, device_key: str | None
+    ) -> tuple[str | None, bool | None]:
+        """The sender's master key and whether it signed the device, as last queried (queried
+        here only for a person never queried since the start)."""
+        if self.people is None:
+            return None, None
+        if user_id not in self.people.known:
+            await self.people.refresh([user_id])
+        master = self.people.master_of(user_id)
+        if device_id is None or device_key is None:
+            return master, None
+        return master, self.people.cross_signed(user_id, device_id, device_key)
 
     def _note_creators(self, response: SyncResponse) -> None:
         for room_id, info in response.rooms.join.items():
