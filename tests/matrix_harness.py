@@ -55,7 +55,9 @@ class BotProcess:
         self.config.write_text(
             f'[matrix]\nhomeserver = "{homeserver.base_url}"\nuser_id = "{self.user_id}"\n'
             f'password_file = "{root / "password"}"\n{matrix_config}'
-            f'[paths]\nstate_dir = "{self.paths.state_dir}"\nrepo = "{self.paths.repo}"\n'
+            # The nio persons of these tests have no cross-signing: share room keys with them.
+            + ("" if "share_keys_with" in matrix_config else 'share_keys_with = "all"\n')
+            + f'[paths]\nstate_dir = "{self.paths.state_dir}"\nrepo = "{self.paths.repo}"\n'
             f'hooks_dir = "{self.hooks}"\n'
             "[reconcile]\ntimeout_seconds = 10\nretries = 1\n"
         )
