@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 from matrix_harness import BotProcess, unique
+from test_matrix_cross_signing import device_of, keys_of
 
 from bot.transport.matrix.cross_signing import fingerprint, key_public
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
-from test_matrix_cross_signing import device_of, keys_of
 
 pytestmark = pytest.mark.matrix
 
@@ -40,9 +40,11 @@ def node() -> str:
     if not _installed():
         npm = shutil.which("npm")
         if npm is None:
-            pytest.skip("npm is not installed: the Element-stack client (tests/js) cannot be set up")
+            pytest.skip(
+                "npm is not installed: the Element-stack client (tests/js) cannot be set up"
+            )
         done = subprocess.run(
-            [npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund"],
+            [npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund", "--prefer-offline"],
             capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
         if done.returncode != 0:
@@ -121,7 +123,7 @@ def assert_signed_by_owner(result: dict[str, Any], device: str) -> None:
 
 
 async def test_default_mode_the_reply_decrypts_with_no_warning(
-    homeserver: Homeserver, node: str, alice: Person, opsbot: BotProcess
+    node: str, homeserver: Homeserver, alice: Person, opsbot: BotProcess
 ) -> None:
     eve = ElementPerson(homeserver, node)
     opsbot.start()
@@ -133,7 +135,7 @@ async def test_default_mode_the_reply_decrypts_with_no_warning(
 
 
 async def test_exclude_insecure_devices_the_bot_reads_and_is_read_even_with_a_new_device(
-    homeserver: Homeserver, node: str, alice: Person, opsbot: BotProcess
+    node: str, homeserver: Homeserver, alice: Person, opsbot: BotProcess
 ) -> None:
     eve = ElementPerson(homeserver, node)
     opsbot.start()
@@ -154,4 +156,29 @@ async def test_exclude_insecure_devices_the_bot_reads_and_is_read_even_with_a_ne
     again = await eve.say(room, opsbot.user_id, "!whoami", isolation="signed")
     assert_trusted_reply(again, master)
     assert_signed_by_owner(again, device_of(opsbot))
+    opsbot.stop()
+
+
+async def test_control_an_unsigned_bot_device_fails_the_same_bar(
+    node: str, homeserver: Homeserver, alice: Person, opsbot: BotProcess
+) -> None:
+    """What the tests above would see without cross-signing (the issue's measurement): the bot's
+    private keys and crypto store are lost, so it serves from a new device nobody signed."""
+    opsbot.start()
+    opsbot.stop()
+    (opsbot.paths.state_dir / "matrix" / "cross_signing.json").unlink()
+    shutil.rmtree(opsbot.paths.state_dir / "matrix" / "crypto")
+    opsbot.start()
+    eve = ElementPerson(homeserver, node)
+    room = await shared_room(alice, opsbot, eve)
+
+    result = await eve.say(room, opsbot.user_id, "!whoami")
+    assert result["reply"]["decrypted"], result
+    assert result["reply"]["shield"] == {"colour": "RED", "reason": "UNSIGNED_DEVICE"}, result
+    assert not result["botDevices"][device_of(opsbot)]["signedByOwner"]
+
+    # Exclude insecure devices: the command never reaches the bot, and whatever it says (it may
+    # answer that it could not read the message) cannot be read either.
+    strict = await eve.say(room, opsbot.user_id, "!whoami", isolation="signed", timeout=15)
+    assert strict["reply"] is None or not strict["reply"]["decrypted"], strict
     opsbot.stop()

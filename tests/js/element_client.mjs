@@ -91,7 +91,7 @@ await until("the encrypted room", async () => {
 const sent = (await client.sendTextMessage(args.room, args.text)).event_id;
 
 // The bot's reply: an event from the bot that replies to ours, once decrypted. If none decrypts
-// in time, the bot's first event we could not decrypt, with the reason.
+// in time, the bot's first event we could not decrypt, with the reason; or none at all.
 const fromBot = () => events.filter((e) => e.getSender() === args.bot && e.getId() !== sent);
 const isReply = (e) => e.getContent()?.["m.relates_to"]?.["m.in_reply_to"]?.event_id === sent;
 let reply;
@@ -103,7 +103,7 @@ try {
     });
 } catch (error) {
     reply = fromBot().find((e) => e.isDecryptionFailure());
-    if (!reply) throw error;
+    if (!reply) console.error(error.message);
 }
 
 const shieldColours = Object.fromEntries(
@@ -112,7 +112,8 @@ const shieldColours = Object.fromEntries(
 const shieldReasons = Object.fromEntries(
     Object.entries(cryptoApi.EventShieldReason).filter(([, v]) => typeof v === "number").map(([k, v]) => [v, k]),
 );
-const info = reply.isDecryptionFailure() ? null : await crypto.getEncryptionInfoForEvent(reply);
+const decrypted = reply !== undefined && !reply.isDecryptionFailure();
+const info = decrypted ? await crypto.getEncryptionInfoForEvent(reply) : null;
 
 // How this client sees each of the bot's devices.
 const devices = (await crypto.getUserDeviceInfo([args.bot], true)).get(args.bot) ?? new Map();
@@ -132,9 +133,9 @@ const result = {
     crossSigningReady: await crypto.isCrossSigningReady(),
     isolation: args.isolation,
     sent,
-    reply: {
+    reply: reply === undefined ? null : {
         event_id: reply.getId(),
-        decrypted: !reply.isDecryptionFailure(),
+        decrypted,
         failure: reply.decryptionFailureReason ?? null,
         type: reply.getType(),
         msgtype: reply.getContent()?.msgtype ?? null,
