@@ -179,6 +179,6 @@ async def test_control_an_unsigned_bot_device_fails_the_same_bar(
 
     # Exclude insecure devices: the command never reaches the bot, and whatever it says (it may
     # answer that it could not read the message) cannot be read either.
-    strict = await eve.say(room, opsbot.user_id, "!whoami", isolation="signed", timeout=15)
+    strict = await eve.say(room, opsbot.user_id, "!whoami", isolation="signed", timeout=10)
     assert strict["reply"] is None or not strict["reply"]["decrypted"], strict
     opsbot.stop()
