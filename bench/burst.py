@@ -105,6 +105,7 @@ async def measure(homeserver: Homeserver, opsbot: Opsbot, logins: list[tuple[str
     try:
         for person in people:
             await person.login()
+            await person.cross_sign()  # as Element does
             person.start()
         room = await gather(opsbot, people)
         print(f"{len(people)} people in the room", flush=True)

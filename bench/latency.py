@@ -220,6 +220,7 @@ async def measure(
     opsbot: Opsbot, echo: EchoBot, person: Person, args: argparse.Namespace
 ) -> tuple[Series, Series]:
     await person.login()
+    await person.cross_sign()  # as Element does: the bot shares keys with signed devices
     person.start()
     ops = Series("opsbot", await person.create_room([opsbot.user_id], name="ops"))
     base = Series("echo bot", await person.create_room([echo.user_id], name="echo"))

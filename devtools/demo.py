@@ -191,6 +191,7 @@ async def _main(root: Path) -> int:
         bot_process = _start_bot(root, homeserver, bot_id, bot_password)
         alice = Person(homeserver.base_url, alice_id, password, root / "alice")
         await alice.login()
+        await alice.cross_sign()  # as Element does: the bot shares keys with signed devices
         room = await alice.create_room(invite=[bot_id], name="ops")
         await alice.until_joined(room, bot_id)
         print(

@@ -55,6 +55,20 @@ class Person:
             raise RuntimeError(f"login as {self.user_id} failed: {response}")
         await self.sync()
 
+    async def cross_sign(self) -> None:
+        """A cross-signing identity of this person's own, and this device signed with it: what
+        Element does at a first login. A bot that shares room keys only with devices their owner
+        signed (MSC4153) then answers this person as it would answer someone on Element."""
+        from bot.transport.matrix.cross_signing import CrossSigningKeys, Homeserver, own_device
+
+        keys = CrossSigningKeys.generate(self.user_id)
+        server = Homeserver(self.client)
+        await server.upload_keys(keys, self.password)
+        device = own_device(await server.own_keys(), self.user_id, str(self.client.device_id))
+        if device is None:
+            raise RuntimeError(f"the keys of {self.user_id}'s device are not on the homeserver")
+        await server.sign_device(keys, device)
+
     async def sync(self, timeout_ms: int = 0) -> None:
         """One sync, then the key upkeep a real client does after each one."""
         response = await self.client.sync(
