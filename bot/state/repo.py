@@ -19,6 +19,7 @@ import os
 import stat
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from typing import BinaryIO
 from dulwich.diff_tree import tree_changes
 from dulwich.file import FileLocked
 from dulwich.object_store import BaseObjectStore
-from dulwich.objects import Blob, Commit, ObjectID, Tree
+from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import HEADREF, Ref
 from dulwich.repo import Repo
 
@@ -59,6 +60,7 @@ MAIN = Ref(b"refs/heads/main")
 PROPOSALS = b"refs/heads/proposals/"  # one branch per proposal, `proposals/<n>`, never deleted
 STALE_REF_LOCK = 1.0  # seconds; Git itself holds a ref lock for milliseconds
 LOCK_FILE = "opsbot.lock"
+OBJECT_CACHE = 4096  # objects kept in memory: the trees and records of a few hundred commits
 
 Changes = Mapping[str, bytes | None]
 """Path in the repo -> new content, or None to delete the file."""
@@ -104,6 +106,11 @@ class StateRepo:
         # makes all of a transaction's objects durable, instead of one fsync per object file.
         self._git.object_store.fsync_object_files = _syncfs is None
         self._thread_lock = threading.Lock()
+        # Objects are named by their content, so one read is good forever: every command reads
+        # the same policy, apps and environments, and a loose object read is a file open and a
+        # decompression each time.
+        self._objects: OrderedDict[bytes, ShaFile] = OrderedDict()
+        self._objects_lock = threading.Lock()  # the engine and the reconciler read at once
 
     @classmethod
     def create(
@@ -155,14 +162,28 @@ class StateRepo:
             self, trust.commit, self._commit(trust.commit.encode()).tree if trust.commit else None
         )
 
+    def get(self, sha: bytes) -> ShaFile:
+        """The object named `sha`, read once and kept (the last `OBJECT_CACHE` read)."""
+        with self._objects_lock:
+            found = self._objects.get(sha)
+            if found is not None:
+                self._objects.move_to_end(sha)
+                return found
+        found = self._git[sha]
+        with self._objects_lock:
+            self._objects[sha] = found
+            if len(self._objects) > OBJECT_CACHE:
+                self._objects.popitem(last=False)
+        return found
+
     def _commit(self, sha: bytes) -> Commit:
-        commit = self._git[sha]
+        commit = self.get(sha)
         assert isinstance(commit, Commit)
         return commit
 
     def snapshot(self, commit: str | None = None) -> "Snapshot":
         commit = commit or self.head()
-        tree = self._git[commit.encode()].tree if commit else None  # type: ignore[attr-defined]
+        tree = self._commit(commit.encode()).tree if commit else None
         return Snapshot(self, commit, tree)
 
     def object(self, sha: str) -> Commit | Tree | Blob:
@@ -371,7 +392,7 @@ class Snapshot:
         entry = self._lookup(path)
         if entry is None or stat.S_ISDIR(entry[0]):
             return None
-        blob = self.repo.git[entry[1]]
+        blob = self.repo.get(entry[1])
         return blob.as_raw_string()
 
     def text(self, path: str) -> str | None:
@@ -389,7 +410,7 @@ class Snapshot:
             tree_id = entry[1]
         else:
             tree_id = self._tree
-        tree = self.repo.git[tree_id]
+        tree = self.repo.get(tree_id)
         return sorted(item.path.decode("utf-8", "replace") for item in tree.items())  # type: ignore[attr-defined]
 
     def files(self, directory: str = "") -> Iterator[str]:
@@ -417,7 +438,7 @@ class Snapshot:
         for part in parts:
             if not stat.S_ISDIR(mode):
                 return None
-            tree = self.repo.git[tree_id]
+            tree = self.repo.get(tree_id)
             try:
                 mode, tree_id = tree[part.encode()]  # type: ignore[index]
             except KeyError:
