@@ -71,6 +71,9 @@ class MatrixConfig:
     commands_per_minute: int = 30
     # "cross-signed": room keys only for devices their owner cross-signed (MSC4153); or "all"
     share_keys_with: str = "cross-signed"
+    # The bot's cross-signing keys from a file of the operator's (a systemd credential), only
+    # ever read; None: `<state_dir>/matrix/cross_signing.json`, made on the first start.
+    cross_signing_key_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ _KNOWN = {
         "access_token_file",
         "commands_per_minute",
         "share_keys_with",
+        "cross_signing_key_file",
     },
     "paths": {"state_dir", "repo", "hooks_dir"},
     "signing": {"key_file", "allowed_signers_file"},
@@ -259,6 +263,7 @@ def _matrix(data: dict[str, Any], problem: Problem, get: Get) -> MatrixConfig | 
     if share not in ("cross-signed", "all"):
         problem("matrix", "share_keys_with", 'must be "cross-signed" (the default) or "all"')
         share = "cross-signed"
+    keys = get("matrix", "cross_signing_key_file")
     if not (homeserver and user_id):
         return None
     return MatrixConfig(
@@ -268,6 +273,7 @@ def _matrix(data: dict[str, Any], problem: Problem, get: Get) -> MatrixConfig | 
         Path(token) if token else None,
         rate,
         share,
+        Path(keys) if keys else None,
     )
 
 

@@ -60,6 +60,12 @@ def show(config: Config) -> list[str]:
 def reset_identity(config: Config) -> list[str]:
     """New cross-signing keys for the bot, uploaded, its device signed, and the rooms told."""
     assert config.matrix is not None
+    if config.matrix.cross_signing_key_file is not None:
+        raise KeysError(
+            f"the keys come from {config.matrix.cross_signing_key_file} ([matrix] "
+            "cross_signing_key_file), which opsbot only reads: take that key out of the config, "
+            "reset, and make the credential anew from the state directory's cross_signing.json"
+        )
     saved = config.paths.state_dir / "matrix" / "credentials.json"
     try:
         session = json.loads(saved.read_text())

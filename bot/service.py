@@ -144,7 +144,13 @@ async def _serve(
     # bot's device signed by the time the bot answers.
     sdnotify.status("cross-signing")
     identified = await unless_stopped(
-        cross_signing.identify(client, config.paths.state_dir, _password(config)), stop
+        cross_signing.identify(
+            client,
+            config.paths.state_dir,
+            _password(config),
+            config.matrix.cross_signing_key_file,
+        ),
+        stop,
     )
     if identified is None:
         fact(log, "stopped")

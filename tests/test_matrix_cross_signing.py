@@ -133,3 +133,25 @@ async def test_keys_and_whoami_show_the_identity_and_a_reset_is_announced(
     assert signed_device(await keys_of(alice, opsbot.user_id), opsbot)[0] == new_master
     assert opsbot_keys(opsbot).count(fingerprint(new_master)) == 1
     opsbot.stop()
+
+
+async def test_keys_from_a_credential_sign_a_new_device_and_are_never_written(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    opsbot.start()
+    master, signer = signed_device(await keys_of(alice, opsbot.user_id), opsbot)
+    opsbot.stop()
+    # The operator moves the keys out of the state directory, into a systemd credential.
+    credential = opsbot.root / "credentials" / "cross_signing.json"
+    credential.parent.mkdir()
+    (opsbot.paths.state_dir / "matrix" / "cross_signing.json").rename(credential)
+    credential.chmod(0o400)
+    opsbot.config.write_text(
+        opsbot.config.read_text().replace(
+            "[matrix]\n", f'[matrix]\ncross_signing_key_file = "{credential}"\n'
+        )
+    )
+    shutil.rmtree(opsbot.paths.state_dir / "matrix" / "crypto")  # and a new device, too
+    opsbot.start()
+    assert signed_device(await keys_of(alice, opsbot.user_id), opsbot) == (master, signer)
+    assert not (opsbot.paths.state_dir / "matrix" / "cross_signing.json").exists()

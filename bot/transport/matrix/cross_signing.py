@@ -273,14 +273,23 @@ def master_on_server(answer: Mapping[str, Any], user_id: str) -> str | None:
     return key_public(answer.get("master_keys", {}).get(user_id))
 
 
-async def ensure(client: AsyncClient, state_dir: Path, password: str | None) -> Identity:
+async def ensure(
+    client: AsyncClient, state_dir: Path, password: str | None, keys_file: Path | None = None
+) -> Identity:
     """Makes sure the bot is cross-signed: keys made and uploaded on the first start, the
     device signed with the same self-signing key ever after. Never makes new keys when the
-    homeserver has some: replacing an identity is `opsbot keys reset`, said out loud."""
+    homeserver has some: replacing an identity is `opsbot keys reset`, said out loud. Keys from
+    `keys_file` (a systemd credential) are only read: missing ones are an error, never made."""
     user, device_id = client.user_id, client.device_id
     assert device_id is not None and client.olm is not None
     device_key: str = client.olm.account.identity_keys["ed25519"]
-    path = state_dir / "matrix" / KEYS_FILE
+    path = keys_file or state_dir / "matrix" / KEYS_FILE
+    if keys_file is not None and CrossSigningKeys.load(keys_file) is None:
+        raise CrossSigningError(
+            f"no cross-signing keys in {keys_file} ([matrix] cross_signing_key_file): give the "
+            "file the bot's keys were saved to, or leave the key out to keep them in the state "
+            "directory"
+        )
 
     def unsigned(note: str) -> Identity:
         return Identity(user, device_id, device_key, None, note)
@@ -358,12 +367,14 @@ async def reset(
     return identity, signed
 
 
-async def identify(client: AsyncClient, state_dir: Path, password: str | None) -> Identity:
+async def identify(
+    client: AsyncClient, state_dir: Path, password: str | None, keys_file: Path | None = None
+) -> Identity:
     """`ensure`, for the start of the service: a failure is logged once and the bot goes on
     unsigned (people see a warning, which is better than no bot); the identity is recorded for
     `opsbot keys`."""
     try:
-        identity = await ensure(client, state_dir, password)
+        identity = await ensure(client, state_dir, password, keys_file)
     except CrossSigningError as e:
         fact(log, "not cross-signed", logging.WARNING, error=str(e))
         identity = _unsigned(client, "see the bot's log")
