@@ -120,3 +120,23 @@ def test_a_pinned_device_key_still_verifies_without_cross_signing(bot: Bot) -> N
 def test_an_identity_that_is_not_a_key_is_an_invalid_policy() -> None:
     with pytest.raises(InvalidRecord, match="identities"):
         decode_policy(f'[identities]\n"{ALICE}" = "short"\n')
+
+
+def test_where_the_policy_asks_for_it_a_seen_key_is_shown_not_pinned(bot: Bot) -> None:
+    bot.edit("policy.toml", bot.show("policy.toml") + "\n[trust]\nconfirm_keys = true\n")
+    bot.engine.identities = Seen({BOB: MASTER})
+    head = bot.head()
+
+    shown = bot.say(f"!trust {BOB}")
+
+    assert shown.error == "refused", shown.text
+    assert "9Kd0 c3Xq" in shown.text and f"!trust {BOB} {MASTER}" in shown.text
+    assert bot.head() == head
+    confirmed = bot.say(f"!trust {BOB} {MASTER}")
+    assert confirmed.ok, confirmed.text
+    assert decode_policy(bot.show("policy.toml")).pinned_identity(BOB) == MASTER
+
+
+def test_confirm_keys_must_be_true_or_false() -> None:
+    with pytest.raises(InvalidRecord, match=r"trust\.confirm_keys"):
+        decode_policy('[roles.admin]\nmembers = []\n[trust]\nconfirm_keys = "yes"\n')

@@ -22,6 +22,7 @@ def trust(ctx: Context) -> Outcome:
                 f"I have not seen device {device} of {user}",
                 hint=f"give its key, as their client shows it: !trust {user} {device} <key>",
             )
+        _refuse_unconfirmed(ctx, f"device {device} of {user}", seen, f"{user} {device}")
         key = seen
     if ctx.policy.pinned_key(user, device) == key:
         raise Refused(
@@ -42,6 +43,7 @@ def _trust_identity(ctx: Context, user: str, key: str | None) -> Outcome:
                 hint=f"they set up cross-signing in their client (Element does at login), or "
                 f"give its master key: !trust {user} <key>; without one: !trust {user} <device>",
             )
+        _refuse_unconfirmed(ctx, f"{user}'s identity", seen, user, fingerprint(seen))
         key = seen
     if ctx.policy.pinned_identity(user) == key:
         raise Refused(f"{user} is already trusted with this identity", hint="nothing to do")
@@ -55,6 +57,18 @@ def _trust_identity(ctx: Context, user: str, key: str | None) -> Outcome:
         "with the one their client shows (Settings, Encryption) out of band."
     )
     return Outcome(reply, change=Change(summary, {PATH: text}))
+
+
+def _refuse_unconfirmed(
+    ctx: Context, what: str, seen: str, target: str, shown: str | None = None
+) -> None:
+    """Where the policy asks for it ([trust] confirm_keys), a key the bot has only seen is
+    shown, not pinned: a person compares it with the one their client shows, then types it."""
+    if ctx.policy.confirm_keys:
+        raise Refused(
+            f"the key I see for {what} is {shown or seen}; policy.toml asks that it be confirmed",
+            hint=f"compare it with the one their client shows, then: !trust {target} {seen}",
+        )
 
 
 COMMANDS = (

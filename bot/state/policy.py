@@ -25,6 +25,10 @@
     [identities]                     # people's master cross-signing keys (!trust @alice):
     "@alice:example.org" = "master key, unpadded base64"   # any device she signed is verified
 
+    [trust]
+    confirm_keys = true              # !trust pins no key it has only seen: it shows the key and
+                                     # asks for !trust @alice <key>, compared out of band first
+
 The admin role may run every command everywhere, whatever else the file says, so that an edit
 can never lock the admins out.
 """
@@ -84,6 +88,8 @@ class Policy:
     """Incident roles besides commander, communications and scribe ([incidents] roles)."""
     incident_notify: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Who to bring in, per severity ([incidents.notify] sev1 = [...])."""
+    confirm_keys: bool = False
+    """`!trust` pins only a key typed in full, never one the bot has only seen ([trust])."""
 
     def notify_for(self, severity: str) -> tuple[str, ...]:
         return self.incident_notify.get(severity, ())
@@ -115,7 +121,7 @@ class Policy:
 
 def decode_policy(text: str, path: str = PATH) -> Policy:
     data = parse_toml(path, text)
-    known = {"roles", "commands", "rooms", "devices", "identities", "incidents"}
+    known = {"roles", "commands", "rooms", "devices", "identities", "incidents", "trust"}
     for section in data:
         if section not in known:
             raise InvalidRecord(
@@ -132,6 +138,7 @@ def decode_policy(text: str, path: str = PATH) -> Policy:
         announce=announce,
         incident_roles=incident_roles,
         incident_notify=notify,
+        confirm_keys=_trust(path, _table(path, "trust", data.get("trust", {}))),
     )
 
 
@@ -199,6 +206,14 @@ def _identities(path: str, table: dict[str, Any]) -> dict[str, str]:
                 path, f"identities.{user}", "must be the master key, in unpadded base64"
             )
     return dict(table)
+
+
+def _trust(path: str, table: dict[str, Any]) -> bool:
+    _only(path, "trust", table, {"confirm_keys"})
+    confirm = table.get("confirm_keys", False)
+    if not isinstance(confirm, bool):
+        raise InvalidRecord(path, "trust.confirm_keys", "must be true or false")
+    return confirm
 
 
 def _rooms(path: str, table: dict[str, Any]) -> tuple[bool, tuple[str, ...]]:
