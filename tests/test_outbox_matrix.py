@@ -5,6 +5,8 @@ the room's history, never from the bot's own log."""
 import asyncio
 import random
 import socket
+import subprocess
+import sys
 from typing import Any
 
 import aiohttp
@@ -14,6 +16,7 @@ from test_matrix_ops import edits_of, join, ops_room
 
 from conftest import git
 from devtools.devclient import Person
+from devtools.devserver import Homeserver
 
 pytestmark = pytest.mark.matrix
 
@@ -140,3 +143,37 @@ async def test_a_result_reported_right_after_a_restart_edits_the_answer(
 
     await alice.until(edited, "the answer edited with the result", timeout=60)
     assert len(alice.replies_to(event)) == 1
+
+
+async def test_what_is_owed_while_the_homeserver_is_down_arrives_in_order_once_it_is_back(
+    homeserver: Homeserver, alice: Person, opsbot: BotProcess
+) -> None:
+    opsbot.start()
+    room = await ops_room(alice, opsbot)
+    policy = git(opsbot.repo, "show", "main:policy.toml") + f'\n[rooms]\nannounce = ["{room}"]\n'
+    opsbot.configure({"policy.toml": policy}, "announce in the ops room", alice.user_id)
+    await alice.reply_to(await alice.send(room, "!whoami"))  # the bot knows the room by now
+    homeserver.stop()
+    # The console, on the bot's own host, while Matrix is away: three sev1 incidents, each
+    # owing its announcement to the room.
+    titles = ["Payments down", "Search down", "Login down"]
+    shell = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "shell", "--repo", str(opsbot.repo),
+         "--state-dir", str(opsbot.paths.state_dir), "--as", alice.user_id],
+        input="".join(f"!incident open sev1 {title}\n" for title in titles),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert shell.returncode == 0, shell.stderr
+    await asyncio.sleep(3)  # the deliverer meets the homeserver away, and waits
+    homeserver.start()
+
+    def announced() -> list[str]:
+        return [
+            s["content"]["body"] for r, s in alice.events
+            if r == room and "(sev1) declared by" in s.get("content", {}).get("body", "")
+        ]  # fmt: skip
+
+    await alice.until(lambda: len(announced()) >= len(titles), "the announcements", timeout=120)
+    await asyncio.sleep(2)  # a second copy of any of them would have arrived by now
+    await alice.sync()
+    assert [body.split(": ", 1)[1].split("\n")[0] for body in announced()] == titles

@@ -218,7 +218,10 @@ class Deliverer:
             if room not in self.client.rooms:
                 if room in rooms:
                     raise NotYet(f"not in {room} yet")
-                continue  # an announcement room the bot was never invited to
+                # An announcement room the bot was never invited to: said, not waited for.
+                fact(log, "not in an announcement room; skipped", logging.WARNING, room=room,
+                     effect=owed.identity)  # fmt: skip
+                continue
             sent = await self._send(room, content, owed.identity, room)
             first = first or sent
         return first
