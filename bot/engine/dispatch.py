@@ -359,17 +359,26 @@ def _outside_refusal(trust: Trust) -> OutsideCommits:
     )
 
 
+def answer_id(event_id: str) -> str:
+    """The identity in the outbox of the answer to `event_id`: one answer per event."""
+    return f"{event_id}#answer"
+
+
+def answer_to(room: str, event_id: str, sender: str, reply: Reply) -> Answer:
+    """`reply` as the answer owed in `room` to the event `event_id` that `sender` sent."""
+    return Answer(
+        room=room, in_reply_to=event_id, sender=sender, ok=reply.ok, command=reply.command,
+        text=reply.text, html=reply.html, commit=reply.commit, error=reply.error,
+    )  # fmt: skip
+
+
 def _answer_id(invocation: Invocation) -> str:
-    return f"{invocation.event_id}#answer"
+    return answer_id(invocation.event_id)
 
 
 def _answer(invocation: Invocation, reply: Reply) -> Answer:
     assert invocation.room_id is not None, "an answer goes to the room the command came from"
-    return Answer(
-        room=invocation.room_id, in_reply_to=invocation.event_id, sender=invocation.sender,
-        ok=reply.ok, command=reply.command, text=reply.text, html=reply.html,
-        commit=reply.commit, error=reply.error,
-    )  # fmt: skip
+    return answer_to(invocation.room_id, invocation.event_id, invocation.sender, reply)
 
 
 def _identified(invocation: Invocation, effects: Sequence[Effect]) -> list[tuple[str, Effect]]:

@@ -41,13 +41,6 @@ class Deliveries:
             )
             return cursor.rowcount == 1
 
-    def release(self, source: str, delivery: str) -> None:
-        """Forgets a claim whose notice could not be posted, so the sender's retry is served."""
-        with self._lock:
-            self._db.execute(
-                "DELETE FROM deliveries WHERE source = ? AND delivery = ?", (source, delivery)
-            )
-
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -1,4 +1,4 @@
-"""The content of the events opsbot sends: replies, edits, and their transaction ids.
+"""The content of the events opsbot sends: replies, edits, notices, and their pages.
 
 Every message is built by `notice`, which sets `m.mentions` explicitly: only the people the
 bot means to ping, never the room. Text from outside (alert labels, webhook payloads, incident
@@ -6,7 +6,6 @@ titles, reasons) is shown as it came except for `@room`, which older clients tha
 `m.mentions` would take as a room-wide ping: a word joiner after the `@` keeps it readable.
 """
 
-import hashlib
 import html
 import json
 import re
@@ -14,13 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.engine.types import Reply, text_html
-
-
-def txn_id(kind: str, event_id: str) -> str:
-    """A transaction id derived from the command's event: a retried send is the same send, and
-    the homeserver answers it with the event it already made instead of posting twice."""
-    return "opsbot-" + hashlib.sha256(f"{kind}:{event_id}".encode()).hexdigest()[:32]
-
 
 # The legacy push rule `.m.rule.roomnotif` matches the word "@room" in the body, in any case.
 _ROOM_PING = re.compile(r"@(?=room\b)", re.IGNORECASE)

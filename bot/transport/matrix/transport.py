@@ -32,8 +32,7 @@ from nio import (
 from nio.api import MessageDirection
 from nio.exceptions import SendRetryError
 
-from bot.engine.dispatch import Engine
-from bot.engine.effects import Answer
+from bot.engine.dispatch import Engine, answer_id, answer_to
 from bot.engine.feature import Observer
 from bot.engine.types import Invocation, Reply
 from bot.errors import Forbidden, RateLimited
@@ -312,11 +311,8 @@ class MatrixTransport:
         return reply
 
     def _owe_answer(self, room_id: str, event: Any, reply: Reply) -> None:
-        answer = Answer(
-            room=room_id, in_reply_to=event.event_id, sender=event.sender, ok=reply.ok,
-            command=reply.command, text=reply.text, html=reply.html, error=reply.error,
-        )  # fmt: skip
-        self.engine.ledger.enqueue([(f"{event.event_id}#answer", answer)])
+        answer = answer_to(room_id, event.event_id, event.sender, reply)
+        self.engine.ledger.enqueue([(answer_id(event.event_id), answer)])
 
     async def _undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
         with contextlib.suppress(LocalProtocolError):  # already requested for this session
