@@ -60,6 +60,14 @@ ENCRYPTION = {
     "state_key": "",
     "content": {"algorithm": "m.megolm.v1.aes-sha2"},
 }
+# A room the deliverer makes says which `CreateRoom` made it, in its own state: a crash between
+# the homeserver making the room and the outbox recording it is repaired by the next sync,
+# which finds the room by this (see `MatrixTransport`), instead of making a second one.
+ROOM_KEY = "org.opsbot.room"
+
+
+def room_key_state(key: str) -> dict[str, Any]:
+    return {"type": ROOM_KEY, "state_key": "", "content": {"key": key}}
 
 
 class Fatal(Exception):
@@ -271,7 +279,7 @@ class Deliverer:
                 name=effect.name,
                 topic=effect.topic,
                 invite=[u for u in effect.invite if u != me],
-                initial_state=[ENCRYPTION],
+                initial_state=[ENCRYPTION, room_key_state(effect.key)],
             )
             if not isinstance(response, RoomCreateResponse):
                 raise NotYet(f"could not create the room: {response}")
