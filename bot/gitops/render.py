@@ -112,8 +112,24 @@ def _load(path: str, text: str | None, new: Callable[[], CommentedMap]) -> tuple
     if not isinstance(doc, CommentedMap):
         raise InvalidRecord(path, None, "must be a YAML mapping of keys to values")
     bsi = block_seq_indent or 0
-    yaml.indent(mapping=indent or 2, sequence=max(indent or 2, bsi + 2), offset=bsi)
+    yaml.indent(mapping=_mapping_indent(text), sequence=max(indent or 2, bsi + 2), offset=bsi)
     return doc, yaml
+
+
+def _mapping_indent(text: str) -> int:
+    """How far this file indents a mapping inside a mapping (ruamel.yaml's guess is the one of
+    sequences, and a file may indent the two differently); 2 when it has none."""
+    found = []
+    opener: int | None = None
+    for line in text.splitlines():
+        content = line.strip()
+        if not content or content.startswith("#"):
+            continue
+        depth = len(line) - len(line.lstrip(" "))
+        if opener is not None and depth > opener and not content.startswith("-"):
+            found.append(depth - opener)
+        opener = depth if content.endswith(":") and not content.startswith("-") else None
+    return min(found, default=2)
 
 
 def _new_overlay(decl: GitOps, app: str, env: str, path: str) -> CommentedMap:
