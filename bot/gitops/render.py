@@ -18,7 +18,6 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from bot.errors import InvalidRecord
 from bot.gitops.declaration import GitOps
@@ -104,32 +103,35 @@ def _load(path: str, text: str | None, new: Callable[[], CommentedMap]) -> tuple
         yaml.indent(mapping=2, sequence=2, offset=0)
         return new(), yaml
     try:
-        doc, indent, block_seq_indent = load_yaml_guess_indent(text)
-        doc = yaml.load(text)  # the guess is only for the layout; this loader keeps comments
+        doc = yaml.load(text)
     except YAMLError as e:
         problem = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise InvalidRecord(path, None, f"not valid YAML ({problem})") from None
     if not isinstance(doc, CommentedMap):
         raise InvalidRecord(path, None, "must be a YAML mapping of keys to values")
-    bsi = block_seq_indent or 0
-    yaml.indent(mapping=_mapping_indent(text), sequence=max(indent or 2, bsi + 2), offset=bsi)
+    mapping, offset = _indents(text)
+    yaml.indent(mapping=mapping, sequence=offset + 2, offset=offset)
     return doc, yaml
 
 
-def _mapping_indent(text: str) -> int:
-    """How far this file indents a mapping inside a mapping (ruamel.yaml's guess is the one of
-    sequences, and a file may indent the two differently); 2 when it has none."""
-    found = []
+def _indents(text: str) -> tuple[int, int]:
+    """How far this file indents a mapping inside a mapping, and a sequence's dash under its key
+    (`images:` then `- name` or `  - name`): kept when the file is written again. A file may
+    indent the two differently; 2 and 0 when it shows neither."""
+    mappings, dashes = [], []
     opener: int | None = None
     for line in text.splitlines():
         content = line.strip()
         if not content or content.startswith("#"):
             continue
         depth = len(line) - len(line.lstrip(" "))
-        if opener is not None and depth > opener and not content.startswith("-"):
-            found.append(depth - opener)
+        if opener is not None and depth >= opener:
+            if content.startswith("- "):
+                dashes.append(depth - opener)
+            elif depth > opener:
+                mappings.append(depth - opener)
         opener = depth if content.endswith(":") and not content.startswith("-") else None
-    return min(found, default=2)
+    return min(mappings, default=2), min(dashes, default=0)
 
 
 def _new_overlay(decl: GitOps, app: str, env: str, path: str) -> CommentedMap:
