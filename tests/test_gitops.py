@@ -240,3 +240,27 @@ def test_a_gitops_app_may_not_also_name_a_deploy_hook(bot: Bot) -> None:
     assert "apps/web.toml: deploy: an app with [gitops] is applied by its GitOps engine" in (
         reply.text
     )
+
+
+def test_opsbot_check_names_two_apps_that_render_the_same_value(gitops: Bot) -> None:
+    shared = 'paths = { prod = "deploy/prod/web/kustomization.yaml" }\n'
+    worker = WEB.replace(f'image = "{IMAGE}"', 'image = "registry.example.org/shop/worker"')
+    gitops.edit("apps/worker.toml", worker + shared)  # its own image: one overlay, two entries
+    assert opsbot("check", "--repo", str(gitops.repo)).stdout.strip() == "ok"
+    gitops.edit("apps/worker.toml", WEB + shared)  # web's image: the two would fight over it
+    result = opsbot("check", "--repo", str(gitops.repo))
+    assert (
+        f"apps/worker.toml: gitops: renders {IMAGE} in deploy/prod/web/kustomization.yaml, as "
+        "apps/web.toml does"
+    ) in result.stdout
+
+
+def test_two_apps_share_one_overlay_with_an_image_each(gitops: Bot, tmp_path: Path) -> None:
+    shared = 'paths = { prod = "deploy/prod/web/kustomization.yaml" }\n'
+    worker = WEB.replace(f'image = "{IMAGE}"', 'image = "registry.example.org/shop/worker"')
+    gitops.edit("apps/worker.toml", worker + shared)
+    assert gitops.say("!deploy worker 3.0.0 to prod").ok
+    assert gitops.say("!deploy web 1.5.0 to prod").ok
+    overlay = show(gitops, "deploy/prod/web/kustomization.yaml")
+    assert f'  - name: {IMAGE}\n    newTag: "1.5.0"\n' in overlay
+    assert "  - name: registry.example.org/shop/worker\n    newTag: 3.0.0\n" in overlay

@@ -38,7 +38,7 @@ def rerendered(state: "StateView", files: Mapping[str, str | bytes | None]) -> d
 
 def problems(state: "StateView") -> list[InvalidRecord]:
     """Rendered files that disagree with the desired versions, and declarations that name an
-    environment nobody described or a file another app renders too."""
+    environment nobody described or a value another app renders too."""
     found: list[InvalidRecord] = []
     owners: dict[str, str] = {}
     envs = state.environments()
@@ -52,9 +52,12 @@ def problems(state: "StateView") -> list[InvalidRecord]:
                                            f"no environment named {env!r}"))  # fmt: skip
         for env in envs:
             path = decl.path(env, app)
-            if owners.setdefault(path, app) != app:
-                found.append(InvalidRecord(f"apps/{app}.toml", "gitops", f"renders {path}, as "
-                                           f"apps/{owners[path]}.toml does"))  # fmt: skip
+            # Two apps may share one overlay (one images entry each), not one value.
+            field = decl.image if decl.engine == "kustomize" else decl.tag_key
+            where = f"{field} in {path}"
+            if owners.setdefault(where, app) != app:
+                found.append(InvalidRecord(f"apps/{app}.toml", "gitops", f"renders {where}, as "
+                                           f"apps/{owners[where]}.toml does"))  # fmt: skip
             try:
                 deployment = state.deployment(env, app)
             except InvalidRecord:
