@@ -264,3 +264,12 @@ def test_two_apps_share_one_overlay_with_an_image_each(gitops: Bot, tmp_path: Pa
     overlay = show(gitops, "deploy/prod/web/kustomization.yaml")
     assert f'  - name: {IMAGE}\n    newTag: "1.5.0"\n' in overlay
     assert "  - name: registry.example.org/shop/worker\n    newTag: 3.0.0\n" in overlay
+
+
+def test_a_dry_run_shows_both_files_and_commits_nothing(gitops: Bot) -> None:
+    head = gitops.head()
+    reply = gitops.say("!deploy web 1.4.2 to prod --dry-run")
+    assert reply.ok
+    assert '-    newTag: "0.9.0"\n+    newTag: "1.4.2"' in reply.text
+    assert "+++ b/deployments/prod/web.toml" in reply.text
+    assert gitops.head() == head
