@@ -40,7 +40,7 @@ from bot.tasks import first as _first
 from bot.tasks import stopped_within, unless_stopped
 from bot.transport.http import HttpListener
 from bot.transport.matrix import cross_signing
-from bot.transport.matrix.deliverer import Deliverer, Fatal
+from bot.transport.matrix.deliverer import Deliverer, Fatal, upload_limit
 from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.people import People
 from bot.transport.matrix.session import LoginFailed, Session
@@ -199,15 +199,19 @@ async def _serve(
         ledger=ledger, identity=identity.describe(),
     )  # fmt: skip
     engines.append(engine)
-    services = Services(engine)
+    services = Services(engine, config)
 
     transport = MatrixTransport(
         client, engine, journal, rate_limit=RateLimit(config.matrix.commands_per_minute),
         observers=[o for feature in FEATURES for o in feature.observers], people=people,
+        room_found=ledger.room_found,
     )  # fmt: skip
     deliverer = Deliverer(client, engine, ledger, people=people)
     if config.http is not None:
-        listener = HttpListener(config, services, [r for f in FEATURES for r in f.routes])
+        listener = HttpListener(
+            config, services, [r for f in FEATURES for r in f.routes],
+            pages=[p for f in FEATURES for p in f.pages],
+        )  # fmt: skip
         try:
             await listener.start()
         except (ConfigError, OSError) as e:
@@ -242,6 +246,7 @@ async def _serve(
         *(asyncio.ensure_future(_task(t, services, ready, stop)) for f in FEATURES
           for t in f.tasks),
     ]  # fmt: skip
+    tasks.append(asyncio.ensure_future(_learn_upload_limit(client, services, ready, stop)))
     try:
         await _first_failure(transport.run(halt, now_ready), delivering)
     except Fatal as e:
@@ -287,6 +292,15 @@ async def _first_failure(main: Awaitable[None], beside: "asyncio.Future[None]") 
         await asyncio.gather(running, return_exceptions=True)
         raise beside.exception()  # type: ignore[misc]
     await running
+
+
+async def _learn_upload_limit(
+    client: AsyncClient, services: Services, ready: asyncio.Event, stop: asyncio.Event
+) -> None:
+    """What features ask before owing a file (`Requests.upload_limit`), once the client can."""
+    if await _first(ready, stop):
+        services.media_limit = await upload_limit(client)
+        fact(log, "upload limit", bytes=services.media_limit)
 
 
 async def _task(task: Task, services: Services, ready: asyncio.Event, stop: asyncio.Event) -> None:

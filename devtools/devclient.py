@@ -14,12 +14,14 @@ from typing import Any
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    DownloadError,
     LoginResponse,
     MegolmEvent,
     RoomCreateResponse,
     RoomSendResponse,
     SyncResponse,
 )
+from nio.crypto.attachments import decrypt_attachment
 
 from bot.transport.matrix.keys import after_sync
 
@@ -150,6 +152,22 @@ class Person:
         await self.until(lambda: bool(self.replies_to(event_id)), f"a reply to {event_id}", timeout)
         content: dict[str, Any] = self.replies_to(event_id)[0]["content"]
         return content
+
+    async def download(self, content: dict[str, Any]) -> bytes:
+        """The bytes of an `m.file` or `m.image` the client received, decrypted (checking the
+        hash the sender put in the event) when it came encrypted."""
+        encrypted = content.get("file")
+        response = await self.client.download(mxc=encrypted["url"] if encrypted else content["url"])
+        if isinstance(response, DownloadError):
+            raise ConnectionError(f"download failed: {response}")
+        body = response.body if isinstance(response.body, bytes) else response.body.read_bytes()
+        if encrypted is None:
+            return body
+        return bytes(
+            decrypt_attachment(
+                body, encrypted["key"]["k"], encrypted["hashes"]["sha256"], encrypted["iv"]
+            )
+        )
 
     async def until(self, condition: Any, what: str, timeout: float = 30) -> None:
         """Waits until `condition()` holds, syncing in the foreground unless a loop runs."""

@@ -125,13 +125,15 @@ class Bot:
 
 
 def http_listener(bot: Bot, host_config: "Config") -> "HttpListener":
-    """The HTTP listener as the service builds it: every feature's routes, effects owed."""
+    """The HTTP listener as the service builds it: every feature's routes and pages, effects
+    owed."""
     from bot.engine.services import Services
     from bot.features.catalog import FEATURES
     from bot.transport.http import HttpListener
 
     routes = [route for feature in FEATURES for route in feature.routes]
-    return HttpListener(host_config, Services(bot.engine), routes)
+    pages = [page for feature in FEATURES for page in feature.pages]
+    return HttpListener(host_config, Services(bot.engine, host_config), routes, pages=pages)
 
 
 def owed_notices(bot: Bot, source: str) -> list[tuple[str, str]]:

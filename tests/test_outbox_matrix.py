@@ -7,13 +7,18 @@ import random
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from matrix_harness import BotProcess
+from nio import RoomCreateResponse
 from test_matrix_ops import edits_of, join, ops_room
 
+from bot.assemble import open_ledger
+from bot.engine.effects import CreateRoom
+from bot.transport.matrix.deliverer import ENCRYPTION, room_key_state
 from conftest import git
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
@@ -177,3 +182,42 @@ async def test_what_is_owed_while_the_homeserver_is_down_arrives_in_order_once_i
     await asyncio.sleep(2)  # a second copy of any of them would have arrived by now
     await alice.sync()
     assert [body.split(": ", 1)[1].split("\n")[0] for body in announced()] == titles
+
+
+async def test_a_room_made_just_before_a_crash_is_found_and_not_made_twice(
+    alice: Person, opsbot: BotProcess, homeserver: Homeserver, tmp_path: Path
+) -> None:
+    opsbot.start()
+    room = await ops_room(alice, opsbot)
+    opsbot.kill()
+    # What a kill between the homeserver making the room and the outbox recording it leaves:
+    # a room of the bot's, saying which effect made it, that the outbox does not know of.
+    crashed = Person(
+        homeserver.base_url, opsbot.user_id, (opsbot.root / "password").read_text(),
+        tmp_path / "crashed",
+    )  # fmt: skip
+    await crashed.login()
+    made = await crashed.client.room_create(
+        name="INC-9", invite=[alice.user_id],
+        initial_state=[ENCRYPTION, room_key_state("incident:INC-9")],
+    )  # fmt: skip
+    assert isinstance(made, RoomCreateResponse)
+    await crashed.close()
+    ledger = open_ledger(opsbot.paths)
+    ledger.enqueue([("room:incident:INC-9", CreateRoom(
+        "incident:INC-9", "INC-9", "a test incident", invite=(alice.user_id,),
+        link_in=room, link_text="INC-9 has its room",
+    ))])  # fmt: skip
+    ledger.close()
+
+    opsbot.start()
+
+    def link() -> list[str]:
+        return [
+            s["content"]["body"] for r, s in alice.events
+            if r == room and s["content"].get("body", "").startswith("INC-9 has its room")
+        ]  # fmt: skip
+
+    await alice.until(lambda: bool(link()), "the link to the incident's room")
+    assert link() == [f"INC-9 has its room: https://matrix.to/#/{made.room_id}"]
+    assert set(alice.client.invited_rooms) == {made.room_id}  # and to no second room

@@ -75,8 +75,32 @@ class CreateRoom:
     then: dict[str, Any] | None = None  # a Request, as `dump_request` writes it
 
 
-Effect = Answer | Amend | Notify | CreateRoom
-KINDS: dict[str, type[Effect]] = {cls.__name__: cls for cls in (Answer, Amend, Notify, CreateRoom)}
+@dataclass(frozen=True)
+class Upload:
+    """A file or an image sent to a room: encrypted (the `file` object of the spec) where the
+    room is, in reply to `in_reply_to` when given.
+
+    The bytes are either `data` (base64, for what is small and made in memory: a chart) or the
+    file at `path` on the host, read when it is sent, which whoever owes the effect keeps until
+    then. A file larger than the homeserver's upload limit is not delivered (recorded as
+    failed): who owes it checks `Requests.upload_limit()` first and offers it another way."""
+
+    room: str
+    name: str
+    mimetype: str
+    data: str = ""
+    path: str = ""
+    msgtype: str = "m.file"  # or "m.image"
+    caption: str = ""  # the body clients show when they cannot show the file
+    in_reply_to: str | None = None
+    width: int | None = None  # an image's size in pixels, which clients use to lay it out
+    height: int | None = None
+
+
+Effect = Answer | Amend | Notify | CreateRoom | Upload
+KINDS: dict[str, type[Effect]] = {
+    cls.__name__: cls for cls in (Answer, Amend, Notify, CreateRoom, Upload)
+}
 
 
 def dump(effect: Effect) -> str:

@@ -7,8 +7,10 @@ imported. A feature contributes
 - requests: typed internal requests, one dataclass each, run by the engine like a command
   (the same commit, the same idempotency) but never reachable from chat: a room a deliverer
   made, what was said in an incident's room, an alert group;
-- routes: HTTP endpoints on the listener (the listener authenticates, limits and parses; the
-  route decides);
+- routes: HTTP POST endpoints on the listener (the listener authenticates, limits and parses;
+  the route decides);
+- pages: HTTP GET endpoints on the listener (a download, Prometheus' scrape): the page decides
+  who may read it, and answers with text or a file the listener streams (with HTTP Range);
 - observers: of room messages that are not commands (an incident's transcript);
 - tasks: run at start and then every `every` seconds (rooms owed to incidents).
 
@@ -20,13 +22,17 @@ never a feature.
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from bot.engine.context import Context, Outcome
 from bot.engine.effects import Effect, Request
 from bot.engine.registry import Command
 from bot.engine.types import Reply
 from bot.state.view import StateView
+
+if TYPE_CHECKING:
+    from bot.config import Config
 
 R = TypeVar("R", bound=Request)
 
@@ -77,6 +83,13 @@ class Requests(Protocol):
 
     def view(self) -> StateView: ...
 
+    def upload_limit(self) -> int | None:
+        """The largest file the homeserver takes, in bytes; None while unknown (no Matrix
+        client, or the homeserver has not said)."""
+
+    def host_config(self) -> "Config | None":
+        """The host config the service runs with (None in the console and most tests)."""
+
 
 @dataclass(frozen=True)
 class RouteResult:
@@ -96,6 +109,43 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Fetch:
+    """A GET as a page sees it: the path's `{parts}`, the query, the headers (names in lower
+    case) and the client's address."""
+
+    params: dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]
+    peer: str
+
+
+@dataclass(frozen=True)
+class Served:
+    """A page's answer: `text`, or the file at `file`, streamed with HTTP Range (a resumed
+    download), offered for saving as `filename`."""
+
+    status: int = 200
+    text: str = ""
+    content_type: str = "text/plain; charset=utf-8"
+    file: Path | None = None
+    filename: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A GET endpoint on the HTTP listener (`path` in aiohttp's form: "/downloads/{token}"),
+    served when `enabled` says the host config asks for it. The page does its own
+    authentication (a link's token, a scrape token): the listener only limits the rate, to
+    `per_minute` requests per client address."""
+
+    path: str
+    handler: Callable[[Requests, Fetch], Awaitable[Served]]
+    enabled: Callable[["Config"], bool] = lambda _config: True
+    per_minute: int = 120  # a scraper asks every 15 s; a person resuming a download, a few times
+
+
+@dataclass(frozen=True)
 class Task:
     """Work a feature does on its own: at start, then every `every` seconds (None: once)."""
 
@@ -110,5 +160,6 @@ class Feature:
     commands: tuple[Command, ...] = ()
     requests: tuple[RequestKind[Any], ...] = ()
     routes: tuple[Route, ...] = ()
+    pages: tuple[Page, ...] = ()
     observers: tuple[Observer, ...] = ()
     tasks: tuple[Task, ...] = field(default=())

@@ -5,16 +5,22 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bot.engine.dispatch import Engine
 from bot.engine.effects import Effect, Request
 from bot.engine.types import Invocation, Reply
 from bot.state.view import StateView
 
+if TYPE_CHECKING:
+    from bot.config import Config
+
 
 class Services:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, config: "Config | None" = None) -> None:
         self.engine = engine
+        self.config = config
+        self.media_limit: int | None = None  # set by the Matrix transport once it knows
 
     async def request(
         self, request: Request, source: str, room: str | None = None, name: str | None = None
@@ -31,3 +37,9 @@ class Services:
 
     def view(self) -> StateView:
         return self.engine.view()
+
+    def upload_limit(self) -> int | None:
+        return self.media_limit
+
+    def host_config(self) -> "Config | None":
+        return self.config

@@ -283,6 +283,12 @@ class Ledger:
         self._conn.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?)", [key, room_id])
 
     @_locked
+    def room_found(self, key: str, room_id: str) -> None:
+        """A room that says it was made for `key`, seen in a sync: kept unless one is known
+        already (the first room made for a key stays the one, whatever else claims it)."""
+        self._conn.execute("INSERT OR IGNORE INTO rooms VALUES (?, ?)", [key, room_id])
+
+    @_locked
     def room_of(self, key: str) -> str | None:
         row = self._conn.execute("SELECT room_id FROM rooms WHERE key = ?", [key]).fetchone()
         return row[0] if row else None

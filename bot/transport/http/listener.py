@@ -4,6 +4,7 @@
     POST /webhooks/<source>       signed JSON from CI and other tools     (webhooks.py)
     GET  /state.git/info/refs     the state repo, read-only, for `git`    (git.py)
     POST /state.git/git-upload-pack
+    GET  <a feature's page>       downloads, metrics: the page authenticates   (pages.py)
 
 Wiring (the service does it): `await listener.start()`, `await listener.stop()` on the way
 out. What the routes owe (notices, incident rooms) goes to the outbox: nothing here sends.
@@ -19,11 +20,12 @@ from aiohttp import web
 
 from bot.config import Config, ConfigError, loopback
 from bot.engine.effects import Effect
-from bot.engine.feature import Requests, Route
+from bot.engine.feature import Page, Requests, Route
 from bot.logs import fact
 from bot.transport.http.auth import read_secret
 from bot.transport.http.deliveries import Deliveries
 from bot.transport.http.git import StateGit
+from bot.transport.http.pages import FeaturePage
 from bot.transport.http.refusals import Refusals
 from bot.transport.http.routes import FeatureRoute, Guard
 from bot.transport.http.webhooks import Hook, Webhooks
@@ -46,6 +48,7 @@ class HttpListener:
         services: Requests,
         routes: Sequence[Route] = (),
         owe: Owe | None = None,
+        pages: Sequence[Page] = (),
     ) -> None:
         if config.http is None:
             raise ConfigError("the HTTP listener needs an [http] section in the host config")
@@ -53,6 +56,7 @@ class HttpListener:
         self.http = config.http
         self.services = services
         self.routes = routes
+        self.pages = pages
         self.owe = owe or services.owe
         self.refusals = Refusals()
         self.port = self.http.port  # the bound port once started (for port 0)
@@ -97,6 +101,9 @@ class HttpListener:
             guard = guards.get(route.section)
             if guard is not None:  # a route whose section the host config leaves out is off
                 FeatureRoute(route, guard, self.services, self.refusals).add_to(app)
+        for page in self.pages:
+            if page.enabled(config):
+                FeaturePage(page, self.services, self.refusals).add_to(app)
         if hooks:
             config.paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._deliveries = Deliveries(config.paths.state_dir / DELIVERIES)

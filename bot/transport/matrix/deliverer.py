@@ -14,18 +14,26 @@ seconds for the others.
 """
 
 import asyncio
+import base64
 import hashlib
 import html
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from nio import AsyncClient, RoomCreateResponse, RoomSendResponse
+from nio import (
+    AsyncClient,
+    ContentRepositoryConfigResponse,
+    RoomCreateResponse,
+    RoomSendResponse,
+    UploadResponse,
+)
 
 from bot.engine.dispatch import Engine
-from bot.engine.effects import Amend, Answer, CreateRoom, Effect, Notify
+from bot.engine.effects import Amend, Answer, CreateRoom, Effect, Notify, Upload
 from bot.engine.types import Invocation, Reply, text_html
 from bot.logs import fact
 from bot.state.ledger import Ledger, Owed, amended
@@ -52,6 +60,14 @@ ENCRYPTION = {
     "state_key": "",
     "content": {"algorithm": "m.megolm.v1.aes-sha2"},
 }
+# A room the deliverer makes says which `CreateRoom` made it, in its own state: a crash between
+# the homeserver making the room and the outbox recording it is repaired by the next sync,
+# which finds the room by this (see `MatrixTransport`), instead of making a second one.
+ROOM_KEY = "org.opsbot.room"
+
+
+def room_key_state(key: str) -> dict[str, Any]:
+    return {"type": ROOM_KEY, "state_key": "", "content": {"key": key}}
 
 
 class Fatal(Exception):
@@ -86,6 +102,31 @@ def txn(identity: str, part: str = "") -> str:
 
 def answer_reply(answer: Answer) -> Reply:
     return Reply(answer.ok, answer.command, answer.text, answer.html, answer.commit, answer.error)
+
+
+async def upload_limit(client: AsyncClient) -> int | None:
+    """The largest upload the homeserver takes (`/_matrix/client/v1/media/config`); None when
+    it does not say, or cannot be asked now."""
+    try:
+        response = await client.content_repository_config()
+    except (OSError, TimeoutError):
+        return None
+    if isinstance(response, ContentRepositoryConfigResponse) and response.upload_size:
+        return int(response.upload_size)
+    return None
+
+
+def _upload_source(effect: Upload) -> tuple[bytes | Path, int]:
+    """What nio uploads, and its size: a file is read as it goes (nio streams a path, and
+    encrypts it in chunks), so a large one does not sit in memory."""
+    if effect.data:
+        data = base64.b64decode(effect.data)
+        return data, len(data)
+    path = Path(effect.path)
+    try:
+        return path, path.stat().st_size
+    except OSError as e:
+        raise Undeliverable(f"cannot read {effect.name}: {e.strerror}") from None
 
 
 class Deliverer:
@@ -178,6 +219,8 @@ class Deliverer:
             return found.room if found else f"commit:{effect.commit}"
         if isinstance(effect, Notify):
             return effect.rooms[0] if effect.rooms else f"key:{effect.room_key or 'announce'}"
+        if isinstance(effect, Upload):
+            return effect.room
         return effect.link_in or f"key:{effect.key}"
 
     async def _deliver(self, owed: Owed) -> str | None:
@@ -191,6 +234,8 @@ class Deliverer:
             return await self._amend(effect, owed)
         if isinstance(effect, Notify):
             return await self._notify(effect, owed)
+        if isinstance(effect, Upload):
+            return await self._upload(effect, owed)
         return await self._create_room(effect, owed)
 
     async def _amend(self, amend: Amend, owed: Owed) -> str | None:
@@ -234,7 +279,7 @@ class Deliverer:
                 name=effect.name,
                 topic=effect.topic,
                 invite=[u for u in effect.invite if u != me],
-                initial_state=[ENCRYPTION],
+                initial_state=[ENCRYPTION, room_key_state(effect.key)],
             )
             if not isinstance(response, RoomCreateResponse):
                 raise NotYet(f"could not create the room: {response}")
@@ -259,6 +304,41 @@ class Deliverer:
             )
             await self._send(effect.link_in, content, owed.identity, "link")
         return room_id
+
+    async def _upload(self, effect: Upload, owed: Owed) -> str | None:
+        """Uploads the bytes (encrypted where the room is), then sends the event naming them.
+
+        An upload has no transaction id: a crash between it and the send uploads again, which
+        leaves an unreferenced copy on the homeserver and still one message in the room."""
+        room = self.client.rooms.get(effect.room)
+        if room is None:
+            raise NotYet(f"not in {effect.room} yet")
+        data, size = _upload_source(effect)
+        response, keys = await self.client.upload(
+            lambda _limited, _timeouts: data, content_type=effect.mimetype,
+            filename=effect.name, encrypt=room.encrypted, filesize=size,
+        )  # fmt: skip
+        if not isinstance(response, UploadResponse):
+            if response.status_code == "M_TOO_LARGE":
+                raise Undeliverable(f"{effect.name} ({size} bytes) is over the upload limit")
+            raise NotYet(f"upload failed: {response.status_code} {response.message}")
+        info: dict[str, Any] = {"size": size, "mimetype": effect.mimetype}
+        if effect.width is not None and effect.height is not None:
+            info |= {"w": effect.width, "h": effect.height}
+        content: dict[str, Any] = {
+            "msgtype": effect.msgtype, "body": effect.caption or effect.name,
+            "filename": effect.name, "info": info, "m.mentions": {},
+        }  # fmt: skip
+        if keys is not None:
+            content["file"] = {**keys, "url": response.content_uri}
+        else:
+            content["url"] = response.content_uri
+        if effect.in_reply_to:
+            content["m.relates_to"] = {"m.in_reply_to": {"event_id": effect.in_reply_to}}
+        event_id = await self._send_one(effect.room, content, txn(owed.identity, "upload"))
+        fact(log, "file sent", room=effect.room, effect=owed.identity, size=size,
+             event=event_id)  # fmt: skip
+        return event_id
 
     # sending
 

@@ -38,7 +38,7 @@ from bot.engine.types import Invocation, Reply
 from bot.errors import Forbidden, RateLimited
 from bot.logs import fact
 from bot.tasks import stopped_within, unless_stopped
-from bot.transport.matrix.deliverer import Fatal
+from bot.transport.matrix.deliverer import ROOM_KEY, Fatal
 from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.keys import after_sync
 from bot.transport.matrix.observations import Observations, room_message
@@ -73,8 +73,10 @@ class MatrixTransport:
         observers: Sequence[Observer] = (),
         sync_timeout_ms: int = SYNC_TIMEOUT_MS,
         people: People | None = None,
+        room_found: Callable[[str, str], None] = lambda _key, _room: None,
     ) -> None:
         self.client = client
+        self.room_found = room_found  # (key, room id) of a room a `CreateRoom` made
         self.engine = engine
         self.journal = journal
         self.rate_limit = rate_limit
@@ -363,6 +365,11 @@ class MatrixTransport:
     def _note_creators(self, response: SyncResponse) -> None:
         for room_id, info in response.rooms.join.items():
             for event in [*info.state, *info.timeline.events]:
+                source = getattr(event, "source", {})
+                if source.get("type") == ROOM_KEY and source.get("sender") == self.me:
+                    key = source.get("content", {}).get("key")
+                    if isinstance(key, str):
+                        self.room_found(key, room_id)
                 if isinstance(event, RoomCreateEvent):
                     content = event.source.get("content", {})
                     extra = content.get("additional_creators", [])
