@@ -9,6 +9,7 @@ from bot.engine.registry import CommandRegistry
 from bot.features import (
     alerts,
     deploy,
+    downloads,
     freeze,
     help,
     incident,
@@ -47,6 +48,7 @@ FEATURES: tuple[Feature, ...] = (
     ),
     Feature("alerts", routes=alerts.ROUTES),
     Feature("runbooks", commands=runbooks.COMMANDS, requests=runbooks.REQUESTS),
+    Feature("downloads", pages=downloads.PAGES, tasks=downloads.TASKS),
 )
 
 
