@@ -13,6 +13,7 @@ import pytest
 
 from bot import config
 from bot.downloads.host import Downloads
+from bot.downloads.links import DONE
 from bot.transport.http import HttpListener
 from conftest import Bot, http_listener
 
@@ -44,6 +45,7 @@ async def served(bot: Bot, tmp_path: Path) -> AsyncIterator[Served]:
     downloads.base_url = listener.url  # the port is known once bound
     (downloads.store.open_run("run-1") / "dump.bin").write_bytes(PAYLOAD)
     downloads.ledger.started("run-1", ALICE, "!ops:example.org")
+    downloads.ledger.ended("run-1", DONE)
     yield Served(listener, downloads)
     downloads.close()
     await listener.stop()

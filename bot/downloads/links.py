@@ -35,6 +35,9 @@ STEPS: list[Step] = [
         "CREATE TABLE IF NOT EXISTS spent (token_hash TEXT NOT NULL, name TEXT NOT NULL,"
         " at REAL NOT NULL, PRIMARY KEY (token_hash, name))"
     ),
+    # A run's file offered while it is still being written, and the size it announced.
+    sql("ALTER TABLE runs ADD COLUMN growing TEXT"),
+    sql("ALTER TABLE runs ADD COLUMN total INTEGER"),
 ]
 SCHEMA = len(STEPS)
 RUNNING, DONE, FAILED, INTERRUPTED = "running", "done", "failed", "interrupted"
@@ -81,7 +84,8 @@ class Ledger:
     def started(self, run_id: str, person: str, room: str | None, now: float | None = None) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, NULL, ?)",
+                "INSERT OR REPLACE INTO runs (run_id, person, room, started, status)"
+                " VALUES (?, ?, ?, ?, ?)",
                 (run_id, person, room, now or time.time(), RUNNING),
             )
 
@@ -91,6 +95,29 @@ class Ledger:
                 "UPDATE runs SET ended = ?, status = ? WHERE run_id = ?",
                 (now or time.time(), status, run_id),
             )
+
+    def status(self, run_id: str) -> str | None:
+        """running, done, failed, interrupted; None for a run the ledger does not hold."""
+        with self._lock:
+            row = self._db.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,))
+            found = row.fetchone()
+        return found[0] if found else None
+
+    def grows(self, run_id: str, name: str, total: int) -> None:
+        """`name` is offered while the run writes it, and will have `total` bytes."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE runs SET growing = ?, total = ? WHERE run_id = ?", (name, total, run_id)
+            )
+
+    def growing(self, run_id: str) -> tuple[str, int] | None:
+        """The file offered while it is written, and its announced size; None if none."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT growing, total FROM runs WHERE run_id = ? AND growing IS NOT NULL",
+                (run_id,),
+            ).fetchone()
+        return (row[0], int(row[1])) if row else None
 
     def running(self) -> list[str]:
         with self._lock:

@@ -7,6 +7,7 @@
                               max_file_bytes=download.budget), on_output=download.feed,
                               cancel=cancel)
     text = download.progress_text()              # for the edits while it runs
+    url = download.early_url                     # set once the file is offered (see `offer`)
     delivery = download.deliver(result.status == "ok", runbook.sha256, limit, event)
 
 The program gets `OPSBOT_DOWNLOAD_DIR` (write the files there) and `OPSBOT_DOWNLOAD_QUOTA_BYTES`
@@ -15,6 +16,13 @@ The quota is kept three ways: a total announced past what is left stops the run 
 kernel refuses to grow any one file past what was left at the start (RLIMIT_FSIZE); and the
 directory is measured every `GUARD_SECONDS`, stopping the run (its process group) once all
 downloads together pass the quota. A stopped or failed run's files are removed at once.
+
+A file that will be too large to upload (its total announced past the upload limit) is
+offered as a link while the program still writes it (`offer`, from the guard): the person's
+fetch follows the growing file (bot/downloads/pages.py), so the download reaches them at the
+program's pace instead of after it. Its last bytes are held back until the run has ended and
+its checksums were verified; a run that fails cuts the fetch short, so a file that fails its
+checksum is never received whole.
 """
 
 import asyncio
@@ -26,7 +34,7 @@ from dataclasses import dataclass, field
 from bot.downloads import progress
 from bot.downloads.checksums import mismatches
 from bot.downloads.host import Downloads
-from bot.downloads.links import DONE, FAILED
+from bot.downloads.links import DONE, FAILED, Link
 from bot.downloads.progress import Checksum, Meter, Progress
 from bot.downloads.store import QuotaExceeded
 from bot.engine.effects import Effect, Upload
@@ -45,8 +53,15 @@ class Delivery:
 
 
 class DownloadRun:
-    def __init__(self, downloads: Downloads, run_id: str, person: str, room: str | None) -> None:
+    def __init__(
+        self, downloads: Downloads, run_id: str, person: str, room: str | None,
+        upload_limit: int | None = None,
+    ) -> None:  # fmt: skip
         self.downloads = downloads
+        self.upload_limit = upload_limit  # the homeserver's, as the run starts (None: unknown)
+        self.link: Link | None = None  # offered while the program writes
+        self.early_url: str | None = None
+        self.offered = asyncio.Event()
         self.run_id = run_id
         self.person = person
         self.room = room
@@ -106,12 +121,40 @@ class DownloadRun:
         store = self.downloads.store
         self._cancel = cancel
         while not cancel.is_set():
+            if self.link is None:
+                await asyncio.to_thread(self.offer)
             if self.stopped is None and await asyncio.to_thread(store.used) > store.quota:
                 self.stopped = f"stopped: the downloads went past their {self._quota()} quota"
             if self.stopped is not None:
                 cancel.set()
                 return
             await asyncio.sleep(every)
+
+    def offer(self) -> str | None:
+        """The link to the file being written, once its announced total is past the upload
+        limit (so it will be a link in the end anyway) and it is the run's only file; None
+        while that is not so."""
+        if self.link is not None or self.stopped is not None or self.downloads.base_url is None:
+            return self.early_url
+        total = self.last.total if self.last is not None else None
+        if total is None or (self.upload_limit is not None and total <= self.upload_limit):
+            return None
+        files = self.downloads.store.files(self.run_id)
+        if len(files) != 1:
+            return None
+        self.link = self._issue()
+        self.downloads.ledger.grows(self.run_id, files[0].name, total)
+        self.early_url = self.downloads.url(self.link.token, files[0].name)
+        self.offered.set()
+        return self.early_url
+
+    def offer_text(self) -> str:
+        """What the reply says of the link offered while the program writes."""
+        if self.early_url is None:
+            return ""
+        return (f"fetch it now: {self.early_url}\nfor {self.person} only; it follows the "
+                "download as it arrives, and its last bytes come once the file is complete "
+                "and checked")  # fmt: skip
 
     def deliver(
         self, succeeded: bool, declared: Mapping[str, str], upload_limit: int | None,
@@ -151,9 +194,7 @@ class DownloadRun:
                                 "without an [http] listener there is no link to offer",
                                 "undeliverable")  # fmt: skip
         settings = self.downloads.settings
-        link = self.downloads.ledger.issue(
-            self.run_id, self.person, settings.link_expiry_minutes * 60, settings.single_use
-        )
+        link = self.link or self._issue()
         url = self.downloads.url(link.token, names[0] if len(files) == 1 else None)
         until = time.strftime("%H:%M UTC", time.gmtime(link.expires))
         use = "one use" if settings.single_use else "any number of uses"
@@ -162,6 +203,12 @@ class DownloadRun:
             True, f"downloaded {what} ({size}): {url}\nfor {self.person} only, until {until}, "
             f"{use}; resumable (curl -C -)", files=names,
         )  # fmt: skip
+
+    def _issue(self) -> Link:
+        settings = self.downloads.settings
+        return self.downloads.ledger.issue(
+            self.run_id, self.person, settings.link_expiry_minutes * 60, settings.single_use
+        )
 
     def _failed(self, text: str, code: str) -> Delivery:
         self.downloads.store.remove(self.run_id)
