@@ -15,7 +15,6 @@ from bot.downloads.host import Downloads
 from bot.downloads.run import Delivery, DownloadRun
 from bot.downloads.store import QuotaExceeded
 from bot.engine.effects import Upload
-from bot.features.downloads import _interrupted
 from bot.runbooks.runner import Launch, RunResult, run
 
 ALICE = "@alice:example.org"
@@ -185,6 +184,6 @@ def test_a_restart_in_the_middle_marks_the_download_interrupted_and_removes_it(
     (downloads.store.run_dir("r-cut") / "half").write_bytes(b"x" * 100)
     downloads.close()  # the process stops here
 
-    assert _interrupted(downloads_at(tmp_path)) == ["r-cut"]  # the next start
+    assert downloads_at(tmp_path).interrupted() == ["r-cut"]  # the next start
     again = downloads_at(tmp_path)
     assert not again.store.run_dir("r-cut").exists() and again.ledger.running() == []

@@ -42,6 +42,14 @@ class Downloads:
         assert self.base_url is not None
         return f"{self.base_url}{PREFIX}/{token}/{quote(name) if name else ''}"
 
+    def interrupted(self) -> list[str]:
+        """At start, before any run: the runs the last process left running were cut off by
+        its end; their partial files go (the executor tells each run's reply why)."""
+        stopped = self.ledger.interrupt_all()
+        for run_id in stopped:
+            self.store.remove(run_id)
+        return stopped
+
     def expire(self, now: float | None = None) -> list[str]:
         """Removes the files (and links) of runs that ended more than the retention ago, and
         directories no run in the ledger claims (left by a crash) once as old."""

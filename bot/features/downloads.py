@@ -1,6 +1,7 @@
-"""Downloads as a feature: the link pages on the HTTP listener, and the tasks that keep the
-downloads directory within its retention and tidy after a restart. What a download run does
-is bot/downloads/; the runbook runner calls it for runbooks of kind `download`."""
+"""Downloads as a feature: the link pages on the HTTP listener, and the task that keeps the
+downloads directory within its retention. What a download run does is bot/downloads/; the
+runbooks executor runs runbooks of kind `download` with it, and tidies after a restart
+(`Downloads.interrupted`, before it starts any run)."""
 
 import asyncio
 import logging
@@ -21,17 +22,6 @@ def _expire(downloads: Downloads) -> list[str]:
         downloads.close()
 
 
-def _interrupted(downloads: Downloads) -> list[str]:
-    """Runs the last process left running: their partial files go (the run says why)."""
-    try:
-        stopped = downloads.ledger.interrupt_all()
-        for run_id in stopped:
-            downloads.store.remove(run_id)
-        return stopped
-    finally:
-        downloads.close()
-
-
 async def expire(requests: Requests) -> None:
     config = requests.host_config()
     if config is None:
@@ -41,18 +31,5 @@ async def expire(requests: Requests) -> None:
         fact(log, "downloads removed after their retention", runs=",".join(removed))
 
 
-async def tidy(requests: Requests) -> None:
-    config = requests.host_config()
-    if config is None:
-        return
-    stopped = await asyncio.to_thread(_interrupted, Downloads.of(config))
-    if stopped:
-        fact(log, "downloads interrupted by the last stop", logging.WARNING,
-             runs=",".join(stopped))  # fmt: skip
-
-
-TASKS = (
-    Task("downloads interrupted by a stop", tidy),
-    Task("downloads past their retention", expire, every=EXPIRE_EVERY),
-)
+TASKS = (Task("downloads past their retention", expire, every=EXPIRE_EVERY),)
 __all__ = ["PAGES", "TASKS"]

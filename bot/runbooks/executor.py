@@ -109,6 +109,9 @@ class Executor:
 
     def recover(self) -> None:
         """Runs that were running when the bot stopped are interrupted: said and recorded."""
+        if self.downloads is not None:
+            for gone in self.downloads.interrupted():
+                fact(log, "download interrupted by the last stop", logging.WARNING, run=gone)
         for found in self.journal.in_state(runs.RUNNING):
             result = _result("interrupted", error="interrupted by a restart of opsbot")
             result["started_at"] = found.started_at
