@@ -133,6 +133,22 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class DownloadsConfig:
+    """Runbooks of kind `download`: where their files go, how much disk they may use, how long
+    they are kept, and how the links to files too large to upload behave."""
+
+    dir: Path | None = None  # None: <state_dir>/downloads
+    quota_bytes: int = 10 * 1024**3  # all downloads together, running ones included
+    retention_hours: float = 24.0  # a finished run's files are removed after this
+    link_expiry_minutes: float = 60.0
+    single_use: bool = True  # a link is spent once it has served the whole file
+    public_url: str | None = None  # how people reach the listener; None: its own address
+
+    def root(self, paths: HostPaths) -> Path:
+        return self.dir if self.dir is not None else paths.state_dir / "downloads"
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path
     paths: HostPaths
@@ -149,6 +165,7 @@ class Config:
     mirrors: tuple[str, ...] = ()  # remotes main and the notes are pushed to after each commit
     runbooks: "RunbooksConfig" = field(default_factory=lambda: RunbooksConfig())
     metrics: MetricsConfig | None = None  # None: no /metrics page
+    downloads: DownloadsConfig = DownloadsConfig()
 
 
 _KNOWN = {
@@ -170,6 +187,14 @@ _KNOWN = {
     "mirrors": {"remotes"},
     "runbooks": {"secrets"},
     "metrics": {"token_file"},
+    "downloads": {
+        "dir",
+        "quota_bytes",
+        "retention_hours",
+        "link_expiry_minutes",
+        "single_use",
+        "public_url",
+    },
 }
 WEBHOOKS = "webhooks"  # [webhooks.<source>]: one table per source
 
@@ -240,6 +265,7 @@ def load(path: Path) -> Config:
         metrics = MetricsConfig(Path(token) if token else None)
         if http is None:
             problem("metrics", None, "needs an [http] section to listen on")
+    downloads = _downloads(data, problem, get)
 
     if problems:
         raise ConfigError("\n".join(problems))
@@ -259,6 +285,7 @@ def load(path: Path) -> Config:
         mirrors=mirrors,
         runbooks=runbooks,
         metrics=metrics,
+        downloads=downloads,
     )
 
 
@@ -486,6 +513,43 @@ def _runbooks(data: dict[str, Any], problem: Problem) -> RunbooksConfig:
         else:
             found[name] = Path(file)
     return RunbooksConfig(found)
+
+
+def _downloads(data: dict[str, Any], problem: Problem, get: Get) -> DownloadsConfig:
+    table = data.get("downloads")
+    if not isinstance(table, dict):
+        return DownloadsConfig()
+    root = get("downloads", "dir")
+    public = get("downloads", "public_url")
+    if public and not public.startswith(("https://", "http://")):
+        problem("downloads", "public_url", "must start with https:// (http:// only on loopback)")
+        public = None
+    quota = table.get("quota_bytes", DownloadsConfig.quota_bytes)
+    if isinstance(quota, bool) or not isinstance(quota, int) or quota < 1:
+        problem("downloads", "quota_bytes", "must be a whole number of bytes >= 1")
+        quota = DownloadsConfig.quota_bytes
+    numbers: dict[str, float] = {}
+    for key, default in (
+        ("retention_hours", DownloadsConfig.retention_hours),
+        ("link_expiry_minutes", DownloadsConfig.link_expiry_minutes),
+    ):
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            problem("downloads", key, "must be a number > 0")
+            value = default
+        numbers[key] = float(value)
+    single = table.get("single_use", True)
+    if not isinstance(single, bool):
+        problem("downloads", "single_use", "must be true or false")
+        single = True
+    return DownloadsConfig(
+        dir=Path(root) if root else None,
+        quota_bytes=quota,
+        retention_hours=numbers["retention_hours"],
+        link_expiry_minutes=numbers["link_expiry_minutes"],
+        single_use=single,
+        public_url=public.rstrip("/") if public else None,
+    )
 
 
 def _line_of(text: str, section: str, key: str | None) -> int | None:

@@ -24,6 +24,7 @@ from nio import AsyncClient
 from bot import sdnotify, upgrade
 from bot.assemble import open_engine, open_ledger, open_repo
 from bot.config import Config, ConfigError
+from bot.downloads.host import Downloads
 from bot.engine.dispatch import Engine
 from bot.engine.effects import Amend, Notify
 from bot.engine.feature import Task
@@ -202,9 +203,11 @@ async def _serve(
     engines.append(engine)
     services = Services(engine, config)
     # The host side of !run: takes the jobs the command owes, runs, streams, records.
+    downloads = Downloads.of(config)
+    stack.callback(downloads.close)
     executor = Executor(
         repo, ledger, services, config.reconcile.hooks_dir, config.paths.state_dir,
-        config.runbooks.secrets,
+        config.runbooks.secrets, downloads=downloads,
     )  # fmt: skip
     stack.callback(executor.close)
 
@@ -226,6 +229,8 @@ async def _serve(
             fact(log, "cannot start the HTTP listener", logging.ERROR, error=str(e))
             return 2 if isinstance(e, ConfigError) else 1
         stack.push_async_callback(listener.stop)
+        if downloads.settings.public_url is None:
+            downloads.base_url = listener.url  # the port it bound (0 in the config: any)
     watcher = Watcher(
         repo, config.paths.state_dir / "watched_head", announce, reconciler.trigger,
         problems=len(problems),

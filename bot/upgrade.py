@@ -27,6 +27,7 @@ from typing import Protocol
 from dulwich.objects import Commit, ObjectID
 
 from bot.config import HostPaths
+from bot.downloads import links as download_links
 from bot.errors import OpsbotError
 from bot.reconcile import journal as reconcile_journal
 from bot.state import handled, layout, ledger
@@ -62,6 +63,7 @@ JOURNALS = (
     JournalFile("reconcile.sqlite", reconcile_journal.SCHEMA, reconcile_journal.RunJournal),
     JournalFile("webhooks.sqlite", deliveries.SCHEMA, deliveries.Deliveries),
     JournalFile("outbox.sqlite", ledger.SCHEMA, ledger.open_outbox),
+    JournalFile("downloads.sqlite", download_links.SCHEMA, download_links.Ledger),
 )
 
 

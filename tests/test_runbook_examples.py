@@ -1,8 +1,12 @@
 """The template's example runbooks with their shipped programs, for real: a read-only query on a
-real SQLite database, an HTTP health check of a real server, and the same check through the
-declared tunnel to a service only reachable on another port."""
+real SQLite database, an HTTP health check of a real server, the same check through the
+declared tunnel to a service only reachable on another port, and a download from a real
+artifact store checked against its SHA256SUMS."""
 
+import functools
+import hashlib
 import http.server
+import os
 import shutil
 import sqlite3
 import threading
@@ -11,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from bot import config
+from bot.downloads.host import Downloads
+from bot.downloads.run import Delivery, DownloadRun
 from bot.runbooks.declaration import argv, bind, decode
-from bot.runbooks.runner import Launch, TunnelLaunch, run
+from bot.runbooks.runner import Launch, RunResult, TunnelLaunch, run
 
 ROOT = Path(__file__).parent.parent
 
@@ -102,3 +109,79 @@ async def test_the_api_is_reached_through_the_declared_tunnel_and_only_through_i
     without = await run(hooks, launch)  # the tunnel is stopped with the run
     assert without.exit_code == 2
     assert b"cannot reach" in without.output
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An artifact store: a directory served over HTTP, with a SHA256SUMS file."""
+    root = tmp_path / "www" / "artifacts"
+    root.mkdir(parents=True)
+    (root / "web-1.4.2.tar.gz").write_bytes(os.urandom(3_000_000))
+    digest = hashlib.sha256((root / "web-1.4.2.tar.gz").read_bytes()).hexdigest()
+    (root / "SHA256SUMS").write_text(f"{digest}  web-1.4.2.tar.gz\n{'0' * 64}  corrupt.bin\n")
+    (root / "corrupt.bin").write_bytes(b"not what the sums say")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path / "www"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/artifacts/", root
+    server.shutdown()
+    server.server_close()
+
+
+async def fetch_artifact(
+    hooks: Path, tmp_path: Path, source: str, file: str
+) -> tuple[DownloadRun, RunResult, Delivery]:
+    host = tmp_path / "opsbot.toml"
+    host.write_text(
+        f'[paths]\nrepo = "{tmp_path}/repo.git"\nstate_dir = "{tmp_path}/state"\n'
+        '[http]\nlisten = "127.0.0.1:8088"\n'
+    )
+    runbook = decode(
+        "fetch-artifact",
+        example("fetch-artifact", **{"http://127.0.0.1:8081/artifacts/": source}),
+    )
+    values = bind(runbook, f"file={file}", {}, {}).values
+    job = DownloadRun(Downloads.of(config.load(host)), f"r-{file}", "@alice:example.org", "!r")
+    launch = Launch(runbook.program, argv(runbook, values), job.begin(), 30, 1 << 16, job.budget)
+    result = await run(hooks, launch, on_output=job.feed)
+    delivered = job.deliver(result.status == "ok", runbook.sha256, 1_000_000, "$ev", result.error)
+    return job, result, delivered
+
+
+async def test_fetch_artifact_brings_a_file_from_the_declared_store_checked(
+    hooks: Path, tmp_path: Path, store: tuple[str, Path]
+) -> None:
+    source, root = store
+    job, result, delivered = await fetch_artifact(hooks, tmp_path, source, "web-1.4.2.tar.gz")
+    assert result.status == "ok", result.output
+    assert job.last is not None and (job.last.done, job.last.total) == (3_000_000, 3_000_000)
+    assert job.reported == {
+        "web-1.4.2.tar.gz": hashlib.sha256((root / "web-1.4.2.tar.gz").read_bytes()).hexdigest()
+    }
+    assert delivered.ok and "/downloads/" in delivered.text  # over the upload limit: a link
+    [kept] = job.downloads.store.files(job.run_id)
+    assert kept.path.read_bytes() == (root / "web-1.4.2.tar.gz").read_bytes()
+
+
+async def test_fetch_artifact_fails_a_file_that_does_not_match_the_stores_checksum(
+    hooks: Path, tmp_path: Path, store: tuple[str, Path]
+) -> None:
+    source, _ = store
+    _, result, delivered = await fetch_artifact(hooks, tmp_path, source, "corrupt.bin")
+    assert result.status == "ok"
+    assert not delivered.ok and delivered.error == "checksum"
+
+
+async def test_fetch_artifact_says_when_the_store_has_no_such_file(
+    hooks: Path, tmp_path: Path, store: tuple[str, Path]
+) -> None:
+    source, _ = store
+    _, result, delivered = await fetch_artifact(hooks, tmp_path, source, "missing.tar.gz")
+    assert result.exit_code == 1
+    assert b"missing.tar.gz: HTTP 404" in result.output
+    assert not delivered.ok

@@ -229,7 +229,9 @@ def test_install_service_installs_the_example_runbooks_programs_and_keeps_change
     (hooks / "http-check").write_text("#!/bin/sh\necho mine\n")
     result = install_service(tmp_path)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in hooks.iterdir()) == ["http-check", "sql-query", "tunnel-forward"]
+    assert sorted(p.name for p in hooks.iterdir()) == [
+        "fetch-files", "http-check", "sql-query", "tunnel-forward",
+    ]  # fmt: skip
     assert (hooks / "http-check").read_text() == "#!/bin/sh\necho mine\n"
     assert f"kept {hooks / 'http-check'} (it exists)" in result.stdout
     assert (hooks / "sql-query").stat().st_mode & 0o777 == 0o755

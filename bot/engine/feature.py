@@ -129,9 +129,22 @@ class Fetch:
 
 
 @dataclass(frozen=True)
+class Growing:
+    """A file still being written, sent as it grows: it will have `size` bytes in the end.
+    `ready(sent)` waits until more than `sent` bytes may go out and says how many in all, or
+    says None when the file will not be complete (the response is then cut short, so the
+    client knows it did not get it whole)."""
+
+    size: int
+    ready: Callable[[int], Awaitable[int | None]]
+    done: Callable[[], None] = lambda: None  # called once the response is over, however
+
+
+@dataclass(frozen=True)
 class Served:
     """A page's answer: `text`, or the file at `file`, streamed with HTTP Range (a resumed
-    download), offered for saving as `filename`."""
+    download), offered for saving as `filename`; with `growing`, a file still being written,
+    followed as it grows."""
 
     status: int = 200
     text: str = ""
@@ -139,6 +152,7 @@ class Served:
     file: Path | None = None
     filename: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    growing: Growing | None = None
 
 
 @dataclass(frozen=True)

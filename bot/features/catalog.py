@@ -9,6 +9,7 @@ from bot.engine.registry import CommandRegistry
 from bot.features import (
     alerts,
     deploy,
+    downloads,
     freeze,
     help,
     incident,
@@ -64,6 +65,7 @@ FEATURES: tuple[Feature, ...] = (
         readers=(versions.read_payload,),
         tasks=metrics.TASKS,
     ),
+    Feature("downloads", pages=downloads.PAGES, tasks=downloads.TASKS),
 )
 
 

@@ -112,6 +112,7 @@ def run(ctx: Context) -> Outcome:
         "answer": answer_id(inv.event_id) if inv.answer else None,
         "at": ctx.now.replace(microsecond=0).isoformat(),
         "incident": incident.id if incident and incident.is_open else None,
+        "sha256": dict(runbook.sha256),  # a download's declared checksums
     }  # fmt: skip
     if runbook.tunnel is not None:
         tunnel = runbook.tunnel

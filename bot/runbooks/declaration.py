@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.downloads.checksums import declared_sha256
 from bot.errors import InvalidRecord, NotFound, UsageError
 from bot.runbooks.params import Param, ParamError, decode_param
 from bot.state.view import StateView
@@ -23,7 +24,7 @@ RESERVED = {"cancel"}  # `!run cancel <id>`
 PROGRAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 SECRET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-KINDS = ("command",)  # a download kind plugs in here
+KINDS = ("command", "download")  # a download: bot/downloads/
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 MAX_KEEP = 16 * 1024 * 1024
 DEFAULT_KEEP = 1024 * 1024
@@ -31,7 +32,7 @@ MAX_TIMEOUT = 24 * 3600
 _KNOWN = {
     "summary", "help", "kind", "program", "args", "env", "timeout_seconds", "roles",
     "environments", "confirm", "keep_output_bytes", "redact", "concurrency", "when_busy",
-    "params", "tunnel",
+    "params", "tunnel", "sha256",
 }  # fmt: skip
 
 
@@ -66,6 +67,7 @@ class Runbook:
     concurrency: int = 1
     when_busy: str = "queue"  # or "refuse"
     tunnel: Tunnel | None = None
+    sha256: Mapping[str, str] = field(default_factory=dict)  # a download's file -> checksum
 
     def usage(self) -> str:
         words = [f"!run {self.name}", *(p.usage() for p in self.params)]
@@ -179,6 +181,7 @@ def decode(name: str, text: str) -> Runbook:
         keep_output=_number(path, data, "keep_output_bytes", DEFAULT_KEEP, 1024, MAX_KEEP),
         redact=redact, concurrency=_number(path, data, "concurrency", 1, 1, 64),
         when_busy=when_busy, tunnel=_tunnel(path, data.get("tunnel"), known),
+        sha256=declared_sha256(path, kind, data.get("sha256")),
     )  # fmt: skip
 
 

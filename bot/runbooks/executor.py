@@ -7,6 +7,7 @@ encrypted file attachment), records the run in Git (record.py) and, from an inci
 in the incident's timeline.
 
 At start, runs a crash or a stop cut short are marked interrupted, recorded and told so.
+A runbook of kind `download` runs the same way, with what downloading.py adds.
 """
 
 import asyncio
@@ -20,11 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.downloads.host import Downloads
 from bot.engine.effects import Edit, Job, Upload
 from bot.engine.feature import Requests
 from bot.engine.types import Invocation
 from bot.logs import fact
 from bot.runbooks import journal as runs
+from bot.runbooks.downloading import Fetched, prepare
 from bot.runbooks.journal import Run, RunsJournal
 from bot.runbooks.record import record
 from bot.runbooks.redact import Redactor
@@ -62,6 +65,7 @@ class Executor:
         *,
         edit_every: float = EDIT_EVERY,
         clock: Callable[[], float] = time.time,
+        downloads: Downloads | None = None,  # None: runbooks of kind download are refused
     ) -> None:
         self.repo = repo
         self.ledger = ledger
@@ -71,6 +75,7 @@ class Executor:
         self.secrets = secrets
         self.edit_every = edit_every
         self.clock = clock
+        self.downloads = downloads
         self.journal = RunsJournal(state_dir / "runs.sqlite")
         self.live: dict[str, _Live] = {}
         self._edits = 0
@@ -104,6 +109,9 @@ class Executor:
 
     def recover(self) -> None:
         """Runs that were running when the bot stopped are interrupted: said and recorded."""
+        if self.downloads is not None:
+            for gone in self.downloads.interrupted():
+                fact(log, "download interrupted by the last stop", logging.WARNING, run=gone)
         for found in self.journal.in_state(runs.RUNNING):
             result = _result("interrupted", error="interrupted by a restart of opsbot")
             result["started_at"] = found.started_at
@@ -190,13 +198,18 @@ class Executor:
         run_id = job["id"]
         live = self.live[run_id]
         started = self.clock()
+        fetched = None
         try:
             secrets, missing = self._secret_values(job)
             redact = Redactor(job["redact"], secrets.values())
+            if job.get("kind") == "download" and not missing:
+                fetched, missing = prepare(self.downloads, job, self.requests.upload_limit())
             if missing:
                 result = RunResult("refused", None, 0.0, b"", 0, _EMPTY, missing)
             else:
-                result = await self._stream(job, redact, secrets, live.cancel, started)
+                result = await self._stream(job, redact, secrets, live.cancel, started, fetched)
+                if fetched is not None:
+                    result = await fetched.finish(result, job.get("sha256") or {})
         except asyncio.CancelledError:
             raise  # a stop: the next start marks it interrupted
         except Exception as e:
@@ -214,6 +227,8 @@ class Executor:
         finally:
             self.live.pop(run_id, None)
         output = redact.text(result.output)
+        if fetched is not None:
+            output = fetched.shown(output)
         outcome = _result(
             result.status, error=result.error, exit_code=result.exit_code,
             duration=result.duration, size=result.size, sha256=result.sha256,
@@ -226,14 +241,17 @@ class Executor:
         self.journal.ended(run_id, outcome)
         attachment = self._attachment(job, output)
         ok = result.status == "ok"
+        told = fetched.told() if fetched is not None else ""
         self._tell(
             job,
-            *_final(job, outcome, output, attachment),
+            *_final(job, outcome, output, attachment, told),
             ok=ok,
             error=None if ok else "run_failed",
         )
         if attachment is not None:
             self.ledger.enqueue([(f"run:{run_id}:output", attachment)])
+        if fetched is not None:  # the file itself, when it is uploaded
+            self.ledger.enqueue([(f"run:{run_id}:file", e) for e in fetched.effects()])
         fact(log, "run ended", run=run_id, runbook=job["runbook"], status=result.status,
              exit_code=result.exit_code, seconds=round(result.duration, 3),
              bytes=result.size)  # fmt: skip
@@ -249,10 +267,13 @@ class Executor:
         secrets: dict[str, str],
         cancel: asyncio.Event,
         started: float,
+        fetched: Fetched | None = None,
     ) -> RunResult:
         recent = bytearray()
 
         def heard(data: bytes) -> None:
+            if fetched is not None:
+                fetched.feed(data)
             recent.extend(data)
             if len(recent) > 16 * 1024:
                 del recent[: len(recent) - 16 * 1024]
@@ -260,11 +281,17 @@ class Executor:
         async def report() -> None:
             shown = b""
             while True:
-                await asyncio.sleep(self.edit_every)
+                if fetched is None:
+                    await asyncio.sleep(self.edit_every)
+                else:
+                    await fetched.pause(self.edit_every)
                 if bytes(recent) == shown and shown:
                     continue
                 shown = bytes(recent)
-                self._tell(job, *_progress(job, self.clock() - started, redact.text(shown)))
+                text = redact.text(shown)
+                if fetched is not None:
+                    text = fetched.status() + "\n" + fetched.shown(text)
+                self._tell(job, *_progress(job, self.clock() - started, text))
 
         tunnel = job.get("tunnel")
         launch = Launch(
@@ -274,14 +301,18 @@ class Executor:
             float(job["timeout"]),
             int(job["keep"]),
         )
+        if fetched is not None:
+            launch = fetched.launch(launch)
         self._tell(job, *_progress(job, 0.0, ""))
         reporter = asyncio.ensure_future(report())
+        guarded = fetched.guarded(cancel) if fetched is not None else contextlib.nullcontext()
         try:
-            return await run_program(
-                self.hooks_dir, launch, on_output=heard, cancel=cancel,
-                tunnel=TunnelLaunch(tunnel["program"], tunnel["args"], int(tunnel["port"]),
-                                    float(tunnel["wait"])) if tunnel else None,
-            )  # fmt: skip
+            async with guarded:
+                return await run_program(
+                    self.hooks_dir, launch, on_output=heard, cancel=cancel,
+                    tunnel=TunnelLaunch(tunnel["program"], tunnel["args"], int(tunnel["port"]),
+                                        float(tunnel["wait"])) if tunnel else None,
+                )  # fmt: skip
         finally:
             reporter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -386,7 +417,7 @@ def _how(outcome: dict[str, Any]) -> str:
     took = f" in {float(outcome.get('duration') or 0):.1f}s"
     if status == "ok":
         return f"exit 0{took}"
-    if status == "failed" and outcome.get("exit_code") is not None:
+    if status == "failed" and outcome.get("exit_code") not in (None, 0):
         return f"failed: exit {outcome['exit_code']}{took}"
     error = outcome.get("error")
     return f"{status}: {error}" if error and error != status else status
@@ -406,11 +437,14 @@ def _progress(job: dict[str, Any], elapsed: float, recent: str) -> tuple[str, st
 
 
 def _final(
-    job: dict[str, Any], outcome: dict[str, Any], output: str, attachment: Upload | None
-) -> tuple[str, str]:
+    job: dict[str, Any], outcome: dict[str, Any], output: str, attachment: Upload | None,
+    told: str = "",
+) -> tuple[str, str]:  # fmt: skip
     head = f"run {job['id']}: {_title(job)}: {_how(outcome)}"
     if outcome.get("size"):
         head += f" · output {outcome['size']} bytes, sha256 {str(outcome['sha256'])[:12]}…"
+    if told:  # a download's files: where they are (a link, for the person only)
+        head += "\n" + told
     if attachment is not None:
         last = "\n".join(output.splitlines()[-5:])
         text = f"{head}\nthe output is attached ({attachment.name}); its last lines:\n{last}"

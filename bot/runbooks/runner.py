@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import resource
 import signal
 import socket
 import time
@@ -35,6 +36,7 @@ class Launch:
     env: Mapping[str, str]
     timeout: float
     keep: int  # bytes of output kept (the full output is still counted and hashed)
+    max_file_bytes: int | None = None  # a download's quota left: no file it writes grows past
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ async def _run(
     output = _Output(launch.keep, on_output)
     read_fd, write_fd = os.pipe()
     try:
-        proc = await _start(path, launch.args, launch.env, write_fd)
+        proc = await _start(path, launch.args, launch.env, write_fd, launch.max_file_bytes)
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in an argument
         os.close(read_fd)
         os.close(write_fd)
@@ -197,7 +199,11 @@ async def _run(
 
 
 async def _start(
-    path: Path, args: Sequence[str], env: Mapping[str, str], out: int | None
+    path: Path,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    out: int | None,
+    max_file_bytes: int | None = None,
 ) -> asyncio.subprocess.Process:
     # The resolved path, not the name: what was checked is what runs.
     return await asyncio.create_subprocess_exec(
@@ -206,7 +212,19 @@ async def _start(
         stdout=out if out is not None else asyncio.subprocess.DEVNULL,
         stderr=out if out is not None else asyncio.subprocess.DEVNULL,
         env={**BASE_ENV, **env}, cwd="/", start_new_session=True,
+        preexec_fn=_file_limit(max_file_bytes) if max_file_bytes is not None else None,
     )  # fmt: skip
+
+
+def _file_limit(limit: int) -> Callable[[], None]:
+    """RLIMIT_FSIZE in the child: the kernel refuses a write past `limit` bytes (EFBIG; the
+    signal it would send is ignored, so the program sees an error it can report)."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
 
 
 async def _port_open(

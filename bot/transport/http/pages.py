@@ -4,12 +4,13 @@ what the page answers into HTTP.
 A page decides who may read it (a download link's token, a scrape token); the listener limits
 the rate per client address and streams files with aiohttp's `FileResponse`, which answers
 HTTP Range requests (a resumed download) and sends from the file as it goes, so memory stays
-flat whatever the size.
+flat whatever the size; a file still being written is followed as it grows (growing.py).
 """
 
 from aiohttp import web
 
 from bot.engine.feature import Fetch, Page, Requests, Served
+from bot.transport.http.growing import follow
 from bot.transport.http.refusals import Refusals
 from bot.transport.ratelimit import RateLimit
 
@@ -35,16 +36,25 @@ class FeaturePage:
             headers={k.lower(): v for k, v in request.headers.items()},
             peer=peer,
         )
-        return response(await self.page.handler(self.services, fetch))
+        served = await self.page.handler(self.services, fetch)
+        if served.growing is not None:
+            return await follow(request, served, _headers(served))
+        return response(served)
 
 
-def response(served: Served) -> web.StreamResponse:
+def _headers(served: Served) -> dict[str, str]:
     headers = dict(served.headers)
     if served.filename is not None:
         safe = served.filename.replace('"', "").replace("\\", "")
         headers["Content-Disposition"] = f'attachment; filename="{safe}"'
     if served.file is not None:
         headers.setdefault("Content-Type", served.content_type)
+    return headers
+
+
+def response(served: Served) -> web.StreamResponse:
+    headers = _headers(served)
+    if served.file is not None:
         return web.FileResponse(served.file, status=served.status, headers=headers)
     return web.Response(
         status=served.status, text=served.text, headers=headers,
