@@ -22,10 +22,12 @@ offered as a link while the program still writes it (`offer`, from the guard): t
 fetch follows the growing file (bot/downloads/pages.py), so the download reaches them at the
 program's pace instead of after it. Its last bytes are held back until the run has ended and
 its checksums were verified; a run that fails cuts the fetch short, so a file that fails its
-checksum is never received whole.
+checksum is never received whole. A file with an expected checksum is hashed while it is
+written (bot/downloads/digests.py), so that check does not read it all again at the end.
 """
 
 import asyncio
+import contextlib
 import mimetypes
 import time
 from collections.abc import Mapping
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 
 from bot.downloads import progress
 from bot.downloads.checksums import mismatches
+from bot.downloads.digests import Digests
 from bot.downloads.host import Downloads
 from bot.downloads.links import DONE, FAILED, Link
 from bot.downloads.progress import Checksum, Meter, Progress
@@ -40,6 +43,7 @@ from bot.downloads.store import QuotaExceeded
 from bot.engine.effects import Effect, Upload
 
 GUARD_SECONDS = 0.2
+HASH_SECONDS = 0.1  # between reads of the files being hashed as they grow
 MAX_LINE = 4096  # a longer "line" is output, not a report
 
 
@@ -68,6 +72,8 @@ class DownloadRun:
         self.meter = Meter()
         self.last: Progress | None = None
         self.reported: dict[str, str] = {}
+        self.declared: Mapping[str, str] = {}  # the runbook's checksums, hashed as they arrive
+        self.digests = Digests()
         self.stopped: str | None = None  # why the bot stopped the run, in the person's words
         self.budget = 0
         self._cancel: asyncio.Event | None = None  # the guard's, set as soon as a report says
@@ -120,15 +126,38 @@ class DownloadRun:
         """Until cancelled: stops the run (sets `cancel`) once it is over the quota."""
         store = self.downloads.store
         self._cancel = cancel
-        while not cancel.is_set():
-            if self.link is None:
-                await asyncio.to_thread(self.offer)
-            if self.stopped is None and await asyncio.to_thread(store.used) > store.quota:
-                self.stopped = f"stopped: the downloads went past their {self._quota()} quota"
-            if self.stopped is not None:
-                cancel.set()
-                return
-            await asyncio.sleep(every)
+        hashing = asyncio.ensure_future(self._hash_as_written())
+        try:
+            while not cancel.is_set():
+                if self.link is None:
+                    await asyncio.to_thread(self.offer)
+                if self.stopped is None and await asyncio.to_thread(store.used) > store.quota:
+                    self.stopped = f"stopped: the downloads went past their {self._quota()} quota"
+                if self.stopped is not None:
+                    cancel.set()
+                    return
+                await asyncio.sleep(every)
+        finally:
+            hashing.cancel()  # a read under way ends on its own; `deliver` reads the rest
+
+    async def _hash_as_written(self, every: float = HASH_SECONDS) -> None:
+        """Reads each file whose checksum is expected as it grows (its name as the run's own
+        listing gives it, never joined from a report); waits only once it has caught up."""
+        read: dict[str, int] = {}
+        while True:
+            expected = {**self.reported, **self.declared}
+            behind = False
+            if expected:
+                files = await asyncio.to_thread(self.downloads.store.files, self.run_id)
+                for found in files:
+                    if found.name in expected and found.size > read.get(found.name, 0):
+                        with contextlib.suppress(OSError):  # removed: the run failed
+                            read[found.name] = await asyncio.to_thread(
+                                self.digests.advance, found.path
+                            )
+                            behind = True
+            if not behind:
+                await asyncio.sleep(every)
 
     def offer(self) -> str | None:
         """The link to the file being written, once its announced total is past the upload
@@ -169,7 +198,11 @@ class DownloadRun:
         files = self.downloads.store.files(self.run_id)
         if not files:
             return self._failed("the program finished but wrote no file", "empty")
-        wrong = mismatches(files, {**self.reported, **declared})
+        try:
+            wrong = mismatches(files, {**self.reported, **self.declared, **declared},
+                               self.digests.of)  # fmt: skip
+        finally:
+            self.digests.close()  # files read while written and then removed
         if wrong:
             return self._failed("checksum mismatch, nothing delivered:\n" + "\n".join(wrong),
                                 "checksum")  # fmt: skip
