@@ -1,13 +1,16 @@
 """A 1 GiB download through opsbot against `curl` straight from the source, in the same run.
 
     PYTHONPATH=$PWD python bench/download.py [--size-mib 1024] [--runs 3] [--sinks file,null]
+                                             [--no-checksums] [--source-mib-s N]
 
 A local HTTP server (stdlib http.server, in its own process) serves a file of random bytes and
 its SHA256SUMS. Baseline: `curl` fetches the file from the source. Through opsbot: a process
 holding the bot's download parts (the runbook runner, the ledger, the HTTP listener with the
 link pages) runs the template's download runbook as shipped: `fetch-artifact`, whose program
 is the example `systemd/hooks.d/fetch-files` fetching the file into the run's directory and
-reporting the source's checksum, which the bot verifies before the file's last bytes go out.
+reporting the source's checksum, which the bot verifies before the file's last bytes go out
+(`--no-checksums`: the same runbook without `--checksums SHA256SUMS`, to see what the check
+costs).
 As soon as the bot offers the link (the total is known and past the upload limit), `curl`
 fetches it, as the person would, following the file as it is written. End to end: from the
 run's start to the person's last byte.
@@ -18,6 +21,9 @@ person's disk costs nothing. Each sink is measured in each run, one after the ot
 leg starts with the page cache written back (`sync`), so one leg's writeback does not slow
 the next.
 
+`--source-mib-s N` paces the source at N MiB/s (as a network would: 1 Gbit/s is 119 MiB/s),
+in both arms: whether opsbot keeps up with a source slower than the host's own work.
+
 Reported, median of `--runs`: throughputs; the link alone (fetched again once the run has
 ended); the CPU seconds of each process for its leg (the source, the program, the bot, the
 person's curl), since on two shared cores the time goes where the CPU goes; how long the
@@ -27,6 +33,7 @@ from /proc/<pid>/status); and the load average as each run started.
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -60,7 +67,7 @@ def cpu(pid: int, children: bool = False) -> float:
     return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
-async def bot(root: Path, source: str) -> None:
+async def bot(root: Path, source: str, checksums: bool) -> None:
     """The bot's side: run the download, say the link as soon as it is offered, then when the
     run has ended; serve until stdin closes."""
     from bot import config
@@ -86,6 +93,9 @@ async def bot(root: Path, source: str) -> None:
     template = (ROOT / "state_repo_template/runbooks/fetch-artifact.toml").read_text()
     runbook = decode("fetch-artifact", template.replace("http://127.0.0.1:8081/artifacts/", source))
     args = argv(runbook, bind(runbook, "file=dump.bin", {}, {}).values)
+    if not checksums:
+        at = args.index("--checksums")
+        args = [*args[:at], *args[at + 2 :]]
     print(json.dumps({"ready": True}), flush=True)
     loop = asyncio.get_running_loop()
     while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "run":
@@ -182,21 +192,51 @@ def once(
     }
 
 
+def serve(directory: str, rate: float) -> None:
+    """The source, paced at `rate` MiB/s (0: as fast as it can, as `python -m http.server`)."""
+    import functools
+    import http.server
+
+    class Paced(http.server.SimpleHTTPRequestHandler):
+        def copyfile(self, source: Any, outputfile: Any) -> None:
+            if not rate:
+                return super().copyfile(source, outputfile)
+            started, sent = time.monotonic(), 0
+            while block := source.read(2**20):
+                outputfile.write(block)
+                sent += len(block)
+                time.sleep(max(0.0, started + sent / (rate * 2**20) - time.monotonic()))
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Paced, directory=directory)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        print(server.server_address[1], flush=True)
+        server.serve_forever()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sinks", default="file,null", help="where the curls write: file, null")
-    parser.add_argument("--bot", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--no-checksums", action="store_true", help="the runbook without them")
+    parser.add_argument("--source-mib-s", type=float, default=0, help="pace the source")
+    parser.add_argument("--bot", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], float(args.serve[1]))
+        return
     if args.bot:
-        asyncio.run(bot(Path(args.bot[0]), args.bot[1]))
+        asyncio.run(bot(Path(args.bot[0]), args.bot[1], args.bot[2] == "checksums"))
         return
     size = args.size_mib * 2**20
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "www").mkdir()
-        digest = __import__("hashlib").sha256()
+        digest = hashlib.sha256()
         with (root / "www" / "dump.bin").open("wb") as f:
             for _ in range(args.size_mib):
                 block = os.urandom(2**20)
@@ -213,19 +253,19 @@ def main() -> None:
         sinks = {"file": str(root / "person.bin"), "null": "/dev/null"}
         chosen = [s.strip() for s in args.sinks.split(",")]
         server = subprocess.Popen(
-            [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1",
-             "--directory", str(root / "www")],
+            [sys.executable, __file__, "--serve", str(root / "www"), str(args.source_mib_s)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         results: dict[str, list[dict[str, float]]] = {s: [] for s in chosen}
         loads = []
         try:
             assert server.stdout
-            port = int(server.stdout.readline().split(" port ")[1].split()[0])
+            port = int(server.stdout.readline())
             source = f"http://127.0.0.1:{port}/"
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             proc = subprocess.Popen(
-                [sys.executable, __file__, "--bot", str(root), source],
+                [sys.executable, __file__, "--bot", str(root), source,
+                 "none" if args.no_checksums else "checksums"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
             )  # fmt: skip
             assert proc.stdin and proc.stdout
@@ -249,8 +289,12 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait()
-    print(f"{args.size_mib} MiB, median of {args.runs} runs; load average (1 min) as each run "
-          f"started: {', '.join(f'{x:.2f}' for x in loads)} on {os.cpu_count()} cores")  # fmt: skip
+    checked = "without checksums" if args.no_checksums else "checked against SHA256SUMS"
+    if args.source_mib_s:
+        checked += f", the source paced at {args.source_mib_s:g} MiB/s"
+    print(f"{args.size_mib} MiB, {checked}, median of {args.runs} runs; load average (1 min) "
+          f"as each run started: {', '.join(f'{x:.2f}' for x in loads)} on {os.cpu_count()} "
+          "cores")  # fmt: skip
     for sink in chosen:
         print(f"\nthe curls write to {'a file' if sink == 'file' else '/dev/null'}:")
         for key in results[sink][0]:

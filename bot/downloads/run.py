@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from bot.downloads import progress
 from bot.downloads.checksums import mismatches
-from bot.downloads.digests import Digests
+from bot.downloads.digests import BLOCK, Digests
 from bot.downloads.host import Downloads
 from bot.downloads.links import DONE, FAILED, Link
 from bot.downloads.progress import Checksum, Meter, Progress
@@ -142,7 +142,9 @@ class DownloadRun:
 
     async def _hash_as_written(self, every: float = HASH_SECONDS) -> None:
         """Reads each file whose checksum is expected as it grows (its name as the run's own
-        listing gives it, never joined from a report); waits only once it has caught up."""
+        listing gives it, never joined from a report); looks again at once while it is a
+        block or more behind, else after `every` (a slow source is not read a packet at a
+        time)."""
         read: dict[str, int] = {}
         while True:
             expected = {**self.reported, **self.declared}
@@ -152,10 +154,11 @@ class DownloadRun:
                 for found in files:
                     if found.name in expected and found.size > read.get(found.name, 0):
                         with contextlib.suppress(OSError):  # removed: the run failed
+                            was = read.get(found.name, 0)
                             read[found.name] = await asyncio.to_thread(
                                 self.digests.advance, found.path
                             )
-                            behind = True
+                            behind = behind or read[found.name] - was >= BLOCK
             if not behind:
                 await asyncio.sleep(every)
 
