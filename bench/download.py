@@ -112,7 +112,7 @@ async def bot(root: Path, source: str, checksums: bool) -> None:
         running = asyncio.ensure_future(run(root / "hooks", launch, on_output=job.feed,
                                             cancel=cancel))  # fmt: skip
         await job.offered.wait()
-        print(json.dumps({"url": job.early_url}), flush=True)
+        print(json.dumps({"url": job.early_url, "offered": time.monotonic() - started}), flush=True)
         result = await running
         exited = time.monotonic()
         guard.cancel()
@@ -156,7 +156,8 @@ def once(
     before = status(bot_pid)
     source_cpu, bot_cpu = cpu(server), cpu(bot_pid)
     started = time.monotonic()
-    url = ask("run")["url"]
+    offer = ask("run")
+    url = offer["url"]
     end_to_end, person_curl = curl(url, sink)  # follows the file as the program writes it
     end_to_end = time.monotonic() - started
     done = ask()
@@ -177,6 +178,7 @@ def once(
         "end to end through opsbot, MiB/s": mib / end_to_end,
         "END TO END VS THE SOURCE": direct / end_to_end,
         "end to end vs the program's fetch": done["fetch"] / end_to_end,
+        "link offered after, s": offer["offered"],
         "checksum after the program's exit, s": done["check"],
         "person's wait after the program's exit, s": end_to_end - done["fetch"],
         "link alone, MiB/s": mib / alone,

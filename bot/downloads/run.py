@@ -43,6 +43,7 @@ from bot.downloads.store import QuotaExceeded
 from bot.engine.effects import Effect, Upload
 
 GUARD_SECONDS = 0.2
+OFFER_SECONDS = 0.02  # between looks for the file to offer, until it is offered
 HASH_SECONDS = 0.1  # between reads of the files being hashed as they grow
 MAX_LINE = 4096  # a longer "line" is output, not a report
 
@@ -123,22 +124,38 @@ class DownloadRun:
         return "downloading: " + progress.describe(self.last, self.meter.rate())
 
     async def guard(self, cancel: asyncio.Event, every: float = GUARD_SECONDS) -> None:
-        """Until cancelled: stops the run (sets `cancel`) once it is over the quota."""
+        """Until cancelled: stops the run (sets `cancel`) once it is over the quota; offers
+        the link to the file being written (looking every `OFFER_SECONDS` while it may be
+        offered: the person may start as soon as the file is there, and a fast source brings
+        a GiB in a second); hashes the files with an expected checksum as they arrive."""
         store = self.downloads.store
         self._cancel = cancel
         hashing = asyncio.ensure_future(self._hash_as_written())
+        measured = 0.0
         try:
             while not cancel.is_set():
-                if self.link is None:
+                if self._may_offer():
                     await asyncio.to_thread(self.offer)
-                if self.stopped is None and await asyncio.to_thread(store.used) > store.quota:
-                    self.stopped = f"stopped: the downloads went past their {self._quota()} quota"
+                if self.stopped is None and time.monotonic() - measured >= every:
+                    measured = time.monotonic()
+                    if await asyncio.to_thread(store.used) > store.quota:
+                        self.stopped = (
+                            f"stopped: the downloads went past their {self._quota()} quota"
+                        )
                 if self.stopped is not None:
                     cancel.set()
                     return
-                await asyncio.sleep(every)
+                await asyncio.sleep(min(every, OFFER_SECONDS) if self._may_offer() else every)
         finally:
             hashing.cancel()  # a read under way ends on its own; `deliver` reads the rest
+
+    def _may_offer(self) -> bool:
+        """Whether the file may still be offered while written: no link yet, a listener to
+        offer it on, and no total reported yet or one past the upload limit."""
+        if self.link is not None or self.stopped is not None or self.downloads.base_url is None:
+            return False
+        total = self.last.total if self.last is not None else None
+        return total is None or self.upload_limit is None or total > self.upload_limit
 
     async def _hash_as_written(self, every: float = HASH_SECONDS) -> None:
         """Reads each file whose checksum is expected as it grows (its name as the run's own
