@@ -1,20 +1,34 @@
 """What a program printed, made fit to show and to store: decoded whatever the bytes (non-UTF-8
 becomes U+FFFD, control characters other than newline and tab are dropped), and redacted: the
 values of the secrets it was given, and whatever the runbook's `redact` patterns match, become
-`[redacted]` before a line reaches the room, the attachment or Git."""
+`[redacted]` before a line reaches the room, the attachment or Git.
 
+A secret is also recognised as a program is likely to print it encoded: base64 (standard and
+URL-safe alphabets, alone or in the middle of a longer base64 text, at any of its three byte
+alignments) and URL-encoding (`%2F`, either case, and `+` for a space).
+"""
+
+import base64
 import re
+import urllib.parse
 from collections.abc import Iterable, Sequence
 
 MARK = "[redacted]"
 MIN_SECRET = 4  # a one- or two-character secret would redact half of every output
+MIN_ENCODED = 6  # shorter base64 fragments would match ordinary words
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class Redactor:
     def __init__(self, patterns: Sequence[str], secrets: Iterable[str]) -> None:
-        literal = sorted({s for s in secrets if len(s) >= MIN_SECRET}, key=len, reverse=True)
-        parts = [re.escape(s) for s in literal] + [f"(?:{p})" for p in patterns]
+        literal: set[str] = set()
+        for secret in secrets:
+            if len(secret) >= MIN_SECRET:
+                literal.add(secret)
+                literal.update(v for v in encodings(secret) if len(v) >= MIN_ENCODED)
+        # Longest first: a secret's full encoding wins over the fragment inside it.
+        ordered = sorted(literal, key=len, reverse=True)
+        parts = [re.escape(s) for s in ordered] + [f"(?:{p})" for p in patterns]
         self._pattern = re.compile("|".join(parts)) if parts else None
 
     def text(self, data: bytes) -> str:
@@ -25,6 +39,26 @@ class Redactor:
         if self._pattern is None:
             return text
         return self._pattern.sub(MARK, text)
+
+
+def encodings(secret: str) -> set[str]:
+    """How `secret` may appear once encoded, other than as itself."""
+    raw = secret.encode()
+    found: set[str] = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        found.add(encode(raw).decode())  # alone, with its padding
+        for offset in range(3):
+            # Inside a longer text, the characters that come from the secret's bytes alone:
+            # after the `offset` bytes before it, before whatever follows it.
+            encoded = encode(b"\0" * offset + raw).decode()
+            start = -(-8 * offset // 6)
+            end = 8 * (offset + len(raw)) // 6
+            found.add(encoded[start:end])
+    for quoted in (urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret, safe="")):
+        found.add(quoted)
+        found.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quoted))
+    found.discard(secret)
+    return found
 
 
 def printable(data: bytes) -> str:
