@@ -3,7 +3,8 @@
 import pytest
 
 from bot.errors import InvalidRecord, UsageError
-from bot.runbooks.declaration import argv, bind, decode
+from bot.runbooks.binding import argv, bind
+from bot.runbooks.declaration import decode
 
 QUERY = """
 summary = "orders per status"

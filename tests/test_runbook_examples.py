@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.runbooks.declaration import argv, bind, decode
+from bot.runbooks.binding import argv, bind
+from bot.runbooks.declaration import decode
 from bot.runbooks.runner import Launch, TunnelLaunch, run
 
 ROOT = Path(__file__).parent.parent
