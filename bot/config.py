@@ -116,9 +116,11 @@ class AlertsConfig:
 @dataclass(frozen=True)
 class RunbooksConfig:
     """[runbooks]: the secrets runbooks may ask for by name (`env.X = { secret = "name" }`),
-    each a file on the host (a systemd credential); the repo and the chat never hold them."""
+    each a file on the host (a systemd credential); the repo and the chat never hold them. And
+    how long a run's output file stays in the state directory (Git keeps it regardless)."""
 
     secrets: dict[str, Path] = field(default_factory=dict)
+    keep_output_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ _KNOWN = {
     "webhooks.<source>": {"secret_file", "room"},
     "alerts": {"room", "token_file", "unauthenticated", "requests_per_minute"},
     "mirrors": {"remotes"},
-    "runbooks": {"secrets"},
+    "runbooks": {"secrets", "keep_output_days"},
 }
 WEBHOOKS = "webhooks"  # [webhooks.<source>]: one table per source
 
@@ -438,17 +440,22 @@ def _mirrors(data: dict[str, Any], problem: Problem) -> tuple[str, ...]:
 
 
 _SECRET = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+MAX_KEEP_DAYS = 3650
 
 
 def _runbooks(data: dict[str, Any], problem: Problem) -> RunbooksConfig:
     table = data.get("runbooks")
     if not isinstance(table, dict):
         return RunbooksConfig()
+    days = table.get("keep_output_days", RunbooksConfig.keep_output_days)
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_KEEP_DAYS:
+        problem("runbooks", "keep_output_days", f"must be a whole number from 0 to {MAX_KEEP_DAYS}")
+        days = RunbooksConfig.keep_output_days
     secrets = table.get("secrets", {})
     if not isinstance(secrets, dict):
         problem("runbooks", "secrets", 'must be a table of name = "file", like '
                 '{ db_password = "/run/credentials/opsbot.service/db-password" }')  # fmt: skip
-        return RunbooksConfig()
+        return RunbooksConfig(keep_output_days=days)
     found: dict[str, Path] = {}
     for name, file in secrets.items():
         if not _SECRET.fullmatch(name):
@@ -461,7 +468,7 @@ def _runbooks(data: dict[str, Any], problem: Problem) -> RunbooksConfig:
             problem("runbooks", "secrets", f"{name}: must be the absolute path of a file")
         else:
             found[name] = Path(file)
-    return RunbooksConfig(found)
+    return RunbooksConfig(found, days)
 
 
 def _line_of(text: str, section: str, key: str | None) -> int | None:

@@ -204,7 +204,7 @@ async def _serve(
     # The host side of !run: takes the jobs the command owes, runs, streams, records.
     executor = Executor(
         repo, ledger, services, config.reconcile.hooks_dir, config.paths.state_dir,
-        config.runbooks.secrets,
+        config.runbooks.secrets, keep_output_days=config.runbooks.keep_output_days,
     )  # fmt: skip
     stack.callback(executor.close)
 

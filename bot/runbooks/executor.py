@@ -6,7 +6,9 @@ end edits the reply with the exit status, duration and output (inline when short
 encrypted file attachment), records the run in Git (record.py) and, from an incident's room,
 in the incident's timeline.
 
-At start, runs a crash or a stop cut short are marked interrupted, recorded and told so.
+At start, runs a crash or a stop cut short are marked interrupted, recorded and told so. Every
+hour, the output files of runs that ended more than `keep_output_days` ago are removed from the
+state directory (once recorded in Git, which keeps the redacted output, and once sent).
 """
 
 import asyncio
@@ -42,6 +44,8 @@ EDIT_EVERY = 3.0  # seconds between edits of a running run's reply
 LAST_LINES = 12  # of output, in a running run's reply
 INLINE_CHARS = 3000  # an output longer than this (or than INLINE_LINES) comes as a file
 INLINE_LINES = 40
+KEEP_OUTPUT_DAYS = 14  # the host config's default ([runbooks] keep_output_days)
+PRUNE_EVERY = 3600.0  # seconds between looks for output files past their retention
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Executor:
         *,
         edit_every: float = EDIT_EVERY,
         clock: Callable[[], float] = time.time,
+        keep_output_days: int = KEEP_OUTPUT_DAYS,
     ) -> None:
         self.repo = repo
         self.ledger = ledger
@@ -71,6 +76,7 @@ class Executor:
         self.secrets = secrets
         self.edit_every = edit_every
         self.clock = clock
+        self.keep_output = keep_output_days * 86400.0
         self.journal = RunsJournal(state_dir / "runs.sqlite")
         self.live: dict[str, _Live] = {}
         self._edits = 0
@@ -92,10 +98,14 @@ class Executor:
         start, recorded as interrupted)."""
         self.recover()
         wake = asyncio.Event()
+        pruned_at = -PRUNE_EVERY
         try:
             while not stop.is_set():
                 try:
                     await self.step()
+                    if time.monotonic() - pruned_at >= PRUNE_EVERY:
+                        pruned_at = time.monotonic()
+                        await asyncio.to_thread(self.prune)
                 except Exception:
                     log.exception("the runbooks executor failed a step; trying again")
                 await first(wake, stop, timeout=POLL)
@@ -124,6 +134,30 @@ class Executor:
             self.ledger.sent(owed, None)
         self._start_queued()
         self._record_pending()
+
+    def prune(self) -> int:
+        """Removes the output files past their retention; how many. A run's file stays while
+        its record is not in Git yet or its attachment is still owed, whatever its age."""
+        if not self.outputs.is_dir():
+            return 0
+        removed = 0
+        before = self.clock() - self.keep_output
+        for path in self.outputs.glob("run-*.txt"):
+            run_id = path.name.removeprefix("run-").removesuffix(".txt")
+            found = self.journal.get(run_id)
+            if found is not None and (found.state != runs.ENDED or found.recorded is None):
+                continue
+            if self.ledger.waiting(f"run:{run_id}:output"):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < before:
+                    path.unlink()
+                    removed += 1
+        if removed:
+            fact(
+                log, "run outputs removed", count=removed, older_than_days=self.keep_output / 86400
+            )
+        return removed
 
     # queueing
 
