@@ -6,13 +6,22 @@ import time
 from pathlib import Path
 
 import pytest
-from test_runbooks import Host, ended, host  # noqa: F401 (the fixture)
+from test_runbooks import ECHO, POLICY, Host, ended
 
 from bot.config import ConfigError, load
 from bot.engine.effects import Upload
-from conftest import git
+from conftest import Bot, git
 
 DAY = 86400
+
+
+@pytest.fixture
+def host(bot: Bot, tmp_path: Path) -> Host:
+    bot.edit("policy.toml", POLICY)
+    made = Host(bot, tmp_path)
+    made.program("hello", 'echo "hello, $1"\n')
+    made.runbook("hello", ECHO)
+    return made
 
 
 def age(path: Path, days: float) -> None:
