@@ -137,7 +137,7 @@ class Config:
     http: HttpConfig | None = None  # None: no listener
     webhooks: tuple[WebhookConfig, ...] = ()
     alerts: AlertsConfig | None = None  # None: no /alertmanager route
-    mirrors: tuple[str, ...] = ()  # remotes main and the notes are pushed to after each commit
+    mirrors: tuple[str, ...] = ()  # where main, the notes and the runs are pushed
     runbooks: "RunbooksConfig" = field(default_factory=lambda: RunbooksConfig())
 
 
