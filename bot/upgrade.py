@@ -29,6 +29,7 @@ from dulwich.objects import Commit, ObjectID
 from bot.config import HostPaths
 from bot.errors import OpsbotError
 from bot.reconcile import journal as reconcile_journal
+from bot.runbooks import journal as runs_journal
 from bot.state import handled, layout, ledger
 from bot.state.handled import Handled
 from bot.state.message import Message, read_trailers, trailers_from
@@ -62,6 +63,7 @@ JOURNALS = (
     JournalFile("reconcile.sqlite", reconcile_journal.SCHEMA, reconcile_journal.RunJournal),
     JournalFile("webhooks.sqlite", deliveries.SCHEMA, deliveries.Deliveries),
     JournalFile("outbox.sqlite", ledger.SCHEMA, ledger.open_outbox),
+    JournalFile(runs_journal.FILE, runs_journal.SCHEMA, runs_journal.RunsJournal),
 )
 
 

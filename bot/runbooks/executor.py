@@ -77,7 +77,7 @@ class Executor:
         self.edit_every = edit_every
         self.clock = clock
         self.keep_output = keep_output_days * 86400.0
-        self.journal = RunsJournal(state_dir / "runs.sqlite")
+        self.journal = RunsJournal(state_dir / runs.FILE)
         self.live: dict[str, _Live] = {}
         self._edits = 0
         self._told: set[str] = set()  # queued runs told which run they wait for
