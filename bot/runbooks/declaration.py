@@ -10,11 +10,13 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import InvalidRecord, NotFound
 from bot.runbooks.params import Param, decode_param
-from bot.state.view import StateView
+
+if TYPE_CHECKING:
+    from bot.state.view import StateView
 
 DIRECTORY = "runbooks"
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -90,7 +92,7 @@ def path_of(name: str) -> str:
     return f"{DIRECTORY}/{name}.toml"
 
 
-def names(view: StateView) -> list[str]:
+def names(view: "StateView") -> list[str]:
     return sorted(
         entry.removesuffix(".toml")
         for entry in view.snapshot.list(DIRECTORY)
@@ -98,7 +100,7 @@ def names(view: StateView) -> list[str]:
     )
 
 
-def load(view: StateView, name: str) -> Runbook:
+def load(view: "StateView", name: str) -> Runbook:
     """The runbook `name`, or NotFound suggesting the nearest names."""
     import difflib
 
@@ -110,6 +112,25 @@ def load(view: StateView, name: str) -> Runbook:
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise NotFound(f"no runbook {name!r}", hint=hint + "!runbooks lists them")
     return decode(name, text)
+
+
+def problems(view: "StateView") -> list[InvalidRecord]:
+    """Every file of runbooks/ that is not a runbook one may run, naming the file and the field
+    (for `opsbot check`, and the watcher's news of a push)."""
+    found: list[InvalidRecord] = []
+    for entry in sorted(view.snapshot.list(DIRECTORY)):
+        if not entry.endswith(".toml"):
+            continue  # a README beside them
+        name = entry.removesuffix(".toml")
+        if not NAME.fullmatch(name):
+            why = "not a runbook name: lowercase letters, digits, - and _, at most 64"
+            found.append(InvalidRecord(path_of(name), None, why))
+            continue
+        try:
+            decode(name, view.text(path_of(name)) or "")
+        except InvalidRecord as e:
+            found.append(e)
+    return found
 
 
 def decode(name: str, text: str) -> Runbook:
