@@ -177,3 +177,25 @@ def _decoded(piece: str) -> str:
             with contextlib.suppress(ValueError):
                 read.append(base64.b64decode(chars, altchars).decode(errors="replace"))
     return " ".join(read)
+
+
+async def test_a_secret_cut_in_two_where_a_long_output_was_cut_is_redacted_on_both_sides(
+    hooks: Path,
+) -> None:
+    secret = "s3cr3t-token-0123456789"
+    # Of 1024 bytes kept at the head and the 64 KiB tail, one secret straddles the end of the
+    # head, another the start of the tail.
+    hook(hooks, "straddle", f"printf '%1014s' ''; printf '{secret}'; head -c 100000 /dev/zero "
+                            f"| tr '\\0' x; printf '{secret}'; head -c 65518 /dev/zero | tr '\\0' y\n")  # fmt: skip
+    result = await run(hooks, launch("straddle", keep=1024))
+    assert result.cut
+    shown = Redactor([], [secret]).text(result.output)
+    head, marker, tail = shown.partition("\n[… ")
+    assert head == " " * 1014 + "[redacted]"
+    assert tail.split("\n", 1)[1] == "[redacted]" + "y" * 65518
+
+
+def test_a_window_that_lost_its_start_does_not_show_the_end_of_a_secret() -> None:
+    redact = Redactor([], ["s3cr3t-token-0123456789"])
+    assert redact.text(b"23456789 and on", cut_before=True) == "[redacted] and on"
+    assert redact.text(b"23456789 and on") == "23456789 and on"

@@ -298,7 +298,9 @@ class Executor:
                 if bytes(recent) == shown and shown:
                     continue
                 shown = bytes(recent)
-                self._tell(job, *_progress(job, self.clock() - started, redact.text(shown)))
+                # A full window has lost its start: a secret may be cut there.
+                text = redact.text(shown, cut_before=len(shown) >= 16 * 1024)
+                self._tell(job, *_progress(job, self.clock() - started, text))
 
         tunnel = job.get("tunnel")
         launch = Launch(
