@@ -185,12 +185,13 @@ async def test_a_secret_cut_in_two_where_a_long_output_was_cut_is_redacted_on_bo
     secret = "s3cr3t-token-0123456789"
     # Of 1024 bytes kept at the head and the 64 KiB tail, one secret straddles the end of the
     # head, another the start of the tail.
-    hook(hooks, "straddle", f"printf '%1014s' ''; printf '{secret}'; head -c 100000 /dev/zero "
-                            f"| tr '\\0' x; printf '{secret}'; head -c 65518 /dev/zero | tr '\\0' y\n")  # fmt: skip
+    fill = "head -c {} /dev/zero | tr '\\0' {}"
+    script = f"printf '%1014s' ''; printf '{secret}'; {fill.format(100000, 'x')}; "
+    hook(hooks, "straddle", script + f"printf '{secret}'; {fill.format(65518, 'y')}\n")
     result = await run(hooks, launch("straddle", keep=1024))
     assert result.cut
     shown = Redactor([], [secret]).text(result.output)
-    head, marker, tail = shown.partition("\n[… ")
+    head, _, tail = shown.partition("\n[… ")
     assert head == " " * 1014 + "[redacted]"
     assert tail.split("\n", 1)[1] == "[redacted]" + "y" * 65518
 
