@@ -174,6 +174,7 @@ class Executor:
             job = queued.job
             holders = self._holders(queued.runbook)
             if len(holders) < int(job["concurrency"]):
+                self._told.discard(queued.id)
                 self.journal.started(queued.id)
                 self.live[queued.id] = _Live(asyncio.ensure_future(self._run(job)))
                 continue
@@ -181,8 +182,8 @@ class Executor:
             if job["when_busy"] == "refuse":
                 limit = f"at most {job['concurrency']} at a time"
                 why = f"{job['runbook']} is busy: {who} holds it ({limit})"
-                self.journal.ended(queued.id, _result("refused", error=why))
                 refused = _result("refused", error=why)
+                self.journal.ended(queued.id, refused)
                 self._tell(job, *_final(job, refused, "", None), ok=False, error="busy")
                 fact(log, "run refused: busy", run=queued.id, holder=holders[0].id)
             elif queued.id not in self._told:
