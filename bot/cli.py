@@ -1,5 +1,5 @@
-"""opsbot init | run | shell | check | reindex | verify | keygen | install-service | migrate |
-backup | restore | keys"""
+"""opsbot init | run | shell | check | reindex | metrics | verify | keygen | install-service |
+migrate | backup | restore | keys"""
 
 import argparse
 import shutil
@@ -107,6 +107,27 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     paths.index.unlink(missing_ok=True)
     count = Index(paths.index).rebuild(repo)
     print(f"indexed {count} commits into {paths.index}")
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from bot.engine.kinds import ArgError
+    from bot.features.metrics import DEFAULT_WINDOW, window
+    from bot.metrics import command_line
+
+    paths = _existing(_paths(args))
+    try:
+        since = window(args.since) if args.since else DEFAULT_WINDOW
+    except ArgError as e:
+        raise Refused(f"--since {args.since!r} {e}") from None
+    repo = StateRepo(paths.repo, committer=READER, signer=None)
+    index = Index(paths.index)
+    try:
+        print(command_line.run(repo, index, args.scope, since, args.format))
+    except ValueError as e:
+        raise Refused(str(e)) from None
+    finally:
+        index.close()
     return 0
 
 
@@ -329,6 +350,19 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reindex", help="rebuild the SQLite index from the repo's history")
     repo_args(p)
     p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser(
+        "metrics", help="deploy frequency, lead time, change failure rate, time to restore"
+    )
+    repo_args(p)
+    p.add_argument("scope", nargs="?", help="an environment or an app (default: all of them)")
+    p.add_argument("--since", metavar="30d|90d|...", help="how far back to look (default 90d)")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", dest="format", action="store_const", const="json",
+                      help="JSON, with the weekly series")  # fmt: skip
+    form.add_argument("--csv", dest="format", action="store_const", const="csv",
+                      help="CSV: figure, n, value, unit, level")  # fmt: skip
+    p.set_defaults(func=cmd_metrics, format="table")
 
     p = sub.add_parser(
         "verify",

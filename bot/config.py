@@ -100,6 +100,9 @@ class WebhookConfig:
     source: str  # POST /webhooks/<source>
     secret_file: Path
     room: str | None = None  # None: the announcement rooms of policy.toml
+    # The source (a CI) may record versions: a payload with a `version` object becomes a
+    # signed commit of versions/<app>/<version>.toml (its source commit and build time).
+    records_versions: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,14 @@ class RunbooksConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """`GET /metrics` for Prometheus, served only when the host config has a [metrics] section:
+    to whoever sends `token_file`'s token, or else to this host's own addresses only."""
+
+    token_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path
     paths: HostPaths
@@ -139,6 +150,7 @@ class Config:
     alerts: AlertsConfig | None = None  # None: no /alertmanager route
     mirrors: tuple[str, ...] = ()  # where main, the notes and the runs are pushed
     runbooks: "RunbooksConfig" = field(default_factory=lambda: RunbooksConfig())
+    metrics: MetricsConfig | None = None  # None: no /metrics page
 
 
 _KNOWN = {
@@ -155,10 +167,11 @@ _KNOWN = {
     "signing": {"key_file", "allowed_signers_file"},
     "reconcile": {"interval_seconds", "timeout_seconds", "retries"},
     "http": {"listen", "token_file", "max_body_bytes", "webhooks_per_minute"},
-    "webhooks.<source>": {"secret_file", "room"},
+    "webhooks.<source>": {"secret_file", "room", "records_versions"},
     "alerts": {"room", "token_file", "unauthenticated", "requests_per_minute"},
     "mirrors": {"remotes"},
     "runbooks": {"secrets", "keep_output_days"},
+    "metrics": {"token_file"},
 }
 WEBHOOKS = "webhooks"  # [webhooks.<source>]: one table per source
 
@@ -223,6 +236,12 @@ def load(path: Path) -> Config:
             problem(section, None, "needs an [http] section to listen on")
     mirrors = _mirrors(data, problem)
     runbooks = _runbooks(data, problem)
+    metrics = None
+    if isinstance(data.get("metrics"), dict):
+        token = get("metrics", "token_file")
+        metrics = MetricsConfig(Path(token) if token else None)
+        if http is None:
+            problem("metrics", None, "needs an [http] section to listen on")
 
     if problems:
         raise ConfigError("\n".join(problems))
@@ -241,6 +260,7 @@ def load(path: Path) -> Config:
         alerts=alerts,
         mirrors=mirrors,
         runbooks=runbooks,
+        metrics=metrics,
     )
 
 
@@ -422,7 +442,11 @@ def _webhooks(data: dict[str, Any], problem: Problem) -> tuple[WebhookConfig, ..
         if room is not None and (not isinstance(room, str) or not ROOM_ID.fullmatch(room)):
             problem(section, "room", f"{room!r} is not a Matrix room id like !abc:example.org")
             continue
-        found.append(WebhookConfig(source, Path(secret), room))
+        versions = value.get("records_versions", False)
+        if not isinstance(versions, bool):
+            problem(section, "records_versions", "must be true or false")
+            continue
+        found.append(WebhookConfig(source, Path(secret), room, versions))
     return tuple(found)
 
 

@@ -218,6 +218,7 @@ async def _serve(
         listener = HttpListener(
             config, services, [r for f in FEATURES for r in f.routes],
             pages=[p for f in FEATURES for p in f.pages],
+            readers=[r for f in FEATURES for r in f.readers],
         )  # fmt: skip
         try:
             await listener.start()

@@ -133,7 +133,10 @@ def http_listener(bot: Bot, host_config: "Config") -> "HttpListener":
 
     routes = [route for feature in FEATURES for route in feature.routes]
     pages = [page for feature in FEATURES for page in feature.pages]
-    return HttpListener(host_config, Services(bot.engine, host_config), routes, pages=pages)
+    readers = [reader for feature in FEATURES for reader in feature.readers]
+    return HttpListener(
+        host_config, Services(bot.engine, host_config), routes, pages=pages, readers=readers
+    )
 
 
 def owed_notices(bot: Bot, source: str) -> list[tuple[str, str]]:

@@ -57,6 +57,8 @@ NEEDS_STATE = {
     "!revoke @bob:example.org deployer",
     '!adopt --reason "reviewed: the new staging environment"',
     '!discard --reason "not ours"',
+    "!incident cause INC-3 4f2a9c1",
+    "!incident cause INC-3 web prod",
 }
 RUNNABLE = [e for c in REGISTRY for e in c.examples if e not in NEEDS_STATE]
 

@@ -73,7 +73,7 @@ def test_each_problem_is_named_with_its_line(tmp_path: Path) -> None:
         "5: [http] listen: '8088' is not host:port, like '127.0.0.1:8088'",
         "6: [http] max_body_bytes: must be a whole number >= 1024",
         "7: [http] webhooks_per_minute: must be a whole number >= 1",
-        "11: [webhooks.ci] secret: unknown key (known: room, secret_file)",
+        "11: [webhooks.ci] secret: unknown key (known: records_versions, room, secret_file)",
         " [webhooks.ci] secret_file: missing: every webhook is signed with its secret",  # no line
         "12: [webhooks.Bad_Name]: a source name is lowercase letters, digits, - and _",
         "15: [alerts] room: 'alerts' is not a Matrix room id like !abc:example.org",

@@ -636,7 +636,7 @@ def test_help_incident_lists_the_incident_commands(bot: Bot) -> None:
     usages = [line for line in reply.text.splitlines() if line.startswith("!")]
     assert [u.split()[1] for u in usages] == [
         "open", "sev", "assign", "status", "note", "resolve", "reopen", "list", "show",
-        "postmortem",
+        "postmortem", "cause",
     ]  # fmt: skip
     assert "room" not in [u.split()[1] for u in usages]  # internal commands are not for people
 

@@ -11,6 +11,7 @@ deliverer sends it. Typed internal requests (`request`) run the same way.
 """
 
 import asyncio
+import collections
 import difflib
 import html
 import itertools
@@ -92,6 +93,8 @@ class Engine:
         self.on_commit = on_commit  # told of every commit, after its ref moved
         self.identity = identity  # the bot's cross-signing fingerprint, where it has one
         self._lock = threading.Lock()
+        # Commands answered since start, by name and result: Prometheus' counters (/metrics).
+        self.counted: collections.Counter[tuple[str, str]] = collections.Counter()
 
     def command_text(self, text: str) -> str | None:
         """The command in `text` without its prefix (`!` or `opsbot:`), or None if not a command."""
@@ -182,6 +185,9 @@ class Engine:
         transport answers in the room, the answer is owed in the outbox by the time this
         returns (with the commit's effects, in the same step, for a command that wrote)."""
         reply = self._answer(invocation)
+        if reply is not None:
+            result = "handled" if reply.ok else "failed" if reply.error == "internal" else "refused"
+            self.counted[reply.command or "unknown", result] += 1
         if reply is not None and invocation.answer and reply.commit is None:
             self.ledger.enqueue([(_answer_id(invocation), _answer(invocation, reply))])
         return reply

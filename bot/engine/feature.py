@@ -90,6 +90,15 @@ class Requests(Protocol):
     def host_config(self) -> "Config | None":
         """The host config the service runs with (None in the console and most tests)."""
 
+    def counters(self) -> "Counters":
+        """What the engine counted since it started, and what the outbox holds (a scrape)."""
+
+
+@dataclass(frozen=True)
+class Counters:
+    commands: dict[tuple[str, str], int]  # (command, "handled" | "refused" | "failed") -> count
+    outbox: dict[str, int]  # effects per outbox state: prepared, ready, sent, failed
+
 
 @dataclass(frozen=True)
 class RouteResult:
@@ -145,6 +154,11 @@ class Page:
     per_minute: int = 120  # a scraper asks every 15 s; a person resuming a download, a few times
 
 
+PayloadReader = Callable[[Any], Request | None]
+"""Reads a signed webhook's JSON (from a source the host config lets record things) into the
+request that records it, or None when the payload has nothing to record."""
+
+
 @dataclass(frozen=True)
 class Task:
     """Work a feature does on its own: at start, then every `every` seconds (None: once)."""
@@ -161,5 +175,6 @@ class Feature:
     requests: tuple[RequestKind[Any], ...] = ()
     routes: tuple[Route, ...] = ()
     pages: tuple[Page, ...] = ()
+    readers: tuple[PayloadReader, ...] = ()
     observers: tuple[Observer, ...] = ()
     tasks: tuple[Task, ...] = field(default=())

@@ -216,6 +216,8 @@ ARG_KINDS: dict[str, Callable[[str], Any]] = {
     "runbook": runbook,
     "params": params,
     "run": run_id,
+    "cause": name,  # a commit's first digits, or an app (then followed by <env>)
+    "scope": name,  # an environment or an app
 }
 
 # Kinds whose words have a recognisable shape: an optional argument of such a kind is taken only

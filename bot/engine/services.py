@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from bot.engine.dispatch import Engine
 from bot.engine.effects import Effect, Request
+from bot.engine.feature import Counters
 from bot.engine.types import Invocation, Reply
 from bot.state.view import StateView
 
@@ -43,3 +44,6 @@ class Services:
 
     def host_config(self) -> "Config | None":
         return self.config
+
+    def counters(self) -> Counters:
+        return Counters(dict(self.engine.counted), self.engine.ledger.counts())

@@ -12,17 +12,21 @@ from bot.features import (
     freeze,
     help,
     incident,
+    incident_cause,
     incident_internal,
     incident_progress,
     incident_reports,
     incident_transcript,
     lock,
+    metrics,
+    metrics_prometheus,
     outside,
     proposals,
     roles,
     runbooks,
     status,
     trust,
+    versions,
 )
 
 
@@ -40,13 +44,26 @@ FEATURES: tuple[Feature, ...] = (
     Feature("access", commands=(*trust.COMMANDS, *roles.COMMANDS, *outside.COMMANDS)),
     Feature(
         "incidents",
-        commands=(*incident.COMMANDS, *incident_progress.COMMANDS, *incident_reports.COMMANDS),
+        commands=(
+            *incident.COMMANDS,
+            *incident_progress.COMMANDS,
+            *incident_reports.COMMANDS,
+            *incident_cause.COMMANDS,
+        ),
         requests=incident_internal.REQUESTS,
         observers=(incident_transcript.OBSERVER,),
         tasks=(Task("incident rooms owed", _owe_incident_rooms),),
     ),
     Feature("alerts", routes=alerts.ROUTES),
     Feature("runbooks", commands=runbooks.COMMANDS, requests=runbooks.REQUESTS),
+    Feature(
+        "metrics",
+        commands=metrics.COMMANDS,
+        requests=(*metrics.REQUESTS, *metrics_prometheus.REQUESTS, *versions.REQUESTS),
+        pages=metrics_prometheus.PAGES,
+        readers=(versions.read_payload,),
+        tasks=metrics.TASKS,
+    ),
 )
 
 

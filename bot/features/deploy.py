@@ -31,7 +31,7 @@ def change_version(
     path = deployment_path(env, app)
     record = Deployment(
         env=env, app=app, version=version, requested_by=ctx.sender,
-        requested_at=ctx.now.replace(microsecond=0), reason=ctx.reason,
+        requested_at=ctx.now.replace(microsecond=0), reason=ctx.reason, command=command,
     )  # fmt: skip
     files: dict[str, str | bytes | None] = {
         path: encode(record, ctx.state.text(path), header=HEADER)

@@ -8,6 +8,7 @@ from bot.engine.context import Context, Outcome
 from bot.engine.effects import Effect, Notify, Request
 from bot.engine.feature import RequestKind
 from bot.errors import NotFound, Refused
+from bot.features.incident_cause import deploy_in_force
 from bot.features.incident_common import LOUD, change, echo, room_for, unique
 from bot.ids import ROOM_ID, USER_ID
 from bot.state.incidents import (
@@ -159,6 +160,7 @@ def alert_opened(
     record = Incident(
         id=incident, title=title, severity=sev, status="investigating", reporter=ctx.sender,
         opened_at=when, declared_in=ctx.invocation.room_id, alert_group=group,
+        cause=_cause(ctx, matched, int(when.timestamp())),
     )  # fmt: skip
     alerts = list({a.key: a for a, _ in matched}.values())
     lines = [
@@ -196,6 +198,18 @@ def alert_opened(
             "noted": len(alerts),
         },
     )
+
+
+def _cause(ctx: Context, matched: list[tuple[Alert, AlertRule]], at: int) -> str | None:
+    """The deploy in force for the app and environment the first firing alert's labels name,
+    where its rule says which labels name them (`cause_labels`)."""
+    for alert, rule in matched:
+        if alert.status != "firing" or not rule.cause_labels:
+            continue
+        app, env = (alert.labels.get(label) for label in rule.cause_labels)
+        if app and env:
+            return deploy_in_force(ctx.index, env, app, at)
+    return None
 
 
 REQUESTS: tuple[RequestKind[Request], ...] = (

@@ -7,6 +7,7 @@ incidents/INC-7/postmortem.md    a draft written by `!incident postmortem`
 alerts/rules.toml                which Alertmanager alerts open an incident, and how severe
 """
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 DIRECTORY = "incidents"
 STATES = INCIDENT_STATES
 BUILTIN_ROLES = ("commander", "communications", "scribe")
+COMMIT = re.compile(r"[0-9a-f]{40}")
 ID = INCIDENT_ID
 
 
@@ -47,6 +49,7 @@ class Incident:
     room: str | None = None
     summary: str = ""
     alert_group: str | None = None  # Alertmanager's groupKey, for an incident an alert opened
+    cause: str | None = None  # the deploy commit (full sha) that caused it, as people named it
 
     @property
     def number(self) -> int:
@@ -86,7 +89,7 @@ def postmortem_path(incident: str) -> str:
 _FIELDS = {
     "title", "severity", "status", "reporter", "opened_at", "roles", "participants",
     "acknowledged_at", "mitigated_at", "resolved_at", "declared_in", "room", "summary",
-    "alert_group",
+    "alert_group", "cause",
 }  # fmt: skip
 _REQUIRED = ("title", "severity", "status", "reporter", "opened_at")
 
@@ -128,6 +131,7 @@ def decode_incident(incident: str, text: str, path: str | None = None) -> Incide
         room=_maybe_string(path, "room", data.get("room")),
         summary=_string(path, "summary", data.get("summary", "")),
         alert_group=_maybe_string(path, "alert_group", data.get("alert_group")),
+        cause=_commit(path, "cause", data.get("cause")),
     )
 
 
@@ -139,6 +143,14 @@ def _string(path: str, key: str, value: Any) -> str:
 
 def _maybe_string(path: str, key: str, value: Any) -> str | None:
     return None if value is None else _string(path, key, value)
+
+
+def _commit(path: str, key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not COMMIT.fullmatch(value):
+        raise InvalidRecord(path, key, f"{value!r} is not a full commit id (40 hex digits)")
+    return value
 
 
 def _user(path: str, key: str, value: Any) -> str:
@@ -267,6 +279,7 @@ def encode_incident(record: Incident, previous: str | None = None) -> str:
         "summary": record.summary or None,
         "participants": list(record.participants),
         "alert_group": record.alert_group,
+        "cause": record.cause,
     }
     for key, value in scalars.items():
         if value is None:
@@ -300,6 +313,9 @@ ALERT_STATES = ("firing", "resolved")
 class AlertRule:
     match: Mapping[str, str]
     severity: str
+    # The alert labels naming the app and the environment whose deploy in force is the cause
+    # of an incident this rule opens, like ("app", "env"); () names none.
+    cause_labels: tuple[str, ...] = ()
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(labels.get(name) == value for name, value in self.match.items())
@@ -349,10 +365,11 @@ def alert_rules(view: "StateView") -> tuple[AlertRule, ...]:
         if not isinstance(rule, dict):
             raise InvalidRecord(RULES, where, "must be a table")
         for key in rule:
-            if key not in ("match", "incident_severity"):
+            if key not in ("match", "incident_severity", "cause_labels"):
                 raise InvalidRecord(
-                    RULES, f"{where}: {key}", "unknown key (known: match, incident_severity)"
-                )
+                    RULES, f"{where}: {key}",
+                    "unknown key (known: match, incident_severity, cause_labels)",
+                )  # fmt: skip
         match = rule.get("match")
         if (
             not isinstance(match, dict)
@@ -367,7 +384,15 @@ def alert_rules(view: "StateView") -> tuple[AlertRule, ...]:
             raise InvalidRecord(
                 RULES, f"{where}: incident_severity", f"must be one of {', '.join(SEVERITIES)}"
             )
-        found.append(AlertRule(dict(match), severity))
+        cause = rule.get("cause_labels", [])
+        if cause and (
+            not isinstance(cause, list) or len(cause) != 2
+            or not all(isinstance(v, str) and v for v in cause)
+        ):  # fmt: skip
+            raise InvalidRecord(
+                RULES, f"{where}: cause_labels", 'must name two labels, like ["app", "env"]'
+            )
+        found.append(AlertRule(dict(match), severity, tuple(cause)))
     return tuple(found)
 
 

@@ -11,17 +11,20 @@ Rows come from trees and refs; message trailers are kept only to show them (`!hi
 import re
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from dulwich.diff_tree import tree_changes
 from dulwich.objects import Commit
 from sqlite_utils import Database
 
+from bot.reconcile.notes import NOTES
+from bot.state import index_facts
 from bot.state.message import read_trailers, summary_of
 from bot.state.repo import PROPOSALS, StateRepo
 from bot.state.sqlite import connect
 
-SCHEMA = 4  # bump when the tables change: an older index is then rebuilt
+SCHEMA = 5  # bump when the tables change: an older index is then rebuilt (5: the metrics' facts)
 
 PROPOSAL_FILE = re.compile(r"proposals/([0-9]{1,9})\.toml")
 
@@ -40,7 +43,7 @@ class Entry:
 class DeployEvent:
     sha: str
     version: str | None  # None: the desired version was removed
-    kind: str  # "deploy" or "rollback"; a change made outside opsbot counts as a deploy
+    kind: str  # the command: deploy, redeploy, rollback or promote (outside opsbot: deploy)
 
 
 class Index:
@@ -74,9 +77,18 @@ class Index:
             CREATE INDEX IF NOT EXISTS paths_env ON paths(env, sha);
             CREATE INDEX IF NOT EXISTS paths_sha ON paths(sha);
             CREATE TABLE IF NOT EXISTS deployments (
-                sha TEXT, seq INTEGER, env TEXT, app TEXT, version TEXT, kind TEXT);
+                sha TEXT, seq INTEGER, env TEXT, app TEXT, version TEXT, kind TEXT,
+                at INTEGER, requested_at INTEGER, first_requested_at INTEGER,
+                applied_at INTEGER, failed_at INTEGER);
             CREATE INDEX IF NOT EXISTS deployments_target ON deployments(env, app, seq);
+            CREATE INDEX IF NOT EXISTS deployments_sha ON deployments(sha);
+            CREATE INDEX IF NOT EXISTS deployments_version
+                ON deployments(app, version, requested_at);
+            CREATE TABLE IF NOT EXISTS firsts (
+                app TEXT, version TEXT, at INTEGER, PRIMARY KEY (app, version));
+            CREATE INDEX IF NOT EXISTS deployments_at ON deployments(at);
             """
+            + index_facts.TABLES
         )
 
     # keeping up with the repo
@@ -85,7 +97,22 @@ class Index:
         """Indexes the commits not yet indexed; returns how many of main's."""
         added = self._sync_main(repo)
         self._sync_branches(repo)
+        self._sync_notes(repo)
         return added
+
+    def _sync_notes(self, repo: StateRepo) -> None:
+        """The reconciler's outcomes, from the notes that changed since the last sync."""
+        if repo.tip(NOTES) == self._meta("notes"):
+            return
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            tip = index_facts.sync_notes(conn, repo, self._meta("notes"))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('notes', ?)", [tip])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def _sync_main(self, repo: StateRepo) -> int:
         head = repo.head()
@@ -162,7 +189,9 @@ class Index:
         return self.sync(repo)
 
     def _clear(self) -> None:
-        for table in ("meta", "commits", "paths", "deployments", "branches", "branch_commits"):
+        tables = ("meta", "commits", "paths", "deployments", "firsts", "branches",
+                  "branch_commits")  # fmt: skip
+        for table in (*tables, *index_facts.FACT_TABLES):
             self.db.conn.execute(f"DELETE FROM {table}")
 
     def _meta(self, key: str) -> str | None:
@@ -174,7 +203,9 @@ class Index:
         name, _, email = commit.author.decode("utf-8", "replace").partition(" <")
         summary = summary_of(commit.message)
         parent_tree = repo.git[commit.parents[0]].tree if commit.parents else None  # type: ignore[attr-defined]
-        kind = "rollback" if summary.startswith("rollback:") else "deploy"
+        # Records written before opsbot kept the command in them say nothing: for those, and
+        # only those, the summary is all there is to tell a rollback by.
+        legacy = "rollback" if summary.startswith("rollback:") else "deploy"
         changes = list(tree_changes(repo.git.object_store, parent_tree, commit.tree))
         # A proposal is merged by the commit that brings its record into main's tree.
         merged = next(
@@ -194,12 +225,29 @@ class Index:
             path = entry.path.decode()
             app, env = _subject(path)
             self.db.conn.execute("INSERT INTO paths VALUES (?, ?, ?, ?)", [sha, path, app, env])
+            blob = change.new.sha if change.new and change.new.path else None
             if path.startswith("deployments/") and app and env:
-                version = _version(repo, change.new.sha) if change.new and change.new.sha else None
+                version, kind, requested = _deployment(repo, blob) if blob else (None, None, None)
+                asked = requested or commit.author_time
+                first = None
+                if version is not None:
+                    # The first request of a version in any environment, as far as indexed:
+                    # where the lead time starts when no CI said when it was built.
+                    self.db.conn.execute(
+                        "INSERT INTO firsts VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                        "SET at = MIN(at, excluded.at)", [app, version, asked],
+                    )  # fmt: skip
+                    first = self.db.conn.execute(
+                        "SELECT at FROM firsts WHERE app = ? AND version = ?", [app, version]
+                    ).fetchone()[0]
                 self.db.conn.execute(
-                    "INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?)",
-                    [sha, seq, env, app, version, kind],
-                )
+                    "INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                    [sha, seq, env, app, version, kind or legacy, commit.author_time, asked,
+                     first],
+                )  # fmt: skip
+                index_facts.settle(self.db.conn, sha)
+            else:
+                index_facts.on_change(self.db.conn, repo, path, blob)
 
     # queries
 
@@ -286,10 +334,15 @@ def _subject(path: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _version(repo: StateRepo, blob: bytes) -> str | None:
+def _deployment(repo: StateRepo, blob: bytes) -> tuple[str | None, str | None, int | None]:
+    """A deployment record's version, the command that wrote it and when it was asked for."""
     try:
         data = tomllib.loads(repo.git[blob].as_raw_string().decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return None
-    version = data.get("version")
-    return version if isinstance(version, str) else None
+        return None, None, None
+    version, command, at = data.get("version"), data.get("command"), data.get("requested_at")
+    return (
+        version if isinstance(version, str) else None,
+        command if isinstance(command, str) and command else None,
+        int(at.timestamp()) if isinstance(at, datetime) and at.tzinfo else None,
+    )

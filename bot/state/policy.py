@@ -25,6 +25,10 @@
     [identities]                     # people's master cross-signing keys (!trust @alice):
     "@alice:example.org" = "master key, unpadded base64"   # any device she signed is verified
 
+    [metrics]
+    weekly_digest = true             # the week's engineering metrics, posted to the announce
+                                     # rooms each Monday (UTC)
+
     [trust]
     confirm_keys = true              # !trust pins no key it has only seen: it shows the key and
                                      # asks for !trust @alice <key>, compared out of band first
@@ -90,6 +94,8 @@ class Policy:
     """Who to bring in, per severity ([incidents.notify] sev1 = [...])."""
     confirm_keys: bool = False
     """`!trust` pins only a key typed in full, never one the bot has only seen ([trust])."""
+    weekly_digest: bool = False
+    """The week's engineering metrics are posted to the announcement rooms ([metrics])."""
 
     def notify_for(self, severity: str) -> tuple[str, ...]:
         return self.incident_notify.get(severity, ())
@@ -121,7 +127,7 @@ class Policy:
 
 def decode_policy(text: str, path: str = PATH) -> Policy:
     data = parse_toml(path, text)
-    known = {"roles", "commands", "rooms", "devices", "identities", "incidents", "trust"}
+    known = {"roles", "commands", "rooms", "devices", "identities", "incidents", "trust", "metrics"}
     for section in data:
         if section not in known:
             raise InvalidRecord(
@@ -139,6 +145,7 @@ def decode_policy(text: str, path: str = PATH) -> Policy:
         incident_roles=incident_roles,
         incident_notify=notify,
         confirm_keys=_trust(path, _table(path, "trust", data.get("trust", {}))),
+        weekly_digest=_metrics(path, _table(path, "metrics", data.get("metrics", {}))),
     )
 
 
@@ -214,6 +221,14 @@ def _trust(path: str, table: dict[str, Any]) -> bool:
     if not isinstance(confirm, bool):
         raise InvalidRecord(path, "trust.confirm_keys", "must be true or false")
     return confirm
+
+
+def _metrics(path: str, table: dict[str, Any]) -> bool:
+    _only(path, "metrics", table, {"weekly_digest"})
+    digest = table.get("weekly_digest", False)
+    if not isinstance(digest, bool):
+        raise InvalidRecord(path, "metrics.weekly_digest", "must be true or false")
+    return digest
 
 
 def _rooms(path: str, table: dict[str, Any]) -> tuple[bool, tuple[str, ...]]:

@@ -56,6 +56,10 @@ class Deployment:
     requested_by: str = ""
     requested_at: datetime | None = None
     reason: str = ""
+    command: str = ""
+    """The command that asked for it (deploy, redeploy, rollback, promote): what the metrics
+    count as a rollback or a redeploy is read here, never from a commit message. Empty in
+    records written before opsbot kept it (or by hand)."""
 
 
 @dataclass(frozen=True)

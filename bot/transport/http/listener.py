@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bot.config import Config, ConfigError, loopback
 from bot.engine.effects import Effect
-from bot.engine.feature import Page, Requests, Route
+from bot.engine.feature import Page, PayloadReader, Requests, Route
 from bot.logs import fact
 from bot.transport.http.auth import read_secret
 from bot.transport.http.deliveries import Deliveries
@@ -49,6 +49,7 @@ class HttpListener:
         routes: Sequence[Route] = (),
         owe: Owe | None = None,
         pages: Sequence[Page] = (),
+        readers: Sequence[PayloadReader] = (),
     ) -> None:
         if config.http is None:
             raise ConfigError("the HTTP listener needs an [http] section in the host config")
@@ -57,6 +58,7 @@ class HttpListener:
         self.services = services
         self.routes = routes
         self.pages = pages
+        self.readers = readers
         self.owe = owe or services.owe
         self.refusals = Refusals()
         self.port = self.http.port  # the bound port once started (for port 0)
@@ -85,7 +87,10 @@ class HttpListener:
                 alerts_token = read_secret(alerts.token_file, "[alerts] token_file")
         hooks = {
             w.source: Hook(
-                w.source, read_secret(w.secret_file, f"[webhooks.{w.source}] secret_file"), w.room
+                w.source,
+                read_secret(w.secret_file, f"[webhooks.{w.source}] secret_file"),
+                w.room,
+                w.records_versions,
             )
             for w in config.webhooks
         }
@@ -110,6 +115,7 @@ class HttpListener:
             Webhooks(
                 hooks, self.owe, self._deliveries, self.refusals,
                 max_body=http.max_body_bytes, per_minute=http.webhooks_per_minute,
+                services=self.services, readers=self.readers,
             ).add_routes(app)  # fmt: skip
         if git_token is not None:
             StateGit(config.paths.repo, git_token, self.refusals).add_routes(app)

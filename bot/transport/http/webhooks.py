@@ -41,6 +41,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.engine.effects import Effect, Notify
+from bot.engine.feature import PayloadReader, Requests
 from bot.logs import fact
 from bot.text import clip
 from bot.transport.http.auth import as_sent
@@ -68,6 +69,7 @@ class Hook:
     source: str
     secret: bytes
     room: str | None
+    records: bool = False  # may record things (a CI's versions): `readers` read its payloads
 
 
 Owe = Callable[[Sequence[tuple[str, Effect]]], None]
@@ -83,8 +85,12 @@ class Webhooks:
         *,
         max_body: int,
         per_minute: int,
+        services: Requests | None = None,
+        readers: Sequence[PayloadReader] = (),
     ) -> None:
         self.hooks = hooks
+        self.services = services
+        self.readers = readers
         self.owe = owe
         self.deliveries = deliveries
         self.refusals = refusals
@@ -125,11 +131,24 @@ class Webhooks:
             return web.json_response({"ok": True, "duplicate": True}, status=200)
         # Owed, not sent: the outbox keeps it until the homeserver takes it, so a delivery
         # accepted here is never lost, and one id is one notice, however often it comes.
-        text = clip(describe(source, payload))
+        text = clip(describe(source, payload) + await self._record(hook, payload))
         target: dict[str, Any] = {"rooms": (hook.room,)} if hook.room else {"announce": True}
         self.owe([(f"webhook:{source}:{delivery}", Notify(text, **target))])
         fact(log, "webhook", source=source, delivery=delivery, room=hook.room, bytes=len(body))
         return web.json_response({"ok": True}, status=202)
+
+    async def _record(self, hook: Hook, payload: Any) -> str:
+        """What a source that may record things asked to record (a version its CI built),
+        run as requests, one commit each; the notice says what became of it."""
+        if not hook.records or self.services is None:
+            return ""
+        said = []
+        for reader in self.readers:
+            request = reader(payload)
+            if request is not None:
+                reply = await self.services.request(request, hook.source, hook.room)
+                said.append(reply.text if reply.ok else f"not recorded: {reply.text}")
+        return "".join(f"\n{line}" for line in said)
 
 
 def signed_bytes(timestamp: str, delivery: str, body: bytes) -> bytes:

@@ -1,0 +1,1 @@
+"""Engineering metrics from Git alone: the DORA figures and the incident times."""
