@@ -13,6 +13,7 @@ from bot.config import DEFAULT_BOT_ID, ConfigError, HostPaths
 from bot.config import load as load_config
 from bot.errors import OpsbotError
 from bot.files import PUBLIC_FILE, make_dir, private_dir, write_file
+from bot.runbooks.record import RUNS_REF
 from bot.state.index import Index
 from bot.state.repo import MAIN, StateRepo
 from bot.state.signers import AllowedSigners
@@ -131,8 +132,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Checks the signature of every commit on main against public keys only (the allowed-signers
-    file, as `git verify-commit` does), so that anyone can check a repo without its secrets."""
+    """Checks the signature of every commit on main and on the runs ref against public keys
+    only (the allowed-signers file, as `git verify-commit` does), so that anyone can check a
+    repo without its secrets."""
     paths = _existing(_paths(args))
     file: Path = args.allowed_signers or paths.allowed_signers
     if not file.is_file():
@@ -144,7 +146,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     repo = StateRepo(paths.repo, committer=READER, signer=None)
     bad = 0
     total = 0
-    for entry in repo.git.get_walker(include=[repo.git.refs[MAIN]]):
+    tips = [repo.git.refs[ref] for ref in (MAIN, RUNS_REF) if ref in repo.git.refs]
+    for entry in repo.git.get_walker(include=tips):
         total += 1
         if not signers.verifies(entry.commit):
             bad += 1
@@ -362,7 +365,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_metrics, format="table")
 
     p = sub.add_parser(
-        "verify", help="check every commit on main is signed by an allowed signer (public keys)"
+        "verify",
+        help="check every commit on main and the runs ref is signed by an allowed signer",
     )
     repo_args(p)
     p.add_argument(

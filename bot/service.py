@@ -207,7 +207,8 @@ async def _serve(
     stack.callback(downloads.close)
     executor = Executor(
         repo, ledger, services, config.reconcile.hooks_dir, config.paths.state_dir,
-        config.runbooks.secrets, downloads=downloads,
+        config.runbooks.secrets, keep_output_days=config.runbooks.keep_output_days,
+        downloads=downloads,
     )  # fmt: skip
     stack.callback(executor.close)
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.reconcile.hooks import BASE_ENV, resolve_hook
+from bot.runbooks.redact import cut_marker
 
 TAIL_BYTES = 64 * 1024  # of a cut output, the end is kept too: where the error usually is
 DRAIN = 0.2  # seconds to read on after the exit (a daemon it left may hold the pipe forever)
@@ -95,7 +96,7 @@ class _Output(asyncio.Protocol):
         if not self.tail:
             return bytes(self.head)
         skipped = self.size - len(self.head) - len(self.tail)
-        marker = f"\n[… {skipped} bytes not kept …]\n".encode() if skipped > 0 else b""
+        marker = cut_marker(skipped) if skipped > 0 else b""
         return bytes(self.head) + marker + bytes(self.tail)
 
 
