@@ -19,14 +19,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.downloads.host import Downloads
 from bot.engine.effects import Edit, Job, Upload
 from bot.engine.feature import Requests
-from bot.engine.types import Invocation
 from bot.logs import fact
 from bot.runbooks import journal as runs
 from bot.runbooks.downloading import Fetched, prepare
@@ -382,15 +380,10 @@ class Executor:
 
         text = f"ran {job['command']}: {_how(outcome)} (run {job['id']}, refs/opsbot/runs)"
         request = RunNoted(job["incident"], job["sender"], text)
-        engine = getattr(self.requests, "engine", None)
-        if engine is None:
-            return
-        invocation = Invocation(
-            sender=engine.repo.committer.user_id, sender_name="opsbot",
-            text=f"(run noted {job['id']})", event_id=f"run:{job['id']}:incident",
-            received_at=datetime.now(UTC), room_id=job.get("room"), transport="runbooks",
+        reply = await self.requests.request(
+            request, "runbooks", room=job.get("room"), name="opsbot",
+            event_id=f"run:{job['id']}:incident",
         )  # fmt: skip
-        reply = await asyncio.to_thread(engine.request, request, invocation)
         if not reply.ok:
             fact(
                 log,
