@@ -43,6 +43,7 @@ from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.keys import after_sync
 from bot.transport.matrix.observations import Observations, room_message
 from bot.transport.matrix.people import People
+from bot.transport.matrix.verification import Verifier, is_verification
 from bot.transport.ratelimit import RateLimit
 
 log = logging.getLogger("opsbot.matrix")
@@ -74,8 +75,10 @@ class MatrixTransport:
         sync_timeout_ms: int = SYNC_TIMEOUT_MS,
         people: People | None = None,
         room_found: Callable[[str, str], None] = lambda _key, _room: None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.client = client
+        self.verifier = verifier  # answers people who verify the bot from Element
         self.room_found = room_found  # (key, room id) of a room a `CreateRoom` made
         self.engine = engine
         self.journal = journal
@@ -229,6 +232,10 @@ class MatrixTransport:
             return
         if isinstance(event, MegolmEvent):
             await self._undecryptable(room, event)
+            return
+        if self.verifier is not None and is_verification(event.source):
+            await self.verifier.receive(room.room_id, event.source)
+            self.journal.mark_handled(event.event_id, room.room_id, None)
             return
         is_text = isinstance(event, RoomMessageText) and event.source.get("content", {}).get(
             "msgtype"
