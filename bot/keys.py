@@ -196,7 +196,7 @@ def _outcome(v: Verification) -> str:
         return f"verified: their client now trusts the bot{shown}"
     if v.state == WAITING:
         return "waiting"
-    return f"{v.state}" + (f": {v.reason}" if v.reason else "")
+    return v.reason or v.state  # the reason says who ended it, and why
 
 
 def _when(at: float) -> str:

@@ -234,7 +234,7 @@ class Verifier:
 
     async def _cancel(self, flow: SasFlow, code: str, reason: str) -> None:
         await self._send(flow, flow.cancel(code, reason))
-        self._end(flow, f"{reason} ({code})")
+        self._end(flow, f"cancelled by the bot: {reason} ({code})")
 
     def _end(self, flow: SasFlow, why: str) -> None:
         number = self.offered.get(flow.flow_id)
