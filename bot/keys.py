@@ -163,7 +163,7 @@ def verifications(config: Config) -> list[str]:
     return lines
 
 
-def decide(config: Config, number: int, action: str) -> list[str]:
+def decide(config: Config, number: int, action: str, wait: float = OUTCOME_SECONDS) -> list[str]:
     """`opsbot keys confirm|reject ID`: the operator's decision, and what the bot made of it
     (it polls for decisions; a few seconds at most while it runs)."""
     decision = CONFIRMED if action == "confirm" else REJECTED
@@ -175,7 +175,7 @@ def decide(config: Config, number: int, action: str) -> list[str]:
         if found.state != decision:
             raise KeysError(f"verification {number} is not waiting: {_outcome(found)}")
         fact(log, f"verification {decision} on the host", id=number, user=found.user_id)
-        deadline = time.monotonic() + OUTCOME_SECONDS
+        deadline = time.monotonic() + wait
         while (now := journal.get(number)) is not None and now.state == decision:
             if time.monotonic() > deadline:
                 return [f"{action}ed {number}; the bot has not acted on it yet (is it running?)"]
