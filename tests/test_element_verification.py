@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 from matrix_harness import BotProcess
 from test_element_client import JS, ElementPerson, master_of, node, shared_room
+from test_matrix_cross_signing import keys_of
 
+from bot.transport.matrix.cross_signing import fingerprint, key_public
 from devtools.devclient import Person
 
 pytestmark = pytest.mark.matrix
@@ -106,7 +108,13 @@ async def test_emojis_confirmed_on_the_host_make_element_trust_the_bot(
         assert listed == shown(sas) and len(sas["emoji"]) == 7
         confirmed = await opsbot_keys(opsbot, "confirm", number)
         assert confirmed.returncode == 0, confirmed.stderr
-        assert "verified: their client now trusts the bot" in confirmed.stdout
+        # The person's MAC vouched for their identity too: shown, for an admin's !trust.
+        eve_master = key_public((await keys_of(alice, eve.user_id))["master_keys"][eve.user_id])
+        assert eve_master is not None
+        assert (
+            f"verified: their client now trusts the bot; their master key {fingerprint(eve_master)}"
+            in confirmed.stdout
+        )
         end = await flow.line("end")
     assert end["phase"] == "Done" and end["error"] is None, end
     assert end["botVerified"] and end["botCrossSigningVerified"], end

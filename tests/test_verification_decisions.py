@@ -96,3 +96,13 @@ def test_a_confirmation_the_bot_does_not_pick_up_says_so(
     number = offer(journal)
     lines = decide(load_config(config), number, "confirm", wait=0.3)
     assert lines == [f"confirmed {number}; the bot has not acted on it yet (is it running?)"]
+
+
+def test_what_an_earlier_run_left_waiting_is_ended_at_the_next_start(
+    config: Path, journal: DecisionJournal
+) -> None:
+    number = offer(journal)
+    journal.abandon("the bot restarted during the verification")
+    assert journal.waiting() == []
+    out = keys(config, "verifications").stdout
+    assert f"{number}: @eve:example.org (device EVEPHONE): the bot restarted" in out

@@ -92,11 +92,22 @@ class DecisionJournal:
         )
         return self.get(number)
 
-    def finish(self, number: int, state: str, reason: str | None = None) -> None:
-        """What became of a verification (the bot's side): verified, or cancelled and why."""
+    def finish(
+        self, number: int, state: str, reason: str | None = None, their_master: str | None = None
+    ) -> None:
+        """What became of a verification (the bot's side): verified (with the master key their
+        MAC vouched for, if any), or cancelled and why."""
         self.conn.execute(
-            "UPDATE verifications SET state = ?, reason = ?, updated = ? WHERE id = ?",
-            [state, reason, time.time(), number],
+            "UPDATE verifications SET state = ?, reason = ?, updated = ?, "
+            "their_master = coalesce(?, their_master) WHERE id = ?",
+            [state, reason, time.time(), their_master, number],
+        )
+
+    def abandon(self, reason: str) -> None:
+        """Ends what an earlier run of the bot left open: its flows died with it."""
+        self.conn.execute(
+            "UPDATE verifications SET state = ?, reason = ?, updated = ? WHERE state IN (?, ?, ?)",
+            [CANCELLED, reason, time.time(), WAITING, CONFIRMED, REJECTED],
         )
 
     def get(self, number: int) -> Verification | None:

@@ -89,6 +89,7 @@ class Verifier:
         self.clock = clock
         self.decision_seconds = decision_seconds
         self.journal = DecisionJournal(state_dir / "matrix" / FILE)
+        self.journal.abandon("the bot restarted during the verification")
         self.flows: dict[str, SasFlow] = {}
         self.offered: dict[str, int] = {}  # flow id -> its row in the journal
         self._lock = asyncio.Lock()
@@ -223,10 +224,10 @@ class Verifier:
         if flow.state != "verified":
             return
         number = self.offered.get(flow.flow_id)
-        if number is not None:
-            self.journal.finish(number, VERIFIED)
         master = self.people.master_of(flow.them.user_id) if self.people else None
         vouched = master is not None and f"ed25519:{master}" in flow.their_verified
+        if number is not None:
+            self.journal.finish(number, VERIFIED, their_master=master if vouched else None)
         # Their identity was verified too: an admin may pin it, the bot does not by itself.
         fact(log, "verified by SAS", id=number, user=flow.them.user_id,
              device=flow.them.device_id,
