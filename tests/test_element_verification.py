@@ -20,6 +20,7 @@ from test_element_client import JS, ElementPerson, master_of, node, shared_room
 from test_matrix_cross_signing import keys_of
 
 from bot.transport.matrix.cross_signing import fingerprint, key_public
+from conftest import git
 from devtools.devclient import Person
 
 pytestmark = pytest.mark.matrix
@@ -179,4 +180,29 @@ async def test_nobody_deciding_on_the_host_times_out_with_a_cancel(
     assert not end["botVerified"] and not end["botCrossSigningVerified"], end
     late = await opsbot_keys(opsbot, "confirm", number)
     assert late.returncode == 1 and "is not waiting" in late.stderr
+    opsbot.stop()
+
+
+async def test_a_request_made_before_the_bot_joined_the_new_dm_is_answered(
+    node: str, homeserver: Any, alice: Person, opsbot: BotProcess
+) -> None:
+    """Element's "Verify" with no DM yet makes one, invites the bot and sends the request at
+    once, before the bot has joined (here: while it is down). The bot joins (the person's role
+    may invite it) and answers the request, though it came before its join."""
+    eve = ElementPerson(homeserver, node)
+    policy = git(opsbot.repo, "show", "main:policy.toml")
+    may_invite = policy.replace(f'"{alice.user_id}"', f'"{alice.user_id}", "{eve.user_id}"')
+    opsbot.configure({"policy.toml": may_invite}, "eve may invite the bot", alice.user_id)
+    opsbot.start()  # its identity, on the homeserver for Element to find
+    opsbot.stop()
+    async with verifying(eve, "new", opsbot, "match") as flow:
+        await flow.line("requested")
+        opsbot.start()
+        sas = await flow.line("sas")
+        number, listed = await waiting_for_operator(opsbot, eve.user_id)
+        assert listed == shown(sas)
+        confirmed = await opsbot_keys(opsbot, "confirm", number)
+        assert confirmed.returncode == 0, confirmed.stderr
+        end = await flow.line("end")
+    assert end["phase"] == "Done" and end["botCrossSigningVerified"], end
     opsbot.stop()

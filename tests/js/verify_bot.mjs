@@ -7,8 +7,10 @@
 // (nothing: the bot's side must decide, or time out). Last, one JSON line ({"step": "end", ...})
 // with how the flow ended and whether this client now sees the bot's identity as verified.
 //
-//   node verify_bot.mjs --homeserver URL --user @me:hs --password PW --room '!id:hs' \
+//   node verify_bot.mjs --homeserver URL --user @me:hs --password PW --room '!id:hs'|new \
 //        --bot @opsbot:hs [--decide match|mismatch|wait] [--timeout 120]
+//
+// `--room new` makes a DM with the bot first, as Element does when there is none.
 
 import { parseArgs } from "node:util";
 
@@ -29,14 +31,51 @@ const deadline = Date.now() + Number(args.timeout) * 1000;
 const say = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 
 const { client, crypto } = await crossSignedLogin(args);
-await joinEncrypted(client, crypto, args.room, deadline);
-await until("the bot's devices", async () => {
+
+// What Element's user panel fetches before it offers "Verify": the bot's devices and identity.
+const knowTheBot = () => until("the bot's devices and identity", async () => {
     const devices = (await crypto.getUserDeviceInfo([args.bot], true)).get(args.bot);
-    return devices !== undefined && devices.size > 0;
+    return devices !== undefined && devices.size > 0 &&
+        (await crypto.userHasCrossSigningKeys(args.bot, true));
 }, deadline);
 
+if (args.room === "new") {
+    // What Element's "Verify" does without a DM: make one, invite the bot, and ask at once
+    // (the bot is only invited when the request is sent).
+    await client.startClient({ initialSyncLimit: 0 });
+    await until("the first sync", () => client.isInitialSyncComplete(), deadline);
+    await knowTheBot();
+    const { room_id: roomId } = await client.createRoom({
+        is_direct: true,
+        preset: "trusted_private_chat",
+        invite: [args.bot],
+        initial_state: [{
+            type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" },
+        }],
+    });
+    args.room = roomId;
+    await until("the encrypted DM", async () =>
+        client.getRoom(roomId)?.getMyMembership() === "join" &&
+        (await crypto.isEncryptionEnabledInRoom(roomId)), deadline);
+} else {
+    await joinEncrypted(client, crypto, args.room, deadline);
+    await knowTheBot();
+}
+
 const { VerificationPhase, VerifierEvent } = cryptoApi;
-const request = await crypto.requestVerificationDM(args.bot, args.room);
+// As soon as the client can: once it tracks the bot's identity (a member of the room, even
+// one only invited), which in a DM made a moment ago takes a key query.
+let request;
+await until("the bot's identity tracked", async () => {
+    try {
+        request = await crypto.requestVerificationDM(args.bot, args.room);
+        return true;
+    } catch (e) {
+        if (String(e?.message).startsWith("unknown userId")) return false;
+        throw e;
+    }
+}, deadline);
+say({ step: "requested", room: args.room });
 await until("the bot's answer to the request", () =>
     [VerificationPhase.Ready, VerificationPhase.Cancelled].includes(request.phase), deadline);
 

@@ -197,8 +197,10 @@ class MatrixTransport:
         if not self.journal.joined(room_id):
             # Newly joined: what came before our own join is history, not commands for us.
             joins = [i for i, e in enumerate(events) if self._is_my_join(e)]
+            before = events[: joins[-1] + 1] if joins else events
             events = events[joins[-1] + 1 :] if joins else []
             self.journal.mark_joined(room_id)
+            await self._asked_before_join(room_id, before)
         for event in events:
             if self._closed:
                 await asyncio.Event().wait()  # held at the gate until the sync is cancelled
@@ -219,6 +221,24 @@ class MatrixTransport:
                 self.in_flight -= 1
                 if self.in_flight == 0:
                     self._idle.set()
+
+    async def _asked_before_join(self, room_id: str, events: list[Any]) -> None:
+        """Verification requests sent before the bot joined: Element's "Verify" makes a DM,
+        invites the bot and asks in the same breath. Only requests, addressed to the bot and
+        fresh (the verifier checks both): nothing else of a room's history is acted on."""
+        if self.verifier is None:
+            return
+        for event in events:
+            source = getattr(event, "source", {})
+            if (
+                not isinstance(event, MegolmEvent)
+                and source.get("type") == "m.room.message"
+                and is_verification(source)
+                and event.sender != self.me
+                and not self.journal.handled(event.event_id)
+            ):
+                await self.verifier.receive(room_id, source)
+                self.journal.mark_handled(event.event_id, room_id, None)
 
     def _is_my_join(self, event: Any) -> bool:
         return (
