@@ -221,7 +221,14 @@ def cmd_install_service(args: argparse.Namespace) -> int:
             )
     # Root-owned and not writable by the service: what it runs, and what it is told.
     # Made or tightened: a hooks.d anyone may write to would run anyone's code.
-    make_dir(prefix / "etc/opsbot/hooks.d")
+    hooks = make_dir(prefix / "etc/opsbot/hooks.d")
+    for name, data in shipped.read_tree(shipped.systemd("hooks.d")).items():
+        # The example runbooks' programs; one the operator changed is theirs, and kept.
+        if (hooks / name).exists():
+            print(f"kept {hooks / name} (it exists)")
+        else:
+            write_file(hooks / name, data, 0o755)
+            print(f"wrote {hooks / name}")
     private_dir(prefix / "etc/opsbot/credentials")
     if config.exists():
         print(f"kept {config} (it exists)")

@@ -9,7 +9,7 @@ import ipaddress
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -114,6 +114,14 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class RunbooksConfig:
+    """[runbooks]: the secrets runbooks may ask for by name (`env.X = { secret = "name" }`),
+    each a file on the host (a systemd credential); the repo and the chat never hold them."""
+
+    secrets: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path
     paths: HostPaths
@@ -128,6 +136,7 @@ class Config:
     webhooks: tuple[WebhookConfig, ...] = ()
     alerts: AlertsConfig | None = None  # None: no /alertmanager route
     mirrors: tuple[str, ...] = ()  # remotes main and the notes are pushed to after each commit
+    runbooks: "RunbooksConfig" = field(default_factory=lambda: RunbooksConfig())
 
 
 _KNOWN = {
@@ -147,6 +156,7 @@ _KNOWN = {
     "webhooks.<source>": {"secret_file", "room"},
     "alerts": {"room", "token_file", "unauthenticated", "requests_per_minute"},
     "mirrors": {"remotes"},
+    "runbooks": {"secrets"},
 }
 WEBHOOKS = "webhooks"  # [webhooks.<source>]: one table per source
 
@@ -210,6 +220,7 @@ def load(path: Path) -> Config:
         for section in ["alerts", *listeners] if "alerts" in data else listeners:
             problem(section, None, "needs an [http] section to listen on")
     mirrors = _mirrors(data, problem)
+    runbooks = _runbooks(data, problem)
 
     if problems:
         raise ConfigError("\n".join(problems))
@@ -227,6 +238,7 @@ def load(path: Path) -> Config:
         webhooks=webhooks,
         alerts=alerts,
         mirrors=mirrors,
+        runbooks=runbooks,
     )
 
 
@@ -423,6 +435,33 @@ def _mirrors(data: dict[str, Any], problem: Problem) -> tuple[str, ...]:
     if len(set(remotes)) != len(remotes):
         problem("mirrors", "remotes", "lists a remote twice")
     return tuple(dict.fromkeys(remotes))
+
+
+_SECRET = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def _runbooks(data: dict[str, Any], problem: Problem) -> RunbooksConfig:
+    table = data.get("runbooks")
+    if not isinstance(table, dict):
+        return RunbooksConfig()
+    secrets = table.get("secrets", {})
+    if not isinstance(secrets, dict):
+        problem("runbooks", "secrets", 'must be a table of name = "file", like '
+                '{ db_password = "/run/credentials/opsbot.service/db-password" }')  # fmt: skip
+        return RunbooksConfig()
+    found: dict[str, Path] = {}
+    for name, file in secrets.items():
+        if not _SECRET.fullmatch(name):
+            problem(
+                "runbooks",
+                "secrets",
+                f"{name!r}: a secret name is lowercase letters, digits, - and _",
+            )
+        elif not isinstance(file, str) or not file.startswith("/"):
+            problem("runbooks", "secrets", f"{name}: must be the absolute path of a file")
+        else:
+            found[name] = Path(file)
+    return RunbooksConfig(found)
 
 
 def _line_of(text: str, section: str, key: str | None) -> int | None:

@@ -17,9 +17,14 @@ class OpsbotError(Exception):
 
 
 class UsageError(OpsbotError):
-    """The words do not fit the command's grammar; the reply carries the usage line."""
+    """The words do not fit the command's grammar; the reply carries the usage line (the
+    command's own, or `usage` where the grammar is data: a runbook's parameters)."""
 
     code = "usage"
+
+    def __init__(self, message: str, *, hint: str | None = None, usage: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.usage = usage
 
 
 class UnknownCommand(OpsbotError):

@@ -34,6 +34,7 @@ from bot.logs import fact
 from bot.mirror import Mirrors
 from bot.reconcile.outcome import RunOutcome
 from bot.reconcile.reconciler import Reconciler
+from bot.runbooks.executor import Executor
 from bot.state.repo import StateRepo
 from bot.state.view import StateView
 from bot.tasks import first as _first
@@ -201,6 +202,12 @@ async def _serve(
     )  # fmt: skip
     engines.append(engine)
     services = Services(engine, config)
+    # The host side of !run: takes the jobs the command owes, runs, streams, records.
+    executor = Executor(
+        repo, ledger, services, config.reconcile.hooks_dir, config.paths.state_dir,
+        config.runbooks.secrets,
+    )  # fmt: skip
+    stack.callback(executor.close)
 
     verifier = Verifier(client, config.paths.state_dir, identity.master, people)
     stack.callback(verifier.close)
@@ -247,6 +254,7 @@ async def _serve(
         asyncio.ensure_future(_keep_status(watcher, client, ready, stop)),
         asyncio.ensure_future(mirrors.run(stop)),
         asyncio.ensure_future(verifier.run(stop)),
+        asyncio.ensure_future(executor.run(stop)),
         *(asyncio.ensure_future(_task(t, services, ready, stop)) for f in FEATURES
           for t in f.tasks),
     ]  # fmt: skip

@@ -127,6 +127,8 @@ async def test_a_kill_between_commit_and_answer_loses_no_answer_and_doubles_none
     await asyncio.sleep(2)  # anything sent twice would have arrived by now
     await alice.sync()
     assert [len(alice.replies_to(e)) for e in sent] == [1] * len(sent)
+    answers = [alice.replies_to(e)[0]["content"] for e in sent]
+    assert [a["opsbot"]["ok"] for a in answers] == [True] * len(sent), [a["body"] for a in answers]
     assert [len(opsbot.commits_for(e)) for e in sent] == [1] * len(sent)
 
 

@@ -219,3 +219,17 @@ def test_install_service_warns_about_an_opsbot_the_sandbox_would_hide() -> None:
     assert hidden_from_the_service(Path("/tmp/venv/bin/opsbot"))  # PrivateTmp=yes
     assert not hidden_from_the_service(Path("/opt/opsbot/bin/opsbot"))
     assert not hidden_from_the_service(Path("/usr/local/bin/opsbot"))
+
+
+def test_install_service_installs_the_example_runbooks_programs_and_keeps_changed_ones(
+    tmp_path: Path,
+) -> None:
+    hooks = tmp_path / "etc/opsbot/hooks.d"
+    hooks.mkdir(parents=True)
+    (hooks / "http-check").write_text("#!/bin/sh\necho mine\n")
+    result = install_service(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in hooks.iterdir()) == ["http-check", "sql-query", "tunnel-forward"]
+    assert (hooks / "http-check").read_text() == "#!/bin/sh\necho mine\n"
+    assert f"kept {hooks / 'http-check'} (it exists)" in result.stdout
+    assert (hooks / "sql-query").stat().st_mode & 0o777 == 0o755

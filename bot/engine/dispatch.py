@@ -209,7 +209,7 @@ class Engine:
             with self._lock:
                 return self._run(command, raw_args, invocation)
         except UsageError as e:
-            usage = f"usage: {command.usage_line()}" if command else None
+            usage = e.usage or (f"usage: {command.usage_line()}" if command else None)
             return Reply.refusal(e, command.name if command else None, usage)
         except OpsbotError as e:
             return Reply.refusal(e, command.name if command else None)

@@ -97,9 +97,33 @@ class Upload:
     height: int | None = None
 
 
-Effect = Answer | Amend | Notify | CreateRoom | Upload
+@dataclass(frozen=True)
+class Edit:
+    """Replaces the text of an answer, for work that outlives its command (a runbook's output
+    so far, then its result). `answer` is the answer's identity in the outbox (`answer_id` of
+    the event it answers). Unlike `Amend`, nothing is appended: the newest edit is the whole
+    text, so an edit owed but not sent yet is superseded by the next one."""
+
+    answer: str
+    text: str
+    html: str
+    ok: bool = True
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """Work for a host-side executor that a feature owns (start a runbook, cancel one), not
+    for the deliverer: owed in the outbox like any effect, so a crash between the command and
+    the start loses nothing; the executor named `executor` takes it and marks it done."""
+
+    executor: str
+    data: dict[str, Any]
+
+
+Effect = Answer | Amend | Notify | CreateRoom | Upload | Edit | Job
 KINDS: dict[str, type[Effect]] = {
-    cls.__name__: cls for cls in (Answer, Amend, Notify, CreateRoom, Upload)
+    cls.__name__: cls for cls in (Answer, Amend, Notify, CreateRoom, Upload, Edit, Job)
 }
 
 

@@ -162,6 +162,27 @@ def note(value: str) -> str:
     return value
 
 
+def runbook(value: str) -> str:
+    _printable(value)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", value):
+        raise ArgError("must be a runbook name: lowercase letters, digits, '-' or '_' (!runbooks)")
+    return value
+
+
+def params(value: str) -> str:
+    """A runbook's parameters, as typed: the runbook's declaration checks them (and refuses a
+    newline, which only it can say what to do about)."""
+    if len(value.encode()) > 4096:
+        raise ArgError("must be at most 4 KiB")
+    return value
+
+
+def run_id(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{8}", value.lower()):
+        raise ArgError("must be a run id: 8 hexadecimal digits, as the run's reply shows")
+    return value.lower()
+
+
 def choice(*options: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if value.lower() not in options:
@@ -192,6 +213,9 @@ ARG_KINDS: dict[str, Callable[[str], Any]] = {
     "user_or_me": user_or_me,
     "state": choice(*INCIDENT_STATES),
     "which": choice("open", "all"),
+    "runbook": runbook,
+    "params": params,
+    "run": run_id,
 }
 
 # Kinds whose words have a recognisable shape: an optional argument of such a kind is taken only

@@ -20,6 +20,7 @@ from bot.features import (
     outside,
     proposals,
     roles,
+    runbooks,
     status,
     trust,
 )
@@ -45,6 +46,7 @@ FEATURES: tuple[Feature, ...] = (
         tasks=(Task("incident rooms owed", _owe_incident_rooms),),
     ),
     Feature("alerts", routes=alerts.ROUTES),
+    Feature("runbooks", commands=runbooks.COMMANDS, requests=runbooks.REQUESTS),
 )
 
 

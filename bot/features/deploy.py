@@ -4,6 +4,7 @@ In an environment that requires approvals, the change goes to a proposal branch 
 and waits there for `!approve` (see features/proposals.py).
 """
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from bot.engine.context import Change, Context, Outcome
@@ -11,6 +12,7 @@ from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.errors import Refused
 from bot.features.guards import refuse_if_closed
+from bot.gitops.files import rendered
 from bot.state.proposals import Proposal, record_path
 from bot.state.records import Deployment, encode
 from bot.state.view import deployment_path
@@ -34,11 +36,15 @@ def change_version(
     files: dict[str, str | bytes | None] = {
         path: encode(record, ctx.state.text(path), header=HEADER)
     }
+    # A GitOps engine reads the version from its own files: they change in the same commit.
+    engine_files = rendered(ctx.state, app, env, version)
+    files |= engine_files
     environment = ctx.state.environment(env)
     if environment.approvals == 0:
-        return Outcome(
-            f"{command}: {summary}", change=Change(summary, files), extra={"deploys": True}
-        )
+        # The host applies it (and the reply says how it went), or the engine does.
+        text = f"{command}: {summary}" + handed_over(engine_files)
+        extra = {"deploys": not engine_files, "rendered": sorted(engine_files)}
+        return Outcome(text, change=Change(summary, files), extra=extra)
     assert ctx.state.commit is not None
     number = ctx.proposals.next_number()
     expires = ctx.now.replace(microsecond=0) + timedelta(hours=environment.proposal_expiry_hours)
@@ -63,6 +69,13 @@ def change_version(
         f"other than you: !approve {number}"
     )
     return Outcome(text, change=change, extra={"proposal": number})
+
+
+def handed_over(engine_files: Mapping[str, str]) -> str:
+    """The reply's words for a version that a GitOps engine applies, not this host."""
+    if not engine_files:
+        return ""
+    return f"; for the GitOps engine: {', '.join(sorted(engine_files))}"
 
 
 def deploy(ctx: Context) -> Outcome:

@@ -44,6 +44,12 @@ def help_(ctx: Context) -> Outcome:
         # Internal commands (run by a transport) are not for people: unknown, like a typo.
         command = next((c for c in ctx.registry if c.name == name), None)
         family = [c for c in ctx.registry if c.name.startswith(f"{name} ")]
+        if command is None and name.startswith("run ") and ctx.registry.get("run") in mine:
+            # A runbook's usage comes from its declaration in the repo, like a command's.
+            from bot.features.runbooks import usage_of
+
+            text = usage_of(ctx, name.removeprefix("run ").strip())
+            return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
         if command is None and family:
             return _family(family, mine)
         if command is None:

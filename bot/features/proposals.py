@@ -6,8 +6,10 @@ from bot.engine.context import Change, Context, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.errors import Forbidden, NotFound, Refused
+from bot.features.deploy import handed_over
 from bot.features.guards import refuse_if_closed
 from bot.features.timefmt import at
+from bot.gitops.files import rerendered
 from bot.state.proposals import Proposal, ProposalBook, record_path
 
 
@@ -74,7 +76,11 @@ def approve(ctx: Context) -> Outcome:
         return Outcome(
             f"approve: {summary}; it needs {needed - len(approvers)} more", change=change
         )
-    conflicts = book.conflicts(proposal, ctx.state.commit)
+    files: dict[str, str | bytes | None] = dict(book.changes(proposal))
+    # Rendered afresh from main, so what a person changed there since is kept: those files
+    # are not a conflict.
+    engine_files = rerendered(ctx.state, files)
+    conflicts = [p for p in book.conflicts(proposal, ctx.state.commit) if p not in engine_files]
     if conflicts:
         raise Refused(
             f"proposal {n} conflicts with main: {', '.join(conflicts)} changed since it was opened",
@@ -82,13 +88,22 @@ def approve(ctx: Context) -> Outcome:
         )
     trailers = (*(("Approved-by", who) for who in approvers), ("Opsbot-Proposal", str(n)))
     what = proposal.summary
-    files: dict[str, str | bytes | None] = dict(book.changes(proposal))
+    files |= engine_files
     files[record_path(n)] = replace(approved, merged=True).encode()
     change = Change(f"proposal {n} ({what})", files, trailers, merge=(proposal.tip,))
-    deploys = any(path.startswith("deployments/") for path in change.files)
-    return Outcome(
-        f"approve: proposal {n}: {what}", change=change, extra={"proposal": n, "deploys": deploys}
-    )
+    # The host has something to apply unless every deployment changed is a GitOps engine's.
+    hosted = [p for p in change.files if p.startswith("deployments/")
+              and not _rendered_for(ctx, p)]  # fmt: skip
+    extra = {"proposal": n, "deploys": bool(hosted), "rendered": sorted(engine_files)}
+    text = f"approve: proposal {n}: {what}" + handed_over(engine_files)
+    return Outcome(text, change=change, extra=extra)
+
+
+def _rendered_for(ctx: Context, path: str) -> bool:
+    """Whether the deployment at `path` belongs to an app a GitOps engine applies."""
+    app = path.rsplit("/", 1)[-1].removesuffix(".toml")
+    record = ctx.state.apps().get(app)
+    return record is not None and record.gitops is not None
 
 
 def reject(ctx: Context) -> Outcome:

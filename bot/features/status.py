@@ -23,6 +23,7 @@ def status(ctx: Context) -> Outcome:
     if wanted is not None:
         envs = {wanted: ctx.state.environment(wanted)}
     suspended = ctx.state.suspensions()
+    rendered = {name for name, app in ctx.state.apps().items() if app.gitops is not None}
     host = _Host.of(ctx)
     lines = []
     for env in envs:
@@ -43,7 +44,7 @@ def status(ctx: Context) -> Outcome:
         for app, d in deployments.items():
             when = f", {ago(d.requested_at, ctx.now)}" if d.requested_at else ""
             paused = " [suspended]" if app in suspended else ""
-            seen = host.describe(env, app, d.version) if host else ""
+            seen = host.describe(env, app, d.version, app in rendered) if host else ""
             lines.append(f"  {app} {d.version} (by {d.requested_by}{when}){seen}{paused}")
     waiting = ctx.proposals.open(ctx.now)
     if waiting:
@@ -81,12 +82,19 @@ class _Host:
         r = ctx.runtime
         return None if r is None else cls(r, r.applied(), r.observed(), r.health())
 
-    def describe(self, env: str, app: str, desired: str) -> str:
-        """Applied, running, health, and drift (running or applied is not desired)."""
+    def describe(self, env: str, app: str, desired: str, rendered: bool = False) -> str:
+        """Applied, running, health, and drift (running or applied is not desired). For an app
+        a GitOps engine applies (`rendered`), applied is what its observe hook says the engine
+        applied; with no such hook nothing is known, and no drift is claimed."""
         applied = self.applied.get((env, app))
         observed = self.observed.get((env, app))
         checked = self.health.get((env, app))
         parts = []
+        if rendered and applied is None and observed is None:
+            parts.append("rendered for the GitOps engine, not observed")
+            if checked is not None:
+                parts.append("healthy" if checked.ok else f"unhealthy ({checked.error})")
+            return " · " + ", ".join(parts)
         if applied is None:
             parts.append("not applied yet")
         else:

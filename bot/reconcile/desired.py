@@ -31,6 +31,7 @@ class Desired:
     why_no_hook: str = ""
     health: str | None = None  # the app's health hook
     observe: str | None = None  # the app's observe hook: prints the version actually running
+    rendered: bool = False  # a GitOps engine applies it (apps/<app>.toml has [gitops]), not a hook
 
     @property
     def target(self) -> tuple[str, str]:
@@ -79,6 +80,7 @@ def read_desired(repo: StateRepo, index: Index) -> DesiredState:
                 hook=record.deploy if record else None, why_no_hook=why,
                 health=record.health if record else None,
                 observe=record.observe if record else None,
+                rendered=record is not None and record.gitops is not None,
             )  # fmt: skip
     return DesiredState(snapshot.commit, targets, suspended)
 

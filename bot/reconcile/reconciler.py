@@ -2,9 +2,11 @@
 
 A pass reads the desired state at HEAD and, for every (env, app) whose desired version is not the
 one last applied there, starts a job that runs the app's deploy hook as `<hook> -- <app>
-<version> <env>`. A failed run is retried with exponential backoff, `retries` times, then given
-up. Every run and every decision is an `RunOutcome`: journalled in SQLite, noted on the commit that
-asked for it, and passed to `on_outcome`.
+<version> <env>`. An app declared `[gitops]` is left to its GitOps engine (Argo CD, Flux), which
+applies the files rendered in the commit: no hook runs for it here; its observe hook says what the
+engine applied and what runs. A failed run is retried with exponential backoff, `retries`
+times, then given up. Every run and every decision is an `RunOutcome`: journalled in SQLite,
+noted on the commit that asked for it, and passed to `on_outcome`.
 
 The rules that keep the host sane:
 - One job per (env, app) at a time, and a job starts only when the previous one on that target
@@ -120,6 +122,7 @@ class Reconciler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._health: dict[tuple[str, str], HookResult] = {}
         self._observed: dict[tuple[str, str], str] = {}
+        self._engine_applied: dict[tuple[str, str], Applied] = {}
         self._health_task: asyncio.Task[None] | None = None
 
     def close(self) -> None:
@@ -133,8 +136,9 @@ class Reconciler:
     # what the host runs
 
     def applied(self) -> dict[tuple[str, str], Applied]:
-        """(env, app) -> the version last applied successfully, when, at whose request."""
-        return self._journal.applied()
+        """(env, app) -> the version last applied successfully, when, at whose request. For an
+        app a GitOps engine applies, what its observe hook last said the engine applied."""
+        return {**self._journal.applied(), **self._engine_applied}
 
     def outcomes(self, env: str, app: str) -> list[RunOutcome]:
         """Everything that happened on (env, app), oldest first."""
@@ -148,11 +152,17 @@ class Reconciler:
         """Runs the health checks and keeps their results for `health()`."""
         try:
             self._health = await self.check_health()
-            printed = await self._ask("observe")
-            self._observed = {
-                target: result.output_tail.strip().splitlines()[0]
+            state, printed = await self._ask_all("observe")
+            lines = {
+                target: result.output_tail.strip().splitlines()
                 for target, result in printed.items()
                 if result.ok and result.output_tail.strip()
+            }
+            self._observed = {target: said[0].strip() for target, said in lines.items()}
+            self._engine_applied = {
+                target: _engine_applied(state.targets[target], said)
+                for target, said in lines.items()
+                if state.targets[target].rendered
             }
         except Exception:
             log.exception("health checks failed")
@@ -168,6 +178,9 @@ class Reconciler:
 
     async def _ask(self, which: str) -> dict[tuple[str, str], HookResult]:
         """Runs one kind of read-only hook (`health`, `observe`) of every deployed app at once."""
+        return (await self._ask_all(which))[1]
+
+    async def _ask_all(self, which: str) -> tuple[DesiredState, dict[tuple[str, str], HookResult]]:
         async with self._passes:  # the index is read by one pass at a time
             state = await asyncio.to_thread(read_desired, self.repo, self._index)
         checks = {
@@ -177,7 +190,7 @@ class Reconciler:
             for target, want in state.targets.items() if getattr(want, which)
         }  # fmt: skip
         results = await asyncio.gather(*checks.values())
-        return dict(zip(checks, results, strict=True))
+        return state, dict(zip(checks, results, strict=True))
 
     # running
 
@@ -240,6 +253,8 @@ class Reconciler:
                 job = self._jobs.get(want.target)
                 if job is not None and job.working_on(want.commit):
                     continue
+                if want.rendered:
+                    continue  # its GitOps engine applies the files rendered in the commit
                 if not self._needs_run(want):
                     continue
                 if want.hook is None:
@@ -406,6 +421,13 @@ class Reconciler:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _engine_applied(want: Desired, said: list[str]) -> Applied:
+    """What a GitOps engine applied, from its app's observe hook: the version on the second line
+    (what the engine wrote into the cluster), or, without one, the running version (first)."""
+    version = (said[1] if len(said) > 1 else said[0]).strip()
+    return Applied(version, utc_now(), want.commit if version == want.version else "")
 
 
 async def _first_of(*events: asyncio.Event, timeout: float) -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.engine.effects import Amend, Answer, Effect, dump, load
+from bot.engine.effects import Amend, Answer, Edit, Effect, dump, load
 from bot.state.handled import Handled
 from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
@@ -198,9 +198,66 @@ class Ledger:
         effects of a room whose earlier one waits for its retry)."""
         rows = self._conn.execute(
             "SELECT id, identity, effect, attempts, next_at FROM outbox "
-            "WHERE state = 'ready' ORDER BY id"
+            "WHERE state = 'ready' AND kind != 'Job' ORDER BY id"
         ).fetchall()
         return [Owed(row[0], row[1], load(row[2]), row[3], row[4]) for row in rows]
+
+    @_locked
+    def jobs(self, executor: str) -> list[Owed]:
+        """The `Job`s owed to `executor`, in order: not the deliverer's (`due` leaves them
+        out); the executor marks each `sent` once it has taken it in."""
+        rows = self._conn.execute(
+            "SELECT id, identity, effect, attempts, next_at FROM outbox "
+            "WHERE state = 'ready' AND kind = 'Job' ORDER BY id"
+        ).fetchall()
+        owed = [Owed(row[0], row[1], load(row[2]), row[3], row[4]) for row in rows]
+        return [o for o in owed if getattr(o.effect, "executor", None) == executor]
+
+    @_locked
+    def edit(self, edit: Edit, identity: str) -> None:
+        """`edit` replaces the text of the answer it names: in the answer itself while that is
+        not sent yet (one message, no edit), else as an edit owed in place of any older edit of
+        the same answer still waiting (only the newest text matters)."""
+        with self._transaction():
+            row = self._conn.execute(
+                "SELECT id, effect FROM outbox WHERE identity = ? AND kind = 'Answer' "
+                "AND state IN ('prepared', 'ready')",
+                [edit.answer],
+            ).fetchone()
+            answer = load(row[1]) if row and row[0] not in self._in_flight else None
+            if row and isinstance(answer, Answer):
+                self._conn.execute(
+                    "UPDATE outbox SET effect = ? WHERE id = ?",
+                    [dump(edited(answer, edit)), row[0]],
+                )
+            else:
+                for old_id, old in self._conn.execute(
+                    "SELECT id, effect FROM outbox WHERE kind = 'Edit' AND state = 'ready'"
+                ).fetchall():
+                    older = load(old)
+                    mine = isinstance(older, Edit) and older.answer == edit.answer
+                    if mine and old_id not in self._in_flight:
+                        self._conn.execute("DELETE FROM outbox WHERE id = ?", [old_id])
+                self._insert([(identity, edit)], None, "ready")
+        self.on_ready()
+
+    @_locked
+    def answer_by_identity(self, identity: str) -> tuple[str, Answer] | None:
+        """(state, answer) of the answer owed under `identity`, sent or not; its event id is
+        `sent_event(identity)`."""
+        row = self._conn.execute(
+            "SELECT state, effect FROM outbox WHERE identity = ? AND kind = 'Answer'", [identity]
+        ).fetchone()
+        answer = load(row[1]) if row else None
+        return (row[0], answer) if row and isinstance(answer, Answer) else None
+
+    @_locked
+    def sent_event(self, identity: str) -> str | None:
+        """The event id the effect owed under `identity` became, once sent."""
+        row = self._conn.execute(
+            "SELECT event_id FROM outbox WHERE identity = ? AND state = 'sent'", [identity]
+        ).fetchone()
+        return row[0] if row else None
 
     @_locked
     def sending(self, owed: Owed) -> None:
@@ -317,6 +374,11 @@ class Ledger:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+
+
+def edited(answer: Answer, edit: Edit) -> Answer:
+    """The answer as `edit` has it now."""
+    return dataclasses.replace(answer, text=edit.text, html=edit.html, ok=edit.ok, error=edit.error)
 
 
 def amended(answer: Answer, news: str) -> Answer:

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 import tomlkit
 
 from bot.errors import InvalidRecord
+from bot.gitops.declaration import GitOps
+from bot.gitops.declaration import parse as parse_gitops
 from bot.state.names import name_problem, version_problem
 
 FROM_PATH = {"from_path": True}
@@ -32,6 +34,8 @@ class App:
     deploy: str | None = None
     health: str | None = None
     observe: str | None = None
+    gitops: GitOps | None = None
+    """Rendered for a GitOps engine, which applies it: no deploy hook runs on this host."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,11 @@ _SHAPES: dict[tuple[type, str], Callable[[str], str | None]] = {
 }
 """Fields that reach a hook's argv: held to the shape a command's argument must have."""
 
+_TABLES: dict[tuple[type, str], Callable[[str, Any], Any]] = {
+    (App, "gitops"): parse_gitops,
+}
+"""Fields that are TOML tables, each read by its own parser (which names file and key)."""
+
 
 def parse_toml(path: str, text: str) -> dict[str, Any]:
     """Reading needs only the values, and every command reads several files: the standard
@@ -129,6 +138,10 @@ def decode(cls: type[R], path: str, text: str, **from_path: str) -> R:
             if f.name in _REQUIRED.get(cls, ()):
                 raise InvalidRecord(path, f.name, "missing")
             continue
+        table = _TABLES.get((cls, f.name))
+        if table is not None:
+            values[f.name] = table(path, data[f.name])
+            continue
         values[f.name] = _check(path, f.name, hints[f.name], data[f.name])
         shape = _SHAPES.get((cls, f.name))
         if shape is not None and (problem := shape(values[f.name])) is not None:
@@ -136,6 +149,9 @@ def decode(cls: type[R], path: str, text: str, **from_path: str) -> R:
     for key in data:
         if key not in known:
             raise InvalidRecord(path, key, f"unknown field (known: {', '.join(sorted(known))})")
+    if cls is App and values.get("gitops") is not None and values.get("deploy") is not None:
+        raise InvalidRecord(path, "deploy", "an app with [gitops] is applied by its GitOps "
+                            "engine, not by a deploy hook: remove one of them")  # fmt: skip
     return cls(**values)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from bot.errors import InvalidRecord, NotFound
+from bot.gitops.files import problems as rendered_problems
 from bot.state.incidents import problems as incident_problems
 from bot.state.policy import Policy, decode_policy
 from bot.state.records import App, Deployment, Environment, Freeze, Lock, Suspension, decode
@@ -162,6 +163,7 @@ class StateView:
         for env in self.snapshot.list("deployments"):
             if env not in self.environments():
                 self.deployments(env)
+        found += rendered_problems(self)
         return found + list(self._skipped.values())
 
     def _readable(self, directory: str, read: Callable[[str, str, str], R]) -> dict[str, R]:

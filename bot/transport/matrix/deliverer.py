@@ -33,10 +33,10 @@ from nio import (
 )
 
 from bot.engine.dispatch import Engine
-from bot.engine.effects import Amend, Answer, CreateRoom, Effect, Notify, Upload
+from bot.engine.effects import Amend, Answer, CreateRoom, Edit, Effect, Job, Notify, Upload
 from bot.engine.types import Invocation, Reply, text_html
 from bot.logs import fact
-from bot.state.ledger import Ledger, Owed, amended
+from bot.state.ledger import Ledger, Owed, amended, edited
 from bot.tasks import first as _first
 from bot.transport.matrix.content import (
     edit_content,
@@ -219,6 +219,11 @@ class Deliverer:
             return found.room if found else f"commit:{effect.commit}"
         if isinstance(effect, Notify):
             return effect.rooms[0] if effect.rooms else f"key:{effect.room_key or 'announce'}"
+        if isinstance(effect, Edit):
+            found_answer = self.ledger.answer_by_identity(effect.answer)
+            return found_answer[1].room if found_answer else f"answer:{effect.answer}"
+        if isinstance(effect, Job):
+            return f"job:{effect.executor}"  # never due here: `Ledger.due` leaves jobs out
         if isinstance(effect, Upload):
             return effect.room
         return effect.link_in or f"key:{effect.key}"
@@ -234,9 +239,27 @@ class Deliverer:
             return await self._amend(effect, owed)
         if isinstance(effect, Notify):
             return await self._notify(effect, owed)
+        if isinstance(effect, Edit):
+            return await self._edit(effect, owed)
+        if isinstance(effect, Job):
+            raise Undeliverable(f"a job for {effect.executor}, not for the deliverer")
         if isinstance(effect, Upload):
             return await self._upload(effect, owed)
         return await self._create_room(effect, owed)
+
+    async def _edit(self, edit: Edit, owed: Owed) -> str | None:
+        found = self.ledger.answer_by_identity(edit.answer)
+        if found is None:
+            # Owed right after the work that edits it (an executor may be quicker): wait.
+            raise NotYet("the answer it edits is not owed yet")
+        state, answer = found
+        reply_id = self.ledger.sent_event(edit.answer)
+        if reply_id is None:
+            if state in ("prepared", "ready"):
+                raise NotYet("the answer it edits is not sent yet")
+            return None  # the answer could never be sent: an edit of it cannot be either
+        shown = answer_reply(edited(answer, edit))
+        return await self._send(answer.room, edit_content(shown, original=reply_id), owed.identity)
 
     async def _amend(self, amend: Amend, owed: Owed) -> str | None:
         sent = self.ledger.answer_event(amend.commit)

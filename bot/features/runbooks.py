@@ -1,0 +1,201 @@
+"""!runbooks, !run and !run cancel: diagnostics declared in runbooks/<name>.toml, run on the host.
+
+The handlers are pure like every other: `!run` reads the declaration from the snapshot, checks
+who may run it and every parameter, and returns a `Job` effect for the runbooks executor
+(bot/runbooks/executor.py), which the outbox holds until the executor takes it. Nothing runs
+before every check passed. The job carries everything the run needs (program, argv, the
+environment's names), so what was checked is what runs.
+"""
+
+import hashlib
+import html
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from bot.engine.context import Context, Outcome
+from bot.engine.dispatch import answer_id
+from bot.engine.effects import Job, Request
+from bot.engine.feature import RequestKind
+from bot.engine.grammar import Option
+from bot.engine.registry import Command
+from bot.errors import Forbidden, InvalidRecord, NotFound, Refused
+from bot.features.incident_common import change
+from bot.ids import USER_ID
+from bot.runbooks import declaration
+from bot.runbooks.declaration import Runbook
+from bot.state.incidents import by_room, load
+from bot.state.timeline import event
+
+EXECUTOR = "runbooks"
+CONFIRM = Option("--confirm", "confirm", "", "needed by a runbook that acts rather than looks")
+
+
+def run_id(event_id: str) -> str:
+    """A run's short id, from the event that asked for it: the same on a redelivery."""
+    return hashlib.sha256(event_id.encode()).hexdigest()[:8]
+
+
+def may_run(ctx: Context, runbook: Runbook) -> None:
+    """A runbook that names roles is for those roles (and admins) alone."""
+    if not runbook.roles or ctx.policy.is_admin(ctx.sender):
+        return
+    mine = {role.name for role in ctx.policy.roles_of(ctx.sender)}
+    if not mine & set(runbook.roles):
+        raise Forbidden(
+            f"runbook {runbook.name} is for the roles {', '.join(runbook.roles)}",
+            hint="ask an admin for one of them (!whoami shows yours)",
+        )
+
+
+def _environments_allowed(ctx: Context, runbook: Runbook, values: dict[str, str]) -> None:
+    for param in runbook.params:
+        if param.type != "env":
+            continue
+        env = values[param.name]
+        if runbook.environments and env not in runbook.environments:
+            raise Forbidden(
+                f"runbook {runbook.name} runs only in {', '.join(runbook.environments)}",
+                hint=f"choose {param.name}= one of them",
+            )
+        if not ctx.policy.allows(ctx.sender, "run", env):
+            raise Forbidden(
+                f"{ctx.sender} may not run !run in {env}",
+                hint="ask an admin to extend your role's environments in policy.toml",
+            )
+
+
+def runbooks(ctx: Context) -> Outcome:
+    lines = []
+    for name in declaration.names(ctx.state):
+        try:
+            runbook = declaration.load(ctx.state, name)
+            may_run(ctx, runbook)
+        except Forbidden:
+            continue
+        except InvalidRecord as e:
+            if ctx.policy.is_admin(ctx.sender):
+                lines.append(f"{name}: does not validate: {e.message}")
+            continue
+        lines.append(f"{runbook.usage()}  {runbook.summary}")
+    if not lines:
+        return Outcome("no runbooks you may run (runbooks/<name>.toml in the state repo)")
+    text = "\n".join(lines) + "\n!help run <name> shows one in full."
+    return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
+
+
+def run(ctx: Context) -> Outcome:
+    runbook = declaration.load(ctx.state, ctx.args["runbook"])
+    may_run(ctx, runbook)
+    bound = declaration.bind(
+        runbook, ctx.args.get("params", ""), ctx.state.apps(), ctx.state.environments()
+    )
+    _environments_allowed(ctx, runbook, bound.values)
+    shown = bound.shown()
+    typed = f"!run {runbook.name}" + (f" {shown}" if shown else "")
+    if runbook.confirm and not (bound.confirmed or ctx.args.get("confirm")):
+        raise Refused(
+            f"runbook {runbook.name} acts on the system, so it needs --confirm",
+            hint=f"type: {typed} --confirm",
+        )
+    inv = ctx.invocation
+    ident = run_id(inv.event_id)
+    incident = by_room(ctx.state, inv.room_id) if inv.room_id else None
+    job: dict[str, Any] = {
+        "action": "start", "id": ident, "kind": runbook.kind, "runbook": runbook.name,
+        "values": bound.values, "shown": shown, "command": typed,
+        "program": runbook.program, "args": declaration.argv(runbook, bound.values),
+        "env": declaration.environment(runbook, bound.values), "secrets": dict(runbook.secrets),
+        "timeout": runbook.timeout, "keep": runbook.keep_output, "redact": list(runbook.redact),
+        "concurrency": runbook.concurrency, "when_busy": runbook.when_busy,
+        "tunnel": None, "sender": ctx.sender, "sender_name": inv.display_name,
+        "place": inv.place, "room": inv.room_id, "event": inv.event_id,
+        "answer": answer_id(inv.event_id) if inv.answer else None,
+        "at": ctx.now.replace(microsecond=0).isoformat(),
+        "incident": incident.id if incident and incident.is_open else None,
+    }  # fmt: skip
+    if runbook.tunnel is not None:
+        tunnel = runbook.tunnel
+        job["tunnel"] = {
+            "program": tunnel.program, "port": tunnel.port, "wait": tunnel.wait_seconds,
+            "args": [declaration.render(a, bound.values) for a in tunnel.args],
+        }  # fmt: skip
+    text = f"run {ident}: {runbook.name}" + (f" {shown}" if shown else "") + ": starting…"
+    return Outcome(text, effects=(Job(EXECUTOR, job),), extra={"run": ident})
+
+
+def cancel(ctx: Context) -> Outcome:
+    ident = ctx.args["run"]
+    inv = ctx.invocation
+    job = {
+        "action": "cancel", "id": ident, "sender": ctx.sender,
+        "admin": ctx.policy.is_admin(ctx.sender),
+        "answer": answer_id(inv.event_id) if inv.answer else None,
+    }  # fmt: skip
+    return Outcome(f"cancelling run {ident}…", effects=(Job(EXECUTOR, job),))
+
+
+def usage_of(ctx: Context, name: str) -> str:
+    """`!help run <name>`: the runbook's usage, generated from its declaration."""
+    runbook = declaration.load(ctx.state, name)
+    try:
+        may_run(ctx, runbook)
+    except Forbidden as e:
+        return f"!run {name}: {e.message}"
+    return runbook.describe()
+
+
+@dataclass(frozen=True)
+class RunNoted(Request):
+    """A run started in an incident's room, for its timeline (sent by the executor at its end)."""
+
+    name: ClassVar[str] = "run noted"
+    incident: str
+    who: str
+    text: str
+
+
+def noted(ctx: Context, request: RunNoted) -> Outcome:
+    record = load(ctx.state, request.incident)
+    if record is None:
+        raise NotFound(f"no incident {request.incident}")
+    if not USER_ID.fullmatch(request.who):
+        raise Refused(f"not a Matrix user id: {request.who[:60]!r}")
+    line = event(ctx.now, request.who, request.text)
+    return Outcome(
+        f"run noted: {record.id}",
+        change=change(ctx, record, record, "runbook run", line),
+        extra={"incident": record.id},
+    )
+
+
+COMMANDS = (
+    Command(
+        name="runbooks",
+        usage="",
+        summary="the runbooks you may run",
+        examples=("!runbooks",),
+        handler=runbooks,
+    ),
+    Command(
+        name="run",
+        usage="<runbook> [<params...>]",
+        options=(CONFIRM,),
+        summary="run a runbook of the state repo on the host; its output comes back here",
+        details="Parameters are name=value (or values in the declared order); !help run <name> "
+        "shows a runbook's. The reply shows the output as it comes, then the exit status; a "
+        "long output comes as a file. Every run is recorded on refs/opsbot/runs.",
+        examples=("!run http-check port=8080", "!run sql-query hours=6 limit=20"),
+        handler=run,
+    ),
+    Command(
+        name="run cancel",
+        usage="<run>",
+        summary="stop a run (its whole process group); yours, or anyone's for an admin",
+        examples=("!run cancel 3f9a2c1b",),
+        handler=cancel,
+    ),
+)
+
+REQUESTS: tuple[RequestKind[Request], ...] = (
+    RequestKind(RunNoted, noted),  # type: ignore[arg-type]
+)

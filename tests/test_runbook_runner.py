@@ -1,0 +1,137 @@
+"""Running a runbook's program for real: real scripts in a temporary hooks directory."""
+
+import asyncio
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.runbooks.redact import Redactor
+from bot.runbooks.runner import Launch, run
+
+
+def hook(hooks: Path, name: str, body: str) -> None:
+    path = hooks / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+
+
+def alive(pid: int) -> bool:
+    """Running, not gone nor a zombie waiting for a parent that was killed with it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def hooks(tmp_path: Path) -> Path:
+    path = tmp_path / "hooks.d"
+    path.mkdir()
+    return path
+
+
+def launch(
+    program: str, *args: str, timeout: float = 10, keep: int = 1 << 20, **env: str
+) -> Launch:
+    return Launch(program, list(args), env, timeout, keep)
+
+
+async def test_argv_reaches_the_program_as_words_never_through_a_shell(
+    hooks: Path, tmp_path: Path
+) -> None:
+    hook(hooks, "echo-args", 'for a in "$@"; do printf "[%s]\\n" "$a"; done\n')
+    canary = tmp_path / "canary"
+    result = await run(
+        hooks, launch("echo-args", f"; touch {canary}", f"$(touch {canary})", "a\nb")
+    )
+    assert result.status == "ok"
+    assert result.output.decode() == f"[; touch {canary}]\n[$(touch {canary})]\n[a\nb]\n"
+    assert not canary.exists()
+
+
+async def test_only_the_declared_environment_reaches_the_program(hooks: Path) -> None:
+    hook(hooks, "env", "env | sort\n")
+    os.environ["OPSBOT_LEAK_CHECK"] = "leaked"
+    try:
+        result = await run(hooks, launch("env", DB="orders"))
+    finally:
+        del os.environ["OPSBOT_LEAK_CHECK"]
+    assert b"DB=orders" in result.output
+    assert b"leaked" not in result.output
+
+
+@pytest.mark.parametrize("name", ["../sh", "/bin/sh", "sub/x"])
+async def test_a_program_outside_the_hooks_directory_is_refused(hooks: Path, name: str) -> None:
+    result = await run(hooks, launch(name))
+    assert result.status == "refused"
+    assert "outside the hooks directory" in (result.error or "")
+
+
+async def test_a_symlink_out_of_the_hooks_directory_is_refused(hooks: Path) -> None:
+    (hooks / "shell").symlink_to("/bin/sh")
+    result = await run(hooks, launch("shell", "-c", "echo hi"))
+    assert result.status == "refused"
+    assert result.error == "program 'shell': outside the hooks directory"
+
+
+async def test_a_missing_program_is_refused(hooks: Path) -> None:
+    result = await run(hooks, launch("nothing-here"))
+    assert (result.status, result.error) == ("refused", "program 'nothing-here': missing")
+
+
+async def test_a_hang_is_killed_with_its_whole_group_at_the_timeout(
+    hooks: Path, tmp_path: Path
+) -> None:
+    pids = tmp_path / "pids"
+    hook(hooks, "hang", f"sleep 300 & echo $! > {pids}; sleep 300\n")
+    started = time.monotonic()
+    result = await run(hooks, launch("hang", timeout=0.5))
+    assert result.status == "timed out"
+    assert result.error == "timed out after 0.5s"
+    assert time.monotonic() - started < 5
+    await asyncio.sleep(0.1)
+    assert not alive(int(pids.read_text()))
+
+
+async def test_a_cancel_stops_the_run(hooks: Path) -> None:
+    hook(hooks, "hang", "echo started; sleep 300\n")
+    cancel = asyncio.Event()
+    running = asyncio.ensure_future(run(hooks, launch("hang"), cancel=cancel))
+    await asyncio.sleep(0.3)
+    cancel.set()
+    result = await asyncio.wait_for(running, 5)
+    assert (result.status, result.output) == ("cancelled", b"started\n")
+
+
+async def test_a_non_zero_exit_is_a_failure_with_its_output(hooks: Path) -> None:
+    hook(hooks, "fail", "echo boom >&2; exit 3\n")
+    result = await run(hooks, launch("fail"))
+    assert (result.status, result.exit_code, result.error) == ("failed", 3, "exited with 3")
+    assert result.output == b"boom\n"
+
+
+async def test_megabytes_of_output_are_counted_and_hashed_in_full_and_kept_to_the_limit(
+    hooks: Path,
+) -> None:
+    hook(hooks, "flood", "head -c 8000000 /dev/zero | tr '\\0' 'x'\n")
+    result = await run(hooks, launch("flood", keep=100_000))
+    assert result.size == 8_000_000
+    assert result.sha256 == hashlib.sha256(b"x" * 8_000_000).hexdigest()
+    assert result.cut
+    assert len(result.output) < 200_000
+    assert b"bytes not kept" in result.output
+
+
+async def test_binary_and_non_utf8_output_is_shown_as_text(hooks: Path) -> None:
+    hook(hooks, "binary", "printf 'caf\\351 \\000\\001\\033[31m ok\\n'\n")
+    result = await run(hooks, launch("binary"))
+    assert Redactor([], []).text(result.output) == "caf\ufffd [31m ok\n"
+
+
+def test_a_secret_and_the_declared_patterns_are_redacted() -> None:
+    redact = Redactor([r"password=\S+"], ["s3cr3t-token"])
+    text = redact.text(b"token s3cr3t-token used; password=hunter2 ok")
+    assert text == "token [redacted] used; [redacted] ok"

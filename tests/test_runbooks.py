@@ -1,0 +1,313 @@
+"""!runbooks, !run and !run cancel through the real engine, run by the real executor on real
+programs, recorded in the real repo and read back with the git CLI."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.engine.dispatch import answer_id
+from bot.engine.effects import Upload
+from bot.engine.services import Services
+from bot.engine.types import Invocation, Reply
+from bot.runbooks.executor import Executor
+from conftest import ALICE, BOB, MALLORY, Bot, git
+
+ROOM = "!ops:example.org"
+ECHO = """
+summary = "say hello"
+program = "hello"
+args = ["{who}"]
+timeout_seconds = 5
+[params.who]
+type = "enum"
+values = ["world", "team"]
+default = "world"
+"""
+POLICY = f"""
+[roles.admin]
+members = ["{ALICE}"]
+[roles.oncall]
+members = ["{BOB}"]
+commands = ["run", "runbooks", "run cancel", "help"]
+[roles.everyone]
+members = ["*"]
+commands = ["help", "runbooks"]
+"""
+
+
+class Host:
+    """The bot, a hooks directory and the executor, stepped by the test."""
+
+    def __init__(self, bot: Bot, tmp_path: Path, secrets: dict[str, Path] | None = None) -> None:
+        self.bot = bot
+        self.hooks = tmp_path / "hooks.d"
+        self.hooks.mkdir()
+        self.executor = Executor(
+            bot.engine.repo, bot.engine.ledger, Services(bot.engine), self.hooks,
+            bot.paths.state_dir, secrets or {}, edit_every=0.2,
+        )  # fmt: skip
+
+    def program(self, name: str, body: str) -> None:
+        path = self.hooks / name
+        path.write_text("#!/bin/sh\n" + body)
+        path.chmod(0o755)
+
+    def runbook(self, name: str, text: str) -> None:
+        self.bot.edit(f"runbooks/{name}.toml", text)
+
+    def say(self, text: str, sender: str = ALICE, room: str = ROOM) -> tuple[Reply, str]:
+        event = f"${uuid.uuid4().hex}"
+        invocation = Invocation(
+            sender=sender, sender_name=sender[1:].split(":")[0].title(), text=text,
+            event_id=event, received_at=self.bot.clock(), room_id=room, room_name="#ops",
+            transport="matrix", answer=True,
+        )  # fmt: skip
+        reply = self.bot.engine.run(invocation)
+        assert reply is not None
+        return reply, event
+
+    def answer(self, event: str) -> str:
+        found = self.bot.engine.ledger.answer_by_identity(answer_id(event))
+        assert found is not None
+        return found[1].text
+
+    async def until(self, event: str, done: Callable[[str], bool], timeout: float = 15) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await self.executor.step()
+            if done(self.answer(event)):
+                return self.answer(event)
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"not yet: {self.answer(event)!r}")
+
+    def runs(self, *args: str) -> str:
+        return git(self.bot.repo, "log", "refs/opsbot/runs", *args)
+
+
+@pytest.fixture
+def host(bot: Bot, tmp_path: Path) -> Host:
+    bot.edit("policy.toml", POLICY)
+    made = Host(bot, tmp_path)
+    made.program("hello", 'echo "hello, $1"\n')
+    made.runbook("hello", ECHO)
+    return made
+
+
+def ended(text: str) -> bool:
+    words = (" exit ", "failed", "timed out", "refused", "cancelled", "interrupted")
+    return any(word in text for word in words)
+
+
+async def test_a_run_answers_with_its_output_and_is_recorded_on_its_own_ref(host: Host) -> None:
+    reply, event = host.say("!run hello who=team")
+    assert reply.ok and reply.text.startswith("run ") and reply.text.endswith(": starting…")
+    text = await host.until(event, ended)
+    run = reply.extra["run"]
+    assert text.startswith(f"run {run}: hello who=team: exit 0 in ")
+    assert text.endswith("\nhello, team\n")
+    await host.executor.step()
+    assert host.runs("--format=%an <%ae>|%s") == f"Alice <{ALICE}>|run: hello who=team (exit 0)\n"
+    month = host.bot.clock().strftime("%Y-%m")
+    record = git(host.bot.repo, "show", f"refs/opsbot/runs:runs/{month}/{run}.toml")
+    assert f'requested_by = "{ALICE}"' in record and f'event = "{event}"' in record
+    assert 'status = "ok"' in record and "exit_code = 0" in record
+    assert 'output_sha256 = "' in record and "output_bytes = 12" in record
+    assert git(host.bot.repo, "show", f"refs/opsbot/runs:runs/{month}/{run}.txt") == "hello, team\n"
+    trailers = host.runs("--format=%(trailers:key=Opsbot-Run,key=Matrix-Event,valueonly)")
+    assert trailers.split() == [run, event]
+    # The desired state's history stays the desired state's.
+    assert git(host.bot.repo, "log", "--oneline", "main", "--", "deployments/", "runs/") == ""
+    assert "run:" not in git(host.bot.repo, "log", "--format=%s", "main")
+    assert git(host.bot.repo, "verify-commit", "refs/opsbot/runs", check=False) is not None
+
+
+async def test_a_mistyped_parameter_gets_the_runbooks_usage_and_runs_nothing(host: Host) -> None:
+    reply, _ = host.say("!run hello who='world; rm -rf /'")
+    assert not reply.ok and reply.error == "usage"
+    assert reply.text == (
+        "refused: who 'world; rm -rf /' must be one of: world, team\n"
+        "usage: !run hello [who=<world|team>]"
+    )
+    assert host.bot.engine.ledger.jobs("runbooks") == []
+
+
+async def test_an_unknown_runbook_is_refused_with_suggestions(host: Host) -> None:
+    reply, _ = host.say("!run helo")
+    assert reply.text == "refused: no runbook 'helo'; did you mean hello? !runbooks lists them"
+
+
+def test_runbooks_lists_only_those_a_person_may_run(host: Host) -> None:
+    host.runbook("secret-query", ECHO + 'roles = ["dba"]\n'.replace("roles", "\nroles"))
+    host.bot.edit("runbooks/secret-query.toml", 'roles = ["dba"]\n' + ECHO)
+    mine, _ = host.say("!runbooks", sender=BOB)
+    assert "!run hello [who=<world|team>]  say hello" in mine.text
+    assert "secret-query" not in mine.text
+    admins, _ = host.say("!runbooks")
+    assert "secret-query" in admins.text
+
+
+def test_help_run_shows_the_usage_generated_from_the_declaration(host: Host) -> None:
+    reply, _ = host.say("!help run hello")
+    assert reply.text.splitlines()[:3] == [
+        "!run hello [who=<world|team>]", "  say hello", "  who: enum (default world)",
+    ]  # fmt: skip
+
+
+async def test_a_run_from_someone_without_the_runbooks_role_is_refused(host: Host) -> None:
+    host.bot.edit("runbooks/hello.toml", 'roles = ["dba"]\n' + ECHO)
+    reply, _ = host.say("!run hello", sender=BOB)
+    assert reply.error == "forbidden" and "is for the roles dba" in reply.text
+    reply, _ = host.say("!run hello", sender=MALLORY)
+    assert reply.error == "forbidden"
+
+
+async def test_a_runbook_that_acts_needs_confirm(host: Host) -> None:
+    host.bot.edit("runbooks/hello.toml", "confirm = true\n" + ECHO)
+    reply, _ = host.say("!run hello who=team")
+    assert reply.text == (
+        "refused: runbook hello acts on the system, so it needs --confirm; "
+        "type: !run hello who=team --confirm"
+    )
+    reply, event = host.say("!run hello who=team --confirm")
+    assert reply.ok
+    assert "exit 0" in await host.until(event, ended)
+
+
+async def test_a_second_run_waits_for_the_first_then_runs(host: Host) -> None:
+    host.program("slow", "sleep 1; echo done\n")
+    host.runbook("slow", 'summary = "slow"\nprogram = "slow"\n')
+    first, one = host.say("!run slow")
+    _, two = host.say("!run slow", sender=BOB)
+    await host.executor.step()
+    assert host.answer(two).endswith(f"queued behind run {first.extra['run']} by {ALICE}")
+    await host.until(one, ended)
+    assert "exit 0" in await host.until(two, ended)
+
+
+async def test_a_busy_runbook_that_refuses_names_the_run_holding_it(host: Host) -> None:
+    host.program("slow", "sleep 1; echo done\n")
+    host.runbook("slow", 'summary = "slow"\nprogram = "slow"\nwhen_busy = "refuse"\n')
+    first, one = host.say("!run slow")
+    _, two = host.say("!run slow", sender=BOB)
+    await host.executor.step()
+    assert host.answer(two).endswith(
+        f"refused: slow is busy: run {first.extra['run']} by {ALICE} holds it (at most 1 at a time)"
+    )
+    await host.until(one, ended)
+    assert "(refused)" in host.runs("--format=%s")  # the refused run is recorded too
+
+
+async def test_cancel_stops_a_run_and_only_its_owner_or_an_admin_may(host: Host) -> None:
+    host.program("hang", "echo waiting; sleep 300\n")
+    host.runbook("hang", 'summary = "hang"\nprogram = "hang"\ntimeout_seconds = 600\n')
+    started, event = host.say("!run hang", sender=BOB)
+    run = started.extra["run"]
+    await host.until(event, lambda t: "running" in t)
+    _, denied = host.say(f"!run cancel {run}", sender=MALLORY)
+    assert host.answer(denied).startswith("refused")  # MALLORY may not even type it
+    _, cancel = host.say(f"!run cancel {run}")
+    text = await host.until(event, ended)
+    assert text.startswith(f"run {run}: hang: cancelled · output 8 bytes")
+    assert host.answer(cancel) == f"cancelled run {run} (hang by {BOB})"
+
+
+async def test_a_hang_past_the_timeout_is_killed_and_recorded(host: Host) -> None:
+    host.program("hang", "sleep 300\n")
+    host.runbook("hang", 'summary = "hang"\nprogram = "hang"\ntimeout_seconds = 1\n')
+    _, event = host.say("!run hang")
+    assert "timed out: timed out after 1s" in await host.until(event, ended)
+    await host.executor.step()
+    assert "run: hang (timed out)" in host.runs("--format=%s")
+
+
+async def test_a_program_missing_from_the_hooks_directory_is_a_clear_refused_run(
+    host: Host,
+) -> None:
+    host.runbook("gone", 'summary = "gone"\nprogram = "not-installed"\n')
+    _, event = host.say("!run gone")
+    text = await host.until(event, ended)
+    assert text.endswith("refused: program 'not-installed': missing")
+
+
+async def test_a_printed_secret_is_redacted_in_the_reply_and_in_git(
+    bot: Bot, tmp_path: Path
+) -> None:
+    secret = tmp_path / "api-token"
+    secret.write_text("tok-4f9a8b7c6d\n")
+    bot.edit("policy.toml", POLICY)
+    host = Host(bot, tmp_path, {"api_token": secret})
+    host.program("leaky", 'echo "using $API_TOKEN"; echo "password=hunter2"; exit 2\n')
+    host.runbook(
+        "leaky",
+        'summary = "leaky"\nprogram = "leaky"\nredact = ["password=\\\\S+"]\n'
+        '[env]\nAPI_TOKEN = { secret = "api_token" }\n',
+    )
+    _, event = host.say("!run leaky")
+    text = await host.until(event, ended)
+    assert "failed: exit 2" in text
+    assert text.endswith("using [redacted]\n[redacted]\n")
+    await host.executor.step()
+    everything = git(bot.repo, "log", "-p", "refs/opsbot/runs")
+    assert "tok-4f9a8b7c6d" not in everything and "hunter2" not in everything
+    assert "using [redacted]" in everything
+
+
+async def test_a_secret_the_host_does_not_have_refuses_the_run(host: Host) -> None:
+    host.runbook(
+        "needs", 'summary = "x"\nprogram = "hello"\nargs = ["x"]\n[env]\nT = { secret = "nope" }\n'
+    )
+    _, event = host.say("!run needs")
+    assert "the secret 'nope' is not set on this host" in await host.until(event, ended)
+
+
+async def test_a_long_output_comes_as_an_attachment_with_its_last_lines(host: Host) -> None:
+    host.program("long", "seq 1 5000\n")
+    host.runbook("long", 'summary = "long"\nprogram = "long"\n')
+    reply, event = host.say("!run long")
+    text = await host.until(event, ended)
+    run = reply.extra["run"]
+    assert f"the output is attached (run-{run}.txt); its last lines:\n4996\n" in text
+    [upload] = [o.effect for o in host.bot.engine.ledger.due() if isinstance(o.effect, Upload)]
+    assert (upload.room, upload.name, upload.in_reply_to) == (ROOM, f"run-{run}.txt", event)
+    assert Path(upload.path).read_text() == "".join(f"{n}\n" for n in range(1, 5001))
+
+
+async def test_a_restart_marks_the_run_in_flight_interrupted(
+    host: Host, bot: Bot, tmp_path: Path
+) -> None:
+    host.program("hang", "sleep 300\n")
+    host.runbook("hang", 'summary = "hang"\nprogram = "hang"\ntimeout_seconds = 600\n')
+    _, event = host.say("!run hang")
+    await host.until(event, lambda t: "running" in t)
+    for live in host.executor.live.values():  # the process stops: its runs with it
+        live.task.cancel()
+    await asyncio.sleep(0.1)
+    host.executor.close()
+    again = Executor(bot.engine.repo, bot.engine.ledger, Services(bot.engine), host.hooks,
+                     bot.paths.state_dir, {})  # fmt: skip
+    again.recover()
+    assert "interrupted: interrupted by a restart of opsbot" in host.answer(event)
+    assert "run: hang (interrupted)" in host.runs("--format=%s")
+
+
+async def test_a_run_in_an_incident_room_appears_in_its_timeline(host: Host) -> None:
+    host.say("!incident open sev2 checkout errors")
+    incident_room = "!incident:example.org"
+    toml = git(host.bot.repo, "show", "main:incidents/INC-1/incident.toml")
+    host.bot.edit(
+        "incidents/INC-1/incident.toml",
+        toml.replace("[roles]", f'room = "{incident_room}"\n\n[roles]'),
+    )
+    reply, event = host.say("!run hello", room=incident_room)
+    await host.until(event, ended)
+    for _ in range(100):  # the note follows the edit, in the run's own task
+        timeline = git(host.bot.repo, "show", "main:incidents/INC-1/timeline/0001.toml")
+        if "ran !run" in timeline:
+            break
+        await asyncio.sleep(0.05)
+    assert "ran !run hello who=world: exit 0" in timeline
+    assert f"run {reply.extra['run']}" in timeline

@@ -1,0 +1,61 @@
+"""Runbooks over a real Synapse: a run's reply is edited as its output comes, and a long output
+arrives as an encrypted file that a second person's client downloads and decrypts to the bytes
+recorded in Git."""
+
+import pytest
+from matrix_harness import BotProcess
+from test_matrix_ops import edits_of, ops_room
+from test_upload_matrix import files_in
+
+from conftest import git
+from devtools.devclient import Person
+
+pytestmark = pytest.mark.matrix
+
+TICKING = 'summary = "ticks"\nprogram = "tick"\ntimeout_seconds = 30\n'
+LONG = 'summary = "long"\nprogram = "long"\n'
+
+
+async def test_a_run_streams_its_output_into_edits_of_one_reply(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    opsbot.hook("tick", 'for n in 1 2 3 4 5 6 7 8; do echo "tick $n"; sleep 1; done\n')
+    opsbot.configure({"runbooks/tick.toml": TICKING}, "a runbook", alice.user_id)
+    opsbot.start()
+    room = await ops_room(alice, opsbot)
+    event = await alice.send(room, "!run tick")
+    await alice.reply_to(event)
+    reply_id = alice.replies_to(event)[0]["event_id"]
+
+    def final() -> bool:
+        return any(" exit 0 " in e["m.new_content"]["body"] for e in edits_of(alice, reply_id))
+
+    await alice.until(final, "the run's end", timeout=60)
+    bodies = [e["m.new_content"]["body"] for e in edits_of(alice, reply_id)]
+    running = [b for b in bodies if ": running, " in b]
+    assert len(running) >= 2, bodies  # seen while it ran, more than once
+    assert len(bodies) <= 8, bodies  # at most one edit every few seconds, not one per line
+    assert any("tick " in b for b in running)
+    assert bodies[-1].endswith("tick 7\ntick 8\n")
+    assert len(alice.replies_to(event)) == 1
+
+
+async def test_a_long_output_arrives_as_an_attachment_another_person_decrypts(
+    alice: Person, bob: Person, opsbot: BotProcess
+) -> None:
+    opsbot.hook("long", "seq 1 20000\n")
+    opsbot.configure({"runbooks/long.toml": LONG}, "a runbook", alice.user_id)
+    opsbot.start()
+    room = await ops_room(alice, opsbot, bob)
+    event = await alice.send(room, "!run long")
+    reply = await alice.reply_to(event)
+
+    await bob.until(lambda: bool(files_in(bob, room)), "the output as a file", timeout=60)
+    [content] = files_in(bob, room)
+    run = reply["body"].split()[1].rstrip(":")
+    assert content["body"] == f"output of run {run} (long)"
+    data = await bob.download(content)
+    assert data == "".join(f"{n}\n" for n in range(1, 20001)).encode()
+    month = git(opsbot.repo, "log", "-1", "--format=%ad", "--date=format:%Y-%m", "refs/opsbot/runs")
+    recorded = git(opsbot.repo, "show", f"refs/opsbot/runs:runs/{month.strip()}/{run}.txt")
+    assert recorded.encode() == data
