@@ -33,6 +33,7 @@ from bot.transport.matrix.decisions import (
     CONFIRMED,
     FILE,
     REJECTED,
+    SENT,
     WAITING,
     DecisionJournal,
     Verification,
@@ -158,7 +159,7 @@ def verifications(config: Config) -> list[str]:
                 f"   numbers: {' '.join(str(d) for d in v.decimals)}",
             ]
     if recent:
-        lines.append("ended:")
+        lines.append("recent:")
         lines += [f"{v.id}: {v.user_id} (device {v.device_id}): {_outcome(v)}" for v in recent]
     return lines
 
@@ -176,8 +177,10 @@ def decide(config: Config, number: int, action: str, wait: float = OUTCOME_SECON
             raise KeysError(f"verification {number} is not waiting: {_outcome(found)}")
         fact(log, f"verification {decision} on the host", id=number, user=found.user_id)
         deadline = time.monotonic() + wait
-        while (now := journal.get(number)) is not None and now.state == decision:
+        while (now := journal.get(number)) is not None and now.state in (decision, SENT):
             if time.monotonic() > deadline:
+                if now.state == SENT:
+                    return [f"{number}: {now.user_id} (device {now.device_id}): {_outcome(now)}"]
                 return [f"{action}ed {number}; the bot has not acted on it yet (is it running?)"]
             time.sleep(0.2)
     finally:
@@ -196,6 +199,11 @@ def _outcome(v: Verification) -> str:
         return f"verified: their client now trusts the bot{shown}"
     if v.state == WAITING:
         return "waiting"
+    if v.state == SENT:
+        return (
+            'confirmed, the bot\'s MAC is sent: verified once they press "They match" too '
+            "(within the minute)"
+        )
     return v.reason or v.state  # the reason says who ended it, and why
 
 

@@ -4,6 +4,8 @@ The bot's side of it runs against Element in test_element_verification.py."""
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,24 @@ def test_what_an_earlier_run_left_waiting_is_ended_at_the_next_start(
     assert journal.waiting() == []
     out = keys(config, "verifications").stdout
     assert f"{number}: @eve:example.org (device EVEPHONE): the bot restarted" in out
+
+
+def test_a_confirmation_waiting_for_the_person_s_side_says_so(
+    config: Path, journal: DecisionJournal
+) -> None:
+    number = offer(journal)
+    said: list[list[str]] = []
+    operator = threading.Thread(
+        target=lambda: said.append(decide(load_config(config), number, "confirm", wait=1.0))
+    )
+    operator.start()
+    while journal.waiting():
+        time.sleep(0.01)
+    journal.finish(number, "sent")  # the bot picked it up and sent its MAC; the person has not
+    operator.join()
+    assert said == [
+        [
+            f"{number}: @eve:example.org (device EVEPHONE): confirmed, the bot's MAC is sent: "
+            'verified once they press "They match" too (within the minute)'
+        ]
+    ]

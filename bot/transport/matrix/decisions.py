@@ -19,6 +19,7 @@ from bot.state.sqlite import connect
 
 FILE = "verifications.sqlite"
 WAITING, CONFIRMED, REJECTED = "waiting", "confirmed", "rejected"
+SENT = "sent"  # confirmed, and the bot's MAC is out: the person's side has yet to confirm
 VERIFIED, CANCELLED = "verified", "cancelled"
 KEEP = 20  # finished verifications kept for `opsbot keys verifications` to show
 STEPS: list[Step] = [
@@ -107,7 +108,7 @@ class DecisionJournal:
         """Ends what an earlier run of the bot left open: its flows died with it."""
         self.conn.execute(
             "UPDATE verifications SET state = ?, reason = ?, updated = ? WHERE state IN (?, ?, ?)",
-            [CANCELLED, reason, time.time(), WAITING, CONFIRMED, REJECTED],
+            [CANCELLED, reason, time.time(), WAITING, CONFIRMED, SENT],
         )
 
     def get(self, number: int) -> Verification | None:

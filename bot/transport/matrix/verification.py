@@ -32,6 +32,7 @@ from bot.transport.matrix.decisions import (
     CONFIRMED,
     FILE,
     REJECTED,
+    SENT,
     VERIFIED,
     DecisionJournal,
 )
@@ -210,6 +211,8 @@ class Verifier:
                          user=flow.them.user_id)  # fmt: skip
                     for outgoing in flow.confirm():
                         await self._send(flow, outgoing)
+                    if number is not None and flow.state == "confirmed":  # their MAC to come
+                        self.journal.finish(number, SENT)
                     self._finished(flow)
                 elif flow.state == "deciding" and row is not None and row.state == REJECTED:
                     await self._send(flow, flow.reject())
