@@ -50,12 +50,12 @@ class Flow:
 
 @asynccontextmanager
 async def verifying(
-    eve: ElementPerson, room: str, opsbot: BotProcess, decide: str
+    eve: ElementPerson, room: str, opsbot: BotProcess, decide: str, delay: float = 0
 ) -> AsyncIterator[Flow]:
     process = await asyncio.create_subprocess_exec(
         eve.node, str(SCRIPT), "--homeserver", eve.homeserver.base_url, "--user", eve.user_id,
         "--password", eve.password, "--room", room, "--bot", opsbot.user_id,
-        "--decide", decide, "--timeout", "150",
+        "--decide", decide, "--delay", str(delay), "--timeout", "150",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "NODE_NO_WARNINGS": "1"},
     )  # fmt: skip
@@ -123,6 +123,24 @@ async def test_emojis_confirmed_on_the_host_make_element_trust_the_bot(
     # (which shows such a signature to its signer only).
     assert end["masterSignedByMe"], end
     assert (await master_of(alice, opsbot)) in (await opsbot_keys(opsbot)).stdout.replace(" ", "")
+    opsbot.stop()
+
+
+async def test_the_operator_confirming_first_completes_when_the_person_does(
+    node: str, homeserver: Any, alice: Person, opsbot: BotProcess
+) -> None:
+    opsbot.start()
+    eve = ElementPerson(homeserver, node)
+    room = await shared_room(alice, opsbot, eve)
+    async with verifying(eve, room, opsbot, "match", delay=4) as flow:
+        await flow.line("sas")
+        number, _ = await waiting_for_operator(opsbot, eve.user_id)
+        confirmed = await opsbot_keys(opsbot, "confirm", number)
+        assert confirmed.returncode == 0, confirmed.stderr
+        end = await flow.line("end")
+    assert end["phase"] == "Done" and end["botCrossSigningVerified"], end
+    listing = (await opsbot_keys(opsbot, "verifications")).stdout
+    assert f"{number}: {eve.user_id} (device " in listing and "verified: their client" in listing
     opsbot.stop()
 
 

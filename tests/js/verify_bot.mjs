@@ -8,7 +8,7 @@
 // with how the flow ended and whether this client now sees the bot's identity as verified.
 //
 //   node verify_bot.mjs --homeserver URL --user @me:hs --password PW --room '!id:hs'|new \
-//        --bot @opsbot:hs [--decide match|mismatch|wait] [--timeout 120]
+//        --bot @opsbot:hs [--decide match|mismatch|wait] [--delay SECONDS] [--timeout 120]
 //
 // `--room new` makes a DM with the bot first, as Element does when there is none.
 
@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
         room: { type: "string" },
         bot: { type: "string" },
         decide: { type: "string", default: "match" },
+        delay: { type: "string", default: "0" },
         timeout: { type: "string", default: "120" },
     },
 });
@@ -91,6 +92,8 @@ if (request.phase === VerificationPhase.Ready) {
     if (sas !== null) {
         shown = { emoji: sas.sas.emoji ?? [], decimal: sas.sas.decimal ?? [] };
         say({ step: "sas", ...shown });
+        // A person who takes a moment to compare (the operator may confirm first).
+        await new Promise((resolve) => setTimeout(resolve, Number(args.delay) * 1000));
         if (args.decide === "match") await sas.confirm();
         else if (args.decide === "mismatch") sas.mismatch();
     }
