@@ -186,7 +186,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    """The bot's identity (`opsbot keys`), or a new one (`opsbot keys reset`)."""
+    """The bot's identity (`opsbot keys`), a new one (`opsbot keys reset`), and the operator's
+    side of emoji verification (`verifications`, `confirm ID`, `reject ID`)."""
     from bot import keys  # imports nio, which most subcommands do not need
 
     try:
@@ -197,7 +198,19 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if config.matrix is None:
         raise Refused(f"{args.config}: [matrix] is missing; the bot's keys are its Matrix identity")
     try:
-        lines = keys.reset_identity(config) if args.action == "reset" else keys.show(config)
+        if args.action == "reset":
+            lines = keys.reset_identity(config)
+        elif args.action == "verifications":
+            lines = keys.verifications(config)
+        elif args.action in ("confirm", "reject"):
+            if args.id is None:
+                raise keys.KeysError(
+                    f"which verification? opsbot keys {args.action} ID (opsbot keys "
+                    "verifications lists them)"
+                )
+            lines = keys.decide(config, args.id, args.action)
+        else:
+            lines = keys.show(config)
     except keys.KeysError as e:
         print(f"opsbot keys {args.action}: {e}", file=sys.stderr)
         return 1
@@ -386,10 +399,18 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_keygen)
 
     p = sub.add_parser(
-        "keys", help="the bot's Matrix identity (master key, device); reset: replace it"
+        "keys",
+        help="the bot's Matrix identity (master key, device), its reset, and emoji "
+        "verifications from Element",
     )
-    p.add_argument("action", nargs="?", choices=["show", "reset"], default="show",
-                   help="show (default), or reset: new cross-signing keys, announced")  # fmt: skip
+    p.add_argument(
+        "action", nargs="?", default="show",
+        choices=["show", "reset", "verifications", "confirm", "reject"],
+        help="show (default); reset: new cross-signing keys, announced; verifications: the "
+        "emoji verifications from Element waiting for you; confirm/reject ID: your decision "
+        "after comparing the emojis with the person",
+    )  # fmt: skip
+    p.add_argument("id", nargs="?", type=int, help="the verification (confirm, reject)")
     p.add_argument("--config", type=Path, required=True, help="host config (TOML)")
     p.set_defaults(func=cmd_keys)
 
