@@ -18,7 +18,8 @@ import pytest
 from bot import config
 from bot.downloads.host import Downloads
 from bot.downloads.run import Delivery, DownloadRun
-from bot.runbooks.declaration import argv, bind, decode
+from bot.runbooks.binding import argv, bind
+from bot.runbooks.declaration import decode
 from bot.runbooks.runner import Launch, RunResult, TunnelLaunch, run
 
 ROOT = Path(__file__).parent.parent
