@@ -60,6 +60,7 @@ class Terminal:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devtools.demo"],
             stdin=slave, stdout=slave, stderr=slave, env=demo_env(), close_fds=True,
+            start_new_session=True,  # its own group: what it starts can be stopped with it
         )  # fmt: skip
         os.close(slave)
         self.screen = b""
@@ -79,9 +80,15 @@ class Terminal:
         os.write(self.master, line.encode() + b"\r")
 
     def close(self) -> None:
+        """Stops the demo as a person would (Ctrl-C), then whatever it left of its group: a
+        test that ends early must not leave a homeserver and a bot running."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            self.process.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
         os.close(self.master)
 
 
