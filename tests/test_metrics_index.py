@@ -4,11 +4,12 @@ or removed after the index caught up gives the numbers `opsbot reindex` gives.""
 from dataclasses import asdict
 from typing import Any
 
+from test_metrics import M, deploy, outcome, report
+
 from bot.cli import main
 from bot.metrics.facts import Scope
 from bot.state.index import Index
 from conftest import Bot, git
-from test_metrics import M, deploy, outcome, report
 
 
 def reindexed(bot: Bot) -> dict[str, Any]:
