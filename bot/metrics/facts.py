@@ -37,10 +37,12 @@ class Scope:
     app: str | None = None
 
     def where(self) -> tuple[str, list[str]]:
+        # `+`: a filter on the rows of the window's range, never a reason to read the whole
+        # history of the environment or app by its index and sort it by commit again.
         if self.env is not None:
-            return " AND d.env = ?", [self.env]
+            return " AND +d.env = ?", [self.env]
         if self.app is not None:
-            return " AND d.app = ?", [self.app]
+            return " AND +d.app = ?", [self.app]
         return "", []
 
     def describe(self) -> str:
