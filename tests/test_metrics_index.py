@@ -2,12 +2,15 @@
 or removed after the index caught up gives the numbers `opsbot reindex` gives."""
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
-from test_metrics import M, deploy, outcome, report
+from test_metrics import START, M, deploy, outcome, report
 
 from bot.cli import main
 from bot.metrics.facts import Scope
+from bot.reconcile.notes import add_note
+from bot.reconcile.outcome import RunOutcome
 from bot.state.index import Index
 from conftest import Bot, git
 
@@ -53,3 +56,25 @@ def test_a_note_indexed_before_its_commit_settles_it_when_the_commit_is(bot: Bot
     bot.engine.index.close()
     bot.engine.index = late
     assert report(bot, Scope(env="prod")).deploys == 1
+
+
+def test_a_commit_writing_two_deployment_records_is_one_deploy_of_all(bot: Bot) -> None:
+    # Pushed with plain git: web 1.0 asked for in dev and prod by one commit, both applied.
+    # A deploy is named by its commit (as an incident's cause, as a note): over all
+    # environments it counts once, as its last record (prod); each environment counts its own.
+    record = (
+        'version = "1.0"\nrequested_by = "@alice:example.org"\n'
+        'requested_at = 2026-11-26T12:00:00Z\ncommand = "deploy"\n'
+    )
+    sha = bot.push(
+        {"deployments/dev/web.toml": record, "deployments/prod/web.toml": record}, "deploy both"
+    )
+    for env in ("dev", "prod"):
+        add_note(
+            bot.engine.repo,
+            RunOutcome(sha, "web", env, "1.0", "ok", 1, True, None, START + timedelta(minutes=10)),
+        )
+    assert report(bot).deploys == 1
+    assert report(bot, Scope(env="dev")).deploys == 1
+    assert report(bot, Scope(env="prod")).deploys == 1
+    assert report(bot, Scope(app="web")).deploys == 1
