@@ -9,18 +9,18 @@ Rows come from trees and refs; message trailers are kept only to show them (`!hi
 """
 
 import re
-import sqlite3
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from dulwich.diff_tree import tree_changes
-from dulwich.objects import Commit, ObjectID, ShaFile, Tree
+from dulwich.objects import Commit
 from sqlite_utils import Database
 
 from bot.reconcile.notes import NOTES
 from bot.state import index_facts
+from bot.state.index_rows import Rows, Trees
 from bot.state.message import read_trailers, summary_of
 from bot.state.repo import PROPOSALS, StateRepo
 from bot.state.sqlite import connect
@@ -137,8 +137,8 @@ class Index:
                 self._clear()
                 todo = _first_parent_chain(repo, head, stop=None)
             seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commits").fetchone()[0]
-            rows = _Rows(conn)
-            trees = _Trees(repo)
+            rows = Rows(conn)
+            trees = Trees(repo)
             parent_tree = None
             if todo and todo[-1].parents:
                 parent_tree = repo.git[todo[-1].parents[0]].tree  # type: ignore[attr-defined]
@@ -146,7 +146,7 @@ class Index:
                 seq += 1
                 self._add(repo, trees, commit, parent_tree, seq, rows)
                 parent_tree = commit.tree
-                if len(rows) >= _Rows.FLUSH:
+                if len(rows) >= Rows.FLUSH:
                     rows.flush()
             rows.flush()
             if todo:
@@ -209,8 +209,8 @@ class Index:
         return row[0] if row else None
 
     def _add(
-        self, repo: StateRepo, trees: "_Trees", commit: Commit, parent_tree: bytes | None,
-        seq: int, rows: "_Rows",
+        self, repo: StateRepo, trees: Trees, commit: Commit, parent_tree: bytes | None,
+        seq: int, rows: Rows,
     ) -> None:  # fmt: skip
         sha = commit.id.decode()
         name, _, email = commit.author.decode("utf-8", "replace").partition(" <")
@@ -298,79 +298,6 @@ class Index:
             [prefix, prefix + "g"],
         ).fetchall()
         return [row[0] for row in rows]
-
-
-class _Trees:
-    """The object store for tree diffs along main, keeping the trees it read last: a commit's
-    trees are its child's parent trees, so each is read (and parsed) once rather than twice."""
-
-    KEEP = 4096
-
-    def __init__(self, repo: StateRepo) -> None:
-        self.store = repo.git.object_store
-        self.kept: dict[ObjectID, ShaFile] = {}
-
-    def __getitem__(self, sha: ObjectID) -> ShaFile:
-        found = self.kept.get(sha)
-        if found is None:
-            found = self.store[sha]
-            if isinstance(found, Tree):
-                if len(self.kept) >= self.KEEP:
-                    self.kept.clear()
-                self.kept[sha] = found
-        return found
-
-
-class _Rows:
-    """The rows a sync of main adds, written a few thousand at a time with `executemany`: one
-    statement per row was a fifth of a cold index's time."""
-
-    FLUSH = 5000  # commits
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.commits: list[tuple[object, ...]] = []
-        self.paths: list[tuple[object, ...]] = []
-        self.deployments: list[tuple[object, ...]] = []
-        self.firsts: dict[tuple[str, str], int] = {}  # every version this sync has seen
-        self.changed: set[tuple[str, str]] = set()  # those not yet written
-        # The table holds no more than `firsts` unless it held something before this sync
-        # (rebuilding from nothing, it did not): only then is a version not seen looked up.
-        self.lookup = conn.execute("SELECT 1 FROM firsts LIMIT 1").fetchone() is not None
-
-    def __len__(self) -> int:
-        return len(self.commits)
-
-    def first(self, app: str, version: str, asked: int) -> int:
-        """The first request of `version` of `app` so far, this one (`asked`) included."""
-        known = self.firsts.get((app, version))
-        if known is None and self.lookup:
-            row = self.conn.execute(
-                "SELECT at FROM firsts WHERE app = ? AND version = ?", [app, version]
-            ).fetchone()
-            known = row[0] if row else None
-        first = asked if known is None else min(known, asked)
-        self.firsts[app, version] = first
-        self.changed.add((app, version))
-        return first
-
-    def flush(self) -> None:
-        conn = self.conn
-        since = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM deployments").fetchone()[0]
-        conn.executemany("INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.commits)
-        conn.executemany("INSERT INTO paths VALUES (?, ?, ?, ?)", self.paths)
-        conn.executemany(
-            "INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-            self.deployments,
-        )
-        conn.executemany(
-            "INSERT INTO firsts VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET at = excluded.at",
-            [(app, version, self.firsts[app, version]) for app, version in self.changed],
-        )
-        # The notes may have been indexed before these commits (by an earlier sync).
-        index_facts.settle_since(conn, since)
-        self.commits, self.paths, self.deployments = [], [], []
-        self.changed = set()
 
 
 def _proposal_status(repo: StateRepo, ref: str, tip: str) -> str | None:
