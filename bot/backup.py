@@ -3,7 +3,8 @@
 The repo is in Git and its mirrors. The state directory holds the rest, which no clone brings
 back: the signing key and `allowed_signers`, the Matrix device (credentials, crypto store and
 the key that encrypts it), the journals (sync position, handled invocations, hook runs, webhook
-deliveries) and, optionally, the index (derived: rebuilt from the repo if left out).
+deliveries, runbook runs) and the runs' output files kept on the host, and, optionally, the
+index (derived: rebuilt from the repo if left out).
 
 A backup is a directory: the files under `state/` (and the signing key under `key/` when the
 host config keeps it outside the state directory), and `manifest.json`, written last, after
@@ -17,6 +18,12 @@ invocations are copied: the engine records an invocation before it moves a ref, 
 those tips reach has its row in the copy. Commits made after (the mirror has them; the backup
 does not) are remembered at restore from their trailers, which this release writes cleaned
 (`bot.state.message`), so that no command that was done is run again after a restore.
+
+Runbook runs are recorded on their own ref, `refs/opsbot/runs`, which mirrors carry like main.
+Its tip is read *after* `runs.sqlite` is copied: the executor commits a run before it marks it
+recorded, so every run the copy calls recorded is reached by that tip. A restore into a clone
+that lacks it is refused (or, with `--force`, the runs the clone lacks are marked unrecorded,
+and the executor records them again from the journal when the bot starts).
 """
 
 import hashlib
@@ -34,6 +41,8 @@ from dulwich.repo import Repo
 from bot import __version__
 from bot.errors import OpsbotError
 from bot.files import PRIVATE_FILE, PUBLIC_FILE, private_dir, write_file
+from bot.runbooks import journal as runs_journal
+from bot.runbooks.record import RUNS_REF
 from bot.state.handled import Handled
 from bot.state.repo import MAIN, PROPOSALS, Identity, StateRepo
 from bot.upgrade import Host, OtherBot, invocations_in_trailers, seed_handled
@@ -67,6 +76,7 @@ class Manifest:
     main: str  # main's tip when the backup began
     proposals: dict[str, str]  # proposal branch -> tip, then
     files: list[Entry]
+    runs: str = ""  # refs/opsbot/runs' tip once runs.sqlite was copied ("": no run yet)
     release: str = __version__
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     format: int = FORMAT
@@ -103,17 +113,18 @@ def backup(host: Host, to: Path, *, with_index: bool = True) -> Manifest:
     repo = StateRepo(host.paths.repo, committer=Identity("opsbot", host.bot_id), signer=None)
     try:
         main, proposals, root = _identity(repo)  # before the handled invocations are copied
+        private_dir(to)  # it holds the signing key
+        entries = []
+        for source in _state_files(host, with_index):
+            name = f"{STATE}/{source.relative_to(state_dir).as_posix()}"
+            entries.append(_copy(source, to / name, name, STATE))
+        runs = repo.tip(RUNS_REF) or ""  # after the runs journal is copied
     finally:
         repo.close()
-    private_dir(to)  # it holds the signing key
-    entries = []
-    for source in _state_files(host, with_index):
-        name = f"{STATE}/{source.relative_to(state_dir).as_posix()}"
-        entries.append(_copy(source, to / name, name, STATE))
     if host.key_file.exists() and not host.key_file.is_relative_to(state_dir):
         entries.append(_copy(host.key_file, to / KEY / "signing_key", f"{KEY}/signing_key", KEY))
     _sync_dirs(to)
-    manifest = Manifest(host.bot_id, root, main, proposals, entries)
+    manifest = Manifest(host.bot_id, root, main, proposals, entries, runs)
     write_file(to / MANIFEST, manifest.encode(), PRIVATE_FILE)  # last: it makes the backup whole
     _sync_dirs(to)
     return manifest
@@ -156,6 +167,12 @@ def _restore(
             f"{host.paths.repo} lacks main's commit {manifest.main[:12]} of the backup: the clone "
             "is older than the backup; clone from an up-to-date mirror (or --force)"
         )
+    if manifest.runs and not _has(repo, manifest.runs) and not force:
+        raise BackupError(
+            f"{host.paths.repo} lacks the runs' commit {manifest.runs[:12]} of the backup "
+            f"({RUNS_REF.decode()}): clone from an up-to-date mirror, one that pushes the runs "
+            "too (or --force: the runs it lacks are recorded again from the journal)"
+        )
     for entry in manifest.files:
         _check(source, entry)
     busy = _existing_files(host)
@@ -179,6 +196,7 @@ def _restore(
         restored += 1
     _configure(repo, host)
     caught_up = _catch_up(host, repo, [manifest.main, *manifest.proposals.values()])
+    rerecorded = _runs_lacking(host, repo)
     lines = [
         f"restored {restored} files of {manifest.bot_id}'s backup of {manifest.created} "
         f"(release {manifest.release}) into {state_dir}",
@@ -187,6 +205,11 @@ def _restore(
     ]
     if caught_up:
         lines.append(f"remembered {caught_up} command(s) committed after the backup as done")
+    if rerecorded:
+        lines.append(
+            f"{rerecorded} run(s) the clone's {RUNS_REF.decode()} lacks will be recorded again "
+            "when the bot starts"
+        )
     return lines
 
 
@@ -327,6 +350,18 @@ def _configure(repo: StateRepo, host: Host) -> None:
     config.set((b"gpg", b"ssh"), b"allowedSignersFile", str(host.paths.allowed_signers).encode())
     config.write_to_path()
     git.close()
+
+
+def _runs_lacking(host: Host, repo: StateRepo) -> int:
+    """Marks the runs whose record the clone lacks as unrecorded (see the module's note)."""
+    path = host.paths.state_dir / runs_journal.FILE
+    if not path.exists():
+        return 0
+    journal = runs_journal.RunsJournal(path)
+    try:
+        return journal.forget_records(lambda sha: _has(repo, sha))
+    finally:
+        journal.close()
 
 
 def _catch_up(host: Host, repo: StateRepo, tips: list[str]) -> int:

@@ -13,6 +13,7 @@ from bot.config import DEFAULT_BOT_ID, ConfigError, HostPaths
 from bot.config import load as load_config
 from bot.errors import OpsbotError
 from bot.files import PUBLIC_FILE, make_dir, private_dir, write_file
+from bot.runbooks.record import RUNS_REF
 from bot.state.index import Index
 from bot.state.repo import MAIN, StateRepo
 from bot.state.signers import AllowedSigners
@@ -131,8 +132,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Checks the signature of every commit on main against public keys only (the allowed-signers
-    file, as `git verify-commit` does), so that anyone can check a repo without its secrets."""
+    """Checks the signature of every commit on main and on the runs ref against public keys
+    only (the allowed-signers file, as `git verify-commit` does), so that anyone can check a
+    repo without its secrets."""
     paths = _existing(_paths(args))
     file: Path = args.allowed_signers or paths.allowed_signers
     if not file.is_file():
@@ -144,7 +146,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     repo = StateRepo(paths.repo, committer=READER, signer=None)
     bad = 0
     total = 0
-    for entry in repo.git.get_walker(include=[repo.git.refs[MAIN]]):
+    tips = [repo.git.refs[ref] for ref in (MAIN, RUNS_REF) if ref in repo.git.refs]
+    for entry in repo.git.get_walker(include=tips):
         total += 1
         if not signers.verifies(entry.commit):
             bad += 1
@@ -183,7 +186,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    """The bot's identity (`opsbot keys`), or a new one (`opsbot keys reset`)."""
+    """The bot's identity (`opsbot keys`), a new one (`opsbot keys reset`), and the operator's
+    side of emoji verification (`verifications`, `confirm ID`, `reject ID`)."""
     from bot import keys  # imports nio, which most subcommands do not need
 
     try:
@@ -194,7 +198,19 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if config.matrix is None:
         raise Refused(f"{args.config}: [matrix] is missing; the bot's keys are its Matrix identity")
     try:
-        lines = keys.reset_identity(config) if args.action == "reset" else keys.show(config)
+        if args.action == "reset":
+            lines = keys.reset_identity(config)
+        elif args.action == "verifications":
+            lines = keys.verifications(config)
+        elif args.action in ("confirm", "reject"):
+            if args.id is None:
+                raise keys.KeysError(
+                    f"which verification? opsbot keys {args.action} ID (opsbot keys "
+                    "verifications lists them)"
+                )
+            lines = keys.decide(config, args.id, args.action)
+        else:
+            lines = keys.show(config)
     except keys.KeysError as e:
         print(f"opsbot keys {args.action}: {e}", file=sys.stderr)
         return 1
@@ -362,7 +378,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_metrics, format="table")
 
     p = sub.add_parser(
-        "verify", help="check every commit on main is signed by an allowed signer (public keys)"
+        "verify",
+        help="check every commit on main and the runs ref is signed by an allowed signer",
     )
     repo_args(p)
     p.add_argument(
@@ -382,10 +399,18 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_keygen)
 
     p = sub.add_parser(
-        "keys", help="the bot's Matrix identity (master key, device); reset: replace it"
+        "keys",
+        help="the bot's Matrix identity (master key, device), its reset, and emoji "
+        "verifications from Element",
     )
-    p.add_argument("action", nargs="?", choices=["show", "reset"], default="show",
-                   help="show (default), or reset: new cross-signing keys, announced")  # fmt: skip
+    p.add_argument(
+        "action", nargs="?", default="show",
+        choices=["show", "reset", "verifications", "confirm", "reject"],
+        help="show (default); reset: new cross-signing keys, announced; verifications: the "
+        "emoji verifications from Element waiting for you; confirm/reject ID: your decision "
+        "after comparing the emojis with the person",
+    )  # fmt: skip
+    p.add_argument("id", nargs="?", type=int, help="the verification (confirm, reject)")
     p.add_argument("--config", type=Path, required=True, help="host config (TOML)")
     p.set_defaults(func=cmd_keys)
 

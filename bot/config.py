@@ -119,9 +119,11 @@ class AlertsConfig:
 @dataclass(frozen=True)
 class RunbooksConfig:
     """[runbooks]: the secrets runbooks may ask for by name (`env.X = { secret = "name" }`),
-    each a file on the host (a systemd credential); the repo and the chat never hold them."""
+    each a file on the host (a systemd credential); the repo and the chat never hold them. And
+    how long a run's output file stays in the state directory (Git keeps it regardless)."""
 
     secrets: dict[str, Path] = field(default_factory=dict)
+    keep_output_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ class Config:
     http: HttpConfig | None = None  # None: no listener
     webhooks: tuple[WebhookConfig, ...] = ()
     alerts: AlertsConfig | None = None  # None: no /alertmanager route
-    mirrors: tuple[str, ...] = ()  # remotes main and the notes are pushed to after each commit
+    mirrors: tuple[str, ...] = ()  # where main, the notes and the runs are pushed
     runbooks: "RunbooksConfig" = field(default_factory=lambda: RunbooksConfig())
     metrics: MetricsConfig | None = None  # None: no /metrics page
     downloads: DownloadsConfig = DownloadsConfig()
@@ -185,7 +187,7 @@ _KNOWN = {
     "webhooks.<source>": {"secret_file", "room", "records_versions"},
     "alerts": {"room", "token_file", "unauthenticated", "requests_per_minute"},
     "mirrors": {"remotes"},
-    "runbooks": {"secrets"},
+    "runbooks": {"secrets", "keep_output_days"},
     "metrics": {"token_file"},
     "downloads": {
         "dir",
@@ -489,17 +491,22 @@ def _mirrors(data: dict[str, Any], problem: Problem) -> tuple[str, ...]:
 
 
 _SECRET = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+MAX_KEEP_DAYS = 3650
 
 
 def _runbooks(data: dict[str, Any], problem: Problem) -> RunbooksConfig:
     table = data.get("runbooks")
     if not isinstance(table, dict):
         return RunbooksConfig()
+    days = table.get("keep_output_days", RunbooksConfig.keep_output_days)
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_KEEP_DAYS:
+        problem("runbooks", "keep_output_days", f"must be a whole number from 0 to {MAX_KEEP_DAYS}")
+        days = RunbooksConfig.keep_output_days
     secrets = table.get("secrets", {})
     if not isinstance(secrets, dict):
         problem("runbooks", "secrets", 'must be a table of name = "file", like '
                 '{ db_password = "/run/credentials/opsbot.service/db-password" }')  # fmt: skip
-        return RunbooksConfig()
+        return RunbooksConfig(keep_output_days=days)
     found: dict[str, Path] = {}
     for name, file in secrets.items():
         if not _SECRET.fullmatch(name):
@@ -512,7 +519,7 @@ def _runbooks(data: dict[str, Any], problem: Problem) -> RunbooksConfig:
             problem("runbooks", "secrets", f"{name}: must be the absolute path of a file")
         else:
             found[name] = Path(file)
-    return RunbooksConfig(found)
+    return RunbooksConfig(found, days)
 
 
 def _downloads(data: dict[str, Any], problem: Problem, get: Get) -> DownloadsConfig:

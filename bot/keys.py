@@ -9,7 +9,9 @@ verified the old identity must hear that a new one replaced it, from the bot, no
 import asyncio
 import json
 import logging
+import time
 import uuid
+from datetime import datetime
 
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig
@@ -27,8 +29,19 @@ from bot.transport.matrix.cross_signing import (
     fingerprint,
     reset,
 )
+from bot.transport.matrix.decisions import (
+    CONFIRMED,
+    FILE,
+    REJECTED,
+    SENT,
+    WAITING,
+    DecisionJournal,
+    Verification,
+)
 
 log = logging.getLogger("opsbot.keys")
+
+OUTCOME_SECONDS = 10.0  # how long `confirm` waits to say what the bot made of it
 
 
 class KeysError(Exception):
@@ -124,3 +137,75 @@ async def _reset(
         return await reset(client, config.paths.state_dir, password)
     finally:
         await client.close()
+
+
+def verifications(config: Config) -> list[str]:
+    """The lines `opsbot keys verifications` prints: the emoji verifications waiting for the
+    operator, with what to compare, then the last few that ended."""
+    journal = _journal(config)
+    try:
+        waiting, recent = journal.waiting(), journal.recent()
+    finally:
+        journal.close()
+    if not waiting:
+        lines = ["no verification is waiting (start one in Element: the bot's profile, Verify)"]
+    else:
+        lines = ["waiting for you: compare with what the person's Element shows, then "
+                 "opsbot keys confirm ID (they match) or opsbot keys reject ID"]  # fmt: skip
+        for v in waiting:
+            lines += [
+                f"{v.id}: {v.user_id} (device {v.device_id}), since {_when(v.created)}",
+                f"   emoji: {v.shown()}",
+                f"   numbers: {' '.join(str(d) for d in v.decimals)}",
+            ]
+    if recent:
+        lines.append("recent:")
+        lines += [f"{v.id}: {v.user_id} (device {v.device_id}): {_outcome(v)}" for v in recent]
+    return lines
+
+
+def decide(config: Config, number: int, action: str, wait: float = OUTCOME_SECONDS) -> list[str]:
+    """`opsbot keys confirm|reject ID`: the operator's decision, and what the bot made of it
+    (it polls for decisions; a few seconds at most while it runs)."""
+    decision = CONFIRMED if action == "confirm" else REJECTED
+    journal = _journal(config)
+    try:
+        found = journal.decide(number, decision)
+        if found is None:
+            raise KeysError(f"no verification {number}: opsbot keys verifications lists them")
+        if found.state != decision:
+            raise KeysError(f"verification {number} is not waiting: {_outcome(found)}")
+        fact(log, f"verification {decision} on the host", id=number, user=found.user_id)
+        deadline = time.monotonic() + wait
+        while (now := journal.get(number)) is not None and now.state in (decision, SENT):
+            if time.monotonic() > deadline:
+                if now.state == SENT:
+                    return [f"{number}: {now.user_id} (device {now.device_id}): {_outcome(now)}"]
+                return [f"{action}ed {number}; the bot has not acted on it yet (is it running?)"]
+            time.sleep(0.2)
+    finally:
+        journal.close()
+    assert now is not None
+    return [f"{number}: {now.user_id} (device {now.device_id}): {_outcome(now)}"]
+
+
+def _journal(config: Config) -> DecisionJournal:
+    return DecisionJournal(config.paths.state_dir / "matrix" / FILE)
+
+
+def _outcome(v: Verification) -> str:
+    if v.state == "verified":
+        shown = f"; their master key {fingerprint(v.their_master)}" if v.their_master else ""
+        return f"verified: their client now trusts the bot{shown}"
+    if v.state == WAITING:
+        return "waiting"
+    if v.state == SENT:
+        return (
+            'confirmed, the bot\'s MAC is sent: verified once they press "They match" too '
+            "(within the minute)"
+        )
+    return v.reason or v.state  # the reason says who ended it, and why
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at).strftime("%H:%M:%S")

@@ -1,12 +1,14 @@
 """Mirrors: copies of the state repo elsewhere (`[mirrors] remotes` in the host config).
 
-After each commit, `main` and the notes ref (`refs/notes/opsbot`) are pushed to every remote,
+After each commit, `main`, the notes ref (`refs/notes/opsbot`) and the runs ref
+(`refs/opsbot/runs`, the record of every runbook run) are pushed to every remote,
 in the background: a slow or unreachable mirror never holds up a command. Each remote has its
 own task, so one failing remote does not delay the others. A failed push is retried with
 exponential backoff (new commits do not shorten the wait); a remote that keeps failing is
 announced once, not once per commit, and announced again when it recovers. The refs are
 also compared every `poll` seconds, so commits made without a `trigger()` (notes written by the
-reconciler, `opsbot` on the command line, a push into the repo) reach the mirrors too.
+reconciler, runs recorded by the runbooks executor, `opsbot` on the command line, a push into
+the repo) reach the mirrors too.
 
 A mirror is never force-pushed: opsbot never rewrites history, so a remote whose `main` has
 commits the state repo lacks was changed by someone else, and is reported rather than
@@ -28,13 +30,14 @@ from dulwich.repo import Repo
 
 from bot.logs import fact
 from bot.reconcile.notes import NOTES
+from bot.runbooks.record import RUNS_REF
 from bot.state.repo import MAIN, StateRepo
 
 log = logging.getLogger("opsbot.mirror")
 
 Announce = Callable[[str], Awaitable[None]]
 Tips = dict[bytes, bytes]  # ref -> commit
-REFS = (MAIN, NOTES)
+REFS = (MAIN, NOTES, RUNS_REF)
 POLL = 30.0
 BACKOFF_FIRST = 2.0
 BACKOFF_CAP = 600.0

@@ -47,6 +47,7 @@ from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.people import People
 from bot.transport.matrix.session import LoginFailed, Session
 from bot.transport.matrix.transport import MatrixTransport
+from bot.transport.matrix.verification import Verifier
 from bot.transport.ratelimit import RateLimit
 from bot.watch import Watcher
 
@@ -207,14 +208,17 @@ async def _serve(
     stack.callback(downloads.close)
     executor = Executor(
         repo, ledger, services, config.reconcile.hooks_dir, config.paths.state_dir,
-        config.runbooks.secrets, downloads=downloads,
+        config.runbooks.secrets, keep_output_days=config.runbooks.keep_output_days,
+        downloads=downloads,
     )  # fmt: skip
     stack.callback(executor.close)
 
+    verifier = Verifier(client, config.paths.state_dir, identity.master, people)
+    stack.callback(verifier.close)
     transport = MatrixTransport(
         client, engine, journal, rate_limit=RateLimit(config.matrix.commands_per_minute),
         observers=[o for feature in FEATURES for o in feature.observers], people=people,
-        room_found=ledger.room_found,
+        room_found=ledger.room_found, verifier=verifier,
     )  # fmt: skip
     deliverer = Deliverer(client, engine, ledger, people=people)
     if config.http is not None:
@@ -256,6 +260,7 @@ async def _serve(
         asyncio.ensure_future(transport.observations.run(stop)),
         asyncio.ensure_future(_keep_status(watcher, client, ready, stop)),
         asyncio.ensure_future(mirrors.run(stop)),
+        asyncio.ensure_future(verifier.run(stop)),
         asyncio.ensure_future(executor.run(stop)),
         *(asyncio.ensure_future(_task(t, services, ready, stop)) for f in FEATURES
           for t in f.tasks),

@@ -30,6 +30,7 @@ from bot.config import HostPaths
 from bot.downloads import links as download_links
 from bot.errors import OpsbotError
 from bot.reconcile import journal as reconcile_journal
+from bot.runbooks import journal as runs_journal
 from bot.state import handled, layout, ledger
 from bot.state.handled import Handled
 from bot.state.message import Message, read_trailers, trailers_from
@@ -64,6 +65,7 @@ JOURNALS = (
     JournalFile("webhooks.sqlite", deliveries.SCHEMA, deliveries.Deliveries),
     JournalFile("outbox.sqlite", ledger.SCHEMA, ledger.open_outbox),
     JournalFile("downloads.sqlite", download_links.SCHEMA, download_links.Ledger),
+    JournalFile(runs_journal.FILE, runs_journal.SCHEMA, runs_journal.RunsJournal),
 )
 
 

@@ -12,6 +12,10 @@ import pytest
 from bot import cli
 from bot.assemble import open_engine
 from bot.config import HostPaths
+from bot.engine.services import Services
+from bot.runbooks.executor import Executor
+from bot.runbooks.journal import RunsJournal
+from bot.runbooks.record import record
 from conftest import Bot, git
 
 
@@ -152,3 +156,59 @@ def test_a_repo_inside_the_state_dir_is_left_to_git(
         e["path"] for e in json.loads((tmp_path / "backup/manifest.json").read_text())["files"]
     ]
     assert names and not [n for n in names if "state.git" in n]
+
+
+def a_run(bot: Bot, run_id: str) -> str:
+    """A run as the executor leaves it: in runs.sqlite, its output on the host, recorded in Git."""
+    job = {
+        "id": run_id, "runbook": "disk", "values": {}, "shown": "", "command": "!run disk",
+        "sender": "@alice:example.org", "sender_name": "Alice", "place": "#ops",
+        "room": "!ops:example.org", "event": f"${run_id}", "at": "2026-11-26T10:00:00+00:00",
+    }  # fmt: skip
+    result = {"status": "ok", "exit_code": 0, "duration": 0.1, "size": 6, "sha256": "x"}
+    journal = RunsJournal(bot.paths.state_dir / "runs.sqlite")
+    journal.add(job)
+    journal.started(run_id)
+    journal.ended(run_id, result)
+    (bot.paths.state_dir / "runs").mkdir(exist_ok=True)
+    (bot.paths.state_dir / "runs" / f"run-{run_id}.txt").write_text("disk ok\n")
+    journal.recorded(run_id, record(bot.engine.repo, job, result, "disk ok\n"))
+    journal.close()
+    return run_id
+
+
+def test_the_runs_journal_and_outputs_come_back_with_the_runs_ref(
+    bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = a_run(bot, "3f9a2c1b")
+    backup(bot, tmp_path / "backup", capsys)
+    manifest = json.loads((tmp_path / "backup/manifest.json").read_text())
+    assert manifest["runs"] == git(bot.repo, "rev-parse", "refs/opsbot/runs").strip()
+    b = clone(bot, tmp_path / "b")
+    assert restore(b, tmp_path / "backup") == 0
+    assert "recorded again" not in capsys.readouterr().out
+    assert (b.state_dir / f"runs/run-{run}.txt").read_text() == "disk ok\n"
+    journal = RunsJournal(b.state_dir / "runs.sqlite")
+    found = journal.get(run)
+    assert found is not None and found.recorded == manifest["runs"]
+    assert git(b.repo, "show", f"refs/opsbot/runs:runs/2026-11/{run}.txt") == "disk ok\n"
+
+
+def test_a_clone_without_the_runs_is_refused_or_gets_them_recorded_again(
+    bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = clone(bot, tmp_path / "b")  # a mirror as it was before the run
+    run = a_run(bot, "3f9a2c1b")
+    backup(bot, tmp_path / "backup", capsys)
+    assert restore(b, tmp_path / "backup") == 2
+    assert "lacks the runs' commit" in capsys.readouterr().err
+    assert restore(b, tmp_path / "backup", "--force") == 0
+    assert "1 run(s) the clone's refs/opsbot/runs lacks" in capsys.readouterr().out
+
+    on_b = Bot(b, open_engine(b), bot.clock)
+    executor = Executor(on_b.engine.repo, on_b.engine.ledger, Services(on_b.engine),
+                        tmp_path / "hooks.d", b.state_dir, {})  # fmt: skip
+    executor.recover()  # what the bot does when it starts
+    executor.close()
+    assert git(b.repo, "show", f"refs/opsbot/runs:runs/2026-11/{run}.txt") == "disk ok\n"
+    assert git(b.repo, "log", "--format=%an %s", "refs/opsbot/runs") == "Alice run: disk (exit 0)\n"

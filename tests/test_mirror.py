@@ -14,6 +14,7 @@ from bot.mirror import Mirrors, shown
 from bot.reconcile.hooks import HookResult
 from bot.reconcile.notes import NOTES, add_note
 from bot.reconcile.outcome import RunOutcome
+from bot.runbooks.record import RUNS_REF, record
 from conftest import Bot, git
 
 
@@ -189,3 +190,24 @@ async def test_no_remotes_is_nothing_to_do(bot: Bot) -> None:
     mirrors = Mirrors(bot.engine.repo, [], Announcements().announce)
     mirrors.trigger()
     await asyncio.wait_for(mirrors.run(asyncio.Event()), 1)
+
+
+async def test_the_runs_ref_reaches_a_mirror_and_a_clone_of_it(bot: Bot, tmp_path: Path) -> None:
+    backup = bare(tmp_path / "backup.git")
+    mirrors = Mirrors(bot.engine.repo, [str(backup)], Announcements().announce, poll=0.1)
+    job = {
+        "id": "3f9a2c1b", "runbook": "disk", "values": {}, "shown": "", "command": "!run disk",
+        "sender": "@alice:example.org", "sender_name": "Alice", "place": "#ops",
+        "room": "!ops:example.org", "event": "$run", "at": "2026-11-26T10:00:00+00:00",
+    }  # fmt: skip
+    result = {"status": "ok", "exit_code": 0, "duration": 0.1, "size": 3, "sha256": "x"}
+
+    async with running(mirrors):
+        await eventually(lambda: tip(backup) == bot.head(), "the first push")
+        recorded = record(bot.engine.repo, job, result, "ok\n")  # as the executor does
+        await eventually(lambda: tip(backup, RUNS_REF.decode()) == recorded, "the run")
+
+    clone = tmp_path / "restored.git"
+    git(tmp_path, "clone", "-q", "--mirror", str(backup), str(clone))
+    assert git(clone, "show", "refs/opsbot/runs:runs/2026-11/3f9a2c1b.txt") == "ok\n"
+    assert git(clone, "log", "--format=%an %s", "refs/opsbot/runs") == "Alice run: disk (exit 0)\n"

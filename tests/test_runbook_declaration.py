@@ -2,8 +2,11 @@
 
 import pytest
 
+from bot import cli
 from bot.errors import InvalidRecord, UsageError
-from bot.runbooks.declaration import argv, bind, decode
+from bot.runbooks.binding import argv, bind
+from bot.runbooks.declaration import decode
+from conftest import Bot
 
 QUERY = """
 summary = "orders per status"
@@ -114,3 +117,18 @@ def test_a_declaration_that_does_not_validate_names_its_field(text: str, field: 
         decode("bad", text)
     assert caught.value.field == field
     assert caught.value.path == "runbooks/bad.toml"
+
+
+def test_opsbot_check_names_a_runbook_that_does_not_validate_and_its_field(
+    bot: Bot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bot.edit("runbooks/disk.toml", 'summary = "disk"\nprogram = "../bin/df"\n')
+    bot.edit("runbooks/Disk Usage.toml", 'summary = "disk"\nprogram = "df"\n')
+    bot.edit("runbooks/ok.toml", 'summary = "fine"\nprogram = "df"\n')
+    assert cli.main(["check", "--repo", str(bot.repo)]) == 1
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [
+        f"{bot.repo}: runbooks/Disk Usage.toml: not a runbook name: lowercase letters, digits, "
+        "- and _, at most 64",
+        f"{bot.repo}: runbooks/disk.toml: program: a name in the hooks directory, never a path",
+    ]

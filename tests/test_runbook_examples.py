@@ -18,7 +18,8 @@ import pytest
 from bot import config
 from bot.downloads.host import Downloads
 from bot.downloads.run import Delivery, DownloadRun
-from bot.runbooks.declaration import argv, bind, decode
+from bot.runbooks.binding import argv, bind
+from bot.runbooks.declaration import decode
 from bot.runbooks.runner import Launch, RunResult, TunnelLaunch, run
 
 ROOT = Path(__file__).parent.parent
@@ -185,3 +186,87 @@ async def test_fetch_artifact_says_when_the_store_has_no_such_file(
     assert result.exit_code == 1
     assert b"missing.tar.gz: HTTP 404" in result.output
     assert not delivered.ok
+
+
+async def test_fetch_artifact_reports_the_checksum_before_the_file_so_it_is_checked_as_it_arrives(
+    hooks: Path, tmp_path: Path, store: tuple[str, Path]
+) -> None:
+    source, _ = store
+    _, result, _ = await fetch_artifact(hooks, tmp_path, source, "web-1.4.2.tar.gz")
+    output = result.output.decode()
+    assert output.index("sha256 ") < output.index("fetching ")
+
+
+BODY = os.urandom(2_500_000)
+
+
+@pytest.fixture
+def awkward() -> Iterator[str]:
+    """A source that sends a file chunked (no length said in advance) and one that stops
+    before the length it announced."""
+
+    class Awkward(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            if self.path.endswith("/chunked.bin"):
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for at in range(0, len(BODY), 700_000):
+                    part = BODY[at : at + 700_000]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.send_header("Content-Length", str(len(BODY)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(BODY[:1_000_000])
+                self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Awkward)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/artifacts/"
+    server.shutdown()
+    server.server_close()
+
+
+async def fetch_files(
+    hooks: Path, tmp_path: Path, source: str, name: str, quota: int = 10**8
+) -> tuple[RunResult, Path]:
+    host = tmp_path / "opsbot.toml"
+    host.write_text(
+        f'[paths]\nrepo = "{tmp_path}/repo.git"\nstate_dir = "{tmp_path}/state"\n'
+        f"[downloads]\nquota_bytes = {quota}\n"
+    )
+    job = DownloadRun(Downloads.of(config.load(host)), "r1", "@alice:example.org", "!r")
+    env = job.begin()
+    launch = Launch("fetch-files", ["--source", source, name], env, 30, 1 << 16, job.budget)
+    return await run(hooks, launch, on_output=job.feed), Path(env["OPSBOT_DOWNLOAD_DIR"]) / name
+
+
+async def test_fetch_files_takes_a_file_sent_in_chunks_whole(hooks: Path, tmp_path: Path,
+                                                             awkward: str) -> None:  # fmt: skip
+    result, path = await fetch_files(hooks, tmp_path, awkward, "chunked.bin")
+    assert result.status == "ok", result.output
+    assert path.read_bytes() == BODY
+
+
+async def test_fetch_files_fails_when_the_source_stops_before_the_length_it_announced(
+    hooks: Path, tmp_path: Path, awkward: str
+) -> None:
+    result, _ = await fetch_files(hooks, tmp_path, awkward, "cut.bin")
+    assert result.exit_code == 2
+    assert b"the source stopped after 1000000 of 2500000 bytes" in result.output
+
+
+async def test_fetch_files_stops_at_the_quota_with_a_clear_message(
+    hooks: Path, tmp_path: Path, store: tuple[str, Path]
+) -> None:
+    source, _ = store
+    result, _ = await fetch_files(hooks, tmp_path, source, "web-1.4.2.tar.gz", quota=1_000_000)
+    assert result.exit_code == 3
+    assert b"the download quota is reached" in result.output

@@ -1,9 +1,13 @@
 """Running a runbook's program for real: real scripts in a temporary hooks directory."""
 
 import asyncio
+import base64
+import contextlib
 import hashlib
 import os
+import re
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -135,3 +139,64 @@ def test_a_secret_and_the_declared_patterns_are_redacted() -> None:
     redact = Redactor([r"password=\S+"], ["s3cr3t-token"])
     text = redact.text(b"token s3cr3t-token used; password=hunter2 ok")
     assert text == "token [redacted] used; [redacted] ok"
+
+
+@pytest.mark.parametrize("prefix", [b"", b"k", b"ke", b"key=", b"Authorization: Basic "])
+def test_a_secret_printed_base64_encoded_is_redacted_at_any_alignment(prefix: bytes) -> None:
+    secret = "s3cr3t-token/with+symbols"
+    redact = Redactor([], [secret])
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        printed = encode(prefix + secret.encode() + b" and more after it").decode()
+        shown = redact(f"got {printed} back")
+        assert "[redacted]" in shown
+        # What is left of the encoding, read at any alignment, does not give the secret back.
+        for piece in re.split(r"\s|\[redacted\]", shown):
+            assert secret[2:-2] not in _decoded(piece)
+    assert redact(base64.b64encode(secret.encode()).decode()) == "[redacted]"
+
+
+def test_a_secret_printed_url_encoded_is_redacted() -> None:
+    secret = "p@ss word/with&more"
+    redact = Redactor([], [secret])
+    for printed in (
+        urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret),
+        urllib.parse.quote(secret, safe="").lower(),
+    ):  # fmt: skip
+        assert redact(f"GET /login?password={printed}&next=/") == (
+            "GET /login?password=[redacted]&next=/"
+        )
+
+
+def _decoded(piece: str) -> str:
+    """`piece` as base64 (either alphabet) from each of its first four characters."""
+    read = []
+    for skip in range(4):
+        chars = piece[skip:]
+        chars = chars[: len(chars) - len(chars) % 4]
+        for altchars in (None, b"-_"):
+            with contextlib.suppress(ValueError):
+                read.append(base64.b64decode(chars, altchars).decode(errors="replace"))
+    return " ".join(read)
+
+
+async def test_a_secret_cut_in_two_where_a_long_output_was_cut_is_redacted_on_both_sides(
+    hooks: Path,
+) -> None:
+    secret = "s3cr3t-token-0123456789"
+    # Of 1024 bytes kept at the head and the 64 KiB tail, one secret straddles the end of the
+    # head, another the start of the tail.
+    fill = "head -c {} /dev/zero | tr '\\0' {}"
+    script = f"printf '%1014s' ''; printf '{secret}'; {fill.format(100000, 'x')}; "
+    hook(hooks, "straddle", script + f"printf '{secret}'; {fill.format(65518, 'y')}\n")
+    result = await run(hooks, launch("straddle", keep=1024))
+    assert result.cut
+    shown = Redactor([], [secret]).text(result.output)
+    head, _, tail = shown.partition("\n[… ")
+    assert head == " " * 1014 + "[redacted]"
+    assert tail.split("\n", 1)[1] == "[redacted]" + "y" * 65518
+
+
+def test_a_window_that_lost_its_start_does_not_show_the_end_of_a_secret() -> None:
+    redact = Redactor([], ["s3cr3t-token-0123456789"])
+    assert redact.text(b"23456789 and on", cut_before=True) == "[redacted] and on"
+    assert redact.text(b"23456789 and on") == "23456789 and on"

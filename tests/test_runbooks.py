@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import cli
 from bot.engine.dispatch import answer_id
 from bot.engine.effects import Upload
 from bot.engine.services import Services
@@ -311,3 +312,23 @@ async def test_a_run_in_an_incident_room_appears_in_its_timeline(host: Host) -> 
         await asyncio.sleep(0.05)
     assert "ran !run hello who=world: exit 0" in timeline
     assert f"run {reply.extra['run']}" in timeline
+
+
+async def test_opsbot_verify_checks_the_runs_signatures_too(
+    host: Host, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, event = host.say("!run hello")
+    await host.until(event, ended)
+    await host.executor.step()
+    capsys.readouterr()
+    assert cli.main(["verify", "--repo", str(host.bot.repo)]) == 0
+    main = int(git(host.bot.repo, "rev-list", "--count", "main"))
+    assert capsys.readouterr().out.startswith(f"{main + 1} of {main + 1} commits signed")
+    # Someone adds a run record of their own, unsigned.
+    forged = git(
+        host.bot.repo, "-c", "user.name=Eve", "-c", "user.email=eve@example.org",
+        "commit-tree", "refs/opsbot/runs^{tree}", "-p", "refs/opsbot/runs", "-m", "run: forged",
+    ).strip()  # fmt: skip
+    git(host.bot.repo, "update-ref", "refs/opsbot/runs", forged)
+    assert cli.main(["verify", "--repo", str(host.bot.repo)]) == 1
+    assert f"unsigned or bad signature: {forged}" in capsys.readouterr().out

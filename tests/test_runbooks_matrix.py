@@ -1,6 +1,8 @@
 """Runbooks over a real Synapse: a run's reply is edited as its output comes, and a long output
 arrives as an encrypted file that a second person's client downloads and decrypts to the bytes
-recorded in Git."""
+recorded in Git; a run of a busy runbook is told it waits, or that it is refused and why."""
+
+from typing import Any
 
 import pytest
 from matrix_harness import BotProcess
@@ -59,3 +61,45 @@ async def test_a_long_output_arrives_as_an_attachment_another_person_decrypts(
     month = git(opsbot.repo, "log", "-1", "--format=%ad", "--date=format:%Y-%m", "refs/opsbot/runs")
     recorded = git(opsbot.repo, "show", f"refs/opsbot/runs:runs/{month.strip()}/{run}.txt")
     assert recorded.encode() == data
+
+
+def latest(someone: Person, reply: dict[str, Any]) -> str:
+    """What a reply says now: its last edit, or itself when an edit came before it was sent."""
+    edits = edits_of(someone, reply["event_id"])
+    return str(edits[-1]["m.new_content"]["body"] if edits else reply["content"]["body"])
+
+
+async def test_a_busy_runbook_queues_or_refuses_and_each_reply_says_so(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    opsbot.hook("hold", "sleep 4; echo held\n")
+    opsbot.configure(
+        {
+            "runbooks/hold.toml": 'summary = "hold"\nprogram = "hold"\n',
+            "runbooks/solo.toml": 'summary = "solo"\nprogram = "hold"\nwhen_busy = "refuse"\n',
+        },
+        "two runbooks",
+        alice.user_id,
+    )
+    opsbot.start()
+    room = await ops_room(alice, opsbot)
+    events = [await alice.send(room, text) for text in ("!run hold", "!run hold", "!run solo")]
+    replies = [await alice.reply_to(event) for event in events]
+    refused_event = await alice.send(room, "!run solo")
+    await alice.reply_to(refused_event)
+    first, solo = (r["body"].split()[1].rstrip(":") for r in (replies[0], replies[2]))
+    replied = [alice.replies_to(e)[0] for e in (*events, refused_event)]
+
+    await alice.until(
+        lambda: f"refused: solo is busy: run {solo} by {alice.user_id} holds it" in latest(
+            alice, replied[3]
+        ),
+        "the refusal",
+    )  # fmt: skip
+    assert latest(alice, replied[3]).endswith("(at most 1 at a time)")
+    await alice.until(
+        lambda: f"queued behind run {first} by {alice.user_id}" in latest(alice, replied[1]),
+        "the queued run told whom it waits for",
+    )
+    await alice.until(lambda: " exit 0 " in latest(alice, replied[1]), "the queued run's end", 60)
+    assert latest(alice, replied[1]).endswith("\nheld\n")

@@ -11,6 +11,8 @@ import pytest
 
 from bot import cli, upgrade
 from bot.assemble import open_engine
+from bot.runbooks.journal import SCHEMA as RUNS_SCHEMA
+from bot.runbooks.journal import RunsJournal
 from bot.state import layout
 from bot.state.message import Message
 from bot.state.repo import Identity, StateRepo
@@ -257,3 +259,16 @@ def test_opsbot_run_refuses_a_repo_of_a_newer_release_and_is_not_restarted(
     assert result.returncode == 2  # RestartPreventExitStatus=2: a restart would not help
     [line] = [line for line in result.stderr.splitlines() if "cannot start" in line]
     assert "layout 3" in line and "upgrade opsbot" in line
+
+
+def test_a_runs_journal_of_a_newer_release_is_refused_before_anything_runs(
+    bot: Bot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = bot.paths.state_dir / "runs.sqlite"
+    RunsJournal(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 9")
+    conn.close()
+    code, _, err = migrate(bot, capsys)
+    assert code == 2
+    assert f"runs.sqlite has schema version 9, newer than this opsbot knows ({RUNS_SCHEMA})" in err

@@ -27,7 +27,7 @@ PRIVATE = {
     "X-Content-Type-Options": "nosniff",
 }
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)")
-FOLLOW_POLL = 0.05  # seconds between looks at a file being written
+FOLLOW_POLL = 0.01  # seconds between looks at a file being written, once caught up with it
 HELD = 1024 * 1024  # bytes of a file being written held back until its run is checked
 
 

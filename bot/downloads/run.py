@@ -22,10 +22,12 @@ offered as a link while the program still writes it (`offer`, from the guard): t
 fetch follows the growing file (bot/downloads/pages.py), so the download reaches them at the
 program's pace instead of after it. Its last bytes are held back until the run has ended and
 its checksums were verified; a run that fails cuts the fetch short, so a file that fails its
-checksum is never received whole.
+checksum is never received whole. A file with an expected checksum is hashed while it is
+written (bot/downloads/digests.py), so that check does not read it all again at the end.
 """
 
 import asyncio
+import contextlib
 import mimetypes
 import time
 from collections.abc import Mapping
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 
 from bot.downloads import progress
 from bot.downloads.checksums import mismatches
+from bot.downloads.digests import BLOCK, Digests
 from bot.downloads.host import Downloads
 from bot.downloads.links import DONE, FAILED, Link
 from bot.downloads.progress import Checksum, Meter, Progress
@@ -40,6 +43,8 @@ from bot.downloads.store import QuotaExceeded
 from bot.engine.effects import Effect, Upload
 
 GUARD_SECONDS = 0.2
+OFFER_SECONDS = 0.02  # between looks for the file to offer, until it is offered
+HASH_SECONDS = 0.1  # between reads of the files being hashed as they grow
 MAX_LINE = 4096  # a longer "line" is output, not a report
 
 
@@ -68,6 +73,8 @@ class DownloadRun:
         self.meter = Meter()
         self.last: Progress | None = None
         self.reported: dict[str, str] = {}
+        self.declared: Mapping[str, str] = {}  # the runbook's checksums, hashed as they arrive
+        self.digests = Digests()
         self.stopped: str | None = None  # why the bot stopped the run, in the person's words
         self.budget = 0
         self._cancel: asyncio.Event | None = None  # the guard's, set as soon as a report says
@@ -117,18 +124,60 @@ class DownloadRun:
         return "downloading: " + progress.describe(self.last, self.meter.rate())
 
     async def guard(self, cancel: asyncio.Event, every: float = GUARD_SECONDS) -> None:
-        """Until cancelled: stops the run (sets `cancel`) once it is over the quota."""
+        """Until cancelled: stops the run (sets `cancel`) once it is over the quota; offers
+        the link to the file being written (looking every `OFFER_SECONDS` while it may be
+        offered: the person may start as soon as the file is there, and a fast source brings
+        a GiB in a second); hashes the files with an expected checksum as they arrive."""
         store = self.downloads.store
         self._cancel = cancel
-        while not cancel.is_set():
-            if self.link is None:
-                await asyncio.to_thread(self.offer)
-            if self.stopped is None and await asyncio.to_thread(store.used) > store.quota:
-                self.stopped = f"stopped: the downloads went past their {self._quota()} quota"
-            if self.stopped is not None:
-                cancel.set()
-                return
-            await asyncio.sleep(every)
+        hashing = asyncio.ensure_future(self._hash_as_written())
+        measured = 0.0
+        try:
+            while not cancel.is_set():
+                if self._may_offer():
+                    await asyncio.to_thread(self.offer)
+                if self.stopped is None and time.monotonic() - measured >= every:
+                    measured = time.monotonic()
+                    if await asyncio.to_thread(store.used) > store.quota:
+                        self.stopped = (
+                            f"stopped: the downloads went past their {self._quota()} quota"
+                        )
+                if self.stopped is not None:
+                    cancel.set()
+                    return
+                await asyncio.sleep(min(every, OFFER_SECONDS) if self._may_offer() else every)
+        finally:
+            hashing.cancel()  # a read under way ends on its own; `deliver` reads the rest
+
+    def _may_offer(self) -> bool:
+        """Whether the file may still be offered while written: no link yet, a listener to
+        offer it on, and no total reported yet or one past the upload limit."""
+        if self.link is not None or self.stopped is not None or self.downloads.base_url is None:
+            return False
+        total = self.last.total if self.last is not None else None
+        return total is None or self.upload_limit is None or total > self.upload_limit
+
+    async def _hash_as_written(self, every: float = HASH_SECONDS) -> None:
+        """Reads each file whose checksum is expected as it grows (its name as the run's own
+        listing gives it, never joined from a report); looks again at once while it is a
+        block or more behind, else after `every` (a slow source is not read a packet at a
+        time)."""
+        read: dict[str, int] = {}
+        while True:
+            expected = {**self.reported, **self.declared}
+            behind = False
+            if expected:
+                files = await asyncio.to_thread(self.downloads.store.files, self.run_id)
+                for found in files:
+                    if found.name in expected and found.size > read.get(found.name, 0):
+                        with contextlib.suppress(OSError):  # removed: the run failed
+                            was = read.get(found.name, 0)
+                            read[found.name] = await asyncio.to_thread(
+                                self.digests.advance, found.path
+                            )
+                            behind = behind or read[found.name] - was >= BLOCK
+            if not behind:
+                await asyncio.sleep(every)
 
     def offer(self) -> str | None:
         """The link to the file being written, once its announced total is past the upload
@@ -169,7 +218,11 @@ class DownloadRun:
         files = self.downloads.store.files(self.run_id)
         if not files:
             return self._failed("the program finished but wrote no file", "empty")
-        wrong = mismatches(files, {**self.reported, **declared})
+        try:
+            wrong = mismatches(files, {**self.reported, **self.declared, **declared},
+                               self.digests.of)  # fmt: skip
+        finally:
+            self.digests.close()  # files read while written and then removed
         if wrong:
             return self._failed("checksum mismatch, nothing delivered:\n" + "\n".join(wrong),
                                 "checksum")  # fmt: skip

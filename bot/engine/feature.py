@@ -75,9 +75,16 @@ class Requests(Protocol):
     """What a route or a task may ask of the engine."""
 
     async def request(
-        self, request: Request, source: str, room: str | None = None, name: str | None = None
+        self,
+        request: Request,
+        source: str,
+        room: str | None = None,
+        name: str | None = None,
+        event_id: str | None = None,
     ) -> Reply:
-        """Runs `request` as `source` (in ids), shown as `name` (in commits), in `room`."""
+        """Runs `request` as `source` (in ids), shown as `name` (in commits), in `room`.
+        `event_id` makes it idempotent: a request asked again with the same one is done once
+        (without one, each call is a new request)."""
 
     def owe(self, effects: Sequence[tuple[str, Effect]]) -> None: ...
 

@@ -24,11 +24,17 @@ class Services:
         self.media_limit: int | None = None  # set by the Matrix transport once it knows
 
     async def request(
-        self, request: Request, source: str, room: str | None = None, name: str | None = None
+        self,
+        request: Request,
+        source: str,
+        room: str | None = None,
+        name: str | None = None,
+        event_id: str | None = None,
     ) -> Reply:
         invocation = Invocation(
             sender=self.engine.repo.committer.user_id, sender_name=name or source,
-            text=f"({request.name}, from {source})", event_id=f"{source}:{uuid.uuid4().hex}",
+            text=f"({request.name}, from {source})",
+            event_id=event_id or f"{source}:{uuid.uuid4().hex}",
             received_at=datetime.now(UTC), room_id=room, transport=source,
         )  # fmt: skip
         return await asyncio.to_thread(self.engine.request, request, invocation)

@@ -21,7 +21,7 @@ from bot.engine.registry import Command
 from bot.errors import Forbidden, InvalidRecord, NotFound, Refused
 from bot.features.incident_common import change
 from bot.ids import USER_ID
-from bot.runbooks import declaration
+from bot.runbooks import binding, declaration
 from bot.runbooks.declaration import Runbook
 from bot.state.incidents import by_room, load
 from bot.state.timeline import event
@@ -86,7 +86,7 @@ def runbooks(ctx: Context) -> Outcome:
 def run(ctx: Context) -> Outcome:
     runbook = declaration.load(ctx.state, ctx.args["runbook"])
     may_run(ctx, runbook)
-    bound = declaration.bind(
+    bound = binding.bind(
         runbook, ctx.args.get("params", ""), ctx.state.apps(), ctx.state.environments()
     )
     _environments_allowed(ctx, runbook, bound.values)
@@ -103,8 +103,8 @@ def run(ctx: Context) -> Outcome:
     job: dict[str, Any] = {
         "action": "start", "id": ident, "kind": runbook.kind, "runbook": runbook.name,
         "values": bound.values, "shown": shown, "command": typed,
-        "program": runbook.program, "args": declaration.argv(runbook, bound.values),
-        "env": declaration.environment(runbook, bound.values), "secrets": dict(runbook.secrets),
+        "program": runbook.program, "args": binding.argv(runbook, bound.values),
+        "env": binding.environment(runbook, bound.values), "secrets": dict(runbook.secrets),
         "timeout": runbook.timeout, "keep": runbook.keep_output, "redact": list(runbook.redact),
         "concurrency": runbook.concurrency, "when_busy": runbook.when_busy,
         "tunnel": None, "sender": ctx.sender, "sender_name": inv.display_name,
@@ -118,7 +118,7 @@ def run(ctx: Context) -> Outcome:
         tunnel = runbook.tunnel
         job["tunnel"] = {
             "program": tunnel.program, "port": tunnel.port, "wait": tunnel.wait_seconds,
-            "args": [declaration.render(a, bound.values) for a in tunnel.args],
+            "args": [binding.render(a, bound.values) for a in tunnel.args],
         }  # fmt: skip
     text = f"run {ident}: {runbook.name}" + (f" {shown}" if shown else "") + ": starting…"
     return Outcome(text, effects=(Job(EXECUTOR, job),), extra={"run": ident})

@@ -13,13 +13,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.logs import fact
+from bot.processes import kill_group, signal_name
 
 log = logging.getLogger("opsbot.reconcile")
 
@@ -116,7 +116,7 @@ async def run_hook(
                 exit_code = await proc.wait()
         except TimeoutError:
             timed_out = True
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             exit_code = await proc.wait()
         ended = time.monotonic()
         with contextlib.suppress(TimeoutError):
@@ -124,7 +124,7 @@ async def run_hook(
                 await tail.closed
     except BaseException:
         if proc.returncode is None:  # once it has exited, what it left running is not ours
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             # Reaped here, not left to the garbage collector; after SIGKILL this is immediate.
             await asyncio.shield(proc.wait())
         raise
@@ -136,23 +136,10 @@ async def run_hook(
     if timed_out:
         return failed(f"timed out after {timeout:g}s", None, output)
     if exit_code < 0:
-        return failed(f"killed by {_signal_name(-exit_code)}", exit_code, output)
+        return failed(f"killed by {signal_name(-exit_code)}", exit_code, output)
     if exit_code != 0:
         return failed(f"exited with {exit_code}", exit_code, output)
     return HookResult(name, True, 0, ended - started, output, None)
-
-
-def _kill_group(pid: int) -> None:
-    # The hook's own group (start_new_session): its children die with it.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 class _Tail(asyncio.Protocol):

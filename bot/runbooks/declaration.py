@@ -2,21 +2,22 @@
 
 The repo names a program of the host's hooks directory and its argv as a template over typed
 parameters; the host decides what programs exist and which secrets they get. Everything here
-is pure: a declaration in, a checked `Runbook` or an `InvalidRecord` naming the field out, and
-for a run, the words typed in chat in, the values (and so the exact argv) out.
+is pure: a declaration in, a checked `Runbook` or an `InvalidRecord` naming the field out. The
+words a run is typed with are read against it in binding.py.
 """
 
 import re
-import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.downloads.checksums import declared_sha256
-from bot.errors import InvalidRecord, NotFound, UsageError
-from bot.runbooks.params import Param, ParamError, decode_param
-from bot.state.view import StateView
+from bot.errors import InvalidRecord, NotFound
+from bot.runbooks.params import Param, decode_param
+
+if TYPE_CHECKING:
+    from bot.state.view import StateView
 
 DIRECTORY = "runbooks"
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -93,7 +94,7 @@ def path_of(name: str) -> str:
     return f"{DIRECTORY}/{name}.toml"
 
 
-def names(view: StateView) -> list[str]:
+def names(view: "StateView") -> list[str]:
     return sorted(
         entry.removesuffix(".toml")
         for entry in view.snapshot.list(DIRECTORY)
@@ -101,7 +102,7 @@ def names(view: StateView) -> list[str]:
     )
 
 
-def load(view: StateView, name: str) -> Runbook:
+def load(view: "StateView", name: str) -> Runbook:
     """The runbook `name`, or NotFound suggesting the nearest names."""
     import difflib
 
@@ -113,6 +114,25 @@ def load(view: StateView, name: str) -> Runbook:
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise NotFound(f"no runbook {name!r}", hint=hint + "!runbooks lists them")
     return decode(name, text)
+
+
+def problems(view: "StateView") -> list[InvalidRecord]:
+    """Every file of runbooks/ that is not a runbook one may run, naming the file and the field
+    (for `opsbot check`, and the watcher's news of a push)."""
+    found: list[InvalidRecord] = []
+    for entry in sorted(view.snapshot.list(DIRECTORY)):
+        if not entry.endswith(".toml"):
+            continue  # a README beside them
+        name = entry.removesuffix(".toml")
+        if not NAME.fullmatch(name):
+            why = "not a runbook name: lowercase letters, digits, - and _, at most 64"
+            found.append(InvalidRecord(path_of(name), None, why))
+            continue
+        try:
+            decode(name, view.text(path_of(name)) or "")
+        except InvalidRecord as e:
+            found.append(e)
+    return found
 
 
 def decode(name: str, text: str) -> Runbook:
@@ -199,96 +219,6 @@ def _tunnel(path: str, table: Any, known: set[str]) -> Tunnel | None:
     port = _number(path, table, "port", 0, 1, 65535, where="tunnel.")
     wait = _number(path, table, "wait_seconds", 10, 1, 300, where="tunnel.")
     return Tunnel(program, args, port, wait)
-
-
-# reading a run's words
-
-
-@dataclass(frozen=True)
-class Bound:
-    """The values of a run, checked, in declaration order; and whether --confirm was typed."""
-
-    values: dict[str, str]
-    confirmed: bool
-
-    def shown(self) -> str:
-        return " ".join(f"{k}={shlex.quote(v)}" for k, v in self.values.items())
-
-
-def bind(runbook: Runbook, raw: str, apps: Mapping[str, Any], envs: Mapping[str, Any]) -> Bound:
-    """`name=value` words (or bare values, in declaration order) to checked values; UsageError
-    with the runbook's own usage line for anything missing, unknown or of the wrong shape."""
-    usage = f"usage: {runbook.usage()}"
-    try:
-        words = shlex.split(raw)
-    except ValueError as e:
-        raise UsageError(
-            f"could not read the parameters: {e}", hint="close every quote you open"
-        ) from None
-    given: dict[str, str] = {}
-    confirmed = False
-    positional = [p.name for p in runbook.params]
-    by_name = {p.name: p for p in runbook.params}
-    for word in words:
-        if word == "--confirm":
-            confirmed = True
-            continue
-        key, eq, value = word.partition("=")
-        if eq and key in by_name:
-            if key in given:
-                raise UsageError(f"{key} given twice", usage=usage)
-            given[key] = value
-            continue
-        if eq and re.fullmatch(r"[a-z][a-z0-9_]*", key):
-            known = ", ".join(by_name) or "none"
-            raise UsageError(
-                f"{runbook.name} has no parameter {key!r} (its parameters: {known})", usage=usage
-            )
-        rest = [n for n in positional if n not in given]
-        if word.startswith("-") and not re.fullmatch(r"-[0-9]+", word):
-            raise UsageError(f"unknown option {word[:40]!r} (options here: --confirm)", usage=usage)
-        if not rest:
-            raise UsageError(f"unexpected {word[:40]!r}", usage=usage)
-        given[rest[0]] = word
-    values: dict[str, str] = {}
-    for param in runbook.params:
-        found = given.get(param.name, param.default)
-        if found is None:
-            raise UsageError(f"missing {param.name}=<{param.shape()}>", usage=usage)
-        try:
-            values[param.name] = param.check(found, apps, envs)
-        except ParamError as e:
-            shown = found if len(found) <= 40 else found[:37] + "..."
-            raise UsageError(f"{param.name} {shown!r} {e}", usage=usage) from None
-    return Bound(values, confirmed)
-
-
-def render(template: str, values: Mapping[str, str]) -> str:
-    """A template with `{param}` filled in (`{{` and `}}` for braces): one argv element stays
-    one element, whatever the value holds."""
-    out: list[str] = []
-    i = 0
-    while i < len(template):
-        if template.startswith("{{", i) or template.startswith("}}", i):
-            out.append(template[i])
-            i += 2
-            continue
-        if template[i] == "{":
-            end = template.index("}", i)
-            out.append(values[template[i + 1 : end]])
-            i = end + 1
-            continue
-        out.append(template[i])
-        i += 1
-    return "".join(out)
-
-
-def argv(runbook: Runbook, values: Mapping[str, str]) -> list[str]:
-    return [render(arg, values) for arg in runbook.args]
-
-
-def environment(runbook: Runbook, values: Mapping[str, str]) -> dict[str, str]:
-    return {key: render(template, values) for key, template in runbook.env.items()}
 
 
 # checks

@@ -40,6 +40,7 @@ class Fetched:
     def __init__(self, downloads: Downloads, job: dict[str, Any], upload_limit: int | None):
         self.job = job
         self.run = DownloadRun(downloads, job["id"], job["sender"], job.get("room"), upload_limit)
+        self.run.declared = job.get("sha256") or {}  # hashed as the files arrive
         self.delivery: Delivery | None = None
         self.env: dict[str, str] = {}
         self._waiting_for_link = True

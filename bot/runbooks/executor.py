@@ -6,7 +6,9 @@ end edits the reply with the exit status, duration and output (inline when short
 encrypted file attachment), records the run in Git (record.py) and, from an incident's room,
 in the incident's timeline.
 
-At start, runs a crash or a stop cut short are marked interrupted, recorded and told so.
+At start, runs a crash or a stop cut short are marked interrupted, recorded and told so. Every
+hour, the output files of runs that ended more than `keep_output_days` ago are removed from the
+state directory (once recorded in Git, which keeps the redacted output, and once sent).
 A runbook of kind `download` runs the same way, with what downloading.py adds.
 """
 
@@ -17,14 +19,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.downloads.host import Downloads
 from bot.engine.effects import Edit, Job, Upload
 from bot.engine.feature import Requests
-from bot.engine.types import Invocation
 from bot.logs import fact
 from bot.runbooks import journal as runs
 from bot.runbooks.downloading import Fetched, prepare
@@ -45,6 +45,8 @@ EDIT_EVERY = 3.0  # seconds between edits of a running run's reply
 LAST_LINES = 12  # of output, in a running run's reply
 INLINE_CHARS = 3000  # an output longer than this (or than INLINE_LINES) comes as a file
 INLINE_LINES = 40
+KEEP_OUTPUT_DAYS = 14  # the host config's default ([runbooks] keep_output_days)
+PRUNE_EVERY = 3600.0  # seconds between looks for output files past their retention
 
 
 @dataclass
@@ -66,6 +68,7 @@ class Executor:
         edit_every: float = EDIT_EVERY,
         clock: Callable[[], float] = time.time,
         downloads: Downloads | None = None,  # None: runbooks of kind download are refused
+        keep_output_days: int = KEEP_OUTPUT_DAYS,
     ) -> None:
         self.repo = repo
         self.ledger = ledger
@@ -76,7 +79,8 @@ class Executor:
         self.edit_every = edit_every
         self.clock = clock
         self.downloads = downloads
-        self.journal = RunsJournal(state_dir / "runs.sqlite")
+        self.keep_output = keep_output_days * 86400.0
+        self.journal = RunsJournal(state_dir / runs.FILE)
         self.live: dict[str, _Live] = {}
         self._edits = 0
         self._told: set[str] = set()  # queued runs told which run they wait for
@@ -97,10 +101,14 @@ class Executor:
         start, recorded as interrupted)."""
         self.recover()
         wake = asyncio.Event()
+        pruned_at = -PRUNE_EVERY
         try:
             while not stop.is_set():
                 try:
                     await self.step()
+                    if time.monotonic() - pruned_at >= PRUNE_EVERY:
+                        pruned_at = time.monotonic()
+                        await asyncio.to_thread(self.prune)
                 except Exception:
                     log.exception("the runbooks executor failed a step; trying again")
                 await first(wake, stop, timeout=POLL)
@@ -133,6 +141,30 @@ class Executor:
         self._start_queued()
         self._record_pending()
 
+    def prune(self) -> int:
+        """Removes the output files past their retention; how many. A run's file stays while
+        its record is not in Git yet or its attachment is still owed, whatever its age."""
+        if not self.outputs.is_dir():
+            return 0
+        removed = 0
+        before = self.clock() - self.keep_output
+        for path in self.outputs.glob("run-*.txt"):
+            run_id = path.name.removeprefix("run-").removesuffix(".txt")
+            found = self.journal.get(run_id)
+            if found is not None and (found.state != runs.ENDED or found.recorded is None):
+                continue
+            if self.ledger.waiting(f"run:{run_id}:output"):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < before:
+                    path.unlink()
+                    removed += 1
+        if removed:
+            fact(
+                log, "run outputs removed", count=removed, older_than_days=self.keep_output / 86400
+            )
+        return removed
+
     # queueing
 
     def _queue(self, job: dict[str, Any]) -> None:
@@ -148,6 +180,7 @@ class Executor:
             job = queued.job
             holders = self._holders(queued.runbook)
             if len(holders) < int(job["concurrency"]):
+                self._told.discard(queued.id)
                 self.journal.started(queued.id)
                 self.live[queued.id] = _Live(asyncio.ensure_future(self._run(job)))
                 continue
@@ -155,8 +188,8 @@ class Executor:
             if job["when_busy"] == "refuse":
                 limit = f"at most {job['concurrency']} at a time"
                 why = f"{job['runbook']} is busy: {who} holds it ({limit})"
-                self.journal.ended(queued.id, _result("refused", error=why))
                 refused = _result("refused", error=why)
+                self.journal.ended(queued.id, refused)
                 self._tell(job, *_final(job, refused, "", None), ok=False, error="busy")
                 fact(log, "run refused: busy", run=queued.id, holder=holders[0].id)
             elif queued.id not in self._told:
@@ -226,7 +259,8 @@ class Executor:
             redact = Redactor([], [])
         finally:
             self.live.pop(run_id, None)
-        output = redact.text(result.output)
+        # Off the loop: redacting the most a runbook may keep (16 MiB) takes seconds.
+        output = await asyncio.to_thread(redact.text, result.output)
         if fetched is not None:
             output = fetched.shown(output)
         outcome = _result(
@@ -288,7 +322,8 @@ class Executor:
                 if bytes(recent) == shown and shown:
                     continue
                 shown = bytes(recent)
-                text = redact.text(shown)
+                # A full window has lost its start: a secret may be cut there.
+                text = redact.text(shown, cut_before=len(shown) >= 16 * 1024)
                 if fetched is not None:
                     text = fetched.status() + "\n" + fetched.shown(text)
                 self._tell(job, *_progress(job, self.clock() - started, text))
@@ -345,15 +380,10 @@ class Executor:
 
         text = f"ran {job['command']}: {_how(outcome)} (run {job['id']}, refs/opsbot/runs)"
         request = RunNoted(job["incident"], job["sender"], text)
-        engine = getattr(self.requests, "engine", None)
-        if engine is None:
-            return
-        invocation = Invocation(
-            sender=engine.repo.committer.user_id, sender_name="opsbot",
-            text=f"(run noted {job['id']})", event_id=f"run:{job['id']}:incident",
-            received_at=datetime.now(UTC), room_id=job.get("room"), transport="runbooks",
+        reply = await self.requests.request(
+            request, "runbooks", room=job.get("room"), name="opsbot",
+            event_id=f"run:{job['id']}:incident",
         )  # fmt: skip
-        reply = await asyncio.to_thread(engine.request, request, invocation)
         if not reply.ok:
             fact(
                 log,

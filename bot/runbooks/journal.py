@@ -9,6 +9,7 @@ how many runs of a runbook hold it, in which order the others wait.
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ STEPS: list[Step] = [
         """
     ),
 ]
+SCHEMA = len(STEPS)  # the newest version (`PRAGMA user_version`) this code knows
+FILE = "runs.sqlite"  # in the state directory
 QUEUED, RUNNING, ENDED = "queued", "running", "ended"
 
 
@@ -95,6 +98,14 @@ class RunsJournal:
 
     def recorded(self, run_id: str, commit: str) -> None:
         self.conn.execute("UPDATE runs SET recorded = ? WHERE id = ?", [commit, run_id])
+
+    def forget_records(self, present: Callable[[str], bool]) -> int:
+        """Marks the runs whose record commit is not `present` (a repo restored from an older
+        mirror) as not recorded, so that they are recorded again; how many."""
+        rows = self.conn.execute("SELECT id, recorded FROM runs WHERE recorded IS NOT NULL")
+        lost = [run_id for run_id, commit in rows.fetchall() if not present(commit)]
+        self.conn.executemany("UPDATE runs SET recorded = NULL WHERE id = ?", [[i] for i in lost])
+        return len(lost)
 
 
 _COLUMNS = "id, runbook, state, job, queued_at, started_at, result, recorded"

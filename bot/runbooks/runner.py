@@ -23,7 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.processes import kill_group, signal_name
 from bot.reconcile.hooks import BASE_ENV, resolve_hook
+from bot.runbooks.redact import cut_marker
 
 TAIL_BYTES = 64 * 1024  # of a cut output, the end is kept too: where the error usually is
 DRAIN = 0.2  # seconds to read on after the exit (a daemon it left may hold the pipe forever)
@@ -95,7 +97,7 @@ class _Output(asyncio.Protocol):
         if not self.tail:
             return bytes(self.head)
         skipped = self.size - len(self.head) - len(self.tail)
-        marker = f"\n[… {skipped} bytes not kept …]\n".encode() if skipped > 0 else b""
+        marker = cut_marker(skipped) if skipped > 0 else b""
         return bytes(self.head) + marker + bytes(self.tail)
 
 
@@ -171,7 +173,7 @@ async def _run(
         )
         cancelled.cancel()
         if waiting not in done:
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             status = "cancelled" if cancel.is_set() else "timed out"
             error = "cancelled" if cancel.is_set() else f"timed out after {launch.timeout:g}s"
         exit_code = await waiting
@@ -181,7 +183,7 @@ async def _run(
                 await output.closed
     except BaseException:
         if proc.returncode is None:
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             await asyncio.shield(proc.wait())
         raise
     finally:
@@ -190,7 +192,7 @@ async def _run(
     if status == "ok" and exit_code != 0:
         status = "failed"
         error = (
-            f"killed by {_signal_name(-exit_code)}" if exit_code < 0 else f"exited with {exit_code}"
+            f"killed by {signal_name(-exit_code)}" if exit_code < 0 else f"exited with {exit_code}"
         )
     return RunResult(
         status, exit_code if status in ("ok", "failed") else None, ended - started,
@@ -253,17 +255,5 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
             async with asyncio.timeout(2):
                 await proc.wait()
         except TimeoutError:
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             await proc.wait()
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"

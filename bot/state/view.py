@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from bot.errors import InvalidRecord, NotFound
 from bot.gitops.files import problems as rendered_problems
+from bot.runbooks.declaration import problems as runbook_problems
 from bot.state.incidents import problems as incident_problems
 from bot.state.policy import Policy, decode_policy
 from bot.state.records import App, Deployment, Environment, Freeze, Lock, Suspension, decode
@@ -164,6 +165,7 @@ class StateView:
             if env not in self.environments():
                 self.deployments(env)
         found += rendered_problems(self)
+        found += runbook_problems(self)
         return found + list(self._skipped.values())
 
     def _readable(self, directory: str, read: Callable[[str, str, str], R]) -> dict[str, R]:

@@ -9,12 +9,7 @@
 
 import { parseArgs } from "node:util";
 
-// The SDK logs with console.log/info; stdout is for the one JSON line.
-console.log = console.info = console.debug = console.error;
-
-const sdk = await import("matrix-js-sdk");
-const { logger } = await import("matrix-js-sdk/lib/logger.js");
-const cryptoApi = await import("matrix-js-sdk/lib/crypto-api/index.js");
+import { cryptoApi, crossSignedLogin, joinEncrypted, sdk, until as untilDeadline } from "./person.mjs";
 
 const { values: args } = parseArgs({
     options: {
@@ -28,45 +23,11 @@ const { values: args } = parseArgs({
         timeout: { type: "string", default: "60" },
     },
 });
-logger.setLevel(process.env.ELEMENT_CLIENT_DEBUG ? "debug" : "warn");
 const deadline = Date.now() + Number(args.timeout) * 1000;
+const until = (what, condition) => untilDeadline(what, condition, deadline);
 
-async function until(what, condition) {
-    while (!(await condition())) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-}
-
-// Log in, then a client for that device with an in-memory crypto store.
-const login = await sdk
-    .createClient({ baseUrl: args.homeserver })
-    .loginRequest({
-        type: "m.login.password",
-        identifier: { type: "m.id.user", user: args.user },
-        password: args.password,
-        initial_device_display_name: "Element (matrix-js-sdk)",
-    });
-const client = sdk.createClient({
-    baseUrl: args.homeserver,
-    userId: login.user_id,
-    deviceId: login.device_id,
-    accessToken: login.access_token,
-});
-await client.initRustCrypto({ useIndexedDB: false });
-const crypto = client.getCrypto();
-
-// Cross-signing for this person, the Element default: master, self-signing, user-signing keys,
-// this device signed by its owner.
-await crypto.bootstrapCrossSigning({
-    authUploadDeviceSigningKeys: async (makeRequest) => {
-        await makeRequest({
-            type: "m.login.password",
-            identifier: { type: "m.id.user", user: login.user_id },
-            password: args.password,
-        });
-    },
-});
+// Log in as a new device, cross-signed by its owner (the Element default).
+const { client, crypto, login } = await crossSignedLogin(args);
 crypto.setDeviceIsolationMode(
     args.isolation === "signed"
         ? new cryptoApi.OnlySignedDevicesIsolationMode()
@@ -77,16 +38,7 @@ const events = [];
 client.on(sdk.RoomEvent.Timeline, (event, room) => {
     if (room?.roomId === args.room) events.push(event);
 });
-await client.startClient({ initialSyncLimit: 0 });
-await until("the first sync", () => client.isInitialSyncComplete());
-await client.joinRoom(args.room);
-await until("the encrypted room", async () => {
-    const room = client.getRoom(args.room);
-    return (
-        room?.getMyMembership() === "join" &&
-        (await crypto.isEncryptionEnabledInRoom(args.room))
-    );
-});
+await joinEncrypted(client, crypto, args.room, deadline);
 
 const sent = (await client.sendTextMessage(args.room, args.text)).event_id;
 

@@ -43,6 +43,7 @@ from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.keys import after_sync
 from bot.transport.matrix.observations import Observations, room_message
 from bot.transport.matrix.people import People
+from bot.transport.matrix.verification import Verifier, is_verification
 from bot.transport.ratelimit import RateLimit
 
 log = logging.getLogger("opsbot.matrix")
@@ -74,8 +75,10 @@ class MatrixTransport:
         sync_timeout_ms: int = SYNC_TIMEOUT_MS,
         people: People | None = None,
         room_found: Callable[[str, str], None] = lambda _key, _room: None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.client = client
+        self.verifier = verifier  # answers people who verify the bot from Element
         self.room_found = room_found  # (key, room id) of a room a `CreateRoom` made
         self.engine = engine
         self.journal = journal
@@ -194,8 +197,10 @@ class MatrixTransport:
         if not self.journal.joined(room_id):
             # Newly joined: what came before our own join is history, not commands for us.
             joins = [i for i, e in enumerate(events) if self._is_my_join(e)]
+            before = events[: joins[-1] + 1] if joins else events
             events = events[joins[-1] + 1 :] if joins else []
             self.journal.mark_joined(room_id)
+            await self._asked_before_join(room_id, before)
         for event in events:
             if self._closed:
                 await asyncio.Event().wait()  # held at the gate until the sync is cancelled
@@ -217,6 +222,24 @@ class MatrixTransport:
                 if self.in_flight == 0:
                     self._idle.set()
 
+    async def _asked_before_join(self, room_id: str, events: list[Any]) -> None:
+        """Verification requests sent before the bot joined: Element's "Verify" makes a DM,
+        invites the bot and asks in the same breath. Only requests, addressed to the bot and
+        fresh (the verifier checks both): nothing else of a room's history is acted on."""
+        if self.verifier is None:
+            return
+        for event in events:
+            source = getattr(event, "source", {})
+            if (
+                not isinstance(event, MegolmEvent)
+                and source.get("type") == "m.room.message"
+                and is_verification(source)
+                and event.sender != self.me
+                and not self.journal.handled(event.event_id)
+            ):
+                await self.verifier.receive(room_id, source)
+                self.journal.mark_handled(event.event_id, room_id, None)
+
     def _is_my_join(self, event: Any) -> bool:
         return (
             isinstance(event, RoomMemberEvent)
@@ -229,6 +252,10 @@ class MatrixTransport:
             return
         if isinstance(event, MegolmEvent):
             await self._undecryptable(room, event)
+            return
+        if self.verifier is not None and is_verification(event.source):
+            await self.verifier.receive(room.room_id, event.source)
+            self.journal.mark_handled(event.event_id, room.room_id, None)
             return
         is_text = isinstance(event, RoomMessageText) and event.source.get("content", {}).get(
             "msgtype"

@@ -1,0 +1,131 @@
+"""The operator's side of emoji verification on the host: `opsbot keys verifications`, `confirm`
+and `reject`, against the journal the running bot writes (bot/transport/matrix/decisions.py).
+The bot's side of it runs against Element in test_element_verification.py."""
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.config import load as load_config
+from bot.keys import decide
+from bot.transport.matrix.decisions import FILE, DecisionJournal
+
+EMOJI = [("🐶", "Dog"), ("🐱", "Cat"), ("🦁", "Lion"), ("🐎", "Horse"), ("🦄", "Unicorn"),
+         ("🐷", "Pig"), ("🐘", "Elephant")]  # fmt: skip
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "opsbot.toml"
+    path.write_text(
+        '[matrix]\nhomeserver = "http://127.0.0.1:1"\nuser_id = "@opsbot:example.org"\n'
+        f'password_file = "{tmp_path / "password"}"\n'
+        f'[paths]\nstate_dir = "{tmp_path / "state"}"\nrepo = "{tmp_path / "state.git"}"\n'
+    )
+    return path
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> DecisionJournal:
+    return DecisionJournal(tmp_path / "state" / "matrix" / FILE)
+
+
+def keys(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "keys", *args, "--config", str(config)],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+
+
+def offer(journal: DecisionJournal, user: str = "@eve:example.org") -> int:
+    return journal.offer("$req", user, "EVEPHONE", "!dm:example.org", EMOJI, (1234, 5678, 90), None)
+
+
+def test_a_waiting_verification_is_listed_with_its_emojis_and_numbers(
+    config: Path, journal: DecisionJournal
+) -> None:
+    number = offer(journal)
+    out = keys(config, "verifications").stdout
+    assert f"{number}: @eve:example.org (device EVEPHONE), since " in out
+    assert "   emoji: 🐶 Dog  🐱 Cat  🦁 Lion  🐎 Horse  🦄 Unicorn  🐷 Pig  🐘 Elephant\n" in out
+    assert "   numbers: 1234 5678 90\n" in out
+
+
+def test_nothing_waiting_says_how_to_start_one(config: Path) -> None:
+    assert "no verification is waiting" in keys(config, "verifications").stdout
+
+
+def test_a_decision_is_taken_once_and_only_while_waiting(journal: DecisionJournal) -> None:
+    number = offer(journal)
+    decided = journal.decide(number, "confirmed")
+    assert decided is not None and decided.state == "confirmed"
+    again = journal.decide(number, "rejected")
+    assert again is not None and again.state == "confirmed"  # the first word stands
+    journal.finish(number, "cancelled", "cancelled by @eve:example.org: no (m.user)")
+    assert journal.waiting() == []
+
+
+def test_confirming_a_cancelled_verification_is_refused_with_why(
+    config: Path, journal: DecisionJournal
+) -> None:
+    number = offer(journal)
+    journal.finish(number, "cancelled", "cancelled by @eve:example.org: The SAS did not match.")
+    done = keys(config, "confirm", str(number))
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"opsbot keys confirm: verification {number} is not waiting: cancelled by "
+        "@eve:example.org: The SAS did not match.\n"
+    )
+    assert journal.get(number).state == "cancelled"  # type: ignore[union-attr]
+
+
+def test_an_unknown_or_missing_id_says_where_to_find_one(config: Path) -> None:
+    unknown = keys(config, "reject", "42")
+    assert unknown.returncode == 1 and "no verification 42: opsbot keys verifications" in (
+        unknown.stderr
+    )
+    missing = keys(config, "confirm")
+    assert missing.returncode == 1 and "which verification?" in missing.stderr
+
+
+def test_a_confirmation_the_bot_does_not_pick_up_says_so(
+    config: Path, journal: DecisionJournal
+) -> None:
+    number = offer(journal)
+    lines = decide(load_config(config), number, "confirm", wait=0.3)
+    assert lines == [f"confirmed {number}; the bot has not acted on it yet (is it running?)"]
+
+
+def test_what_an_earlier_run_left_waiting_is_ended_at_the_next_start(
+    config: Path, journal: DecisionJournal
+) -> None:
+    number = offer(journal)
+    journal.abandon("the bot restarted during the verification")
+    assert journal.waiting() == []
+    out = keys(config, "verifications").stdout
+    assert f"{number}: @eve:example.org (device EVEPHONE): the bot restarted" in out
+
+
+def test_a_confirmation_waiting_for_the_person_s_side_says_so(
+    config: Path, journal: DecisionJournal
+) -> None:
+    number = offer(journal)
+    said: list[list[str]] = []
+    operator = threading.Thread(
+        target=lambda: said.append(decide(load_config(config), number, "confirm", wait=1.0))
+    )
+    operator.start()
+    while journal.waiting():
+        time.sleep(0.01)
+    journal.finish(number, "sent")  # the bot picked it up and sent its MAC; the person has not
+    operator.join()
+    assert said == [
+        [
+            f"{number}: @eve:example.org (device EVEPHONE): confirmed, the bot's MAC is sent: "
+            'verified once they press "They match" too (within the minute)'
+        ]
+    ]
