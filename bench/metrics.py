@@ -3,6 +3,12 @@ rollbacks and redeploys of 10 apps in 3 environments, incidents opened, acknowle
 and given causes, and the reconciler's notes), spread over --days days up to now.
 
     python bench/metrics.py [--commits 100000] [--days 180] [--runs 10] [--keep]
+                            [--repo DIR [--warm-only]]
+
+With --repo, the repo is built in DIR the first time and reused by later runs with the same
+--commits and --days (building it takes minutes; comparing two versions of the code is fairer
+on one repo, run back to back). --warm-only then keeps the index DIR already has (built by an
+earlier run) and measures only the warm commands.
 
 The repo is built with dulwich directly (signed commits, objects written in packs), not through
 the engine one command at a time: that is set-up, not measured. It has the layout the engine
@@ -223,6 +229,16 @@ def note_batch(
     return builder.commit(builder.tree(notes), parent, "notes: a batch of outcomes", at)
 
 
+def reuse(root: Path, commits: int, days: int) -> HostPaths | None:
+    """The repo an earlier run built in `root` with the same parameters, if there is one."""
+    marker = root / "built"
+    if not marker.exists() or marker.read_text().split() != [str(commits), str(days)]:
+        if (root / "state.git").exists():
+            raise SystemExit(f"{root} holds a repo built with other parameters (or unfinished)")
+        return None
+    return HostPaths.beside(root / "state.git")
+
+
 def in_room(text: str) -> Invocation:
     """A command typed in a room (not the console), so that the chart is drawn too."""
     return replace(console.invocation(ALICE, text), room_id="!ops:example.org", room_name="#ops")
@@ -242,19 +258,32 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--repo", type=Path, help="build the repo here once, reuse it after")
+    parser.add_argument(
+        "--warm-only", action="store_true", help="with --repo: keep its index, time warm runs"
+    )
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="opsbot-bench-metrics-"))
+    if args.warm_only and args.repo is None:
+        parser.error("--warm-only needs --repo")
+    root = args.repo or Path(tempfile.mkdtemp(prefix="opsbot-bench-metrics-"))
+    root.mkdir(parents=True, exist_ok=True)
     try:
-        began = time.perf_counter()
-        paths, main_commits, notes_commits = build(root, args.commits, args.days)
-        print(f"built {main_commits} commits on main and {notes_commits} notes commits "
-              f"in {time.perf_counter() - began:.1f} s")  # fmt: skip
-        began = time.perf_counter()
-        index = Index(paths.index)
-        count = index.rebuild(StateRepo(paths.repo, committer=READER, signer=None))
-        index.close()
-        print(f"cold index: {count} commits and the notes indexed from nothing in "
-              f"{time.perf_counter() - began:.1f} s (what `opsbot reindex` does)")  # fmt: skip
+        paths = reuse(root, args.commits, args.days) if args.repo else None
+        if paths is None:
+            began = time.perf_counter()
+            paths, main_commits, notes_commits = build(root, args.commits, args.days)
+            print(f"built {main_commits} commits on main and {notes_commits} notes commits "
+                  f"in {time.perf_counter() - began:.1f} s")  # fmt: skip
+            (root / "built").write_text(f"{args.commits} {args.days}\n")
+        else:
+            print(f"reusing the repo built in {root}")
+        if not args.warm_only:
+            began = time.perf_counter()
+            index = Index(paths.index)
+            count = index.rebuild(StateRepo(paths.repo, committer=READER, signer=None))
+            index.close()
+            print(f"cold index: {count} commits and the notes indexed from nothing in "
+                  f"{time.perf_counter() - began:.1f} s (what `opsbot reindex` does)")  # fmt: skip
         engine = open_engine(paths)
         try:
             cold = timed(engine, "!metrics")
@@ -270,7 +299,7 @@ def main() -> int:
         finally:
             engine.repo.close()
     finally:
-        if args.keep:
+        if args.keep or args.repo:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)

@@ -4,22 +4,14 @@ metrics"; each figure carries its sample size and its DORA 2023 level, or says t
 enough data.
 """
 
-import functools
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from statistics import median
 
 from bot.metrics import facts, levels
-from bot.metrics.facts import Deploy, Scope
+from bot.metrics.facts import Day, Scope
 from bot.state.index import Index
-
-FAILURE_WINDOW = 7 * 86400
-"""A rollback or `!redeploy` of the same app and environment this soon after a deploy (as the
-next request there) says the deploy failed."""
-NOT_CHANGES = ("rollback", "redeploy")
-"""Requests that bring back a version already made: deploys, but no change with a lead time."""
 
 
 @dataclass(frozen=True)
@@ -90,27 +82,25 @@ class Report:
 
 def report(index: Index, scope: Scope, since: datetime, until: datetime) -> Report:
     start, end = int(since.timestamp()), int(until.timestamp())
-    every = facts.deploys(index, scope, start)
-    failed, restore = _judge(every)
-    inside = [d for d in every if d.ended_at is not None and start <= d.ended_at < end]
-    applied = [d for d in inside if d.applied_at is not None]
-    leads, sources = _lead_times(index, applied)
-    days = (until - since).total_seconds() / 86400
-    applied_days = [_day(d.applied_at) for d in applied if d.applied_at is not None]
-    bucket = levels.frequency_bucket(applied_days, since.date(), until.date() + timedelta(1))
-    bad = [d for d in inside if d.sha in failed]
-    incidents = _incidents_in(index, scope, every, start, end)
+    days = facts.days(index, scope, start, end)
+    incidents = facts.incidents(index, scope, start, end)
+    applied = {_date_of(d.day): d.applied for d in days if d.applied}
+    deploys = sum(applied.values())
+    changes, failed = sum(d.ended for d in days), sum(d.failed for d in days)
+    bucket = levels.frequency_bucket(applied, since.date(), until.date() + timedelta(1))
+    sources = {"commit": 0, "build": 0, "request": 0}
+    for d in days:
+        for source, n in d.sources.items():
+            sources[source] += n
     resolved = [i for i in incidents if i.resolved_at is not None]
     return Report(
-        scope=scope.describe(), since=since, until=until, deploys=len(applied), days=days,
-        deploy_days=len(set(applied_days)), bucket=bucket,
+        scope=scope.describe(), since=since, until=until, deploys=deploys,
+        days=(until - since).total_seconds() / 86400, deploy_days=len(applied), bucket=bucket,
         frequency_level=levels.BUCKET_LEVEL.get(bucket),
-        lead_time=Spread.of(list(leads.values()), levels.lead_time_level),
-        lead_sources=sources, changes=len(inside), failed=len(bad),
-        failure_level=levels.failure_level(len(bad) / len(inside)) if inside else None,
-        deploy_restore=Spread.of(
-            [restore[d.sha] for d in bad if d.sha in restore], levels.restore_level
-        ),
+        lead_time=Spread.of([n for d in days for n in d.leads], levels.lead_time_level),
+        lead_sources=sources, changes=changes, failed=failed,
+        failure_level=levels.failure_level(failed / changes) if changes else None,
+        deploy_restore=Spread.of([n for d in days for n in d.restores], levels.restore_level),
         incident_restore=Spread.of(
             [float(i.resolved_at - i.opened_at) for i in resolved if i.resolved_at],
             levels.restore_level,
@@ -120,98 +110,15 @@ def report(index: Index, scope: Scope, since: datetime, until: datetime) -> Repo
         mitigate=Spread.of([float(i.mitigated_at - i.opened_at)
                             for i in incidents if i.mitigated_at is not None]),
         open_incidents=_open_by_severity(index),
-        weeks=_weeks(inside, failed, leads, since, until),
+        weeks=_weeks(days, since, until),
     )  # fmt: skip
-
-
-def _judge(every: list[Deploy]) -> tuple[set[str], dict[str, float]]:
-    """The deploys that failed, and for those restored since, how long it took: from the
-    failed deploy's end to the next successful apply of that app and environment."""
-    by_target: dict[tuple[str, str], list[Deploy]] = defaultdict(list)
-    for deploy in every:
-        by_target[deploy.env, deploy.app].append(deploy)
-    failed: set[str] = set()
-    restore: dict[str, float] = {}
-    for requests in by_target.values():
-        # The earliest successful apply among the requests after each one, in one pass back.
-        first_after: list[int | None] = [None] * len(requests)
-        soonest: int | None = None
-        for i in range(len(requests) - 1, -1, -1):
-            first_after[i] = soonest
-            applied = requests[i].applied_at
-            if applied is not None and (soonest is None or applied < soonest):
-                soonest = applied
-        for i, deploy in enumerate(requests):
-            ended = deploy.ended_at
-            following = requests[i + 1] if i + 1 < len(requests) else None
-            if ended is None or not _failed(deploy, following):
-                continue
-            failed.add(deploy.sha)
-            restored = first_after[i]
-            if restored is not None:
-                restore[deploy.sha] = float(restored - ended)
-    return failed, restore
 
 
 def failures_and_restores(
     index: Index,
 ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
     """(env, app) -> failed deploys, and -> those restored since, over all of history."""
-    every = facts.deploys(index, Scope(), facts.MARGIN)
-    failed, restore = _judge(every)
-    failures: dict[tuple[str, str], int] = defaultdict(int)
-    restores: dict[tuple[str, str], int] = defaultdict(int)
-    for deploy in every:
-        if deploy.sha in failed:
-            failures[deploy.env, deploy.app] += 1
-        if deploy.sha in restore:
-            restores[deploy.env, deploy.app] += 1
-    return dict(failures), dict(restores)
-
-
-def _failed(deploy: Deploy, following: Deploy | None) -> bool:
-    """Failed: its apply gave up, the next request there rolled it back or asked for it again
-    soon after, or an incident names it as its cause. Counted once, whichever and however
-    many."""
-    if deploy.applied_at is None or deploy.causes:
-        return True
-    ended = deploy.ended_at or 0
-    return (
-        following is not None
-        and following.kind in NOT_CHANGES
-        and following.requested_at - ended <= FAILURE_WINDOW
-    )
-
-
-def _lead_times(index: Index, applied: list[Deploy]) -> tuple[dict[str, float], dict[str, int]]:
-    changes = [d for d in applied if d.kind not in NOT_CHANGES]
-    pairs = {(d.app, d.version) for d in changes}
-    made = facts.built(index, pairs)
-    leads: dict[str, float] = {}
-    sources = {"commit": 0, "build": 0, "request": 0}
-    for deploy in changes:
-        assert deploy.applied_at is not None
-        known = made.get((deploy.app, deploy.version))
-        begin, source = known if known else (deploy.first_requested_at, "request")
-        if begin is None:
-            continue
-        leads[deploy.sha] = float(max(0, deploy.applied_at - begin))
-        sources[source] += 1
-    return leads, sources
-
-
-def _incidents_in(
-    index: Index, scope: Scope, every: list[Deploy], start: int, end: int
-) -> list[facts.IncidentFact]:
-    """Incidents opened in the window: all of them, or for an app or an environment, those
-    whose cause is one of its deploys."""
-    mine = {d.sha for d in every}
-    return [
-        i
-        for i in facts.incidents(index)
-        if start <= i.opened_at < end
-        and (scope == Scope() or (i.cause is not None and i.cause in mine))
-    ]
+    return facts.failures_and_restores(index)
 
 
 def _open_by_severity(index: Index) -> dict[str, int]:
@@ -224,33 +131,23 @@ def _open_by_severity(index: Index) -> dict[str, int]:
 EPOCH = date(1970, 1, 1)
 
 
-def _day(ts: int) -> date:
-    return _date_of(ts // 86400)
-
-
-@functools.lru_cache(maxsize=4096)
 def _date_of(days: int) -> date:
     return EPOCH + timedelta(days=days)
 
 
-def _weeks(
-    inside: Iterable[Deploy], failed: set[str], leads: dict[str, float], since: datetime,
-    until: datetime,
-) -> list[Week]:  # fmt: skip
+def _weeks(days: list[Day], since: datetime, until: datetime) -> list[Week]:
     """Deploys, failures and the median lead time per week (Monday to Sunday, UTC)."""
     monday = since.date() - timedelta(days=since.weekday())
-    weeks: dict[date, list[Deploy]] = {}
+    weeks: dict[date, list[Day]] = {}
     while monday <= until.date():
         weeks[monday] = []
         monday += timedelta(days=7)
-    for deploy in inside:
-        assert deploy.ended_at is not None
-        day = _day(deploy.ended_at)
-        weeks.setdefault(day - timedelta(days=day.weekday()), []).append(deploy)
+    for day in days:
+        when = _date_of(day.day)
+        weeks.setdefault(when - timedelta(days=when.weekday()), []).append(day)
     out = []
     for start, group in sorted(weeks.items()):
-        lead = [leads[d.sha] for d in group if d.sha in leads]
-        out.append(Week(start, sum(1 for d in group if d.applied_at is not None), len(group),
-                        sum(1 for d in group if d.sha in failed),
-                        median(lead) if lead else None))  # fmt: skip
+        lead = [n for d in group for n in d.leads]
+        out.append(Week(start, sum(d.applied for d in group), sum(d.ended for d in group),
+                        sum(d.failed for d in group), median(lead) if lead else None))  # fmt: skip
     return out

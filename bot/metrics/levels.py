@@ -14,7 +14,7 @@ Sources (the README's "Engineering metrics" says the same, for people):
   deploy had 2 or more.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from statistics import median
 
@@ -31,17 +31,15 @@ BUCKET_LEVEL = {
 }
 
 
-def frequency_bucket(days: Sequence[date], start: date, end: date) -> str:
-    """The Four Keys bucket for deploys on `days` (one entry per deploy) between `start` and
-    `end` (exclusive); "not enough data" with no deploy at all."""
-    if not days:
+def frequency_bucket(per_day: Mapping[date, int], start: date, end: date) -> str:
+    """The Four Keys bucket for `per_day[day]` deploys on each day with any, between `start`
+    and `end` (exclusive); "not enough data" with no deploy at all."""
+    if not per_day:
         return NOT_ENOUGH
     weeks = _weeks(start, end)
     per_week: dict[date, set[date]] = {w: set() for w in weeks}
-    per_day: dict[date, int] = {}
-    for day in days:
+    for day in per_day:
         per_week.setdefault(_monday(day), set()).add(day)
-        per_day[day] = per_day.get(day, 0) + 1
     deployed = {w: 1 if per_week[w] else 0 for w in weeks}
     monthly: dict[tuple[int, int], int] = {}
     for w in weeks:

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 
 from bot.reconcile.notes import NOTES
 from bot.state import index_facts
+from bot.state.index_rows import Rows, Trees
 from bot.state.message import read_trailers, summary_of
 from bot.state.repo import PROPOSALS, StateRepo
 from bot.state.sqlite import connect
@@ -136,9 +137,18 @@ class Index:
                 self._clear()
                 todo = _first_parent_chain(repo, head, stop=None)
             seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commits").fetchone()[0]
+            rows = Rows(conn)
+            trees = Trees(repo)
+            parent_tree = None
+            if todo and todo[-1].parents:
+                parent_tree = repo.git[todo[-1].parents[0]].tree  # type: ignore[attr-defined]
             for commit in reversed(todo):
                 seq += 1
-                self._add(repo, commit, seq)
+                self._add(repo, trees, commit, parent_tree, seq, rows)
+                parent_tree = commit.tree
+                if len(rows) >= Rows.FLUSH:
+                    rows.flush()
+            rows.flush()
             if todo:
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('head', ?)", [head])
             conn.execute("COMMIT")
@@ -198,15 +208,17 @@ class Index:
         row = self.db.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return row[0] if row else None
 
-    def _add(self, repo: StateRepo, commit: Commit, seq: int) -> None:
+    def _add(
+        self, repo: StateRepo, trees: Trees, commit: Commit, parent_tree: bytes | None,
+        seq: int, rows: Rows,
+    ) -> None:  # fmt: skip
         sha = commit.id.decode()
         name, _, email = commit.author.decode("utf-8", "replace").partition(" <")
         summary = summary_of(commit.message)
-        parent_tree = repo.git[commit.parents[0]].tree if commit.parents else None  # type: ignore[attr-defined]
         # Records written before opsbot kept the command in them say nothing: for those, and
         # only those, the summary is all there is to tell a rollback by.
         legacy = "rollback" if summary.startswith("rollback:") else "deploy"
-        changes = list(tree_changes(repo.git.object_store, parent_tree, commit.tree))
+        changes = list(tree_changes(trees, parent_tree, commit.tree))  # type: ignore[arg-type]
         # A proposal is merged by the commit that brings its record into main's tree.
         merged = next(
             (int(m[1]) for c in changes if c.new and c.new.path
@@ -214,38 +226,26 @@ class Index:
              and not (c.old and c.old.path)),
             None,
         )  # fmt: skip
-        self.db.conn.execute(
-            "INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [sha, seq, summary, name, email.rstrip(">"), commit.author_time,
-             read_trailers(commit.message).get("Opsbot-Command"), merged],
+        rows.commits.append(
+            (sha, seq, summary, name, email.rstrip(">"), commit.author_time,
+             read_trailers(commit.message).get("Opsbot-Command"), merged)
         )  # fmt: skip
         for change in changes:
             entry = change.new if change.new and change.new.path else change.old
             assert entry is not None and entry.path is not None
             path = entry.path.decode()
             app, env = _subject(path)
-            self.db.conn.execute("INSERT INTO paths VALUES (?, ?, ?, ?)", [sha, path, app, env])
+            rows.paths.append((sha, path, app, env))
             blob = change.new.sha if change.new and change.new.path else None
             if path.startswith("deployments/") and app and env:
                 version, kind, requested = _deployment(repo, blob) if blob else (None, None, None)
                 asked = requested or commit.author_time
-                first = None
-                if version is not None:
-                    # The first request of a version in any environment, as far as indexed:
-                    # where the lead time starts when no CI said when it was built.
-                    self.db.conn.execute(
-                        "INSERT INTO firsts VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
-                        "SET at = MIN(at, excluded.at)", [app, version, asked],
-                    )  # fmt: skip
-                    first = self.db.conn.execute(
-                        "SELECT at FROM firsts WHERE app = ? AND version = ?", [app, version]
-                    ).fetchone()[0]
-                self.db.conn.execute(
-                    "INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-                    [sha, seq, env, app, version, kind or legacy, commit.author_time, asked,
-                     first],
-                )  # fmt: skip
-                index_facts.settle(self.db.conn, sha)
+                # The first request of a version in any environment, as far as indexed:
+                # where the lead time starts when no CI said when it was built.
+                first = rows.first(app, version, asked) if version is not None else None
+                rows.deployments.append(
+                    (sha, seq, env, app, version, kind or legacy, commit.author_time, asked, first)
+                )
             else:
                 index_facts.on_change(self.db.conn, repo, path, blob)
 

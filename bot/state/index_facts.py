@@ -12,6 +12,7 @@ Nothing here is read from a commit message: a rollback is a rollback because the
 record says `command = "rollback"`, an incident's cause is its record's `cause` field.
 """
 
+import json
 import sqlite3
 import tomllib
 from datetime import datetime
@@ -108,7 +109,11 @@ def _ts(value: datetime | None) -> int | None:
 
 def sync_notes(conn: sqlite3.Connection, repo: StateRepo, done: str | None) -> str | None:
     """Brings `outcomes` up to the notes ref's tip from `done` (the tip last indexed); returns
-    the new tip. Run inside the caller's transaction."""
+    the new tip. Run inside the caller's transaction.
+
+    The notes that changed are read first, then written in a few statements: each changed
+    commit's outcomes are those of its note at the tip (none if it was removed), and its
+    deployment rows are settled again."""
     tip = repo.tip(NOTES)
     if tip == done:
         return tip
@@ -124,42 +129,45 @@ def sync_notes(conn: sqlite3.Connection, repo: StateRepo, done: str | None) -> s
     if tip is None:
         return None
     new_tree = repo.git[tip.encode()].tree  # type: ignore[attr-defined]
+    changed: set[str] = set()
+    rows: list[tuple[object, ...]] = []
     for change in tree_changes(repo.git.object_store, old_tree, new_tree):
         entry = change.new if change.new and change.new.path else change.old
         assert entry is not None and entry.path is not None
         commit = entry.path.decode().replace("/", "")
         if len(commit) != 40:
             continue
-        conn.execute("DELETE FROM outcomes WHERE commit_sha = ?", [commit])
+        changed.add(commit)
         if change.new is None or change.new.sha is None:
             continue
         blob = repo.git[change.new.sha]
         if isinstance(blob, Tree):
             continue
         for o in parse_note(commit, blob.as_raw_string().decode("utf-8", "replace")):
-            conn.execute(
-                "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [commit, o.env, o.app, o.version, o.status, o.attempt, int(o.final),
-                 int(o.at.timestamp())],
-            )  # fmt: skip
-        _settle(conn, commit)
+            rows.append((commit, o.env, o.app, o.version, o.status, o.attempt, int(o.final),
+                         int(o.at.timestamp())))  # fmt: skip
+    shas = json.dumps(sorted(changed))
+    if old_tree is not None:
+        conn.execute("DELETE FROM outcomes WHERE commit_sha IN (SELECT value FROM json_each(?))",
+                     [shas])  # fmt: skip
+    conn.executemany("INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute(_SETTLE + "WHERE sha IN (SELECT value FROM json_each(?))", [shas])
     return tip
 
 
-def _settle(conn: sqlite3.Connection, commit: str) -> None:
-    """What became of a deploy request, kept in its `deployments` row so that a window's
-    deploys are read in one pass: applied at its first `ok`, else failed for good at its last
-    final `failed`."""
-    conn.execute(
-        "UPDATE deployments SET "
-        "applied_at = (SELECT MIN(at) FROM outcomes WHERE commit_sha = ?1 AND status = 'ok'), "
-        "failed_at = (SELECT MAX(at) FROM outcomes WHERE commit_sha = ?1 AND status = 'failed' "
-        "AND final = 1) WHERE sha = ?1",
-        [commit],
-    )
+_SETTLE = """
+UPDATE deployments SET
+    applied_at = (SELECT MIN(at) FROM outcomes
+                  WHERE commit_sha = deployments.sha AND status = 'ok'),
+    failed_at = (SELECT MAX(at) FROM outcomes
+                 WHERE commit_sha = deployments.sha AND status = 'failed' AND final = 1)
+"""
+"""What became of a deploy request, kept in its `deployments` row so that a window's deploys
+are read in one pass: applied at its first `ok`, else failed for good at its last final
+`failed`."""
 
 
-def settle(conn: sqlite3.Connection, commit: str) -> None:
-    """The same, for a deploy row indexed after its notes were (they are read first only when
-    main and the notes were indexed by different syncs)."""
-    _settle(conn, commit)
+def settle_since(conn: sqlite3.Connection, rowid: int) -> None:
+    """The same, for the deploy rows after `rowid` whose notes were indexed before them (they
+    are read first only when main and the notes were indexed by different syncs)."""
+    conn.execute(_SETTLE + "WHERE rowid > ? AND sha IN (SELECT commit_sha FROM outcomes)", [rowid])

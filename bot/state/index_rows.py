@@ -1,0 +1,86 @@
+"""What a sync of main writes into the index (bot/state/index.py), and how it reads the trees.
+
+A cold index ran nine SQL statements per commit and read every tree twice (as a commit's,
+then as its child's parent's): rows are now written a few thousand at a time, and the trees of
+the last commits are kept.
+"""
+
+import sqlite3
+
+from dulwich.objects import ObjectID, ShaFile, Tree
+
+from bot.state import index_facts
+from bot.state.repo import StateRepo
+
+
+class Trees:
+    """The object store for tree diffs along main, keeping the trees it read last: a commit's
+    trees are its child's parent trees, so each is read (and parsed) once rather than twice."""
+
+    KEEP = 4096
+
+    def __init__(self, repo: StateRepo) -> None:
+        self.store = repo.git.object_store
+        self.kept: dict[ObjectID, ShaFile] = {}
+
+    def __getitem__(self, sha: ObjectID) -> ShaFile:
+        found = self.kept.get(sha)
+        if found is None:
+            found = self.store[sha]
+            if isinstance(found, Tree):
+                if len(self.kept) >= self.KEEP:
+                    self.kept.clear()
+                self.kept[sha] = found
+        return found
+
+
+class Rows:
+    """The rows a sync of main adds, written a few thousand at a time with `executemany`
+    rather than one statement each."""
+
+    FLUSH = 5000  # commits
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.commits: list[tuple[object, ...]] = []
+        self.paths: list[tuple[object, ...]] = []
+        self.deployments: list[tuple[object, ...]] = []
+        self.firsts: dict[tuple[str, str], int] = {}  # every version this sync has seen
+        self.changed: set[tuple[str, str]] = set()  # those not yet written
+        # The table holds no more than `firsts` unless it held something before this sync
+        # (rebuilding from nothing, it did not): only then is a version not seen looked up.
+        self.lookup = conn.execute("SELECT 1 FROM firsts LIMIT 1").fetchone() is not None
+
+    def __len__(self) -> int:
+        return len(self.commits)
+
+    def first(self, app: str, version: str, asked: int) -> int:
+        """The first request of `version` of `app` so far, this one (`asked`) included."""
+        known = self.firsts.get((app, version))
+        if known is None and self.lookup:
+            row = self.conn.execute(
+                "SELECT at FROM firsts WHERE app = ? AND version = ?", [app, version]
+            ).fetchone()
+            known = row[0] if row else None
+        first = asked if known is None else min(known, asked)
+        self.firsts[app, version] = first
+        self.changed.add((app, version))
+        return first
+
+    def flush(self) -> None:
+        conn = self.conn
+        since = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM deployments").fetchone()[0]
+        conn.executemany("INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.commits)
+        conn.executemany("INSERT INTO paths VALUES (?, ?, ?, ?)", self.paths)
+        conn.executemany(
+            "INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+            self.deployments,
+        )
+        conn.executemany(
+            "INSERT INTO firsts VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET at = excluded.at",
+            [(app, version, self.firsts[app, version]) for app, version in self.changed],
+        )
+        # The notes may have been indexed before these commits (by an earlier sync).
+        index_facts.settle_since(conn, since)
+        self.commits, self.paths, self.deployments = [], [], []
+        self.changed = set()
