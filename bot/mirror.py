@@ -1,7 +1,8 @@
 """Mirrors: copies of the state repo elsewhere (`[mirrors] remotes` in the host config).
 
-After each commit, `main`, the notes ref (`refs/notes/opsbot`) and the runs ref
-(`refs/opsbot/runs`, the record of every runbook run) are pushed to every remote,
+After each commit, `main`, the notes ref (`refs/notes/opsbot`), the runs ref
+(`refs/opsbot/runs`, the record of every runbook run) and the proposal branches
+(`proposals/<n>`) are pushed to every remote,
 in the background: a slow or unreachable mirror never holds up a command. Each remote has its
 own task, so one failing remote does not delay the others. A failed push is retried with
 exponential backoff (new commits do not shorten the wait); a remote that keeps failing is
@@ -26,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dulwich import porcelain
+from dulwich.refs import Ref
 from dulwich.repo import Repo
 
 from bot.logs import fact
 from bot.reconcile.notes import NOTES
 from bot.runbooks.record import RUNS_REF
-from bot.state.repo import MAIN, StateRepo
+from bot.state.repo import MAIN, PROPOSALS, StateRepo
 
 log = logging.getLogger("opsbot.mirror")
 
@@ -55,6 +57,10 @@ def local_tips(repo: Path) -> Tips:
         for ref in REFS:
             with contextlib.suppress(KeyError):
                 found[bytes(ref)] = bytes(git.refs[ref])
+        # Proposal branches too: they only ever grow (never deleted, never rewritten), and a
+        # repo restored from a mirror must still hold the proposals waiting for approval.
+        for name, sha in git.refs.as_dict(Ref(PROPOSALS.rstrip(b"/"))).items():
+            found[PROPOSALS + name] = bytes(sha)
         return found
 
 

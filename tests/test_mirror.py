@@ -211,3 +211,21 @@ async def test_the_runs_ref_reaches_a_mirror_and_a_clone_of_it(bot: Bot, tmp_pat
     git(tmp_path, "clone", "-q", "--mirror", str(backup), str(clone))
     assert git(clone, "show", "refs/opsbot/runs:runs/2026-11/3f9a2c1b.txt") == "ok\n"
     assert git(clone, "log", "--format=%an %s", "refs/opsbot/runs") == "Alice run: disk (exit 0)\n"
+
+
+async def test_a_proposal_waiting_for_approval_reaches_a_mirror(bot: Bot, tmp_path: Path) -> None:
+    bot.edit("environments/prod.toml", "order = 3\napprovals = 1\n")
+    backup = bare(tmp_path / "backup.git")
+    mirrors = Mirrors(bot.engine.repo, [str(backup)], Announcements().announce, poll=0.1)
+
+    async with running(mirrors):
+        reply = bot.say("!deploy web 2.0.0 to prod")
+        assert reply.text.startswith("proposal 1:")
+        await eventually(lambda: tip(backup, "proposals/1") is not None, "the proposal")
+
+    clone = tmp_path / "restored.git"
+    git(tmp_path, "clone", "-q", "--mirror", str(backup), str(clone))
+    assert 'version = "2.0.0"' in git(clone, "show", "proposals/1:deployments/prod/web.toml")
+    assert 'version = "2.0.0"' not in git(
+        clone, "show", "main:deployments/prod/web.toml", check=False
+    )
