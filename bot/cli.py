@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from bot import __version__, logs, shipped
 from bot.assemble import bot_id_of, bot_identity, init_repo, open_engine
-from bot.config import DEFAULT_BOT_ID, ConfigError, HostPaths
+from bot.config import DEFAULT_BOT_ID, Config, ConfigError, HostPaths
 from bot.config import load as load_config
 from bot.errors import OpsbotError
 from bot.files import PUBLIC_FILE, make_dir, private_dir, write_file
@@ -30,6 +30,15 @@ READER = bot_identity(DEFAULT_BOT_ID)
 
 class Refused(Exception):
     """What a command cannot do, said in one line with what to do instead; exit status 2."""
+
+
+def _host_config(path: Path) -> Config | None:
+    """The host config at `path`; None once what is wrong with it is said on stderr."""
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        print(e.message, file=sys.stderr)
+        return None
 
 
 def _paths(args: argparse.Namespace) -> HostPaths:
@@ -157,10 +166,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        print(e.message, file=sys.stderr)
+    config = _host_config(args.config)
+    if config is None:
         return 2
     if config.matrix is None:
         print(f"{args.config}: [matrix] is missing; opsbot run serves Matrix", file=sys.stderr)
@@ -190,10 +197,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     side of emoji verification (`verifications`, `confirm ID`, `reject ID`)."""
     from bot import keys  # imports nio, which most subcommands do not need
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        print(e.message, file=sys.stderr)
+    config = _host_config(args.config)
+    if config is None:
         return 2
     if config.matrix is None:
         raise Refused(f"{args.config}: [matrix] is missing; the bot's keys are its Matrix identity")
@@ -433,10 +438,8 @@ def _host(args: argparse.Namespace, command: str) -> "upgrade.Host | None":
     from bot import upgrade
 
     if getattr(args, "config", None):
-        try:
-            config = load_config(args.config)
-        except ConfigError as e:
-            print(e.message, file=sys.stderr)
+        config = _host_config(args.config)
+        if config is None:
             return None
         return upgrade.Host(config.paths, config.bot_id, config.signing_key, config.extra_signers)
     if getattr(args, "repo", None) is None:
@@ -512,10 +515,8 @@ def cmd_check_live(args: argparse.Namespace) -> int:
     if not args.config:
         print("opsbot check --live: give --config", file=sys.stderr)
         return 2
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        print(e.message, file=sys.stderr)
+    config = _host_config(args.config)
+    if config is None:
         return 2
     findings = health.live(config)
     for finding in findings:

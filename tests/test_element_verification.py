@@ -97,12 +97,20 @@ def assert_unverified(end: dict[str, Any], code: str, by: str) -> None:
     assert not end["botVerified"] and not end["botCrossSigningVerified"], end
 
 
-async def test_emojis_confirmed_on_the_host_make_element_trust_the_bot(
+@pytest.fixture
+async def eve_in_a_room(
     node: str, homeserver: Any, alice: Person, opsbot: BotProcess
-) -> None:
+) -> tuple[ElementPerson, str]:
+    """The bot started, and eve, on Element's crypto stack, in an encrypted room with it."""
     opsbot.start()
     eve = ElementPerson(homeserver, node)
-    room = await shared_room(alice, opsbot, eve)
+    return eve, await shared_room(alice, opsbot, eve)
+
+
+async def test_emojis_confirmed_on_the_host_make_element_trust_the_bot(
+    eve_in_a_room: tuple[ElementPerson, str], alice: Person, opsbot: BotProcess
+) -> None:
+    eve, room = eve_in_a_room
     async with verifying(eve, room, opsbot, "match") as flow:
         sas = await flow.line("sas")
         number, listed = await waiting_for_operator(opsbot, eve.user_id)
@@ -127,11 +135,9 @@ async def test_emojis_confirmed_on_the_host_make_element_trust_the_bot(
 
 
 async def test_the_operator_confirming_first_completes_when_the_person_does(
-    node: str, homeserver: Any, alice: Person, opsbot: BotProcess
+    eve_in_a_room: tuple[ElementPerson, str], alice: Person, opsbot: BotProcess
 ) -> None:
-    opsbot.start()
-    eve = ElementPerson(homeserver, node)
-    room = await shared_room(alice, opsbot, eve)
+    eve, room = eve_in_a_room
     async with verifying(eve, room, opsbot, "match", delay=4) as flow:
         await flow.line("sas")
         number, _ = await waiting_for_operator(opsbot, eve.user_id)
@@ -145,11 +151,9 @@ async def test_the_operator_confirming_first_completes_when_the_person_does(
 
 
 async def test_emojis_rejected_on_the_host_cancel_and_leave_the_bot_unverified(
-    node: str, homeserver: Any, alice: Person, opsbot: BotProcess
+    eve_in_a_room: tuple[ElementPerson, str], alice: Person, opsbot: BotProcess
 ) -> None:
-    opsbot.start()
-    eve = ElementPerson(homeserver, node)
-    room = await shared_room(alice, opsbot, eve)
+    eve, room = eve_in_a_room
     async with verifying(eve, room, opsbot, "match") as flow:
         await flow.line("sas")
         number, _ = await waiting_for_operator(opsbot, eve.user_id)
@@ -162,11 +166,9 @@ async def test_emojis_rejected_on_the_host_cancel_and_leave_the_bot_unverified(
 
 
 async def test_a_mismatch_seen_by_the_person_cancels_and_a_late_confirm_is_refused(
-    node: str, homeserver: Any, alice: Person, opsbot: BotProcess
+    eve_in_a_room: tuple[ElementPerson, str], alice: Person, opsbot: BotProcess
 ) -> None:
-    opsbot.start()
-    eve = ElementPerson(homeserver, node)
-    room = await shared_room(alice, opsbot, eve)
+    eve, room = eve_in_a_room
     async with verifying(eve, room, opsbot, "mismatch") as flow:
         await flow.line("sas")
         end = await flow.line("end")
@@ -185,11 +187,9 @@ async def test_a_mismatch_seen_by_the_person_cancels_and_a_late_confirm_is_refus
 
 
 async def test_nobody_deciding_on_the_host_times_out_with_a_cancel(
-    node: str, homeserver: Any, alice: Person, opsbot: BotProcess
+    eve_in_a_room: tuple[ElementPerson, str], alice: Person, opsbot: BotProcess
 ) -> None:
-    opsbot.start()
-    eve = ElementPerson(homeserver, node)
-    room = await shared_room(alice, opsbot, eve)
+    eve, room = eve_in_a_room
     async with verifying(eve, room, opsbot, "match") as flow:
         await flow.line("sas")
         number, _ = await waiting_for_operator(opsbot, eve.user_id)
