@@ -181,12 +181,13 @@ async def _serve(
         repo, config.paths.state_dir, config.reconcile.hooks_dir,
         interval=config.reconcile.interval, timeout=config.reconcile.timeout,
         retries=config.reconcile.retries, on_outcome=on_outcome,
+        announcing=ledger.being_announced,
     )  # fmt: skip
     stack.callback(reconciler.close)
     mirrors = Mirrors(repo, config.mirrors, announce)
 
-    def committed(_sha: str) -> None:
-        reconciler.trigger()
+    def committed(sha: str) -> None:
+        reconciler.trigger(sha)
         mirrors.trigger()
 
     engines: list[Engine] = []

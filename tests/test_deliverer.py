@@ -8,7 +8,7 @@ from typing import Any
 from nio import RoomCreateResponse, RoomSendError, RoomSendResponse
 
 from bot.engine.effects import Amend, Answer, Notify
-from bot.transport.matrix.deliverer import Deliverer
+from bot.transport.matrix.deliverer import WINDOW, Deliverer
 from conftest import Bot
 
 OPS, WAR = "!ops:example.org", "!war:example.org"
@@ -137,6 +137,59 @@ async def test_news_after_the_answer_went_out_edits_it(bot: Bot) -> None:
     assert server.timeline == [(OPS, "deploying…"), (OPS, "* deploying… · applied")]
 
 
+class SlowHomeserver(Homeserver):
+    """Takes `delay` seconds over each send, and counts how many it holds at once."""
+
+    def __init__(self, *rooms: str, delay: float = 0.05) -> None:
+        super().__init__(*rooms)
+        self.delay = delay
+        self.holding = self.most_at_once = 0
+
+    async def room_send(self, room_id: str, kind: str, content: dict[str, Any], **kw: Any) -> Any:
+        self.holding += 1
+        self.most_at_once = max(self.most_at_once, self.holding)
+        await asyncio.sleep(self.delay)
+        self.holding -= 1
+        return await super().room_send(room_id, kind, content, **kw)
+
+
+def answer(number: int) -> tuple[str, Answer]:
+    text = f"answer {number}"
+    return f"$cmd{number}#answer", Answer(OPS, f"$cmd{number}", "@alice:example.org", True,
+                                          "status", text, text)  # fmt: skip
+
+
+async def test_answers_in_a_row_are_sent_at_once_each_exactly_once(bot: Bot) -> None:
+    server, now = SlowHomeserver(OPS), [0.0]
+    bot.engine.ledger.enqueue([answer(n) for n in range(10)])
+    await deliverer(bot, server, now).drain()
+    assert server.most_at_once == WINDOW
+    assert sorted(server.timeline) == sorted((OPS, f"answer {n}") for n in range(10))
+    assert bot.engine.ledger.counts() == {"sent": 10}
+
+
+async def test_a_notice_owed_after_answers_goes_out_after_all_of_them(bot: Bot) -> None:
+    server, now = SlowHomeserver(OPS), [0.0]
+    bot.engine.ledger.enqueue([answer(1), answer(2), notice("after"), answer(3)])
+    await deliverer(bot, server, now).drain()
+    assert server.timeline[2:] == [(OPS, "after"), (OPS, "answer 3")]
+
+
+async def test_an_answer_that_must_wait_holds_back_what_its_room_owes_after_it(
+    bot: Bot,
+) -> None:
+    server, now = Homeserver(OPS), [0.0]
+    server.away = True
+    bot.engine.ledger.enqueue([answer(1), notice("after")])
+    await deliverer(bot, server, now).drain()
+    server.away = False
+    await deliverer(bot, server, now).drain()  # before the answer's backoff has passed
+    assert server.timeline == []
+    now[0] += 3600
+    await deliverer(bot, server, now).drain()
+    assert server.timeline == [(OPS, "answer 1"), (OPS, "after")]
+
+
 async def test_nothing_is_sent_before_the_client_is_ready(bot: Bot) -> None:
     server = Homeserver(OPS)
     bot.engine.ledger.enqueue([notice("early")])
@@ -152,3 +205,36 @@ async def test_nothing_is_sent_before_the_client_is_ready(bot: Bot) -> None:
     stop.set()
     await running
     assert server.timeline == [(OPS, "early")]
+
+
+def deploy_answer(number: int, commit: str) -> tuple[str, Answer]:
+    text = f"deploy {number}"
+    return f"$cmd{number}#answer", Answer(OPS, f"$cmd{number}", "@alice:example.org", True,
+                                          "deploy", text, text, commit=commit)  # fmt: skip
+
+
+def test_an_answer_owed_while_nothing_is_being_sent_is_being_announced(bot: Bot) -> None:
+    ledger = bot.engine.ledger
+    ledger.enqueue([deploy_answer(1, "c1")], commit="c1")
+    assert ledger.being_announced({"c1"})
+    assert not ledger.being_announced({"c2"})
+
+
+def test_an_answer_being_sent_is_being_announced_until_it_is_sent(bot: Bot) -> None:
+    ledger = bot.engine.ledger
+    ledger.enqueue([deploy_answer(1, "c1")], commit="c1")
+    [owed] = ledger.due()
+    ledger.sending(owed)
+    assert ledger.being_announced({"c1"})
+    ledger.sent(owed, "$e1")
+    assert not ledger.being_announced({"c1"})
+
+
+def test_an_answer_queued_behind_another_being_sent_is_not_being_announced(bot: Bot) -> None:
+    ledger = bot.engine.ledger
+    ledger.enqueue([deploy_answer(1, "c1")], commit="c1")
+    ledger.enqueue([deploy_answer(2, "c2")], commit="c2")
+    first, _second = ledger.due()
+    ledger.sending(first)
+    assert ledger.being_announced({"c1", "c2"})
+    assert not ledger.being_announced({"c2"})

@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 import pytest
@@ -48,10 +48,12 @@ class Host:
         backoff: float = 0.05,
         interval: float = 300,
         on_outcome: OnOutcome | None = None,
+        announcing: Callable[[Collection[str]], bool] = lambda _commits: False,
     ) -> Reconciler:
         made = Reconciler(
             self.bot.engine.repo, self.bot.paths.state_dir, self.hooks, timeout=timeout,
             retries=retries, backoff=backoff, interval=interval, on_outcome=on_outcome,
+            announcing=announcing,
         )  # fmt: skip
         self.made.append(made)
         return made
@@ -109,6 +111,42 @@ async def test_a_deploy_runs_the_apps_hook_with_app_version_and_env(host: Host) 
     outcomes = await host.reconciler().reconcile_once()
     assert host.called() == ["web 1.4.2 staging"]
     assert statuses(outcomes) == [("web", "1.4.2", "ok", 1, True)]
+
+
+async def test_a_hook_waits_until_the_answer_announcing_its_commit_has_gone_out(
+    host: Host,
+) -> None:
+    asked: list[set[str]] = []
+
+    def announcing(commits: Collection[str]) -> bool:
+        asked.append(set(commits))
+        assert host.called() == [], "the hook ran while its answer was still being sent"
+        return len(asked) < 4  # the answer is out after the third look
+
+    reconciler = host.reconciler(announcing=announcing)
+    stop = asyncio.Event()
+    running = asyncio.create_task(reconciler.run(stop))
+    commit = host.deploy("web", "1.4.2")
+    reconciler.trigger(commit)
+    await until(lambda: host.called() == ["web 1.4.2 dev"])
+    stop.set()
+    await running
+    assert asked == [{commit}] * 4
+
+
+async def test_an_answer_that_never_goes_out_holds_the_hook_back_only_briefly(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.reconcile.reconciler.ANNOUNCE_FIRST", 0.2)
+    reconciler = host.reconciler(announcing=lambda _commits: True)
+    stop = asyncio.Event()
+    running = asyncio.create_task(reconciler.run(stop))
+    reconciler.trigger(host.deploy("web", "1.4.2"))
+    started = time.monotonic()
+    await until(lambda: host.called() == ["web 1.4.2 dev"])
+    stop.set()
+    await running
+    assert 0.2 <= time.monotonic() - started < 2.0
 
 
 async def test_the_note_on_the_deploy_commit_says_ok(host: Host) -> None:

@@ -141,7 +141,7 @@ class Index:
             trees = Trees(repo)
             parent_tree = None
             if todo and todo[-1].parents:
-                parent_tree = repo.git[todo[-1].parents[0]].tree  # type: ignore[attr-defined]
+                parent_tree = repo.get(todo[-1].parents[0]).tree  # type: ignore[attr-defined]
             for commit in reversed(todo):
                 seq += 1
                 self._add(repo, trees, commit, parent_tree, seq, rows)
@@ -315,7 +315,7 @@ def _first_parent_chain(repo: StateRepo, head: str, stop: str | None) -> list[Co
     chain = []
     sha: bytes | None = head.encode()
     while sha is not None and sha.decode() != stop:
-        commit = repo.git[sha]
+        commit = repo.get(sha)
         chain.append(commit)
         sha = commit.parents[0] if commit.parents else None  # type: ignore[attr-defined]
     return chain  # type: ignore[return-value]
@@ -337,7 +337,7 @@ def _subject(path: str) -> tuple[str | None, str | None]:
 def _deployment(repo: StateRepo, blob: bytes) -> tuple[str | None, str | None, int | None]:
     """A deployment record's version, the command that wrote it and when it was asked for."""
     try:
-        data = tomllib.loads(repo.git[blob].as_raw_string().decode())
+        data = tomllib.loads(repo.get(blob).as_raw_string().decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         return None, None, None
     version, command, at = data.get("version"), data.get("command"), data.get("requested_at")

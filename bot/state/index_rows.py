@@ -7,31 +7,22 @@ the last commits are kept.
 
 import sqlite3
 
-from dulwich.objects import ObjectID, ShaFile, Tree
+from dulwich.objects import ObjectID, ShaFile
 
 from bot.state import index_facts
 from bot.state.repo import StateRepo
 
 
 class Trees:
-    """The object store for tree diffs along main, keeping the trees it read last: a commit's
-    trees are its child's parent trees, so each is read (and parsed) once rather than twice."""
-
-    KEEP = 4096
+    """The object store for tree diffs along main, read through the repo's object cache: a
+    commit's trees are its child's parent trees, and the newest commit's were kept as they were
+    written, so each is read (and parsed) at most once."""
 
     def __init__(self, repo: StateRepo) -> None:
-        self.store = repo.git.object_store
-        self.kept: dict[ObjectID, ShaFile] = {}
+        self.repo = repo
 
     def __getitem__(self, sha: ObjectID) -> ShaFile:
-        found = self.kept.get(sha)
-        if found is None:
-            found = self.store[sha]
-            if isinstance(found, Tree):
-                if len(self.kept) >= self.KEEP:
-                    self.kept.clear()
-                self.kept[sha] = found
-        return found
+        return self.repo.get(sha)
 
 
 class Rows:

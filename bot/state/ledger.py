@@ -24,7 +24,7 @@ import html
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +97,7 @@ class Ledger:
         # send is made again with the same transaction id, which the homeserver recognises.
         # What is owed (`prepare`, `enqueue`, `amend`) is durable before anything depends on it.
         self._quick = connect(self.path)
-        self._in_flight: set[int] = set()  # being sent now: `amend` makes an edit instead
+        self._in_flight: dict[int, str | None] = {}  # being sent now (id -> its commit)
         self.on_ready: Callable[[], None] = lambda: None  # set by a deliverer, to be woken
 
     @_locked
@@ -262,11 +262,11 @@ class Ledger:
     @_locked
     def sending(self, owed: Owed) -> None:
         """It is being sent: an `amend` no longer changes it, and becomes an edit instead."""
-        self._in_flight.add(owed.id)
+        self._in_flight[owed.id] = getattr(owed.effect, "commit", None)
 
     @_locked
     def sent(self, owed: Owed, event_id: str | None) -> None:
-        self._in_flight.discard(owed.id)
+        self._in_flight.pop(owed.id, None)
         self._quick.execute(
             "UPDATE outbox SET state = 'sent', event_id = ?, at = ? WHERE id = ?",
             [event_id, time.time(), owed.id],
@@ -274,7 +274,7 @@ class Ledger:
 
     @_locked
     def retry(self, owed: Owed, at: float, error: str) -> None:
-        self._in_flight.discard(owed.id)
+        self._in_flight.pop(owed.id, None)
         self._quick.execute(
             "UPDATE outbox SET state = 'ready', attempts = attempts + 1, next_at = ?, error = ? "
             "WHERE id = ?",
@@ -283,7 +283,7 @@ class Ledger:
 
     @_locked
     def failed(self, owed: Owed, error: str) -> None:
-        self._in_flight.discard(owed.id)
+        self._in_flight.pop(owed.id, None)
         self._quick.execute(
             "UPDATE outbox SET state = 'failed', error = ?, at = ? WHERE id = ?",
             [error, time.time(), owed.id],
@@ -311,6 +311,23 @@ class Ledger:
             if isinstance(answer, Answer):
                 return answer.room, event_id, answer
         return None
+
+    @_locked
+    def being_announced(self, commits: Collection[str]) -> bool:
+        """Whether the answer announcing one of `commits` is on its way out: being sent now,
+        or owed while nothing is being sent (so it goes next). An answer queued behind others
+        is not: the news of the work will be folded into it before it goes."""
+        if not commits:
+            return False
+        if self._in_flight:
+            return any(commit in commits for commit in self._in_flight.values())
+        marks = ", ".join("?" * len(commits))
+        row = self._conn.execute(
+            f"SELECT 1 FROM outbox WHERE commit_id IN ({marks}) AND kind = 'Answer' "
+            "AND state = 'ready' LIMIT 1",
+            list(commits),
+        ).fetchone()
+        return row is not None
 
     @_locked
     def waiting(self, identity_prefix: str) -> bool:

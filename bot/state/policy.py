@@ -37,6 +37,7 @@ The admin role may run every command everywhere, whatever else the file says, so
 can never lock the admins out.
 """
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,6 +126,7 @@ class Policy:
         return self.identities.get(user_id)
 
 
+@functools.lru_cache(maxsize=8)  # every command reads the policy; it is frozen, like its text
 def decode_policy(text: str, path: str = PATH) -> Policy:
     data = parse_toml(path, text)
     known = {"roles", "commands", "rooms", "devices", "identities", "incidents", "trust", "metrics"}

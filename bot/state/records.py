@@ -8,6 +8,7 @@ the field.
 """
 
 import dataclasses
+import functools
 import tomllib
 import types
 import typing
@@ -115,6 +116,9 @@ _TABLES: dict[tuple[type, str], Callable[[str, Any], Any]] = {
 """Fields that are TOML tables, each read by its own parser (which names file and key)."""
 
 
+_type_hints = functools.cache(typing.get_type_hints)
+
+
 def parse_toml(path: str, text: str) -> dict[str, Any]:
     """Reading needs only the values, and every command reads several files: the standard
     library's parser is many times faster than tomlkit, which is kept for writing."""
@@ -126,15 +130,24 @@ def parse_toml(path: str, text: str) -> dict[str, Any]:
 
 def decode(cls: type[R], path: str, text: str, **from_path: str) -> R:
     """Reads the record `cls` from the TOML `text` of the file at `path`."""
+    found = _decoded(cls, path, text, tuple(sorted(from_path.items())))  # type: ignore[arg-type]
+    return typing.cast(R, found)
+
+
+# Every command reads the same few records again (the apps, the environments, the deployment
+# it changes), and records are frozen: one decoding of each text is kept.
+@functools.lru_cache(maxsize=1024)
+def _decoded(cls: type, path: str, text: str, path_values: tuple[tuple[str, str], ...]) -> object:
+    from_path = dict(path_values)
     for key, value in from_path.items():
         # The file's name is an app or environment name, and a hand edit can name it anything.
         if (problem := name_problem(value)) is not None:
             raise InvalidRecord(path, key, f"{value!r} (from the file name) {problem}")
     data = parse_toml(path, text)
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     values: dict[str, Any] = dict(from_path)
     known = set()
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         if f.metadata.get("from_path"):
             continue
         known.add(f.name)

@@ -29,7 +29,6 @@ from typing import BinaryIO
 
 from dulwich.diff_tree import tree_changes
 from dulwich.file import FileLocked
-from dulwich.object_store import BaseObjectStore
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import HEADREF, Ref
 from dulwich.repo import Repo
@@ -170,11 +169,14 @@ class StateRepo:
                 self._objects.move_to_end(sha)
                 return found
         found = self._git[sha]
+        self._keep(found)
+        return found
+
+    def _keep(self, found: ShaFile) -> None:
         with self._objects_lock:
-            self._objects[sha] = found
+            self._objects[found.id] = found
             if len(self._objects) > OBJECT_CACHE:
                 self._objects.popitem(last=False)
-        return found
 
     def _commit(self, sha: bytes) -> Commit:
         commit = self.get(sha)
@@ -236,10 +238,9 @@ class StateRepo:
         commit's id once it is durable and before the ref names it: the engine records there
         which invocation it is for, so a crash on either side of the move is told apart.
         """
-        store = self._git.object_store
-        base_tree = self._git[parent.encode()].tree if parent else None  # type: ignore[attr-defined]
+        base_tree = self._commit(parent.encode()).tree if parent else None
         new_objects: list[Blob | Tree] = []
-        tree_id = _apply(store, base_tree, _split(changes), new_objects)
+        tree_id = _apply(self.get, base_tree, _split(changes), new_objects)
         if tree_id is None:
             empty = Tree()
             new_objects.append(empty)
@@ -321,6 +322,7 @@ class StateRepo:
             try:
                 store.add_object(obj)
                 at_most(self.path / "objects" / obj.id.decode()[:2], PUBLIC_DIR)
+                self._keep(obj)  # read again at once: by the index, the reconciler, the answer
                 return
             except FileLocked as e:
                 if time.monotonic() < deadline:
@@ -468,12 +470,15 @@ def _split(changes: Changes) -> _Nested:
 
 
 def _apply(
-    store: BaseObjectStore, tree_id: ObjectID | None, changes: _Nested, out: list[Blob | Tree]
+    read: Callable[[bytes], ShaFile],
+    tree_id: ObjectID | None,
+    changes: _Nested,
+    out: list[Blob | Tree],
 ) -> ObjectID | None:
     """Returns the id of the tree after `changes`, or None when it ends up empty."""
     tree = Tree()
     if tree_id is not None:
-        stored = store[tree_id]
+        stored = read(tree_id)
         assert isinstance(stored, Tree)
         tree = stored.copy()  # type: ignore[assignment]  # copy() is typed as ShaFile
     for name, change in changes.items():
@@ -481,7 +486,7 @@ def _apply(
         existing = tree[key] if key in tree else None  # noqa: SIM401 (Tree has no .get)
         if isinstance(change, dict):
             sub_id = existing[1] if existing and stat.S_ISDIR(existing[0]) else None
-            new_sub = _apply(store, sub_id, change, out)
+            new_sub = _apply(read, sub_id, change, out)
             if new_sub is None:
                 if existing:
                     del tree[key]

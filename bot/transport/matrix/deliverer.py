@@ -1,6 +1,7 @@
 """The deliverer: the only code that sends to the homeserver, from the outbox of the ledger.
 
-Effects are carried out in the order they were owed, per room: an effect that cannot be
+Effects are carried out in the order they were owed, per room, except that up to `WINDOW`
+answers in a row are sent at once (each replies to its own command): an effect that cannot be
 delivered yet (the homeserver is away, a room the bot has only just made is not synced yet)
 holds back the later effects for that room, and no other room. It starts only once the client
 is ready (first sync done, rooms known). Each send has a transaction id derived from the
@@ -19,7 +20,7 @@ import hashlib
 import html
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,10 @@ POLL = 1.0  # seconds between looks for effects other processes owe
 PRUNE_EVERY = 3600.0  # seconds between prunings of what was sent long ago
 BACKOFF_CAP = 60.0
 MAX_ATTEMPTS = 12  # a room that stays unknown this long (about 8 minutes) is given up on
+# Answers sent at once. Each replies to its own command, so their order among themselves is
+# not what a person reads them by; sent one after the other, a burst of commands was answered
+# at the pace of one round trip to the homeserver each (docs/benchmarks.md).
+WINDOW = 4
 ENCRYPTION = {
     "type": "m.room.encryption",
     "state_key": "",
@@ -129,6 +134,46 @@ def _upload_source(effect: Upload) -> tuple[bytes | Path, int]:
         raise Undeliverable(f"cannot read {effect.name}: {e.strerror}") from None
 
 
+class Sending:
+    """The effects of one pass being sent, at most `WINDOW` at once."""
+
+    def __init__(
+        self,
+        attempt: Callable[[Owed, float], Awaitable[str]],
+        held: set[str],
+        order_key: Callable[[Effect], str],
+    ) -> None:
+        self._attempt = attempt
+        self._held = held
+        self._order_key = order_key
+        self._tasks: dict[asyncio.Task[str], Owed] = {}
+        self.sent = 0
+
+    async def start(self, owed: Owed, now: float) -> None:
+        if len(self._tasks) >= WINDOW:
+            await self._collect(asyncio.FIRST_COMPLETED)
+        self._tasks[asyncio.ensure_future(self._attempt(owed, now))] = owed
+
+    async def finish(self) -> None:
+        """Waits for everything started."""
+        if self._tasks:
+            await self._collect(asyncio.ALL_COMPLETED)
+
+    async def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _collect(self, until: str) -> None:
+        done, _ = await asyncio.wait(self._tasks, return_when=until)
+        for task in done:
+            owed = self._tasks.pop(task)
+            outcome = task.result()  # a Fatal is raised here, and ends the pass
+            if outcome == "held":
+                self._held.add(self._order_key(owed.effect))
+            self.sent += outcome == "sent"
+
+
 class Deliverer:
     def __init__(
         self,
@@ -145,6 +190,7 @@ class Deliverer:
         self.ledger = ledger
         self.clock = clock
         self._wake = asyncio.Event()
+        self._querying = asyncio.Lock()  # one key query for the answers sent at once
         self.delivered = 0
         self._pruned = 0.0
 
@@ -173,38 +219,53 @@ class Deliverer:
         """One pass over what is owed, in order; returns how many were delivered."""
         now = self.clock()
         held: set[str] = set()  # rooms whose earlier effect waits: later ones wait behind it
-        done = 0
-        for owed in self.ledger.due():
-            where = self._order_key(owed.effect)
-            if where in held:
-                continue
-            if owed.next_at > now:
-                held.add(where)
-                continue
-            self.ledger.sending(owed)
-            try:
-                event_id = await self._deliver(owed)
-            except NotYet as e:
-                delay = min(2.0**owed.attempts, BACKOFF_CAP)
-                if owed.attempts + 1 >= MAX_ATTEMPTS:
-                    self._failed(owed, f"gave up: {e}")
-                else:
-                    self.ledger.retry(owed, now + delay, str(e))
+        sending = Sending(self._attempt, held, self._order_key)
+        try:
+            for owed in self.ledger.due():
+                where = self._order_key(owed.effect)
+                if where in held:
+                    continue
+                if owed.next_at > now:
                     held.add(where)
-                continue
-            except Undeliverable as e:
-                self._failed(owed, str(e))
-                continue
-            except BaseException:
-                self.ledger.retry(owed, now + 1.0, "interrupted")
-                raise
-            self.ledger.sent(owed, event_id)
-            done += 1
-            self.delivered += 1
+                    continue
+                if isinstance(owed.effect, Answer):
+                    await sending.start(owed, now)
+                    continue
+                # Anything else waits for the answers owed before it, and only then is it known
+                # whether one of them holds its room back.
+                await sending.finish()
+                if where not in held:
+                    await sending.start(owed, now)
+                    await sending.finish()
+            await sending.finish()
+        finally:
+            await sending.cancel()
+        self.delivered += sending.sent
         if now - self._pruned > PRUNE_EVERY:
             self.ledger.prune(now)
             self._pruned = now
-        return done
+        return sending.sent
+
+    async def _attempt(self, owed: Owed, now: float) -> str:
+        """One try at delivering `owed`, recorded in the ledger: "sent", "held" (its room must
+        wait for its retry) or "failed"."""
+        self.ledger.sending(owed)
+        try:
+            event_id = await self._deliver(owed)
+        except NotYet as e:
+            if owed.attempts + 1 >= MAX_ATTEMPTS:
+                self._failed(owed, f"gave up: {e}")
+                return "failed"
+            self.ledger.retry(owed, now + min(2.0**owed.attempts, BACKOFF_CAP), str(e))
+            return "held"
+        except Undeliverable as e:
+            self._failed(owed, str(e))
+            return "failed"
+        except BaseException:
+            self.ledger.retry(owed, now + 1.0, "interrupted")
+            raise
+        self.ledger.sent(owed, event_id)
+        return "sent"
 
     def _failed(self, owed: Owed, why: str) -> None:
         self.ledger.failed(owed, why)
@@ -378,10 +439,12 @@ class Deliverer:
     async def _send_one(
         self, room_id: str, content: dict[str, Any], txn_id: str, *, fallback: bool = True
     ) -> str | None:
-        if self.people is not None and self.client.should_query_keys:
-            # Before nio shares a room key with a device it has just learnt of: its owner's
-            # signature is checked first (share_keys_with).
-            await self.people.query()
+        if self.people is not None:
+            async with self._querying:
+                if self.client.should_query_keys:
+                    # Before nio shares a room key with a device it has just learnt of: its
+                    # owner's signature is checked first (share_keys_with).
+                    await self.people.query()
         try:
             response = await self.client.room_send(
                 room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=True
