@@ -219,7 +219,7 @@ async def _serve(
     transport = MatrixTransport(
         client, engine, journal, rate_limit=RateLimit(config.matrix.commands_per_minute),
         observers=[o for feature in FEATURES for o in feature.observers], people=people,
-        room_found=ledger.room_found, verifier=verifier,
+        room_found=ledger.room_found, heard=ledger.heard, verifier=verifier,
     )  # fmt: skip
     deliverer = Deliverer(client, engine, ledger, people=people)
     if config.http is not None:

@@ -5,6 +5,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from nio import RoomCreateResponse, RoomSendError, RoomSendResponse
 
 from bot.engine.effects import Amend, Answer, Notify
@@ -220,12 +221,26 @@ def test_an_answer_owed_while_nothing_is_being_sent_is_being_announced(bot: Bot)
     assert not ledger.being_announced({"c2"})
 
 
-def test_an_answer_being_sent_is_being_announced_until_it_is_sent(bot: Bot) -> None:
+def test_an_answer_is_being_announced_until_the_bots_own_sync_shows_it(bot: Bot) -> None:
     ledger = bot.engine.ledger
     ledger.enqueue([deploy_answer(1, "c1")], commit="c1")
     [owed] = ledger.due()
     ledger.sending(owed)
     assert ledger.being_announced({"c1"})
+    ledger.sent(owed, "$e1")
+    assert ledger.being_announced({"c1"})  # the room's members are receiving it
+    ledger.heard("$e1")
+    assert not ledger.being_announced({"c1"})
+
+
+def test_an_answer_sent_that_no_sync_shows_counts_as_heard_after_a_while(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.state.ledger.HEARD_WITHIN", 0.0)
+    ledger = bot.engine.ledger
+    ledger.enqueue([deploy_answer(1, "c1")], commit="c1")
+    [owed] = ledger.due()
+    ledger.sending(owed)
     ledger.sent(owed, "$e1")
     assert not ledger.being_announced({"c1"})
 

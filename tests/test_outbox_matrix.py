@@ -132,6 +132,23 @@ async def test_a_kill_between_commit_and_answer_loses_no_answer_and_doubles_none
     assert [len(opsbot.commits_for(e)) for e in sent] == [1] * len(sent)
 
 
+async def test_the_deploy_hook_starts_once_the_answer_is_in_the_room(
+    alice: Person, opsbot: BotProcess
+) -> None:
+    started = opsbot.root / "hook-started"
+    opsbot.hook("deploy-web", f'date +%s%3N > "{started}"\necho "rolled out $3"\n')
+    opsbot.start()
+    room = await ops_room(alice, opsbot)
+    for n in range(5):
+        event = await alice.send(room, f"!deploy web 3.0.{n} to dev")
+        await alice.reply_to(event)
+        answer = alice.replies_to(event)[0]
+        await alice.until(lambda: started.exists(), "the hook to run", timeout=30)
+        # Both clocks are this host's: the homeserver stamped the answer, the hook its start.
+        assert int(started.read_text()) >= answer["origin_server_ts"]
+        started.unlink()
+
+
 async def test_a_result_reported_right_after_a_restart_edits_the_answer(
     alice: Person, opsbot: BotProcess
 ) -> None:

@@ -45,7 +45,7 @@ from bot.state.view import deployment_path
 log = logging.getLogger("opsbot.reconcile")
 
 OnOutcome = Callable[[RunOutcome], Awaitable[None]]
-# A hook waits at most this long for the answer announcing its commit to go out first.
+# A pass waits at most this long for the answer announcing a new commit to reach the room.
 ANNOUNCE_FIRST = 0.5  # seconds
 ANNOUNCE_POLL = 0.002  # seconds between looks while it waits
 
@@ -111,11 +111,11 @@ class Reconciler:
         self.backoff = backoff
         self.on_outcome = on_outcome
         self.health_timeout = health_timeout
-        # Whether the answers announcing these commits are on their way out (the outbox's
-        # `being_announced`): a pass after a command's commit begins once the person has heard
-        # that the command is in. Reading Git and starting a hook at that moment took the CPU
-        # from the answer's send, and made the person wait for it a fifth longer
-        # (docs/benchmarks.md).
+        # Whether the answers announcing these commits are on their way to the room (the
+        # outbox's `being_announced`): a pass after a command's commit begins once the room has
+        # the answer that the command is in. Reading Git and starting a hook in that moment took
+        # the CPU from the answer's send and from the person's client receiving it, and made
+        # the person wait for it a fifth longer (docs/benchmarks.md).
         self.announcing = announcing
         state_dir = Path(state_dir)
         # Its own connection to the engine's index (the same file): passes run beside commands.

@@ -51,6 +51,7 @@ STEPS: list[Step] = [
 ]
 SCHEMA = len(STEPS)
 RETENTION = 14 * 24 * 3600.0  # seconds a sent or failed effect is kept, for `opsbot` to show
+HEARD_WITHIN = 5.0  # seconds after which an answer sent counts as heard, seen in a sync or not
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,9 @@ class Ledger:
         # send is made again with the same transaction id, which the homeserver recognises.
         # What is owed (`prepare`, `enqueue`, `amend`) is durable before anything depends on it.
         self._quick = connect(self.path)
-        self._in_flight: dict[int, str | None] = {}  # being sent now (id -> its commit)
+        self._in_flight: dict[int, str | None] = {}  # being sent now: id -> an answer's commit
+        # Answers sent and not yet back in the bot's own sync: event id -> (commit, when sent).
+        self._unheard: dict[str, tuple[str, float]] = {}
         self.on_ready: Callable[[], None] = lambda: None  # set by a deliverer, to be woken
 
     @_locked
@@ -262,11 +265,14 @@ class Ledger:
     @_locked
     def sending(self, owed: Owed) -> None:
         """It is being sent: an `amend` no longer changes it, and becomes an edit instead."""
-        self._in_flight[owed.id] = getattr(owed.effect, "commit", None)
+        effect = owed.effect
+        self._in_flight[owed.id] = effect.commit if isinstance(effect, Answer) else None
 
     @_locked
     def sent(self, owed: Owed, event_id: str | None) -> None:
-        self._in_flight.pop(owed.id, None)
+        commit = self._in_flight.pop(owed.id, None)
+        if commit is not None and event_id is not None:
+            self._unheard[event_id] = (commit, time.monotonic())
         self._quick.execute(
             "UPDATE outbox SET state = 'sent', event_id = ?, at = ? WHERE id = ?",
             [event_id, time.time(), owed.id],
@@ -314,11 +320,18 @@ class Ledger:
 
     @_locked
     def being_announced(self, commits: Collection[str]) -> bool:
-        """Whether the answer announcing one of `commits` is on its way out: being sent now,
+        """Whether the answer announcing one of `commits` is on its way to the room: being sent
+        now, sent but not yet back in the bot's own sync (the room's members are receiving it),
         or owed while nothing is being sent (so it goes next). An answer queued behind others
         is not: the news of the work will be folded into it before it goes."""
         if not commits:
             return False
+        now = time.monotonic()
+        for event_id, (commit, at) in list(self._unheard.items()):
+            if now - at > HEARD_WITHIN:
+                del self._unheard[event_id]  # a sync that never showed it: long heard by now
+            elif commit in commits:
+                return True
         if self._in_flight:
             return any(commit in commits for commit in self._in_flight.values())
         marks = ", ".join("?" * len(commits))
@@ -328,6 +341,11 @@ class Ledger:
             list(commits),
         ).fetchone()
         return row is not None
+
+    @_locked
+    def heard(self, event_id: str) -> None:
+        """The bot's own sync returned `event_id`: the room's members have it too."""
+        self._unheard.pop(event_id, None)
 
     @_locked
     def waiting(self, identity_prefix: str) -> bool:

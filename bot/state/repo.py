@@ -60,6 +60,9 @@ PROPOSALS = b"refs/heads/proposals/"  # one branch per proposal, `proposals/<n>`
 STALE_REF_LOCK = 1.0  # seconds; Git itself holds a ref lock for milliseconds
 LOCK_FILE = "opsbot.lock"
 OBJECT_CACHE = 4096  # objects kept in memory: the trees and records of a few hundred commits
+# A blob larger than this is read again when asked for: a run's output (up to 16 MiB) kept
+# thousands of times over would be gigabytes.
+CACHED_BLOB = 64 * 1024  # bytes
 
 Changes = Mapping[str, bytes | None]
 """Path in the repo -> new content, or None to delete the file."""
@@ -162,7 +165,8 @@ class StateRepo:
         )
 
     def get(self, sha: bytes) -> ShaFile:
-        """The object named `sha`, read once and kept (the last `OBJECT_CACHE` read)."""
+        """The object named `sha`, read once and kept (the last `OBJECT_CACHE` read or written,
+        but no large blob)."""
         with self._objects_lock:
             found = self._objects.get(sha)
             if found is not None:
@@ -173,6 +177,8 @@ class StateRepo:
         return found
 
     def _keep(self, found: ShaFile) -> None:
+        if isinstance(found, Blob) and found.raw_length() > CACHED_BLOB:
+            return
         with self._objects_lock:
             self._objects[found.id] = found
             if len(self._objects) > OBJECT_CACHE:

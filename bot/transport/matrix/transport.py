@@ -75,11 +75,13 @@ class MatrixTransport:
         sync_timeout_ms: int = SYNC_TIMEOUT_MS,
         people: People | None = None,
         room_found: Callable[[str, str], None] = lambda _key, _room: None,
+        heard: Callable[[str], None] = lambda _event: None,
         verifier: Verifier | None = None,
     ) -> None:
         self.client = client
         self.verifier = verifier  # answers people who verify the bot from Element
         self.room_found = room_found  # (key, room id) of a room a `CreateRoom` made
+        self.heard = heard  # the id of an event the bot sent, back in its sync
         self.engine = engine
         self.journal = journal
         self.rate_limit = rate_limit
@@ -248,7 +250,10 @@ class MatrixTransport:
         )
 
     async def _event(self, room: MatrixRoom, event: Any) -> None:
-        if getattr(event, "sender", None) == self.me or self.journal.handled(event.event_id):
+        if getattr(event, "sender", None) == self.me:
+            self.heard(event.event_id)
+            return
+        if self.journal.handled(event.event_id):
             return
         if isinstance(event, MegolmEvent):
             await self._undecryptable(room, event)
