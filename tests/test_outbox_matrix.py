@@ -136,7 +136,8 @@ async def test_the_deploy_hook_starts_once_the_answer_is_in_the_room(
     alice: Person, opsbot: BotProcess
 ) -> None:
     started = opsbot.root / "hook-started"
-    opsbot.hook("deploy-web", f'date +%s%3N > "{started}"\necho "rolled out $3"\n')
+    # Written aside and moved into place: the test never reads a half-written time.
+    opsbot.hook("deploy-web", f'date +%s%3N > "{started}.new"; mv "{started}.new" "{started}"\n')
     opsbot.start()
     room = await ops_room(alice, opsbot)
     for n in range(5):

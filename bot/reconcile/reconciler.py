@@ -280,6 +280,8 @@ class Reconciler:
                     outcomes.append(await self._no_hook(want))
                     continue
                 to_start.append((want, job))
+            # A pass begun before a command's commit landed finds it here, unannounced.
+            await self._announced_first({want.commit for want, _ in to_start})
             return outcomes, [self._start(want, previous=job) for want, job in to_start]
 
     async def _announced_first(self, commits: set[str]) -> None:

@@ -52,6 +52,7 @@ STEPS: list[Step] = [
 SCHEMA = len(STEPS)
 RETENTION = 14 * 24 * 3600.0  # seconds a sent or failed effect is kept, for `opsbot` to show
 HEARD_WITHIN = 5.0  # seconds after which an answer sent counts as heard, seen in a sync or not
+NEXT_FEW = 4  # effects owed ahead of an answer that still leave it among the next to go
 
 
 @dataclass(frozen=True)
@@ -320,10 +321,10 @@ class Ledger:
 
     @_locked
     def being_announced(self, commits: Collection[str]) -> bool:
-        """Whether the answer announcing one of `commits` is on its way to the room: being sent
-        now, sent but not yet back in the bot's own sync (the room's members are receiving it),
-        or owed while nothing is being sent (so it goes next). An answer queued behind others
-        is not: the news of the work will be folded into it before it goes."""
+        """Whether the answer announcing one of `commits` is on its way to the room: among the
+        next few effects to go, being sent, or sent but not yet back in the bot's own sync (the
+        room's members are receiving it). An answer further back in the queue is not: the news
+        of the work will be folded into it before it goes."""
         if not commits:
             return False
         now = time.monotonic()
@@ -332,15 +333,20 @@ class Ledger:
                 del self._unheard[event_id]  # a sync that never showed it: long heard by now
             elif commit in commits:
                 return True
-        if self._in_flight:
-            return any(commit in commits for commit in self._in_flight.values())
         marks = ", ".join("?" * len(commits))
-        row = self._conn.execute(
-            f"SELECT 1 FROM outbox WHERE commit_id IN ({marks}) AND kind = 'Answer' "
-            "AND state = 'ready' LIMIT 1",
+        (first,) = self._conn.execute(
+            f"SELECT MIN(id) FROM outbox WHERE commit_id IN ({marks}) AND kind = 'Answer' "
+            "AND state IN ('prepared', 'ready')",  # prepared: the ref has moved, or is moving
             list(commits),
         ).fetchone()
-        return row is not None
+        if first is None:
+            return False
+        (ahead,) = self._conn.execute(
+            "SELECT COUNT(*) FROM outbox WHERE state IN ('prepared', 'ready') "
+            "AND kind != 'Job' AND id < ?",
+            [first],
+        ).fetchone()
+        return bool(ahead < NEXT_FEW)
 
     @_locked
     def heard(self, event_id: str) -> None:
