@@ -274,6 +274,7 @@ class Ledger:
         commit = self._in_flight.pop(owed.id, None)
         if commit is not None and event_id is not None:
             self._unheard[event_id] = (commit, time.monotonic())
+            self._forget_heard()
         self._quick.execute(
             "UPDATE outbox SET state = 'sent', event_id = ?, at = ? WHERE id = ?",
             [event_id, time.time(), owed.id],
@@ -327,12 +328,9 @@ class Ledger:
         of the work will be folded into it before it goes."""
         if not commits:
             return False
-        now = time.monotonic()
-        for event_id, (commit, at) in list(self._unheard.items()):
-            if now - at > HEARD_WITHIN:
-                del self._unheard[event_id]  # a sync that never showed it: long heard by now
-            elif commit in commits:
-                return True
+        self._forget_heard()
+        if any(commit in commits for commit, _ in self._unheard.values()):
+            return True
         marks = ", ".join("?" * len(commits))
         (first,) = self._conn.execute(
             f"SELECT MIN(id) FROM outbox WHERE commit_id IN ({marks}) AND kind = 'Answer' "
@@ -347,6 +345,14 @@ class Ledger:
             [first],
         ).fetchone()
         return bool(ahead < NEXT_FEW)
+
+    def _forget_heard(self) -> None:
+        """Answers sent long enough ago count as heard, whether a sync showed them or not (the
+        bot may have left the room): what is remembered of them stays small."""
+        now = time.monotonic()
+        for event_id, (_, at) in list(self._unheard.items()):
+            if now - at > HEARD_WITHIN:
+                del self._unheard[event_id]
 
     @_locked
     def heard(self, event_id: str) -> None:
