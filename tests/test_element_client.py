@@ -71,11 +71,13 @@ class ElementPerson:
     async def say(
         self, room: str, bot: str, text: str, isolation: str = "all", timeout: float = 60
     ) -> dict[str, Any]:
+        # Each value joined to its option: a password may begin with "-", which Node's
+        # parseArgs would take for an option of its own.
         process = await asyncio.create_subprocess_exec(
             self.node, str(SCRIPT),
-            "--homeserver", self.homeserver.base_url, "--user", self.user_id,
-            "--password", self.password, "--room", room, "--bot", bot, "--text", text,
-            "--isolation", isolation, "--timeout", str(timeout),
+            f"--homeserver={self.homeserver.base_url}", f"--user={self.user_id}",
+            f"--password={self.password}", f"--room={room}", f"--bot={bot}", f"--text={text}",
+            f"--isolation={isolation}", f"--timeout={timeout}",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "NODE_NO_WARNINGS": "1"},
         )  # fmt: skip
