@@ -13,9 +13,11 @@ marked ready. So a crash at any point loses no effect and doubles none:
 A redelivered command is "already done" only if the commit its row names really landed; what a
 commit message says is never read for it (a display name could forge a `Matrix-Event` line).
 
-Effects are delivered in id order per room by the deliverer, which records each one as sent
-(with the event id it became), retried, or failed for good (with the reason), and prunes what
-was sent after `RETENTION`.
+Effects are delivered in id order per room by the deliverer (answers in a row a few at once),
+which records each one as sent (with the event id it became), retried, or failed for good (with
+the reason), and prunes what was sent after `RETENTION`. Until the bot's own sync shows an
+answer it sent, the ledger remembers it as on its way (`being_announced`), for the reconciler,
+which acts on a command's commit once the room has its answer.
 """
 
 import dataclasses
