@@ -34,6 +34,7 @@ from bot.logs import fact
 from bot.reconcile.notes import NOTES
 from bot.runbooks.record import RUNS_REF
 from bot.state.repo import MAIN, PROPOSALS, StateRepo
+from bot.tasks import first, stopped_within
 
 log = logging.getLogger("opsbot.mirror")
 
@@ -167,7 +168,7 @@ class Mirrors:
         while not stop.is_set():
             if mirror.failures:
                 # Backing off: new commits wait for the retry, which pushes them all at once.
-                await _wait(stop, None, mirror.retry_at - time.monotonic())
+                await stopped_within(stop, mirror.retry_at - time.monotonic())
                 if stop.is_set():
                     return
             mirror.wake.clear()
@@ -180,7 +181,7 @@ class Mirrors:
                     "mirroring failed", extra={"fields": {"remote": shown(mirror.remote)}}
                 )
             if not mirror.failures:
-                await _wait(stop, mirror.wake, self.poll)
+                await first(mirror.wake, stop, timeout=self.poll)
 
     async def _push(self, mirror: _Mirror, tips: Tips) -> None:
         try:
@@ -214,18 +215,3 @@ class Mirrors:
                 f"mirror {shown(mirror.remote)} is failing: {error}. opsbot keeps retrying "
                 "(with backoff) and will say when it is back; commits are safe in the state repo"
             )
-
-
-async def _wait(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
-    """Until `stop`, `wake` (if given) or `seconds` have passed, whichever comes first."""
-    if seconds <= 0:
-        return
-    waiters = [asyncio.ensure_future(stop.wait())]
-    if wake is not None:
-        waiters.append(asyncio.ensure_future(wake.wait()))
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)

@@ -18,6 +18,8 @@ The rules that keep the host sane:
   finish (killing a deploy halfway helps nobody), then the newer version runs.
 - `suspended/<name>.toml` at HEAD (name an app or an environment) stops new runs and pending
   retries there; a running hook finishes.
+- After a command's commit, the pass waits (at most `ANNOUNCE_FIRST`) until the room has the
+  answer announcing it: the person hears first, then the host acts.
 - A run is journalled as "started" before its hook runs. A crash leaves that row behind; the next
   start records it as interrupted, notes it, and runs the request again. Stopping the reconciler
   (cancelling `run`) kills running hooks and records them the same way.
@@ -41,6 +43,7 @@ from bot.reconcile.outcome import RunOutcome
 from bot.state.index import Index
 from bot.state.repo import StateRepo
 from bot.state.view import deployment_path
+from bot.tasks import first
 
 log = logging.getLogger("opsbot.reconcile")
 
@@ -224,7 +227,7 @@ class Reconciler:
                 # must not hold up the next deploy. `!status` shows the last result.
                 if self._health_task is None or self._health_task.done():
                     self._health_task = asyncio.ensure_future(self.refresh_health())
-                await _first_of(stop, self._wake, timeout=self.interval)
+                await first(self._wake, stop, timeout=self.interval)
         finally:
             if self._health_task is not None:
                 self._health_task.cancel()
@@ -456,15 +459,6 @@ def _engine_applied(want: Desired, said: list[str]) -> Applied:
     (what the engine wrote into the cluster), or, without one, the running version (first)."""
     version = (said[1] if len(said) > 1 else said[0]).strip()
     return Applied(version, utc_now(), want.commit if version == want.version else "")
-
-
-async def _first_of(*events: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
