@@ -11,6 +11,7 @@ from bot.text import BIDI_CONTROLS
 _NOT_IN_ID = r"\s" + "".join(sorted(BIDI_CONTROLS))
 USER_ID = re.compile(rf"@[^:{_NOT_IN_ID}]+:[^{_NOT_IN_ID}]+")
 # Room version 12 ids are a hash with no server name (`!Hf3a...`); older ones end in `:server`.
+DEVICE_ID = re.compile(r"[!-~]{1,255}")  # printable ASCII: clients use short upper-case ids
 ROOM_ID = re.compile(r"![^:\s]+(:[^\s]+)?")
 
 SEVERITIES = ("sev1", "sev2", "sev3", "sev4", "sev5")  # sev1 is the worst

@@ -20,6 +20,7 @@ from bot.assemble import open_ledger
 from bot.config import Config
 from bot.engine.effects import Notify
 from bot.logs import fact
+from bot.text import clean
 from bot.transport.matrix.cross_signing import (
     IDENTITY_FILE,
     KEYS_FILE,
@@ -154,13 +155,13 @@ def verifications(config: Config) -> list[str]:
                  "opsbot keys confirm ID (they match) or opsbot keys reject ID"]  # fmt: skip
         for v in waiting:
             lines += [
-                f"{v.id}: {v.user_id} (device {v.device_id}), since {_when(v.created)}",
+                f"{v.id}: {_who(v)}, since {_when(v.created)}",
                 f"   emoji: {v.shown()}",
                 f"   numbers: {' '.join(str(d) for d in v.decimals)}",
             ]
     if recent:
         lines.append("recent:")
-        lines += [f"{v.id}: {v.user_id} (device {v.device_id}): {_outcome(v)}" for v in recent]
+        lines += [f"{v.id}: {_who(v)}: {_outcome(v)}" for v in recent]
     return lines
 
 
@@ -180,17 +181,23 @@ def decide(config: Config, number: int, action: str, wait: float = OUTCOME_SECON
         while (now := journal.get(number)) is not None and now.state in (decision, SENT):
             if time.monotonic() > deadline:
                 if now.state == SENT:
-                    return [f"{number}: {now.user_id} (device {now.device_id}): {_outcome(now)}"]
+                    return [f"{number}: {_who(now)}: {_outcome(now)}"]
                 return [f"{action}ed {number}; the bot has not acted on it yet (is it running?)"]
             time.sleep(0.2)
     finally:
         journal.close()
     assert now is not None
-    return [f"{number}: {now.user_id} (device {now.device_id}): {_outcome(now)}"]
+    return [f"{number}: {_who(now)}: {_outcome(now)}"]
 
 
 def _journal(config: Config) -> DecisionJournal:
     return DecisionJournal(config.paths.state_dir / "matrix" / FILE)
+
+
+def _who(v: Verification) -> str:
+    """Who asked, on one line: the device id is the person's client's to choose, and a line
+    break or a terminal escape in it must not draw a second, false emoji line."""
+    return f"{clean(v.user_id)} (device {clean(v.device_id)})"
 
 
 def _outcome(v: Verification) -> str:

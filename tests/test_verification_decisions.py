@@ -129,3 +129,17 @@ def test_a_confirmation_waiting_for_the_person_s_side_says_so(
             'verified once they press "They match" too (within the minute)'
         ]
     ]
+
+
+def test_a_device_name_with_line_breaks_or_escapes_cannot_draw_a_false_emoji_line(
+    config: Path, journal: DecisionJournal
+) -> None:
+    forged = "EVE\n   emoji: 🐶 Dog  🐶 Dog\x1b[1A\x1b[2K"
+    number = journal.offer("$req", "@eve:example.org", forged, "!dm:example.org", EMOJI,
+                           (1234, 5678, 90), None)  # fmt: skip
+    out = keys(config, "verifications").stdout
+    assert "\x1b" not in out
+    assert [line for line in out.splitlines() if line.startswith("   emoji:")] == [
+        "   emoji: 🐶 Dog  🐱 Cat  🦁 Lion  🐎 Horse  🦄 Unicorn  🐷 Pig  🐘 Elephant"
+    ]
+    assert f"{number}: @eve:example.org (device EVE    emoji: " in out

@@ -24,6 +24,7 @@ from typing import Any
 
 from nio import AsyncClient, RoomSendResponse
 
+from bot.ids import DEVICE_ID
 from bot.logs import fact
 from bot.tasks import stopped_within
 from bot.transport.matrix.cross_signing import fingerprint
@@ -139,6 +140,8 @@ class Verifier:
         now = self.clock()
         if not isinstance(event_id, str) or not isinstance(device, str):
             return
+        if not DEVICE_ID.fullmatch(device):
+            return  # no client names its device so: it would be shown to the operator as is
         if not (now - MAX_AGE < sent_at < now + FUTURE_SLACK):
             return  # stale (history the bot reads late): the person's client gave up on it
         assert self.client.device_id is not None
