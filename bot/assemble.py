@@ -15,6 +15,7 @@ from bot.files import PUBLIC_FILE, at_most, private_dir, write_file
 from bot.shipped import read_template
 from bot.state import layout
 from bot.state.handled import Handled
+from bot.state.in_force import InForceRecord
 from bot.state.index import Index
 from bot.state.ledger import Ledger
 from bot.state.message import Message
@@ -122,7 +123,13 @@ def init_repo(
     )
     first_admin = Identity(admins[0].lstrip("@").split(":")[0], admins[0]) if admins else me
     repo = StateRepo.create(
-        paths.repo, files, committer=me, signer=key, author=first_admin, message=message
+        paths.repo,
+        files,
+        committer=me,
+        signer=key,
+        author=first_admin,
+        message=message,
+        in_force=InForceRecord(paths.in_force),
     )
     config = repo.git.get_config()
     config.set((b"opsbot",), b"botId", bot_id.encode())
@@ -150,6 +157,7 @@ def open_repo(
         committer=bot_identity(bot_id),
         signer=key,
         signers=allowed_signers(paths, extra_signers),
+        in_force=InForceRecord(paths.in_force),
     )
 
 

@@ -53,6 +53,11 @@ class HostPaths:
         return self.state_dir / "index.sqlite"
 
     @property
+    def in_force(self) -> Path:
+        """The tip of main opsbot wrote or an admin adopted (bot/state/in_force.py)."""
+        return self.state_dir / "in_force"
+
+    @property
     def handled(self) -> Path:
         return self.state_dir / "handled.sqlite"
 

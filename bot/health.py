@@ -137,13 +137,24 @@ def repo(config: Config) -> list[Finding]:
             return [fail("repo", f"{config.paths.repo} has no main branch")]
         found = []
         trust = state.trust()
-        if trust.clean:
-            found.append(ok("repo", f"main at {head[:7]}, signed by a trusted key"))
+        if trust.clean and trust.commit is not None:
+            found.append(ok("repo", f"main at {head[:7]}, as opsbot wrote it"))
+        elif trust.commit is None and not trust.outside:
+            found.append(warn(
+                "repo", "opsbot has no record of the tip of main it wrote: nothing is in force",
+                f"opsbot migrate --config {config.source}",
+            ))  # fmt: skip
+        elif trust.diverged:
+            found.append(warn(
+                "repo", f"main was moved outside opsbot (now {head[:7]}): not in force, and "
+                "nothing is written", f"an admin reviews it and types !adopt {head[:7]} or "
+                "!discard",
+            ))  # fmt: skip
         else:
             found.append(warn(
-                "repo", f"{len(trust.outside)} commit(s) on main no trusted key signed: not in "
-                "force, and nothing is written on top", "an admin reviews them and types !adopt "
-                "or !discard",
+                "repo", f"{trust.count} commit(s) on main opsbot did not write: not in force, "
+                "and nothing is written on top", f"an admin reviews them and types !adopt "
+                f"{head[:7]} or !discard",
             ))  # fmt: skip
         problems = StateView(state.trusted_snapshot()).problems()
         if problems:

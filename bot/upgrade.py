@@ -18,6 +18,7 @@ Data newer than this code (a downgrade) is refused before anything is written.
 
 import json
 import sqlite3
+import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,13 +32,16 @@ from bot.downloads import links as download_links
 from bot.errors import OpsbotError
 from bot.reconcile import journal as reconcile_journal
 from bot.runbooks import journal as runs_journal
+from bot.runbooks.record import RUNS_REF
 from bot.state import handled, layout, ledger
 from bot.state.handled import Handled
+from bot.state.in_force import InForceRecord, Remembered, seed
 from bot.state.message import Message, read_trailers, trailers_from
 from bot.state.proposals import record_path
-from bot.state.repo import MAIN, PROPOSALS, Identity, StateRepo
+from bot.state.repo import MAIN, PROPOSALS, Identity, StateRepo, refuse_rewrites
 from bot.state.schema import refuse_newer, version, version_of
 from bot.state.signers import AllowedSigners
+from bot.state.signing import SigningKey, public_blob
 from bot.transport.http import deliveries
 from bot.transport.matrix import journal as matrix_journal
 
@@ -97,7 +101,7 @@ class Host:
     def reader(self) -> StateRepo:
         return StateRepo(
             self.paths.repo, committer=Identity("opsbot", self.bot_id), signer=None,
-            signers=self.signers(),
+            signers=self.signers(), in_force=InForceRecord(self.paths.in_force),
         )  # fmt: skip
 
 
@@ -153,6 +157,7 @@ def migrate(host: Host, *, repo_may_wait: bool = False) -> Report:
         if before is not None and after != before:
             report.done.append(f"{journal.path}: schema {before} -> {after}")
     report.done += _seed_if_needed(host)
+    report.done += guard_repo(host)
     try:
         report.done += _migrate_repo(host, report)
     except MigrationWaits as e:
@@ -160,6 +165,55 @@ def migrate(host: Host, *, repo_may_wait: bool = False) -> Report:
             raise
         report.notes.append(e.message)
     return report
+
+
+def guard_repo(host: Host) -> list[str]:
+    """What earlier releases did not set up against pushes: the repo refuses force-pushes and
+    deleting main, and opsbot remembers the tip of main it wrote (without that record, nothing
+    would be in force). The tip is taken as the newest commit on main that the bot's key signed
+    and that is not one of a proposal branch or of the runs ref."""
+    done = []
+    repo = host.reader()
+    try:
+        config = repo.git.get_config()
+        if not config.get_boolean((b"receive",), b"denyNonFastForwards", False) or not (
+            config.get_boolean((b"receive",), b"denyDeletes", False)
+        ):
+            refuse_rewrites(config)
+            config.write_to_path()
+            done.append("state repo: pushes may no longer rewrite or delete branches")
+        record = InForceRecord(host.paths.in_force)
+        if record.read() is None and host.key_file.exists():
+            own = public_blob(SigningKey.load(host.key_file).public_line())
+            tip = seed(repo.get, repo.head(), own, _elsewhere(repo))  # type: ignore[arg-type]
+            if tip is not None:
+                record.write(Remembered(tip), durable=True)
+                done.append(f"state repo: the tip in force is {tip[:7]}, the bot's last commit")
+    finally:
+        repo.close()
+    return done
+
+
+def _elsewhere(repo: StateRepo) -> set[str]:
+    """The commits the bot signed that are not main's: those of each proposal branch (back to
+    the commit it started from) and of the runs ref."""
+    found: set[str] = set()
+    for name, tip in repo.refs_under(PROPOSALS).items():
+        record = repo.snapshot(tip).text(f"proposals/{name}.toml") or ""
+        try:
+            base = tomllib.loads(record).get("base")
+        except tomllib.TOMLDecodeError:
+            base = None
+        sha: bytes | None = tip.encode()
+        while sha is not None and sha.decode() != base and len(found) < 1_000_000:
+            found.add(sha.decode())
+            parents = repo.get(sha).parents  # type: ignore[attr-defined]
+            sha = parents[0] if parents else None
+    runs = repo.tip(RUNS_REF)
+    if runs is not None:
+        for entry in repo.git.get_walker(include=[ObjectID(runs.encode())]):
+            found.add(entry.commit.id.decode())
+    return found
 
 
 def _seed_if_needed(host: Host) -> list[str]:
@@ -298,9 +352,9 @@ def _migrate_repo(host: Host, report: Report) -> list[str]:
             trust = repo.trust()
             if not trust.clean:
                 raise MigrationWaits(
-                    f"the state repo's layout needs migrating, and main has {len(trust.outside)} "
-                    "commit(s) no trusted key signed on top: a signed migration commit would put "
-                    "them in force. Have an admin !adopt or !discard them, then run opsbot migrate"
+                    f"the state repo's layout needs migrating, and main has {trust.count} "
+                    "commit(s) opsbot did not write on top: a migration commit would put them "
+                    "in force. Have an admin !adopt or !discard them, then run opsbot migrate"
                 )
             current = layout.version_of(repo.snapshot())
             while current < layout.CURRENT:

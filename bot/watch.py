@@ -1,12 +1,14 @@
 """Noticing changes that reach the state repo from outside the bot.
 
 Someone may push to the repo or commit on the host. What tells such a commit from the bot's is
-its signature, never its message (which can claim anything). The watcher announces every commit
-the bot's key did not sign (who, what): those no trusted key signed wait for an admin's
-`!adopt` or `!discard` and are not in force meanwhile; those a key of the host's allowed
-signers signed are in force. It says which files fail validation (the reconciler leaves those
-alone), and asks the reconciler to look. It remembers the last HEAD it
-saw in the state directory, so pushes made while the bot was down are announced on start.
+what the bot remembers writing (bot/state/in_force.py), never its message (which can claim
+anything) nor a signature alone (the bot's key signs proposal branches too). The watcher
+announces, once, every commit on main the bot did not write (who, what): those a team key of the
+host's allowed signers signed are in force; the others wait for an admin's `!adopt` or
+`!discard`, as does a main moved somewhere else entirely (a force-push). It says which files
+fail validation (the reconciler leaves those alone), and asks the reconciler to look. It
+remembers the last HEAD it saw in the state directory, so pushes made while the bot was down
+are announced on start.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ from pathlib import Path
 from dulwich.objects import Commit
 
 from bot.logs import fact
+from bot.state.in_force import Trust
 from bot.state.message import summary_of
 from bot.state.repo import StateRepo
 from bot.state.signing import public_blob, signer_of
@@ -60,7 +63,8 @@ class Watcher:
             await stopped_within(stop, self.interval)
 
     async def check(self) -> list[str]:
-        """Announces the commits made outside the bot since the last check; returns them."""
+        """Announces what reached main from outside the bot since the last check, once;
+        returns the commits it named."""
         head = self.repo.head()
         seen = self.seen_file.read_text().strip() if self.seen_file.exists() else None
         if head is None or head == seen:
@@ -68,42 +72,77 @@ class Watcher:
         if seen is None:
             self._remember(head)  # first start: everything so far is history, not news
             return []
-        outside = await asyncio.to_thread(self._outside_commits, head, seen)
-        self._remember(head)
-        if not outside:
-            return []
-        signers = self.repo.signers
-        unsigned = [c for c in outside if signers is not None and not signers.verifies(c)]
-        lines = [f"{len(outside)} commit(s) reached the state repo from outside opsbot:"]
-        for commit in outside[:MAX_LISTED]:
-            author = clean(commit.author.decode("utf-8", "replace"))
-            mark = "unsigned or not by a trusted key" if commit in unsigned else "signed"
-            summary = clean(summary_of(commit.message))
-            lines.append(f"  {commit.id.decode()[:7]} {author} ({mark}): {summary}")
-        if unsigned:
-            lines.append(
-                f"{len(unsigned)} of them no trusted key signed: they are not in force, and "
-                "nothing is written on top of them until an admin reviews them and types "
-                "!adopt (or !discard)."
-            )
+        trust = await asyncio.to_thread(self.repo.trust)
+        if trust.diverged:
+            lines = self._diverged(trust)
+            named = [c.id.decode() for c in trust.outside]
+        else:
+            found = await asyncio.to_thread(self._outside_commits, head, seen, trust)
+            if not found:
+                self._remember(head)
+                return []
+            lines = self._listed(found, trust)
+            named = [c.id.decode() for c, _ in found]
         problems = await asyncio.to_thread(lambda: StateView(self.repo.snapshot()).problems())
         self.problems = len(problems)
         if problems:
             lines.append("These files fail validation and are not applied:")
-            lines += [f"  {p.message}" for p in problems]
-        fact(log, "outside commits", count=len(outside), head=head, problems=len(problems))
+            lines += [f"  {clean(p.message)}" for p in problems]
+        self._remember(head)
+        fact(log, "outside commits", count=len(named), head=head, problems=len(problems),
+             diverged=trust.diverged)  # fmt: skip
         await self.announce("\n".join(lines))
         self.on_change()
-        return [c.id.decode() for c in outside]
+        return named
 
-    def _outside_commits(self, head: str, seen: str) -> list[Commit]:
-        found: list[Commit] = []
+    def _diverged(self, trust: Trust) -> list[str]:
+        assert trust.head is not None
+        since = f"the tip opsbot wrote, {trust.commit[:7]}" if trust.commit else "what opsbot wrote"
+        lines = [
+            f"main was moved outside opsbot: it is now {trust.head[:7]}, which does not "
+            f"descend from {since} (a force-push, or another branch moved onto main).",
+            "Nothing of it is in force, and nothing is written until an admin reviews it and "
+            f"types !adopt {trust.head[:7]} or !discard.",
+        ]
+        for commit in trust.outside[-MAX_LISTED:]:
+            author = clean(commit.author.decode("utf-8", "replace"))
+            summary = clean(summary_of(commit.message))
+            lines.append(f"  {commit.id.decode()[:7]} {author}: {summary}")
+        return lines
+
+    def _listed(self, found: list[tuple[Commit, bool]], trust: Trust) -> list[str]:
+        waiting = [commit for commit, in_force in found if not in_force]
+        lines = [f"{len(found)} commit(s) reached the state repo from outside opsbot:"]
+        for commit, in_force in found[-MAX_LISTED:]:
+            author = clean(commit.author.decode("utf-8", "replace"))
+            mark = "signed by a team key, in force" if in_force else "not in force"
+            summary = clean(summary_of(commit.message))
+            lines.append(f"  {commit.id.decode()[:7]} {author} ({mark}): {summary}")
+        if waiting:
+            newest = (trust.head or "")[:7]
+            lines.append(
+                f"{len(waiting)} of them opsbot did not write and no team key signed: they are "
+                "not in force, and nothing is written on top of them until an admin reviews "
+                f"them and types !adopt {newest} (or !discard)."
+            )
+        return lines
+
+    def _outside_commits(self, head: str, seen: str, trust: Trust) -> list[tuple[Commit, bool]]:
+        """The commits on main since `seen` that opsbot did not write, oldest first, each with
+        whether it is in force (a team key signed it). The walk stops at `seen`, or at the first
+        commit of opsbot's own in force: below it, everything was looked at before."""
+        waiting = {c.id for c in trust.outside}
+        found: list[tuple[Commit, bool]] = []
         sha: bytes | None = head.encode()
         while sha is not None and sha.decode() != seen and len(found) < 1000:
             commit = self.repo.git[sha]
             assert isinstance(commit, Commit)
-            if signer_of(commit) != self._own_key:
-                found.append(commit)
+            if sha in waiting:
+                found.append((commit, False))
+            elif signer_of(commit) != self._own_key:
+                found.append((commit, True))
+            else:
+                break
             sha = commit.parents[0] if commit.parents else None
         return list(reversed(found))
 

@@ -107,10 +107,12 @@ def test_each_mirror_is_reached_or_reported(
 def test_unsigned_commits_on_main_are_a_warning_with_what_to_type(
     bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bot.push({"apps/api.toml": 'description = "api"\n'}, "add api")
+    pushed = bot.push({"apps/api.toml": 'description = "api"\n'}, "add api")
     _, lines = check(config(bot, tmp_path), capsys)
-    assert lines["repo"].startswith("warn repo: 1 commit(s) on main no trusted key signed")
-    assert lines["repo"].endswith("- an admin reviews them and types !adopt or !discard")
+    assert lines["repo"].startswith("warn repo: 1 commit(s) on main opsbot did not write")
+    assert lines["repo"].endswith(
+        f"- an admin reviews them and types !adopt {pushed[:7]} or !discard"
+    )
 
 
 @pytest.mark.matrix

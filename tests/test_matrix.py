@@ -276,8 +276,9 @@ async def test_the_approval_flow_between_two_people_over_matrix(
         who = ["-c", "user.name=Alice", "-c", f"user.email={alice.user_id}"]
         git(clone, *who, "commit", "-qam", "bob approves; prod needs approval")
         git(clone, "push", "-q", "origin", "HEAD:main")
+        pushed = git(clone, "rev-parse", "HEAD").strip()
         # Unsigned, so not in force until an admin has looked at it and adopts it.
-        adopted = await alice.send(room, "!adopt")
+        adopted = await alice.send(room, f"!adopt {pushed[:7]}")
         assert (await alice.reply_to(adopted))["opsbot"]["ok"] is True
         await alice.client.room_invite(room, bob.user_id)
         await bob.until(lambda: room in bob.client.invited_rooms, "the invite")

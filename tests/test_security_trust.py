@@ -1,6 +1,6 @@
-"""Unsigned outside commits are not obeyed: what is in force is main's newest commit that a
-trusted key signed, whatever a message claims. An admin adopts or discards what came from
-outside, in a signed commit that says who did."""
+"""Outside commits are not obeyed: what is in force is the tip of main opsbot wrote, whatever
+a message claims. An admin adopts or discards what came from outside, in a signed commit that
+says who did."""
 
 import tomllib
 from pathlib import Path
@@ -40,7 +40,7 @@ def test_nothing_is_written_on_top_of_an_unsigned_push(bot: Bot) -> None:
 
 def test_an_admin_adopts_an_unsigned_push_in_a_signed_commit(bot: Bot) -> None:
     pushed = bot.push({"policy.toml": MALLORY_ADMIN}, FAKE_COMMAND)
-    adopted = bot.say('!adopt --reason "reviewed with mallory"')
+    adopted = bot.say(f'!adopt {pushed[:7]} --reason "reviewed with mallory"')
     assert adopted.ok, adopted.text
     git(bot.repo, "verify-commit", "main")
     assert git(bot.repo, "rev-parse", "main^").strip() == pushed
@@ -49,8 +49,8 @@ def test_an_admin_adopts_an_unsigned_push_in_a_signed_commit(bot: Bot) -> None:
 
 
 def test_only_an_admin_may_adopt(bot: Bot) -> None:
-    bot.push({"policy.toml": MALLORY_ADMIN}, FAKE_COMMAND)
-    reply = bot.say("!adopt", sender=MALLORY)
+    pushed = bot.push({"policy.toml": MALLORY_ADMIN}, FAKE_COMMAND)
+    reply = bot.say(f"!adopt {pushed[:7]}", sender=MALLORY)
     assert reply.error == "forbidden", reply.text
 
 

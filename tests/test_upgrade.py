@@ -197,8 +197,8 @@ def test_an_unsigned_commit_s_trailer_is_not_taken_as_a_command_done(
     bot: Bot, capsys: pytest.CaptureFixture[str]
 ) -> None:
     as_layout_1(bot)
-    bot.push({"notes.txt": "x"}, "deploy: web 1.0 to dev\n\nMatrix-Event: $someone-elses")
-    bot.say("!adopt")  # so that the layout migration may be signed on top
+    pushed = bot.push({"notes.txt": "x"}, "deploy: web 1.0 to dev\n\nMatrix-Event: $someone-elses")
+    bot.say(f"!adopt {pushed[:7]}")  # so that the layout migration may be signed on top
     without_handled(bot)
     assert migrate(bot, capsys)[0] == 0
     bot = reopened(bot)
@@ -214,7 +214,7 @@ def test_migration_waits_while_unsigned_commits_are_on_main(
     bot.push({"apps/api.toml": 'description = "api"\n'}, "add api")
     code, _, err = migrate(bot, capsys)
     assert code == 1
-    assert "1 commit(s) no trusted key signed" in err and "!adopt or !discard" in err
+    assert "1 commit(s) opsbot did not write" in err and "!adopt or !discard" in err
     assert layout.FILE not in git(bot.repo, "ls-tree", "--name-only", "main")
 
 

@@ -11,6 +11,7 @@ from dulwich.objects import Commit
 from bot.engine.effects import Effect
 from bot.engine.registry import CommandRegistry
 from bot.engine.types import Invocation
+from bot.state.in_force import Trust
 from bot.state.index import Index
 from bot.state.log import RepoLog
 from bot.state.policy import Policy
@@ -58,8 +59,10 @@ class Context:
     identities: IdentityDirectory | None = None
     runtime: Runtime | None = None
     outside: tuple[Commit, ...] = ()
-    """Commits on top of main that no trusted key signed, oldest first; `state` is the tree
-    below them. Only commands declared `outside=True` run while there are any."""
+    """Commits on main that are not in force, oldest first; `state` is the tree in force. Only
+    commands declared `outside=True` run while there are any (or while main has diverged)."""
+    trust: Trust | None = None
+    """main read against the tip in force: its head, and whether it diverged from that tip."""
     identity: str | None = None
     """How people verify the bot, as its transport knows it (its master key's fingerprint on
     Matrix); None where it has no identity of its own (the console)."""

@@ -41,6 +41,7 @@ from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation, Reply, text_html
 from bot.errors import OpsbotError, OutsideCommits, Refused, TooLong, UnknownCommand, UsageError
 from bot.logs import fact
+from bot.state.in_force import Trust
 from bot.state.index import Index
 from bot.state.ledger import Ledger
 from bot.state.log import RepoLog
@@ -48,8 +49,8 @@ from bot.state.message import Message, summary_of, trailers_from
 from bot.state.policy import Policy
 from bot.state.proposals import ProposalBook
 from bot.state.repo import ConcurrentUpdate, Identity, Snapshot, StateRepo
-from bot.state.signers import Trust
 from bot.state.view import StateView
+from bot.text import clean
 
 log = logging.getLogger("opsbot.engine")
 
@@ -129,8 +130,8 @@ class Engine:
         return made
 
     def view(self) -> StateView:
-        """The state in force (main's newest trusted commit), read-only, for transports that
-        need to look something up."""
+        """The state in force (the tip opsbot wrote or an admin adopted), read-only, for
+        transports that need to look something up."""
         return StateView(self.repo.trusted_snapshot())
 
     def announce_rooms(self) -> list[str]:
@@ -243,15 +244,15 @@ class Engine:
                     if done is not None and self.index.knows(done):
                         return self._already_done(command, invocation, done)
                 trust = self.repo.trust()
-                snapshot = self.repo.snapshot(trust.commit)
+                snapshot = self.repo.in_force_snapshot(trust)
                 outcome, ctx = self._decide(
                     command, raw_args, invocation, StateView(snapshot), trust, internal
                 )
                 if outcome.change is None or not command.writes:
                     return self._owe(invocation, _reply(command, outcome, self.runtime), outcome)
-                # Outside commits on top are kept under the one that decides about them: its
-                # parent is main's tip, not the trusted commit the decision was made on.
-                below = self.repo.snapshot() if command.outside else snapshot
+                # Outside commits are kept below the one that decides about them: it is compared
+                # with main's tip, not with the commit in force the decision was made on.
+                below = self.repo.snapshot(trust.head) if command.outside else snapshot
                 _refuse_if_nothing_changes(outcome.change, below)
                 if ctx.args.get("dry_run"):
                     return _dry_run(command, outcome.change, below)
@@ -301,7 +302,7 @@ class Engine:
             invocation=invocation, args=args, state=state, policy=policy, index=self.index,
             log=RepoLog(self.repo), registry=self.registry, now=self.clock(), devices=self.devices,
             identities=self.identities,
-            proposals=self.proposals, runtime=self.runtime, outside=trust.outside,
+            proposals=self.proposals, runtime=self.runtime, outside=trust.outside, trust=trust,
             identity=self.identity,
         )  # fmt: skip
         return command.handler(ctx), ctx
@@ -331,8 +332,8 @@ class Engine:
 
         if change.branch is None:
             return self.repo.commit(
-                files, message, author, inv.received_at, parent=parent, merge=change.merge,
-                before_move=record,
+                files, message, author, inv.received_at, parent=change.base or parent,
+                merge=change.merge, before_move=record, expect=parent,
             )  # fmt: skip
         return self.repo.commit(
             files, message, author, inv.received_at, parent=change.base or parent,
@@ -354,14 +355,26 @@ class Engine:
 
 
 def _outside_refusal(trust: Trust) -> OutsideCommits:
+    head = (trust.head or "")[:7]
+    hint = (
+        f"an admin reviews them (git log) and types !adopt {head} to put them in force, "
+        "or !discard to undo them"
+    )
+    if trust.diverged:
+        since = f"from {trust.commit[:7]}, " if trust.commit else ""
+        return OutsideCommits(
+            f"main was moved outside opsbot ({since}now at {head}): nothing of it is in force, "
+            "and nothing is written until an admin decides",
+            hint=hint,
+        )
     first = trust.outside[0]
-    who = first.author.decode("utf-8", "replace")
-    more = f" and {len(trust.outside) - 1} more" if len(trust.outside) > 1 else ""
+    who = clean(first.author.decode("utf-8", "replace"))
+    more = f" and {trust.count - 1} more" if trust.count > 1 else ""
     return OutsideCommits(
-        f"main has {len(trust.outside)} commit(s) that no trusted key signed "
-        f"({first.id.decode()[:7]} by {who}{more}); nothing is written on top of them",
-        hint="an admin reviews them (git log) and types !adopt to put them in force, "
-        "or !discard to undo them",
+        f"main has {trust.count} commit(s) opsbot did not write "
+        f"({first.id.decode()[:7]} by {who}{more}); they are not in force, and nothing is "
+        "written on top of them",
+        hint=hint,
     )
 
 

@@ -1,7 +1,8 @@
 """A SQLite index of the state repo's history, for queries Git answers slowly.
 
-Derived, never authoritative: every row comes from a commit on main or on a proposal branch,
-`sync` catches up with whatever the refs are (including commits made while the index was away),
+Derived, never authoritative: every row comes from a commit in force on main (the first parents
+of the tip opsbot wrote or an admin adopted: never a pushed commit waiting, or discarded) or on a
+proposal branch; `sync` catches up with the refs (including commits made while it was away),
 and deleting the file loses nothing but the time to rebuild it. It answers `!history`, the
 rollback target, which proposals are closed, and whether a commit is on main or a proposal
 branch at all (the journal of handled invocations names a commit; this says if it landed).
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from dulwich.diff_tree import tree_changes
 from dulwich.objects import Commit
+from dulwich.refs import Ref
 from sqlite_utils import Database
 
 from bot.reconcile.notes import NOTES
@@ -116,7 +118,9 @@ class Index:
             raise
 
     def _sync_main(self, repo: StateRepo) -> int:
-        head = repo.head()
+        # Only what is in force is history: commits pushed and not adopted (or discarded) never
+        # become deploys to roll back to, entries of !history, or merged proposals.
+        head = repo.trust().commit
         if head is None or head == self._meta("head"):
             return 0
         conn = self.db.conn
@@ -124,7 +128,7 @@ class Index:
         try:
             # Read both again under SQLite's write lock: another process may have indexed (and
             # main moved) while we waited, and a stale HEAD would look like rewritten history.
-            head = repo.head()
+            head = repo.trust().commit
             done = self._meta("head")
             if head is None or head == done:
                 conn.execute("COMMIT")
@@ -219,11 +223,13 @@ class Index:
         # only those, the summary is all there is to tell a rollback by.
         legacy = "rollback" if summary.startswith("rollback:") else "deploy"
         changes = list(tree_changes(trees, parent_tree, commit.tree))  # type: ignore[arg-type]
-        # A proposal is merged by the commit that brings its record into main's tree.
+        # A proposal is merged by the commit that brings its record into main's tree, merging
+        # the proposal's branch: a record that arrives any other way merges nothing.
         merged = next(
-            (int(m[1]) for c in changes if c.new and c.new.path
+            (n for c in changes if c.new and c.new.path
              and (m := PROPOSAL_FILE.fullmatch(c.new.path.decode()))
-             and not (c.old and c.old.path)),
+             and not (c.old and c.old.path)
+             and _merges_branch(repo, commit, n := int(m[1]))),
             None,
         )  # fmt: skip
         rows.commits.append(
@@ -308,6 +314,12 @@ def _proposal_status(repo: StateRepo, ref: str, tip: str) -> str | None:
     except tomllib.TOMLDecodeError:
         return None
     return status if isinstance(status, str) else None
+
+
+def _merges_branch(repo: StateRepo, commit: Commit, number: int) -> bool:
+    """Whether `commit` merges the branch `proposals/<number>` (its tip is a further parent)."""
+    tip = repo.tip(Ref(PROPOSALS + str(number).encode()))
+    return tip is not None and tip.encode() in commit.parents[1:]
 
 
 def _first_parent_chain(repo: StateRepo, head: str, stop: str | None) -> list[Commit]:

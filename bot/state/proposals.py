@@ -23,6 +23,7 @@ from a commit message, which anyone can write. A branch holding a commit no trus
 (someone pushed to it) is not a proposal opsbot will merge.
 """
 
+import re
 import tomllib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,10 +33,13 @@ from dulwich.diff_tree import tree_changes
 from dulwich.objects import Commit
 from dulwich.refs import Ref
 
+from bot.errors import Refused
 from bot.state.index import Index
 from bot.state.repo import PROPOSALS, StateRepo
 
 FOLDER = "proposals"
+MAX_NUMBER = 10**9  # the largest number `!approve` takes
+_NUMBER = re.compile(r"[1-9][0-9]{0,9}")
 STATUSES = ("open", "rejected", "merged")
 
 
@@ -139,11 +143,30 @@ class ProposalBook:
         self.index = index
 
     def numbers(self) -> list[int]:
+        """The numbers of the branches under `proposals/`, within what `!approve` takes."""
         names = self.repo.refs_under(PROPOSALS)
-        return sorted(int(name) for name in names if name.isascii() and name.isdigit())
+        return sorted(
+            int(name) for name in names if _NUMBER.fullmatch(name) and int(name) <= MAX_NUMBER
+        )
 
     def next_number(self) -> int:
-        return max(self.numbers(), default=0) + 1
+        """One past the newest proposal opsbot made (a branch pushed by hand, whatever its
+        number, is not one), skipping numbers a pushed branch already took."""
+        taken = self.numbers()
+        newest = next((n for n in reversed(taken) if self._made_here(n)), 0)
+        number = newest + 1
+        while number in taken:
+            number += 1
+        if number > MAX_NUMBER:
+            raise Refused(
+                f"proposal numbers are used up to {MAX_NUMBER}",
+                hint="an admin removes the branches under proposals/ that opsbot did not make",
+            )
+        return number
+
+    def _made_here(self, number: int) -> bool:
+        found = self.get(number)
+        return found is not None and found.trusted
 
     def get(self, number: int) -> Proposal | None:
         tip = self.repo.tip(branch(number))

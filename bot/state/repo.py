@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from dulwich.config import ConfigFile
 from dulwich.diff_tree import tree_changes
 from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
@@ -35,9 +36,10 @@ from dulwich.repo import Repo
 
 from bot.files import PUBLIC_DIR, PUBLIC_FILE, at_most, make_dir, tighten_tree
 from bot.logs import fact
+from bot.state.in_force import InForceRecord, Remembered, Trust, trust_of
 from bot.state.message import Message
-from bot.state.signers import AllowedSigners, Trust, trust_of
-from bot.state.signing import SigningKey, sign_commit
+from bot.state.signers import AllowedSigners
+from bot.state.signing import SigningKey, public_blob, sign_commit
 from bot.text import clean
 
 log = logging.getLogger("opsbot.state")
@@ -83,6 +85,13 @@ class Identity:
         return f"{name} <{user}>".encode()
 
 
+def refuse_rewrites(config: ConfigFile) -> None:
+    """A push may only move main forward: `git push --force` and deleting main are refused
+    by the repo itself (what opsbot wrote stays below whatever is pushed)."""
+    config.set((b"receive",), b"denyNonFastForwards", True)
+    config.set((b"receive",), b"denyDeletes", True)
+
+
 class ConcurrentUpdate(Exception):
     """`refs/heads/main` moved between reading HEAD and committing: re-read and try again."""
 
@@ -95,12 +104,17 @@ class StateRepo:
         committer: Identity,
         signer: SigningKey | None,
         signers: AllowedSigners | None = None,
+        in_force: InForceRecord | None = None,
     ) -> None:
         self.path = Path(path)
         self.committer = committer
         self.signer = signer
-        # None: every commit is trusted (a repo opened only to be read, or written unsigned).
+        # Keys of teams whose signed commits on top of the tip in force come into force with it.
         self.signers = signers
+        # Where opsbot remembers the tip of main it wrote (bot/state/in_force.py). None: a repo
+        # opened only to read its HEAD (`opsbot check --repo`), where every commit counts.
+        self.in_force = in_force
+        self._trusts: tuple[tuple[str | None, Remembered | None], Trust] | None = None
         self._git = Repo(str(self.path))
         if not self._git.bare:
             raise ValueError(f"{self.path} is not a bare repository")
@@ -113,6 +127,11 @@ class StateRepo:
         # decompression each time.
         self._objects: OrderedDict[bytes, ShaFile] = OrderedDict()
         self._objects_lock = threading.Lock()  # the engine and the reconciler read at once
+        # The record needs no flush of its own where the repo's syncfs reaches it too.
+        self._record_durable = _syncfs is None or (
+            in_force is not None
+            and os.stat(self.path).st_dev != os.stat(in_force.path.parent).st_dev
+        )
 
     @classmethod
     def create(
@@ -124,19 +143,21 @@ class StateRepo:
         signer: SigningKey | None,
         author: Identity,
         message: Message,
+        in_force: InForceRecord | None = None,
     ) -> "StateRepo":
-        """Creates a bare repo whose first commit holds `files`."""
+        """Creates a bare repo whose first commit holds `files`, in force."""
         path = Path(path)
         if path.exists() and any(path.iterdir()):
             raise FileExistsError(f"{path} exists and is not empty")
         git = Repo.init_bare(str(path), mkdir=not path.exists())
         config = git.get_config()
         config.set((b"core",), b"logAllRefUpdates", True)
+        refuse_rewrites(config)
         config.write_to_path()
         git.refs.set_symbolic_ref(HEADREF, MAIN)
         git.close()
         tighten_tree(path)  # dulwich's mkdir follows the umask: 0777 under `umask 000`
-        repo = cls(path, committer=committer, signer=signer)
+        repo = cls(path, committer=committer, signer=signer, in_force=in_force)
         with repo.locked():
             repo.commit(files, message, author, datetime.now(UTC), parent=None)
         return repo
@@ -153,16 +174,29 @@ class StateRepo:
             return None
 
     def trust(self) -> Trust:
-        """The newest commit on main that a trusted key signed, and the outside commits above
-        it: what is in force is the former's tree (see `bot.state.signers`)."""
-        return trust_of(self._commit, self.head(), self.signers)
+        """main read against the tip in force that opsbot remembers: that tip, and the commits
+        on main that are not in force (see `bot.state.in_force`)."""
+        head = self.head()
+        if self.in_force is None:
+            return Trust(head, head=head)
+        remembered = self.in_force.read()
+        key = (head, remembered)
+        cached = self._trusts
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        own = public_blob(self.signer.public_line()) if self.signer is not None else None
+        trust = trust_of(self._commit, head, remembered, self.signers, own)
+        self._trusts = (key, trust)
+        return trust
 
     def trusted_snapshot(self) -> "Snapshot":
-        """The tree in force: main's newest signed commit (an empty tree if there is none)."""
-        trust = self.trust()
-        return Snapshot(
-            self, trust.commit, self._commit(trust.commit.encode()).tree if trust.commit else None
-        )
+        """The tree in force (an empty tree if nothing is)."""
+        return self.in_force_snapshot(self.trust())
+
+    def in_force_snapshot(self, trust: Trust) -> "Snapshot":
+        """The tree of `trust`'s commit in force; an empty tree, never HEAD's, if there is none."""
+        tree = self._commit(trust.commit.encode()).tree if trust.commit else None
+        return Snapshot(self, trust.commit, tree)
 
     def get(self, sha: bytes) -> ShaFile:
         """The object named `sha`, read once and kept (the last `OBJECT_CACHE` read or written,
@@ -234,6 +268,7 @@ class StateRepo:
         new_ref: bool = False,
         merge: tuple[str, ...] = (),
         before_move: Callable[[str], None] | None = None,
+        expect: str | None = None,
     ) -> str:
         """Writes one commit of `changes` on top of `parent` and moves `ref` to it.
 
@@ -268,13 +303,20 @@ class StateRepo:
 
         for obj in [*new_objects, commit]:
             self._add_object(obj)
+        in_force = self.trust().commit if ref == MAIN and self.in_force is not None else None
+        if ref == MAIN and self.in_force is not None:
+            pending = Remembered(in_force, commit.id.decode())
+            self.in_force.write(pending, durable=self._record_durable)
         self._flush()
         if before_move is not None:
             before_move(commit.id.decode())
 
-        old = None if new_ref or not parent else ObjectID(parent.encode())
+        tip = expect or parent
+        old = None if new_ref or not tip else ObjectID(tip.encode())
         if not self._move(ref, old, commit.id):
-            raise ConcurrentUpdate(f"{ref.decode()} moved away from {parent}")
+            if ref == MAIN and self.in_force is not None:
+                self.in_force.write(Remembered(in_force), durable=self._record_durable)
+            raise ConcurrentUpdate(f"{ref.decode()} moved away from {tip}")
         # dulwich fsyncs the ref file but not the directory entry its rename made: without this,
         # a power cut could undo a commit whose reply already said "done".
         self._flush()

@@ -1,0 +1,244 @@
+"""What is in force on main: the tip opsbot itself wrote (or an admin adopted), as opsbot
+durably remembers it.
+
+A signature proves who made a commit, not that it belongs on main. The bot's key signs commits
+on proposal branches and on the runs ref too, so a push that moves main onto one of them would
+carry a valid signature and still be a change nobody approved. So opsbot does not ask "which
+commit on main verifies?"; it remembers, in the state directory where no pusher can write, the
+tip of main it last wrote, and reads main against that:
+
+- main is that tip, or descends from it along first parents: the commits above are outside
+  changes, announced and not applied. Only a run of commits at the bottom that each verify
+  against a key the operator listed for a team that signs its own commits (never the bot's own
+  key, which signs elsewhere too) is taken into force with the tip.
+- main does not descend from it (a force-push, an orphan commit, a branch moved onto main): main
+  has *diverged*. Nothing of it is applied and writes wait until an admin decides, exactly as
+  for outside commits.
+- nothing remembered (a repo nobody ran `opsbot migrate` or the bot on): nothing is in force,
+  never HEAD.
+
+The record is one small file, written by `StateRepo.commit` before the objects are made durable
+and the ref moves: it names the tip in force and the commit about to become it (`pending`). A
+crash after the ref moved leaves a pending commit that main contains, which is then the tip; a
+crash before leaves one main does not contain, which is ignored. So the record costs no flush of
+its own: the repo's flush before the ref moves carries it.
+"""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dulwich.objects import Commit
+
+from bot.state.signers import AllowedSigners
+from bot.state.signing import signer_of
+
+FILE = "in_force"  # in the state directory, beside the signing key
+MAX_LISTED = 1000  # outside commits listed at most (the rest are counted as "more")
+MAX_WALK = 200_000  # first parents read looking for the tip: past that, main has diverged
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """The tip in force as last written, and the commit that was about to replace it."""
+
+    tip: str | None
+    pending: str | None = None
+
+    def render(self) -> str:
+        lines = [f"tip {self.tip or '-'}"]
+        if self.pending:
+            lines.append(f"pending {self.pending}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def parse(cls, text: str) -> "Remembered | None":
+        fields: dict[str, str] = {}
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            fields[key] = value.strip()
+        tip, pending = fields.get("tip"), fields.get("pending")
+        if tip is None or not (tip == "-" or _is_sha(tip)):
+            return None
+        if pending is not None and not _is_sha(pending):
+            return None
+        return cls(None if tip == "-" else tip, pending)
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) == 40 and all(c in "0123456789abcdef" for c in text)
+
+
+class InForceRecord:
+    """The file in the state directory that remembers the tip in force."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def read(self) -> Remembered | None:
+        """What the file says; None when there is no file or it is not one of ours (then
+        nothing is in force until `opsbot migrate` or an admin decides)."""
+        try:
+            return Remembered.parse(self.path.read_text())
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def write(self, remembered: Remembered, *, durable: bool) -> None:
+        """Replaces the file at once (a reader sees the old or the new one). `durable`: fsync
+        it here; otherwise the caller's flush of the same filesystem does."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, remembered.render().encode())
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        if durable:
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+
+@dataclass(frozen=True)
+class Trust:
+    """main read against what is in force.
+
+    `commit` is the tip in force (None: nothing is), `outside` the commits on main that are not
+    in force, oldest first (at most `MAX_LISTED` of the oldest; `more` counts the rest), `head`
+    main's tip, and `diverged` says main no longer descends from the tip in force.
+    """
+
+    commit: str | None
+    outside: tuple[Commit, ...] = field(default=())
+    head: str | None = None
+    diverged: bool = False
+    more: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return not self.outside and not self.diverged
+
+    @property
+    def count(self) -> int:
+        return len(self.outside) + self.more
+
+
+def trust_of(
+    get: Callable[[bytes], Commit],
+    head: str | None,
+    remembered: Remembered | None,
+    team: AllowedSigners | None,
+    own_key: bytes | None,
+) -> Trust:
+    """Reads main (at `head`) against the remembered tip. `team` are the keys whose commits on
+    top of the tip come into force with it; a commit `own_key` signed never does (the bot signs
+    branches and the runs ref too: only its record says what it put on main)."""
+    if head is None:
+        return Trust(None)
+    tip = _resolve(get, head, remembered)
+    if tip is None:
+        return _diverged(get, head, None)
+    above: list[bytes] = []  # ids only, newest first: a flood of pushes stays cheap to hold
+    sha: bytes | None = head.encode()
+    for _ in range(MAX_WALK):
+        if sha is None:
+            return _diverged(get, head, tip)  # reached the root without meeting the tip
+        if sha.decode() == tip:
+            above.reverse()
+            return _taken_into_force(get, tip, above, head, team, own_key)
+        above.append(sha)
+        commit = get(sha)
+        sha = commit.parents[0] if commit.parents else None
+    return _diverged(get, head, tip)
+
+
+def _resolve(
+    get: Callable[[bytes], Commit], head: str, remembered: Remembered | None
+) -> str | None:
+    """The tip in force: the pending commit if main contains it (the ref moved, and then the
+    process stopped before writing anything else), else the recorded tip."""
+    if remembered is None:
+        return None
+    if remembered.pending and contains(get, head, remembered.pending):
+        return remembered.pending
+    return remembered.tip
+
+
+def contains(get: Callable[[bytes], Commit], head: str, sha: str, limit: int = MAX_WALK) -> bool:
+    """Whether `sha` is `head` or one of its first parents."""
+    at: bytes | None = head.encode()
+    for _ in range(limit):
+        if at is None:
+            return False
+        if at.decode() == sha:
+            return True
+        commit = get(at)
+        at = commit.parents[0] if commit.parents else None
+    return False
+
+
+def _taken_into_force(
+    get: Callable[[bytes], Commit],
+    tip: str,
+    above: list[bytes],
+    head: str,
+    team: AllowedSigners | None,
+    own_key: bytes | None,
+) -> Trust:
+    """The team's signed commits right above the tip (oldest first in `above`) are in force
+    with it; from the first commit that is not one, the rest are outside."""
+    in_force, taken = tip, 0
+    for sha in above:
+        commit = get(sha)
+        signer = signer_of(commit) if team is not None else None
+        if signer is None or signer == own_key or team is None or not team.verifies(commit):
+            break
+        in_force, taken = sha.decode(), taken + 1
+    rest = above[taken:]
+    listed = tuple(get(sha) for sha in rest[:MAX_LISTED])
+    return Trust(in_force, listed, head, more=len(rest) - len(listed))
+
+
+def _diverged(get: Callable[[bytes], Commit], head: str, tip: str | None) -> Trust:
+    """main does not hold the tip in force: its commits back to where the two histories meet
+    (or `MAX_LISTED` of them) are outside."""
+    ours: set[bytes] = set()
+    at = tip.encode() if tip else None
+    while at is not None and len(ours) < 10 * MAX_LISTED:
+        ours.add(at)
+        parents = get(at).parents
+        at = parents[0] if parents else None
+    listed: list[Commit] = []
+    sha: bytes | None = head.encode()
+    while sha is not None and sha not in ours and len(listed) < MAX_LISTED:
+        commit = get(sha)
+        listed.append(commit)
+        sha = commit.parents[0] if commit.parents else None
+    return Trust(tip, tuple(reversed(listed)), head, diverged=True)
+
+
+def seed(
+    get: Callable[[bytes], Commit],
+    head: str | None,
+    own_key: bytes | None,
+    elsewhere: set[str],
+) -> str | None:
+    """For a repo written before opsbot remembered its tip (`opsbot migrate`, a restore of an
+    older backup): the newest commit on main's first parents that the bot's own key signed and
+    that is not one of `elsewhere` (the commits of proposal branches and of the runs ref)."""
+    if own_key is None:
+        return None
+    sha = head.encode() if head else None
+    for _ in range(MAX_WALK):
+        if sha is None:
+            return None
+        commit = get(sha)
+        if sha.decode() not in elsewhere and signer_of(commit) == own_key:
+            return sha.decode()
+        sha = commit.parents[0] if commit.parents else None
+    return None
