@@ -158,6 +158,7 @@ def open_repo(
         signer=key,
         signers=allowed_signers(paths, extra_signers),
         in_force=InForceRecord(paths.in_force),
+        team=AllowedSigners.read(extra_signers) if extra_signers else None,
     )
 
 

@@ -14,6 +14,7 @@ from bot.config import load as load_config
 from bot.errors import OpsbotError
 from bot.files import PUBLIC_FILE, make_dir, private_dir, write_file
 from bot.runbooks.record import RUNS_REF
+from bot.state.in_force import InForceRecord
 from bot.state.index import Index
 from bot.state.repo import MAIN, StateRepo
 from bot.state.signers import AllowedSigners
@@ -110,9 +111,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _in_force_reader(paths: HostPaths) -> StateRepo:
+    """The repo read as the bot reads it: history is what is in force, not whatever was pushed."""
+    return StateRepo(
+        paths.repo, committer=READER, signer=None, in_force=InForceRecord(paths.in_force)
+    )
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     paths = _existing(_paths(args))
-    repo = StateRepo(paths.repo, committer=READER, signer=None)
+    repo = _in_force_reader(paths)
     paths.index.unlink(missing_ok=True)
     count = Index(paths.index).rebuild(repo)
     print(f"indexed {count} commits into {paths.index}")
@@ -129,7 +137,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         since = window(args.since) if args.since else DEFAULT_WINDOW
     except ArgError as e:
         raise Refused(f"--since {args.since!r} {e}") from None
-    repo = StateRepo(paths.repo, committer=READER, signer=None)
+    repo = _in_force_reader(paths)
     index = Index(paths.index)
     try:
         print(command_line.run(repo, index, args.scope, since, args.format))

@@ -102,6 +102,7 @@ class Host:
         return StateRepo(
             self.paths.repo, committer=Identity("opsbot", self.bot_id), signer=None,
             signers=self.signers(), in_force=InForceRecord(self.paths.in_force),
+            team=AllowedSigners.read(self.extra_signers) if self.extra_signers else None,
         )  # fmt: skip
 
 

@@ -17,11 +17,11 @@ tip of main it last wrote, and reads main against that:
 - nothing remembered (a repo nobody ran `opsbot migrate` or the bot on): nothing is in force,
   never HEAD.
 
-The record is one small file, written by `StateRepo.commit` before the objects are made durable
-and the ref moves: it names the tip in force and the commit about to become it (`pending`). A
-crash after the ref moved leaves a pending commit that main contains, which is then the tip; a
-crash before leaves one main does not contain, which is ignored. So the record costs no flush of
-its own: the repo's flush before the ref moves carries it.
+The record is one small file, written twice by `StateRepo.commit`: before the objects are made
+durable, naming the tip in force and the commit about to become it (`pending`), and once the ref
+has moved, naming that commit alone. A crash in between leaves a pending commit that main
+contains (then it is the tip) or does not (the move never happened: ignored). Each write rides
+on one of the repo's two flushes, so the record costs no flush of its own.
 """
 
 import os

@@ -105,12 +105,17 @@ class StateRepo:
         signer: SigningKey | None,
         signers: AllowedSigners | None = None,
         in_force: InForceRecord | None = None,
+        team: AllowedSigners | None = None,
     ) -> None:
         self.path = Path(path)
         self.committer = committer
         self.signer = signer
-        # Keys of teams whose signed commits on top of the tip in force come into force with it.
+        # Every key opsbot trusts to have made a commit (its own, past and present, and the
+        # teams'): what verifies a proposal branch.
         self.signers = signers
+        # Only the keys of teams that sign their own commits: those on top of the tip in force
+        # come into force with it. Never the bot's keys, which sign branches too.
+        self.team = team
         # Where opsbot remembers the tip of main it wrote (bot/state/in_force.py). None: a repo
         # opened only to read its HEAD (`opsbot check --repo`), where every commit counts.
         self.in_force = in_force
@@ -185,7 +190,7 @@ class StateRepo:
         if cached is not None and cached[0] == key:
             return cached[1]
         own = public_blob(self.signer.public_line()) if self.signer is not None else None
-        trust = trust_of(self._commit, head, remembered, self.signers, own)
+        trust = trust_of(self._commit, head, remembered, self.team, own)
         self._trusts = (key, trust)
         return trust
 
@@ -317,8 +322,13 @@ class StateRepo:
             if ref == MAIN and self.in_force is not None:
                 self.in_force.write(Remembered(in_force), durable=self._record_durable)
             raise ConcurrentUpdate(f"{ref.decode()} moved away from {tip}")
+        if ref == MAIN and self.in_force is not None:
+            # Settled at once: a pending commit that main later stops containing (a push moved
+            # main away) must not read as one that never landed.
+            self.in_force.write(Remembered(commit.id.decode()), durable=self._record_durable)
         # dulwich fsyncs the ref file but not the directory entry its rename made: without this,
-        # a power cut could undo a commit whose reply already said "done".
+        # a power cut could undo a commit whose reply already said "done". The same flush makes
+        # the settled record durable.
         self._flush()
         return commit.id.decode()
 
