@@ -77,11 +77,13 @@ class Watcher:
             lines = self._diverged(trust)
             named = [c.id.decode() for c in trust.outside]
         else:
-            found = await asyncio.to_thread(self._outside_commits, head, seen, trust)
-            if not found:
-                self._remember(head)
+            found, met = await asyncio.to_thread(self._outside_commits, head, seen, trust)
+            if not found and met:
+                self._remember(head)  # only opsbot's own commits since
                 return []
-            lines = self._listed(found, trust)
+            lines = self._listed(found, trust) if found else []
+            if not met:
+                lines.insert(0, f"main was moved outside opsbot, from {seen[:7]} to {head[:7]}.")
             named = [c.id.decode() for c, _ in found]
         problems = await asyncio.to_thread(lambda: StateView(self.repo.snapshot()).problems())
         self.problems = len(problems)
@@ -127,24 +129,31 @@ class Watcher:
             )
         return lines
 
-    def _outside_commits(self, head: str, seen: str, trust: Trust) -> list[tuple[Commit, bool]]:
+    def _outside_commits(
+        self, head: str, seen: str, trust: Trust
+    ) -> tuple[list[tuple[Commit, bool]], bool]:
         """The commits on main since `seen` that opsbot did not write, oldest first, each with
-        whether it is in force (a team key signed it). The walk stops at `seen`, or at the first
-        commit of opsbot's own in force: below it, everything was looked at before."""
+        whether it is in force (a team key signed it); and whether main got from `seen` to
+        `head` by commits on top of it (opsbot only ever moves main that way: anything else,
+        even back to a commit of its own, was someone else)."""
         waiting = {c.id for c in trust.outside}
         found: list[tuple[Commit, bool]] = []
         sha: bytes | None = head.encode()
-        while sha is not None and sha.decode() != seen and len(found) < 1000:
+        for _ in range(1000):
+            if sha is None:
+                break
+            if sha.decode() == seen:
+                return list(reversed(found)), True
             commit = self.repo.git[sha]
             assert isinstance(commit, Commit)
             if sha in waiting:
                 found.append((commit, False))
             elif signer_of(commit) != self._own_key:
                 found.append((commit, True))
-            else:
-                break
+            if seen.encode() in commit.parents[1:]:  # a merge, an adopt or a discard of it
+                return list(reversed(found)), True
             sha = commit.parents[0] if commit.parents else None
-        return list(reversed(found))
+        return list(reversed(found)), False
 
     def _remember(self, head: str) -> None:
         tmp = self.seen_file.with_suffix(".tmp")

@@ -4,6 +4,7 @@ made the way someone who may write to the repo would make it."""
 
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,7 @@ def outside_commits(repo: Path, parent: str | None, count: int, files: dict[str,
         commit.author = commit.committer = b"Mallory <mallory@example.org>"
         commit.author_time = commit.commit_time = int(time.time()) + n
         commit.author_timezone = commit.commit_timezone = 0
-        commit.message = f"outside change {n}\n".encode()
+        commit.message = f"outside change {n} ({uuid.uuid4().hex[:8]})\n".encode()
         git_repo.object_store.add_object(commit)
         parent = commit.id.decode()
     git_repo.close()
