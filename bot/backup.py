@@ -45,7 +45,7 @@ from bot.runbooks import journal as runs_journal
 from bot.runbooks.record import RUNS_REF
 from bot.state.handled import Handled
 from bot.state.repo import MAIN, PROPOSALS, Identity, StateRepo
-from bot.upgrade import Host, OtherBot, invocations_in_trailers, seed_handled
+from bot.upgrade import Host, OtherBot, invocations_in_trailers, remember_own_tip, seed_handled
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -196,6 +196,7 @@ def _restore(
         restored += 1
     _configure(repo, host)
     caught_up = _catch_up(host, repo, [manifest.main, *manifest.proposals.values()])
+    remember_own_tip(host, repo)
     rerecorded = _runs_lacking(host, repo)
     lines = [
         f"restored {restored} files of {manifest.bot_id}'s backup of {manifest.created} "

@@ -35,7 +35,7 @@ from bot.runbooks import journal as runs_journal
 from bot.runbooks.record import RUNS_REF
 from bot.state import handled, layout, ledger
 from bot.state.handled import Handled
-from bot.state.in_force import InForceRecord, Remembered, seed
+from bot.state.in_force import InForceRecord, Remembered, contains, seed
 from bot.state.message import Message, read_trailers, trailers_from
 from bot.state.proposals import record_path
 from bot.state.repo import MAIN, PROPOSALS, Identity, StateRepo, refuse_rewrites
@@ -183,16 +183,35 @@ def guard_repo(host: Host) -> list[str]:
             refuse_rewrites(config)
             config.write_to_path()
             done.append("state repo: pushes may no longer rewrite or delete branches")
-        record = InForceRecord(host.paths.in_force)
-        if record.read() is None and host.key_file.exists():
-            own = public_blob(SigningKey.load(host.key_file).public_line())
-            tip = seed(repo.get, repo.head(), own, _elsewhere(repo))  # type: ignore[arg-type]
-            if tip is not None:
-                record.write(Remembered(tip), durable=True)
-                done.append(f"state repo: the tip in force is {tip[:7]}, the bot's last commit")
+        if InForceRecord(host.paths.in_force).read() is None:
+            done += remember_own_tip(host, repo)
     finally:
         repo.close()
     return done
+
+
+def remember_own_tip(host: Host, repo: StateRepo) -> list[str]:
+    """Records as in force the newest commit on main the bot's key signed that is not one of a
+    proposal branch or of the runs ref, where nothing is recorded yet or it descends from what
+    is (a restore, whose clone may hold the bot's commits made after the backup). Only ever run
+    by the operator's commands: at run time, main moves forward only by what opsbot writes."""
+    if not host.key_file.exists():
+        return []
+    record = InForceRecord(host.paths.in_force)
+    remembered = record.read()
+    own = public_blob(SigningKey.load(host.key_file).public_line())
+    tip = seed(repo.get, repo.head(), own, _elsewhere(repo))  # type: ignore[arg-type]
+    if tip is None or (remembered is not None and remembered.tip == tip):
+        return []
+    went_elsewhere = (
+        remembered is not None
+        and remembered.tip is not None
+        and not contains(repo.get, tip, remembered.tip)  # type: ignore[arg-type]
+    )
+    if went_elsewhere:
+        return []  # an admin decides, as for any outside change
+    record.write(Remembered(tip), durable=True)
+    return [f"state repo: the tip in force is {tip[:7]}, the bot's last commit on main"]
 
 
 def _elsewhere(repo: StateRepo) -> set[str]:

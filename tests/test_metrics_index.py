@@ -69,6 +69,7 @@ def test_a_commit_writing_two_deployment_records_is_one_deploy_of_all(bot: Bot) 
     sha = bot.push(
         {"deployments/dev/web.toml": record, "deployments/prod/web.toml": record}, "deploy both"
     )
+    assert bot.say(f"!adopt {sha[:7]}").ok  # history is what is in force
     for env in ("dev", "prod"):
         add_note(
             bot.engine.repo,
