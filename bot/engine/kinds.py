@@ -58,11 +58,16 @@ def duration(value: str) -> timedelta:
     match = _DURATION.fullmatch(value.lower())
     if not value or not match or not any(match.groups()):
         raise ArgError("must be a duration like 30m, 2h, 1d or 1d12h")
+    longest = f"must be more than 0m and at most {MAX_DURATION.days}d"
+    if any(len(g or "") > 6 for g in match.groups()):  # longer than any bound, before int()
+        raise ArgError(longest)
     weeks, days, hours, minutes = (int(g or 0) for g in match.groups())
-    span = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
-    if not timedelta(0) < span <= MAX_DURATION:
-        raise ArgError("must be more than 0m and at most 90d")
-    return span
+    # Counted in whole minutes before anything becomes a timedelta, which overflows on its own
+    # past 999999999 days: a number too large is then a refusal, never an internal error.
+    total = ((weeks * 7 + days) * 24 + hours) * 60 + minutes
+    if not 0 < total <= MAX_DURATION // timedelta(minutes=1):
+        raise ArgError(longest)
+    return timedelta(minutes=total)
 
 
 def revision(value: str) -> str:
