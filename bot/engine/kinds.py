@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from bot.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITY, USER_ID
+from bot.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITY, USER_ID, is_ed25519_key
 from bot.state.names import MAX_NAME
 from bot.state.names import NAME as _NAME
 from bot.state.names import VERSION as _VERSION
@@ -111,9 +111,10 @@ def device(value: str) -> str:
 
 
 def device_key(value: str) -> str:
-    if not _DEVICE_KEY.fullmatch(value):
-        raise ArgError("must be an ed25519 device key: 43 base64 characters")
-    return value.rstrip("=")
+    key = value.removesuffix("=")
+    if not _DEVICE_KEY.fullmatch(value) or not is_ed25519_key(key):
+        raise ArgError("must be an ed25519 key: 43 base64 characters, as the client shows it")
+    return key
 
 
 def proposal(value: str) -> int:
