@@ -19,7 +19,7 @@ from bot.state.in_force import InForceRecord
 from bot.state.index import Index
 from bot.state.ledger import Ledger
 from bot.state.message import Message
-from bot.state.policy import add_admin
+from bot.state.policy_edit import add_admin
 from bot.state.repo import Identity, StateRepo
 from bot.state.signers import AllowedSigners
 from bot.state.signing import SigningKey, SigningKeyError, public_blob

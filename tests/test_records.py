@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.errors import InvalidRecord
-from bot.state.policy import add_admin, decode_policy
+from bot.state.policy import decode_policy
+from bot.state.policy_edit import add_admin
 from bot.state.records import Deployment, Environment, decode, encode
 from conftest import Bot
 
@@ -76,8 +77,11 @@ def test_a_time_without_a_time_zone_is_refused() -> None:
 
 
 def test_policy_member_that_is_not_a_matrix_id_is_reported() -> None:
-    with pytest.raises(InvalidRecord, match=r"roles.ops.members: 'alice' is not a Matrix user id"):
-        decode_policy('[roles.ops]\nmembers = ["alice"]')
+    policy = decode_policy('[roles.ops]\nmembers = ["alice", "@bob:example.org"]')
+    assert [p.message for p in policy.problems] == [
+        "policy.toml: roles.ops.members: 'alice' is not a Matrix user id"
+    ]
+    assert policy.roles[0].members == ("@bob:example.org",)
 
 
 def test_add_admin_keeps_the_comments_of_the_policy() -> None:

@@ -26,6 +26,13 @@ def may_run(policy: Policy, command: Command, invocation: Invocation) -> None:
             f"{invocation.sender} may not run !{command.name}",
             hint="ask an admin to give you a role for it in policy.toml (!whoami shows yours)",
         )
+    unreadable = policy.rule(command.name).unreadable
+    if unreadable is not None and not policy.is_admin(invocation.sender):
+        raise Forbidden(
+            f"policy.toml's conditions for !{command.name} cannot be read ({unreadable}), so "
+            "only admins may run it until the file is repaired",
+            hint="ask an admin to fix policy.toml (opsbot check lists what is wrong)",
+        )
     if policy.require_encryption and invocation.encrypted is False:
         raise Forbidden(
             "this room is not encrypted, and policy.toml requires encryption for commands",
@@ -50,13 +57,7 @@ def may_run_here(
 ) -> None:
     target = args.get(command.scope) if command.scope else None
     envs = environments_of(command, target, state)
-    for env in envs:
-        if not policy.allows(invocation.sender, command.name, env):
-            where = f"in {env}" if env == target else f"{target}: it applies in {env} too"
-            raise Forbidden(
-                f"{invocation.sender} may not run !{command.name} {where}",
-                hint="ask an admin to extend your role's environments in policy.toml",
-            )
+    _allowed_in(policy, command.name, invocation, envs, target)
     rule = policy.rule(command.name)
     level = invocation.power_level
     if rule.min_power_level is not None and level is not None and level < rule.min_power_level:
@@ -65,12 +66,44 @@ def may_run_here(
             f"you have {level}",
             hint="ask a room admin to raise your power level",
         )
-    known = state.environments()
-    strict = [e for e in envs if e in known and known[e].require_verified_device]
-    needs_verified = rule.require_verified_device or bool(strict)
+    strict = _strict(envs, state)
+    needs_verified = rule.require_verified_device or rule.unreadable is not None or bool(strict)
     if needs_verified and invocation.device_id is not None:
         where = f" in {strict[0]}" if strict else ""
         verified_device(policy, f"!{command.name}{where}", invocation)
+
+
+def may_act_in(
+    policy: Policy, command: str, invocation: Invocation, envs: list[str], state: StateView
+) -> None:
+    """The environments a handler finds its command acts in beyond its scope argument (the
+    environment of the deploy an incident names, the environments whose files a render
+    writes), checked as `may_run_here` checks the one the arguments name: the role's
+    environments, and each environment's demand for a verified device."""
+    _allowed_in(policy, command, invocation, envs, None)
+    strict = _strict(envs, state)
+    if strict and invocation.device_id is not None:
+        verified_device(policy, f"!{command} in {strict[0]}", invocation)
+
+
+def _allowed_in(
+    policy: Policy, command: str, invocation: Invocation, envs: list[str], target: str | None
+) -> None:
+    for env in envs:
+        if not policy.allows(invocation.sender, command, env):
+            where = (
+                f"{target}: it applies in {env} too" if target not in (None, env) else f"in {env}"
+            )
+            raise Forbidden(
+                f"{invocation.sender} may not run !{command} {where}",
+                hint="ask an admin to extend your role's environments in policy.toml",
+            )
+
+
+def _strict(envs: list[str], state: StateView) -> list[str]:
+    """Those of `envs` that accept commands only from verified devices."""
+    known = state.environments()
+    return [e for e in envs if e in known and known[e].require_verified_device]
 
 
 def fingerprint(key: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from bot.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITY, USER_ID
+from bot.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITY, USER_ID, is_ed25519_key
 from bot.state.names import MAX_NAME
 from bot.state.names import NAME as _NAME
 from bot.state.names import VERSION as _VERSION
@@ -58,11 +58,16 @@ def duration(value: str) -> timedelta:
     match = _DURATION.fullmatch(value.lower())
     if not value or not match or not any(match.groups()):
         raise ArgError("must be a duration like 30m, 2h, 1d or 1d12h")
+    longest = f"must be more than 0m and at most {MAX_DURATION.days}d"
+    if any(len(g or "") > 6 for g in match.groups()):  # longer than any bound, before int()
+        raise ArgError(longest)
     weeks, days, hours, minutes = (int(g or 0) for g in match.groups())
-    span = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
-    if not timedelta(0) < span <= MAX_DURATION:
-        raise ArgError("must be more than 0m and at most 90d")
-    return span
+    # Counted in whole minutes before anything becomes a timedelta, which overflows on its own
+    # past 999999999 days: a number too large is then a refusal, never an internal error.
+    total = ((weeks * 7 + days) * 24 + hours) * 60 + minutes
+    if not 0 < total <= MAX_DURATION // timedelta(minutes=1):
+        raise ArgError(longest)
+    return timedelta(minutes=total)
 
 
 def revision(value: str) -> str:
@@ -106,9 +111,10 @@ def device(value: str) -> str:
 
 
 def device_key(value: str) -> str:
-    if not _DEVICE_KEY.fullmatch(value):
-        raise ArgError("must be an ed25519 device key: 43 base64 characters")
-    return value.rstrip("=")
+    key = value.removesuffix("=")
+    if not _DEVICE_KEY.fullmatch(value) or not is_ed25519_key(key):
+        raise ArgError("must be an ed25519 key: 43 base64 characters, as the client shows it")
+    return key
 
 
 def proposal(value: str) -> int:

@@ -7,12 +7,13 @@ and waits there for `!approve` (see features/proposals.py).
 from collections.abc import Mapping
 from datetime import timedelta
 
+from bot.engine.authorize import may_act_in
 from bot.engine.context import Change, Context, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.errors import Refused
 from bot.features.guards import refuse_if_closed
-from bot.gitops.files import rendered
+from bot.gitops.files import environments_of, rendered
 from bot.state.proposals import Proposal, record_path
 from bot.state.records import Deployment, encode
 from bot.state.view import deployment_path
@@ -38,6 +39,7 @@ def change_version(
     }
     # A GitOps engine reads the version from its own files: they change in the same commit.
     engine_files = rendered(ctx.state, app, env, version)
+    refuse_unless_all_theirs(ctx, command, env, engine_files)
     files |= engine_files
     environment = ctx.state.environment(env)
     if environment.approvals == 0:
@@ -69,6 +71,19 @@ def change_version(
         f"other than you: !approve {number}"
     )
     return Outcome(text, change=change, extra={"proposal": number})
+
+
+def refuse_unless_all_theirs(
+    ctx: Context, command: str, env: str, engine_files: Mapping[str, object]
+) -> None:
+    """A render that writes another environment's file (`[gitops.paths]` may point dev at
+    prod's overlay) acts in that environment too: the role must cover it, and its freeze or
+    lock stops the change as its own would."""
+    others = [e for e in environments_of(ctx.state, engine_files) if e != env]
+    may_act_in(ctx.policy, command, ctx.invocation, others, ctx.state)
+    for other in others:
+        if other in ctx.state.environments():
+            refuse_if_closed(ctx, other)
 
 
 def handed_over(engine_files: Mapping[str, str]) -> str:

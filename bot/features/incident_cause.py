@@ -4,6 +4,7 @@ commit) for the change failure rate. Named by commit (`abc1234`) or by app and e
 
 from dataclasses import replace
 
+from bot.engine.authorize import may_act_in
 from bot.engine.context import Context, Outcome
 from bot.engine.registry import Command
 from bot.errors import NotFound, Refused
@@ -20,6 +21,14 @@ def deploy_in_force(index: Index, env: str, app: str, at: int) -> str | None:
         "SELECT sha FROM deployments WHERE env = ? AND app = ? AND at <= ? "
         "AND version IS NOT NULL ORDER BY seq DESC LIMIT 1",
         [env, app, at],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def env_of(index: Index, sha: str) -> str | None:
+    """The environment a deploy commit asked for a version in; None for another commit."""
+    row = index.db.conn.execute(
+        "SELECT env FROM deployments WHERE sha = ? AND version IS NOT NULL", [sha]
     ).fetchone()
     return row[0] if row else None
 
@@ -62,6 +71,10 @@ def cause(ctx: Context) -> Outcome:
     )
     if record.cause == sha:
         raise Refused(f"{record.id} already names {sha[:7]} as its cause", hint="nothing to do")
+    # A cause counts against its environment's change failure rate, and replacing one takes it
+    # off another's: the role's environments must cover both, whichever way the deploy is named.
+    envs = [env_of(ctx.index, c) for c in (sha, record.cause) if c]
+    may_act_in(ctx.policy, "incident cause", ctx.invocation, [e for e in envs if e], ctx.state)
     what = describe(ctx.index, sha) or sha[:7]
     was = f" (was {record.cause[:7]})" if record.cause else ""
     after = replace(acted(ctx, record), cause=sha)

@@ -6,7 +6,7 @@ from bot.engine.context import Change, Context, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.errors import Forbidden, NotFound, Refused
-from bot.features.deploy import handed_over
+from bot.features.deploy import handed_over, refuse_unless_all_theirs
 from bot.features.guards import refuse_if_closed
 from bot.features.timefmt import at
 from bot.gitops.files import rerendered
@@ -80,6 +80,8 @@ def approve(ctx: Context) -> Outcome:
     # Rendered afresh from main, so what a person changed there since is kept: those files
     # are not a conflict.
     engine_files = rerendered(ctx.state, files)
+    if proposal.env:
+        refuse_unless_all_theirs(ctx, "approve", proposal.env, engine_files)
     conflicts = [p for p in book.conflicts(proposal, ctx.state.commit) if p not in engine_files]
     if conflicts:
         raise Refused(

@@ -9,7 +9,8 @@ from bot.engine.context import Change, Context, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.errors import NotFound, Refused
-from bot.state.policy import ADMIN, EVERYONE, PATH, add_member, remove_member
+from bot.state.policy import ADMIN, EVERYONE, PATH
+from bot.state.policy_edit import add_member, remove_member
 
 
 def _role(ctx: Context) -> str:
@@ -34,7 +35,8 @@ def revoke(ctx: Context) -> Outcome:
     if not any(r.name == role and user in r.members for r in ctx.policy.roles):
         raise Refused(f"{user} does not have the role {role}", hint="!roles lists who has which")
     admins = next((r.members for r in ctx.policy.roles if r.name == ADMIN), ())
-    if role == ADMIN and [a for a in admins if a != EVERYONE] == [user]:
+    # People, not entries: a person listed twice is still one admin.
+    if role == ADMIN and not set(admins) - {EVERYONE, user}:
         raise Refused(
             f"{user} is the last admin; nobody could change the policy after this",
             hint=f"!grant another person {ADMIN} first",

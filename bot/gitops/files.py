@@ -1,7 +1,7 @@
 """The rendered files of a snapshot: what a deploy adds to its commit, and what `opsbot check`
 compares with `deployments/`. Pure: reads the `StateView` a handler already has."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from bot.errors import InvalidRecord
@@ -34,6 +34,21 @@ def rerendered(state: "StateView", files: Mapping[str, str | bytes | None]) -> d
         deployment = decode(Deployment, path, text, env=env, app=app)
         found |= rendered(state, app, env, deployment.version)
     return found
+
+
+def environments_of(state: "StateView", paths: Iterable[str]) -> list[str]:
+    """The environments whose GitOps engine reads the files at `paths`: each environment some
+    app's declaration renders one of them for, and the one whose own directory (deploy/<env>/)
+    holds one. `[gitops.paths]` may point one environment at another's file; writing it is
+    acting in both."""
+    wanted = set(paths)
+    envs = state.environments()
+    found = {env for env in envs for path in wanted if path.startswith(f"deploy/{env}/")}
+    for app, record in state.apps().items():
+        decl = record.gitops
+        if decl is not None:
+            found |= {env for env in {*envs, *decl.paths} if decl.path(env, app) in wanted}
+    return [env for env in envs if env in found] + sorted(found - set(envs))
 
 
 def problems(state: "StateView") -> list[InvalidRecord]:

@@ -42,17 +42,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import tomlkit
-
 from bot.errors import InvalidRecord
-from bot.ids import ROOM_ID, SEVERITIES, USER_ID
-from bot.state.records import parse_toml, strings
+from bot.ids import DEVICE_ID, ROOM_ID, SEVERITIES, USER_ID, is_ed25519_key
+from bot.state.records import parse_toml
+from bot.text import clean
 
 PATH = "policy.toml"
 ADMIN = "admin"
 EVERYONE = "*"
 ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-MASTER_KEY = re.compile(r"[A-Za-z0-9+/]{43}")  # an Ed25519 public key, unpadded base64
 
 
 @dataclass(frozen=True)
@@ -77,6 +75,9 @@ class Role:
 class CommandRule:
     min_power_level: int | None = None
     require_verified_device: bool = False
+    unreadable: str | None = None
+    """Why the conditions cannot be read. A condition nobody can read must not pass for none:
+    only admins may then run the command, and from a verified device."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,11 @@ class Policy:
     """`!trust` pins only a key typed in full, never one the bot has only seen ([trust])."""
     weekly_digest: bool = False
     """The week's engineering metrics are posted to the announcement rooms ([metrics])."""
+    closed: str | None = None
+    """Why every command's conditions are unreadable (a section opsbot does not know may be a
+    misspelt [commands]): only admins act until the file is repaired."""
+    problems: tuple[InvalidRecord, ...] = ()
+    """The entries that did not validate, skipped (see `decode_policy`)."""
 
     def notify_for(self, severity: str) -> tuple[str, ...]:
         return self.incident_notify.get(severity, ())
@@ -117,6 +123,8 @@ class Policy:
         return any(r.name == ADMIN and user_id in r.members for r in self.roles)
 
     def rule(self, command: str) -> CommandRule:
+        if self.closed is not None:
+            return CommandRule(unreadable=self.closed)
         return self.commands.get(command, CommandRule())
 
     def pinned_key(self, user_id: str, device_id: str) -> str | None:
@@ -128,205 +136,231 @@ class Policy:
 
 @functools.lru_cache(maxsize=8)  # every command reads the policy; it is frozen, like its text
 def decode_policy(text: str, path: str = PATH) -> Policy:
+    """The policy in force. Only text that is not TOML at all is refused whole: an entry that
+    does not validate is skipped and kept in `problems` (for `opsbot check`, `!adopt` and the
+    announcement of pushed commits), so that one bad line cannot stop every command, `!trust`
+    and `!adopt` included, and an admin can repair it from chat. Skipping always grants less:
+    a member, a pinned key or a command name that cannot be read is left out, and a limit or a
+    condition that cannot be read closes what it would have limited."""
     data = parse_toml(path, text)
-    known = {"roles", "commands", "rooms", "devices", "identities", "incidents", "trust", "metrics"}
-    for section in data:
-        if section not in known:
-            raise InvalidRecord(
-                path, section, f"unknown section (known: {', '.join(sorted(known))})"
-            )
-    require_encryption, announce = _rooms(path, _table(path, "rooms", data.get("rooms", {})))
-    incident_roles, notify = _incidents(path, _table(path, "incidents", data.get("incidents", {})))
+    read = _Reader(path)
+    sections = {name: read.table(name, value) for name, value in data.items()}
+    unknown = sorted(set(sections) - _SECTIONS)
+    closed = None
+    if unknown:
+        # A misspelt [commands.deploy] would be a lost condition: nobody but the admins acts.
+        closed = f"[{clean(unknown[0])}] is not a section opsbot knows"
+        read.problem(unknown[0], f"unknown section (known: {', '.join(sorted(_SECTIONS))})")
+
+    def section(name: str, *, fallback: Any = _EMPTY) -> Any:
+        found = sections.get(name, {})
+        return fallback if found is None else found
+
+    roles = read.roles(section("roles"))
+    commands = section("commands", fallback=None)
+    if commands is None:
+        closed = closed or "[commands] is not a table"
+    require_encryption, announce = read.rooms(section("rooms", fallback=None))
+    incident_roles, notify = read.incidents(section("incidents"))
     return Policy(
-        roles=tuple(_roles(path, _table(path, "roles", data.get("roles", {})))),
-        commands=_commands(path, _table(path, "commands", data.get("commands", {}))),
-        devices=_devices(path, _table(path, "devices", data.get("devices", {}))),
-        identities=_identities(path, _table(path, "identities", data.get("identities", {}))),
+        roles=tuple(roles),
+        commands=read.commands(commands or {}),
+        devices=read.devices(section("devices")),
+        identities=read.identities(section("identities")),
         require_encryption=require_encryption,
         announce=announce,
         incident_roles=incident_roles,
         incident_notify=notify,
-        confirm_keys=_trust(path, _table(path, "trust", data.get("trust", {}))),
-        weekly_digest=_metrics(path, _table(path, "metrics", data.get("metrics", {}))),
+        confirm_keys=read.confirm_keys(section("trust", fallback=None)),
+        weekly_digest=read.weekly_digest(section("metrics")),
+        closed=closed,
+        problems=tuple(read.problems),
     )
 
 
-def _roles(path: str, table: dict[str, Any]) -> list[Role]:
-    roles = []
-    for name, body in table.items():
-        where = f"roles.{name}"
-        body = _table(path, where, body)
-        _only(path, where, body, {"members", "commands", "environments"})
-        members = strings(path, f"{where}.members", body.get("members", []))
-        for member in members:
-            if member != EVERYONE and not USER_ID.fullmatch(member):
-                raise InvalidRecord(path, f"{where}.members", f"{member!r} is not a Matrix user id")
-        envs = body.get("environments")
-        roles.append(
-            Role(
-                name=name,
-                members=tuple(members),
-                commands=tuple(strings(path, f"{where}.commands", body.get("commands", []))),
-                environments=None
-                if envs is None
-                else tuple(strings(path, f"{where}.environments", envs)),
-            )
-        )
-    return roles
+_SECTIONS = {"roles", "commands", "rooms", "devices", "identities", "incidents", "trust", "metrics"}
+_EMPTY: dict[str, Any] = {}
 
 
-def _commands(path: str, table: dict[str, Any]) -> dict[str, CommandRule]:
-    rules = {}
-    for name, body in table.items():
-        where = f"commands.{name}"
-        body = _table(path, where, body)
-        _only(path, where, body, {"min_power_level", "require_verified_device"})
-        level = body.get("min_power_level")
-        if level is not None and (isinstance(level, bool) or not isinstance(level, int)):
-            raise InvalidRecord(path, f"{where}.min_power_level", "must be a whole number")
-        verified = body.get("require_verified_device", False)
-        if not isinstance(verified, bool):
-            raise InvalidRecord(path, f"{where}.require_verified_device", "must be true or false")
-        rules[name] = CommandRule(level, verified)
-    return rules
+class _Reader:
+    """Reads the sections of policy.toml, keeping every problem instead of stopping at one."""
 
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: list[InvalidRecord] = []
 
-def _devices(path: str, table: dict[str, Any]) -> dict[str, dict[str, str]]:
-    devices: dict[str, dict[str, str]] = {}
-    for user, body in table.items():
-        if not USER_ID.fullmatch(user):
-            raise InvalidRecord(path, f"devices.{user}", "is not a Matrix user id")
-        body = _table(path, f"devices.{user}", body)
-        for device, key in body.items():
-            if not isinstance(key, str):
-                raise InvalidRecord(
-                    path, f"devices.{user}.{device}", "must be the device's ed25519 key"
+    def problem(self, where: str, what: str) -> None:
+        # Keys are the file's text: shown on a terminal and in chat only once made plain.
+        self.problems.append(InvalidRecord(self.path, clean(where), clean(what)))
+
+    def table(self, where: str, value: Any) -> dict[str, Any] | None:
+        if isinstance(value, dict):
+            return value
+        self.problem(where, "must be a table")
+        return None
+
+    def strings(self, where: str, value: Any) -> list[str] | None:
+        """The strings of a list (the others reported and left out); None if not a list."""
+        if not isinstance(value, list):
+            self.problem(where, "must be a list of strings")
+            return None
+        for item in value:
+            if not isinstance(item, str):
+                self.problem(where, f"{item!r} is not a string")
+        return [item for item in value if isinstance(item, str)]
+
+    def unknown(self, where: str, table: dict[str, Any], allowed: set[str]) -> list[str]:
+        extra = sorted(set(table) - allowed)
+        for key in extra:
+            self.problem(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(allowed))})")
+        return extra
+
+    def users(self, where: str, value: Any, *, everyone: bool = False) -> tuple[str, ...]:
+        found = []
+        for user in self.strings(where, value) or []:
+            if (everyone and user == EVERYONE) or USER_ID.fullmatch(user):
+                found.append(user)
+            else:
+                self.problem(where, f"{user!r} is not a Matrix user id")
+        return tuple(found)
+
+    def roles(self, table: dict[str, Any]) -> list[Role]:
+        roles = []
+        for name, body in table.items():
+            where = f"roles.{name}"
+            if (body := self.table(where, body)) is None:
+                continue
+            # The admin role's rights do not depend on its fields; any other role's do, and a
+            # field that cannot be read (a misspelt `environments`) may be the limit of them.
+            limits_unread = bool(self.unknown(where, body, {"members", "commands", "environments"}))
+            members = self.users(f"{where}.members", body.get("members", []), everyone=True)
+            commands = self.strings(f"{where}.commands", body.get("commands", []))
+            envs = body.get("environments")
+            environments = None if envs is None else self.strings(f"{where}.environments", envs)
+            limits_unread |= commands is None or (envs is not None and environments is None)
+            if limits_unread and name != ADMIN:
+                self.problem(where, "skipped: what it may run, and where, cannot be read")
+                continue
+            roles.append(
+                Role(
+                    name=name,
+                    members=members,
+                    commands=tuple(commands or ()),
+                    environments=None if environments is None else tuple(environments),
                 )
-        devices[user] = dict(body)
-    return devices
-
-
-def _identities(path: str, table: dict[str, Any]) -> dict[str, str]:
-    for user, key in table.items():
-        if not USER_ID.fullmatch(user):
-            raise InvalidRecord(path, f"identities.{user}", "is not a Matrix user id")
-        if not isinstance(key, str) or not MASTER_KEY.fullmatch(key):
-            raise InvalidRecord(
-                path, f"identities.{user}", "must be the master key, in unpadded base64"
             )
-    return dict(table)
+        return roles
 
+    def commands(self, table: dict[str, Any]) -> dict[str, CommandRule]:
+        rules = {}
+        for name, body in table.items():
+            where = f"commands.{name}"
+            if (body := self.table(where, body)) is None:
+                rules[name] = CommandRule(unreadable=clean(f"[{where}] is not a table"))
+                continue
+            bad = self.unknown(where, body, {"min_power_level", "require_verified_device"})
+            level = body.get("min_power_level")
+            if level is not None and (isinstance(level, bool) or not isinstance(level, int)):
+                self.problem(f"{where}.min_power_level", "must be a whole number")
+                bad.append("min_power_level")
+            verified = body.get("require_verified_device", False)
+            if not isinstance(verified, bool):
+                self.problem(f"{where}.require_verified_device", "must be true or false")
+                bad.append("require_verified_device")
+            if bad:
+                rules[name] = CommandRule(unreadable=clean(f"[{where}] {bad[0]} cannot be read"))
+            else:
+                rules[name] = CommandRule(level, verified)
+        return rules
 
-def _trust(path: str, table: dict[str, Any]) -> bool:
-    _only(path, "trust", table, {"confirm_keys"})
-    confirm = table.get("confirm_keys", False)
-    if not isinstance(confirm, bool):
-        raise InvalidRecord(path, "trust.confirm_keys", "must be true or false")
-    return confirm
-
-
-def _metrics(path: str, table: dict[str, Any]) -> bool:
-    _only(path, "metrics", table, {"weekly_digest"})
-    digest = table.get("weekly_digest", False)
-    if not isinstance(digest, bool):
-        raise InvalidRecord(path, "metrics.weekly_digest", "must be true or false")
-    return digest
-
-
-def _rooms(path: str, table: dict[str, Any]) -> tuple[bool, tuple[str, ...]]:
-    _only(path, "rooms", table, {"require_encryption", "announce"})
-    value = table.get("require_encryption", False)
-    if not isinstance(value, bool):
-        raise InvalidRecord(path, "rooms.require_encryption", "must be true or false")
-    announce = strings(path, "rooms.announce", table.get("announce", []))
-    for room in announce:
-        if not ROOM_ID.fullmatch(room):
-            raise InvalidRecord(
-                path, "rooms.announce", f"{room!r} is not a Matrix room id (like !abc:example.org)"
-            )
-    return value, tuple(dict.fromkeys(announce))
-
-
-def _incidents(
-    path: str, table: dict[str, Any]
-) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
-    _only(path, "incidents", table, {"roles", "notify"})
-    roles = strings(path, "incidents.roles", table.get("roles", []))
-    for role in roles:
-        if not ROLE_NAME.fullmatch(role):
-            raise InvalidRecord(
-                path, "incidents.roles", f"{role!r} must be a lowercase word like liaison"
-            )
-    notify = _table(path, "incidents.notify", table.get("notify", {}))
-    _only(path, "incidents.notify", notify, set(SEVERITIES))
-    people: dict[str, tuple[str, ...]] = {}
-    for severity, members in notify.items():
-        where = f"incidents.notify.{severity}"
-        users = strings(path, where, members)
-        for user in users:
+    def devices(self, table: dict[str, Any]) -> dict[str, dict[str, str]]:
+        devices: dict[str, dict[str, str]] = {}
+        for user, body in table.items():
+            where = f"devices.{user}"
             if not USER_ID.fullmatch(user):
-                raise InvalidRecord(path, where, f"{user!r} is not a Matrix user id")
-        people[severity] = tuple(dict.fromkeys(users))
-    return tuple(dict.fromkeys(roles)), people
+                self.problem(where, "is not a Matrix user id")
+                continue
+            if (body := self.table(where, body)) is None:
+                continue
+            pins = {}
+            for device, key in body.items():
+                if not DEVICE_ID.fullmatch(device):
+                    self.problem(f"{where}.{device}", "is not a device id")
+                elif not is_ed25519_key(key):
+                    self.problem(
+                        f"{where}.{device}", "must be the device's ed25519 key, unpadded base64"
+                    )
+                else:
+                    pins[device] = key
+            devices[user] = pins
+        return devices
 
+    def identities(self, table: dict[str, Any]) -> dict[str, str]:
+        found = {}
+        for user, key in table.items():
+            where = f"identities.{user}"
+            if not USER_ID.fullmatch(user):
+                self.problem(where, "is not a Matrix user id")
+            elif not is_ed25519_key(key):
+                self.problem(where, "must be the master key, in unpadded base64")
+            else:
+                found[user] = key
+        return found
 
-def _table(path: str, where: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidRecord(path, where, "must be a table")
-    return value
+    def confirm_keys(self, table: dict[str, Any] | None) -> bool:
+        """Unreadable, it is on: a key is then pinned only when typed in full."""
+        if table is None or self.unknown("trust", table, {"confirm_keys"}):
+            return True
+        confirm = table.get("confirm_keys", False)
+        if not isinstance(confirm, bool):
+            self.problem("trust.confirm_keys", "must be true or false")
+            return True
+        return confirm
 
+    def weekly_digest(self, table: dict[str, Any]) -> bool:
+        self.unknown("metrics", table, {"weekly_digest"})
+        digest = table.get("weekly_digest", False)
+        if not isinstance(digest, bool):
+            self.problem("metrics.weekly_digest", "must be true or false")
+            return False
+        return digest
 
-def _only(path: str, where: str, table: dict[str, Any], allowed: set[str]) -> None:
-    extra = sorted(set(table) - allowed)
-    if extra:
-        raise InvalidRecord(
-            path, f"{where}.{extra[0]}", f"unknown field (known: {', '.join(sorted(allowed))})"
-        )
+    def rooms(self, table: dict[str, Any] | None) -> tuple[bool, tuple[str, ...]]:
+        """Whether commands need an encrypted room (on, when that cannot be read), and the
+        announcement rooms."""
+        if table is None:
+            return True, ()
+        closed = bool(self.unknown("rooms", table, {"require_encryption", "announce"}))
+        value = table.get("require_encryption", False)
+        if not isinstance(value, bool):
+            self.problem("rooms.require_encryption", "must be true or false")
+            value = True
+        announce = []
+        for room in self.strings("rooms.announce", table.get("announce", [])) or []:
+            if ROOM_ID.fullmatch(room):
+                announce.append(room)
+            else:
+                self.problem(
+                    "rooms.announce", f"{room!r} is not a Matrix room id (like !abc:example.org)"
+                )
+        return value or closed, tuple(dict.fromkeys(announce))
 
-
-# Edits that keep every comment a person wrote.
-
-
-def add_admin(text: str, user_id: str) -> str:
-    if not USER_ID.fullmatch(user_id):
-        raise ValueError(f"{user_id!r} is not a Matrix user id (like @alice:example.org)")
-    doc = tomlkit.parse(text)
-    roles = doc.setdefault("roles", tomlkit.table(is_super_table=True))
-    admin = roles.setdefault(ADMIN, tomlkit.table())
-    members = admin.setdefault("members", tomlkit.array())
-    if user_id not in members:
-        members.append(user_id)
-    return tomlkit.dumps(doc)
-
-
-def pin_device(text: str, user_id: str, device_id: str, key: str) -> str:
-    doc = tomlkit.parse(text)
-    devices = doc.setdefault("devices", tomlkit.table(is_super_table=True))
-    user = devices.setdefault(user_id, tomlkit.table())
-    user[device_id] = key
-    return tomlkit.dumps(doc)
-
-
-def pin_identity(text: str, user_id: str, key: str) -> str:
-    doc = tomlkit.parse(text)
-    identities = doc.setdefault("identities", tomlkit.table())
-    identities[user_id] = key
-    return tomlkit.dumps(doc)
-
-
-def add_member(text: str, role: str, user_id: str) -> str:
-    """policy.toml with `user_id` among the members of `role` (which must exist)."""
-    doc = tomlkit.parse(text)
-    members = doc["roles"][role].setdefault("members", tomlkit.array())
-    if user_id not in members:
-        members.append(user_id)
-    return tomlkit.dumps(doc)
-
-
-def remove_member(text: str, role: str, user_id: str) -> str:
-    """policy.toml without `user_id` among the members of `role`."""
-    doc = tomlkit.parse(text)
-    members = doc["roles"][role].get("members", [])
-    while user_id in members:
-        members.remove(user_id)
-    return tomlkit.dumps(doc)
+    def incidents(
+        self, table: dict[str, Any]
+    ) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+        self.unknown("incidents", table, {"roles", "notify"})
+        roles = []
+        for role in self.strings("incidents.roles", table.get("roles", [])) or []:
+            if ROLE_NAME.fullmatch(role):
+                roles.append(role)
+            else:
+                self.problem("incidents.roles", f"{role!r} must be a lowercase word like liaison")
+        notify = self.table("incidents.notify", table.get("notify", {})) or {}
+        people: dict[str, tuple[str, ...]] = {}
+        for severity, members in notify.items():
+            where = f"incidents.notify.{severity}"
+            if severity not in SEVERITIES:
+                self.problem(where, f"unknown field (known: {', '.join(SEVERITIES)})")
+                continue
+            people[severity] = tuple(dict.fromkeys(self.users(where, members)))
+        return tuple(dict.fromkeys(roles)), people

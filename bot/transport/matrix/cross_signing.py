@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from nio import AsyncClient
 
 from bot.files import PRIVATE_FILE, PUBLIC_FILE, write_file
+from bot.ids import is_ed25519_key
 from bot.logs import fact
 
 log = logging.getLogger("opsbot.matrix")
@@ -96,10 +97,14 @@ def verifies(obj: Mapping[str, Any], user_id: str, public: str) -> bool:
 
 
 def key_public(obj: Mapping[str, Any] | None) -> str | None:
-    """The Ed25519 key of a cross-signing key object (`{"keys": {"ed25519:<pub>": "<pub>"}}`)."""
+    """The Ed25519 key of a cross-signing key object (`{"keys": {"ed25519:<pub>": "<pub>"}}`).
+    The homeserver passes on what a client uploaded: a value that is not a key (a trailing
+    newline, padding) is no key at all, never one to compare, show or pin."""
     keys = (obj or {}).get("keys", {})
-    found = [v for k, v in keys.items() if k.startswith("ed25519:")]
-    return found[0] if len(found) == 1 and isinstance(found[0], str) else None
+    if not isinstance(keys, Mapping):
+        return None
+    found = [v for k, v in keys.items() if isinstance(k, str) and k.startswith("ed25519:")]
+    return found[0] if len(found) == 1 and is_ed25519_key(found[0]) else None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from nio import AsyncClient
 
+from bot.ids import is_ed25519_key
 from bot.logs import fact
 from bot.transport.matrix.cross_signing import QUERY, Homeserver, fingerprint, key_public, verifies
 
@@ -56,7 +57,7 @@ def person_keys(answer: Mapping[str, Any], user_id: str) -> PersonKeys:
         key = device.get("keys", {}).get(f"ed25519:{device_id}")
         if (
             usable
-            and isinstance(key, str)
+            and is_ed25519_key(key)
             and device.get("user_id") == user_id
             and device.get("device_id") == device_id
             and verifies(device, user_id, str(ssk))
