@@ -32,10 +32,6 @@ class RunbookHost:
         self.grants = grants  # None: this process has no host config (the console)
         self._conn: sqlite3.Connection | None = None
 
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-
     def run(self, run_id: str) -> tuple[str, str] | None:
         """(who asked, its state: queued, running or ended) of the run `run_id`; None if no
         such run was ever asked for (or its row is gone)."""
