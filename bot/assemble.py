@@ -1,6 +1,6 @@
 """Putting the layers together: the repo, its index, the signing key and the engine."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -12,6 +12,8 @@ from bot.engine.context import DeviceDirectory, IdentityDirectory, Runtime
 from bot.engine.dispatch import Engine
 from bot.features.catalog import default_registry, request_kinds
 from bot.files import PUBLIC_FILE, at_most, private_dir, write_file
+from bot.runbooks import journal as runs_journal
+from bot.runbooks.host import RunbookHost
 from bot.shipped import read_template
 from bot.state import layout
 from bot.state.handled import Handled
@@ -176,6 +178,7 @@ def open_engine(
     clock: Callable[[], datetime] | None = None,
     ledger: Ledger | None = None,
     identity: str | None = None,
+    runbook_grants: Mapping[str, Collection[str]] | None = None,  # None: no host config here
 ) -> Engine:
     repo = repo or open_repo(paths, bot_id, key_file=key_file, extra_signers=extra_signers)
     index = Index(paths.index)
@@ -188,6 +191,7 @@ def open_engine(
         default_registry(), repo, index, ledger, requests=request_kinds(),
         names=("opsbot", name), devices=devices, identities=identities, runtime=runtime,
         on_commit=on_commit, identity=identity,
+        runbooks=RunbookHost(ledger, paths.state_dir / runs_journal.FILE, runbook_grants),
         **({"clock": clock} if clock else {}),
     )  # fmt: skip
 

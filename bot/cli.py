@@ -13,6 +13,7 @@ from bot.config import DEFAULT_BOT_ID, Config, ConfigError, HostPaths
 from bot.config import load as load_config
 from bot.errors import OpsbotError
 from bot.files import PUBLIC_FILE, make_dir, private_dir, write_file
+from bot.runbooks.declaration import ungranted
 from bot.runbooks.record import RUNS_REF
 from bot.state.in_force import InForceRecord
 from bot.state.index import Index
@@ -88,6 +89,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return cmd_check_live(args)
     problems: list[str] = []
     repo_path = args.repo
+    config = None
     if args.config:
         try:
             config = load_config(args.config)
@@ -99,6 +101,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             repo = StateRepo(repo_path, committer=READER, signer=None)
             view = StateView(repo.snapshot())
             problems += [f"{repo_path}: {p.message}" for p in view.problems()]
+            if config is not None:
+                held = config.runbooks
+                refused = ungranted(view, held.secrets, held.grants)
+                problems += [f"{repo_path}: {p.message}" for p in refused]
         except Exception as e:  # a repo that cannot even be opened is one more problem to list
             problems.append(f"{repo_path}: cannot open the state repo ({e})")
     if not args.config and not repo_path:

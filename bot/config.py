@@ -124,11 +124,14 @@ class AlertsConfig:
 @dataclass(frozen=True)
 class RunbooksConfig:
     """[runbooks]: the secrets runbooks may ask for by name (`env.X = { secret = "name" }`),
-    each a file on the host (a systemd credential); the repo and the chat never hold them. And
+    each a file on the host (a systemd credential); the repo and the chat never hold them.
+    Which runbook may receive which of them is the host's to say ([runbooks.grants], by runbook
+    name): a runbook the repo declares asking for a secret not granted to it never runs. And
     how long a run's output file stays in the state directory (Git keeps it regardless)."""
 
     secrets: dict[str, Path] = field(default_factory=dict)
     keep_output_days: int = 14
+    grants: dict[str, frozenset[str]] = field(default_factory=dict)  # runbook -> secret names
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,7 @@ _KNOWN = {
     "webhooks.<source>": {"secret_file", "room", "records_versions"},
     "alerts": {"room", "token_file", "unauthenticated", "requests_per_minute"},
     "mirrors": {"remotes"},
-    "runbooks": {"secrets", "keep_output_days"},
+    "runbooks": {"secrets", "grants", "keep_output_days"},
     "metrics": {"token_file"},
     "downloads": {
         "dir",
@@ -524,7 +527,32 @@ def _runbooks(data: dict[str, Any], problem: Problem) -> RunbooksConfig:
             problem("runbooks", "secrets", f"{name}: must be the absolute path of a file")
         else:
             found[name] = Path(file)
-    return RunbooksConfig(found, days)
+    return RunbooksConfig(found, days, _grants(table.get("grants", {}), found, problem))
+
+
+def _grants(table: Any, secrets: dict[str, Any], problem: Problem) -> dict[str, frozenset[str]]:
+    """[runbooks.grants]: runbook name = [the secrets it may receive]."""
+    section = "runbooks.grants"
+    if not isinstance(table, dict):
+        example = '[runbooks.grants] api-via-tunnel = ["api_token"]'
+        problem(
+            "runbooks", "grants", f'must be a table of runbook = ["secret", ...], like {example}'
+        )
+        return {}
+    grants: dict[str, frozenset[str]] = {}
+    for runbook, names in table.items():
+        if not _SECRET.fullmatch(runbook):
+            problem(section, runbook, "not a runbook name: lowercase letters, digits, - and _")
+        elif not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            problem(section, runbook, 'must be a list of secret names, like ["api_token"]')
+        else:
+            unknown = [n for n in names if n not in secrets]
+            if unknown:
+                known = ", ".join(sorted(secrets)) or "none"
+                what = f"{', '.join(unknown)}: not in [runbooks] secrets (known: {known})"
+                problem(section, runbook, what)
+            grants[runbook] = frozenset(n for n in names if n in secrets)
+    return grants
 
 
 def _downloads(data: dict[str, Any], problem: Problem, get: Get) -> DownloadsConfig:

@@ -199,6 +199,7 @@ async def _serve(
     people = People(client, config.matrix.share_keys_with, identity_seen)
     engine = open_engine(
         config.paths, repo=repo, devices=journal, identities=people, runtime=reconciler,
+        runbook_grants=config.runbooks.grants,
         on_commit=committed,
         ledger=ledger, identity=identity.describe(),
     )  # fmt: skip
@@ -210,6 +211,7 @@ async def _serve(
     executor = Executor(
         repo, ledger, services, config.reconcile.hooks_dir, config.paths.state_dir,
         config.runbooks.secrets, keep_output_days=config.runbooks.keep_output_days,
+        grants=config.runbooks.grants,
         downloads=downloads,
     )  # fmt: skip
     stack.callback(executor.close)

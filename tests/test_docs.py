@@ -60,6 +60,7 @@ NEEDS_STATE = {
     '!discard --reason "not ours"',
     "!incident cause INC-3 4f2a9c1",
     "!incident cause INC-3 web prod",
+    "!run cancel 3f9a2c1b",
 }
 RUNNABLE = [e for c in REGISTRY for e in c.examples if e not in NEEDS_STATE]
 

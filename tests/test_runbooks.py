@@ -43,13 +43,19 @@ commands = ["help", "runbooks"]
 class Host:
     """The bot, a hooks directory and the executor, stepped by the test."""
 
-    def __init__(self, bot: Bot, tmp_path: Path, secrets: dict[str, Path] | None = None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        tmp_path: Path,
+        secrets: dict[str, Path] | None = None,
+        grants: dict[str, list[str]] | None = None,
+    ) -> None:
         self.bot = bot
         self.hooks = tmp_path / "hooks.d"
         self.hooks.mkdir()
         self.executor = Executor(
             bot.engine.repo, bot.engine.ledger, Services(bot.engine), self.hooks,
-            bot.paths.state_dir, secrets or {}, edit_every=0.2,
+            bot.paths.state_dir, secrets or {}, edit_every=0.2, grants=grants,
         )  # fmt: skip
 
     def program(self, name: str, body: str) -> None:
@@ -240,7 +246,7 @@ async def test_a_printed_secret_is_redacted_in_the_reply_and_in_git(
     secret = tmp_path / "api-token"
     secret.write_text("tok-4f9a8b7c6d\n")
     bot.edit("policy.toml", POLICY)
-    host = Host(bot, tmp_path, {"api_token": secret})
+    host = Host(bot, tmp_path, {"api_token": secret}, grants={"leaky": ["api_token"]})
     host.program("leaky", 'echo "using $API_TOKEN"; echo "password=hunter2"; exit 2\n')
     host.runbook(
         "leaky",

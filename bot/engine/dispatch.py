@@ -32,6 +32,7 @@ from bot.engine.context import (
     DeviceDirectory,
     IdentityDirectory,
     Outcome,
+    RunbookHost,
     Runtime,
 )
 from bot.engine.effects import Answer, CreateRoom, Effect, Notify, Request
@@ -79,6 +80,7 @@ class Engine:
         runtime: Runtime | None = None,
         on_commit: Callable[[str], None] = lambda _sha: None,
         identity: str | None = None,
+        runbooks: RunbookHost | None = None,
     ) -> None:
         self.registry = registry
         self.repo = repo
@@ -93,6 +95,7 @@ class Engine:
         self.runtime = runtime  # what the reconciler knows of the host, where one runs
         self.on_commit = on_commit  # told of every commit, after its ref moved
         self.identity = identity  # the bot's cross-signing fingerprint, where it has one
+        self.runbooks = runbooks  # the runs the host holds, for !run and !run cancel
         self._lock = threading.Lock()
         # Commands answered since start, by name and result: Prometheus' counters (/metrics).
         self.counted: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -303,7 +306,7 @@ class Engine:
             log=RepoLog(self.repo), registry=self.registry, now=self.clock(), devices=self.devices,
             identities=self.identities,
             proposals=self.proposals, runtime=self.runtime, outside=trust.outside, trust=trust,
-            identity=self.identity,
+            identity=self.identity, runbooks=self.runbooks,
         )  # fmt: skip
         return command.handler(ctx), ctx
 

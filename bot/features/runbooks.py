@@ -23,10 +23,15 @@ from bot.features.incident_common import change
 from bot.ids import USER_ID
 from bot.runbooks import binding, declaration
 from bot.runbooks.declaration import Runbook
+from bot.runbooks.journal import ENDED
 from bot.state.incidents import by_room, load
 from bot.state.timeline import event
 
 EXECUTOR = "runbooks"
+# Runs asked for and not started yet: past these, a further `!run` is refused at once, so that
+# nobody fills the queue ahead of everyone else.
+WAITING_EACH = 5
+WAITING_ALL = 50
 CONFIRM = Option("--confirm", "confirm", "", "needed by a runbook that acts rather than looks")
 
 
@@ -64,6 +69,35 @@ def _environments_allowed(ctx: Context, runbook: Runbook, values: dict[str, str]
             )
 
 
+def _secrets_granted(ctx: Context, runbook: Runbook) -> None:
+    """Which host secrets a runbook receives is the host config's to say."""
+    granted = ctx.runbooks.granted(runbook.name) if ctx.runbooks is not None else None
+    if granted is None:
+        return  # this process has no host config (the console): the executor checks
+    for key, secret in runbook.secrets.items():
+        if secret not in granted:
+            raise Refused(
+                f"runbook {runbook.name} asks for the secret {secret!r} (env.{key}), which the "
+                "host config does not grant it",
+                hint=f'an admin of the host adds [runbooks.grants] {runbook.name} = ["{secret}"]',
+            )
+
+
+def _room_to_wait(ctx: Context) -> None:
+    """One person's runs waiting, and everyone's, are bounded."""
+    if ctx.runbooks is None:
+        return
+    waiting = ctx.runbooks.waiting()
+    mine = [ident for ident, who in waiting if who == ctx.sender]
+    if len(mine) >= WAITING_EACH:
+        raise Refused(
+            f"you have {len(mine)} runs waiting ({', '.join(mine)})",
+            hint=f"!run cancel {mine[-1]} or wait",
+        )
+    if len(waiting) >= WAITING_ALL:
+        raise Refused(f"{len(waiting)} runs are waiting already", hint="try again once some ended")
+
+
 def runbooks(ctx: Context) -> Outcome:
     lines = []
     for name in declaration.names(ctx.state):
@@ -90,6 +124,7 @@ def run(ctx: Context) -> Outcome:
         runbook, ctx.args.get("params", ""), ctx.state.apps(), ctx.state.environments()
     )
     _environments_allowed(ctx, runbook, bound.values)
+    _secrets_granted(ctx, runbook)
     shown = bound.shown()
     typed = f"!run {runbook.name}" + (f" {shown}" if shown else "")
     if runbook.confirm and not (bound.confirmed or ctx.args.get("confirm")):
@@ -97,6 +132,7 @@ def run(ctx: Context) -> Outcome:
             f"runbook {runbook.name} acts on the system, so it needs --confirm",
             hint=f"type: {typed} --confirm",
         )
+    _room_to_wait(ctx)
     inv = ctx.invocation
     ident = run_id(inv.event_id)
     incident = by_room(ctx.state, inv.room_id) if inv.room_id else None
@@ -126,6 +162,7 @@ def run(ctx: Context) -> Outcome:
 
 def cancel(ctx: Context) -> Outcome:
     ident = ctx.args["run"]
+    _may_cancel(ctx, ident)
     inv = ctx.invocation
     job = {
         "action": "cancel", "id": ident, "sender": ctx.sender,
@@ -133,6 +170,24 @@ def cancel(ctx: Context) -> Outcome:
         "answer": answer_id(inv.event_id) if inv.answer else None,
     }  # fmt: skip
     return Outcome(f"cancelling run {ident}…", effects=(Job(EXECUTOR, job),))
+
+
+def _may_cancel(ctx: Context, ident: str) -> None:
+    """Decided before the answer: a run that is not one's own (an admin's aside), or that
+    does not exist or ended, is refused at once and nothing is asked of the executor (which
+    checks again, for a run that ends in between)."""
+    if ctx.runbooks is None:
+        return  # no host here to ask (a bare engine): the executor decides alone
+    found = ctx.runbooks.run(ident)
+    if found is None:
+        raise NotFound(
+            f"cannot cancel run {ident}: no such run", hint="the run's reply shows its id"
+        )
+    sender, state = found
+    if state == ENDED:
+        raise Refused(f"cannot cancel run {ident}: it has ended already")
+    if sender != ctx.sender and not ctx.policy.is_admin(ctx.sender):
+        raise Forbidden(f"run {ident} is {sender}'s; only they or an admin may cancel it")
 
 
 def usage_of(ctx: Context, name: str) -> str:

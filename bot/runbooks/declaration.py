@@ -8,12 +8,13 @@ words a run is typed with are read against it in binding.py.
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.downloads.checksums import declared_sha256
 from bot.errors import InvalidRecord, NotFound
+from bot.runbooks.environ import refusal as env_refusal
 from bot.runbooks.params import Param, decode_param
 
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ DIRECTORY = "runbooks"
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 RESERVED = {"cancel"}  # `!run cancel <id>`
 PROGRAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 SECRET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 KINDS = ("command", "download")  # a download: bot/downloads/
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -135,6 +135,27 @@ def problems(view: "StateView") -> list[InvalidRecord]:
     return found
 
 
+def ungranted(
+    view: "StateView", secrets: Collection[str], grants: Mapping[str, Collection[str]]
+) -> list[InvalidRecord]:
+    """Every host secret (one of `secrets`) a runbook asks for that the host config does not
+    grant it, for `opsbot check` given the host config: such a runbook is refused when it is
+    asked for and again before it runs. A secret the host has not at all is no one's to leak,
+    and its run is refused for that."""
+    found: list[InvalidRecord] = []
+    for name in names(view):
+        try:
+            runbook = load(view, name)
+        except (InvalidRecord, NotFound):
+            continue  # `problems` names it
+        for key, secret in runbook.secrets.items():
+            if secret in secrets and secret not in grants.get(name, ()):
+                grant = f'[runbooks.grants] {name} = ["{secret}"]'
+                why = f"the host config does not grant it the secret {secret!r} ({grant})"
+                found.append(InvalidRecord(path_of(name), f"env.{key}", why))
+    return found
+
+
 def decode(name: str, text: str) -> Runbook:
     path = path_of(name)
     if name in RESERVED:
@@ -167,12 +188,14 @@ def decode(name: str, text: str) -> Runbook:
     if not isinstance(env_table, dict):
         raise InvalidRecord(path, "env", 'must be a table: NAME = "value" or { secret = ... }')
     for key, value in env_table.items():
-        if not ENV_NAME.fullmatch(key):
-            raise InvalidRecord(path, f"env.{key}", "an environment name is A-Z, 0-9 and _")
+        why = env_refusal(key)
+        if why is not None:  # a value or a secret alike: the name is what steers
+            raise InvalidRecord(path, f"env.{key}", why)
         if isinstance(value, dict) and set(value) == {"secret"}:
             secret = value["secret"]
             if not isinstance(secret, str) or not SECRET_NAME.fullmatch(secret):
-                raise InvalidRecord(path, f"env.{key}", "secret names a [runbooks.secrets] entry")
+                why = "secret names one of [runbooks] secrets the host config grants this runbook"
+                raise InvalidRecord(path, f"env.{key}", why)
             secrets[key] = secret
         elif isinstance(value, str):
             _check_template(path, f"env.{key}", value, known)

@@ -17,7 +17,7 @@ import contextlib
 import html
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from bot.engine.feature import Requests
 from bot.logs import fact
 from bot.runbooks import journal as runs
 from bot.runbooks.downloading import Fetched, prepare
+from bot.runbooks.environ import refusal as env_refusal
 from bot.runbooks.journal import Run, RunsJournal
 from bot.runbooks.record import record
 from bot.runbooks.redact import Redactor
@@ -69,6 +70,7 @@ class Executor:
         clock: Callable[[], float] = time.time,
         downloads: Downloads | None = None,  # None: runbooks of kind download are refused
         keep_output_days: int = KEEP_OUTPUT_DAYS,
+        grants: Mapping[str, Collection[str]] | None = None,  # runbook -> the secrets it may get
     ) -> None:
         self.repo = repo
         self.ledger = ledger
@@ -76,6 +78,7 @@ class Executor:
         self.hooks_dir = hooks_dir
         self.outputs = state_dir / "runs"
         self.secrets = secrets
+        self.grants = grants or {}
         self.edit_every = edit_every
         self.clock = clock
         self.downloads = downloads
@@ -84,6 +87,9 @@ class Executor:
         self.live: dict[str, _Live] = {}
         self._edits = 0
         self._told: set[str] = set()  # queued runs told which run they wait for
+        # Whether a queued run may start since the last look (a run queued, cancelled or
+        # ended): otherwise the waiting runs are not looked at, however many there are.
+        self._news = True
 
     def close(self) -> None:
         self.journal.close()
@@ -138,7 +144,9 @@ class Executor:
             elif data.get("action") == "start":
                 self._queue(data)
             self.ledger.sent(owed, None)
-        self._start_queued()
+            self._news = True
+        if self._news:
+            self._start_queued()
         self._record_pending()
 
     def prune(self) -> int:
@@ -170,19 +178,21 @@ class Executor:
     def _queue(self, job: dict[str, Any]) -> None:
         self.journal.add(job)  # a job taken in before (owed again after a crash) is ignored
 
-    def _holders(self, runbook: str) -> list[Run]:
-        return [r for r in self.journal.in_state(runs.RUNNING) if r.runbook == runbook]
-
     def _start_queued(self) -> None:
         """Starts each queued run, in order, whose runbook has room; one that must wait is
         told which run holds the runbook, or refused if its runbook says so."""
+        self._news = False
+        holding: dict[str, list[Run]] = {}
+        for running in self.journal.in_state(runs.RUNNING):
+            holding.setdefault(running.runbook, []).append(running)
         for queued in self.journal.in_state(runs.QUEUED):
             job = queued.job
-            holders = self._holders(queued.runbook)
+            holders = holding.setdefault(queued.runbook, [])
             if len(holders) < int(job["concurrency"]):
                 self._told.discard(queued.id)
                 self.journal.started(queued.id)
                 self.live[queued.id] = _Live(asyncio.ensure_future(self._run(job)))
+                holders.append(queued)
                 continue
             who = f"run {holders[0].id} by {holders[0].sender}"
             if job["when_busy"] == "refuse":
@@ -354,12 +364,26 @@ class Executor:
                 await reporter
 
     def _secret_values(self, job: dict[str, Any]) -> tuple[dict[str, str], str | None]:
+        """The secrets' values by variable, or why the run may not start. The job was checked
+        when it was asked for; it is checked again here, against this host's config as it is
+        now, because the job is data that waited in the outbox."""
+        for name in [*job["env"], *job["secrets"]]:
+            why = env_refusal(name)
+            if why is not None:
+                return {}, f"env.{name}: {why}"
+        runbook = job["runbook"]
+        granted = self.grants.get(runbook, ())
         values: dict[str, str] = {}
         for env_name, secret in job["secrets"].items():
             path = self.secrets.get(secret)
             if path is None:
                 where = "[runbooks.secrets] in the host config"
                 return {}, f"the secret {secret!r} is not set on this host ({where})"
+            if secret not in granted:
+                return {}, (
+                    f"the host config does not grant the secret {secret!r} to {runbook} "
+                    f'(an admin adds [runbooks.grants] {runbook} = ["{secret}"])'
+                )
             try:
                 values[env_name] = path.read_text().strip()
             except OSError as e:

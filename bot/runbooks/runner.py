@@ -3,10 +3,11 @@ what the host executes.
 
 The program is a name resolved inside the hooks directory (`resolve_hook`: no `/`, no `..`, a
 symlink must land directly in it), started with an argv list (never a shell), no stdin, only
-the environment the runbook declares, `/` as its directory and its own process group, which is
-killed whole on a timeout or a cancel. Its output (stdout and stderr, interleaved) is counted
-and hashed in full, kept up to a limit (the head, then the tail), and handed as it comes to
-whoever streams it. A declared tunnel is started first, waited for, and killed after.
+the environment the runbook declares under the host's own (environ.py: nothing that steers how
+programs load gets through, whoever asked), `/` as its directory and its own process group,
+which is killed whole on a timeout or a cancel. Its output (stdout and stderr, interleaved) is
+counted and hashed in full, kept up to a limit (the head, then the tail), and handed as it comes
+to whoever streams it. A declared tunnel is started first, waited for, and killed after.
 
 Nothing here raises for what the program does: every outcome is a `RunResult`.
 """
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.processes import kill_group, signal_name
-from bot.reconcile.hooks import BASE_ENV, resolve_hook
+from bot.reconcile.hooks import resolve_hook
+from bot.runbooks.environ import for_program
 from bot.runbooks.redact import cut_marker
 
 TAIL_BYTES = 64 * 1024  # of a cut output, the end is kept too: where the error usually is
@@ -213,7 +215,7 @@ async def _start(
         stdin=asyncio.subprocess.DEVNULL,
         stdout=out if out is not None else asyncio.subprocess.DEVNULL,
         stderr=out if out is not None else asyncio.subprocess.DEVNULL,
-        env={**BASE_ENV, **env}, cwd="/", start_new_session=True,
+        env=for_program(env), cwd="/", start_new_session=True,
         preexec_fn=_file_limit(max_file_bytes) if max_file_bytes is not None else None,
     )  # fmt: skip
 
