@@ -1,6 +1,6 @@
 """How long a run's output takes to redact: the most a runbook may keep (16 MiB) and the
-default (1 MiB), with two secrets (each also looked for base64- and URL-encoded) and the
-template's two `redact` patterns. Prints seconds and MB/s, median of 5."""
+default (1 MiB), with two secrets (each also looked for in every form encodings.py knows) and
+the template's two `redact` patterns. Prints seconds and MB/s, median of 5."""
 
 import statistics
 import time

@@ -16,6 +16,7 @@ from bot.downloads.checksums import declared_sha256
 from bot.errors import InvalidRecord, NotFound
 from bot.runbooks.environ import refusal as env_refusal
 from bot.runbooks.params import Param, decode_param
+from bot.runbooks.patterns import PatternError, compile_pattern
 
 if TYPE_CHECKING:
     from bot.state.view import StateView
@@ -208,10 +209,9 @@ def decode(name: str, text: str) -> Runbook:
     redact = _strings(path, data, "redact")
     for pattern in redact:
         try:
-            re.compile(pattern)
-        except re.error as e:
-            problem = f"{pattern!r} is not a regular expression: {e}"
-            raise InvalidRecord(path, "redact", problem) from None
+            compile_pattern(pattern)
+        except PatternError as e:
+            raise InvalidRecord(path, "redact", f"{pattern!r}: {e}") from None
     confirm = data.get("confirm", False)
     if not isinstance(confirm, bool):
         raise InvalidRecord(path, "confirm", "must be true or false")

@@ -244,7 +244,8 @@ class Executor:
         fetched = None
         try:
             secrets, missing = self._secret_values(job)
-            redact = Redactor(job["redact"], secrets.values())
+            # Off the loop: a long secret's every form makes a large pattern to compile.
+            redact = await asyncio.to_thread(Redactor, job["redact"], list(secrets.values()))
             if job.get("kind") == "download" and not missing:
                 fetched, missing = prepare(self.downloads, job, self.requests.upload_limit())
             if missing:
@@ -332,8 +333,11 @@ class Executor:
                 if bytes(recent) == shown and shown:
                     continue
                 shown = bytes(recent)
-                # A full window has lost its start: a secret may be cut there.
-                text = redact.text(shown, cut_before=len(shown) >= 16 * 1024)
+                # A full window has lost its start: a secret may be cut there. Off the loop,
+                # like every match of the repo's patterns.
+                text = await asyncio.to_thread(
+                    redact.live, shown, cut_before=len(shown) >= 16 * 1024
+                )
                 if fetched is not None:
                     text = fetched.status() + "\n" + fetched.shown(text)
                 self._tell(job, *_progress(job, self.clock() - started, text))

@@ -4,7 +4,8 @@ A value typed in chat only ever becomes one argv element or one environment valu
 shell word), so quoting tricks do nothing; still, every value is checked against its type
 before anything runs, and a value that starts with "-" (an option smuggled into argv), holds a
 control character (a newline) or is longer than its type allows is refused with the shape
-wanted.
+wanted. A `regex` parameter's pattern is the repo's: it is matched by RE2 (patterns.py), in time
+linear in the value, and one RE2 cannot match that way is refused when the declaration is read.
 """
 
 import re
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import InvalidRecord
+from bot.runbooks.patterns import PatternError, compile_pattern
 
 PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 TYPES = ("enum", "regex", "integer", "duration", "app", "env")
@@ -83,7 +85,7 @@ class Param:
             return value
         if self.type == "regex":
             assert self.pattern is not None
-            if not re.fullmatch(self.pattern, value):
+            if not compile_pattern(self.pattern).fullmatch(value):
                 raise ParamError(f"must match {self.pattern}")
             return value
         if self.type == "duration":
@@ -151,11 +153,9 @@ def decode_param(path: str, name: str, table: Any) -> Param:
         if not isinstance(raw_pattern, str) or not raw_pattern:
             raise InvalidRecord(path, f"{where}.pattern", "missing: the pattern a value matches")
         try:
-            re.compile(raw_pattern)
-        except re.error as e:
-            raise InvalidRecord(
-                path, f"{where}.pattern", f"not a regular expression: {e}"
-            ) from None
+            compile_pattern(raw_pattern)
+        except PatternError as e:
+            raise InvalidRecord(path, f"{where}.pattern", f"{raw_pattern!r}: {e}") from None
         pattern = raw_pattern
     elif kind in ("integer", "duration"):
         low, high = _bound(path, where, table, "min"), _bound(path, where, table, "max")
