@@ -23,6 +23,7 @@ from bot import upgrade
 from bot.config import Config
 from bot.errors import OpsbotError
 from bot.state.view import StateView
+from bot.text import escaped
 
 TIMEOUT = 10.0  # seconds for each thing reached over the network
 
@@ -35,7 +36,10 @@ class Finding:
     fix: str | None = None
 
     def line(self) -> str:
-        return f"{self.level} {self.check}: {self.what}" + (f" - {self.fix}" if self.fix else "")
+        """One line, escaped: a homeserver's answer, a file name, another process's command line
+        or a remote's error is in `what`, and none may draw a line of its own."""
+        fix = f" - {self.fix}" if self.fix else ""
+        return escaped(f"{self.level} {self.check}: {self.what}{fix}")
 
 
 def ok(check: str, what: str) -> Finding:

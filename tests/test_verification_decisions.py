@@ -142,4 +142,4 @@ def test_a_device_name_with_line_breaks_or_escapes_cannot_draw_a_false_emoji_lin
     assert [line for line in out.splitlines() if line.startswith("   emoji:")] == [
         "   emoji: 🐶 Dog  🐱 Cat  🦁 Lion  🐎 Horse  🦄 Unicorn  🐷 Pig  🐘 Elephant"
     ]
-    assert f"{number}: @eve:example.org (device EVE    emoji: " in out
+    assert f"{number}: @eve:example.org (device EVE\\n   emoji: " in out
