@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -171,6 +171,72 @@ def test_check_live_shows_the_homeserver_s_answer_escaped_on_one_line(
         "\\x07\\r\\x9b2J\\u202e\\nok keys: nothing to see's, not @opsbot:localhost's - check "
         "[matrix] user_id and the state directory"
     ]
+
+
+# `opsbot check --live`: who holds the port
+
+LISTEN = """
+import os, socket, sys, time
+keep = [open(f) for f in os.environ.get("HOLD", "").split(":") if f]
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(120)
+"""
+Listen = Callable[[list[str], list[Path]], int]
+
+
+@pytest.fixture
+def listening(tmp_path: Path) -> Iterator[Listen]:
+    """Starts a process listening on a port: `start(its arguments, files it holds open)`
+    returns the port."""
+    script = tmp_path / "listen.py"
+    script.write_text(LISTEN)
+    started: list[subprocess.Popen[str]] = []
+
+    def start(args: list[str], hold: list[Path]) -> int:
+        process = subprocess.Popen(
+            [sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "HOLD": ":".join(str(p) for p in hold)},
+        )  # fmt: skip
+        started.append(process)
+        assert process.stdout is not None
+        return int(process.stdout.readline())
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def listener_line(bot: Bot, tmp_path: Path, port: int) -> bytes:
+    path = live_config(bot, tmp_path, f'[http]\nlisten = "127.0.0.1:{port}"\n')
+    out = opsbot("check", "--config", str(path), "--live").stdout
+    terminal_safe(out)
+    return next(line for line in out.splitlines() if b" listener:" in line)
+
+
+def test_a_program_that_calls_itself_opsbot_run_is_not_taken_for_the_bot(
+    bot: Bot, tmp_path: Path, listening: Listen
+) -> None:
+    port = listening(["opsbot", "run", "--config", "opsbot.toml", PAINT], [])
+
+    line = listener_line(bot, tmp_path, port).decode()
+
+    assert line.startswith(f"fail listener: 127.0.0.1:{port} is in use by another program (pid ")
+    assert "opsbot run --config" in line and "\\x1b[3A\\x1b[2K" in line
+    assert line.endswith("- stop it, or change [http] listen")
+
+
+def test_the_process_holding_the_bot_s_state_directory_open_is_the_bot(
+    bot: Bot, tmp_path: Path, listening: Listen
+) -> None:
+    port = listening([], [bot.paths.state_dir / "allowed_signers"])
+
+    line = listener_line(bot, tmp_path, port).decode()
+
+    assert line.startswith(f"ok listener: 127.0.0.1:{port} is held by opsbot itself (pid ")
 
 
 # the log
