@@ -262,7 +262,7 @@ class Verifier:
         """Forgets the flows that ended `grace` seconds ago (a late done or cancel of theirs is
         then ignored)."""
         for flow in list(self.flows.values()):
-            if flow.state in ("cancelled", "verified") and now - flow.last_at > grace:
+            if flow.state in ("cancelled", "verified") and now - flow.last_at >= grace:
                 self._forget(flow)
 
     async def _replace(self, flow: SasFlow) -> None:
