@@ -21,6 +21,7 @@ from bot.state.repo import MAIN, StateRepo
 from bot.state.signers import AllowedSigners
 from bot.state.signing import SigningKey, SigningKeyError
 from bot.state.view import StateView
+from bot.text import escaped, say
 from bot.transport import console
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def _host_config(path: Path) -> Config | None:
     try:
         return load_config(path)
     except ConfigError as e:
-        print(e.message, file=sys.stderr)
+        say(e.message, sys.stderr)
         return None
 
 
@@ -66,16 +67,16 @@ def cmd_init(args: argparse.Namespace) -> int:
             paths, admins=args.admin, bot_id=args.bot, template=args.template, key_file=args.key
         )
     except (FileExistsError, ValueError, SigningKeyError) as e:
-        print(f"opsbot init: {e}", file=sys.stderr)
+        say(f"opsbot init: {e}", sys.stderr)
         return 2
     key: Path = args.key.absolute() if args.key else paths.signing_key
-    print(f"created {paths.repo} (commit {repo.head()})")
-    print(f"signing key: {key}")
-    print(f"allowed signers (public keys, for git verify-commit): {paths.allowed_signers}")
-    print(f"index and journal in {paths.state_dir}")
+    say(f"created {paths.repo} (commit {repo.head()})")
+    say(f"signing key: {key}")
+    say(f"allowed signers (public keys, for git verify-commit): {paths.allowed_signers}")
+    say(f"index and journal in {paths.state_dir}")
     again = "" if args.state_dir is None else f" --state-dir {args.state_dir}"
     again += "" if args.key is None or key == paths.signing_key else f" --key {args.key}"
-    print(f"next: opsbot shell --repo {args.repo}{again} --as {args.admin[0]}")
+    say(f"next: opsbot shell --repo {args.repo}{again} --as {args.admin[0]}")
     return 0
 
 
@@ -108,12 +109,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         except Exception as e:  # a repo that cannot even be opened is one more problem to list
             problems.append(f"{repo_path}: cannot open the state repo ({e})")
     if not args.config and not repo_path:
-        print("opsbot check: give --config and/or --repo", file=sys.stderr)
+        say("opsbot check: give --config and/or --repo", sys.stderr)
         return 2
     for problem in problems:
-        print(problem)
+        say(escaped(problem))  # one line each: a pushed file's name or content is in it
     if not problems:
-        print("ok")
+        say("ok")
     return 1 if problems else 0
 
 
@@ -129,7 +130,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     repo = _in_force_reader(paths)
     paths.index.unlink(missing_ok=True)
     count = Index(paths.index).rebuild(repo)
-    print(f"indexed {count} commits into {paths.index}")
+    say(f"indexed {count} commits into {paths.index}")
     return 0
 
 
@@ -146,7 +147,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     repo = _in_force_reader(paths)
     index = Index(paths.index)
     try:
-        print(command_line.run(repo, index, args.scope, since, args.format))
+        say(command_line.run(repo, index, args.scope, since, args.format))
     except ValueError as e:
         raise Refused(str(e)) from None
     finally:
@@ -174,8 +175,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         total += 1
         if not signers.verifies(entry.commit):
             bad += 1
-            print(f"unsigned or bad signature: {entry.commit.id.decode()}")
-    print(f"{total - bad} of {total} commits signed by a key in {file}")
+            say(f"unsigned or bad signature: {entry.commit.id.decode()}")
+    say(f"{total - bad} of {total} commits signed by a key in {file}")
     return 1 if bad else 0
 
 
@@ -184,7 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     if config.matrix is None:
-        print(f"{args.config}: [matrix] is missing; opsbot run serves Matrix", file=sys.stderr)
+        say(f"{args.config}: [matrix] is missing; opsbot run serves Matrix", sys.stderr)
         return 2
     from bot import service  # imports nio, which the other subcommands do not need
 
@@ -194,15 +195,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_keygen(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not args.force:
-        print(f"opsbot keygen: {out} exists (use --force to replace it)", file=sys.stderr)
+        say(f"opsbot keygen: {out} exists (use --force to replace it)", sys.stderr)
         return 2
     key = SigningKey.generate()
     if not out.parent.exists():
         private_dir(out.parent)
     key.save(out)
-    print(f"wrote {out} and {out}.pub ({key.fingerprint()})")
-    print("allowed-signers line (for gpg.ssh.allowedSignersFile):")
-    print(key.allowed_signers_line(args.principal))
+    say(f"wrote {out} and {out}.pub ({key.fingerprint()})")
+    say("allowed-signers line (for gpg.ssh.allowedSignersFile):")
+    say(key.allowed_signers_line(args.principal))
     return 0
 
 
@@ -231,9 +232,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
         else:
             lines = keys.show(config)
     except keys.KeysError as e:
-        print(f"opsbot keys {args.action}: {e}", file=sys.stderr)
+        say(f"opsbot keys {args.action}: {e}", sys.stderr)
         return 1
-    print("\n".join(lines))
+    say("\n".join(lines))
     return 0
 
 
@@ -241,7 +242,7 @@ def cmd_install_service(args: argparse.Namespace) -> int:
     """The unit, starting this very opsbot, and the example config unless one is there."""
     executable = _opsbot_executable()
     if executable is None:
-        print("opsbot install-service: cannot find the opsbot executable", file=sys.stderr)
+        say("opsbot install-service: cannot find the opsbot executable", sys.stderr)
         return 2
     prefix: Path = args.prefix
     unit = prefix / "etc/systemd/system/opsbot.service"
@@ -254,13 +255,13 @@ def cmd_install_service(args: argparse.Namespace) -> int:
     escaped = f'"{escaped}"' if any(c.isspace() for c in escaped) else escaped
     make_dir(unit.parent)
     write_file(unit, text.replace(start, f"ExecStart={escaped} ").encode(), PUBLIC_FILE)
-    print(f"wrote {unit} (ExecStart={executable})")
+    say(f"wrote {unit} (ExecStart={executable})")
     for path in dict.fromkeys([executable, Path(sys.executable).resolve()]):
         if hidden_from_the_service(path):
-            print(
+            say(
                 f"warning: the service cannot see {path} (ProtectHome=, PrivateTmp=): "
                 "install opsbot outside home directories and /tmp, e.g. in a venv in /opt/opsbot",
-                file=sys.stderr,
+                sys.stderr,
             )
     # Root-owned and not writable by the service: what it runs, and what it is told.
     # Made or tightened: a hooks.d anyone may write to would run anyone's code.
@@ -268,18 +269,18 @@ def cmd_install_service(args: argparse.Namespace) -> int:
     for name, data in shipped.read_tree(shipped.systemd("hooks.d")).items():
         # The example runbooks' programs; one the operator changed is theirs, and kept.
         if (hooks / name).exists():
-            print(f"kept {hooks / name} (it exists)")
+            say(f"kept {hooks / name} (it exists)")
         else:
             write_file(hooks / name, data, 0o755)
-            print(f"wrote {hooks / name}")
+            say(f"wrote {hooks / name}")
     private_dir(prefix / "etc/opsbot/credentials")
     if config.exists():
-        print(f"kept {config} (it exists)")
+        say(f"kept {config} (it exists)")
     else:
         # No secret in it, and the service's dynamic user must read it.
         write_file(config, shipped.systemd("opsbot.toml.example").read_bytes(), PUBLIC_FILE)
-        print(f"wrote {config} (an example: set homeserver and user_id)")
-    print(next_steps())
+        say(f"wrote {config} (an example: set homeserver and user_id)")
+    say(next_steps())
     return 0
 
 
@@ -457,11 +458,11 @@ def _host(args: argparse.Namespace, command: str) -> "upgrade.Host | None":
             return None
         return upgrade.Host(config.paths, config.bot_id, config.signing_key, config.extra_signers)
     if getattr(args, "repo", None) is None:
-        print(f"opsbot {command}: give --config, or --repo (and --state-dir)", file=sys.stderr)
+        say(f"opsbot {command}: give --config, or --repo (and --state-dir)", sys.stderr)
         return None
     paths = _paths(args)
     if not (paths.repo / "HEAD").exists():
-        print(f"opsbot {command}: {paths.repo} is not a state repo", file=sys.stderr)
+        say(f"opsbot {command}: {paths.repo} is not a state repo", sys.stderr)
         return None
     return upgrade.Host(paths, bot_id_of(paths.repo), args.key or paths.signing_key)
 
@@ -475,17 +476,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     try:
         report = upgrade.migrate(host)
     except upgrade.MigrationWaits as e:
-        print(f"opsbot migrate: {e.message}", file=sys.stderr)
+        say(f"opsbot migrate: {e.message}", sys.stderr)
         return 1
     except OpsbotError as e:  # newer than this code, a key missing
-        print(f"opsbot migrate: {e.message}", file=sys.stderr)
+        say(f"opsbot migrate: {e.message}", sys.stderr)
         return 2
     for line in report.done:
-        print(line)
+        say(line)
     for note in report.notes:
-        print(f"note: {note}")
+        say(f"note: {note}")
     if not report.done:
-        print("up to date")
+        say("up to date")
     return 0
 
 
@@ -498,11 +499,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
     try:
         manifest = backup.backup(host, args.to, with_index=args.index)
     except OpsbotError as e:
-        print(f"opsbot backup: {e.message}", file=sys.stderr)
+        say(f"opsbot backup: {e.message}", sys.stderr)
         return 2
     total = sum(f.size for f in manifest.files)
-    print(f"backed up {len(manifest.files)} files ({total} bytes) to {args.to}")
-    print(f"repo {manifest.root} at main {manifest.main[:7]}, bot {manifest.bot_id}")
+    say(f"backed up {len(manifest.files)} files ({total} bytes) to {args.to}")
+    say(f"repo {manifest.root} at main {manifest.main[:7]}, bot {manifest.bot_id}")
     return 0
 
 
@@ -515,10 +516,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     try:
         done = backup.restore(host, args.source, force=args.force)
     except OpsbotError as e:
-        print(f"opsbot restore: {e.message}", file=sys.stderr)
+        say(f"opsbot restore: {e.message}", sys.stderr)
         return 2
     for line in done:
-        print(line)
+        say(line)
     return 0
 
 
@@ -527,14 +528,14 @@ def cmd_check_live(args: argparse.Namespace) -> int:
     from bot import health
 
     if not args.config:
-        print("opsbot check --live: give --config", file=sys.stderr)
+        say("opsbot check --live: give --config", sys.stderr)
         return 2
     config = _host_config(args.config)
     if config is None:
         return 2
     findings = health.live(config)
     for finding in findings:
-        print(finding.line())
+        say(finding.line())
     return 1 if any(f.level == "fail" for f in findings) else 0
 
 
@@ -573,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (Refused, SigningKeyError, shipped.MissingData) as e:
-        print(f"opsbot {args.command}: {e}", file=sys.stderr)
+        say(f"opsbot {args.command}: {e}", sys.stderr)
         return 2
 
 

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import aiohttp
 
-from bot import upgrade
+from bot import ports, upgrade
 from bot.config import Config
 from bot.errors import OpsbotError
 from bot.state.view import StateView
+from bot.text import escaped
 
 TIMEOUT = 10.0  # seconds for each thing reached over the network
 
@@ -35,7 +36,10 @@ class Finding:
     fix: str | None = None
 
     def line(self) -> str:
-        return f"{self.level} {self.check}: {self.what}" + (f" - {self.fix}" if self.fix else "")
+        """One line, escaped: a homeserver's answer, a file name, another process's command line
+        or a remote's error is in `what`, and none may draw a line of its own."""
+        fix = f" - {self.fix}" if self.fix else ""
+        return escaped(f"{self.level} {self.check}: {self.what}{fix}")
 
 
 def ok(check: str, what: str) -> Finding:
@@ -239,35 +243,16 @@ def listener(config: Config) -> Finding:
             if e.errno != errno.EADDRINUSE:
                 return fail("listener", f"cannot listen on {where}: {e.strerror}",
                             "check [http] listen")  # fmt: skip
-    holder = _listening_process(http.port)
-    if holder is not None and "opsbot" in holder and " run" in f" {holder}":
-        return ok("listener", f"{where} is held by opsbot itself ({holder})")
-    who = f"by {holder}" if holder else "by a process this user cannot see"
-    return fail("listener", f"{where} is in use {who}", "stop it, or change [http] listen")
-
-
-def _listening_process(port: int) -> str | None:
-    """The command line of the process listening on `port`, from /proc (Linux), if visible."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # LISTEN
-                inodes.add(fields[9])
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-                    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-    return None
+    holder = ports.listening_on(http.port)
+    if holder is None:
+        return fail("listener", f"{where} is in use by a process this user cannot see",
+                    "stop it, or change [http] listen")  # fmt: skip
+    who = f"pid {holder.pid}: {holder.command_line()}"
+    # The bot is the process with its state directory's files open, whatever it is called.
+    if holder.holds_open_under(config.paths.state_dir):
+        return ok("listener", f"{where} is held by opsbot itself ({who})")
+    return fail("listener", f"{where} is in use by another program ({who})",
+                "stop it, or change [http] listen")  # fmt: skip
 
 
 def mirrors(remotes: tuple[str, ...]) -> list[Finding]:

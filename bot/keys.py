@@ -20,7 +20,7 @@ from bot.assemble import open_ledger
 from bot.config import Config
 from bot.engine.effects import Notify
 from bot.logs import fact
-from bot.text import clean
+from bot.text import escaped
 from bot.transport.matrix.cross_signing import (
     IDENTITY_FILE,
     KEYS_FILE,
@@ -65,7 +65,7 @@ def show(config: Config) -> list[str]:
         lines.append(f"master key: none, not cross-signed ({note})")
     if identity is not None:
         key = fingerprint(identity.device_key) if identity.device_key else "unknown"
-        lines.append(f"device: {identity.device_id}, ed25519 key {key}")
+        lines.append(f"device: {escaped(identity.device_id)}, ed25519 key {key}")
     else:
         lines.append("device: none yet (opsbot run logs in once)")
     return lines
@@ -197,7 +197,7 @@ def _journal(config: Config) -> DecisionJournal:
 def _who(v: Verification) -> str:
     """Who asked, on one line: the device id is the person's client's to choose, and a line
     break or a terminal escape in it must not draw a second, false emoji line."""
-    return f"{clean(v.user_id)} (device {clean(v.device_id)})"
+    return f"{escaped(v.user_id)} (device {escaped(v.device_id)})"
 
 
 def _outcome(v: Verification) -> str:
@@ -211,7 +211,9 @@ def _outcome(v: Verification) -> str:
             'confirmed, the bot\'s MAC is sent: verified once they press "They match" too '
             "(within the minute)"
         )
-    return v.reason or v.state  # the reason says who ended it, and why
+    # The reason says who ended it, and why; a person's client wrote part of it, and an escape
+    # sequence in it must not paint other emojis over a verification listed above it.
+    return escaped(v.reason or v.state)
 
 
 def _when(at: float) -> str:

@@ -6,13 +6,19 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from nio import RoomSendResponse
 
 from bot.config import load as load_config
 from bot.keys import decide
 from bot.transport.matrix.decisions import FILE, DecisionJournal
+from bot.transport.matrix.sas import CANCEL, READY, REQUEST
+from bot.transport.matrix.verification import MAX_FLOWS, Verifier
 
 EMOJI = [("🐶", "Dog"), ("🐱", "Cat"), ("🦁", "Lion"), ("🐎", "Horse"), ("🦄", "Unicorn"),
          ("🐷", "Pig"), ("🐘", "Elephant")]  # fmt: skip
@@ -142,4 +148,88 @@ def test_a_device_name_with_line_breaks_or_escapes_cannot_draw_a_false_emoji_lin
     assert [line for line in out.splitlines() if line.startswith("   emoji:")] == [
         "   emoji: 🐶 Dog  🐱 Cat  🦁 Lion  🐎 Horse  🦄 Unicorn  🐷 Pig  🐘 Elephant"
     ]
-    assert f"{number}: @eve:example.org (device EVE    emoji: " in out
+    assert f"{number}: @eve:example.org (device EVE\\n   emoji: " in out
+
+
+# How many verifications the bot holds at once: one per person, so nobody can fill the slots.
+
+BOT_ID = "@opsbot:example.org"
+NOW = 1_800_000_000.0
+
+
+class Client:
+    """What the verifier uses of nio's client: who the bot is, and sending into a room."""
+
+    user_id, device_id, should_query_keys = BOT_ID, "BOTDEVICE", False
+    olm = SimpleNamespace(account=SimpleNamespace(identity_keys={"ed25519": "b" * 43}))
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def room_send(self, room: str, kind: str, content: dict[str, Any], **_: Any) -> Any:
+        self.sent.append((kind, content))
+        return RoomSendResponse("$sent", room)
+
+    def answers_to(self, request: str) -> list[str]:
+        """The kinds of event the bot sent in the flow of `request`, with a cancel's reason."""
+        return [
+            f"{kind} {content.get('reason', '')}".strip() for kind, content in self.sent
+            if content["m.relates_to"]["event_id"] == request
+        ]  # fmt: skip
+
+
+def request(event_id: str, sender: str, device: str = "PHONE") -> dict[str, Any]:
+    """A person's client asking to verify the bot (in-room)."""
+    return {
+        "type": "m.room.message", "event_id": event_id, "sender": sender,
+        "origin_server_ts": NOW * 1000,
+        "content": {"msgtype": REQUEST, "to": BOT_ID, "from_device": device,
+                    "methods": ["m.sas.v1"]},
+    }  # fmt: skip
+
+
+@pytest.fixture
+def verifier(tmp_path: Path) -> Iterator[tuple[Verifier, Client]]:
+    client = Client()
+    verifier = Verifier(client, tmp_path / "state", None, clock=lambda: NOW)  # type: ignore[arg-type]
+    yield verifier, client
+    verifier.close()
+
+
+@pytest.mark.security
+async def test_one_member_cannot_fill_the_slots_and_refuse_the_operator_s_verification(
+    verifier: tuple[Verifier, Client],
+) -> None:
+    bot, client = verifier
+    for n in range(MAX_FLOWS + 2):
+        await bot.receive("!dm-mallory", request(f"$mallory{n}", "@mallory:example.org"))
+
+    await bot.receive("!dm-alice", request("$alice", "@alice:example.org"))
+
+    assert client.answers_to("$alice") == [READY]
+
+
+@pytest.mark.security
+async def test_a_new_request_replaces_the_same_person_s_earlier_one_only(
+    verifier: tuple[Verifier, Client],
+) -> None:
+    bot, client = verifier
+    await bot.receive("!dm-alice", request("$alice", "@alice:example.org"))
+    await bot.receive("!dm-mallory", request("$first", "@mallory:example.org"))
+
+    await bot.receive("!dm-mallory", request("$second", "@mallory:example.org", "LAPTOP"))
+
+    assert client.answers_to("$first") == [READY, f"{CANCEL} a newer request replaces this one"]
+    assert client.answers_to("$second") == [READY]
+    assert client.answers_to("$alice") == [READY]
+    assert sorted(bot.flows) == ["$alice", "$second"]
+
+
+async def test_as_many_people_as_there_are_slots_may_verify_at_once_and_no_more(
+    verifier: tuple[Verifier, Client],
+) -> None:
+    bot, client = verifier
+    for n in range(MAX_FLOWS + 1):
+        await bot.receive(f"!dm{n}", request(f"$r{n}", f"@person{n}:example.org"))
+    assert all(client.answers_to(f"$r{n}") == [READY] for n in range(MAX_FLOWS))
+    assert client.answers_to(f"$r{MAX_FLOWS}") == [f"{CANCEL} too many verifications at once"]

@@ -14,6 +14,7 @@ from typing import TextIO
 from bot.engine.dispatch import Engine
 from bot.engine.effects import CreateRoom, Effect, Notify
 from bot.engine.types import Invocation
+from bot.text import say
 
 
 def invocation(sender: str, text: str) -> Invocation:
@@ -34,11 +35,11 @@ def serve(
     """Runs until end of input; returns 1 if any command was refused or failed, else 0."""
     interactive = stdin.isatty()
     if interactive:
-        print(f"opsbot console, as {sender}. Type !help; Ctrl-D to leave.", file=stdout)
+        say(f"opsbot console, as {sender}. Type !help; Ctrl-D to leave.", stdout)
     failed = False
     while True:
         if interactive:
-            print("> ", end="", file=stdout, flush=True)
+            say("> ", stdout, end="")
         line = stdin.readline()
         if not line:
             break
@@ -47,12 +48,12 @@ def serve(
             continue
         reply = engine.run(invocation(sender, line))
         if reply is None:
-            print("(not a command: commands start with !, as in !help)", file=stdout)
+            say("(not a command: commands start with !, as in !help)", stdout)
             continue
         failed |= not reply.ok
-        print(reply.text, file=stdout, flush=True)
+        say(reply.text, stdout)  # records pushed to the repo are quoted in it
         for effect in reply.effects:
-            print(f"  (owed to the rooms: {owed(effect)})", file=stdout, flush=True)
+            say(f"  (owed to the rooms: {owed(effect)})", stdout)
     return 1 if failed and not interactive else 0
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
+from bot.text import escaped
 
 FILE = "verifications.sqlite"
 WAITING, CONFIRMED, REJECTED = "waiting", "confirmed", "rejected"
@@ -97,11 +98,12 @@ class DecisionJournal:
         self, number: int, state: str, reason: str | None = None, their_master: str | None = None
     ) -> None:
         """What became of a verification (the bot's side): verified (with the master key their
-        MAC vouched for, if any), or cancelled and why."""
+        MAC vouched for, if any), or cancelled and why (escaped: the person's client wrote
+        part of it, and `opsbot keys verifications` shows it)."""
         self.conn.execute(
             "UPDATE verifications SET state = ?, reason = ?, updated = ?, "
             "their_master = coalesce(?, their_master) WHERE id = ?",
-            [state, reason, time.time(), their_master, number],
+            [state, escaped(reason) if reason else reason, time.time(), their_master, number],
         )
 
     def abandon(self, reason: str) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import vodozemac
 
+from bot.text import escaped
 from bot.transport.matrix.cross_signing import canonical_json
 
 REQUEST = "m.key.verification.request"
@@ -52,6 +53,7 @@ STEP_SECONDS = 60.0  # seconds between two steps of the other side, as Element w
 # The operator's time to compare and decide. Element gives up 60 s after the bot's key reached
 # it (it waits no longer for the next event), so waiting longer would only strand the person.
 DECISION_SECONDS = 60.0
+MAX_CODE, MAX_REASON = 64, 200  # characters kept of the code and reason of their cancel
 
 # The spec's table (sas-emoji.json): index -> (emoji, name), named as Element's crypto names them.
 EMOJI = [
@@ -259,10 +261,15 @@ class SasFlow:
         """Their done: nothing is owed for it (ours went out when both MACs were good)."""
 
     def on_cancel(self, content: Mapping[str, Any]) -> None:
+        """Their cancel. Its code and reason are theirs to write and are shown to the operator
+        (and logged): kept escaped and short, so that no escape sequence in them reaches a
+        terminal, now or when the journal is read later."""
         self.state = "cancelled"
         code, reason = content.get("code"), content.get("reason")
-        self.cancel_code = code if isinstance(code, str) else "m.user"
-        self.cancel_reason = reason if isinstance(reason, str) else "cancelled"
+        self.cancel_code = escaped(code)[:MAX_CODE] if isinstance(code, str) else "m.user"
+        self.cancel_reason = (
+            escaped(reason)[:MAX_REASON] if isinstance(reason, str) else "cancelled"
+        )
 
     # the human's decision
 

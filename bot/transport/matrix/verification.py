@@ -58,7 +58,7 @@ from bot.transport.matrix.sas import (
 log = logging.getLogger("opsbot.verification")
 
 POLL = 0.5  # seconds between looks at the operator's decisions while a flow waits for one
-MAX_FLOWS = 8  # at once; a room full of people cannot make the bot hold unbounded state
+MAX_FLOWS = 8  # at once, one per person; a room full of people cannot make the bot hold more
 FUTURE_SLACK = 300.0  # seconds a request may claim to be from the future (clock skew)
 
 
@@ -148,9 +148,17 @@ class Verifier:
         flow = SasFlow(event_id, room_id, Party(me, self.client.device_id), self._device_key(),
                        self.master, Party(sender, device), now)  # fmt: skip
         self._expire(now)
+        if event_id in self.flows:
+            return  # the same request again
         if not isinstance(methods, list) or METHOD not in methods:
             await self._send(flow, flow.cancel("m.unknown_method", f"the bot offers {METHOD}"))
             return
+        # One verification per person: a new request replaces their own, never someone else's,
+        # so that nobody can fill the slots and have the operator's real one refused.
+        for theirs in [f for f in self.flows.values() if f.them.user_id == sender]:
+            await self._replace(theirs)
+        if len(self.flows) >= MAX_FLOWS:
+            self._expire(now, grace=0.0)
         if len(self.flows) >= MAX_FLOWS:
             await self._send(flow, flow.cancel("m.user", "too many verifications at once"))
             return
@@ -250,12 +258,23 @@ class Verifier:
         fact(log, "verification cancelled", logging.WARNING, id=number, user=flow.them.user_id,
              reason=why)  # fmt: skip
 
-    def _expire(self, now: float) -> None:
-        """Forgets the flows that ended (a late done or cancel of theirs is then ignored)."""
-        for flow_id, flow in list(self.flows.items()):
-            if flow.state in ("cancelled", "verified") and now - flow.last_at > 60:
-                del self.flows[flow_id]
-                self.offered.pop(flow_id, None)
+    def _expire(self, now: float, grace: float = 60.0) -> None:
+        """Forgets the flows that ended `grace` seconds ago (a late done or cancel of theirs is
+        then ignored)."""
+        for flow in list(self.flows.values()):
+            if flow.state in ("cancelled", "verified") and now - flow.last_at >= grace:
+                self._forget(flow)
+
+    async def _replace(self, flow: SasFlow) -> None:
+        """Ends and forgets a person's earlier flow: they asked again."""
+        if flow.state not in ("cancelled", "verified"):
+            await self._send(flow, flow.cancel("m.user", "a newer request replaces this one"))
+            self._end(flow, f"replaced by a newer request from {flow.them.user_id}")
+        self._forget(flow)
+
+    def _forget(self, flow: SasFlow) -> None:
+        del self.flows[flow.flow_id]
+        self.offered.pop(flow.flow_id, None)
 
     async def _send(self, flow: SasFlow, outgoing: Outgoing) -> None:
         kind, content = outgoing
