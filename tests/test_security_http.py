@@ -1,0 +1,142 @@
+"""The HTTP listener's attacks from the security review, each made with a real HTTP client
+against the real listener: what a client sees (status, bytes) is what is asserted."""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot import config
+from bot.downloads.host import Downloads
+from bot.downloads.links import DONE, FAILED
+from bot.downloads.pages import HELD
+from bot.transport.http import HttpListener
+from conftest import ALICE, Bot, http_listener
+
+pytestmark = pytest.mark.security
+
+PAYLOAD = os.urandom(300_000)
+GROWING = os.urandom(2 * HELD)
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+# Single-use download links
+
+
+@dataclass
+class Links:
+    listener: HttpListener
+    downloads: Downloads
+
+    def link(self, run: str = "done", name: str = "dump.bin", single_use: bool = True) -> str:
+        issued = self.downloads.ledger.issue(run, ALICE, 600, single_use)
+        return self.downloads.url(issued.token, name)
+
+
+@pytest.fixture
+async def links(bot: Bot, tmp_path: Path) -> AsyncIterator[Links]:
+    """A finished run ("done", with dump.bin) and one still writing its file ("writing",
+    big.bin, written whole but not yet checked, so all but its last MiB may go out)."""
+    host = tmp_path / "opsbot.toml"
+    host.write_text(
+        f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
+        '[http]\nlisten = "127.0.0.1:0"\n'
+    )
+    loaded = config.load(host)
+    listener = http_listener(bot, loaded)
+    await listener.start()
+    downloads = Downloads.of(loaded)
+    downloads.base_url = listener.url
+    ledger = downloads.ledger
+    (downloads.store.open_run("done") / "dump.bin").write_bytes(PAYLOAD)
+    ledger.started("done", ALICE, "!ops:example.org")
+    ledger.ended("done", DONE)
+    (downloads.store.open_run("writing") / "big.bin").write_bytes(GROWING)
+    ledger.started("writing", ALICE, "!ops:example.org")
+    ledger.grows("writing", "big.bin", len(GROWING))
+    yield Links(listener, downloads)
+    if ledger.status("writing") != DONE:
+        ledger.ended("writing", FAILED)  # a fetch still following the file ends
+    downloads.close()
+    await listener.stop()
+
+
+def session(address: str = "127.0.0.1") -> aiohttp.ClientSession:
+    """A client connecting from `address` (any 127.x address is this host: another person)."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    return aiohttp.ClientSession(connector=connector, timeout=TIMEOUT)
+
+
+async def fetch(
+    url: str, range_: str | None = None, method: str = "GET", address: str = "127.0.0.1"
+) -> tuple[int, bytes]:
+    headers = {"Range": range_} if range_ else {}
+    async with session(address) as http, http.request(method, url, headers=headers) as r:
+        return r.status, await r.read()
+
+
+async def test_a_range_short_of_the_last_byte_spends_a_single_use_link(links: Links) -> None:
+    url = links.link()
+    assert await fetch(url, f"bytes=0-{len(PAYLOAD) - 2}") == (206, PAYLOAD[:-1])
+    status, body = await fetch(url)
+    assert status == 410 and b"used already" in body
+
+
+async def test_a_spent_single_use_link_sends_not_even_the_rest_of_the_file(links: Links) -> None:
+    url = links.link()
+    assert await fetch(url) == (200, PAYLOAD)
+    status, body = await fetch(url, "bytes=1-")
+    assert status == 410 and b"used already" in body
+
+
+async def test_fetches_racing_for_a_single_use_link_get_the_file_once(links: Links) -> None:
+    url = links.link()
+    answers = await asyncio.gather(*(fetch(url, "bytes=0-0") for _ in range(6)))
+    assert sorted(status for status, _ in answers) == [206] + [410] * 5
+    assert [body for status, body in answers if status == 206] == [PAYLOAD[:1]]
+
+
+async def test_a_head_request_does_not_spend_a_single_use_link(links: Links) -> None:
+    url = links.link()
+    async with session() as http, http.head(url) as r:
+        assert r.status == 200 and r.headers["Content-Length"] == str(len(PAYLOAD))
+        assert await r.read() == b""
+    assert await fetch(url) == (200, PAYLOAD)
+
+
+async def test_a_head_request_does_not_claim_a_link_for_its_address(links: Links) -> None:
+    url = links.link()
+    assert (await fetch(url, method="HEAD", address="127.0.0.2"))[0] == 200
+    assert await fetch(url, address="127.0.0.1") == (200, PAYLOAD)
+
+
+async def test_a_head_request_for_a_spent_link_is_refused(links: Links) -> None:
+    url = links.link()
+    assert await fetch(url) == (200, PAYLOAD)
+    assert await fetch(url, "bytes=1-", method="HEAD") == (410, b"")
+
+
+async def test_a_file_still_being_written_spends_its_link_at_the_first_range(
+    links: Links,
+) -> None:
+    url = links.link("writing", "big.bin")
+    assert await fetch(url, "bytes=0-99") == (206, GROWING[:100])
+    status, body = await fetch(url, "bytes=100-")
+    assert status == 410 and b"used already" in body
+
+
+async def test_a_head_request_for_a_file_being_written_sends_no_byte_and_spends_nothing(
+    links: Links,
+) -> None:
+    url = links.link("writing", "big.bin")
+    async with session() as http, http.head(url) as r:
+        assert r.status == 200 and r.headers["Content-Length"] == str(len(GROWING))
+        assert await r.read() == b""
+        async with http.get(links.link()) as again:  # the same connection, kept alive
+            assert (again.status, await again.read()) == (200, PAYLOAD)
+    links.downloads.ledger.ended("writing", DONE)
+    assert await fetch(url) == (200, GROWING)
