@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from bot import config
+from bot.config import ConfigError
 from bot.downloads.host import Downloads
 from bot.downloads.links import DONE, FAILED
 from bot.downloads.pages import HELD
@@ -140,3 +141,54 @@ async def test_a_head_request_for_a_file_being_written_sends_no_byte_and_spends_
             assert (again.status, await again.read()) == (200, PAYLOAD)
     links.downloads.ledger.ended("writing", DONE)
     assert await fetch(url) == (200, GROWING)
+
+
+# Tokens: an empty one opens nothing
+
+
+def metrics_host(bot: Bot, tmp_path: Path, token: str) -> config.Config:
+    (tmp_path / "scrape.token").write_text(token)
+    host = tmp_path / "opsbot.toml"
+    host.write_text(
+        f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
+        f'[http]\nlisten = "127.0.0.1:0"\n[metrics]\ntoken_file = "{tmp_path / "scrape.token"}"\n'
+    )
+    return config.load(host)
+
+
+async def test_an_empty_metrics_token_file_stops_the_start(bot: Bot, tmp_path: Path) -> None:
+    listener = http_listener(bot, metrics_host(bot, tmp_path, " \n"))
+    with pytest.raises(ConfigError) as refused:
+        await listener.start()
+    assert str(refused.value) == (
+        f"[metrics] token_file: {tmp_path / 'scrape.token'} is empty; put the token in it"
+    )
+
+
+async def test_a_metrics_token_file_emptied_after_the_start_lets_no_one_scrape(
+    bot: Bot, tmp_path: Path
+) -> None:
+    listener = http_listener(bot, metrics_host(bot, tmp_path, "scrape-token"))
+    await listener.start()
+    try:
+        (tmp_path / "scrape.token").write_text("")
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer x"}):
+                async with http.get(f"{listener.url}/metrics", headers=headers) as r:
+                    assert r.status == 401 and "opsbot_" not in await r.text()
+    finally:
+        await listener.stop()
+
+
+async def test_a_metrics_token_that_is_not_utf8_is_refused(bot: Bot, tmp_path: Path) -> None:
+    listener = http_listener(bot, metrics_host(bot, tmp_path, "scrape-token"))
+    await listener.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n")
+        writer.write(b"Connection: close\r\n\r\n")
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+    finally:
+        await listener.stop()
+    assert status_line.startswith(b"HTTP/1.1 401 ")

@@ -95,6 +95,9 @@ class HttpListener:
             for w in config.webhooks
         }
         git_token = read_secret(http.token_file, "[http] token_file") if http.token_file else None
+        if config.metrics is not None and config.metrics.token_file is not None:
+            # The page reads it on each scrape; an empty one must stop the start here.
+            read_secret(config.metrics.token_file, "[metrics] token_file")
 
         app = web.Application(client_max_size=GIT_REQUEST_MAX)
         guards = {}
