@@ -15,6 +15,8 @@ from bot.config import ConfigError
 from bot.downloads.host import Downloads
 from bot.downloads.links import DONE, FAILED
 from bot.downloads.pages import HELD
+from bot.engine.services import Services
+from bot.features.catalog import FEATURES
 from bot.transport.http import HttpListener
 from conftest import ALICE, Bot, http_listener
 
@@ -192,3 +194,40 @@ async def test_a_metrics_token_that_is_not_utf8_is_refused(bot: Bot, tmp_path: P
     finally:
         await listener.stop()
     assert status_line.startswith(b"HTTP/1.1 401 ")
+
+
+# The rate limits per client address
+
+
+def listener_remembering(bot: Bot, tmp_path: Path, max_clients: int) -> HttpListener:
+    """The listener as the service builds it, keeping at most `max_clients` buckets per limit."""
+    host = tmp_path / "opsbot.toml"
+    host.write_text(
+        f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
+        '[http]\nlisten = "127.0.0.1:0"\n'
+    )
+    loaded = config.load(host)
+    pages = [page for feature in FEATURES for page in feature.pages]
+    return HttpListener(loaded, Services(bot.engine, loaded), pages=pages, max_clients=max_clients)
+
+
+async def test_a_flood_of_addresses_keeps_the_rate_limit_bounded_and_the_limited_limited(
+    bot: Bot, tmp_path: Path
+) -> None:
+    listener = listener_remembering(bot, tmp_path, max_clients=16)
+    await listener.start()
+    url = f"{listener.url}/downloads/{'x' * 43}/dump.bin"  # a link no one was given: 404
+    try:
+        flooder = [await fetch(url, address="127.0.0.2") for _ in range(61)]  # 60 a minute
+        assert flooder[-1][0] == 429
+        statuses = []
+        for n in range(64):  # as many addresses as a flood likes
+            statuses.append((await fetch(url, address=f"127.0.1.{n + 1}"))[0])
+            assert len(listener.limits) <= 16
+        assert statuses == [404] * 15 + [429] * 49  # the table full: new addresses wait
+        assert (await fetch(url, address="127.0.0.2"))[0] == 429  # still limited, not forgotten
+        await asyncio.sleep(1.2)  # each address of the flood has its one request back
+        assert (await fetch(url, address="127.0.2.1"))[0] == 404
+        assert len(listener.limits) == 2  # the one still limited, and the one just seen
+    finally:
+        await listener.stop()

@@ -14,15 +14,15 @@ from aiohttp import web
 from bot.engine.feature import Fetch, Page, Requests, Served
 from bot.transport.http.refusals import Refusals
 from bot.transport.http.sending import send
-from bot.transport.ratelimit import RateLimit
+from bot.transport.ratelimit import Limits
 
 
 class FeaturePage:
-    def __init__(self, page: Page, services: Requests, refusals: Refusals) -> None:
+    def __init__(self, page: Page, services: Requests, refusals: Refusals, limits: Limits) -> None:
         self.page = page
         self.services = services
         self.refusals = refusals
-        self.limit = RateLimit(page.per_minute, burst=page.per_minute)
+        self.limit = limits.new(page.per_minute, burst=page.per_minute)
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_get(self.page.path, self.receive)

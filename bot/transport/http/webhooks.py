@@ -48,7 +48,7 @@ from bot.transport.http.auth import as_sent
 from bot.transport.http.body import NotJson, TooLarge, parse_json, read_body
 from bot.transport.http.deliveries import Deliveries
 from bot.transport.http.refusals import Refusals
-from bot.transport.ratelimit import RateLimit
+from bot.transport.ratelimit import Limits
 
 log = logging.getLogger("opsbot.http")
 
@@ -85,6 +85,7 @@ class Webhooks:
         *,
         max_body: int,
         per_minute: int,
+        limits: Limits,
         services: Requests | None = None,
         readers: Sequence[PayloadReader] = (),
     ) -> None:
@@ -95,8 +96,8 @@ class Webhooks:
         self.deliveries = deliveries
         self.refusals = refusals
         self.max_body = max_body
-        self.limit = RateLimit(per_minute)
-        self.failures = RateLimit(per_minute)
+        self.limit = limits.new(per_minute)
+        self.failures = limits.new(per_minute)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/webhooks/{source}", self.receive)
