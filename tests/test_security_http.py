@@ -2,9 +2,12 @@
 against the real listener: what a client sees (status, bytes) is what is asserted."""
 
 import asyncio
+import json
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +21,8 @@ from bot.downloads.pages import HELD
 from bot.engine.services import Services
 from bot.features.catalog import FEATURES
 from bot.transport.http import HttpListener
-from conftest import ALICE, Bot, http_listener
+from bot.transport.http.webhooks import sign
+from conftest import ALICE, Bot, http_listener, owed_notices
 
 pytestmark = pytest.mark.security
 
@@ -231,3 +235,98 @@ async def test_a_flood_of_addresses_keeps_the_rate_limit_bounded_and_the_limited
         assert len(listener.limits) == 2  # the one still limited, and the one just seen
     finally:
         await listener.stop()
+
+
+# Versions a CI records
+
+
+def ci_host(bot: Bot, tmp_path: Path) -> config.Config:
+    (tmp_path / "ci.secret").write_text("ci-secret")
+    host = tmp_path / "opsbot.toml"
+    host.write_text(
+        f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
+        '[http]\nlisten = "127.0.0.1:0"\n'
+        f'[webhooks.ci]\nsecret_file = "{tmp_path / "ci.secret"}"\nrecords_versions = true\n'
+    )
+    return config.load(host)
+
+
+@pytest.fixture
+async def ci(bot: Bot, tmp_path: Path) -> AsyncIterator[HttpListener]:
+    listener = http_listener(bot, ci_host(bot, tmp_path))
+    await listener.start()
+    yield listener
+    await listener.stop()
+
+
+async def built(
+    listener: HttpListener, delivery: str, commit: str, built_at: str, committed_at: str = ""
+) -> tuple[int, dict[str, object]]:
+    """A CI's signed delivery saying web 1.4.2 was built from `commit`."""
+    version = {"app": "web", "version": "1.4.2", "commit": commit, "built_at": built_at}
+    if committed_at:
+        version["committed_at"] = committed_at
+    body = json.dumps({"text": "web 1.4.2 built", "version": version}).encode()
+    stamp = str(int(time.time()))
+    headers = {
+        "X-Timestamp": stamp,
+        "X-Delivery": delivery,
+        "X-Signature": sign(b"ci-secret", stamp, delivery, body),
+        "Content-Type": "application/json",
+    }
+    async with (
+        aiohttp.ClientSession(timeout=TIMEOUT) as http,
+        http.post(f"{listener.url}/webhooks/ci", data=body, headers=headers) as r,
+    ):
+        return r.status, await r.json()
+
+
+def hours_ago(bot: Bot, hours: float) -> str:
+    return (bot.clock() - timedelta(hours=hours)).isoformat()
+
+
+async def test_a_recorded_version_is_not_rewritten_by_a_later_delivery(
+    bot: Bot, ci: HttpListener
+) -> None:
+    assert (await built(ci, "build-1", "4f2a9c1" + "0" * 33, hours_ago(bot, 2)))[0] == 202
+    head = bot.head()
+    status, answer = await built(ci, "build-2", "bad0" * 10, hours_ago(bot, 1))
+    assert status == 422
+    assert answer["error"] == (
+        "refused: web 1.4.2 is recorded already, built from 4f2a9c100000, not bad0bad0bad0:"
+        " a version is recorded once; give this build a new version"
+    )
+    assert 'commit = "4f2a9c1' in bot.show("versions/web/1.4.2.toml") and bot.head() == head
+    [(_, notice)] = owed_notices(bot, "webhook")  # the first delivery's; none for the second
+    assert notice.startswith("ci: web 1.4.2 built\nversion: web 1.4.2 built from 4f2a9c100000")
+
+
+async def test_the_same_version_from_the_same_commit_again_is_accepted_and_writes_nothing(
+    bot: Bot, ci: HttpListener
+) -> None:
+    assert (await built(ci, "build-1", "4f2a9c1" + "0" * 33, hours_ago(bot, 2)))[0] == 202
+    head = bot.head()
+    assert (await built(ci, "build-1-again", "4f2a9c1" + "0" * 33, hours_ago(bot, 1)))[0] == 202
+    assert bot.head() == head and "built_at = 2026-11-26T10:00:00Z" in bot.show(
+        "versions/web/1.4.2.toml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "when", "why"),
+    [
+        ("built_at", "2099-01-01T00:00:00Z", "is in the future"),
+        ("built_at", "1970-01-01T00:00:00Z", "is more than a year ago"),
+        ("committed_at", "2099-01-01T00:00:00Z", "is in the future"),
+        ("committed_at", "1970-01-01T00:00:00Z", "is more than a year ago"),
+    ],
+)
+async def test_a_time_far_from_the_hosts_clock_is_refused_with_the_reason(
+    bot: Bot, ci: HttpListener, field: str, when: str, why: str
+) -> None:
+    head = bot.head()
+    times = {"built_at": hours_ago(bot, 1), "committed_at": hours_ago(bot, 2), field: when}
+    status, answer = await built(ci, "build-1", "4f2a9c1" + "0" * 33, **times)
+    assert status == 422
+    assert str(answer["error"]).startswith(f"refused: {field} {when!r} {why} (this host's")
+    assert bot.head() == head and owed_notices(bot, "webhook") == []
