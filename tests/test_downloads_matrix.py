@@ -1,7 +1,8 @@
 """Download runbooks over a real Synapse and the bot's own HTTP listener: a small download
 arrives as an encrypted file a second person's client decrypts to the same bytes; a file past
 the homeserver's upload limit (Synapse's own, 50 MB by default) is offered as a link that
-`curl` fetches whole, that another address cannot use, and that is spent by that fetch."""
+another address cannot use once the person has started, that `curl` fetches whole, and that is
+spent by that fetch."""
 
 import asyncio
 import hashlib
@@ -79,6 +80,13 @@ async def test_a_download_past_the_upload_limit_is_a_link_only_the_person_can_us
     assert url.startswith("http://127.0.0.1:") and "/downloads/" in url
     assert files_in(alice, room) == []
 
+    listing = url.rsplit("/", 1)[0] + "/"  # the run's list of files: claims, spends nothing
+    local = aiohttp.TCPConnector(local_addr=("127.0.0.1", 0))
+    async with aiohttp.ClientSession(connector=local) as http, http.get(listing) as r:
+        assert r.status == 200 and "big.bin" in await r.text()
+    elsewhere = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=elsewhere) as http, http.get(url) as r:
+        assert r.status == 403 and "another address" in await r.text()  # the link is claimed
     out = tmp_path / "big.bin"
     curl = await asyncio.create_subprocess_exec(
         "curl", "-sS", "--fail", "--interface", "127.0.0.1", "-o", str(out), url,
@@ -89,9 +97,6 @@ async def test_a_download_past_the_upload_limit_is_a_link_only_the_person_can_us
     assert (
         hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(payload.read_bytes()).digest()
     )
-    elsewhere = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
-    async with aiohttp.ClientSession(connector=elsewhere) as http, http.get(url) as r:
-        assert r.status == 403 and "another address" in await r.text()  # the link is claimed
 
     again = aiohttp.TCPConnector(local_addr=("127.0.0.1", 0))
     async with aiohttp.ClientSession(connector=again) as http, http.get(url) as r:
