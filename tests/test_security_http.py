@@ -100,6 +100,12 @@ async def test_a_spent_single_use_link_sends_not_even_the_rest_of_the_file(links
     assert status == 410 and b"used already" in body
 
 
+async def test_a_range_past_the_end_sends_nothing_and_spends_nothing(links: Links) -> None:
+    url = links.link()
+    assert (await fetch(url, f"bytes={len(PAYLOAD)}-"))[0] == 416
+    assert await fetch(url) == (200, PAYLOAD)
+
+
 async def test_fetches_racing_for_a_single_use_link_get_the_file_once(links: Links) -> None:
     url = links.link()
     answers = await asyncio.gather(*(fetch(url, "bytes=0-0") for _ in range(6)))

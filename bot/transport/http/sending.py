@@ -71,8 +71,7 @@ async def send(request: web.Request, served: Served, headers: dict[str, str]) ->
             return response
         refused = served.spend() if served.spend is not None else None
         if refused is not None:
-            plain = {k: v for k, v in served.headers.items() if k != "Content-Disposition"}
-            return web.Response(status=410, text=refused, headers=plain)
+            return web.Response(status=410, text=refused, headers=served.headers)
         await response.prepare(request)
         await _body(request, response, served, source, first, last)
     return response
