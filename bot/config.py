@@ -151,7 +151,7 @@ class DownloadsConfig:
     quota_bytes: int = 10 * 1024**3  # all downloads together, running ones included
     retention_hours: float = 24.0  # a finished run's files are removed after this
     link_expiry_minutes: float = 60.0
-    single_use: bool = True  # a link is spent once it has served the whole file
+    single_use: bool = True  # a link is spent by the first fetch that sends a file's bytes
     public_url: str | None = None  # how people reach the listener; None: its own address
 
     def root(self, paths: HostPaths) -> Path:

@@ -136,7 +136,7 @@ def test_a_link_past_its_expiry_is_refused(ledger: Ledger) -> None:
 def test_a_single_use_link_is_spent_once_a_file_was_served_to_its_end(ledger: Ledger) -> None:
     link = ledger.issue("r1", ALICE, lifetime=60, single_use=True)
     assert isinstance(ledger.admit(link.token, "a.log", "10.0.0.1"), Admitted)
-    assert isinstance(ledger.admit(link.token, "a.log", "10.0.0.1"), Admitted)  # a resume
+    assert isinstance(ledger.admit(link.token, "a.log", "10.0.0.1"), Admitted)  # not spent yet
     ledger.spend(link.token, "a.log")
     again = ledger.admit(link.token, "a.log", "10.0.0.1")
     assert isinstance(again, Refused) and again.status == 410 and "used already" in again.reason

@@ -3,10 +3,12 @@ hand its files to the person who asked.
 
 A link is a capability: 256 random bits in its URL, shown only in the reply to that person in
 an end-to-end-encrypted room, stored here only as its sha256 (a copy of this file opens
-nothing). It is bound to one run and one person, expires, and with `single_use` is spent once
-it has served each file to the end; a resumed download (HTTP Range) may come back for the rest
-until then. The first address that fetches a link claims it: another address is refused, and
-told when and from where it was claimed, so a link that leaked is useless to a second party
+nothing). It is bound to one run and one person, expires, and with `single_use` serves each
+file once: the first response that starts sending a file's bytes spends the link for that
+file, whatever part of the file it asked for, and nothing of that file is sent through it
+again, to anyone, however asked (a resumed download needs a link for several uses). The first
+address that fetches a link claims it (a HEAD does not): another address is refused, and told
+when and from where it was claimed, so a link that leaked is useless to a second party
 once the person has started, and its theft is visible to the person if it was first. See
 docs/design-notes.md, "Download links", for the threat model.
 """
@@ -173,25 +175,23 @@ class Ledger:
         return Link(token, run_id, person, expires)
 
     def admit(
-        self, token: str, name: str, peer: str, resume: bool = False, now: float | None = None
+        self, token: str, name: str, peer: str, claim: bool = True, now: float | None = None
     ) -> Admitted | Refused:
         """May `peer` fetch file `name` (or the list of files, "") with `token` now? Claims the
-        link for `peer` on its first use. A single-use link spent on `name` still lets the
-        address that spent it `resume` (ask for the rest of the file): the bot cannot tell
-        whether the bytes it sent arrived."""
+        link for `peer` on its first use, unless `claim` is False (a HEAD: it only looks). A
+        single-use link already spent on `name` is refused, whoever asks and however: admitting
+        spends nothing, `spend` does, once the file's bytes are about to go."""
         now = now or time.time()
         key = _hash(token)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                verdict = self._admit(key, name, peer, resume, now)
+                verdict = self._admit(key, name, peer, claim, now)
             finally:
                 self._db.execute("COMMIT")
         return verdict
 
-    def _admit(
-        self, key: str, name: str, peer: str, resume: bool, now: float
-    ) -> Admitted | Refused:
+    def _admit(self, key: str, name: str, peer: str, claim: bool, now: float) -> Admitted | Refused:
         row = self._db.execute(
             "SELECT run_id, person, expires, single_use, claimed_by, claimed_at FROM links"
             " WHERE token_hash = ?",
@@ -202,21 +202,18 @@ class Ledger:
         run_id, person, expires, single_use, claimed_by, claimed_at = row
         if now >= expires:
             return Refused(410, f"this link expired at {_when(expires)}; run the download again")
-        if single_use and name and not (resume and claimed_by == peer):
+        if single_use and name:
             spent = self._db.execute(
                 "SELECT at FROM spent WHERE token_hash = ? AND name = ?", (key, name)
             ).fetchone()
             if spent is not None:
-                return Refused(
-                    410,
-                    f"this link was used already (at {_when(spent[0])}) and was for one use; "
-                    "run the download again",
-                )
+                return _used(spent[0])
         if claimed_by is None:
-            self._db.execute(
-                "UPDATE links SET claimed_by = ?, claimed_at = ? WHERE token_hash = ?",
-                (peer, now, key),
-            )
+            if claim:
+                self._db.execute(
+                    "UPDATE links SET claimed_by = ?, claimed_at = ? WHERE token_hash = ?",
+                    (peer, now, key),
+                )
         elif claimed_by != peer:
             return Refused(
                 403,
@@ -225,13 +222,29 @@ class Ledger:
             )
         return Admitted(run_id, person, bool(single_use))
 
-    def spend(self, token: str, name: str, now: float | None = None) -> None:
-        """`name` was served to its end through `token`."""
+    def spend(self, token: str, name: str, now: float | None = None) -> Refused | None:
+        """Spends a single-use `token` on `name`, as its bytes are about to be sent: None if
+        this call spent it, else the refusal (another request spent it first). One insert, so
+        two requests racing for the same file cannot both be told to go ahead."""
+        now = now or time.time()
+        key = _hash(token)
         with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO spent VALUES (?, ?, ?)",
-                (_hash(token), name, now or time.time()),
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO spent VALUES (?, ?, ?)", (key, name, now)
             )
+            if cursor.rowcount == 1:
+                return None
+            row = self._db.execute(
+                "SELECT at FROM spent WHERE token_hash = ? AND name = ?", (key, name)
+            ).fetchone()
+        return _used(row[0] if row else now)
+
+
+def _used(at: float) -> Refused:
+    return Refused(
+        410,
+        f"this link was used already (at {_when(at)}) and was for one use; run the download again",
+    )
 
 
 def _when(at: float) -> str:

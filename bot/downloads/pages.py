@@ -5,17 +5,22 @@ A file is looked up among the files the run wrote, by name, never joined onto a 
 URL. It is always sent as an attachment of type application/octet-stream, never rendered, so a
 file a program fetched cannot run script on the listener's origin; nothing is cached and no
 Referer carries the link elsewhere.
+
+A single-use link is not spent here but handed to the listener (`Served.spend`), which spends
+it as the file's first byte is about to go: a page cannot know whether its answer will carry
+the file (a Range past the end does not, a HEAD does not). A HEAD is answered like a GET, and
+neither claims nor spends the link.
 """
 
 import asyncio
 import html
 import logging
-import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from bot.downloads.host import Downloads
-from bot.downloads.links import DONE, RUNNING, Refused
+from bot.downloads.links import DONE, RUNNING, Ledger, Refused
 from bot.engine.feature import Fetch, Growing, Page, Requests, Served
 from bot.logs import fact
 
@@ -26,7 +31,6 @@ PRIVATE = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
-_RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 FOLLOW_POLL = 0.01  # seconds between looks at a file being written, once caught up with it
 HELD = 1024 * 1024  # bytes of a file being written held back until its run is checked
 
@@ -44,18 +48,19 @@ async def file(requests: Requests, fetch: Fetch) -> Served:
     downloads = _downloads(requests)
     if downloads is None:
         return Served(status=404, text="no downloads here\n")
-    served = None
     try:
         served = _file(downloads, fetch)
-        return served
-    finally:
-        if served is None or served.growing is None:  # a followed file closes it when done
-            downloads.close()
+    except BaseException:
+        downloads.close()
+        raise
+    # The ledger stays open until the response is over: the listener spends the link on it.
+    return replace(served, done=downloads.close)
 
 
 def _file(downloads: Downloads, fetch: Fetch) -> Served:
     token, name = fetch.params["token"], fetch.params.get("name", "")
-    verdict = downloads.ledger.admit(token, name, fetch.peer, resume=_resumes(fetch))
+    look = fetch.method == "HEAD"
+    verdict = downloads.ledger.admit(token, name, fetch.peer, claim=not look)
     if isinstance(verdict, Refused):
         fact(log, "download refused", logging.WARNING, status=verdict.status, peer=fetch.peer,
              reason=verdict.reason)  # fmt: skip
@@ -63,23 +68,39 @@ def _file(downloads: Downloads, fetch: Fetch) -> Served:
     files = {f.name: f for f in downloads.store.files(verdict.run_id)}
     if not name:
         return _index(token, files)
+    spend = _spender(downloads.ledger, token, name, fetch.peer) if verdict.single_use else None
     if downloads.ledger.status(verdict.run_id) == RUNNING:
-        return _growing(downloads, fetch, verdict.run_id, token, name, verdict.single_use)
+        return _growing(downloads, fetch, verdict.run_id, name, spend)
     found = files.get(name)
     if found is None:
         return _refused(Refused(404, f"this download has no file {name!r}"))
-    if verdict.single_use and _reaches_end(fetch, found.size):
-        downloads.ledger.spend(token, name)
     fact(log, "download served", run=verdict.run_id, person=verdict.person, file=name,
-         size=found.size, peer=fetch.peer, range=fetch.headers.get("range"))  # fmt: skip
+         size=found.size, peer=fetch.peer, range=fetch.headers.get("range"),
+         method=fetch.method)  # fmt: skip
     return Served(
         file=found.path, filename=name.rsplit("/", 1)[-1],
-        content_type="application/octet-stream", headers=dict(PRIVATE),
+        content_type="application/octet-stream", headers=dict(PRIVATE), spend=spend,
     )  # fmt: skip
 
 
+def _spender(ledger: Ledger, token: str, name: str, peer: str) -> Callable[[], str | None]:
+    def spend() -> str | None:
+        refused = ledger.spend(token, name)
+        if refused is None:
+            return None
+        why = refused.reason
+        fact(log, "download refused", logging.WARNING, status=refused.status, peer=peer, reason=why)
+        return why + "\n"
+
+    return spend
+
+
 def _growing(
-    downloads: Downloads, fetch: Fetch, run_id: str, token: str, name: str, single_use: bool
+    downloads: Downloads,
+    fetch: Fetch,
+    run_id: str,
+    name: str,
+    spend: Callable[[], str | None] | None,
 ) -> Served:
     """The file the run is writing, followed as it grows (only the one its link offered)."""
     offered = downloads.ledger.growing(run_id)
@@ -87,15 +108,13 @@ def _growing(
         return _refused(Refused(409, "this download is still running; its link works for "
                                 f"{name!r} once it has finished"))  # fmt: skip
     total = offered[1]
-    if single_use and _reaches_end(fetch, total):
-        downloads.ledger.spend(token, name)
     fact(log, "download followed", run=run_id, file=name, size=total, peer=fetch.peer,
          range=fetch.headers.get("range"))  # fmt: skip
     path = downloads.store.run_dir(run_id) / name  # a name the run's own listing gave
     return Served(
         file=path, filename=name.rsplit("/", 1)[-1], content_type="application/octet-stream",
         headers=dict(PRIVATE),
-        growing=Growing(total, _follower(downloads, run_id, path, total), downloads.close),
+        growing=Growing(total, _follower(downloads, run_id, path, total)), spend=spend,
     )  # fmt: skip
 
 
@@ -131,18 +150,6 @@ def _index(token: str, files: Mapping[str, object]) -> Served:
     body = f"<!doctype html><title>download</title><ul>{items}</ul>"
     headers = {**PRIVATE, "Content-Security-Policy": "default-src 'none'"}
     return Served(text=body, content_type="text/html; charset=utf-8", headers=headers)
-
-
-def _resumes(fetch: Fetch) -> bool:
-    """A request for the rest of a file (curl -C -, a browser's resume), not the whole."""
-    match = _RANGE.fullmatch(fetch.headers.get("range", "").strip())
-    return match is not None and int(match[1]) > 0
-
-
-def _reaches_end(fetch: Fetch, size: int) -> bool:
-    """Whether this response sends the file's last byte (which spends a single-use link)."""
-    match = _RANGE.fullmatch(fetch.headers.get("range", "").strip())
-    return match is None or not match[2] or int(match[2]) >= size - 1
 
 
 PAGES = (

@@ -250,11 +250,11 @@ class DownloadRun:
         link = self.link or self._issue()
         url = self.downloads.url(link.token, names[0] if len(files) == 1 else None)
         until = time.strftime("%H:%M UTC", time.gmtime(link.expires))
-        use = "one use" if settings.single_use else "any number of uses"
+        use = "one use" if settings.single_use else "any number of uses; resumable (curl -C -)"
         what = names[0] if len(files) == 1 else f"{len(files)} files"
         return Delivery(
             True, f"downloaded {what} ({size}): {url}\nfor {self.person} only, until {until}, "
-            f"{use}; resumable (curl -C -)", files=names,
+            f"{use}", files=names,
         )  # fmt: skip
 
     def _issue(self) -> Link:

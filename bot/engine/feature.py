@@ -127,12 +127,15 @@ class Route:
 @dataclass(frozen=True)
 class Fetch:
     """A GET as a page sees it: the path's `{parts}`, the query, the headers (names in lower
-    case) and the client's address."""
+    case) and the client's address. `method` is "HEAD" for a request that wants the headers
+    only: the page answers as for a GET, the listener sends no body, and a page that changes
+    something on a GET (claims or spends a link) must not on a HEAD."""
 
     params: dict[str, str]
     query: dict[str, str]
     headers: dict[str, str]
     peer: str
+    method: str = "GET"
 
 
 @dataclass(frozen=True)
@@ -144,14 +147,19 @@ class Growing:
 
     size: int
     ready: Callable[[int], Awaitable[int | None]]
-    done: Callable[[], None] = lambda: None  # called once the response is over, however
 
 
 @dataclass(frozen=True)
 class Served:
     """A page's answer: `text`, or the file at `file`, streamed with HTTP Range (a resumed
     download), offered for saving as `filename`; with `growing`, a file still being written,
-    followed as it grows."""
+    followed as it grows.
+
+    `spend`, for a file a link may serve once: the listener calls it when it has decided to
+    send the file's bytes (a GET, with no Range or one it can satisfy), just before the first
+    goes out, and never for a HEAD; it answers None to go ahead, or why the file may not be
+    sent any more (answered 410, nothing of the file sent). `done` is called once the response
+    is over, however it ended (what the page held open for it is closed)."""
 
     status: int = 200
     text: str = ""
@@ -160,6 +168,8 @@ class Served:
     filename: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     growing: Growing | None = None
+    spend: Callable[[], str | None] | None = None
+    done: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True)

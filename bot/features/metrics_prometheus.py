@@ -7,8 +7,8 @@ runs it like a command that writes nothing); what the engine counted since it st
 the outbox holds come from `Requests.counters()`.
 """
 
-import hmac
 import ipaddress
+import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -16,14 +16,17 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.engine.context import Context, Outcome
 from bot.engine.effects import Request
 from bot.engine.feature import Fetch, Page, RequestKind, Requests, Served
 from bot.errors import InvalidRecord
+from bot.logs import fact
 from bot.metrics import figures
+from bot.tokens import bearer, matches, read_secret
 
 SOURCE = "prometheus"
+log = logging.getLogger("opsbot.metrics")
 
 
 @dataclass(frozen=True)
@@ -157,9 +160,15 @@ def exposition(facts: dict[str, Any], requests: Requests) -> str:
 def _allowed(config: Config | None, fetch: Fetch) -> bool:
     metrics = config.metrics if config else None
     if metrics is not None and metrics.token_file is not None:
-        expected = metrics.token_file.read_bytes().strip()
-        given = fetch.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        return hmac.compare_digest(given.encode(), expected)
+        # Read on every scrape, so that a new token takes without a restart. The listener's
+        # start refused an empty file; one emptied since is refused here (ConfigError), never
+        # taken as "no token needed".
+        try:
+            expected = read_secret(metrics.token_file, "[metrics] token_file")
+        except ConfigError as e:
+            fact(log, "metrics scrape refused", logging.WARNING, reason=str(e))
+            return False
+        return matches(bearer(fetch.headers.get("authorization", "")), expected)
     try:
         return ipaddress.ip_address(fetch.peer).is_loopback
     except ValueError:

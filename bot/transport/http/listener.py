@@ -29,6 +29,7 @@ from bot.transport.http.pages import FeaturePage
 from bot.transport.http.refusals import Refusals
 from bot.transport.http.routes import FeatureRoute, Guard
 from bot.transport.http.webhooks import Hook, Webhooks
+from bot.transport.ratelimit import MAX_CLIENTS, Limits
 
 log = logging.getLogger("opsbot.http")
 
@@ -50,6 +51,7 @@ class HttpListener:
         owe: Owe | None = None,
         pages: Sequence[Page] = (),
         readers: Sequence[PayloadReader] = (),
+        max_clients: int = MAX_CLIENTS,
     ) -> None:
         if config.http is None:
             raise ConfigError("the HTTP listener needs an [http] section in the host config")
@@ -61,6 +63,8 @@ class HttpListener:
         self.readers = readers
         self.owe = owe or services.owe
         self.refusals = Refusals()
+        # Per client address, bounded: `len(listener.limits)` is what a flood of them can grow.
+        self.limits = Limits(max_clients)
         self.port = self.http.port  # the bound port once started (for port 0)
         self._runner: web.AppRunner | None = None
         self._deliveries: Deliveries | None = None
@@ -95,6 +99,9 @@ class HttpListener:
             for w in config.webhooks
         }
         git_token = read_secret(http.token_file, "[http] token_file") if http.token_file else None
+        if config.metrics is not None and config.metrics.token_file is not None:
+            # The page reads it on each scrape; an empty one must stop the start here.
+            read_secret(config.metrics.token_file, "[metrics] token_file")
 
         app = web.Application(client_max_size=GIT_REQUEST_MAX)
         guards = {}
@@ -105,18 +112,24 @@ class HttpListener:
         for route in self.routes:
             guard = guards.get(route.section)
             if guard is not None:  # a route whose section the host config leaves out is off
-                FeatureRoute(route, guard, self.services, self.refusals).add_to(app)
+                FeatureRoute(route, guard, self.services, self.refusals, self.limits).add_to(app)
         for page in self.pages:
             if page.enabled(config):
-                FeaturePage(page, self.services, self.refusals).add_to(app)
+                FeaturePage(page, self.services, self.refusals, self.limits).add_to(app)
         if hooks:
             config.paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._deliveries = Deliveries(config.paths.state_dir / DELIVERIES)
             Webhooks(
-                hooks, self.owe, self._deliveries, self.refusals,
-                max_body=http.max_body_bytes, per_minute=http.webhooks_per_minute,
-                services=self.services, readers=self.readers,
-            ).add_routes(app)  # fmt: skip
+                hooks,
+                self.owe,
+                self._deliveries,
+                self.refusals,
+                max_body=http.max_body_bytes,
+                per_minute=http.webhooks_per_minute,
+                limits=self.limits,
+                services=self.services,
+                readers=self.readers,
+            ).add_routes(app)
         if git_token is not None:
             StateGit(config.paths.repo, git_token, self.refusals).add_routes(app)
         return app

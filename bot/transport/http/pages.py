@@ -4,23 +4,25 @@ what the page answers into HTTP.
 A page decides who may read it (a download link's token, a scrape token); the listener limits
 the rate per client address and streams files with aiohttp's `FileResponse`, which answers
 HTTP Range requests (a resumed download) and sends from the file as it goes, so memory stays
-flat whatever the size; a file still being written is followed as it grows (growing.py).
+flat whatever the size. A file still being written, or one a link may serve once, is sent by
+sending.py instead: it follows the file as it grows, and spends the link at its first byte.
+A HEAD reaches the page as one (`Fetch.method`), so that it claims and spends nothing.
 """
 
 from aiohttp import web
 
 from bot.engine.feature import Fetch, Page, Requests, Served
-from bot.transport.http.growing import follow
 from bot.transport.http.refusals import Refusals
-from bot.transport.ratelimit import RateLimit
+from bot.transport.http.sending import send
+from bot.transport.ratelimit import Limits
 
 
 class FeaturePage:
-    def __init__(self, page: Page, services: Requests, refusals: Refusals) -> None:
+    def __init__(self, page: Page, services: Requests, refusals: Refusals, limits: Limits) -> None:
         self.page = page
         self.services = services
         self.refusals = refusals
-        self.limit = RateLimit(page.per_minute, burst=page.per_minute)
+        self.limit = limits.new(page.per_minute, burst=page.per_minute)
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_get(self.page.path, self.receive)
@@ -35,11 +37,16 @@ class FeaturePage:
             query=dict(request.query),
             headers={k.lower(): v for k, v in request.headers.items()},
             peer=peer,
+            method=request.method,
         )
         served = await self.page.handler(self.services, fetch)
-        if served.growing is not None:
-            return await follow(request, served, _headers(served))
-        return response(served)
+        ours = served.growing is not None or served.spend is not None
+        try:
+            if served.file is not None and ours:
+                return await send(request, served, _headers(served))
+            return response(served)
+        finally:
+            served.done()
 
 
 def _headers(served: Served) -> dict[str, str]:

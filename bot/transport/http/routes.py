@@ -16,7 +16,7 @@ from bot.engine.feature import Requests, Route
 from bot.transport.http.auth import matches, presented
 from bot.transport.http.body import NotJson, TooLarge, parse_json, read_body
 from bot.transport.http.refusals import Refusals
-from bot.transport.ratelimit import RateLimit
+from bot.transport.ratelimit import Limits
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,15 @@ class Guard:
 
 
 class FeatureRoute:
-    def __init__(self, route: Route, guard: Guard, services: Requests, refusals: Refusals) -> None:
+    def __init__(
+        self, route: Route, guard: Guard, services: Requests, refusals: Refusals, limits: Limits
+    ) -> None:
         self.route = route
         self.guard = guard
         self.services = services
         self.refusals = refusals
-        self.limit = RateLimit(guard.per_minute)
-        self.failures = RateLimit(guard.per_minute)
+        self.limit = limits.new(guard.per_minute)
+        self.failures = limits.new(guard.per_minute)
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_post(self.route.path, self.receive)

@@ -22,7 +22,10 @@ same delivery id. In shell:
 
 In order, a request is refused with: 404 for a source the host config does not name, 413 for a
 body over `[http] max_body_bytes`, 401 for a missing or wrong signature, timestamp or delivery
-id, 429 past the rate limit (per source and client address), 400 for a body that is not JSON.
+id, 429 past the rate limit (per source and client address), 400 for a body that is not JSON,
+422 for a source that may record things (`records_versions`) when a record it asks for is
+refused (a version already recorded from another commit, a time far from this host's clock):
+the reason is in the answer, and nothing is posted.
 Requests that fail the signature have a rate limit of their own, so that a flood of them from
 the address the real sender shares (a proxy, a NAT) does not use up the real sender's budget.
 """
@@ -48,7 +51,7 @@ from bot.transport.http.auth import as_sent
 from bot.transport.http.body import NotJson, TooLarge, parse_json, read_body
 from bot.transport.http.deliveries import Deliveries
 from bot.transport.http.refusals import Refusals
-from bot.transport.ratelimit import RateLimit
+from bot.transport.ratelimit import Limits
 
 log = logging.getLogger("opsbot.http")
 
@@ -85,6 +88,7 @@ class Webhooks:
         *,
         max_body: int,
         per_minute: int,
+        limits: Limits,
         services: Requests | None = None,
         readers: Sequence[PayloadReader] = (),
     ) -> None:
@@ -95,8 +99,8 @@ class Webhooks:
         self.deliveries = deliveries
         self.refusals = refusals
         self.max_body = max_body
-        self.limit = RateLimit(per_minute)
-        self.failures = RateLimit(per_minute)
+        self.limit = limits.new(per_minute)
+        self.failures = limits.new(per_minute)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/webhooks/{source}", self.receive)
@@ -125,30 +129,38 @@ class Webhooks:
             payload = parse_json(body)
         except NotJson as e:
             return self.refusals.refuse(400, str(e), source)
+        # Recorded before the delivery is claimed, so that a refused record refuses the whole
+        # delivery (nothing posted, the id still free for a corrected one); recording the same
+        # facts again writes nothing, so a copy of an accepted delivery records nothing twice.
+        recorded, refused = await self._record(hook, payload)
+        if refused:
+            return self.refusals.refuse(422, refused, source)
         delivery = request.headers[DELIVERY]  # signed, so present and well formed
         if not await asyncio.to_thread(self.deliveries.claim, source, delivery):
             fact(log, "webhook delivered again; ignored", source=source, delivery=delivery)
             return web.json_response({"ok": True, "duplicate": True}, status=200)
         # Owed, not sent: the outbox keeps it until the homeserver takes it, so a delivery
         # accepted here is never lost, and one id is one notice, however often it comes.
-        text = clip(describe(source, payload) + await self._record(hook, payload))
+        text = clip(describe(source, payload) + recorded)
         target: dict[str, Any] = {"rooms": (hook.room,)} if hook.room else {"announce": True}
         self.owe([(f"webhook:{source}:{delivery}", Notify(text, **target))])
         fact(log, "webhook", source=source, delivery=delivery, room=hook.room, bytes=len(body))
         return web.json_response({"ok": True}, status=202)
 
-    async def _record(self, hook: Hook, payload: Any) -> str:
+    async def _record(self, hook: Hook, payload: Any) -> tuple[str, str]:
         """What a source that may record things asked to record (a version its CI built),
-        run as requests, one commit each; the notice says what became of it."""
+        run as requests, one commit each: what the notice says of it, and why a record was
+        refused ("" when none was)."""
         if not hook.records or self.services is None:
-            return ""
-        said = []
+            return "", ""
+        said: list[str] = []
+        refused: list[str] = []
         for reader in self.readers:
             request = reader(payload)
             if request is not None:
                 reply = await self.services.request(request, hook.source, hook.room)
-                said.append(reply.text if reply.ok else f"not recorded: {reply.text}")
-        return "".join(f"\n{line}" for line in said)
+                (said if reply.ok else refused).append(reply.text)
+        return "".join(f"\n{line}" for line in said), "; ".join(refused)
 
 
 def signed_bytes(timestamp: str, delivery: str, body: bytes) -> bytes:
