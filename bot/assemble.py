@@ -1,5 +1,6 @@
 """Putting the layers together: the repo, its index, the signing key and the engine."""
 
+import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from importlib.resources.abc import Traversable
@@ -89,7 +90,10 @@ def repo_key(
             f"{paths.allowed_signers}"
         )
     key = SigningKey.load(path)
-    if public_blob(key.public_line()) not in allowed_signers(paths, extra_signers).keys:
+    blob = public_blob(key.public_line())
+    # What git would accept from it now: a line limited to other namespaces, or expired, or a
+    # cert-authority line, lists the key without letting it sign the repo's commits.
+    if blob is None or not allowed_signers(paths, extra_signers).admits(blob, int(time.time())):
         raise SigningKeyError(
             f"the key {path} is not an allowed signer of this repo ({paths.allowed_signers}), "
             "so the commits it signs would not count; give the key that signs this repo, or, "

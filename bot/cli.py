@@ -167,6 +167,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             "(the lines opsbot keygen printed)"
         )
     signers = AllowedSigners.read(file)
+    for problem in signers.problems:
+        print(f"allowed signers: {problem}", file=sys.stderr)
     repo = StateRepo(paths.repo, committer=READER, signer=None)
     bad = 0
     total = 0

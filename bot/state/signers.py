@@ -8,44 +8,14 @@ outside changes waiting for an admin to `!adopt` (or `!discard`) them, in a sign
 records who did.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from dulwich.objects import Commit
 
-from bot.state.signing import public_blob, signer_of
+from bot.state.allowed_signers import AllowedSigners as AllowedSigners
 
 MAX_WALK = 1000  # outside commits listed at most; past that, the repo needs a person anyway
-
-
-class AllowedSigners:
-    """The public keys of the allowed-signers files (git's `gpg.ssh.allowedSignersFile` format:
-    `principal [options] ssh-ed25519 AAAA...`, one per line)."""
-
-    def __init__(self, keys: Iterable[bytes]) -> None:
-        self.keys = frozenset(keys)
-        self._verdicts: dict[bytes, bool] = {}
-
-    @classmethod
-    def read(cls, *files: Path) -> "AllowedSigners":
-        keys = []
-        for file in files:
-            for line in file.read_text().splitlines() if file.exists() else []:
-                if line.strip() and not line.lstrip().startswith("#"):
-                    key = public_blob(line)
-                    if key is not None:
-                        keys.append(key)
-        return cls(keys)
-
-    def verifies(self, commit: Commit) -> bool:
-        """Whether `commit` carries a valid signature by one of these keys (cached by id:
-        a commit's id covers its signature, so the verdict never changes)."""
-        verdict = self._verdicts.get(commit.id)
-        if verdict is None:
-            verdict = signer_of(commit) in self.keys
-            self._verdicts[commit.id] = verdict
-        return verdict
 
 
 @dataclass(frozen=True)
