@@ -17,6 +17,7 @@ from bot.runbooks import journal as runs_journal
 from bot.runbooks.host import RunbookHost
 from bot.shipped import read_template
 from bot.state import layout
+from bot.state.allowed_signers import AllowedSigners
 from bot.state.handled import Handled
 from bot.state.in_force import InForceRecord
 from bot.state.index import Index
@@ -24,7 +25,6 @@ from bot.state.ledger import Ledger
 from bot.state.message import Message
 from bot.state.policy_edit import add_admin
 from bot.state.repo import Identity, StateRepo
-from bot.state.signers import AllowedSigners
 from bot.state.signing import SigningKey, SigningKeyError, public_blob
 
 

@@ -15,10 +15,10 @@ from bot.errors import OpsbotError
 from bot.files import PUBLIC_FILE, make_dir, private_dir, write_file
 from bot.runbooks.declaration import ungranted
 from bot.runbooks.record import RUNS_REF
+from bot.state.allowed_signers import AllowedSigners
 from bot.state.in_force import InForceRecord
 from bot.state.index import Index
 from bot.state.repo import MAIN, StateRepo
-from bot.state.signers import AllowedSigners
 from bot.state.signing import SigningKey, SigningKeyError
 from bot.state.view import StateView
 from bot.text import escaped, say

@@ -34,13 +34,13 @@ from bot.reconcile import journal as reconcile_journal
 from bot.runbooks import journal as runs_journal
 from bot.runbooks.record import RUNS_REF
 from bot.state import handled, layout, ledger
+from bot.state.allowed_signers import AllowedSigners
 from bot.state.handled import Handled
 from bot.state.in_force import InForceRecord, Remembered, contains, seed
 from bot.state.message import Message, read_trailers, trailers_from
 from bot.state.proposals import record_path
 from bot.state.repo import MAIN, PROPOSALS, Identity, StateRepo, refuse_rewrites
 from bot.state.schema import refuse_newer, version, version_of
-from bot.state.signers import AllowedSigners
 from bot.state.signing import SigningKey, public_blob
 from bot.transport.http import deliveries
 from bot.transport.matrix import journal as matrix_journal

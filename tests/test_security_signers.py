@@ -21,7 +21,7 @@ from dulwich.repo import Repo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.state.signers import AllowedSigners
+from bot.state.allowed_signers import AllowedSigners
 from bot.state.signing import SigningKey, sign_commit
 
 pytestmark = [

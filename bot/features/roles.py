@@ -1,7 +1,7 @@
 """!grant, !revoke and !roles: who may do what, changed by admins in signed commits.
 
 policy.toml is data in Git like everything else, but a hand edit pushed to the repo is not in
-force until an admin adopts it (see `bot.state.signers`). These commands make the common change,
+force until an admin adopts it (see `bot.state.in_force`). These commands make the common change,
 a person joining or leaving a role, one signed commit with who asked and why.
 """
 

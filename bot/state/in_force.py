@@ -31,7 +31,7 @@ from pathlib import Path
 
 from dulwich.objects import Commit
 
-from bot.state.signers import AllowedSigners
+from bot.state.allowed_signers import AllowedSigners
 from bot.state.signing import signer_of
 
 FILE = "in_force"  # in the state directory, beside the signing key
