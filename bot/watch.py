@@ -66,23 +66,26 @@ class Watcher:
         """Announces what reached main from outside the bot since the last check, once;
         returns the commits it named."""
         head = self.repo.head()
-        seen = self.seen_file.read_text().strip() if self.seen_file.exists() else None
+        seen, seen_tip = self._seen()
         if head is None or head == seen:
             return []
-        if seen is None:
-            self._remember(head)  # first start: everything so far is history, not news
-            return []
         trust = await asyncio.to_thread(self.repo.trust)
+        if seen is None:
+            self._remember(head, trust.commit)  # first start: everything so far is history
+            return []
         if trust.diverged:
             lines = self._diverged(trust)
             named = [c.id.decode() for c in trust.outside]
         else:
             found, met = await asyncio.to_thread(self._outside_commits, head, seen, trust)
-            if not found and met:
-                self._remember(head)  # only opsbot's own commits since
+            # Every commit opsbot writes on main moves the tip in force: main that moved while
+            # it stayed put was moved by someone else (back onto what is in force, say).
+            ours = met and (seen_tip is None or trust.commit != seen_tip)
+            if not found and ours:
+                self._remember(head, trust.commit)  # only opsbot's own commits since
                 return []
             lines = self._listed(found, trust) if found else []
-            if not met:
+            if not found or not met:
                 lines.insert(0, f"main was moved outside opsbot, from {seen[:7]} to {head[:7]}.")
             named = [c.id.decode() for c, _ in found]
         problems = await asyncio.to_thread(lambda: StateView(self.repo.snapshot()).problems())
@@ -90,7 +93,7 @@ class Watcher:
         if problems:
             lines.append("These files fail validation and are not applied:")
             lines += [f"  {clean(p.message)}" for p in problems]
-        self._remember(head)
+        self._remember(head, trust.commit)
         fact(log, "outside commits", count=len(named), head=head, problems=len(problems),
              diverged=trust.diverged)  # fmt: skip
         await self.announce("\n".join(lines))
@@ -155,7 +158,13 @@ class Watcher:
             sha = commit.parents[0] if commit.parents else None
         return list(reversed(found)), False
 
-    def _remember(self, head: str) -> None:
+    def _seen(self) -> tuple[str | None, str | None]:
+        """main's tip at the last look, and the tip in force then (None: not known)."""
+        words = self.seen_file.read_text().split() if self.seen_file.exists() else []
+        tip = words[1] if len(words) > 1 and words[1] != "-" else None
+        return (words[0] if words else None), tip
+
+    def _remember(self, head: str, tip: str | None) -> None:
         tmp = self.seen_file.with_suffix(".tmp")
-        tmp.write_text(head + "\n")
+        tmp.write_text(f"{head} {tip or '-'}\n")
         tmp.replace(self.seen_file)

@@ -163,7 +163,7 @@ async def test_a_secret_printed_in_two_writes_never_shows_its_first_half_in_a_li
     path = tmp_path / "api-token"
     path.write_text(secret + "\n")
     bot.edit("policy.toml", POLICY)
-    host = Host(bot, tmp_path, {"api_token": path})
+    host = Host(bot, tmp_path, {"api_token": path}, grants={"slow": ["api_token"]})
     url = "".join(f"%{b:02X}" for b in secret.encode())
     # Each write ends in the middle of the secret, once as itself, once URL-encoded.
     host.program(

@@ -150,9 +150,11 @@ def test_one_bad_pinned_identity_leaves_the_rest_of_the_policy_in_force(
 
 
 def test_a_pushed_policy_with_a_bad_entry_is_adopted_reported_and_repairable(bot: Bot) -> None:
-    bot.push({"policy.toml": DEPLOYER + f'\n[identities]\n"{CAROL}" = "{MASTER}\\r\\n"\n'}, "keys")
+    pushed = bot.push(
+        {"policy.toml": DEPLOYER + f'\n[identities]\n"{CAROL}" = "{MASTER}\\r\\n"\n'}, "keys"
+    )
 
-    adopted = bot.say("!adopt")
+    adopted = bot.say(f"!adopt {pushed[:7]}")
 
     assert adopted.ok, adopted.text
     assert f"identities.{CAROL}: must be the master key" in adopted.text
