@@ -168,7 +168,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
     signers = AllowedSigners.read(file)
     for problem in signers.problems:
-        print(f"allowed signers: {problem}", file=sys.stderr)
+        say(f"allowed signers: {problem}", file=sys.stderr)
     repo = StateRepo(paths.repo, committer=READER, signer=None)
     bad = 0
     total = 0

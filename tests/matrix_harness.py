@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.assemble import init_repo
 from bot.config import HostPaths
+from bot.state.in_force import InForceRecord
 from bot.state.message import Message
 from bot.state.repo import Identity, StateRepo
 from bot.state.signing import SigningKey
@@ -145,6 +146,7 @@ class BotProcess:
             self.repo,
             committer=Identity("opsbot", self.user_id),
             signer=SigningKey.load(self.paths.signing_key),
+            in_force=InForceRecord(self.paths.in_force),
         )
         with repo.locked():
             repo.commit(
