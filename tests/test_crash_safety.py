@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.assemble import init_repo, open_engine
+from bot.assemble import init_repo, open_engine, open_repo
 from bot.config import HostPaths
 from bot.engine.types import Reply
 from bot.transport import console
@@ -58,6 +58,17 @@ def assert_sound(repo: Path) -> None:
     for word in ("error", "missing", "broken"):
         assert word not in output, f"git fsck reports {word!r}:\n{output}"
     git(repo, "rev-parse", "--verify", "refs/heads/main^{commit}")
+
+
+def assert_in_force(repo: Path) -> None:
+    """What the killed writer put on main is in force: the record of the tip it remembers,
+    written before the ref moved and after, tells a kill on either side apart."""
+    state = open_repo(HostPaths.beside(repo))
+    try:
+        trust = state.trust()
+        assert trust.clean and trust.commit == state.head(), trust
+    finally:
+        state.close()
 
 
 def main_log(repo: Path, *paths: str) -> list[str]:
@@ -147,6 +158,7 @@ def test_killing_a_writer_at_random_moments_never_corrupts_the_repo(repo: Path) 
 
         shas = reported(output, repo, f"writer {kill}")
         assert_sound(repo)
+        assert_in_force(repo)
         for sha in shas:
             ancestor = git(repo, "merge-base", "--is-ancestor", sha, "main", check=False)
             assert ancestor.returncode == 0, f"kill {kill}: reported commit {sha} is not on main"

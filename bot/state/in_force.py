@@ -25,6 +25,7 @@ on one of the repo's two flushes, so the record costs no flush of its own.
 """
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from bot.state.signing import signer_of
 FILE = "in_force"  # in the state directory, beside the signing key
 MAX_LISTED = 1000  # outside commits listed at most (the rest are counted as "more")
 MAX_WALK = 200_000  # first parents read looking for the tip: past that, main has diverged
+RECORD_SIZE = 128  # bytes, padded: every write covers the whole record, within one disk sector
 
 
 @dataclass(frozen=True)
@@ -79,24 +81,34 @@ class InForceRecord:
     def read(self) -> Remembered | None:
         """What the file says; None when there is no file or it is not one of ours (then
         nothing is in force until `opsbot migrate` or an admin decides)."""
-        try:
-            return Remembered.parse(self.path.read_text())
-        except (OSError, UnicodeDecodeError):
-            return None
+        for _ in range(3):  # a write by another process may be under way: it takes microseconds
+            try:
+                text = self.path.read_bytes().decode()
+            except FileNotFoundError:
+                return None
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            found = Remembered.parse(text)
+            if found is not None:
+                return found
+            time.sleep(0.001)
+        return None
 
     def write(self, remembered: Remembered, *, durable: bool) -> None:
-        """Replaces the file at once (a reader sees the old or the new one). `durable`: fsync
-        it here; otherwise the caller's flush of the same filesystem does."""
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        """Writes the record over the old one in one write of one sector, in place: no new
+        file, no directory entry, so the flush that carries it has one block more to write,
+        not an inode and a directory. `durable`: fsync it here; otherwise the caller's flush
+        of the same filesystem does."""
+        data = remembered.render().encode().ljust(RECORD_SIZE, b"\n")
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
-            os.write(fd, remembered.render().encode())
+            os.pwrite(fd, data, 0)
             if durable:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, self.path)
-        if durable:
+        if created:  # once: the name itself must survive a power cut
             dir_fd = os.open(self.path.parent, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
