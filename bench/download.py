@@ -74,7 +74,8 @@ async def bot(root: Path, source: str, checksums: bool) -> None:
     from bot.downloads.host import Downloads
     from bot.downloads.run import DownloadRun
     from bot.features.catalog import FEATURES
-    from bot.runbooks.declaration import argv, bind, decode
+    from bot.runbooks.binding import argv, bind
+    from bot.runbooks.declaration import decode
     from bot.runbooks.runner import Launch, run
     from bot.transport.http import HttpListener
 

@@ -199,8 +199,11 @@ def remember_own_tip(host: Host, repo: StateRepo) -> list[str]:
         return []
     record = InForceRecord(host.paths.in_force)
     remembered = record.read()
-    own = public_blob(SigningKey.load(host.key_file).public_line())
-    tip = seed(repo.get, repo.head(), own, _elsewhere(repo))  # type: ignore[arg-type]
+    # The bot's keys, past and present: the state directory's allowed-signers file keeps every
+    # key the bot has had (the host config's file, a team's keys, is not read here).
+    own = {public_blob(SigningKey.load(host.key_file).public_line())}
+    own |= AllowedSigners.read(host.paths.allowed_signers).keys
+    tip = seed(repo.get, repo.head(), own - {None}, _elsewhere(repo))  # type: ignore[arg-type]
     if tip is None or (remembered is not None and remembered.tip == tip):
         return []
     went_elsewhere = (

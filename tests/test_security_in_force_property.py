@@ -5,6 +5,7 @@ opsbot wrote (an adopt or a discard is one), and every change made outside is an
 import asyncio
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -94,8 +95,11 @@ class History:
             self.step(0)
         elif action == "push":
             self.move_main(outside_commits(bot.repo, bot.head(), 1 + pick % 3, {"n.txt": "x"}))
-        elif action == "orphan":
-            self.move_main(outside_commits(bot.repo, None, 1, {"policy.toml": "[roles]\n"}))
+        elif action == "orphan":  # history rewritten: main's files, no parent
+            tree = git(bot.repo, "rev-parse", "main^{tree}").strip()
+            who = ["-c", "user.name=Mallory", "-c", "user.email=mallory@example.org"]
+            orphan = git(bot.repo, *who, "commit-tree", tree, "-m", f"rewritten {uuid.uuid4()}")
+            self.move_main(orphan.strip())
         elif action == "rewind":
             older = sorted(self.ours - {bot.head()})
             if older:
@@ -107,7 +111,10 @@ class History:
                 self.move_main(tips[pick % len(tips)])
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The same histories on every run: a suite that is red one run in ten helps nobody.
+@settings(
+    max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 7)), min_size=1, max_size=8))
 def test_in_force_is_always_a_tip_opsbot_wrote_and_each_outside_change_is_announced_once(
     steps: list[tuple[str, int]],

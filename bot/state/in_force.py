@@ -26,7 +26,7 @@ on one of the repo's two flushes, so the record costs no flush of its own.
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,20 +237,19 @@ def _diverged(get: Callable[[bytes], Commit], head: str, tip: str | None) -> Tru
 def seed(
     get: Callable[[bytes], Commit],
     head: str | None,
-    own_key: bytes | None,
+    own_keys: Collection[bytes],
     elsewhere: set[str],
 ) -> str | None:
     """For a repo written before opsbot remembered its tip (`opsbot migrate`, a restore of an
-    older backup): the newest commit on main's first parents that the bot's own key signed and
-    that is not one of `elsewhere` (the commits of proposal branches and of the runs ref)."""
-    if own_key is None:
-        return None
-    sha = head.encode() if head else None
+    older backup): the newest commit on main's first parents that one of the bot's own keys
+    (the present one, or one it had before) signed and that is not one of `elsewhere` (the
+    commits of proposal branches and of the runs ref)."""
+    sha = head.encode() if head and own_keys else None
     for _ in range(MAX_WALK):
         if sha is None:
             return None
         commit = get(sha)
-        if sha.decode() not in elsewhere and signer_of(commit) == own_key:
+        if sha.decode() not in elsewhere and signer_of(commit) in own_keys:
             return sha.decode()
         sha = commit.parents[0] if commit.parents else None
     return None
