@@ -137,7 +137,8 @@ def test_nothing_remembered_means_nothing_in_force_not_head(bot: Bot) -> None:
     bot.paths.in_force.unlink()
     head = bot.head()
     refused = bot.say("!deploy web 1.0.0 to prod", sender=MALLORY)
-    assert not refused.ok and "nobody may act" in refused.text
+    assert not refused.ok and "nothing is in force" in refused.text
+    assert "opsbot migrate" in refused.text
     assert bot.head() == head
 
 

@@ -291,6 +291,12 @@ class Engine:
         trust: Trust,
         internal: bool,
     ) -> tuple[Outcome, Context]:
+        if trust.commit is None and trust.head is not None:
+            raise Refused(
+                "nothing is in force: opsbot has no record of the tip of main it wrote",
+                hint="the operator runs opsbot migrate on the bot's host (it records the bot's "
+                "last commit), or restores a backup",
+            )
         policy = state.policy()
         args: dict[str, Any] = {}
         if not internal:
