@@ -207,8 +207,7 @@ def _taken_into_force(
     in_force, taken = tip, 0
     for sha in above:
         commit = get(sha)
-        signer = signer_of(commit) if team is not None else None
-        if signer is None or signer == own_key or team is None or not team.verifies(commit):
+        if team is None or signer_of(commit) in (None, own_key) or not team.verifies(commit):
             break
         in_force, taken = sha.decode(), taken + 1
     rest = above[taken:]

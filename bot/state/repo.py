@@ -308,29 +308,32 @@ class StateRepo:
 
         for obj in [*new_objects, commit]:
             self._add_object(obj)
-        in_force = self.trust().commit if ref == MAIN and self.in_force is not None else None
-        if ref == MAIN and self.in_force is not None:
-            pending = Remembered(in_force, commit.id.decode())
-            self.in_force.write(pending, durable=self._record_durable)
+        sha = commit.id.decode()
+        # Only a commit on main changes what is in force, and only where it is remembered.
+        record = self.in_force if ref == MAIN else None
+        was = self.trust().commit if record is not None else None
+        self._remember(record, Remembered(was, sha))
         self._flush()
         if before_move is not None:
-            before_move(commit.id.decode())
+            before_move(sha)
 
         tip = expect or parent
         old = None if new_ref or not tip else ObjectID(tip.encode())
         if not self._move(ref, old, commit.id):
-            if ref == MAIN and self.in_force is not None:
-                self.in_force.write(Remembered(in_force), durable=self._record_durable)
+            self._remember(record, Remembered(was))
             raise ConcurrentUpdate(f"{ref.decode()} moved away from {tip}")
-        if ref == MAIN and self.in_force is not None:
-            # Settled at once: a pending commit that main later stops containing (a push moved
-            # main away) must not read as one that never landed.
-            self.in_force.write(Remembered(commit.id.decode()), durable=self._record_durable)
+        # Settled at once: a pending commit that main later stops containing (a push moved main
+        # away) must not read as one that never landed.
+        self._remember(record, Remembered(sha))
         # dulwich fsyncs the ref file but not the directory entry its rename made: without this,
         # a power cut could undo a commit whose reply already said "done". The same flush makes
         # the settled record durable.
         self._flush()
-        return commit.id.decode()
+        return sha
+
+    def _remember(self, record: InForceRecord | None, remembered: Remembered) -> None:
+        if record is not None:
+            record.write(remembered, durable=self._record_durable)
 
     def _flush(self) -> None:
         if _syncfs is not None:
