@@ -61,8 +61,10 @@ async def gather(opsbot: Opsbot, people: list[Person]) -> str:
         await person.until(lambda p=person: room in p.client.invited_rooms, "an invite")
         await person.client.join(room)
         await person.until_joined(room, person.user_id)
-    await first.until(lambda: all(p.user_id in first.client.rooms[room].users for p in people),
-                      "everyone in the room")  # fmt: skip
+    await first.until(
+        lambda: all(p.user_id in first.client.rooms[room].users for p in people),
+        "everyone in the room",
+    )
     return room
 
 
@@ -77,8 +79,11 @@ async def burst(
             for i in range(args.each)
         ]
 
-    sent = [e for ids in await asyncio.gather(*(send_all(n, p) for n, p in enumerate(people)))
-            for e in ids]  # fmt: skip
+    sent = [
+        e
+        for ids in await asyncio.gather(*(send_all(n, p) for n, p in enumerate(people)))
+        for e in ids
+    ]
     deadline = time.monotonic() + ANSWER_TIMEOUT
     while len(answers(in_room(first, room), opsbot.user_id).keys() & set(sent)) < len(sent):
         if time.monotonic() > deadline:
@@ -94,14 +99,20 @@ async def baseline(person: Person, room: str, count: int) -> list[str]:
 
 def timestamps(person: Person, room: str, ids: list[str]) -> dict[str, int]:
     wanted = set(ids)
-    return {s["event_id"]: s["origin_server_ts"] for s in in_room(person, room)
-            if s.get("event_id") in wanted}  # fmt: skip
+    return {
+        s["event_id"]: s["origin_server_ts"]
+        for s in in_room(person, room)
+        if s.get("event_id") in wanted
+    }
 
 
-async def measure(homeserver: Homeserver, opsbot: Opsbot, logins: list[tuple[str, str]],
-                  root: Path, args: Any) -> list[dict[str, float]]:  # fmt: skip
-    people = [Person(homeserver.base_url, who, password, root / f"p{n}")
-              for n, (who, password) in enumerate(logins)]  # fmt: skip
+async def measure(
+    homeserver: Homeserver, opsbot: Opsbot, logins: list[tuple[str, str]], root: Path, args: Any
+) -> list[dict[str, float]]:
+    people = [
+        Person(homeserver.base_url, who, password, root / f"p{n}")
+        for n, (who, password) in enumerate(logins)
+    ]
     try:
         for person in people:
             await person.login()
@@ -139,10 +150,12 @@ async def one_round(
     answered = [replies[e][0]["origin_server_ts"] for e in sent]
     mine = {r["event_id"] for e in sent for r in replies[e]}
     edits = sum(
-        1 for s in events if s.get("sender") == opsbot.user_id
+        1
+        for s in events
+        if s.get("sender") == opsbot.user_id
         and s.get("content", {}).get("m.relates_to", {}).get("rel_type") == "m.replace"
         and s["content"]["m.relates_to"].get("event_id") in mine
-    )  # fmt: skip
+    )
     plain_ts = timestamps(first, room, plain)
     return {
         "commands": len(sent),
@@ -193,14 +206,18 @@ def main() -> int:
     print(f"\n{args.people} people x {args.each} !deploy, one encrypted room; each answered once")
     for number, figures in enumerate(rounds, start=1):
         n = figures["commands"]
-        print(f"round {number}: opsbot {n} answers in {figures['opsbot_s']:.1f} s "
-              f"({n / figures['opsbot_s']:.1f}/s, {figures['edits']:.0f} edits; the commands "
-              f"themselves took {figures['arrived_s']:.1f} s to arrive); client {n} "
-              f"plain messages in {figures['client_s']:.1f} s ({n / figures['client_s']:.1f}/s); "
-              f"{ratio(figures):.2f}x")  # fmt: skip
+        print(
+            f"round {number}: opsbot {n} answers in {figures['opsbot_s']:.1f} s "
+            f"({n / figures['opsbot_s']:.1f}/s, {figures['edits']:.0f} edits; the commands "
+            f"themselves took {figures['arrived_s']:.1f} s to arrive); client {n} "
+            f"plain messages in {figures['client_s']:.1f} s ({n / figures['client_s']:.1f}/s); "
+            f"{ratio(figures):.2f}x"
+        )
     median = statistics.median(ratio(r) for r in rounds)
-    print(f"opsbot / client, median of {len(rounds)} = {median:.2f}x   goal >= {GOAL:.1f}x   "
-          f"{'PASS' if median >= GOAL else 'MISS'}")  # fmt: skip
+    print(
+        f"opsbot / client, median of {len(rounds)} = {median:.2f}x   goal >= {GOAL:.1f}x   "
+        f"{'PASS' if median >= GOAL else 'MISS'}"
+    )
     return 0
 
 

@@ -110,8 +110,9 @@ async def bot(root: Path, source: str, checksums: bool) -> None:
         launch = Launch(runbook.program, args, env, 3600, 4096, job.budget)
         program_cpu = cpu(os.getpid(), children=True)
         started = time.monotonic()
-        running = asyncio.ensure_future(run(root / "hooks", launch, on_output=job.feed,
-                                            cancel=cancel))  # fmt: skip
+        running = asyncio.ensure_future(
+            run(root / "hooks", launch, on_output=job.feed, cancel=cancel)
+        )
         await job.offered.wait()
         print(json.dumps({"url": job.early_url, "offered": time.monotonic() - started}), flush=True)
         result = await running
@@ -119,11 +120,19 @@ async def bot(root: Path, source: str, checksums: bool) -> None:
         guard.cancel()
         delivery = await asyncio.to_thread(job.deliver, result.status == "ok", {}, 0, None)
         checked = time.monotonic()
-        print(json.dumps({
-            "ok": delivery.ok, "text": delivery.text, "output": result.output.decode()[-500:],
-            "fetch": exited - started, "check": checked - exited,
-            "program cpu": cpu(os.getpid(), children=True) - program_cpu,
-        }), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "ok": delivery.ok,
+                    "text": delivery.text,
+                    "output": result.output.decode()[-500:],
+                    "fetch": exited - started,
+                    "check": checked - exited,
+                    "program cpu": cpu(os.getpid(), children=True) - program_cpu,
+                }
+            ),
+            flush=True,
+        )
     await listener.stop()
 
 
@@ -257,8 +266,10 @@ def main() -> None:
         chosen = [s.strip() for s in args.sinks.split(",")]
         server = subprocess.Popen(
             [sys.executable, __file__, "--serve", str(root / "www"), str(args.source_mib_s)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         results: dict[str, list[dict[str, float]]] = {s: [] for s in chosen}
         loads = []
         try:
@@ -267,10 +278,19 @@ def main() -> None:
             source = f"http://127.0.0.1:{port}/"
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             proc = subprocess.Popen(
-                [sys.executable, __file__, "--bot", str(root), source,
-                 "none" if args.no_checksums else "checksums"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    __file__,
+                    "--bot",
+                    str(root),
+                    source,
+                    "none" if args.no_checksums else "checksums",
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
             assert proc.stdin and proc.stdout
             json.loads(proc.stdout.readline())  # ready: imports done, listener up
 
@@ -295,9 +315,11 @@ def main() -> None:
     checked = "without checksums" if args.no_checksums else "checked against SHA256SUMS"
     if args.source_mib_s:
         checked += f", the source paced at {args.source_mib_s:g} MiB/s"
-    print(f"{args.size_mib} MiB, {checked}, median of {args.runs} runs; load average (1 min) "
-          f"as each run started: {', '.join(f'{x:.2f}' for x in loads)} on {os.cpu_count()} "
-          "cores")  # fmt: skip
+    print(
+        f"{args.size_mib} MiB, {checked}, median of {args.runs} runs; load average (1 min) "
+        f"as each run started: {', '.join(f'{x:.2f}' for x in loads)} on {os.cpu_count()} "
+        "cores"
+    )
     for sink in chosen:
         print(f"\nthe curls write to {'a file' if sink == 'file' else '/dev/null'}:")
         for key in results[sink][0]:

@@ -40,11 +40,18 @@ images:
 
 
 def say(engine: Engine, text: str) -> None:
-    reply = engine.run(Invocation(
-        sender=ALICE, sender_name="Alice", text=text, event_id=f"${uuid.uuid4().hex}",
-        received_at=datetime.now(UTC), room_id="!bench:example.org", room_name="#bench",
-        transport="console",
-    ))  # fmt: skip
+    reply = engine.run(
+        Invocation(
+            sender=ALICE,
+            sender_name="Alice",
+            text=text,
+            event_id=f"${uuid.uuid4().hex}",
+            received_at=datetime.now(UTC),
+            room_id="!bench:example.org",
+            room_name="#bench",
+            transport="console",
+        )
+    )
     assert reply is not None and reply.ok, reply
 
 
@@ -87,8 +94,10 @@ def main() -> None:
     print(f"!deploy, hook app (deployment only):     median {p:.2f} ms over {len(plain)}")
     print(f"!deploy, gitops app (deployment+overlay): median {r:.2f} ms over {len(rendered)}")
     added = r - p
-    print(f"rendering adds {added:.2f} ms ({r / p:.2f}x; goal < {GOAL_MS:g} ms): "
-          f"{'met' if added < GOAL_MS else 'NOT met'}")  # fmt: skip
+    print(
+        f"rendering adds {added:.2f} ms ({r / p:.2f}x; goal < {GOAL_MS:g} ms): "
+        f"{'met' if added < GOAL_MS else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -69,9 +69,14 @@ class Child:
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                self.argv, cwd=PROJECT, env=self.env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, process_group=0,
-            )  # fmt: skip
+                self.argv,
+                cwd=PROJECT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                process_group=0,
+            )
 
     def wait_until(self, ready: Callable[[], bool], timeout: float = READY_TIMEOUT) -> None:
         assert self.process is not None
@@ -162,10 +167,17 @@ class EchoBot(Child):
         self.user_id = homeserver.register("echo", password)
         (root / "password").write_text(password)
         argv = [
-            sys.executable, str(HERE / "echo_bot.py"), "--homeserver", homeserver.base_url,
-            "--user-id", self.user_id, "--password-file", str(root / "password"),
-            "--store", str(root / "store"),
-        ]  # fmt: skip
+            sys.executable,
+            str(HERE / "echo_bot.py"),
+            "--homeserver",
+            homeserver.base_url,
+            "--user-id",
+            self.user_id,
+            "--password-file",
+            str(root / "password"),
+            "--store",
+            str(root / "store"),
+        ]
         super().__init__("echo bot", argv, root / "echo.log")
 
     def ready(self) -> bool:

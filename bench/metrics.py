@@ -199,22 +199,29 @@ def incident_toml(
     number: int, sev: str, opened: datetime, resolved: datetime | None, cause: str | None
 ) -> str:
     lines = [
-        f'title = "Incident {number}"', f'severity = "{sev}"',
+        f'title = "Incident {number}"',
+        f'severity = "{sev}"',
         f'status = "{"resolved" if resolved else "investigating"}"',
-        f'reporter = "{ALICE}"', f"opened_at = {opened:%Y-%m-%dT%H:%M:%SZ}",
-    ]  # fmt: skip
+        f'reporter = "{ALICE}"',
+        f"opened_at = {opened:%Y-%m-%dT%H:%M:%SZ}",
+    ]
     if resolved:
-        lines += [f"acknowledged_at = {opened + (resolved - opened) / 4:%Y-%m-%dT%H:%M:%SZ}",
-                  f"resolved_at = {resolved:%Y-%m-%dT%H:%M:%SZ}"]  # fmt: skip
+        lines += [
+            f"acknowledged_at = {opened + (resolved - opened) / 4:%Y-%m-%dT%H:%M:%SZ}",
+            f"resolved_at = {resolved:%Y-%m-%dT%H:%M:%SZ}",
+        ]
     if cause:
         lines.append(f'cause = "{cause}"')
     return "\n".join(lines) + "\n"
 
 
 def note_batch(
-    builder: Builder, notes: Dir,
-    unnoted: list[tuple[str, str, str, str, datetime, bool]], parent: bytes | None, at: datetime,
-) -> bytes:  # fmt: skip
+    builder: Builder,
+    notes: Dir,
+    unnoted: list[tuple[str, str, str, str, datetime, bool]],
+    parent: bytes | None,
+    at: datetime,
+) -> bytes:
     for sha, env, app, version, asked, ok in unnoted:
         done = asked + timedelta(minutes=3)
         status = "ok" if ok else "failed"
@@ -272,8 +279,10 @@ def main() -> int:
         if paths is None:
             began = time.perf_counter()
             paths, main_commits, notes_commits = build(root, args.commits, args.days)
-            print(f"built {main_commits} commits on main and {notes_commits} notes commits "
-                  f"in {time.perf_counter() - began:.1f} s")  # fmt: skip
+            print(
+                f"built {main_commits} commits on main and {notes_commits} notes commits "
+                f"in {time.perf_counter() - began:.1f} s"
+            )
             (root / "built").write_text(f"{args.commits} {args.days}\n")
         else:
             print(f"reusing the repo built in {root}")
@@ -282,8 +291,10 @@ def main() -> int:
             index = Index(paths.index)
             count = index.rebuild(StateRepo(paths.repo, committer=READER, signer=None))
             index.close()
-            print(f"cold index: {count} commits and the notes indexed from nothing in "
-                  f"{time.perf_counter() - began:.1f} s (what `opsbot reindex` does)")  # fmt: skip
+            print(
+                f"cold index: {count} commits and the notes indexed from nothing in "
+                f"{time.perf_counter() - began:.1f} s (what `opsbot reindex` does)"
+            )
         engine = open_engine(paths)
         try:
             cold = timed(engine, "!metrics")
@@ -291,8 +302,10 @@ def main() -> int:
             for text in ("!metrics", "!metrics prod --since 30d"):
                 runs = [timed(engine, text) for _ in range(args.runs)]
                 median = statistics.median(runs)
-                print(f"warm {text!r}: median {median * 1000:.0f} ms over {args.runs} runs, "
-                      f"max {max(runs) * 1000:.0f} ms (goal <= {GOAL * 1000:.0f} ms)")  # fmt: skip
+                print(
+                    f"warm {text!r}: median {median * 1000:.0f} ms over {args.runs} runs, "
+                    f"max {max(runs) * 1000:.0f} ms (goal <= {GOAL * 1000:.0f} ms)"
+                )
                 reply = engine.run(in_room(text))
                 assert reply is not None
                 print("  " + reply.text.replace("\n", "\n  "))

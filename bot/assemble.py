@@ -192,12 +192,20 @@ def open_engine(
     index.sync(repo)
     ledger.settle(index.knows)
     return Engine(
-        default_registry(), repo, index, ledger, requests=request_kinds(),
-        names=("opsbot", name), devices=devices, identities=identities, runtime=runtime,
-        on_commit=on_commit, identity=identity,
+        default_registry(),
+        repo,
+        index,
+        ledger,
+        requests=request_kinds(),
+        names=("opsbot", name),
+        devices=devices,
+        identities=identities,
+        runtime=runtime,
+        on_commit=on_commit,
+        identity=identity,
         runbooks=RunbookHost(ledger, paths.state_dir / runs_journal.FILE, runbook_grants),
         **({"clock": clock} if clock else {}),
-    )  # fmt: skip
+    )
 
 
 def open_ledger(paths: HostPaths) -> Ledger:

@@ -353,8 +353,13 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", help="create a state repo from the template (first commit signed)")
     repo_args(p, positional=True)
-    p.add_argument("--admin", action="append", required=True, metavar="USER",
-                   help="Matrix id of an admin, e.g. @alice:example.org (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--admin",
+        action="append",
+        required=True,
+        metavar="USER",
+        help="Matrix id of an admin, e.g. @alice:example.org (repeatable)",
+    )
     p.add_argument("--bot", default=DEFAULT_BOT_ID, metavar="USER", help="the bot's own Matrix id")
     p.add_argument(
         "--key", type=Path, help="sign with this key (default: make one in the state dir)"
@@ -393,10 +398,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("scope", nargs="?", help="an environment or an app (default: all of them)")
     p.add_argument("--since", metavar="30d|90d|...", help="how far back to look (default 90d)")
     form = p.add_mutually_exclusive_group()
-    form.add_argument("--json", dest="format", action="store_const", const="json",
-                      help="JSON, with the weekly series")  # fmt: skip
-    form.add_argument("--csv", dest="format", action="store_const", const="csv",
-                      help="CSV: figure, n, value, unit, level")  # fmt: skip
+    form.add_argument(
+        "--json",
+        dest="format",
+        action="store_const",
+        const="json",
+        help="JSON, with the weekly series",
+    )
+    form.add_argument(
+        "--csv",
+        dest="format",
+        action="store_const",
+        const="csv",
+        help="CSV: figure, n, value, unit, level",
+    )
     p.set_defaults(func=cmd_metrics, format="table")
 
     p = sub.add_parser(
@@ -405,9 +420,11 @@ def parser() -> argparse.ArgumentParser:
     )
     repo_args(p)
     p.add_argument(
-        "--allowed-signers", type=Path, metavar="FILE",
+        "--allowed-signers",
+        type=Path,
+        metavar="FILE",
         help="the public keys to trust (default: <state-dir>/allowed_signers)",
-    )  # fmt: skip
+    )
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser(
@@ -426,12 +443,14 @@ def parser() -> argparse.ArgumentParser:
         "verifications from Element",
     )
     p.add_argument(
-        "action", nargs="?", default="show",
+        "action",
+        nargs="?",
+        default="show",
         choices=["show", "reset", "verifications", "confirm", "reject"],
         help="show (default); reset: new cross-signing keys, announced; verifications: the "
         "emoji verifications from Element waiting for you; confirm/reject ID: your decision "
         "after comparing the emojis with the person",
-    )  # fmt: skip
+    )
     p.add_argument("id", nargs="?", type=int, help="the verification (confirm, reject)")
     p.add_argument("--config", type=Path, required=True, help="host config (TOML)")
     p.set_defaults(func=cmd_keys)
@@ -559,8 +578,12 @@ def _upkeep_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     host_args(p)
     p.add_argument("--to", type=Path, required=True, help="a new or empty directory")
-    p.add_argument("--no-index", dest="index", action="store_false",
-                   help="leave out the index (it is rebuilt from the repo)")  # fmt: skip
+    p.add_argument(
+        "--no-index",
+        dest="index",
+        action="store_false",
+        help="leave out the index (it is rebuilt from the repo)",
+    )
     p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser("restore", help="bring back a bot from a backup and a clone of its repo")

@@ -414,14 +414,18 @@ def _alerts(
     elif not token and not unauthenticated:
         # Alerts open incidents and page people: anyone who can reach the port must not.
         problem(
-            "alerts", "token_file", "missing: the bearer token Alertmanager must send (or "
+            "alerts",
+            "token_file",
+            "missing: the bearer token Alertmanager must send (or "
             "unauthenticated = true, with a loopback [http] listen)",
-        )  # fmt: skip
+        )
     elif unauthenticated and http is not None and not loopback(http.host):
         problem(
-            "alerts", "unauthenticated", f"true, but [http] listen is on {http.host}, not a "
+            "alerts",
+            "unauthenticated",
+            f"true, but [http] listen is on {http.host}, not a "
             "loopback address like 127.0.0.1: set token_file",
-        )  # fmt: skip
+        )
     rate = table.get("requests_per_minute", AlertsConfig.requests_per_minute)
     if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
         problem("alerts", "requests_per_minute", "must be a whole number >= 1")
@@ -512,8 +516,12 @@ def _runbooks(data: dict[str, Any], problem: Problem) -> RunbooksConfig:
         days = RunbooksConfig.keep_output_days
     secrets = table.get("secrets", {})
     if not isinstance(secrets, dict):
-        problem("runbooks", "secrets", 'must be a table of name = "file", like '
-                '{ db_password = "/run/credentials/opsbot.service/db-password" }')  # fmt: skip
+        problem(
+            "runbooks",
+            "secrets",
+            'must be a table of name = "file", like '
+            '{ db_password = "/run/credentials/opsbot.service/db-password" }',
+        )
         return RunbooksConfig(keep_output_days=days)
     found: dict[str, Path] = {}
     for name, file in secrets.items():

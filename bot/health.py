@@ -86,8 +86,11 @@ async def login(config: Config) -> Finding:
             if token is None:
                 async with http.get(f"{base}/_matrix/client/versions") as response:
                     if response.status != 200:
-                        return fail("login", f"{base} answers {response.status} to /versions",
-                                    "check [matrix] homeserver")  # fmt: skip
+                        return fail(
+                            "login",
+                            f"{base} answers {response.status} to /versions",
+                            "check [matrix] homeserver",
+                        )
                 return ok("login", f"{base} answers; opsbot run logs in with password_file once")
             headers = {"Authorization": f"Bearer {token}"}
             url = f"{base}/_matrix/client/v3/account/whoami"
@@ -95,23 +98,32 @@ async def login(config: Config) -> Finding:
                 body = await response.json(content_type=None)
                 status = response.status
     except (aiohttp.ClientError, TimeoutError, ValueError) as e:
-        return fail("login", f"cannot reach {base}: {type(e).__name__} {e}".strip(),
-                    "check [matrix] homeserver and the network")  # fmt: skip
+        return fail(
+            "login",
+            f"cannot reach {base}: {type(e).__name__} {e}".strip(),
+            "check [matrix] homeserver and the network",
+        )
     if status == 401:
         return fail(
-            "login", f"{base} does not accept the bot's access token (revoked?)",
+            "login",
+            f"{base} does not accept the bot's access token (revoked?)",
             f"give a new token, or remove {config.paths.state_dir}/matrix/credentials.json "
             "so that opsbot run logs in again with password_file",
-        )  # fmt: skip
+        )
     if status != 200 or not isinstance(body, dict):
         return fail("login", f"whoami answered {status}", "check [matrix] homeserver")
     user, device = body.get("user_id"), body.get("device_id")
     if user != matrix.user_id:
-        return fail("login", f"the token is {user}'s, not {matrix.user_id}'s",
-                    "check [matrix] user_id and the state directory")  # fmt: skip
+        return fail(
+            "login",
+            f"the token is {user}'s, not {matrix.user_id}'s",
+            "check [matrix] user_id and the state directory",
+        )
     if saved and device and saved.get("device_id") != device:
-        return warn("login", f"logged in as {user}, but as device {device}, not the saved "
-                    f"{saved.get('device_id')}")  # fmt: skip
+        return warn(
+            "login",
+            f"logged in as {user}, but as device {device}, not the saved {saved.get('device_id')}",
+        )
     return ok("login", f"logged in as {user}, device {device}")
 
 
@@ -144,31 +156,50 @@ def repo(config: Config) -> list[Finding]:
         if trust.clean and trust.commit is not None:
             found.append(ok("repo", f"main at {head[:7]}, as opsbot wrote it"))
         elif trust.commit is None and not trust.outside:
-            found.append(warn(
-                "repo", "opsbot has no record of the tip of main it wrote: nothing is in force",
-                f"opsbot migrate --config {config.source}",
-            ))  # fmt: skip
+            found.append(
+                warn(
+                    "repo",
+                    "opsbot has no record of the tip of main it wrote: nothing is in force",
+                    f"opsbot migrate --config {config.source}",
+                )
+            )
         elif trust.diverged:
-            found.append(warn(
-                "repo", f"main was moved outside opsbot (now {head[:7]}): not in force, and "
-                "nothing is written", f"an admin reviews it and types !adopt {head[:7]} or "
-                "!discard",
-            ))  # fmt: skip
+            found.append(
+                warn(
+                    "repo",
+                    f"main was moved outside opsbot (now {head[:7]}): not in force, and "
+                    "nothing is written",
+                    f"an admin reviews it and types !adopt {head[:7]} or !discard",
+                )
+            )
         else:
-            found.append(warn(
-                "repo", f"{trust.count} commit(s) on main opsbot did not write: not in force, "
-                "and nothing is written on top", f"an admin reviews them and types !adopt "
-                f"{head[:7]} or !discard",
-            ))  # fmt: skip
+            found.append(
+                warn(
+                    "repo",
+                    f"{trust.count} commit(s) on main opsbot did not write: not in force, "
+                    "and nothing is written on top",
+                    f"an admin reviews them and types !adopt {head[:7]} or !discard",
+                )
+            )
         problems = StateView(state.trusted_snapshot()).problems()
         if problems:
-            found.append(warn("records", f"{len(problems)} file(s) do not validate",
-                              f"opsbot check --config {config.source} lists them"))  # fmt: skip
+            found.append(
+                warn(
+                    "records",
+                    f"{len(problems)} file(s) do not validate",
+                    f"opsbot check --config {config.source} lists them",
+                )
+            )
         from bot.state import layout
 
         if layout.version_of(state.snapshot()) < layout.CURRENT:
-            found.append(warn("layout", "the repo has an earlier release's layout",
-                              f"opsbot migrate --config {config.source}"))  # fmt: skip
+            found.append(
+                warn(
+                    "layout",
+                    "the repo has an earlier release's layout",
+                    f"opsbot migrate --config {config.source}",
+                )
+            )
         return found
     finally:
         state.close()
@@ -194,8 +225,13 @@ def secrets(config: Config) -> list[Finding]:
                 found.append(fail("keys", f"{label} {path} is missing"))
             continue
         if _mode(path) & 0o077:
-            found.append(fail("keys", f"{label} {path} is mode {_mode(path):04o}, readable by "
-                              "others", f"chmod 600 {path}"))  # fmt: skip
+            found.append(
+                fail(
+                    "keys",
+                    f"{label} {path} is mode {_mode(path):04o}, readable by others",
+                    f"chmod 600 {path}",
+                )
+            )
     return found or [
         ok("keys", "the signing key and secret files are readable by their owner alone")
     ]
@@ -205,8 +241,10 @@ def _secret_files(config: Config) -> Iterator[tuple[str, Path, bool]]:
     yield "signing key", config.signing_key, True
     matrix = config.matrix
     if matrix is not None:
-        for label, file in (("password_file", matrix.password_file),
-                            ("access_token_file", matrix.access_token_file)):  # fmt: skip
+        for label, file in (
+            ("password_file", matrix.password_file),
+            ("access_token_file", matrix.access_token_file),
+        ):
             if file is not None:
                 yield label, file, False  # used once, and may be gone after the first login
     state = config.paths.state_dir / "matrix"
@@ -241,33 +279,52 @@ def listener(config: Config) -> Finding:
             return ok("listener", f"{where} is free")
         except OSError as e:
             if e.errno != errno.EADDRINUSE:
-                return fail("listener", f"cannot listen on {where}: {e.strerror}",
-                            "check [http] listen")  # fmt: skip
+                return fail(
+                    "listener", f"cannot listen on {where}: {e.strerror}", "check [http] listen"
+                )
     holder = ports.listening_on(http.port)
     if holder is None:
-        return fail("listener", f"{where} is in use by a process this user cannot see",
-                    "stop it, or change [http] listen")  # fmt: skip
+        return fail(
+            "listener",
+            f"{where} is in use by a process this user cannot see",
+            "stop it, or change [http] listen",
+        )
     who = f"pid {holder.pid}: {holder.command_line()}"
     # The bot is the process with its state directory's files open, whatever it is called.
     if holder.holds_open_under(config.paths.state_dir):
         return ok("listener", f"{where} is held by opsbot itself ({who})")
-    return fail("listener", f"{where} is in use by another program ({who})",
-                "stop it, or change [http] listen")  # fmt: skip
+    return fail(
+        "listener",
+        f"{where} is in use by another program ({who})",
+        "stop it, or change [http] listen",
+    )
 
 
 def mirrors(remotes: tuple[str, ...]) -> list[Finding]:
     found = []
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0",
-           "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=10"}  # fmt: skip
+    env = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=10",
+    }
     for remote in remotes:
         try:
             result = subprocess.run(
-                ["git", "ls-remote", "--heads", remote, "main"], capture_output=True, text=True,
-                env=env, timeout=TIMEOUT * 2, check=False,
-            )  # fmt: skip
+                ["git", "ls-remote", "--heads", remote, "main"],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=TIMEOUT * 2,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
-            found.append(warn("mirror", f"{remote} did not answer in {TIMEOUT * 2:g}s",
-                              "check the network and the URL"))  # fmt: skip
+            found.append(
+                warn(
+                    "mirror",
+                    f"{remote} did not answer in {TIMEOUT * 2:g}s",
+                    "check the network and the URL",
+                )
+            )
             continue
         if result.returncode == 0:
             found.append(ok("mirror", f"{remote} is reachable"))

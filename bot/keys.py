@@ -116,10 +116,11 @@ def reset_identity(config: Config) -> list[str]:
     fact(log, "cross-signing identity reset", master=shown)
     return [
         f"new master key: {shown}",
-        f"device: {identity.device_id}, signed now" if signed else
-        "device: signed by the bot at its next start",
+        f"device: {identity.device_id}, signed now"
+        if signed
+        else "device: signed by the bot at its next start",
         "the rooms are told once the bot runs; restart it so !whoami shows the new key",
-    ]  # fmt: skip
+    ]
 
 
 async def _reset(
@@ -129,9 +130,11 @@ async def _reset(
     # No crypto store here: the running bot holds it. The device's key is checked against the
     # one the bot recorded instead (see cross_signing.reset).
     client = AsyncClient(
-        config.matrix.homeserver, session["user_id"], device_id=session["device_id"],
+        config.matrix.homeserver,
+        session["user_id"],
+        device_id=session["device_id"],
         config=AsyncClientConfig(encryption_enabled=False, request_timeout=60, max_timeouts=2),
-    )  # fmt: skip
+    )
     # What a login would have set (nio's restore_login also wants the crypto store).
     client.user_id, client.access_token = session["user_id"], session["access_token"]
     try:
@@ -151,8 +154,10 @@ def verifications(config: Config) -> list[str]:
     if not waiting:
         lines = ["no verification is waiting (start one in Element: the bot's profile, Verify)"]
     else:
-        lines = ["waiting for you: compare with what the person's Element shows, then "
-                 "opsbot keys confirm ID (they match) or opsbot keys reject ID"]  # fmt: skip
+        lines = [
+            "waiting for you: compare with what the person's Element shows, then "
+            "opsbot keys confirm ID (they match) or opsbot keys reject ID"
+        ]
         for v in waiting:
             lines += [
                 f"{v.id}: {_who(v)}, since {_when(v.created)}",

@@ -205,10 +205,14 @@ class Mirrors:
         delay = min(self.backoff_first * 2 ** (mirror.failures - 1), self.backoff_cap)
         mirror.retry_at = time.monotonic() + delay
         fact(
-            log, "mirror push failed", logging.WARNING if mirror.failures == 1 else logging.INFO,
-            remote=shown(mirror.remote), attempt=mirror.failures, retry_in=f"{delay:.0f}s",
+            log,
+            "mirror push failed",
+            logging.WARNING if mirror.failures == 1 else logging.INFO,
+            remote=shown(mirror.remote),
+            attempt=mirror.failures,
+            retry_in=f"{delay:.0f}s",
             error=error,
-        )  # fmt: skip
+        )
         if mirror.failures >= self.report_after and not mirror.reported:
             mirror.reported = True
             await self.announce(

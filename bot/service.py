@@ -121,13 +121,20 @@ async def _serve(
     stack.callback(journal.close)
     try:
         repo = open_repo(
-            config.paths, config.bot_id, key_file=config.signing_key,
+            config.paths,
+            config.bot_id,
+            key_file=config.signing_key,
             extra_signers=config.extra_signers,
-        )  # fmt: skip
+        )
         problems = await asyncio.to_thread(repo_problems, repo)
     except Exception as e:  # whatever it is, the bot cannot serve a repo it cannot read
-        fact(log, "cannot read the state repo", logging.ERROR, repo=config.paths.repo,
-             error=f"{type(e).__name__}: {e}")  # fmt: skip
+        fact(
+            log,
+            "cannot read the state repo",
+            logging.ERROR,
+            repo=config.paths.repo,
+            error=f"{type(e).__name__}: {e}",
+        )
         return 1
     for problem in problems:
         fact(log, "state repo problem", logging.WARNING, problem=problem)
@@ -174,15 +181,20 @@ async def _serve(
     async def on_outcome(outcome: RunOutcome) -> None:
         ledger.amend(Amend(outcome.commit, describe(outcome)), f"amend:{uuid.uuid4().hex}")
         if outcome.final and outcome.status == "failed":
-            announce_now(f"deploy of {outcome.app} {outcome.version} to {outcome.env} "
-                         f"{describe(outcome)}")  # fmt: skip
+            announce_now(
+                f"deploy of {outcome.app} {outcome.version} to {outcome.env} {describe(outcome)}"
+            )
 
     reconciler = Reconciler(
-        repo, config.paths.state_dir, config.reconcile.hooks_dir,
-        interval=config.reconcile.interval, timeout=config.reconcile.timeout,
-        retries=config.reconcile.retries, on_outcome=on_outcome,
+        repo,
+        config.paths.state_dir,
+        config.reconcile.hooks_dir,
+        interval=config.reconcile.interval,
+        timeout=config.reconcile.timeout,
+        retries=config.reconcile.retries,
+        on_outcome=on_outcome,
         announcing=ledger.being_announced,
-    )  # fmt: skip
+    )
     stack.callback(reconciler.close)
     mirrors = Mirrors(repo, config.mirrors, announce)
 
@@ -198,38 +210,56 @@ async def _serve(
 
     people = People(client, config.matrix.share_keys_with, identity_seen)
     engine = open_engine(
-        config.paths, repo=repo, devices=journal, identities=people, runtime=reconciler,
+        config.paths,
+        repo=repo,
+        devices=journal,
+        identities=people,
+        runtime=reconciler,
         runbook_grants=config.runbooks.grants,
         on_commit=committed,
-        ledger=ledger, identity=identity.describe(),
-    )  # fmt: skip
+        ledger=ledger,
+        identity=identity.describe(),
+    )
     engines.append(engine)
     services = Services(engine, config)
     # The host side of !run: takes the jobs the command owes, runs, streams, records.
     downloads = Downloads.of(config)
     stack.callback(downloads.close)
     executor = Executor(
-        repo, ledger, services, config.reconcile.hooks_dir, config.paths.state_dir,
-        config.runbooks.secrets, keep_output_days=config.runbooks.keep_output_days,
+        repo,
+        ledger,
+        services,
+        config.reconcile.hooks_dir,
+        config.paths.state_dir,
+        config.runbooks.secrets,
+        keep_output_days=config.runbooks.keep_output_days,
         grants=config.runbooks.grants,
         downloads=downloads,
-    )  # fmt: skip
+    )
     stack.callback(executor.close)
 
     verifier = Verifier(client, config.paths.state_dir, identity.master, people)
     stack.callback(verifier.close)
     transport = MatrixTransport(
-        client, engine, journal, rate_limit=RateLimit(config.matrix.commands_per_minute),
-        observers=[o for feature in FEATURES for o in feature.observers], people=people,
-        room_found=ledger.room_found, heard=ledger.heard, verifier=verifier,
-    )  # fmt: skip
+        client,
+        engine,
+        journal,
+        rate_limit=RateLimit(config.matrix.commands_per_minute),
+        observers=[o for feature in FEATURES for o in feature.observers],
+        people=people,
+        room_found=ledger.room_found,
+        heard=ledger.heard,
+        verifier=verifier,
+    )
     deliverer = Deliverer(client, engine, ledger, people=people)
     if config.http is not None:
         listener = HttpListener(
-            config, services, [r for f in FEATURES for r in f.routes],
+            config,
+            services,
+            [r for f in FEATURES for r in f.routes],
             pages=[p for f in FEATURES for p in f.pages],
             readers=[r for f in FEATURES for r in f.readers],
-        )  # fmt: skip
+        )
         try:
             await listener.start()
         except (ConfigError, OSError) as e:
@@ -239,11 +269,20 @@ async def _serve(
         if downloads.settings.public_url is None:
             downloads.base_url = listener.url  # the port it bound (0 in the config: any)
     watcher = Watcher(
-        repo, config.paths.state_dir / "watched_head", announce, reconciler.trigger,
+        repo,
+        config.paths.state_dir / "watched_head",
+        announce,
+        reconciler.trigger,
         problems=len(problems),
-    )  # fmt: skip
-    fact(log, "started", user=client.user_id, device=client.device_id, repo=config.paths.repo,
-         identity=identity.describe())  # fmt: skip
+    )
+    fact(
+        log,
+        "started",
+        user=client.user_id,
+        device=client.device_id,
+        repo=config.paths.repo,
+        identity=identity.describe(),
+    )
     ready = asyncio.Event()
 
     def now_ready() -> None:
@@ -265,9 +304,12 @@ async def _serve(
         asyncio.ensure_future(mirrors.run(stop)),
         asyncio.ensure_future(verifier.run(stop)),
         asyncio.ensure_future(executor.run(stop)),
-        *(asyncio.ensure_future(_task(t, services, ready, stop)) for f in FEATURES
-          for t in f.tasks),
-    ]  # fmt: skip
+        *(
+            asyncio.ensure_future(_task(t, services, ready, stop))
+            for f in FEATURES
+            for t in f.tasks
+        ),
+    ]
     tasks.append(asyncio.ensure_future(_learn_upload_limit(client, services, ready, stop)))
     try:
         await _first_failure(transport.run(halt, now_ready), delivering)
@@ -349,8 +391,13 @@ async def _migrate(config: Config) -> int | None:
         fact(log, "cannot start", logging.ERROR, error=e.message)
         return 2
     except Exception as e:  # an unreadable repo or state dir: as the checks below would say
-        fact(log, "cannot read the state repo", logging.ERROR, repo=config.paths.repo,
-             error=f"{type(e).__name__}: {e}")  # fmt: skip
+        fact(
+            log,
+            "cannot read the state repo",
+            logging.ERROR,
+            repo=config.paths.repo,
+            error=f"{type(e).__name__}: {e}",
+        )
         return 1
     for line in report.done:
         fact(log, "migrated", step=line)
@@ -367,8 +414,12 @@ async def _wind_down(transport: MatrixTransport, stop: asyncio.Event, halt: asyn
     fact(log, "stopping", in_flight=transport.in_flight)
     sdnotify.notify("STOPPING=1", f"STATUS=stopping: {what}")
     if not await transport.close(DRAIN_SECONDS):
-        fact(log, "stopping before the command in flight was answered; the next start answers it",
-             logging.WARNING, waited=f"{DRAIN_SECONDS:g}s")  # fmt: skip
+        fact(
+            log,
+            "stopping before the command in flight was answered; the next start answers it",
+            logging.WARNING,
+            waited=f"{DRAIN_SECONDS:g}s",
+        )
     halt.set()
 
 

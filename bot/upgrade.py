@@ -100,10 +100,13 @@ class Host:
 
     def reader(self) -> StateRepo:
         return StateRepo(
-            self.paths.repo, committer=Identity("opsbot", self.bot_id), signer=None,
-            signers=self.signers(), in_force=InForceRecord(self.paths.in_force),
+            self.paths.repo,
+            committer=Identity("opsbot", self.bot_id),
+            signer=None,
+            signers=self.signers(),
+            in_force=InForceRecord(self.paths.in_force),
             team=AllowedSigners.read(self.extra_signers) if self.extra_signers else None,
-        )  # fmt: skip
+        )
 
 
 class OtherBot(OpsbotError):

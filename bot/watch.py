@@ -94,8 +94,14 @@ class Watcher:
             lines.append("These files fail validation and are not applied:")
             lines += [f"  {clean(p.message)}" for p in problems]
         self._remember(head, trust.commit)
-        fact(log, "outside commits", count=len(named), head=head, problems=len(problems),
-             diverged=trust.diverged)  # fmt: skip
+        fact(
+            log,
+            "outside commits",
+            count=len(named),
+            head=head,
+            problems=len(problems),
+            diverged=trust.diverged,
+        )
         await self.announce("\n".join(lines))
         self.on_change()
         return named

@@ -79,8 +79,10 @@ def _start_bot(
     log = (root / "opsbot.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
-        stdout=log, stderr=log, process_group=0,
-    )  # fmt: skip
+        stdout=log,
+        stderr=log,
+        process_group=0,
+    )
     deadline = time.monotonic() + 60
     while b"msg=ready" not in (root / "opsbot.log").read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:

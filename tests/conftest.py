@@ -147,9 +147,10 @@ def owed_notices(bot: Bot, source: str) -> list[tuple[str, str]]:
     return [
         (owed.effect.rooms[0] if owed.effect.rooms else "announcement rooms", owed.effect.text)
         for owed in bot.engine.ledger.due()
-        if isinstance(owed.effect, Notify) and owed.identity.startswith(f"{source}:")
+        if isinstance(owed.effect, Notify)
+        and owed.identity.startswith(f"{source}:")
         and "#" not in owed.identity
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture

@@ -89,19 +89,28 @@ def commit_files(bot: Bot, files: dict[str, str], summary: str = "edit by hand")
     with state.locked():
         return state.commit(
             {path: text.encode() for path, text in files.items()},
-            Message(summary=summary), Identity("Alice", ALICE), bot.clock(), parent=state.head(),
-        )  # fmt: skip
+            Message(summary=summary),
+            Identity("Alice", ALICE),
+            bot.clock(),
+            parent=state.head(),
+        )
 
 
 def declare(bot: Bot) -> Bot:
     """web is rendered for Kustomize (a base, and people's overlays in staging and prod; dev's is
     opsbot's to write), api for Helm."""
-    commit_files(bot, {
-        "apps/web.toml": WEB, "apps/api.toml": API, **BASE,
-        "deploy/prod/web/kustomization.yaml": OVERLAY,
-        "deploy/staging/web/kustomization.yaml": STAGING,
-        "deploy/prod/web/replicas.yaml": REPLICAS,
-    }, "declare web and api for the GitOps engine")  # fmt: skip
+    commit_files(
+        bot,
+        {
+            "apps/web.toml": WEB,
+            "apps/api.toml": API,
+            **BASE,
+            "deploy/prod/web/kustomization.yaml": OVERLAY,
+            "deploy/staging/web/kustomization.yaml": STAGING,
+            "deploy/prod/web/replicas.yaml": REPLICAS,
+        },
+        "declare web and api for the GitOps engine",
+    )
     return bot
 
 

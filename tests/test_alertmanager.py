@@ -97,12 +97,15 @@ receivers:
     log = (tmp_path / "alertmanager.log").open("w")
     process = subprocess.Popen(
         [
-            BINARY, f"--config.file={tmp_path / 'alertmanager.yml'}",
-            f"--storage.path={tmp_path / 'alertmanager'}", f"--web.listen-address=127.0.0.1:{port}",
+            BINARY,
+            f"--config.file={tmp_path / 'alertmanager.yml'}",
+            f"--storage.path={tmp_path / 'alertmanager'}",
+            f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",  # no gossip port: a single instance
         ],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -210,13 +213,18 @@ async def test_an_alert_no_rule_matches_is_only_a_notice(
 
     await push(
         alertmanager,
-        {"labels": {"alertname": "HighLatency", "severity": "warning"},
-         "annotations": {"summary": "p99 above 2s"}},
-    )  # fmt: skip
+        {
+            "labels": {"alertname": "HighLatency", "severity": "warning"},
+            "annotations": {"summary": "p99 above 2s"},
+        },
+    )
     await eventually(lambda: bool(rooms.posted), "the notice")
 
     assert rooms.posted == [
-        (ALERTS_ROOM, "[FIRING:1] alertname=HighLatency\n"
-                      "- firing: HighLatency {severity=warning}: p99 above 2s"),
-    ]  # fmt: skip
+        (
+            ALERTS_ROOM,
+            "[FIRING:1] alertname=HighLatency\n"
+            "- firing: HighLatency {severity=warning}: p99 above 2s",
+        ),
+    ]
     assert bot.head() == head

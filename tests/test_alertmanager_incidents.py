@@ -115,27 +115,39 @@ async def serve(bot: Bot, tmp_path: Path) -> AsyncIterator[Serve]:
 
 
 def alert(
-    name: str, status: str = "firing", summary: str = "", fingerprint: str = "e94c744ae3d44df8",
-    starts_at: str = "2026-11-26T11:58:00.303051591Z", **labels: str,
-) -> dict[str, Any]:  # fmt: skip
+    name: str,
+    status: str = "firing",
+    summary: str = "",
+    fingerprint: str = "e94c744ae3d44df8",
+    starts_at: str = "2026-11-26T11:58:00.303051591Z",
+    **labels: str,
+) -> dict[str, Any]:
     return {
-        "status": status, "labels": {"alertname": name, **labels},
-        "annotations": {"summary": summary} if summary else {}, "startsAt": starts_at,
+        "status": status,
+        "labels": {"alertname": name, **labels},
+        "annotations": {"summary": summary} if summary else {},
+        "startsAt": starts_at,
         "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-26T12:03:00Z",
-        "generatorURL": "", "fingerprint": fingerprint,
-    }  # fmt: skip
+        "generatorURL": "",
+        "fingerprint": fingerprint,
+    }
 
 
 def group(*alerts: dict[str, Any], key: str = DISK, name: str = "DiskFull") -> dict[str, Any]:
     """A webhook payload as Alertmanager 0.25 sends it for a group by alertname."""
     firing = any(a["status"] == "firing" for a in alerts)
     return {
-        "receiver": "opsbot", "status": "firing" if firing else "resolved",
-        "alerts": list(alerts), "groupLabels": {"alertname": name},
-        "commonLabels": {"alertname": name}, "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093", "version": "4", "groupKey": key,
+        "receiver": "opsbot",
+        "status": "firing" if firing else "resolved",
+        "alerts": list(alerts),
+        "groupLabels": {"alertname": name},
+        "commonLabels": {"alertname": name},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "version": "4",
+        "groupKey": key,
         "truncatedAlerts": 0,
-    }  # fmt: skip
+    }
 
 
 async def send(
@@ -336,8 +348,10 @@ async def test_without_an_alerts_room_the_notice_goes_to_the_announcement_rooms(
 async def test_broken_rules_are_said_in_the_notice_and_write_nothing(
     serve: Serve, bot: Bot
 ) -> None:
-    bot.edit("alerts/rules.toml", '[[rule]]\nmatch = { severity = "critical" }\n'
-                                  'incident_severity = "urgent"\n')  # fmt: skip
+    bot.edit(
+        "alerts/rules.toml",
+        '[[rule]]\nmatch = { severity = "critical" }\nincident_severity = "urgent"\n',
+    )
     matrix = Matrix()
     head = bot.head()
 

@@ -12,9 +12,13 @@ OTHER_KEY = "AAAAQzv2kq0cZb8rY1mJH3nVt6LwPa9eUoSg5iRDfKc"
 
 def over_matrix(bot: Bot, text: str, sender: str = ALICE, **facts: object) -> Reply:
     invocation = Invocation(
-        sender=sender, text=text, event_id=f"${uuid.uuid4().hex}", received_at=bot.clock(),
-        room_id="!ops:example.org", transport="matrix",
-    )  # fmt: skip
+        sender=sender,
+        text=text,
+        event_id=f"${uuid.uuid4().hex}",
+        received_at=bot.clock(),
+        room_id="!ops:example.org",
+        transport="matrix",
+    )
     reply = bot.engine.run(dataclasses.replace(invocation, **facts))  # type: ignore[arg-type]
     assert reply is not None
     return reply

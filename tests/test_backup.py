@@ -147,9 +147,16 @@ def test_a_repo_inside_the_state_dir_is_left_to_git(
     paths = HostPaths(tmp_path / "var/state.git", tmp_path / "var")
     init_repo(paths, admins=["@alice:example.org"])
     code = cli.main(
-        ["backup", "--repo", str(paths.repo), "--state-dir", str(paths.state_dir),
-         "--to", str(tmp_path / "backup")]
-    )  # fmt: skip
+        [
+            "backup",
+            "--repo",
+            str(paths.repo),
+            "--state-dir",
+            str(paths.state_dir),
+            "--to",
+            str(tmp_path / "backup"),
+        ]
+    )
     assert code == 0
     capsys.readouterr()
     names = [
@@ -161,10 +168,18 @@ def test_a_repo_inside_the_state_dir_is_left_to_git(
 def a_run(bot: Bot, run_id: str) -> str:
     """A run as the executor leaves it: in runs.sqlite, its output on the host, recorded in Git."""
     job = {
-        "id": run_id, "runbook": "disk", "values": {}, "shown": "", "command": "!run disk",
-        "sender": "@alice:example.org", "sender_name": "Alice", "place": "#ops",
-        "room": "!ops:example.org", "event": f"${run_id}", "at": "2026-11-26T10:00:00+00:00",
-    }  # fmt: skip
+        "id": run_id,
+        "runbook": "disk",
+        "values": {},
+        "shown": "",
+        "command": "!run disk",
+        "sender": "@alice:example.org",
+        "sender_name": "Alice",
+        "place": "#ops",
+        "room": "!ops:example.org",
+        "event": f"${run_id}",
+        "at": "2026-11-26T10:00:00+00:00",
+    }
     result = {"status": "ok", "exit_code": 0, "duration": 0.1, "size": 6, "sha256": "x"}
     journal = RunsJournal(bot.paths.state_dir / "runs.sqlite")
     journal.add(job)
@@ -206,8 +221,14 @@ def test_a_clone_without_the_runs_is_refused_or_gets_them_recorded_again(
     assert "1 run(s) the clone's refs/opsbot/runs lacks" in capsys.readouterr().out
 
     on_b = Bot(b, open_engine(b), bot.clock)
-    executor = Executor(on_b.engine.repo, on_b.engine.ledger, Services(on_b.engine),
-                        tmp_path / "hooks.d", b.state_dir, {})  # fmt: skip
+    executor = Executor(
+        on_b.engine.repo,
+        on_b.engine.ledger,
+        Services(on_b.engine),
+        tmp_path / "hooks.d",
+        b.state_dir,
+        {},
+    )
     executor.recover()  # what the bot does when it starts
     executor.close()
     assert git(b.repo, "show", f"refs/opsbot/runs:runs/2026-11/{run}.txt") == "disk ok\n"

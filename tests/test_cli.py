@@ -17,9 +17,12 @@ def opsbot(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
-        input=stdin, capture_output=True, text=True, cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
         env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture

@@ -47,14 +47,25 @@ def test_canonical_json_sorts_keys_drops_whitespace_and_keeps_utf8() -> None:
 
 def test_the_spec_example_of_canonical_json() -> None:
     # From the Matrix spec's "Canonical JSON" examples.
-    assert canonical_json({"auth": {"success": True, "mxid": "@john.doe:example.com",
-                                    "profile": {"display_name": "John Doe", "three_pids": [
-                                        {"medium": "email", "address": "john.doe@example.org"},
-                                        {"medium": "msisdn", "address": "123456789"}]}}}) == (
+    assert canonical_json(
+        {
+            "auth": {
+                "success": True,
+                "mxid": "@john.doe:example.com",
+                "profile": {
+                    "display_name": "John Doe",
+                    "three_pids": [
+                        {"medium": "email", "address": "john.doe@example.org"},
+                        {"medium": "msisdn", "address": "123456789"},
+                    ],
+                },
+            }
+        }
+    ) == (
         b'{"auth":{"mxid":"@john.doe:example.com","profile":{"display_name":"John Doe",'
         b'"three_pids":[{"address":"john.doe@example.org","medium":"email"},'
         b'{"address":"123456789","medium":"msisdn"}]},"success":true}}'
-    )  # fmt: skip
+    )
 
 
 def test_the_self_and_user_signing_keys_are_signed_by_the_master_key() -> None:
@@ -136,9 +147,11 @@ async def test_interactive_auth_is_answered_with_the_password() -> None:
     server = Answers()
     await server.upload_keys(CrossSigningKeys.generate(USER), "hunter2")
     assert server.sent[1]["auth"] == {
-        "type": "m.login.password", "session": "S", "password": "hunter2",
+        "type": "m.login.password",
+        "session": "S",
+        "password": "hunter2",
         "identifier": {"type": "m.id.user", "user": USER},
-    }  # fmt: skip
+    }
 
 
 async def test_interactive_auth_with_a_token_only_says_to_add_password_file() -> None:

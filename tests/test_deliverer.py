@@ -118,8 +118,16 @@ def _txn_of(owed: Any) -> str:
 
 async def test_news_known_before_the_answer_goes_out_is_in_the_answer_itself(bot: Bot) -> None:
     server, now = Homeserver(OPS), [0.0]
-    answer = Answer(OPS, "$cmd", "@alice:example.org", True, "deploy", "deploy: web 1 to dev",
-                    "deploy: web 1 to dev", commit="c0ffee")  # fmt: skip
+    answer = Answer(
+        OPS,
+        "$cmd",
+        "@alice:example.org",
+        True,
+        "deploy",
+        "deploy: web 1 to dev",
+        "deploy: web 1 to dev",
+        commit="c0ffee",
+    )
     bot.engine.ledger.enqueue([("$cmd#answer", answer)], commit="c0ffee")
     bot.engine.ledger.amend(Amend("c0ffee", "applied in 0.1s"), "amend:1")
     await deliverer(bot, server, now).drain()
@@ -128,8 +136,16 @@ async def test_news_known_before_the_answer_goes_out_is_in_the_answer_itself(bot
 
 async def test_news_after_the_answer_went_out_edits_it(bot: Bot) -> None:
     server, now = Homeserver(OPS), [0.0]
-    answer = Answer(OPS, "$cmd", "@alice:example.org", True, "deploy", "deploying…",
-                    "deploying…", commit="c0ffee")  # fmt: skip
+    answer = Answer(
+        OPS,
+        "$cmd",
+        "@alice:example.org",
+        True,
+        "deploy",
+        "deploying…",
+        "deploying…",
+        commit="c0ffee",
+    )
     bot.engine.ledger.enqueue([("$cmd#answer", answer)], commit="c0ffee")
     sender = deliverer(bot, server, now)
     await sender.drain()
@@ -156,8 +172,9 @@ class SlowHomeserver(Homeserver):
 
 def answer(number: int) -> tuple[str, Answer]:
     text = f"answer {number}"
-    return f"$cmd{number}#answer", Answer(OPS, f"$cmd{number}", "@alice:example.org", True,
-                                          "status", text, text)  # fmt: skip
+    return f"$cmd{number}#answer", Answer(
+        OPS, f"$cmd{number}", "@alice:example.org", True, "status", text, text
+    )
 
 
 async def test_answers_in_a_row_are_sent_at_once_each_exactly_once(bot: Bot) -> None:
@@ -210,8 +227,9 @@ async def test_nothing_is_sent_before_the_client_is_ready(bot: Bot) -> None:
 
 def deploy_answer(number: int, commit: str) -> tuple[str, Answer]:
     text = f"deploy {number}"
-    return f"$cmd{number}#answer", Answer(OPS, f"$cmd{number}", "@alice:example.org", True,
-                                          "deploy", text, text, commit=commit)  # fmt: skip
+    return f"$cmd{number}#answer", Answer(
+        OPS, f"$cmd{number}", "@alice:example.org", True, "deploy", text, text, commit=commit
+    )
 
 
 def test_an_answer_owed_while_nothing_is_being_sent_is_being_announced(bot: Bot) -> None:

@@ -59,9 +59,13 @@ class Terminal:
         self.master, slave = pty.openpty()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devtools.demo"],
-            stdin=slave, stdout=slave, stderr=slave, env=demo_env(), close_fds=True,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=demo_env(),
+            close_fds=True,
             start_new_session=True,  # its own group: what it starts can be stopped with it
-        )  # fmt: skip
+        )
         os.close(slave)
         self.screen = b""
 

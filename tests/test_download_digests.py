@@ -78,8 +78,12 @@ async def checked_download(tmp_path: Path, reported: str) -> tuple[DownloadRun, 
     env = job.begin()
     cancel = asyncio.Event()
     guard = asyncio.ensure_future(job.guard(cancel, every=0.05))
-    result = await run(hooks, Launch("halves", [reported], env, 30, 4096, job.budget),
-                       on_output=job.feed, cancel=cancel)  # fmt: skip
+    result = await run(
+        hooks,
+        Launch("halves", [reported], env, 30, 4096, job.budget),
+        on_output=job.feed,
+        cancel=cancel,
+    )
     guard.cancel()
     delivered = job.deliver(result.status == "ok", {}, 10**9, "$ev", result.error)
     return job, delivered.ok, looked

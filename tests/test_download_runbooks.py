@@ -86,9 +86,15 @@ class Host:
         services = Services(bot.engine, self.config)
         services.media_limit = upload_limit
         self.executor = Executor(
-            bot.engine.repo, bot.engine.ledger, services, self.hooks, bot.paths.state_dir, {},
-            edit_every=0.2, downloads=self.downloads,
-        )  # fmt: skip
+            bot.engine.repo,
+            bot.engine.ledger,
+            services,
+            self.hooks,
+            bot.paths.state_dir,
+            {},
+            edit_every=0.2,
+            downloads=self.downloads,
+        )
         self.listener: HttpListener = http_listener(bot, self.config)
         self.seen: dict[str, list[str]] = {}
 
@@ -98,10 +104,16 @@ class Host:
     def say(self, text: str) -> tuple[Reply, str]:
         event = f"${uuid.uuid4().hex}"
         invocation = Invocation(
-            sender=ALICE, sender_name="Alice", text=text, event_id=event,
-            received_at=self.bot.clock(), room_id=ROOM, room_name="#ops", transport="matrix",
+            sender=ALICE,
+            sender_name="Alice",
+            text=text,
+            event_id=event,
+            received_at=self.bot.clock(),
+            room_id=ROOM,
+            room_name="#ops",
+            transport="matrix",
             answer=True,
-        )  # fmt: skip
+        )
         reply = self.bot.engine.run(invocation)
         assert reply is not None and reply.ok, reply
         return reply, event
@@ -213,8 +225,10 @@ async def test_a_declared_checksum_that_does_not_match_fails_the_run(host: Host)
     reply, event = host.say("!run fetch-dump size=1000")
     text = await host.until(event, ended)
     run = reply.extra["run"]
-    assert text.startswith(f"run {run}: fetch-dump size=1000 steps=1 pause=0 code=0: failed: "
-                           "checksum mismatch, nothing delivered")  # fmt: skip
+    assert text.startswith(
+        f"run {run}: fetch-dump size=1000 steps=1 pause=0 code=0: failed: "
+        "checksum mismatch, nothing delivered"
+    )
     assert f"dump.bin: sha256 {hashlib.sha256(b'x' * 1000).hexdigest()}, expected" in text
     assert host.uploads() == [] and not host.downloads.store.run_dir(run).exists()
     await host.executor.step()

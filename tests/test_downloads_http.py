@@ -83,9 +83,16 @@ async def test_curl_resumes_a_partial_file(served: Served, tmp_path: Path) -> No
     out = tmp_path / "dump.bin"
     out.write_bytes(PAYLOAD[:1_234_567])  # what arrived before the connection dropped
     curl = await asyncio.create_subprocess_exec(
-        "curl", "-sS", "--fail", "-C", "-", "-o", str(out), served.link(),
+        "curl",
+        "-sS",
+        "--fail",
+        "-C",
+        "-",
+        "-o",
+        str(out),
+        served.link(),
         stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    )
     _, errors = await asyncio.wait_for(curl.communicate(), 30)
     assert curl.returncode == 0, errors
     assert out.read_bytes() == PAYLOAD

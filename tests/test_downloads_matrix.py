@@ -89,9 +89,16 @@ async def test_a_download_past_the_upload_limit_is_a_link_only_the_person_can_us
         assert r.status == 403 and "another address" in await r.text()  # the link is claimed
     out = tmp_path / "big.bin"
     curl = await asyncio.create_subprocess_exec(
-        "curl", "-sS", "--fail", "--interface", "127.0.0.1", "-o", str(out), url,
+        "curl",
+        "-sS",
+        "--fail",
+        "--interface",
+        "127.0.0.1",
+        "-o",
+        str(out),
+        url,
         stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    )
     _, errors = await asyncio.wait_for(curl.communicate(), 60)
     assert curl.returncode == 0, errors
     assert (

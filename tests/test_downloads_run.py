@@ -52,9 +52,13 @@ def hooks(tmp_path: Path) -> Path:
 
 
 async def download(
-    downloads: Downloads, hooks: Path, size: int, reported: str = "",
-    declared: dict[str, str] | None = None, upload_limit: int | None = 10**6,
-) -> tuple[DownloadRun, RunResult, Delivery]:  # fmt: skip
+    downloads: Downloads,
+    hooks: Path,
+    size: int,
+    reported: str = "",
+    declared: dict[str, str] | None = None,
+    upload_limit: int | None = 10**6,
+) -> tuple[DownloadRun, RunResult, Delivery]:
     run_id = f"r{os.urandom(4).hex()}"
     job = DownloadRun(downloads, run_id, ALICE, ROOM)
     env = job.begin()

@@ -45,8 +45,11 @@ def node() -> str:
             )
         done = subprocess.run(
             [npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund", "--prefer-offline"],
-            capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             pytest.skip(f"npm ci in tests/js failed (offline?): {last}")
@@ -74,13 +77,20 @@ class ElementPerson:
         # Each value joined to its option: a password may begin with "-", which Node's
         # parseArgs would take for an option of its own.
         process = await asyncio.create_subprocess_exec(
-            self.node, str(SCRIPT),
-            f"--homeserver={self.homeserver.base_url}", f"--user={self.user_id}",
-            f"--password={self.password}", f"--room={room}", f"--bot={bot}", f"--text={text}",
-            f"--isolation={isolation}", f"--timeout={timeout}",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            self.node,
+            str(SCRIPT),
+            f"--homeserver={self.homeserver.base_url}",
+            f"--user={self.user_id}",
+            f"--password={self.password}",
+            f"--room={room}",
+            f"--bot={bot}",
+            f"--text={text}",
+            f"--isolation={isolation}",
+            f"--timeout={timeout}",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "NODE_NO_WARNINGS": "1"},
-        )  # fmt: skip
+        )
         try:
             out, err = await asyncio.wait_for(process.communicate(), timeout + 60)
         except TimeoutError:

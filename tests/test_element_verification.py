@@ -53,12 +53,20 @@ async def verifying(
     eve: ElementPerson, room: str, opsbot: BotProcess, decide: str, delay: float = 0
 ) -> AsyncIterator[Flow]:
     process = await asyncio.create_subprocess_exec(
-        eve.node, str(SCRIPT), f"--homeserver={eve.homeserver.base_url}",
-        f"--user={eve.user_id}", f"--password={eve.password}", f"--room={room}",
-        f"--bot={opsbot.user_id}", f"--decide={decide}", f"--delay={delay}", "--timeout=150",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        eve.node,
+        str(SCRIPT),
+        f"--homeserver={eve.homeserver.base_url}",
+        f"--user={eve.user_id}",
+        f"--password={eve.password}",
+        f"--room={room}",
+        f"--bot={opsbot.user_id}",
+        f"--decide={decide}",
+        f"--delay={delay}",
+        "--timeout=150",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "NODE_NO_WARNINGS": "1"},
-    )  # fmt: skip
+    )
     try:
         yield Flow(process)
     finally:

@@ -16,7 +16,7 @@ from gitops_setup import (
     images,
     modern_kustomize,
     show,
-)  # fmt: skip
+)
 from test_cli import opsbot
 from test_proposals import POLICY
 
@@ -63,8 +63,9 @@ def test_kustomize_builds_the_desired_tag_after_deploy_rollback_and_promote(
 
     def staging_and_prod() -> None:
         tree = checkout(gitops.repo, tmp_path / f"clone{len(built)}")
-        built.append(images(build(tree / "deploy/staging/web")) +
-                     images(build(tree / "deploy/prod/web")))  # fmt: skip
+        built.append(
+            images(build(tree / "deploy/staging/web")) + images(build(tree / "deploy/prod/web"))
+        )
 
     assert gitops.say("!deploy web 1.4.1 to staging").ok
     assert gitops.say("!deploy web 1.4.2 to staging").ok
@@ -196,31 +197,56 @@ def test_opsbot_check_names_a_missing_rendered_file(gitops: Bot) -> None:
     gitops.edit("deploy/dev/web/kustomization.yaml", None)
     result = opsbot("check", "--repo", str(gitops.repo))
     assert result.returncode == 1
-    assert "deploy/dev/web/kustomization.yaml: missing, but deployments/dev/web.toml " \
-        "wants 1.4.2; the next deploy writes it" in result.stdout  # fmt: skip
+    assert (
+        "deploy/dev/web/kustomization.yaml: missing, but deployments/dev/web.toml "
+        "wants 1.4.2; the next deploy writes it" in result.stdout
+    )
 
 
 BAD_DECLARATIONS = [
     ('engine = "argo"', "gitops.engine", 'must be "kustomize" or "helm"'),
     ('engine = "kustomize"\nbase = "deploy/base/web"', "gitops.image", "missing"),
-    (f'engine = "kustomize"\nimage = "{IMAGE}:1.0"\nbase = "b"', "gitops.image",
-     "must be an image name without a tag"),
-    (f'engine = "kustomize"\nimage = "{IMAGE}"\nbase = "../outside"', "gitops.base",
-     "must be a relative path inside the repo"),
-    (f'engine = "kustomize"\nimage = "{IMAGE}"\nbase = "/etc/opsbot"', "gitops.base",
-     "must be a relative path inside the repo"),
-    (f'engine = "kustomize"\nimage = "{IMAGE}"\nbase = "deploy/base"\npaths = {{ prod = '
-     '"deploy/../policy.toml" }', "gitops.paths.prod", "must be a relative path inside"),
-    (f'engine = "kustomize"\nimage = "{IMAGE}"\nbase = "deploy/base"\npaths = {{ prod = '
-     '"deploy/prod/web/values.yaml" }', "gitops.paths.prod", "kustomization.yaml"),
-    ('engine = "helm"\npaths = { prod = "deployments/prod/x.yaml" }', "gitops.paths.prod",
-     "inside deployments/, where opsbot keeps its own records"),
-    ('engine = "helm"\npaths = { prod = ".git/config.yaml" }', "gitops.paths.prod",
-     "must be a relative path inside"),
+    (
+        f'engine = "kustomize"\nimage = "{IMAGE}:1.0"\nbase = "b"',
+        "gitops.image",
+        "must be an image name without a tag",
+    ),
+    (
+        f'engine = "kustomize"\nimage = "{IMAGE}"\nbase = "../outside"',
+        "gitops.base",
+        "must be a relative path inside the repo",
+    ),
+    (
+        f'engine = "kustomize"\nimage = "{IMAGE}"\nbase = "/etc/opsbot"',
+        "gitops.base",
+        "must be a relative path inside the repo",
+    ),
+    (
+        f'engine = "kustomize"\nimage = "{IMAGE}"\nbase = "deploy/base"\npaths = {{ prod = '
+        '"deploy/../policy.toml" }',
+        "gitops.paths.prod",
+        "must be a relative path inside",
+    ),
+    (
+        f'engine = "kustomize"\nimage = "{IMAGE}"\nbase = "deploy/base"\npaths = {{ prod = '
+        '"deploy/prod/web/values.yaml" }',
+        "gitops.paths.prod",
+        "kustomization.yaml",
+    ),
+    (
+        'engine = "helm"\npaths = { prod = "deployments/prod/x.yaml" }',
+        "gitops.paths.prod",
+        "inside deployments/, where opsbot keeps its own records",
+    ),
+    (
+        'engine = "helm"\npaths = { prod = ".git/config.yaml" }',
+        "gitops.paths.prod",
+        "must be a relative path inside",
+    ),
     ('engine = "helm"\nbase = "deploy/base"', "gitops.base", "is only for engine = 'kustomize'"),
     ('engine = "helm"\ntag_key = "image..tag"', "gitops.tag_key", "must be dotted keys"),
     ('engine = "helm"\nimages = "x"', "gitops.images", "unknown key"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("table", "key", "problem"), BAD_DECLARATIONS)

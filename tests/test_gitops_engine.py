@@ -71,8 +71,10 @@ async def test_status_reports_drift_when_the_engine_has_not_applied_it(host: Hos
     await reconciler.refresh_health()
     assert reconciler.applied()[("staging", "web")].version == "1.4.1"
     text = host.with_runtime(reconciler).say("!status staging").text
-    assert "  web 1.4.2 (by @alice:example.org, just now) · applied 1.4.1, running 1.4.1, " \
-        "drift" in text  # fmt: skip
+    assert (
+        "  web 1.4.2 (by @alice:example.org, just now) · applied 1.4.1, running 1.4.1, "
+        "drift" in text
+    )
 
 
 async def test_status_says_when_it_knows_nothing_of_the_engine(host: Host) -> None:
@@ -80,8 +82,10 @@ async def test_status_says_when_it_knows_nothing_of_the_engine(host: Host) -> No
     host.deploy("web", "1.4.2", "staging")
     await reconciler.refresh_health()
     text = host.with_runtime(reconciler).say("!status staging").text
-    assert "  web 1.4.2 (by @alice:example.org, just now) · rendered for the GitOps engine, " \
-        "not observed" in text  # fmt: skip
+    assert (
+        "  web 1.4.2 (by @alice:example.org, just now) · rendered for the GitOps engine, "
+        "not observed" in text
+    )
 
 
 async def test_a_mirror_delivers_the_rendered_tree_that_a_clone_builds(

@@ -34,9 +34,12 @@ def test_without_an_http_section_nothing_listens(tmp_path: Path) -> None:
 
 def test_an_empty_http_section_listens_on_localhost_only(tmp_path: Path) -> None:
     assert load(tmp_path, "[http]\n").http == HttpConfig(
-        host="127.0.0.1", port=8088, token_file=None, max_body_bytes=1048576,
+        host="127.0.0.1",
+        port=8088,
+        token_file=None,
+        max_body_bytes=1048576,
         webhooks_per_minute=60,
-    )  # fmt: skip
+    )
 
 
 def test_every_section_read(tmp_path: Path) -> None:
@@ -200,10 +203,11 @@ async def test_an_address_in_use_stops_the_start_and_leaves_nothing_open(
     try:
         (tmp_path / "ci.secret").write_text("s")
         taken = host_config(
-            bot, tmp_path,
+            bot,
+            tmp_path,
             f'[http]\nlisten = "127.0.0.1:{first.port}"\n'
             f'[webhooks.ci]\nsecret_file = "{tmp_path / "ci.secret"}"\n',
-        )  # fmt: skip
+        )
         second = http_listener(bot, taken)
         with pytest.raises(OSError):
             await second.start()

@@ -47,13 +47,23 @@ def url(listener: HttpListener, password: str | None = TOKEN) -> str:
 async def git_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real git, never prompting for a password (a refusal must fail, not wait)."""
     env = {
-        **os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(cwd), "GIT_TERMINAL_PROMPT": "0",
-        "GIT_ASKPASS": "", "SSH_ASKPASS": "",
-    }  # fmt: skip
+        **os.environ,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "HOME": str(cwd),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "",
+        "SSH_ASKPASS": "",
+    }
     return await asyncio.to_thread(
-        subprocess.run, ["git", *args], cwd=cwd, capture_output=True, text=True, env=env,
-        timeout=60, check=False,
-    )  # fmt: skip
+        subprocess.run,
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 def basic(password: str) -> dict[str, str]:
@@ -88,9 +98,14 @@ async def test_a_clone_with_the_token_has_the_signed_history_and_the_notes(
         bot.repo, "log", "--format=%H %s", "main"
     )
     verified = await git_cli(
-        clone, "-c", "gpg.format=ssh", "-c",
-        f"gpg.ssh.allowedSignersFile={bot.paths.allowed_signers}", "verify-commit", commit,
-    )  # fmt: skip
+        clone,
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        f"gpg.ssh.allowedSignersFile={bot.paths.allowed_signers}",
+        "verify-commit",
+        commit,
+    )
     assert verified.returncode == 0, verified.stderr
 
     fetched = await git_cli(clone, "fetch", "origin", f"{NOTES.decode()}:{NOTES.decode()}")
@@ -102,9 +117,12 @@ async def test_a_clone_with_the_token_has_the_signed_history_and_the_notes(
 
 async def test_a_bearer_token_works_too(bot: Bot, served: HttpListener, tmp_path: Path) -> None:
     listed = await git_cli(
-        tmp_path, "-c", f"http.extraHeader=Authorization: Bearer {TOKEN}",
-        "ls-remote", url(served, password=None),
-    )  # fmt: skip
+        tmp_path,
+        "-c",
+        f"http.extraHeader=Authorization: Bearer {TOKEN}",
+        "ls-remote",
+        url(served, password=None),
+    )
     assert listed.returncode == 0, listed.stderr
     assert f"{bot.head()}\trefs/heads/main" in listed.stdout
 

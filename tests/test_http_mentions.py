@@ -98,15 +98,21 @@ async def homeserver(bot: Bot, tmp_path: Path) -> AsyncIterator[Homeserver]:
 
 def alert_group(summary: str) -> dict[str, Any]:
     return {
-        "version": "4", "groupKey": '{}:{alertname="DiskFull"}', "status": "firing",
-        "groupLabels": {"alertname": "DiskFull"}, "commonAnnotations": {"summary": summary},
-        "alerts": [{
-            "status": "firing", "labels": {"alertname": "DiskFull", "severity": "critical",
-                                           "owner": "@room"},
-            "annotations": {"summary": summary}, "fingerprint": "e94c744ae3d44df8",
-            "startsAt": "2026-11-26T11:58:00Z",
-        }],
-    }  # fmt: skip
+        "version": "4",
+        "groupKey": '{}:{alertname="DiskFull"}',
+        "status": "firing",
+        "groupLabels": {"alertname": "DiskFull"},
+        "commonAnnotations": {"summary": summary},
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "DiskFull", "severity": "critical", "owner": "@room"},
+                "annotations": {"summary": summary},
+                "fingerprint": "e94c744ae3d44df8",
+                "startsAt": "2026-11-26T11:58:00Z",
+            }
+        ],
+    }
 
 
 async def post(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -171,9 +177,10 @@ async def test_a_webhook_s_text_mentions_nobody_and_does_not_ping_the_room(
     body = json.dumps({"text": OUTSIDE_TEXT, "status": "@ROOM"}).encode()
     timestamp, delivery = str(int(time.time())), str(uuid.uuid4())
     headers = {
-        "X-Timestamp": timestamp, "X-Delivery": delivery,
+        "X-Timestamp": timestamp,
+        "X-Delivery": delivery,
         "X-Signature": sign(CI_SECRET, timestamp, delivery, body),
-    }  # fmt: skip
+    }
 
     status = await post(f"{homeserver.listener}/webhooks/ci", body, headers)
 

@@ -79,9 +79,11 @@ def signed(
         secret, f"v1:{timestamp}:{delivery}:".encode() + body, hashlib.sha256
     ).hexdigest()
     return {
-        "X-Timestamp": timestamp, "X-Delivery": delivery, "X-Signature": f"sha256={digest}",
+        "X-Timestamp": timestamp,
+        "X-Delivery": delivery,
+        "X-Signature": f"sha256={digest}",
         "Content-Type": "application/json",
-    }  # fmt: skip
+    }
 
 
 async def send(
@@ -259,12 +261,16 @@ async def test_json_without_a_sentence_is_shown_as_it_came(serve: Serve) -> None
         (signed(BUILD, FLUX_SECRET), "bad signature"),  # another source's secret
         (signed(BUILD + b" "), "bad signature"),  # over other bytes
         ({**signed(BUILD), "X-Signature": "sha1=" + "0" * 40}, "signature is not sha256=<hex>"),
-        ({**signed(BUILD), "X-Timestamp": "yesterday"},
-         "missing or malformed X-Timestamp (unix seconds)"),
-        ({**signed(BUILD), "X-Delivery": "a:b"},
-         "missing or malformed X-Delivery (1 to 200 of A-Z a-z 0-9 . _ -)"),
+        (
+            {**signed(BUILD), "X-Timestamp": "yesterday"},
+            "missing or malformed X-Timestamp (unix seconds)",
+        ),
+        (
+            {**signed(BUILD), "X-Delivery": "a:b"},
+            "missing or malformed X-Delivery (1 to 200 of A-Z a-z 0-9 . _ -)",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_a_missing_or_bad_signature_is_401_and_does_nothing(
     serve: Serve, bot: Bot, headers: dict[str, str], reason: str
 ) -> None:

@@ -78,9 +78,14 @@ def in_the_room(bot: Bot, text: str, event_id: str) -> None:
     from conftest import ALICE
 
     invocation = Invocation(
-        sender=ALICE, text=text, event_id=event_id, received_at=bot.clock(),
-        room_id="!ops:example.org", transport="matrix", answer=True,
-    )  # fmt: skip
+        sender=ALICE,
+        text=text,
+        event_id=event_id,
+        received_at=bot.clock(),
+        room_id="!ops:example.org",
+        transport="matrix",
+        answer=True,
+    )
     assert bot.engine.run(dataclasses.replace(invocation)) is not None
 
 

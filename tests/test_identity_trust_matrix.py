@@ -111,9 +111,10 @@ async def test_a_pinned_identity_verifies_a_second_device_and_its_reset_is_refus
         # The change is announced in the announcement room, once.
         def announced() -> list[str]:
             return [
-                str(source["content"]["body"]) for r, source in phone.events
+                str(source["content"]["body"])
+                for r, source in phone.events
                 if r == room and str(source["content"].get("body", "")).startswith(CHANGED)
-            ]  # fmt: skip
+            ]
 
         await phone.until(lambda: bool(announced()), "the announcement", timeout=60)
         await asyncio.sleep(3)  # time for a second one, which must not come

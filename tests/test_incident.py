@@ -55,9 +55,13 @@ def team(bot: Bot) -> Bot:
 def over(bot: Bot, text: str, sender: str = ALICE, **facts: Any) -> Reply:
     """A command with the invocation's facts chosen (room, room members, transport)."""
     invocation = Invocation(
-        sender=sender, text=text, event_id=f"${uuid.uuid4().hex}", received_at=bot.clock(),
-        room_id=OPS, transport="matrix",
-    )  # fmt: skip
+        sender=sender,
+        text=text,
+        event_id=f"${uuid.uuid4().hex}",
+        received_at=bot.clock(),
+        room_id=OPS,
+        transport="matrix",
+    )
     reply = bot.engine.run(dataclasses.replace(invocation, **facts))
     assert reply is not None
     return reply
@@ -74,9 +78,13 @@ def internal(bot: Bot, name: str, args: dict[str, Any]) -> Reply:
     """What the deliverer does after it made a room, or the transport to record a transcript:
     a typed request, built here from the request's name and fields."""
     invocation = Invocation(
-        sender="@opsbot:example.org", text=f"({name})", event_id=f"${uuid.uuid4().hex}",
-        received_at=bot.clock(), room_id=OPS, transport="matrix",
-    )  # fmt: skip
+        sender="@opsbot:example.org",
+        text=f"({name})",
+        event_id=f"${uuid.uuid4().hex}",
+        received_at=bot.clock(),
+        room_id=OPS,
+        transport="matrix",
+    )
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
     return bot.engine.request(REQUESTS[name](**fields), invocation)
 
@@ -482,9 +490,15 @@ def test_every_incident_command_is_one_commit_with_its_trailers(bot: Bot) -> Non
     ]:
         assert bot.say(text).ok, text
     assert [s.split(":")[0] for s in incident_log(bot)] == [
-        "incident postmortem", "incident reopen", "incident resolve", "incident note",
-        "incident status", "incident assign", "incident sev", "incident open",
-    ]  # fmt: skip
+        "incident postmortem",
+        "incident reopen",
+        "incident resolve",
+        "incident note",
+        "incident status",
+        "incident assign",
+        "incident sev",
+        "incident open",
+    ]
     assert incident_log(bot, "INC-2") == ["incident open: INC-2 (sev3): Unrelated"]
     severities = git(
         bot.repo,
@@ -632,9 +646,18 @@ def test_help_incident_lists_the_incident_commands(bot: Bot) -> None:
     assert reply.ok, reply.text
     usages = [line for line in reply.text.splitlines() if line.startswith("!")]
     assert [u.split()[1] for u in usages] == [
-        "open", "sev", "assign", "status", "note", "resolve", "reopen", "list", "show",
-        "postmortem", "cause",
-    ]  # fmt: skip
+        "open",
+        "sev",
+        "assign",
+        "status",
+        "note",
+        "resolve",
+        "reopen",
+        "list",
+        "show",
+        "postmortem",
+        "cause",
+    ]
     assert "room" not in [u.split()[1] for u in usages]  # internal commands are not for people
 
 

@@ -130,9 +130,13 @@ def test_a_note_is_one_entry_by_its_author_with_its_separators_made_spaces(bot: 
 def test_a_note_is_echoed_to_the_incident_room_on_one_line(bot: Bot) -> None:
     opened(bot)
     transport = Invocation(
-        sender="@opsbot:example.org", text="(incident room)", event_id="$room",
-        received_at=bot.clock(), room_id="!ops:example.org", transport="matrix",
-    )  # fmt: skip
+        sender="@opsbot:example.org",
+        text="(incident room)",
+        event_id="$room",
+        received_at=bot.clock(),
+        room_id="!ops:example.org",
+        transport="matrix",
+    )
     assert bot.engine.request(IncidentRoomMade("INC-1", "!inc1:example.org"), transport).ok
 
     reply = bot.say(f"!incident note INC-1 first\u2028{FORGED}", sender=MALLORY)

@@ -222,9 +222,11 @@ async def test_a_revoked_token_stops_the_bot_with_a_clear_message(
 ) -> None:
     token = json.loads((opsbot.paths.state_dir / "matrix" / "credentials.json").read_text())
     request = urllib.request.Request(
-        f"{homeserver.base_url}/_matrix/client/v3/logout", data=b"{}", method="POST",
+        f"{homeserver.base_url}/_matrix/client/v3/logout",
+        data=b"{}",
+        method="POST",
         headers={"Authorization": f"Bearer {token['access_token']}"},
-    )  # fmt: skip
+    )
     urllib.request.urlopen(request).close()
     assert opsbot.process is not None
     assert opsbot.process.wait(timeout=60) == 1

@@ -21,9 +21,11 @@ async def keys_of(person: Person, user_id: str) -> dict[str, Any]:
     """/keys/query as a person's client asks it, raw."""
     client = person.client
     response = await client.send(
-        "POST", "/_matrix/client/v3/keys/query", json.dumps({"device_keys": {user_id: []}}),
+        "POST",
+        "/_matrix/client/v3/keys/query",
+        json.dumps({"device_keys": {user_id: []}}),
         headers={"Authorization": f"Bearer {client.access_token}"},
-    )  # fmt: skip
+    )
     async with response:
         assert response.status == 200
         answer: dict[str, Any] = await response.json()
@@ -86,8 +88,10 @@ async def test_the_bot_is_cross_signed_and_stays_so_with_a_new_device(
 def opsbot_keys(opsbot: BotProcess, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "bot.cli", "keys", *args, "--config", str(opsbot.config)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -120,9 +124,10 @@ async def test_keys_and_whoami_show_the_identity_and_a_reset_is_announced(
 
     def announced() -> list[str]:
         return [
-            s["content"]["body"] for r, s in alice.events
+            s["content"]["body"]
+            for r, s in alice.events
             if r == room and "My identity was reset" in s["content"].get("body", "")
-        ]  # fmt: skip
+        ]
 
     await alice.until(lambda: bool(announced()), "the announcement", timeout=60)
     assert fingerprint(new_master) in announced()[0]

@@ -15,10 +15,30 @@ pytestmark = pytest.mark.security
 # Text with the characters that have meant something to a reader of messages: every kind of
 # line break, separators, `---`, trailer-shaped lines, comment and bidi characters.
 TRICKY = st.sampled_from(
-    ["\n", "\r", "\r\n", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1e", "---",
-     "Approved-by: @carol:example.org", "Matrix-Event: $victim", "#", ":", " ", "\t", "\u202e",
-     "\x00", "(cherry picked from commit 0000000)", "Signed-off-by: x <y>"]
-)  # fmt: skip
+    [
+        "\n",
+        "\r",
+        "\r\n",
+        "\u2028",
+        "\u2029",
+        "\x85",
+        "\x0b",
+        "\x0c",
+        "\x1c",
+        "\x1e",
+        "---",
+        "Approved-by: @carol:example.org",
+        "Matrix-Event: $victim",
+        "#",
+        ":",
+        " ",
+        "\t",
+        "\u202e",
+        "\x00",
+        "(cherry picked from commit 0000000)",
+        "Signed-off-by: x <y>",
+    ]
+)
 TEXT = st.lists(st.one_of(TRICKY, st.text(max_size=12)), max_size=8).map("".join)
 
 
@@ -26,8 +46,10 @@ def git_trailers(message: str) -> list[str]:
     """The trailers as `git interpret-trailers --parse` reads them."""
     result = subprocess.run(
         ["git", "-c", "trailer.separators=:", "interpret-trailers", "--parse"],
-        input=message.encode(), capture_output=True, check=True,
-    )  # fmt: skip
+        input=message.encode(),
+        capture_output=True,
+        check=True,
+    )
     return result.stdout.decode().splitlines()
 
 

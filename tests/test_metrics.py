@@ -45,9 +45,18 @@ def outcome(
     env, app = _target(bot, sha).split("/")
     add_note(
         bot.engine.repo,
-        RunOutcome(sha, app, env, version, status, attempt, final, None,  # type: ignore[arg-type]
-                   START + timedelta(minutes=at)),
-    )  # fmt: skip
+        RunOutcome(
+            sha,
+            app,
+            env,
+            version,
+            status,
+            attempt,
+            final,
+            None,  # type: ignore[arg-type]
+            START + timedelta(minutes=at),
+        ),
+    )
 
 
 def _target(bot: Bot, sha: str) -> str:
@@ -93,9 +102,15 @@ def test_one_app_in_three_environments(bot: Bot) -> None:
 def test_a_rollback_of_a_rollback(bot: Bot) -> None:
     # 1.0, 1.1, 1.2 an hour apart, then two rollbacks (to 1.1, then to 1.0); each applied after
     # 10 minutes. 1.2 is followed by a rollback, and so is the first rollback: 2 failures in 5.
-    for n, command in enumerate(["!deploy web 1.0 to prod", "!deploy web 1.1 to prod",
-                                 "!deploy web 1.2 to prod", "!rollback web in prod",
-                                 "!rollback web in prod"]):  # fmt: skip
+    for n, command in enumerate(
+        [
+            "!deploy web 1.0 to prod",
+            "!deploy web 1.1 to prod",
+            "!deploy web 1.2 to prod",
+            "!rollback web in prod",
+            "!rollback web in prod",
+        ]
+    ):
         deploy(bot, command, at=60 * n, applied=60 * n + 10)
     assert 'version = "1.0"' in bot.show("deployments/prod/web.toml")
     assert 'command = "rollback"' in bot.show("deployments/prod/web.toml")

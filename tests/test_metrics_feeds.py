@@ -139,10 +139,15 @@ scrape_configs:
     assert PROMETHEUS is not None
     log = (tmp_path / "prometheus.log").open("w")
     process = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            PROMETHEUS,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     query = 'opsbot_deployments_total{app="web",env="prod",result="applied"}'
     url = f"http://127.0.0.1:{port}/api/v1/query?query={urllib.request.quote(query)}"
     try:
@@ -203,9 +208,11 @@ def _signed(body: bytes, delivery: str) -> dict[str, str]:
     ts = str(int(time.time()))
     digest = hmac.new(b"ci-secret", f"v1:{ts}:{delivery}:".encode() + body, hashlib.sha256)
     return {
-        "X-Timestamp": ts, "X-Delivery": delivery, "Content-Type": "application/json",
+        "X-Timestamp": ts,
+        "X-Delivery": delivery,
+        "Content-Type": "application/json",
         "X-Signature": f"sha256={digest.hexdigest()}",
-    }  # fmt: skip
+    }
 
 
 async def post(url: str, body: bytes, delivery: str) -> int:
@@ -220,17 +227,35 @@ async def test_a_ci_webhook_records_a_version_and_lead_time_starts_at_its_build(
     bot: Bot, served: HttpListener
 ) -> None:
     built = bot.clock() - timedelta(hours=2)
-    payload = {"text": "web 1.4.2 built", "version": {
-        "app": "web", "version": "1.4.2", "commit": "4f2a9c1" + "0" * 33,
-        "built_at": built.isoformat()}}  # fmt: skip
+    payload = {
+        "text": "web 1.4.2 built",
+        "version": {
+            "app": "web",
+            "version": "1.4.2",
+            "commit": "4f2a9c1" + "0" * 33,
+            "built_at": built.isoformat(),
+        },
+    }
     body = json.dumps(payload).encode()
     assert await post(f"{served.url}/webhooks/ci", body, "build-1") == 202
     record = bot.show("versions/web/1.4.2.toml")
     assert 'commit = "4f2a9c1' in record and "built_at = 2026-11-26T10:00:00Z" in record
     reply = bot.say("!deploy web 1.4.2 to prod")
     assert reply.commit
-    add_note(bot.engine.repo, RunOutcome(reply.commit, "web", "prod", "1.4.2", "ok", 1, True,
-                                         None, bot.clock() + timedelta(minutes=30)))  # fmt: skip
+    add_note(
+        bot.engine.repo,
+        RunOutcome(
+            reply.commit,
+            "web",
+            "prod",
+            "1.4.2",
+            "ok",
+            1,
+            True,
+            None,
+            bot.clock() + timedelta(minutes=30),
+        ),
+    )
     bot.clock.advance(hours=1)
     answer = bot.say("!metrics --since 7d")
     # From the build (10:00) to the apply (12:30): 2.5 hours, and the table says where from.
@@ -246,8 +271,16 @@ async def test_a_version_from_a_source_that_may_not_record_is_only_a_notice(
     listener = http_listener(bot, host_config(bot, tmp_path, "", webhooks))
     await listener.start()
     head = bot.head()
-    body = json.dumps({"version": {"app": "web", "version": "1.0", "commit": "a" * 40,
-                                   "built_at": "2026-11-26T10:00:00Z"}}).encode()  # fmt: skip
+    body = json.dumps(
+        {
+            "version": {
+                "app": "web",
+                "version": "1.0",
+                "commit": "a" * 40,
+                "built_at": "2026-11-26T10:00:00Z",
+            }
+        }
+    ).encode()
     try:
         assert await post(f"{listener.url}/webhooks/ci", body, "b-2") == 202
     finally:

@@ -82,9 +82,14 @@ async def test_each_commit_and_the_notes_reach_a_mirror(bot: Bot, tmp_path: Path
     shown_log = git(backup, "log", "--notes=opsbot", "-1", "main")
     assert "Notes (opsbot):\n    deploy web 1.4.2 to staging: ok in 0.8s" in shown_log
     verified = git(
-        backup, "-c", "gpg.format=ssh", "-c",
-        f"gpg.ssh.allowedSignersFile={bot.paths.allowed_signers}", "verify-commit", "main",
-    )  # fmt: skip
+        backup,
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        f"gpg.ssh.allowedSignersFile={bot.paths.allowed_signers}",
+        "verify-commit",
+        "main",
+    )
     assert verified == ""  # git verify-commit says nothing on stdout when all is well
     assert announcements.said == []
 
@@ -108,9 +113,13 @@ async def test_a_failing_mirror_is_announced_once_and_again_when_it_is_back(
     backup = bare(tmp_path / "backup.git")
     announcements = Announcements()
     mirrors = Mirrors(
-        bot.engine.repo, [str(missing), str(backup)], announcements.announce,
-        poll=0.05, backoff_first=0.02, backoff_cap=0.1,
-    )  # fmt: skip
+        bot.engine.repo,
+        [str(missing), str(backup)],
+        announcements.announce,
+        poll=0.05,
+        backoff_first=0.02,
+        backoff_cap=0.1,
+    )
 
     async with running(mirrors):
         for version in range(1, 6):
@@ -144,9 +153,14 @@ async def test_a_mirror_someone_else_pushed_to_is_reported_not_overwritten(
     theirs = tip(backup)
     announcements = Announcements()
     mirrors = Mirrors(
-        bot.engine.repo, [str(backup)], announcements.announce,
-        poll=0.05, backoff_first=0.02, backoff_cap=0.05, report_after=1,
-    )  # fmt: skip
+        bot.engine.repo,
+        [str(backup)],
+        announcements.announce,
+        poll=0.05,
+        backoff_first=0.02,
+        backoff_cap=0.05,
+        report_after=1,
+    )
 
     async with running(mirrors):
         await eventually(lambda: bool(announcements.said), "the report")
@@ -174,9 +188,13 @@ async def test_an_unreachable_http_mirror_keeps_its_password_out_of_the_announce
     announcements = Announcements()
     remote = "http://opsbot:hunter2@127.0.0.1:9/state.git"  # the discard port: nobody answers
     mirrors = Mirrors(
-        bot.engine.repo, [remote], announcements.announce, poll=0.05, backoff_first=0.02,
+        bot.engine.repo,
+        [remote],
+        announcements.announce,
+        poll=0.05,
+        backoff_first=0.02,
         backoff_cap=0.05,
-    )  # fmt: skip
+    )
 
     async with running(mirrors):
         await eventually(lambda: bool(announcements.said), "the report")
@@ -196,10 +214,18 @@ async def test_the_runs_ref_reaches_a_mirror_and_a_clone_of_it(bot: Bot, tmp_pat
     backup = bare(tmp_path / "backup.git")
     mirrors = Mirrors(bot.engine.repo, [str(backup)], Announcements().announce, poll=0.1)
     job = {
-        "id": "3f9a2c1b", "runbook": "disk", "values": {}, "shown": "", "command": "!run disk",
-        "sender": "@alice:example.org", "sender_name": "Alice", "place": "#ops",
-        "room": "!ops:example.org", "event": "$run", "at": "2026-11-26T10:00:00+00:00",
-    }  # fmt: skip
+        "id": "3f9a2c1b",
+        "runbook": "disk",
+        "values": {},
+        "shown": "",
+        "command": "!run disk",
+        "sender": "@alice:example.org",
+        "sender_name": "Alice",
+        "place": "#ops",
+        "room": "!ops:example.org",
+        "event": "$run",
+        "at": "2026-11-26T10:00:00+00:00",
+    }
     result = {"status": "ok", "exit_code": 0, "duration": 0.1, "size": 3, "sha256": "x"}
 
     async with running(mirrors):

@@ -22,9 +22,13 @@ def opsbot(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
-        input=stdin, capture_output=True, text=True, cwd=cwd, timeout=120,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
         env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
-    )  # fmt: skip
+    )
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -42,9 +46,17 @@ def host(tmp_path: Path) -> Path:
     made = opsbot("keygen", "--out", str(key), "--principal", BOT)
     assert made.returncode == 0, made.stderr
     result = opsbot(
-        "init", str(tmp_path / "lib/state.git"), "--state-dir", str(tmp_path / "lib/opsbot"),
-        "--key", str(key), "--bot", BOT, "--admin", ALICE,
-    )  # fmt: skip
+        "init",
+        str(tmp_path / "lib/state.git"),
+        "--state-dir",
+        str(tmp_path / "lib/opsbot"),
+        "--key",
+        str(key),
+        "--bot",
+        BOT,
+        "--admin",
+        ALICE,
+    )
     assert result.returncode == 0, result.stderr
     return tmp_path
 
@@ -58,8 +70,10 @@ def test_init_makes_a_state_dir_that_does_not_exist_yet_and_names_the_key_it_use
     assert not (state_dir / "signing_key").exists()  # the credential is read, never copied
     verified = subprocess.run(
         ["git", "-C", str(host / "lib/state.git"), "verify-commit", "HEAD"],
-        capture_output=True, text=True, env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
+    )
     assert verified.returncode == 0, verified.stderr
 
 
@@ -67,18 +81,30 @@ def test_init_says_where_the_signing_key_really_is(tmp_path: Path) -> None:
     key = tmp_path / "credentials" / "signing_key"
     opsbot("keygen", "--out", str(key))
     result = opsbot(
-        "init", str(tmp_path / "state.git"), "--state-dir", str(tmp_path / "new"),
-        "--key", str(key), "--admin", ALICE,
-    )  # fmt: skip
+        "init",
+        str(tmp_path / "state.git"),
+        "--state-dir",
+        str(tmp_path / "new"),
+        "--key",
+        str(key),
+        "--admin",
+        ALICE,
+    )
     assert f"signing key: {key}" in result.stdout.splitlines()
     assert f"--key {key}" in result.stdout  # in the next step it prints
 
 
 def test_init_with_a_key_that_is_not_there_makes_nothing(tmp_path: Path) -> None:
     result = opsbot(
-        "init", str(tmp_path / "state.git"), "--state-dir", str(tmp_path / "state"),
-        "--key", str(tmp_path / "nokey"), "--admin", ALICE,
-    )  # fmt: skip
+        "init",
+        str(tmp_path / "state.git"),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--key",
+        str(tmp_path / "nokey"),
+        "--admin",
+        ALICE,
+    )
     assert result.returncode == 2
     assert "opsbot keygen --out" in one_line(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
@@ -87,9 +113,13 @@ def test_init_with_a_key_that_is_not_there_makes_nothing(tmp_path: Path) -> None
 def test_init_on_an_existing_repo_leaves_its_keys_alone(host: Path) -> None:
     signers = (host / "lib/opsbot/allowed_signers").read_text()
     result = opsbot(
-        "init", str(host / "lib/state.git"), "--state-dir", str(host / "lib/opsbot"),
-        "--admin", ALICE,
-    )  # fmt: skip
+        "init",
+        str(host / "lib/state.git"),
+        "--state-dir",
+        str(host / "lib/opsbot"),
+        "--admin",
+        ALICE,
+    )
     assert result.returncode == 2
     assert "not empty" in one_line(result)
     assert not (host / "lib/opsbot/signing_key").exists()
@@ -99,9 +129,15 @@ def test_init_on_an_existing_repo_leaves_its_keys_alone(host: Path) -> None:
 def test_shell_without_the_key_refuses_and_never_makes_one(host: Path) -> None:
     signers = (host / "lib/opsbot/allowed_signers").read_text()
     result = opsbot(
-        "shell", "--repo", str(host / "lib/state.git"), "--state-dir", str(host / "lib/opsbot"),
-        "--as", ALICE, stdin="!freeze prod\n",
-    )  # fmt: skip
+        "shell",
+        "--repo",
+        str(host / "lib/state.git"),
+        "--state-dir",
+        str(host / "lib/opsbot"),
+        "--as",
+        ALICE,
+        stdin="!freeze prod\n",
+    )
     assert result.returncode == 2
     assert "--key FILE" in one_line(result)
     assert not (host / "lib/opsbot/signing_key").exists()
@@ -112,9 +148,17 @@ def test_shell_without_the_key_refuses_and_never_makes_one(host: Path) -> None:
 def test_shell_with_the_key_commits_and_every_commit_still_verifies(host: Path) -> None:
     repo = host / "lib/state.git"
     result = opsbot(
-        "shell", "--repo", str(repo), "--state-dir", str(host / "lib/opsbot"),
-        "--key", str(host / "credentials/signing_key"), "--as", ALICE, stdin="!freeze prod\n",
-    )  # fmt: skip
+        "shell",
+        "--repo",
+        str(repo),
+        "--state-dir",
+        str(host / "lib/opsbot"),
+        "--key",
+        str(host / "credentials/signing_key"),
+        "--as",
+        ALICE,
+        stdin="!freeze prod\n",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     for commit in git(repo, "rev-list", "main").split():
         git(repo, "verify-commit", commit)  # raises if one does not verify
@@ -124,9 +168,17 @@ def test_shell_refuses_a_key_that_is_not_an_allowed_signer(host: Path) -> None:
     signers = (host / "lib/opsbot/allowed_signers").read_text()
     opsbot("keygen", "--out", str(host / "other_key"))
     result = opsbot(
-        "shell", "--repo", str(host / "lib/state.git"), "--state-dir", str(host / "lib/opsbot"),
-        "--key", str(host / "other_key"), "--as", ALICE, stdin="!freeze prod\n",
-    )  # fmt: skip
+        "shell",
+        "--repo",
+        str(host / "lib/state.git"),
+        "--state-dir",
+        str(host / "lib/opsbot"),
+        "--key",
+        str(host / "other_key"),
+        "--as",
+        ALICE,
+        stdin="!freeze prod\n",
+    )
     assert result.returncode == 2
     assert "not an allowed signer" in one_line(result)
     assert (host / "lib/opsbot/allowed_signers").read_text() == signers
@@ -157,10 +209,13 @@ def test_verify_without_an_allowed_signers_file_says_how_to_give_one(host: Path)
 
 @pytest.mark.parametrize(
     "command",
-    [["reindex", "--repo", "./missing"], ["shell", "--repo", "./missing", "--as", ALICE],
-     ["verify", "--repo", "./missing"]],
+    [
+        ["reindex", "--repo", "./missing"],
+        ["shell", "--repo", "./missing", "--as", ALICE],
+        ["verify", "--repo", "./missing"],
+    ],
     ids=["reindex", "shell", "verify"],
-)  # fmt: skip
+)
 def test_a_missing_repo_is_one_line_saying_how_to_make_it(
     command: list[str], tmp_path: Path
 ) -> None:
@@ -181,9 +236,13 @@ def test_a_directory_that_is_not_a_repo_is_named(tmp_path: Path) -> None:
 
 def test_init_refuses_a_missing_template(tmp_path: Path) -> None:
     result = opsbot(
-        "init", str(tmp_path / "state.git"), "--admin", ALICE,
-        "--template", str(tmp_path / "no-template"),
-    )  # fmt: skip
+        "init",
+        str(tmp_path / "state.git"),
+        "--admin",
+        ALICE,
+        "--template",
+        str(tmp_path / "no-template"),
+    )
     assert result.returncode == 2
     assert "template is missing" in one_line(result)
     assert not (tmp_path / "state.git").exists()
@@ -192,9 +251,13 @@ def test_init_refuses_a_missing_template(tmp_path: Path) -> None:
 def test_init_refuses_an_empty_template(tmp_path: Path) -> None:
     (tmp_path / "template").mkdir()
     result = opsbot(
-        "init", str(tmp_path / "state.git"), "--admin", ALICE,
-        "--template", str(tmp_path / "template"),
-    )  # fmt: skip
+        "init",
+        str(tmp_path / "state.git"),
+        "--admin",
+        ALICE,
+        "--template",
+        str(tmp_path / "template"),
+    )
     assert result.returncode == 2
     assert "template is empty" in one_line(result)
     assert not (tmp_path / "state.git").exists()
@@ -210,8 +273,16 @@ def closed_port() -> int:
 
 def test_run_against_an_unreachable_homeserver_is_one_line_and_exit_1(tmp_path: Path) -> None:
     (tmp_path / "password").write_text("secret\n")
-    opsbot("init", str(tmp_path / "state.git"), "--state-dir", str(tmp_path / "state"),
-           "--bot", BOT, "--admin", ALICE)  # fmt: skip
+    opsbot(
+        "init",
+        str(tmp_path / "state.git"),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--bot",
+        BOT,
+        "--admin",
+        ALICE,
+    )
     config = tmp_path / "opsbot.toml"
     config.write_text(
         f'[matrix]\nhomeserver = "http://127.0.0.1:{closed_port()}"\nuser_id = "{BOT}"\n'

@@ -50,15 +50,21 @@ def with_alerts(opsbot: BotProcess, room: str) -> str:
 
 def disk_full() -> dict[str, object]:
     return {
-        "version": "4", "groupKey": '{}:{alertname="DiskFull"}', "status": "firing",
+        "version": "4",
+        "groupKey": '{}:{alertname="DiskFull"}',
+        "status": "firing",
         "groupLabels": {"alertname": "DiskFull"},
         "commonAnnotations": {"summary": "disk 95% full on db1"},
-        "alerts": [{
-            "status": "firing", "labels": {"alertname": "DiskFull", "severity": "critical"},
-            "annotations": {"summary": "disk 95% full on db1"},
-            "fingerprint": "e94c744ae3d44df8", "startsAt": "2026-11-26T11:58:00Z",
-        }],
-    }  # fmt: skip
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "DiskFull", "severity": "critical"},
+                "annotations": {"summary": "disk 95% full on db1"},
+                "fingerprint": "e94c744ae3d44df8",
+                "startsAt": "2026-11-26T11:58:00Z",
+            }
+        ],
+    }
 
 
 async def alert(url: str) -> int:
@@ -94,9 +100,10 @@ async def test_an_alert_opened_incident_gets_its_room_invites_and_real_mentions(
 
     def announced() -> list[dict[str, Any]]:
         return [
-            s["content"] for r, s in alice.events
+            s["content"]
+            for r, s in alice.events
             if r == room and s["content"].get("body", "").startswith("INC-1 (sev1) opened by")
-        ]  # fmt: skip
+        ]
 
     await alice.until(lambda: bool(announced()), "the announcement")
     assert len(announced()) == 1
@@ -183,20 +190,34 @@ async def test_what_is_owed_while_the_homeserver_is_down_arrives_in_order_once_i
     # owing its announcement to the room.
     titles = ["Payments down", "Search down", "Login down"]
     shell = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "shell", "--repo", str(opsbot.repo),
-         "--state-dir", str(opsbot.paths.state_dir), "--as", alice.user_id],
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "shell",
+            "--repo",
+            str(opsbot.repo),
+            "--state-dir",
+            str(opsbot.paths.state_dir),
+            "--as",
+            alice.user_id,
+        ],
         input="".join(f"!incident open sev1 {title}\n" for title in titles),
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert shell.returncode == 0, shell.stderr
     await asyncio.sleep(3)  # the deliverer meets the homeserver away, and waits
     homeserver.start()
 
     def announced() -> list[str]:
         return [
-            s["content"]["body"] for r, s in alice.events
+            s["content"]["body"]
+            for r, s in alice.events
             if r == room and "(sev1) declared by" in s.get("content", {}).get("body", "")
-        ]  # fmt: skip
+        ]
 
     await alice.until(lambda: len(announced()) >= len(titles), "the announcements", timeout=120)
     await asyncio.sleep(2)  # a second copy of any of them would have arrived by now
@@ -213,30 +234,45 @@ async def test_a_room_made_just_before_a_crash_is_found_and_not_made_twice(
     # What a kill between the homeserver making the room and the outbox recording it leaves:
     # a room of the bot's, saying which effect made it, that the outbox does not know of.
     crashed = Person(
-        homeserver.base_url, opsbot.user_id, (opsbot.root / "password").read_text(),
+        homeserver.base_url,
+        opsbot.user_id,
+        (opsbot.root / "password").read_text(),
         tmp_path / "crashed",
-    )  # fmt: skip
+    )
     await crashed.login()
     made = await crashed.client.room_create(
-        name="INC-9", invite=[alice.user_id],
+        name="INC-9",
+        invite=[alice.user_id],
         initial_state=[ENCRYPTION, room_key_state("incident:INC-9")],
-    )  # fmt: skip
+    )
     assert isinstance(made, RoomCreateResponse)
     await crashed.close()
     ledger = open_ledger(opsbot.paths)
-    ledger.enqueue([("room:incident:INC-9", CreateRoom(
-        "incident:INC-9", "INC-9", "a test incident", invite=(alice.user_id,),
-        link_in=room, link_text="INC-9 has its room",
-    ))])  # fmt: skip
+    ledger.enqueue(
+        [
+            (
+                "room:incident:INC-9",
+                CreateRoom(
+                    "incident:INC-9",
+                    "INC-9",
+                    "a test incident",
+                    invite=(alice.user_id,),
+                    link_in=room,
+                    link_text="INC-9 has its room",
+                ),
+            )
+        ]
+    )
     ledger.close()
 
     opsbot.start()
 
     def link() -> list[str]:
         return [
-            s["content"]["body"] for r, s in alice.events
+            s["content"]["body"]
+            for r, s in alice.events
             if r == room and s["content"].get("body", "").startswith("INC-9 has its room")
-        ]  # fmt: skip
+        ]
 
     await alice.until(lambda: bool(link()), "the link to the incident's room")
     assert link() == [f"INC-9 has its room: https://matrix.to/#/{made.room_id}"]

@@ -21,9 +21,11 @@ PATHS = '[paths]\nrepo = "/var/lib/opsbot/state.git"\nstate_dir = "/var/lib/opsb
 def device(device_id: str) -> dict[str, Any]:
     key = public_of(Ed25519PrivateKey.generate())
     return {
-        "user_id": ALICE, "device_id": device_id, "algorithms": ["m.megolm.v1.aes-sha2"],
+        "user_id": ALICE,
+        "device_id": device_id,
+        "algorithms": ["m.megolm.v1.aes-sha2"],
         "keys": {f"ed25519:{device_id}": key, f"curve25519:{device_id}": key},
-    }  # fmt: skip
+    }
 
 
 def answer(keys: CrossSigningKeys, devices: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -51,10 +51,16 @@ class Host:
         announcing: Callable[[Collection[str]], bool] = lambda _commits: False,
     ) -> Reconciler:
         made = Reconciler(
-            self.bot.engine.repo, self.bot.paths.state_dir, self.hooks, timeout=timeout,
-            retries=retries, backoff=backoff, interval=interval, on_outcome=on_outcome,
+            self.bot.engine.repo,
+            self.bot.paths.state_dir,
+            self.hooks,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            interval=interval,
+            on_outcome=on_outcome,
             announcing=announcing,
-        )  # fmt: skip
+        )
         self.made.append(made)
         return made
 

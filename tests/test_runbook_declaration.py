@@ -52,8 +52,13 @@ def test_named_values_defaults_and_the_exact_argv() -> None:
     runbook = decode("q", QUERY)
     bound = bind(runbook, "db=orders limit=20 since=2h", APPS, ENVS)
     assert argv(runbook, bound.values) == [
-        "--db", "orders", "--limit", "20", "--", "SELECT 1 -- 7200",
-    ]  # fmt: skip
+        "--db",
+        "orders",
+        "--limit",
+        "20",
+        "--",
+        "SELECT 1 -- 7200",
+    ]
 
 
 def test_values_may_come_in_declared_order() -> None:

@@ -66,9 +66,13 @@ async def test_sql_query_reads_a_real_database_and_cannot_write_it(
         conn.execute("CREATE TABLE orders (status TEXT, created_at TEXT)")
         conn.executemany(
             "INSERT INTO orders VALUES (?, datetime('now', ?))",
-            [("paid", "-1 hours"), ("paid", "-2 hours"), ("failed", "-3 hours"),
-             ("paid", "-30 hours")],
-        )  # fmt: skip
+            [
+                ("paid", "-1 hours"),
+                ("paid", "-2 hours"),
+                ("failed", "-3 hours"),
+                ("paid", "-30 hours"),
+            ],
+        )
     runbook = decode("sql-query", example("sql-query", **{"/var/lib/shop/orders.db": str(db)}))
     values = bind(runbook, "hours=6", {}, {}).values
     result = await run(hooks, Launch(runbook.program, argv(runbook, values), {}, 10, 1 << 20))
@@ -248,8 +252,9 @@ async def fetch_files(
     return await run(hooks, launch, on_output=job.feed), Path(env["OPSBOT_DOWNLOAD_DIR"]) / name
 
 
-async def test_fetch_files_takes_a_file_sent_in_chunks_whole(hooks: Path, tmp_path: Path,
-                                                             awkward: str) -> None:  # fmt: skip
+async def test_fetch_files_takes_a_file_sent_in_chunks_whole(
+    hooks: Path, tmp_path: Path, awkward: str
+) -> None:
     result, path = await fetch_files(hooks, tmp_path, awkward, "chunked.bin")
     assert result.status == "ok", result.output
     assert path.read_bytes() == BODY

@@ -45,10 +45,23 @@ class Cluster:
 
     def psql(self, user: str, sql: str) -> str:
         return subprocess.run(
-            ["psql", "--no-psqlrc", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-             "-d", self.uri(user), "-c", sql],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
+            [
+                "psql",
+                "--no-psqlrc",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                self.uri(user),
+                "-c",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -72,17 +85,45 @@ def cluster() -> Iterator[Cluster]:
         subprocess.run(command, check=True, capture_output=True, user=owner, timeout=60)
 
     try:
-        as_owner(str(server / "initdb"), "-D", str(data), "-A", "trust", "-U", "opsbot",
-                 "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")  # fmt: skip
+        as_owner(
+            str(server / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "opsbot",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        )
         options = f"-k {base} -c listen_addresses= -p 5432 -c fsync=off"
-        as_owner(str(server / "pg_ctl"), "-D", str(data), "-o", options, "-w",
-                 "-l", str(base / "log"), "start")  # fmt: skip
+        as_owner(
+            str(server / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(base / "log"),
+            "start",
+        )
         found = Cluster(base)
         subprocess.run(
-            ["psql", "--no-psqlrc", "-q", "-d", found.uri("opsbot").replace("/shop?", "/postgres?"),
-             "-c", "CREATE DATABASE shop"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                "psql",
+                "--no-psqlrc",
+                "-q",
+                "-d",
+                found.uri("opsbot").replace("/shop?", "/postgres?"),
+                "-c",
+                "CREATE DATABASE shop",
+            ],
+            check=True,
+            capture_output=True,
+        )
         found.psql(
             "opsbot",
             "CREATE TABLE orders (status text, created_at timestamptz);"
@@ -141,7 +182,8 @@ async def test_sql_query_cannot_write_to_postgresql(cluster: Cluster, hooks: Pat
 
 async def test_a_database_that_cannot_be_reached_exits_2(cluster: Cluster, hooks: Path) -> None:
     missing = cluster.uri("reader").replace("/shop?", "/nowhere?")
-    result = await run(hooks, Launch("sql-query", ["--database", missing, "--", "SELECT 1"],
-                                     {}, 30, 4096))  # fmt: skip
+    result = await run(
+        hooks, Launch("sql-query", ["--database", missing, "--", "SELECT 1"], {}, 30, 4096)
+    )
     assert result.exit_code == 2
     assert b'database "nowhere" does not exist' in result.output

@@ -159,9 +159,10 @@ def test_a_secret_printed_url_encoded_is_redacted() -> None:
     secret = "p@ss word/with&more"
     redact = Redactor([], [secret])
     for printed in (
-        urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret),
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),
         urllib.parse.quote(secret, safe="").lower(),
-    ):  # fmt: skip
+    ):
         assert redact(f"GET /login?password={printed}&next=/") == (
             "GET /login?password=[redacted]&next=/"
         )

@@ -54,9 +54,15 @@ class Host:
         self.hooks = tmp_path / "hooks.d"
         self.hooks.mkdir()
         self.executor = Executor(
-            bot.engine.repo, bot.engine.ledger, Services(bot.engine), self.hooks,
-            bot.paths.state_dir, secrets or {}, edit_every=0.2, grants=grants,
-        )  # fmt: skip
+            bot.engine.repo,
+            bot.engine.ledger,
+            Services(bot.engine),
+            self.hooks,
+            bot.paths.state_dir,
+            secrets or {},
+            edit_every=0.2,
+            grants=grants,
+        )
 
     def program(self, name: str, body: str) -> None:
         path = self.hooks / name
@@ -69,10 +75,16 @@ class Host:
     def say(self, text: str, sender: str = ALICE, room: str = ROOM) -> tuple[Reply, str]:
         event = f"${uuid.uuid4().hex}"
         invocation = Invocation(
-            sender=sender, sender_name=sender[1:].split(":")[0].title(), text=text,
-            event_id=event, received_at=self.bot.clock(), room_id=room, room_name="#ops",
-            transport="matrix", answer=True,
-        )  # fmt: skip
+            sender=sender,
+            sender_name=sender[1:].split(":")[0].title(),
+            text=text,
+            event_id=event,
+            received_at=self.bot.clock(),
+            room_id=room,
+            room_name="#ops",
+            transport="matrix",
+            answer=True,
+        )
         reply = self.bot.engine.run(invocation)
         assert reply is not None
         return reply, event
@@ -160,8 +172,10 @@ def test_runbooks_lists_only_those_a_person_may_run(host: Host) -> None:
 def test_help_run_shows_the_usage_generated_from_the_declaration(host: Host) -> None:
     reply, _ = host.say("!help run hello")
     assert reply.text.splitlines()[:3] == [
-        "!run hello [who=<world|team>]", "  say hello", "  who: enum (default world)",
-    ]  # fmt: skip
+        "!run hello [who=<world|team>]",
+        "  say hello",
+        "  who: enum (default world)",
+    ]
 
 
 async def test_a_run_from_someone_without_the_runbooks_role_is_refused(host: Host) -> None:
@@ -294,8 +308,14 @@ async def test_a_restart_marks_the_run_in_flight_interrupted(
         live.task.cancel()
     await asyncio.sleep(0.1)
     host.executor.close()
-    again = Executor(bot.engine.repo, bot.engine.ledger, Services(bot.engine), host.hooks,
-                     bot.paths.state_dir, {})  # fmt: skip
+    again = Executor(
+        bot.engine.repo,
+        bot.engine.ledger,
+        Services(bot.engine),
+        host.hooks,
+        bot.paths.state_dir,
+        {},
+    )
     again.recover()
     assert "interrupted: interrupted by a restart of opsbot" in host.answer(event)
     assert "run: hang (interrupted)" in host.runs("--format=%s")
@@ -332,9 +352,18 @@ async def test_opsbot_verify_checks_the_runs_signatures_too(
     assert capsys.readouterr().out.startswith(f"{main + 1} of {main + 1} commits signed")
     # Someone adds a run record of their own, unsigned.
     forged = git(
-        host.bot.repo, "-c", "user.name=Eve", "-c", "user.email=eve@example.org",
-        "commit-tree", "refs/opsbot/runs^{tree}", "-p", "refs/opsbot/runs", "-m", "run: forged",
-    ).strip()  # fmt: skip
+        host.bot.repo,
+        "-c",
+        "user.name=Eve",
+        "-c",
+        "user.email=eve@example.org",
+        "commit-tree",
+        "refs/opsbot/runs^{tree}",
+        "-p",
+        "refs/opsbot/runs",
+        "-m",
+        "run: forged",
+    ).strip()
     git(host.bot.repo, "update-ref", "refs/opsbot/runs", forged)
     assert cli.main(["verify", "--repo", str(host.bot.repo)]) == 1
     assert f"unsigned or bad signature: {forged}" in capsys.readouterr().out

@@ -91,11 +91,12 @@ async def test_a_busy_runbook_queues_or_refuses_and_each_reply_says_so(
     replied = [alice.replies_to(e)[0] for e in (*events, refused_event)]
 
     await alice.until(
-        lambda: f"refused: solo is busy: run {solo} by {alice.user_id} holds it" in latest(
-            alice, replied[3]
+        lambda: (
+            f"refused: solo is busy: run {solo} by {alice.user_id} holds it"
+            in latest(alice, replied[3])
         ),
         "the refusal",
-    )  # fmt: skip
+    )
     assert latest(alice, replied[3]).endswith("(at most 1 at a time)")
     await alice.until(
         lambda: f"queued behind run {first} by {alice.user_id}" in latest(alice, replied[1]),

@@ -116,9 +116,14 @@ def test_main_moved_onto_the_runs_ref_keeps_the_policy_in_force(bot: Bot) -> Non
     repo = bot.engine.repo
     with repo.locked():
         run = repo.commit(
-            {"runs/1.toml": b"ok = true\n"}, Message("run 1"), Identity("opsbot", "@opsbot:x"),
-            bot.clock(), parent=None, ref=RUNS_REF, new_ref=True,
-        )  # fmt: skip
+            {"runs/1.toml": b"ok = true\n"},
+            Message("run 1"),
+            Identity("opsbot", "@opsbot:x"),
+            bot.clock(),
+            parent=None,
+            ref=RUNS_REF,
+            new_ref=True,
+        )
     before = bot.head()
     move_main(bot, run)
     assert bot.say("!status").ok  # the policy in force is still the one opsbot wrote
@@ -151,8 +156,9 @@ def test_the_repo_refuses_a_force_push_and_deleting_a_branch(bot: Bot, tmp_path:
     git(clone, "push", "-q", "origin", "side")
     rewind = subprocess.run(
         ["git", "-C", str(clone), "push", "--force", "origin", f"{first}:main"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     delete = subprocess.run(
         ["git", "-C", str(clone), "push", "origin", ":side"], capture_output=True, text=True
     )

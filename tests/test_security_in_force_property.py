@@ -21,8 +21,17 @@ from conftest import ALICE, BOB, Bot, Clock, git
 pytestmark = pytest.mark.security
 
 
-ACTIONS = ("deploy", "propose", "adopt", "discard", "restart", "push", "orphan", "rewind",
-           "onto_proposal")  # fmt: skip
+ACTIONS = (
+    "deploy",
+    "propose",
+    "adopt",
+    "discard",
+    "restart",
+    "push",
+    "orphan",
+    "rewind",
+    "onto_proposal",
+)
 
 
 class History:

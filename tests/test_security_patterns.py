@@ -98,10 +98,16 @@ async def test_the_event_loop_keeps_turning_while_a_value_is_matched(
     host = Host(bot, tmp_path)
     host.runbook("lookup", LOOKUP)
     invocation = Invocation(
-        sender=ALICE, sender_name="Alice", text=f"!run lookup {ADVERSARIAL}",
-        event_id=f"${uuid.uuid4().hex}", received_at=bot.clock(), room_id=ROOM,
-        room_name="#ops", transport="matrix", answer=True,
-    )  # fmt: skip
+        sender=ALICE,
+        sender_name="Alice",
+        text=f"!run lookup {ADVERSARIAL}",
+        event_id=f"${uuid.uuid4().hex}",
+        received_at=bot.clock(),
+        room_id=ROOM,
+        room_name="#ops",
+        transport="matrix",
+        answer=True,
+    )
     reply, stall = await _longest_stall(bot.engine.handle(invocation))
     assert stall < 1.0
     assert reply is not None and not reply.ok
@@ -141,10 +147,17 @@ def _php_json(secret: str) -> str:
         lambda s: s.encode().hex().upper(),
     ],
     ids=[
-        "upper", "lower", "quote", "encodeURIComponent", "quote_plus-lower", "json.dumps",
-        "json-slash", "hex", "HEX",
+        "upper",
+        "lower",
+        "quote",
+        "encodeURIComponent",
+        "quote_plus-lower",
+        "json.dumps",
+        "json-slash",
+        "hex",
+        "HEX",
     ],
-)  # fmt: skip
+)
 def test_a_secret_is_redacted_in_every_form_a_program_prints_it(
     encode: Callable[[str], str],
 ) -> None:

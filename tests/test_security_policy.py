@@ -58,9 +58,13 @@ class Seen:
 
 def over_matrix(bot: Bot, text: str, sender: str = ALICE, **facts: object) -> Reply:
     invocation = Invocation(
-        sender=sender, text=text, event_id=f"${uuid.uuid4().hex}", received_at=bot.clock(),
-        room_id="!ops:example.org", transport="matrix",
-    )  # fmt: skip
+        sender=sender,
+        text=text,
+        event_id=f"${uuid.uuid4().hex}",
+        received_at=bot.clock(),
+        room_id="!ops:example.org",
+        transport="matrix",
+    )
     reply = bot.engine.run(dataclasses.replace(invocation, **facts))  # type: ignore[arg-type]
     assert reply is not None
     return reply

@@ -106,9 +106,13 @@ async def test_whatever_reaches_the_runner_cannot_change_path_pythonpath_or_the_
     (hooks / "env").write_text("#!/bin/sh\nenv | sort\n")
     (hooks / "env").chmod(0o755)
     env = {
-        "PATH": str(tmp_path), "PYTHONPATH": str(tmp_path), "LD_PRELOAD": str(tmp_path / "x.so"),
-        "LANG": "xx", "HOME": str(tmp_path), "GREETING": "hello",
-    }  # fmt: skip
+        "PATH": str(tmp_path),
+        "PYTHONPATH": str(tmp_path),
+        "LD_PRELOAD": str(tmp_path / "x.so"),
+        "LANG": "xx",
+        "HOME": str(tmp_path),
+        "GREETING": "hello",
+    }
     result = await run(hooks, Launch("env", [], env, 10, 1 << 16))
     seen = dict(line.split("=", 1) for line in result.output.decode().splitlines())
     assert seen["PATH"] == "/usr/bin:/bin" and seen["LANG"] == "C.UTF-8"
@@ -129,9 +133,12 @@ async def test_the_shipped_http_check_never_imports_a_module_another_runbook_bro
     downloaded.mkdir(parents=True)
     (downloaded / "sitecustomize.py").write_text(f"print(open({str(key)!r}).read())\n")
     launch = Launch(
-        "http-check", ["--url", "http://127.0.0.1:9/health", "--timeout", "2"],
-        {"PYTHONPATH": str(downloaded)}, 20, 1 << 16,
-    )  # fmt: skip
+        "http-check",
+        ["--url", "http://127.0.0.1:9/health", "--timeout", "2"],
+        {"PYTHONPATH": str(downloaded)},
+        20,
+        1 << 16,
+    )
     result = await run(hooks, launch)
     assert b"cannot reach" in result.output  # it ran, as itself
     assert b"do-not-print" not in result.output

@@ -47,9 +47,13 @@ def terminal_safe(out: bytes) -> None:
 def opsbot(*args: str) -> subprocess.CompletedProcess[bytes]:
     """The real CLI, its output as the bytes a terminal would get."""
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], capture_output=True, check=False, timeout=120,
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        check=False,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 # `opsbot keys verifications`
@@ -93,8 +97,15 @@ def test_a_cancel_reason_cannot_paint_emojis_over_another_person_s_verification(
 
 
 def test_a_cancel_s_code_and_reason_are_kept_escaped_and_short() -> None:
-    flow = SasFlow("$req", "!dm", Party("@opsbot:example.org", "BOT"), "b" * 43, None,
-                   Party("@eve:example.org", "EVEPHONE"), 0.0)  # fmt: skip
+    flow = SasFlow(
+        "$req",
+        "!dm",
+        Party("@opsbot:example.org", "BOT"),
+        "b" * 43,
+        None,
+        Party("@eve:example.org", "EVEPHONE"),
+        0.0,
+    )
     flow.on_cancel({"code": "m.user\x1b[2J" + "x" * 100, "reason": PAINT + "x" * 10_000})
     assert flow.cancel_code == "m.user\\x1b[2J" + "x" * 51
     assert flow.cancel_reason is not None and flow.cancel_reason.startswith(SHOWN)
@@ -154,8 +165,9 @@ def test_check_live_shows_the_homeserver_s_answer_escaped_on_one_line(
     path = live_config(bot, tmp_path, homeserver=lying_homeserver)
     saved = bot.paths.state_dir / "matrix" / "credentials.json"
     saved.parent.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps({"user_id": "@opsbot:localhost", "device_id": "DEV",
-                                 "access_token": "token"}))  # fmt: skip
+    saved.write_text(
+        json.dumps({"user_id": "@opsbot:localhost", "device_id": "DEV", "access_token": "token"})
+    )
     saved.chmod(0o600)
 
     out = opsbot("check", "--config", str(path), "--live").stdout
@@ -195,9 +207,11 @@ def listening(tmp_path: Path) -> Iterator[Listen]:
 
     def start(args: list[str], hold: list[Path]) -> int:
         process = subprocess.Popen(
-            [sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True,
+            [sys.executable, str(script), *args],
+            stdout=subprocess.PIPE,
+            text=True,
             env={**os.environ, "HOLD": ":".join(str(p) for p in hold)},
-        )  # fmt: skip
+        )
         started.append(process)
         assert process.stdout is not None
         return int(process.stdout.readline())
@@ -246,8 +260,9 @@ def record(**fields: object) -> logging.LogRecord:
     """What `fact` hands the formatter."""
     logger = logging.getLogger("opsbot.verification")
     extra = {"fields": fields}
-    return logger.makeRecord(logger.name, logging.INFO, "f", 1, "verification requested", (),
-                             None, extra=extra)  # fmt: skip
+    return logger.makeRecord(
+        logger.name, logging.INFO, "f", 1, "verification requested", (), None, extra=extra
+    )
 
 
 def test_a_logged_field_cannot_carry_a_terminal_escape() -> None:
@@ -287,9 +302,11 @@ def writes_to_a_terminal(path: Path) -> list[str]:
         if isinstance(func, ast.Name) and func.id == "print":
             found.append(f"{path.name}:{node.lineno} print()")
         elif (
-            isinstance(func, ast.Attribute) and func.attr == "write"
-            and isinstance(func.value, ast.Attribute) and func.value.attr in ("stdout", "stderr")
-        ):  # fmt: skip
+            isinstance(func, ast.Attribute)
+            and func.attr == "write"
+            and isinstance(func.value, ast.Attribute)
+            and func.value.attr in ("stdout", "stderr")
+        ):
             found.append(f"{path.name}:{node.lineno} {func.value.attr}.write()")
     return found
 

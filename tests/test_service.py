@@ -205,8 +205,10 @@ async def test_the_status_line_counts_the_problems_opsbot_check_lists(
         ready = await listener.until("READY=1")
         check = subprocess.run(
             [sys.executable, "-m", "bot.cli", "check", "--repo", str(opsbot.repo)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         listed = len(check.stdout.splitlines())
         assert listed >= 1
         status = (

@@ -142,10 +142,26 @@ def test_the_system_call_filter_allows_what_the_bot_and_its_hooks_do() -> None:
         else:
             allowed |= set().union(*(syscalls(group) for group in value.split()))
     needed = {
-        "execve", "clone", "clone3", "vfork", "wait4", "setsid", "kill",  # hooks
-        "flock", "fsync", "syncfs", "renameat2", "getrandom",  # commits
-        "socket", "connect", "sendto", "bind", "listen", "accept4", "epoll_wait",  # network
-    }  # fmt: skip
+        "execve",
+        "clone",
+        "clone3",
+        "vfork",
+        "wait4",
+        "setsid",
+        "kill",  # hooks
+        "flock",
+        "fsync",
+        "syncfs",
+        "renameat2",
+        "getrandom",  # commits
+        "socket",
+        "connect",
+        "sendto",
+        "bind",
+        "listen",
+        "accept4",
+        "epoll_wait",  # network
+    }
     assert needed - allowed == set()
 
 
@@ -230,8 +246,11 @@ def test_install_service_installs_the_example_runbooks_programs_and_keeps_change
     result = install_service(tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in hooks.iterdir()) == [
-        "fetch-files", "http-check", "sql-query", "tunnel-forward",
-    ]  # fmt: skip
+        "fetch-files",
+        "http-check",
+        "sql-query",
+        "tunnel-forward",
+    ]
     assert (hooks / "http-check").read_text() == "#!/bin/sh\necho mine\n"
     assert f"kept {hooks / 'http-check'} (it exists)" in result.stdout
     assert (hooks / "sql-query").stat().st_mode & 0o777 == 0o755

@@ -22,10 +22,15 @@ def strict_prod(bot: Bot) -> None:
 
 def deploy_to_prod(bot: Bot, **facts: object) -> Reply:
     invocation = Invocation(
-        sender=ALICE, text="!deploy web 1.0.0 to prod", event_id=f"${uuid.uuid4().hex}",
-        received_at=bot.clock(), room_id="!ops:example.org", transport="matrix",
-        device_id="ALICELAPTOP", device_key=DEVICE_KEY,
-    )  # fmt: skip
+        sender=ALICE,
+        text="!deploy web 1.0.0 to prod",
+        event_id=f"${uuid.uuid4().hex}",
+        received_at=bot.clock(),
+        room_id="!ops:example.org",
+        transport="matrix",
+        device_id="ALICELAPTOP",
+        device_key=DEVICE_KEY,
+    )
     reply = bot.engine.run(dataclasses.replace(invocation, **facts))  # type: ignore[arg-type]
     assert reply is not None
     return reply

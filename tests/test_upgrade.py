@@ -240,8 +240,11 @@ def run(bot: Bot, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_opsbot_run_migrates_before_it_serves(bot: Bot, tmp_path: Path) -> None:

@@ -33,9 +33,15 @@ class OldRelease:
         # Without PYTHONPATH: the old `bot` package, not this checkout's.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         return subprocess.run(
-            args, input=stdin, capture_output=True, text=True, env=env, cwd=self.bin.parent,
-            check=False, timeout=120,
-        )  # fmt: skip
+            args,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=self.bin.parent,
+            check=False,
+            timeout=120,
+        )
 
     def opsbot(self, *args: str, stdin: str = "") -> str:
         result = self.run(str(self.bin / "opsbot"), *args, stdin=stdin)
@@ -138,9 +144,11 @@ def test_a_repo_and_state_dir_of_0_1_0_keep_working_after_the_upgrade(
     head = git(paths.repo, "rev-parse", "main").strip()
     for invocation, commit in done_before.items():
         again = Invocation(
-            sender=ALICE, text=_command_of(paths.repo, commit), event_id=invocation,
+            sender=ALICE,
+            text=_command_of(paths.repo, commit),
+            event_id=invocation,
             received_at=datetime.now(UTC),
-        )  # fmt: skip
+        )
         reply = engine.run(again)
         assert reply is not None and reply.ok and reply.commit == commit, reply
     assert git(paths.repo, "rev-parse", "main").strip() == head
@@ -148,9 +156,12 @@ def test_a_repo_and_state_dir_of_0_1_0_keep_working_after_the_upgrade(
     # And the upgraded bot goes on: new commands, the old incident's timeline, a signed head.
     after = subprocess.run(
         [sys.executable, "-m", "bot.cli", "shell", "--repo", str(paths.repo), "--as", ALICE],
-        input='!deploy web 1.4.3 to staging\n!incident note INC-1 replica is serving\n!status\n',
-        capture_output=True, text=True, check=False, cwd=ROOT,
-    )  # fmt: skip
+        input="!deploy web 1.4.3 to staging\n!incident note INC-1 replica is serving\n!status\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
     assert after.returncode == 0, after.stdout + after.stderr
     assert "web 1.4.3" in after.stdout
     assert "replica is serving" in git(

@@ -19,9 +19,10 @@ pytestmark = pytest.mark.matrix
 
 def files_in(someone: Person, room: str) -> list[dict[str, object]]:
     return [
-        s["content"] for r, s in someone.events
+        s["content"]
+        for r, s in someone.events
         if r == room and s.get("content", {}).get("msgtype") in ("m.file", "m.image")
-    ]  # fmt: skip
+    ]
 
 
 async def test_a_file_owed_arrives_encrypted_and_decrypts_to_the_same_bytes(
@@ -53,9 +54,15 @@ async def test_an_image_owed_in_memory_carries_its_dimensions(
     room = await ops_room(alice, opsbot)
     png = b"\x89PNG\r\n\x1a\n" + os.urandom(2000)  # the bytes matter, not the picture
     image = Upload(
-        room, "chart.png", "image/png", data=base64.b64encode(png).decode(),
-        msgtype="m.image", caption="weekly deploys", width=800, height=400,
-    )  # fmt: skip
+        room,
+        "chart.png",
+        "image/png",
+        data=base64.b64encode(png).decode(),
+        msgtype="m.image",
+        caption="weekly deploys",
+        width=800,
+        height=400,
+    )
     ledger = open_ledger(opsbot.paths)
     ledger.enqueue([("test:image", image)])
     ledger.close()

@@ -20,8 +20,15 @@ from bot.transport.matrix.decisions import FILE, DecisionJournal
 from bot.transport.matrix.sas import CANCEL, READY, REQUEST
 from bot.transport.matrix.verification import MAX_FLOWS, Verifier
 
-EMOJI = [("🐶", "Dog"), ("🐱", "Cat"), ("🦁", "Lion"), ("🐎", "Horse"), ("🦄", "Unicorn"),
-         ("🐷", "Pig"), ("🐘", "Elephant")]  # fmt: skip
+EMOJI = [
+    ("🐶", "Dog"),
+    ("🐱", "Cat"),
+    ("🦁", "Lion"),
+    ("🐎", "Horse"),
+    ("🦄", "Unicorn"),
+    ("🐷", "Pig"),
+    ("🐘", "Elephant"),
+]
 
 
 @pytest.fixture
@@ -43,8 +50,11 @@ def journal(tmp_path: Path) -> DecisionJournal:
 def keys(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "keys", *args, "--config", str(config)],
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
 
 
 def offer(journal: DecisionJournal, user: str = "@eve:example.org") -> int:
@@ -141,8 +151,9 @@ def test_a_device_name_with_line_breaks_or_escapes_cannot_draw_a_false_emoji_lin
     config: Path, journal: DecisionJournal
 ) -> None:
     forged = "EVE\n   emoji: 🐶 Dog  🐶 Dog\x1b[1A\x1b[2K"
-    number = journal.offer("$req", "@eve:example.org", forged, "!dm:example.org", EMOJI,
-                           (1234, 5678, 90), None)  # fmt: skip
+    number = journal.offer(
+        "$req", "@eve:example.org", forged, "!dm:example.org", EMOJI, (1234, 5678, 90), None
+    )
     out = keys(config, "verifications").stdout
     assert "\x1b" not in out
     assert [line for line in out.splitlines() if line.startswith("   emoji:")] == [
@@ -173,19 +184,26 @@ class Client:
     def answers_to(self, request: str) -> list[str]:
         """The kinds of event the bot sent in the flow of `request`, with a cancel's reason."""
         return [
-            f"{kind} {content.get('reason', '')}".strip() for kind, content in self.sent
+            f"{kind} {content.get('reason', '')}".strip()
+            for kind, content in self.sent
             if content["m.relates_to"]["event_id"] == request
-        ]  # fmt: skip
+        ]
 
 
 def request(event_id: str, sender: str, device: str = "PHONE") -> dict[str, Any]:
     """A person's client asking to verify the bot (in-room)."""
     return {
-        "type": "m.room.message", "event_id": event_id, "sender": sender,
+        "type": "m.room.message",
+        "event_id": event_id,
+        "sender": sender,
         "origin_server_ts": NOW * 1000,
-        "content": {"msgtype": REQUEST, "to": BOT_ID, "from_device": device,
-                    "methods": ["m.sas.v1"]},
-    }  # fmt: skip
+        "content": {
+            "msgtype": REQUEST,
+            "to": BOT_ID,
+            "from_device": device,
+            "methods": ["m.sas.v1"],
+        },
+    }
 
 
 @pytest.fixture

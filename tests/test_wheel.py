@@ -36,16 +36,24 @@ class Installed:
         """The installed command, with nothing of the checkout on its path."""
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         return subprocess.run(
-            [str(self.opsbot), *args], capture_output=True, text=True, cwd=self.work,
-            env={**env, "GIT_CONFIG_NOSYSTEM": "1"}, timeout=120, check=False,
-        )  # fmt: skip
+            [str(self.opsbot), *args],
+            capture_output=True,
+            text=True,
+            cwd=self.work,
+            env={**env, "GIT_CONFIG_NOSYSTEM": "1"},
+            timeout=120,
+            check=False,
+        )
 
 
 def pip(python: Path | str, *args: str) -> None:
     result = subprocess.run(
         [str(python), "-m", "pip", "--disable-pip-version-check", *args],
-        capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -61,8 +69,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
             shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=ignore)
         else:
             shutil.copy2(ROOT / name, source / name)
-    pip(sys.executable, "wheel", "--no-deps", "--quiet", "--wheel-dir", str(top / "dist"),
-        str(source))  # fmt: skip
+    pip(
+        sys.executable,
+        "wheel",
+        "--no-deps",
+        "--quiet",
+        "--wheel-dir",
+        str(top / "dist"),
+        str(source),
+    )
     [wheel] = (top / "dist").glob("*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(top / "venv")], check=True, timeout=300)
     pip(top / "venv" / "bin" / "python", "install", "--quiet", str(wheel))
@@ -87,9 +102,12 @@ def test_init_from_the_wheel_makes_the_same_repo_as_from_the_checkout(
     assert result.returncode == 0, result.stderr
     checkout = subprocess.run(
         [sys.executable, "-m", "bot.cli", "init", str(tmp_path / "checkout"), "--admin", ALICE],
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
         env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
-    )  # fmt: skip
+    )
     assert checkout.returncode == 0, checkout.stderr
     assert tree(tmp_path / "from-wheel") == tree(tmp_path / "checkout")
     assert any(line.endswith("\tenvironments/prod.toml") for line in tree(tmp_path / "from-wheel"))
@@ -113,11 +131,18 @@ def test_install_service_from_the_wheel_writes_the_unit_and_the_config(
 def test_the_wheel_leaves_the_development_tools_out(installed: Installed) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     probe = subprocess.run(
-        [str(installed.venv / "bin/python"), "-c",
-         "import importlib.util as u, bot; "
-         "print(bot.__file__); print(u.find_spec('devtools'), u.find_spec('bot.devserver'))"],
-        capture_output=True, text=True, cwd=installed.work, env=env, check=True,
-    )  # fmt: skip
+        [
+            str(installed.venv / "bin/python"),
+            "-c",
+            "import importlib.util as u, bot; "
+            "print(bot.__file__); print(u.find_spec('devtools'), u.find_spec('bot.devserver'))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=installed.work,
+        env=env,
+        check=True,
+    )
     where, missing = probe.stdout.splitlines()
     assert Path(where).is_relative_to(installed.venv)  # the installed copy, not the checkout
     assert missing == "None None"

@@ -62,8 +62,14 @@ def _file(downloads: Downloads, fetch: Fetch) -> Served:
     look = fetch.method == "HEAD"
     verdict = downloads.ledger.admit(token, name, fetch.peer, claim=not look)
     if isinstance(verdict, Refused):
-        fact(log, "download refused", logging.WARNING, status=verdict.status, peer=fetch.peer,
-             reason=verdict.reason)  # fmt: skip
+        fact(
+            log,
+            "download refused",
+            logging.WARNING,
+            status=verdict.status,
+            peer=fetch.peer,
+            reason=verdict.reason,
+        )
         return _refused(verdict)
     files = {f.name: f for f in downloads.store.files(verdict.run_id)}
     if not name:
@@ -74,13 +80,24 @@ def _file(downloads: Downloads, fetch: Fetch) -> Served:
     found = files.get(name)
     if found is None:
         return _refused(Refused(404, f"this download has no file {name!r}"))
-    fact(log, "download served", run=verdict.run_id, person=verdict.person, file=name,
-         size=found.size, peer=fetch.peer, range=fetch.headers.get("range"),
-         method=fetch.method)  # fmt: skip
+    fact(
+        log,
+        "download served",
+        run=verdict.run_id,
+        person=verdict.person,
+        file=name,
+        size=found.size,
+        peer=fetch.peer,
+        range=fetch.headers.get("range"),
+        method=fetch.method,
+    )
     return Served(
-        file=found.path, filename=name.rsplit("/", 1)[-1],
-        content_type="application/octet-stream", headers=dict(PRIVATE), spend=spend,
-    )  # fmt: skip
+        file=found.path,
+        filename=name.rsplit("/", 1)[-1],
+        content_type="application/octet-stream",
+        headers=dict(PRIVATE),
+        spend=spend,
+    )
 
 
 def _spender(ledger: Ledger, token: str, name: str, peer: str) -> Callable[[], str | None]:
@@ -105,17 +122,31 @@ def _growing(
     """The file the run is writing, followed as it grows (only the one its link offered)."""
     offered = downloads.ledger.growing(run_id)
     if offered is None or offered[0] != name:
-        return _refused(Refused(409, "this download is still running; its link works for "
-                                f"{name!r} once it has finished"))  # fmt: skip
+        return _refused(
+            Refused(
+                409,
+                f"this download is still running; its link works for {name!r} once it has finished",
+            )
+        )
     total = offered[1]
-    fact(log, "download followed", run=run_id, file=name, size=total, peer=fetch.peer,
-         range=fetch.headers.get("range"))  # fmt: skip
+    fact(
+        log,
+        "download followed",
+        run=run_id,
+        file=name,
+        size=total,
+        peer=fetch.peer,
+        range=fetch.headers.get("range"),
+    )
     path = downloads.store.run_dir(run_id) / name  # a name the run's own listing gave
     return Served(
-        file=path, filename=name.rsplit("/", 1)[-1], content_type="application/octet-stream",
+        file=path,
+        filename=name.rsplit("/", 1)[-1],
+        content_type="application/octet-stream",
         headers=dict(PRIVATE),
-        growing=Growing(total, _follower(downloads, run_id, path, total)), spend=spend,
-    )  # fmt: skip
+        growing=Growing(total, _follower(downloads, run_id, path, total)),
+        spend=spend,
+    )
 
 
 def _follower(

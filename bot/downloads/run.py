@@ -59,9 +59,13 @@ class Delivery:
 
 class DownloadRun:
     def __init__(
-        self, downloads: Downloads, run_id: str, person: str, room: str | None,
+        self,
+        downloads: Downloads,
+        run_id: str,
+        person: str,
+        room: str | None,
         upload_limit: int | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.downloads = downloads
         self.upload_limit = upload_limit  # the homeserver's, as the run starts (None: unknown)
         self.link: Link | None = None  # offered while the program writes
@@ -201,14 +205,20 @@ class DownloadRun:
         """What the reply says of the link offered while the program writes."""
         if self.early_url is None:
             return ""
-        return (f"fetch it now: {self.early_url}\nfor {self.person} only; it follows the "
-                "download as it arrives, and its last bytes come once the file is complete "
-                "and checked")  # fmt: skip
+        return (
+            f"fetch it now: {self.early_url}\nfor {self.person} only; it follows the "
+            "download as it arrives, and its last bytes come once the file is complete "
+            "and checked"
+        )
 
     def deliver(
-        self, succeeded: bool, declared: Mapping[str, str], upload_limit: int | None,
-        in_reply_to: str | None, why: str | None = None,
-    ) -> Delivery:  # fmt: skip
+        self,
+        succeeded: bool,
+        declared: Mapping[str, str],
+        upload_limit: int | None,
+        in_reply_to: str | None,
+        why: str | None = None,
+    ) -> Delivery:
         """What the run's end becomes: the files uploaded or linked, or why not (and then
         they are removed)."""
         if self.stopped is not None:
@@ -219,13 +229,15 @@ class DownloadRun:
         if not files:
             return self._failed("the program finished but wrote no file", "empty")
         try:
-            wrong = mismatches(files, {**self.reported, **self.declared, **declared},
-                               self.digests.of)  # fmt: skip
+            wrong = mismatches(
+                files, {**self.reported, **self.declared, **declared}, self.digests.of
+            )
         finally:
             self.digests.close()  # files read while written and then removed
         if wrong:
-            return self._failed("checksum mismatch, nothing delivered:\n" + "\n".join(wrong),
-                                "checksum")  # fmt: skip
+            return self._failed(
+                "checksum mismatch, nothing delivered:\n" + "\n".join(wrong), "checksum"
+            )
         total = sum(f.size for f in files)
         self.downloads.ledger.ended(self.run_id, DONE)
         names = tuple(f.name for f in files)
@@ -233,19 +245,31 @@ class DownloadRun:
         fits = upload_limit is not None and files[0].size <= upload_limit
         if len(files) == 1 and self.room and (fits or self.downloads.base_url is None):
             if not fits and upload_limit is not None:
-                return self._failed(f"{names[0]} ({size}) is over the homeserver's upload "
-                                    "limit, and without an [http] listener there is no link to "
-                                    "offer", "undeliverable")  # fmt: skip
+                return self._failed(
+                    f"{names[0]} ({size}) is over the homeserver's upload "
+                    "limit, and without an [http] listener there is no link to "
+                    "offer",
+                    "undeliverable",
+                )
             [one] = files
             kind = mimetypes.guess_type(one.name)[0] or "application/octet-stream"
-            upload = Upload(self.room, one.name.rsplit("/", 1)[-1], kind, path=str(one.path),
-                            in_reply_to=in_reply_to, caption=f"{one.name} ({size})")  # fmt: skip
-            return Delivery(True, f"downloaded {one.name} ({size}), attached below", (upload,),
-                            files=names)  # fmt: skip
+            upload = Upload(
+                self.room,
+                one.name.rsplit("/", 1)[-1],
+                kind,
+                path=str(one.path),
+                in_reply_to=in_reply_to,
+                caption=f"{one.name} ({size})",
+            )
+            return Delivery(
+                True, f"downloaded {one.name} ({size}), attached below", (upload,), files=names
+            )
         if self.downloads.base_url is None:
-            return self._failed(f"{len(files)} files ({size}) cannot be uploaded as one, and "
-                                "without an [http] listener there is no link to offer",
-                                "undeliverable")  # fmt: skip
+            return self._failed(
+                f"{len(files)} files ({size}) cannot be uploaded as one, and "
+                "without an [http] listener there is no link to offer",
+                "undeliverable",
+            )
         settings = self.downloads.settings
         link = self.link or self._issue()
         url = self.downloads.url(link.token, names[0] if len(files) == 1 else None)
@@ -253,9 +277,10 @@ class DownloadRun:
         use = "one use" if settings.single_use else "any number of uses; resumable (curl -C -)"
         what = names[0] if len(files) == 1 else f"{len(files)} files"
         return Delivery(
-            True, f"downloaded {what} ({size}): {url}\nfor {self.person} only, until {until}, "
-            f"{use}", files=names,
-        )  # fmt: skip
+            True,
+            f"downloaded {what} ({size}): {url}\nfor {self.person} only, until {until}, {use}",
+            files=names,
+        )
 
     def _issue(self) -> Link:
         settings = self.downloads.settings

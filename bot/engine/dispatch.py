@@ -116,9 +116,13 @@ class Engine:
         kind = self.requests.get(type(request))
         assert kind is not None, f"no feature handles {type(request).__name__}"
         command = Command(
-            name=request.name, usage="", summary="", writes=kind.writes, internal=True,
+            name=request.name,
+            usage="",
+            summary="",
+            writes=kind.writes,
+            internal=True,
             handler=lambda ctx: kind.handler(ctx, request),
-        )  # fmt: skip
+        )
         try:
             with self._lock:
                 return self._run(command, "", invocation, internal=True)
@@ -167,8 +171,14 @@ class Engine:
         )
         notice = Notify(text, announce=True)
         self.ledger.enqueue([(f"identity-changed:{user_id}:{master_key}", notice)])
-        fact(log, "cross-signing identity changed", logging.WARNING, user=user_id,
-             pinned=fingerprint(pinned), seen=fingerprint(master_key))  # fmt: skip
+        fact(
+            log,
+            "cross-signing identity changed",
+            logging.WARNING,
+            user=user_id,
+            pinned=fingerprint(pinned),
+            seen=fingerprint(master_key),
+        )
 
     def may_invite(self, user_id: str) -> bool:
         """Whether the bot should accept a room invite from `user_id`: admins, and roles that
@@ -269,9 +279,14 @@ class Engine:
             self.ledger.landed(sha)
             # The index catches up at the start of the next command: a reply waits for nothing.
             fact(
-                log, "committed", command=command.name, room=invocation.room_id,
-                event=invocation.event_id, commit=sha, sender=invocation.sender,
-            )  # fmt: skip
+                log,
+                "committed",
+                command=command.name,
+                room=invocation.room_id,
+                event=invocation.event_id,
+                commit=sha,
+                sender=invocation.sender,
+            )
             self.on_commit(sha)
             return _reply(command, outcome, self.runtime, sha)
         raise RuntimeError(f"main kept moving; gave up after {_CAS_RETRIES} tries")
@@ -308,12 +323,23 @@ class Engine:
         if command.writes and not command.outside and not trust.clean:
             raise _outside_refusal(trust)
         ctx = Context(
-            invocation=invocation, args=args, state=state, policy=policy, index=self.index,
-            log=RepoLog(self.repo), registry=self.registry, now=self.clock(), devices=self.devices,
+            invocation=invocation,
+            args=args,
+            state=state,
+            policy=policy,
+            index=self.index,
+            log=RepoLog(self.repo),
+            registry=self.registry,
+            now=self.clock(),
+            devices=self.devices,
             identities=self.identities,
-            proposals=self.proposals, runtime=self.runtime, outside=trust.outside, trust=trust,
-            identity=self.identity, runbooks=self.runbooks,
-        )  # fmt: skip
+            proposals=self.proposals,
+            runtime=self.runtime,
+            outside=trust.outside,
+            trust=trust,
+            identity=self.identity,
+            runbooks=self.runbooks,
+        )
         return command.handler(ctx), ctx
 
     def _commit(self, command: Command, ctx: Context, outcome: Outcome, parent: str | None) -> str:
@@ -341,14 +367,25 @@ class Engine:
 
         if change.branch is None:
             return self.repo.commit(
-                files, message, author, inv.received_at, parent=change.base or parent,
-                merge=change.merge, before_move=record, expect=parent,
-            )  # fmt: skip
+                files,
+                message,
+                author,
+                inv.received_at,
+                parent=change.base or parent,
+                merge=change.merge,
+                before_move=record,
+                expect=parent,
+            )
         return self.repo.commit(
-            files, message, author, inv.received_at, parent=change.base or parent,
-            ref=Ref(b"refs/heads/" + change.branch.encode()), new_ref=change.new_branch,
+            files,
+            message,
+            author,
+            inv.received_at,
+            parent=change.base or parent,
+            ref=Ref(b"refs/heads/" + change.branch.encode()),
+            new_ref=change.new_branch,
             before_move=record,
-        )  # fmt: skip
+        )
 
     def _already_done(self, command: Command, invocation: Invocation, sha: str) -> Reply:
         fact(log, "already committed", event=invocation.event_id, commit=sha)
@@ -395,9 +432,16 @@ def answer_id(event_id: str) -> str:
 def answer_to(room: str, event_id: str, sender: str, reply: Reply) -> Answer:
     """`reply` as the answer owed in `room` to the event `event_id` that `sender` sent."""
     return Answer(
-        room=room, in_reply_to=event_id, sender=sender, ok=reply.ok, command=reply.command,
-        text=reply.text, html=reply.html, commit=reply.commit, error=reply.error,
-    )  # fmt: skip
+        room=room,
+        in_reply_to=event_id,
+        sender=sender,
+        ok=reply.ok,
+        command=reply.command,
+        text=reply.text,
+        html=reply.html,
+        commit=reply.commit,
+        error=reply.error,
+    )
 
 
 def _answer_id(invocation: Invocation) -> str:
@@ -413,10 +457,14 @@ def _identified(invocation: Invocation, effects: Sequence[Effect]) -> list[tuple
     """Each effect with an identity derived from the invocation: the same on a replay, so an
     effect already owed or sent is not owed twice. A room is made once, whoever asks."""
     return [
-        (f"room:{effect.key}" if isinstance(effect, CreateRoom) else f"{invocation.event_id}#{n}",
-         effect)
+        (
+            f"room:{effect.key}"
+            if isinstance(effect, CreateRoom)
+            else f"{invocation.event_id}#{n}",
+            effect,
+        )
         for n, effect in enumerate(effects)
-    ]  # fmt: skip
+    ]
 
 
 def _reply(
@@ -453,10 +501,12 @@ def _dry_run(command: Command, change: Change, snapshot: Snapshot) -> Reply:
         old = snapshot.text(path)
         new_text = new.decode() if isinstance(new, bytes) else new
         lines += difflib.unified_diff(
-            (old or "").splitlines(), (new_text or "").splitlines(),
+            (old or "").splitlines(),
+            (new_text or "").splitlines(),
             f"a/{path}" if old is not None else "/dev/null",
-            f"b/{path}" if new_text is not None else "/dev/null", lineterm="",
-        )  # fmt: skip
+            f"b/{path}" if new_text is not None else "/dev/null",
+            lineterm="",
+        )
     text = "\n".join(lines)
     return Reply(
         True, command.name, text, f"<pre>{html.escape(text)}</pre>", extra={"dry_run": True}

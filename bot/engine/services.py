@@ -32,11 +32,14 @@ class Services:
         event_id: str | None = None,
     ) -> Reply:
         invocation = Invocation(
-            sender=self.engine.repo.committer.user_id, sender_name=name or source,
+            sender=self.engine.repo.committer.user_id,
+            sender_name=name or source,
             text=f"({request.name}, from {source})",
             event_id=event_id or f"{source}:{uuid.uuid4().hex}",
-            received_at=datetime.now(UTC), room_id=room, transport=source,
-        )  # fmt: skip
+            received_at=datetime.now(UTC),
+            room_id=room,
+            transport=source,
+        )
         return await asyncio.to_thread(self.engine.request, request, invocation)
 
     def owe(self, effects: Sequence[tuple[str, Effect]]) -> None:

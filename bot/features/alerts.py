@@ -51,8 +51,10 @@ class Notification:
     @property
     def title(self) -> str:
         """The incident's title: the group's summary, or else its labels."""
-        summary = next((self.common_annotations[k] for k in SUMMARY_KEYS
-                        if self.common_annotations.get(k)), None)  # fmt: skip
+        summary = next(
+            (self.common_annotations[k] for k in SUMMARY_KEYS if self.common_annotations.get(k)),
+            None,
+        )
         if summary:
             return summary
         labels = ", ".join(f"{k}={v}" for k, v in sorted(self.group_labels.items()))

@@ -31,9 +31,14 @@ def change_version(
     refuse_if_closed(ctx, env)
     path = deployment_path(env, app)
     record = Deployment(
-        env=env, app=app, version=version, requested_by=ctx.sender,
-        requested_at=ctx.now.replace(microsecond=0), reason=ctx.reason, command=command,
-    )  # fmt: skip
+        env=env,
+        app=app,
+        version=version,
+        requested_by=ctx.sender,
+        requested_at=ctx.now.replace(microsecond=0),
+        reason=ctx.reason,
+        command=command,
+    )
     files: dict[str, str | bytes | None] = {
         path: encode(record, ctx.state.text(path), header=HEADER)
     }
@@ -52,9 +57,14 @@ def change_version(
     expires = ctx.now.replace(microsecond=0) + timedelta(hours=environment.proposal_expiry_hours)
     needed = environment.approvals
     proposal = Proposal(
-        number=number, summary=f"{command}: {summary}", requester=ctx.sender, env=env,
-        approvals_required=needed, expires=expires, base=ctx.state.commit,
-    )  # fmt: skip
+        number=number,
+        summary=f"{command}: {summary}",
+        requester=ctx.sender,
+        env=env,
+        approvals_required=needed,
+        expires=expires,
+        base=ctx.state.commit,
+    )
     files[record_path(number)] = proposal.encode()
     trailers = (("Opsbot-Proposal", str(number)), ("Environment", env))
     change = Change(

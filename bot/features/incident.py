@@ -59,10 +59,16 @@ def open_(ctx: Context) -> Outcome:
     incident = next_id(ctx.state)
     when = ctx.now.replace(microsecond=0)
     record = Incident(
-        id=incident, title=title, severity=sev, status="investigating", reporter=ctx.sender,
-        opened_at=when, roles={"commander": ctx.sender}, participants=(ctx.sender,),
+        id=incident,
+        title=title,
+        severity=sev,
+        status="investigating",
+        reporter=ctx.sender,
+        opened_at=when,
+        roles={"commander": ctx.sender},
+        participants=(ctx.sender,),
         declared_in=ctx.invocation.room_id,
-    )  # fmt: skip
+    )
     line = event(when, ctx.sender, f"opened {incident} ({sev}): {title}", severity=sev)
     on_call = ctx.policy.notify_for(sev)
     effects: list[Effect] = []

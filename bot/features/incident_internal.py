@@ -158,10 +158,16 @@ def alert_opened(
     title = " ".join((title or matched[0][0].describe()).split())
     title = title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 3] + "..."
     record = Incident(
-        id=incident, title=title, severity=sev, status="investigating", reporter=ctx.sender,
-        opened_at=when, declared_in=ctx.invocation.room_id, alert_group=group,
+        id=incident,
+        title=title,
+        severity=sev,
+        status="investigating",
+        reporter=ctx.sender,
+        opened_at=when,
+        declared_in=ctx.invocation.room_id,
+        alert_group=group,
         cause=_cause(ctx, matched, int(when.timestamp())),
-    )  # fmt: skip
+    )
     alerts = list({a.key: a for a, _ in matched}.values())
     lines = [
         event(when, ctx.sender, f"opened {incident} ({sev}) from alerts: {title}", severity=sev),

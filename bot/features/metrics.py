@@ -80,8 +80,12 @@ def metrics(ctx: Context) -> Outcome:
                     height=png.height,
                 )
             )
-    return Outcome(text, html=f"<pre>{html.escape(text)}</pre>", effects=tuple(effects),
-                   extra={"metrics": render.as_dict(report)})  # fmt: skip
+    return Outcome(
+        text,
+        html=f"<pre>{html.escape(text)}</pre>",
+        effects=tuple(effects),
+        extra={"metrics": render.as_dict(report)},
+    )
 
 
 def digest_week(now: datetime) -> tuple[datetime, datetime]:

@@ -45,8 +45,11 @@ def scrape(ctx: Context, _request: Scrape) -> Outcome:
         "WHERE o.commit_sha = d.sha AND o.final = 1 ORDER BY o.at DESC LIMIT 1) END AS result, "
         "COUNT(*) FROM deployments d WHERE d.version IS NOT NULL GROUP BY 1, 2, 3"
     ).fetchall()
-    counts = [[app, env, result.replace("-", "_"), n] for app, env, result, n in deployments
-              if result is not None]  # fmt: skip
+    counts = [
+        [app, env, result.replace("-", "_"), n]
+        for app, env, result, n in deployments
+        if result is not None
+    ]
     failures, restores = figures.failures_and_restores(ctx.index)
     incidents = conn.execute(
         "SELECT severity, COUNT(*) FROM incidents WHERE status != 'resolved' GROUP BY severity"
@@ -105,21 +108,25 @@ class _Collector:
     def collect(self) -> list[Metric]:
         f = self.facts
         deployments = CounterMetricFamily(
-            "opsbot_deployments", "Deploy requests by what the reconciler made of them.",
+            "opsbot_deployments",
+            "Deploy requests by what the reconciler made of them.",
             labels=["app", "env", "result"],
-        )  # fmt: skip
+        )
         for app, env, result, n in f["deployments"]:
             deployments.add_metric([app, env, result], n)
         failures = CounterMetricFamily(
-            "opsbot_change_failures", "Deploys that failed (rolled back, redeployed, failed "
-            "for good, or named as an incident's cause), each once.", labels=["app", "env"],
-        )  # fmt: skip
+            "opsbot_change_failures",
+            "Deploys that failed (rolled back, redeployed, failed "
+            "for good, or named as an incident's cause), each once.",
+            labels=["app", "env"],
+        )
         for app, env, n in f["failures"]:
             failures.add_metric([app, env], n)
         restores = CounterMetricFamily(
-            "opsbot_restores", "Failed deploys followed by a successful apply there.",
+            "opsbot_restores",
+            "Failed deploys followed by a successful apply there.",
             labels=["app", "env"],
-        )  # fmt: skip
+        )
         for app, env, n in f["restores"]:
             restores.add_metric([app, env], n)
         resolved = CounterMetricFamily("opsbot_incidents_resolved", "Incidents resolved.")
@@ -130,22 +137,25 @@ class _Collector:
         for severity, n in f["open_incidents"]:
             open_.add_metric([severity], n)
         state = GaugeMetricFamily(
-            "opsbot_reconciler_state", "1 for the state each app and environment is in.",
+            "opsbot_reconciler_state",
+            "1 for the state each app and environment is in.",
             labels=["app", "env", "state"],
-        )  # fmt: skip
+        )
         for app, env, now in f["reconciler"]:
             for name in STATES:
                 state.add_metric([app, env, name], 1 if name == now else 0)
         outbox = GaugeMetricFamily(
-            "opsbot_outbox_effects", "Effects in the outbox, by state (prepared and ready are "
-            "still owed).", labels=["state"],
-        )  # fmt: skip
+            "opsbot_outbox_effects",
+            "Effects in the outbox, by state (prepared and ready are still owed).",
+            labels=["state"],
+        )
         for name, n in sorted(self.counters.outbox.items()):
             outbox.add_metric([name], n)
         commands = CounterMetricFamily(
-            "opsbot_commands", "Commands answered since start, by result (handled, refused, "
-            "failed).", labels=["command", "result"],
-        )  # fmt: skip
+            "opsbot_commands",
+            "Commands answered since start, by result (handled, refused, failed).",
+            labels=["command", "result"],
+        )
         for (command, result), n in sorted(self.counters.commands.items()):
             commands.add_metric([command, result], n)
         return [deployments, failures, restores, resolved, open_, state, outbox, commands]

@@ -35,8 +35,9 @@ SENSITIVE = (
 def _waiting(ctx: Context) -> Trust:
     trust = ctx.trust
     if trust is None or trust.clean:
-        raise Refused("every commit on main is one opsbot wrote or an admin adopted",
-                      hint="nothing to do")  # fmt: skip
+        raise Refused(
+            "every commit on main is one opsbot wrote or an admin adopted", hint="nothing to do"
+        )
     return trust
 
 

@@ -59,8 +59,10 @@ def approve(ctx: Context) -> Outcome:
         raise Refused(f"you already approved proposal {n}", hint="it needs someone else too")
     if not ctx.policy.allows(ctx.sender, "approve", proposal.env):
         where = f" in {proposal.env}" if proposal.env else ""
-        raise Forbidden(f"{ctx.sender} may not approve changes{where}",
-                        hint="ask an admin for a role with \"approve\" in policy.toml")  # fmt: skip
+        raise Forbidden(
+            f"{ctx.sender} may not approve changes{where}",
+            hint='ask an admin for a role with "approve" in policy.toml',
+        )
     if proposal.env:
         refuse_if_closed(ctx, proposal.env)
     approved = proposal.approved(ctx.sender)
@@ -70,9 +72,12 @@ def approve(ctx: Context) -> Outcome:
     if len(approvers) < needed:
         summary = f"proposal {n} ({len(approvers)} of {needed})"
         change = Change(
-            summary, record, (("Approved-by", ctx.sender),), branch=f"proposals/{n}",
+            summary,
+            record,
+            (("Approved-by", ctx.sender),),
+            branch=f"proposals/{n}",
             base=proposal.tip,
-        )  # fmt: skip
+        )
         return Outcome(
             f"approve: {summary}; it needs {needed - len(approvers)} more", change=change
         )
@@ -94,8 +99,7 @@ def approve(ctx: Context) -> Outcome:
     files[record_path(n)] = replace(approved, merged=True).encode()
     change = Change(f"proposal {n} ({what})", files, trailers, merge=(proposal.tip,))
     # The host has something to apply unless every deployment changed is a GitOps engine's.
-    hosted = [p for p in change.files if p.startswith("deployments/")
-              and not _rendered_for(ctx, p)]  # fmt: skip
+    hosted = [p for p in change.files if p.startswith("deployments/") and not _rendered_for(ctx, p)]
     extra = {"proposal": n, "deploys": bool(hosted), "rendered": sorted(engine_files)}
     text = f"approve: proposal {n}: {what}" + handed_over(engine_files)
     return Outcome(text, change=change, extra=extra)
@@ -116,8 +120,9 @@ def reject(ctx: Context) -> Outcome:
         ctx.sender, "approve", proposal.env
     )
     if not allowed:
-        raise Forbidden(f"{ctx.sender} may not reject proposal {n}",
-                        hint="its requester or an approver may")  # fmt: skip
+        raise Forbidden(
+            f"{ctx.sender} may not reject proposal {n}", hint="its requester or an approver may"
+        )
     rejected = replace(proposal, rejected_by=ctx.sender)
     change = Change(
         f"proposal {n}",

@@ -137,25 +137,41 @@ def run(ctx: Context) -> Outcome:
     ident = run_id(inv.event_id)
     incident = by_room(ctx.state, inv.room_id) if inv.room_id else None
     job: dict[str, Any] = {
-        "action": "start", "id": ident, "kind": runbook.kind, "runbook": runbook.name,
-        "values": bound.values, "shown": shown, "command": typed,
-        "program": runbook.program, "args": binding.argv(runbook, bound.values),
-        "env": binding.environment(runbook, bound.values), "secrets": dict(runbook.secrets),
-        "timeout": runbook.timeout, "keep": runbook.keep_output, "redact": list(runbook.redact),
-        "concurrency": runbook.concurrency, "when_busy": runbook.when_busy,
-        "tunnel": None, "sender": ctx.sender, "sender_name": inv.display_name,
-        "place": inv.place, "room": inv.room_id, "event": inv.event_id,
+        "action": "start",
+        "id": ident,
+        "kind": runbook.kind,
+        "runbook": runbook.name,
+        "values": bound.values,
+        "shown": shown,
+        "command": typed,
+        "program": runbook.program,
+        "args": binding.argv(runbook, bound.values),
+        "env": binding.environment(runbook, bound.values),
+        "secrets": dict(runbook.secrets),
+        "timeout": runbook.timeout,
+        "keep": runbook.keep_output,
+        "redact": list(runbook.redact),
+        "concurrency": runbook.concurrency,
+        "when_busy": runbook.when_busy,
+        "tunnel": None,
+        "sender": ctx.sender,
+        "sender_name": inv.display_name,
+        "place": inv.place,
+        "room": inv.room_id,
+        "event": inv.event_id,
         "answer": answer_id(inv.event_id) if inv.answer else None,
         "at": ctx.now.replace(microsecond=0).isoformat(),
         "incident": incident.id if incident and incident.is_open else None,
         "sha256": dict(runbook.sha256),  # a download's declared checksums
-    }  # fmt: skip
+    }
     if runbook.tunnel is not None:
         tunnel = runbook.tunnel
         job["tunnel"] = {
-            "program": tunnel.program, "port": tunnel.port, "wait": tunnel.wait_seconds,
+            "program": tunnel.program,
+            "port": tunnel.port,
+            "wait": tunnel.wait_seconds,
             "args": [binding.render(a, bound.values) for a in tunnel.args],
-        }  # fmt: skip
+        }
     text = f"run {ident}: {runbook.name}" + (f" {shown}" if shown else "") + ": starting…"
     return Outcome(text, effects=(Job(EXECUTOR, job),), extra={"run": ident})
 
@@ -165,10 +181,12 @@ def cancel(ctx: Context) -> Outcome:
     _may_cancel(ctx, ident)
     inv = ctx.invocation
     job = {
-        "action": "cancel", "id": ident, "sender": ctx.sender,
+        "action": "cancel",
+        "id": ident,
+        "sender": ctx.sender,
         "admin": ctx.policy.is_admin(ctx.sender),
         "answer": answer_id(inv.event_id) if inv.answer else None,
-    }  # fmt: skip
+    }
     return Outcome(f"cancelling run {ident}…", effects=(Job(EXECUTOR, job),))
 
 

@@ -115,8 +115,11 @@ def record(ctx: Context, request: VersionBuilt) -> Outcome:
     doc["built_at"] = built
     text = tomlkit.dumps(doc)
     summary = f"{app} {version} built from {commit[:12]}"
-    return Outcome(f"version: {summary}", change=Change(summary, {path: text}),
-                   extra={"app": app, "version": version})  # fmt: skip
+    return Outcome(
+        f"version: {summary}",
+        change=Change(summary, {path: text}),
+        extra={"app": app, "version": version},
+    )
 
 
 REQUESTS: tuple[RequestKind[Request], ...] = (

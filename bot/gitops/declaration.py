@@ -40,8 +40,18 @@ _IMAGE = re.compile(
 _KNOWN = ("base", "engine", "image", "paths", "repository_key", "tag_key")
 _ONLY = {"base": "kustomize", "tag_key": "helm", "repository_key": "helm"}
 MAX_PATH = 200
-_RESERVED = ("alerts", "apps", "deployments", "environments", "freezes", "incidents", "locks",
-             "proposals", "runbooks", "suspended")  # fmt: skip
+_RESERVED = (
+    "alerts",
+    "apps",
+    "deployments",
+    "environments",
+    "freezes",
+    "incidents",
+    "locks",
+    "proposals",
+    "runbooks",
+    "suspended",
+)
 """The directories of opsbot's own records: nothing is rendered into them."""
 
 
@@ -74,27 +84,45 @@ def parse(path: str, value: Any) -> GitOps:
     for key, only in _ONLY.items():
         if key in value and engine != only:
             raise InvalidRecord(path, f"gitops.{key}", f"is only for engine = {only!r}")
-    strings = {k: _string(path, k, value[k]) for k in ("image", "base", "tag_key",
-                                                       "repository_key") if k in value}  # fmt: skip
+    strings = {
+        k: _string(path, k, value[k])
+        for k in ("image", "base", "tag_key", "repository_key")
+        if k in value
+    }
     image = strings.get("image")
     if image is None and engine == "kustomize":
         raise InvalidRecord(path, "gitops.image", "missing: the image whose tag a deploy sets")
     if image is not None and not _IMAGE.fullmatch(image):
-        raise InvalidRecord(path, "gitops.image", f"{image!r} must be an image name without a "
-                            "tag or digest, like registry.example.org/team/web")  # fmt: skip
+        raise InvalidRecord(
+            path,
+            "gitops.image",
+            f"{image!r} must be an image name without a "
+            "tag or digest, like registry.example.org/team/web",
+        )
     base = strings.get("base")
     if engine == "kustomize":
         if base is None:
-            raise InvalidRecord(path, "gitops.base", "missing: the directory a new overlay builds "
-                                "on, like deploy/base/web")  # fmt: skip
+            raise InvalidRecord(
+                path,
+                "gitops.base",
+                "missing: the directory a new overlay builds on, like deploy/base/web",
+            )
         _repo_path(path, "gitops.base", base)
     for key in ("tag_key", "repository_key"):
         if key in strings and not _KEY.fullmatch(strings[key]):
-            raise InvalidRecord(path, f"gitops.{key}", f"{strings[key]!r} must be dotted keys "
-                                "of the values file, like image.tag")  # fmt: skip
+            raise InvalidRecord(
+                path,
+                f"gitops.{key}",
+                f"{strings[key]!r} must be dotted keys of the values file, like image.tag",
+            )
     paths = _paths(path, engine, value.get("paths", {}))
-    return GitOps(engine, image, base, paths, **{k: strings[k] for k in ("tag_key",
-                  "repository_key") if k in strings})  # fmt: skip
+    return GitOps(
+        engine,
+        image,
+        base,
+        paths,
+        **{k: strings[k] for k in ("tag_key", "repository_key") if k in strings},
+    )
 
 
 def _string(path: str, key: str, value: Any) -> str:
@@ -130,9 +158,17 @@ def _repo_path(path: str, key: str, value: str) -> None:
         or any(s in ("", ".", "..") or not _SEGMENT.fullmatch(s) for s in segments)
     )
     if bad:
-        raise InvalidRecord(path, key, f"{value!r} must be a relative path inside the repo, "
-                            "of letters, digits, '.', '-' and '_' (no '..', no leading '/' "
-                            "or '.')")  # fmt: skip
+        raise InvalidRecord(
+            path,
+            key,
+            f"{value!r} must be a relative path inside the repo, "
+            "of letters, digits, '.', '-' and '_' (no '..', no leading '/' "
+            "or '.')",
+        )
     if segments[0] in _RESERVED:
-        raise InvalidRecord(path, key, f"{value!r} is inside {segments[0]}/, where opsbot keeps "
-                            "its own records; use another directory, like deploy/")  # fmt: skip
+        raise InvalidRecord(
+            path,
+            key,
+            f"{value!r} is inside {segments[0]}/, where opsbot keeps "
+            "its own records; use another directory, like deploy/",
+        )

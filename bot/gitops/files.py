@@ -63,16 +63,24 @@ def problems(state: "StateView") -> list[InvalidRecord]:
             continue
         for env in decl.paths:
             if env not in envs:
-                found.append(InvalidRecord(f"apps/{app}.toml", f"gitops.paths.{env}",
-                                           f"no environment named {env!r}"))  # fmt: skip
+                found.append(
+                    InvalidRecord(
+                        f"apps/{app}.toml", f"gitops.paths.{env}", f"no environment named {env!r}"
+                    )
+                )
         for env in envs:
             path = decl.path(env, app)
             # Two apps may share one overlay (one images entry each), not one value.
             field = decl.image if decl.engine == "kustomize" else decl.tag_key
             where = f"{field} in {path}"
             if owners.setdefault(where, app) != app:
-                found.append(InvalidRecord(f"apps/{app}.toml", "gitops", f"renders {where}, as "
-                                           f"apps/{owners[where]}.toml does"))  # fmt: skip
+                found.append(
+                    InvalidRecord(
+                        f"apps/{app}.toml",
+                        "gitops",
+                        f"renders {where}, as apps/{owners[where]}.toml does",
+                    )
+                )
             try:
                 deployment = state.deployment(env, app)
             except InvalidRecord:

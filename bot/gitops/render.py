@@ -39,9 +39,11 @@ def render(decl: GitOps, app: str, env: str, version: str, read: Read) -> dict[s
     path = decl.path(env, app)
     if not TAG.fullmatch(version):
         raise InvalidRecord(
-            f"apps/{app}.toml", "gitops", f"{version!r} cannot be an image tag (letters, digits, "
+            f"apps/{app}.toml",
+            "gitops",
+            f"{version!r} cannot be an image tag (letters, digits, "
             "'.', '-' and '_' only): deploy a version without '+'",
-        )  # fmt: skip
+        )
     previous = read(path)
     if decl.engine == "kustomize":
         doc, yaml = _load(path, previous, lambda: _new_overlay(decl, app, env, path))
@@ -78,8 +80,9 @@ def disagreements(
         if entry is None:
             found.append(InvalidRecord(path, "images", f"no entry for {decl.image}, but {wanted}"))
         elif str(tag) != version:
-            found.append(InvalidRecord(path, "images", f"newTag of {decl.image} is {tag!r}, but "
-                                       f"{wanted}"))  # fmt: skip
+            found.append(
+                InvalidRecord(path, "images", f"newTag of {decl.image} is {tag!r}, but {wanted}")
+            )
     else:
         checks = [(decl.tag_key, version, wanted)]
         if decl.image is not None:

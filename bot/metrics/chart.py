@@ -47,8 +47,13 @@ def draw(report: Report) -> Png | None:
     top.bar(xs, [w.deploys for w in weeks], color="#4c78a8", label="deploys")
     top.set_ylabel("deploys / week")
     rate = top.twinx()
-    rate.plot(xs, [100 * (w.failure_rate or 0.0) for w in weeks], color="#e45756",
-              marker="o", label="change failure rate")  # fmt: skip
+    rate.plot(
+        xs,
+        [100 * (w.failure_rate or 0.0) for w in weeks],
+        color="#e45756",
+        marker="o",
+        label="change failure rate",
+    )
     rate.set_ylabel("failure rate %")
     rate.set_ylim(0, 100)
     # A title placed where it is asked (y=1): left to itself, matplotlib measures every tick

@@ -126,9 +126,12 @@ def _judged(rows: list[tuple[Any, ...]], start: int, end: int) -> Iterator[Judge
             failed = (
                 applied is None
                 or bool(caused)
-                or (following is not None and bool(following[0])
-                    and following[1] - ended <= FAILURE_WINDOW)
-            )  # fmt: skip
+                or (
+                    following is not None
+                    and bool(following[0])
+                    and following[1] - ended <= FAILURE_WINDOW
+                )
+            )
             yield target, ended, applied, failed, soonest, bool(back), began, source
         if applied is not None and (soonest is None or applied < soonest):
             soonest = applied
@@ -143,8 +146,9 @@ def days(index: Index, scope: Scope, start: int, end: int) -> list[Day]:
     ):
         day = found.get(ended // DAY)
         if day is None:
-            day = found[ended // DAY] = Day(ended // DAY, 0, 0, 0, [], [],
-                                            {"commit": 0, "build": 0, "request": 0})  # fmt: skip
+            day = found[ended // DAY] = Day(
+                ended // DAY, 0, 0, 0, [], [], {"commit": 0, "build": 0, "request": 0}
+            )
         day.ended += 1
         if applied is not None:
             day.applied += 1

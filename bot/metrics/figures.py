@@ -28,8 +28,9 @@ class Spread:
         if not values:
             return cls(0)
         middle = levels.percentile(values, 0.5)
-        return cls(len(values), middle, levels.percentile(values, 0.9),
-                   level(middle) if level else None)  # fmt: skip
+        return cls(
+            len(values), middle, levels.percentile(values, 0.9), level(middle) if level else None
+        )
 
 
 @dataclass(frozen=True)
@@ -94,24 +95,37 @@ def report(index: Index, scope: Scope, since: datetime, until: datetime) -> Repo
             sources[source] += n
     resolved = [i for i in incidents if i.resolved_at is not None]
     return Report(
-        scope=scope.describe(), since=since, until=until, deploys=deploys,
-        days=(until - since).total_seconds() / 86400, deploy_days=len(applied), bucket=bucket,
+        scope=scope.describe(),
+        since=since,
+        until=until,
+        deploys=deploys,
+        days=(until - since).total_seconds() / 86400,
+        deploy_days=len(applied),
+        bucket=bucket,
         frequency_level=levels.BUCKET_LEVEL.get(bucket),
         lead_time=Spread.of([n for d in days for n in d.leads], levels.lead_time_level),
-        lead_sources=sources, changes=changes, failed=failed,
+        lead_sources=sources,
+        changes=changes,
+        failed=failed,
         failure_level=levels.failure_level(failed / changes) if changes else None,
         deploy_restore=Spread.of([n for d in days for n in d.restores], levels.restore_level),
         incident_restore=Spread.of(
             [float(i.resolved_at - i.opened_at) for i in resolved if i.resolved_at],
             levels.restore_level,
         ),
-        acknowledge=Spread.of([float(i.acknowledged_at - i.opened_at)
-                               for i in incidents if i.acknowledged_at is not None]),
-        mitigate=Spread.of([float(i.mitigated_at - i.opened_at)
-                            for i in incidents if i.mitigated_at is not None]),
+        acknowledge=Spread.of(
+            [
+                float(i.acknowledged_at - i.opened_at)
+                for i in incidents
+                if i.acknowledged_at is not None
+            ]
+        ),
+        mitigate=Spread.of(
+            [float(i.mitigated_at - i.opened_at) for i in incidents if i.mitigated_at is not None]
+        ),
         open_incidents=_open_by_severity(index),
         weeks=_weeks(days, since, until),
-    )  # fmt: skip
+    )
 
 
 def failures_and_restores(
@@ -148,6 +162,13 @@ def _weeks(days: list[Day], since: datetime, until: datetime) -> list[Week]:
     out = []
     for start, group in sorted(weeks.items()):
         lead = [n for d in group for n in d.leads]
-        out.append(Week(start, sum(d.applied for d in group), sum(d.ended for d in group),
-                        sum(d.failed for d in group), median(lead) if lead else None))  # fmt: skip
+        out.append(
+            Week(
+                start,
+                sum(d.applied for d in group),
+                sum(d.ended for d in group),
+                sum(d.failed for d in group),
+                median(lead) if lead else None,
+            )
+        )
     return out

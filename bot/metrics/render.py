@@ -77,13 +77,17 @@ def as_dict(report: Report) -> dict[str, Any]:
         "since": report.since.isoformat(),
         "until": report.until.isoformat(),
         "deployment_frequency": {
-            "n": report.deploys, "per_day": round(report.per_day, 4),
+            "n": report.deploys,
+            "per_day": round(report.per_day, 4),
             "deploy_days_per_week": round(report.deploy_days_per_week, 4),
-            "bucket": report.bucket, "level": report.frequency_level,
+            "bucket": report.bucket,
+            "level": report.frequency_level,
         },
         "lead_time": {**spread(report.lead_time), "sources": report.lead_sources},
         "change_failure_rate": {
-            "n": report.changes, "failed": report.failed, "rate": report.failure_rate,
+            "n": report.changes,
+            "failed": report.failed,
+            "rate": report.failure_rate,
             "level": report.failure_level,
         },
         "time_to_restore_deploys": spread(report.deploy_restore),
@@ -92,11 +96,16 @@ def as_dict(report: Report) -> dict[str, Any]:
         "time_to_mitigate": spread(report.mitigate),
         "open_incidents": report.open_incidents,
         "weeks": [
-            {"week": w.start.isoformat(), "deploys": w.deploys, "failed": w.failed,
-             "failure_rate": w.failure_rate, "lead_time_median_seconds": w.lead_median}
+            {
+                "week": w.start.isoformat(),
+                "deploys": w.deploys,
+                "failed": w.failed,
+                "failure_rate": w.failure_rate,
+                "lead_time_median_seconds": w.lead_median,
+            }
             for w in report.weeks
         ],
-    }  # fmt: skip
+    }
 
 
 def as_json(report: Report) -> str:
@@ -108,8 +117,15 @@ def as_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["figure", "n", "value", "unit", "level"])
-    writer.writerow(["deploys_per_day", report.deploys, f"{report.per_day:.4f}", "1/day",
-                     report.frequency_level or ""])  # fmt: skip
+    writer.writerow(
+        [
+            "deploys_per_day",
+            report.deploys,
+            f"{report.per_day:.4f}",
+            "1/day",
+            report.frequency_level or "",
+        ]
+    )
     writer.writerow(["deploy_frequency_bucket", report.deploys, report.bucket, "", ""])
     rate = report.failure_rate
     shown = "" if rate is None else f"{rate:.4f}"

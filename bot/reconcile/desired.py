@@ -76,12 +76,16 @@ def read_desired(repo: StateRepo, index: Index) -> DesiredState:
             commit = _asked_by(index, env, app, deployment.version) or snapshot.commit
             assert commit is not None
             targets[env, app] = Desired(
-                env, app, deployment.version, commit,
-                hook=record.deploy if record else None, why_no_hook=why,
+                env,
+                app,
+                deployment.version,
+                commit,
+                hook=record.deploy if record else None,
+                why_no_hook=why,
                 health=record.health if record else None,
                 observe=record.observe if record else None,
                 rendered=record is not None and record.gitops is not None,
-            )  # fmt: skip
+            )
     return DesiredState(snapshot.commit, targets, suspended)
 
 

@@ -95,10 +95,15 @@ async def run_hook(
     try:
         # The resolved path, not the name: what we checked is what runs.
         proc = await asyncio.create_subprocess_exec(
-            str(path), *args,
-            stdin=asyncio.subprocess.DEVNULL, stdout=write_fd, stderr=write_fd,
-            env={**BASE_ENV, **extra}, cwd="/", start_new_session=True,
-        )  # fmt: skip
+            str(path),
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=write_fd,
+            stderr=write_fd,
+            env={**BASE_ENV, **extra},
+            cwd="/",
+            start_new_session=True,
+        )
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in an argument
         os.close(read_fd)
         return failed(f"could not start: {getattr(e, 'strerror', None) or e}")

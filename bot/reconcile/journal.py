@@ -82,8 +82,16 @@ class RunJournal:
         self, commit: str, env: str, app: str, version: str, attempt: int, hook: str, at: datetime
     ) -> int:
         """Records a run about to start; returns its id, for `finish`."""
-        row = {"sha": commit, "env": env, "app": app, "version": version, "status": STARTED,
-               "attempt": attempt, "hook": hook, "started_at": at.isoformat()}  # fmt: skip
+        row = {
+            "sha": commit,
+            "env": env,
+            "app": app,
+            "version": version,
+            "status": STARTED,
+            "attempt": attempt,
+            "hook": hook,
+            "started_at": at.isoformat(),
+        }
         run_id = self.db.table("runs").insert(row).last_pk
         assert isinstance(run_id, int)
         return run_id
@@ -107,15 +115,27 @@ class RunJournal:
         final, so a hook that takes the host (and us) down with it is not run forever."""
         row = next(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
         outcome = RunOutcome(
-            commit=row["sha"], app=row["app"], env=row["env"], version=row["version"],
-            status="interrupted", attempt=row["attempt"], final=row["attempt"] >= budget,
-            result=None, at=at, detail=f"opsbot stopped while hook {row['hook']} ran",
-        )  # fmt: skip
+            commit=row["sha"],
+            app=row["app"],
+            env=row["env"],
+            version=row["version"],
+            status="interrupted",
+            attempt=row["attempt"],
+            final=row["attempt"] >= budget,
+            result=None,
+            at=at,
+            detail=f"opsbot stopped while hook {row['hook']} ran",
+        )
         # Keeps the hook's name and start time: only how it ended is new.
         self.db.table("runs").update(
-            run_id, {"status": outcome.status, "final": int(outcome.final), "at": at.isoformat(),
-                     "detail": outcome.detail},
-        )  # fmt: skip
+            run_id,
+            {
+                "status": outcome.status,
+                "final": int(outcome.final),
+                "at": at.isoformat(),
+                "detail": outcome.detail,
+            },
+        )
         return outcome
 
     def unnoted(self) -> list[tuple[int, RunOutcome]]:
@@ -191,24 +211,43 @@ class RunJournal:
 def _row(o: RunOutcome) -> dict[str, Any]:
     r = o.result
     return {
-        "sha": o.commit, "env": o.env, "app": o.app, "version": o.version, "status": o.status,
-        "attempt": o.attempt, "final": int(o.final), "at": o.at.isoformat(), "detail": o.detail,
-        "hook": r.hook if r else None, "exit_code": r.exit_code if r else None,
-        "duration": r.duration if r else None, "output_tail": r.output_tail if r else None,
+        "sha": o.commit,
+        "env": o.env,
+        "app": o.app,
+        "version": o.version,
+        "status": o.status,
+        "attempt": o.attempt,
+        "final": int(o.final),
+        "at": o.at.isoformat(),
+        "detail": o.detail,
+        "hook": r.hook if r else None,
+        "exit_code": r.exit_code if r else None,
+        "duration": r.duration if r else None,
+        "output_tail": r.output_tail if r else None,
         "error": r.error if r else None,
-    }  # fmt: skip
+    }
 
 
 def _outcome(row: dict[str, Any]) -> RunOutcome:
     result = None
     if row["hook"] is not None and row["status"] in ("ok", "failed"):
         result = HookResult(
-            hook=row["hook"], ok=row["status"] == "ok", exit_code=row["exit_code"],
-            duration=row["duration"] or 0.0, output_tail=row["output_tail"] or "",
+            hook=row["hook"],
+            ok=row["status"] == "ok",
+            exit_code=row["exit_code"],
+            duration=row["duration"] or 0.0,
+            output_tail=row["output_tail"] or "",
             error=row["error"],
-        )  # fmt: skip
+        )
     return RunOutcome(
-        commit=row["sha"], app=row["app"], env=row["env"], version=row["version"],
-        status=row["status"], attempt=row["attempt"], final=bool(row["final"]), result=result,
-        at=datetime.fromisoformat(row["at"]), detail=row["detail"] or "",
-    )  # fmt: skip
+        commit=row["sha"],
+        app=row["app"],
+        env=row["env"],
+        version=row["version"],
+        status=row["status"],
+        attempt=row["attempt"],
+        final=bool(row["final"]),
+        result=result,
+        at=datetime.fromisoformat(row["at"]),
+        detail=row["detail"] or "",
+    )

@@ -57,9 +57,14 @@ def add_note(repo: StateRepo, outcome: RunOutcome) -> str:
             text = block if not old else f"{old.rstrip()}\n\n{block}"
             try:
                 return repo.commit(
-                    {outcome.commit: text.encode()}, message, repo.committer, outcome.at,
-                    parent=tip, ref=NOTES, new_ref=tip is None,
-                )  # fmt: skip
+                    {outcome.commit: text.encode()},
+                    message,
+                    repo.committer,
+                    outcome.at,
+                    parent=tip,
+                    ref=NOTES,
+                    new_ref=tip is None,
+                )
             except ConcurrentUpdate:
                 continue  # someone wrote the notes ref without our lock: read it again
     raise RuntimeError(f"{NOTES.decode()} kept moving; gave up after {_CAS_RETRIES} tries")
@@ -132,11 +137,19 @@ def _printable(line: str) -> str:
 def _machine(o: RunOutcome) -> dict[str, Any]:
     r = o.result
     return {
-        "app": o.app, "env": o.env, "version": o.version, "status": o.status,
-        "attempt": o.attempt, "final": o.final, "at": o.at.isoformat(), "detail": o.detail,
-        "hook": r.hook if r else None, "exit_code": r.exit_code if r else None,
-        "duration": round(r.duration, 3) if r else None, "error": r.error if r else None,
-    }  # fmt: skip
+        "app": o.app,
+        "env": o.env,
+        "version": o.version,
+        "status": o.status,
+        "attempt": o.attempt,
+        "final": o.final,
+        "at": o.at.isoformat(),
+        "detail": o.detail,
+        "hook": r.hook if r else None,
+        "exit_code": r.exit_code if r else None,
+        "duration": round(r.duration, 3) if r else None,
+        "error": r.error if r else None,
+    }
 
 
 def parse_note(commit: str, text: str) -> list[RunOutcome]:
@@ -163,13 +176,23 @@ def _outcome(commit: str, data: dict[str, Any], output: list[str]) -> RunOutcome
     result = None
     if data.get("hook") is not None:
         result = HookResult(
-            hook=data["hook"], ok=status == "ok", exit_code=data.get("exit_code"),
+            hook=data["hook"],
+            ok=status == "ok",
+            exit_code=data.get("exit_code"),
             duration=float(data.get("duration") or 0.0),
-            output_tail="\n".join(output) + ("\n" if output else ""), error=data.get("error"),
-        )  # fmt: skip
+            output_tail="\n".join(output) + ("\n" if output else ""),
+            error=data.get("error"),
+        )
     at = datetime.fromisoformat(data["at"])
     return RunOutcome(
-        commit=commit, app=data["app"], env=data["env"], version=data["version"], status=status,
-        attempt=int(data["attempt"]), final=bool(data["final"]), result=result,
-        at=at if at.tzinfo else at.replace(tzinfo=UTC), detail=data.get("detail") or "",
-    )  # fmt: skip
+        commit=commit,
+        app=data["app"],
+        env=data["env"],
+        version=data["version"],
+        status=status,
+        attempt=int(data["attempt"]),
+        final=bool(data["final"]),
+        result=result,
+        at=at if at.tzinfo else at.replace(tzinfo=UTC),
+        detail=data.get("detail") or "",
+    )

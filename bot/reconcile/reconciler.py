@@ -198,11 +198,16 @@ class Reconciler:
         async with self._passes:  # the index is read by one pass at a time
             state = await asyncio.to_thread(read_desired, self.repo, self._index)
         checks = {
-            target: run_hook(self.hooks_dir, getattr(want, which), hook_args(want.app, want.env),
-                             timeout=self.health_timeout,
-                             env={"OPSBOT_APP": want.app, "OPSBOT_ENV": want.env})
-            for target, want in state.targets.items() if getattr(want, which)
-        }  # fmt: skip
+            target: run_hook(
+                self.hooks_dir,
+                getattr(want, which),
+                hook_args(want.app, want.env),
+                timeout=self.health_timeout,
+                env={"OPSBOT_APP": want.app, "OPSBOT_ENV": want.env},
+            )
+            for target, want in state.targets.items()
+            if getattr(want, which)
+        }
         results = await asyncio.gather(*checks.values())
         return state, dict(zip(checks, results, strict=True))
 
@@ -364,27 +369,50 @@ class Reconciler:
     async def _attempt(self, want: Desired, attempt: int) -> RunOutcome:
         assert want.hook is not None
         env, app = want.target
-        run_id = self._journal.start(want.commit, env, app, want.version, attempt, want.hook,
-                                     utc_now())  # fmt: skip
-        fact(log, "running deploy hook", hook=want.hook, app=app, version=want.version, env=env,
-             commit=want.commit, attempt=attempt)  # fmt: skip
+        run_id = self._journal.start(
+            want.commit, env, app, want.version, attempt, want.hook, utc_now()
+        )
+        fact(
+            log,
+            "running deploy hook",
+            hook=want.hook,
+            app=app,
+            version=want.version,
+            env=env,
+            commit=want.commit,
+            attempt=attempt,
+        )
         variables = {
-            "OPSBOT_APP": app, "OPSBOT_VERSION": want.version, "OPSBOT_ENV": env,
-            "OPSBOT_COMMIT": want.commit, "OPSBOT_ATTEMPT": str(attempt),
-        }  # fmt: skip
+            "OPSBOT_APP": app,
+            "OPSBOT_VERSION": want.version,
+            "OPSBOT_ENV": env,
+            "OPSBOT_COMMIT": want.commit,
+            "OPSBOT_ATTEMPT": str(attempt),
+        }
         try:
-            result = await run_hook(self.hooks_dir, want.hook, hook_args(app, want.version, env),
-                                    timeout=self.timeout, env=variables)  # fmt: skip
+            result = await run_hook(
+                self.hooks_dir,
+                want.hook,
+                hook_args(app, want.version, env),
+                timeout=self.timeout,
+                env=variables,
+            )
         except asyncio.CancelledError:
             # Stopped mid-run: the hook is killed. Its note is written at the next start.
             self._journal.interrupt(run_id, utc_now(), self.attempts_allowed)
             raise
         final = result.ok or attempt >= self.attempts_allowed
         outcome = RunOutcome(
-            commit=want.commit, app=app, env=env, version=want.version,
-            status="ok" if result.ok else "failed", attempt=attempt, final=final, result=result,
+            commit=want.commit,
+            app=app,
+            env=env,
+            version=want.version,
+            status="ok" if result.ok else "failed",
+            attempt=attempt,
+            final=final,
+            result=result,
             at=utc_now(),
-        )  # fmt: skip
+        )
         self._journal.finish(run_id, outcome)
         await self._publish(run_id, outcome)
         return outcome
@@ -392,19 +420,33 @@ class Reconciler:
     async def _superseded(self, job: _Job, attempts: int) -> RunOutcome:
         want = job.want
         outcome = RunOutcome(
-            commit=want.commit, app=want.app, env=want.env, version=want.version,
-            status="superseded", attempt=attempts, final=True, result=None, at=utc_now(),
+            commit=want.commit,
+            app=want.app,
+            env=want.env,
+            version=want.version,
+            status="superseded",
+            attempt=attempts,
+            final=True,
+            result=None,
+            at=utc_now(),
             detail=job.superseded_by or "",
-        )  # fmt: skip
+        )
         await self._publish(self._journal.record(outcome), outcome)
         return outcome
 
     async def _no_hook(self, want: Desired) -> RunOutcome:
         outcome = RunOutcome(
-            commit=want.commit, app=want.app, env=want.env, version=want.version,
-            status="no-hook", attempt=0, final=True, result=None, at=utc_now(),
+            commit=want.commit,
+            app=want.app,
+            env=want.env,
+            version=want.version,
+            status="no-hook",
+            attempt=0,
+            final=True,
+            result=None,
+            at=utc_now(),
             detail=want.why_no_hook,
-        )  # fmt: skip
+        )
         await self._publish(self._journal.record(outcome), outcome)
         return outcome
 
@@ -413,12 +455,19 @@ class Reconciler:
     async def _publish(self, run_id: int, outcome: RunOutcome) -> None:
         result = outcome.result
         fact(
-            log, f"deploy {outcome.status}", logging.INFO if outcome.ok else logging.WARNING,
-            app=outcome.app, version=outcome.version, env=outcome.env, commit=outcome.commit,
-            attempt=outcome.attempt, final=outcome.final, hook=result.hook if result else None,
+            log,
+            f"deploy {outcome.status}",
+            logging.INFO if outcome.ok else logging.WARNING,
+            app=outcome.app,
+            version=outcome.version,
+            env=outcome.env,
+            commit=outcome.commit,
+            attempt=outcome.attempt,
+            final=outcome.final,
+            hook=result.hook if result else None,
             exit_code=result.exit_code if result else None,
             error=result.error if result else outcome.detail or None,
-        )  # fmt: skip
+        )
         await self._note(run_id, outcome)
         if self.on_outcome is not None:
             try:
@@ -431,8 +480,13 @@ class Reconciler:
             await asyncio.to_thread(add_note, self.repo, outcome)
         except Exception as e:
             # The journal still has it (noted = 0): the next pass writes the note.
-            fact(log, "could not write the note; will retry", logging.WARNING,
-                 commit=outcome.commit, error=repr(e))  # fmt: skip
+            fact(
+                log,
+                "could not write the note; will retry",
+                logging.WARNING,
+                commit=outcome.commit,
+                error=repr(e),
+            )
             return
         self._journal.noted(run_id)
 

@@ -32,10 +32,24 @@ MAX_KEEP = 16 * 1024 * 1024
 DEFAULT_KEEP = 1024 * 1024
 MAX_TIMEOUT = 24 * 3600
 _KNOWN = {
-    "summary", "help", "kind", "program", "args", "env", "timeout_seconds", "roles",
-    "environments", "confirm", "keep_output_bytes", "redact", "concurrency", "when_busy",
-    "params", "tunnel", "sha256",
-}  # fmt: skip
+    "summary",
+    "help",
+    "kind",
+    "program",
+    "args",
+    "env",
+    "timeout_seconds",
+    "roles",
+    "environments",
+    "confirm",
+    "keep_output_bytes",
+    "redact",
+    "concurrency",
+    "when_busy",
+    "params",
+    "tunnel",
+    "sha256",
+}
 
 
 @dataclass(frozen=True)
@@ -216,16 +230,26 @@ def decode(name: str, text: str) -> Runbook:
     if not isinstance(confirm, bool):
         raise InvalidRecord(path, "confirm", "must be true or false")
     return Runbook(
-        name=name, summary=summary, program=program, help=_string(path, data, "help"),
-        kind=kind, args=args, env=env, secrets=secrets, params=params,
+        name=name,
+        summary=summary,
+        program=program,
+        help=_string(path, data, "help"),
+        kind=kind,
+        args=args,
+        env=env,
+        secrets=secrets,
+        params=params,
         timeout=_number(path, data, "timeout_seconds", 60, 1, MAX_TIMEOUT),
-        roles=_strings(path, data, "roles"), environments=_strings(path, data, "environments"),
+        roles=_strings(path, data, "roles"),
+        environments=_strings(path, data, "environments"),
         confirm=confirm,
         keep_output=_number(path, data, "keep_output_bytes", DEFAULT_KEEP, 1024, MAX_KEEP),
-        redact=redact, concurrency=_number(path, data, "concurrency", 1, 1, 64),
-        when_busy=when_busy, tunnel=_tunnel(path, data.get("tunnel"), known),
+        redact=redact,
+        concurrency=_number(path, data, "concurrency", 1, 1, 64),
+        when_busy=when_busy,
+        tunnel=_tunnel(path, data.get("tunnel"), known),
         sha256=declared_sha256(path, kind, data.get("sha256")),
-    )  # fmt: skip
+    )
 
 
 def _tunnel(path: str, table: Any, known: set[str]) -> Tunnel | None:

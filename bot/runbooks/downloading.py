@@ -100,12 +100,20 @@ class Fetched:
         """Delivers (checksums first; a thread, as it reads the files) and says what the run
         came to: a failed delivery fails a run that exited 0, a stop for the quota says why."""
         self.delivery = await asyncio.to_thread(
-            self.run.deliver, result.status == "ok", declared, self.run.upload_limit,
-            self.job["event"], result.error,
-        )  # fmt: skip
+            self.run.deliver,
+            result.status == "ok",
+            declared,
+            self.run.upload_limit,
+            self.job["event"],
+            result.error,
+        )
         if self.run.stopped is not None:
-            return replace(result, status="stopped", exit_code=None,
-                           error=self.run.stopped.removeprefix("stopped: "))  # fmt: skip
+            return replace(
+                result,
+                status="stopped",
+                exit_code=None,
+                error=self.run.stopped.removeprefix("stopped: "),
+            )
         if result.status == "ok" and not self.delivery.ok:
             why = self.delivery.text.splitlines()[0].rstrip(":")
             return replace(result, status="failed", error=why)

@@ -275,9 +275,13 @@ class Executor:
         if fetched is not None:
             output = fetched.shown(output)
         outcome = _result(
-            result.status, error=result.error, exit_code=result.exit_code,
-            duration=result.duration, size=result.size, sha256=result.sha256,
-        )  # fmt: skip
+            result.status,
+            error=result.error,
+            exit_code=result.exit_code,
+            duration=result.duration,
+            size=result.size,
+            sha256=result.sha256,
+        )
         outcome["started_at"] = started
         outcome["ended_at"] = self.clock()
         # Kept on the host until it is recorded (and, when attached, sent).
@@ -297,9 +301,16 @@ class Executor:
             self.ledger.enqueue([(f"run:{run_id}:output", attachment)])
         if fetched is not None:  # the file itself, when it is uploaded
             self.ledger.enqueue([(f"run:{run_id}:file", e) for e in fetched.effects()])
-        fact(log, "run ended", run=run_id, runbook=job["runbook"], status=result.status,
-             exit_code=result.exit_code, seconds=round(result.duration, 3),
-             bytes=result.size)  # fmt: skip
+        fact(
+            log,
+            "run ended",
+            run=run_id,
+            runbook=job["runbook"],
+            status=result.status,
+            exit_code=result.exit_code,
+            seconds=round(result.duration, 3),
+            bytes=result.size,
+        )
         self._record_pending()
         if job.get("incident"):
             await self._note_in_incident(job, outcome)
@@ -358,10 +369,19 @@ class Executor:
         try:
             async with guarded:
                 return await run_program(
-                    self.hooks_dir, launch, on_output=heard, cancel=cancel,
-                    tunnel=TunnelLaunch(tunnel["program"], tunnel["args"], int(tunnel["port"]),
-                                        float(tunnel["wait"])) if tunnel else None,
-                )  # fmt: skip
+                    self.hooks_dir,
+                    launch,
+                    on_output=heard,
+                    cancel=cancel,
+                    tunnel=TunnelLaunch(
+                        tunnel["program"],
+                        tunnel["args"],
+                        int(tunnel["port"]),
+                        float(tunnel["wait"]),
+                    )
+                    if tunnel
+                    else None,
+                )
         finally:
             reporter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -399,9 +419,13 @@ class Executor:
             return None
         path = self.outputs / f"run-{job['id']}.txt"
         return Upload(
-            room=job["room"], name=f"run-{job['id']}.txt", mimetype="text/plain", path=str(path),
-            caption=f"output of run {job['id']} ({job['runbook']})", in_reply_to=job["event"],
-        )  # fmt: skip
+            room=job["room"],
+            name=f"run-{job['id']}.txt",
+            mimetype="text/plain",
+            path=str(path),
+            caption=f"output of run {job['id']} ({job['runbook']})",
+            in_reply_to=job["event"],
+        )
 
     async def _note_in_incident(self, job: dict[str, Any], outcome: dict[str, Any]) -> None:
         from bot.features.runbooks import RunNoted
@@ -409,9 +433,12 @@ class Executor:
         text = f"ran {job['command']}: {_how(outcome)} (run {job['id']}, refs/opsbot/runs)"
         request = RunNoted(job["incident"], job["sender"], text)
         reply = await self.requests.request(
-            request, "runbooks", room=job.get("room"), name="opsbot",
+            request,
+            "runbooks",
+            room=job.get("room"),
+            name="opsbot",
             event_id=f"run:{job['id']}:incident",
-        )  # fmt: skip
+        )
         if not reply.ok:
             fact(
                 log,
@@ -495,9 +522,12 @@ def _progress(job: dict[str, Any], elapsed: float, recent: str) -> tuple[str, st
 
 
 def _final(
-    job: dict[str, Any], outcome: dict[str, Any], output: str, attachment: Upload | None,
+    job: dict[str, Any],
+    outcome: dict[str, Any],
+    output: str,
+    attachment: Upload | None,
     told: str = "",
-) -> tuple[str, str]:  # fmt: skip
+) -> tuple[str, str]:
     head = f"run {job['id']}: {_title(job)}: {_how(outcome)}"
     if outcome.get("size"):
         head += f" · output {outcome['size']} bytes, sha256 {str(outcome['sha256'])[:12]}…"
@@ -507,8 +537,10 @@ def _final(
         last = "\n".join(output.splitlines()[-5:])
         text = f"{head}\nthe output is attached ({attachment.name}); its last lines:\n{last}"
         name = html.escape(attachment.name)
-        markup = (f"{html.escape(head)}<br>the output is attached ({name}); "
-                  f"its last lines:<pre><code>{html.escape(last)}</code></pre>")  # fmt: skip
+        markup = (
+            f"{html.escape(head)}<br>the output is attached ({name}); "
+            f"its last lines:<pre><code>{html.escape(last)}</code></pre>"
+        )
         return text, markup
     if not output.strip():
         return head, html.escape(head)

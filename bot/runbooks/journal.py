@@ -113,6 +113,12 @@ _COLUMNS = "id, runbook, state, job, queued_at, started_at, result, recorded"
 
 def _run(row: Any) -> Run:
     return Run(
-        row[0], row[1], row[2], json.loads(row[3]), row[4], row[5],
-        json.loads(row[6]) if row[6] else None, row[7],
-    )  # fmt: skip
+        row[0],
+        row[1],
+        row[2],
+        json.loads(row[3]),
+        row[4],
+        row[5],
+        json.loads(row[6]) if row[6] else None,
+        row[7],
+    )

@@ -45,9 +45,11 @@ def record(repo: StateRepo, job: dict[str, Any], result: dict[str, Any], output:
         if result.get("error"):
             body.append(f"Result: {result['error']}")
         trailers = [
-            ("Opsbot-Command", job["command"]), ("Opsbot-Run", job["id"]),
-            ("Runbook", job["runbook"]), ("Run-Status", how),
-        ]  # fmt: skip
+            ("Opsbot-Command", job["command"]),
+            ("Opsbot-Run", job["id"]),
+            ("Runbook", job["runbook"]),
+            ("Run-Status", how),
+        ]
         if job.get("room"):
             trailers.append(("Matrix-Room", job["room"]))
         trailers.append(("Matrix-Event", job["event"]))
@@ -64,10 +66,15 @@ def _toml(job: dict[str, Any], result: dict[str, Any], output_path: str) -> str:
     doc = tomlkit.document()
     doc.add(tomlkit.comment("One run of a runbook, recorded by opsbot."))
     fields: dict[str, Any] = {
-        "id": job["id"], "runbook": job["runbook"], "requested_by": job["sender"],
-        "requested_at": _time(job["at"]), "room": job.get("room") or "",
-        "event": job["event"], "params": job["values"], "status": result["status"],
-    }  # fmt: skip
+        "id": job["id"],
+        "runbook": job["runbook"],
+        "requested_by": job["sender"],
+        "requested_at": _time(job["at"]),
+        "room": job.get("room") or "",
+        "event": job["event"],
+        "params": job["values"],
+        "status": result["status"],
+    }
     for key in ("exit_code", "error", "started_at", "ended_at"):
         if result.get(key) is not None:
             fields[key] = _time(result[key]) if key.endswith("_at") else result[key]

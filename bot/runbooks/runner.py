@@ -137,8 +137,10 @@ async def run(
         if not opened and tunnel is not None and tunnel_proc is not None:
             opened = await _port_open(tunnel.port, tunnel.wait, tunnel_proc, cancel)
         if not opened and tunnel is not None:
-            return refused(f"tunnel {tunnel.program!r}: 127.0.0.1:{tunnel.port} "
-                           f"did not open within {tunnel.wait:g}s")  # fmt: skip
+            return refused(
+                f"tunnel {tunnel.program!r}: 127.0.0.1:{tunnel.port} "
+                f"did not open within {tunnel.wait:g}s"
+            )
         return await _run(path, launch, on_output, cancel, started)
     finally:
         if tunnel_proc is not None:
@@ -197,9 +199,14 @@ async def _run(
             f"killed by {signal_name(-exit_code)}" if exit_code < 0 else f"exited with {exit_code}"
         )
     return RunResult(
-        status, exit_code if status in ("ok", "failed") else None, ended - started,
-        output.kept(), output.size, output.hash.hexdigest(), error,
-    )  # fmt: skip
+        status,
+        exit_code if status in ("ok", "failed") else None,
+        ended - started,
+        output.kept(),
+        output.size,
+        output.hash.hexdigest(),
+        error,
+    )
 
 
 async def _start(
@@ -211,13 +218,16 @@ async def _start(
 ) -> asyncio.subprocess.Process:
     # The resolved path, not the name: what was checked is what runs.
     return await asyncio.create_subprocess_exec(
-        str(path), *args,
+        str(path),
+        *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=out if out is not None else asyncio.subprocess.DEVNULL,
         stderr=out if out is not None else asyncio.subprocess.DEVNULL,
-        env=for_program(env), cwd="/", start_new_session=True,
+        env=for_program(env),
+        cwd="/",
+        start_new_session=True,
         preexec_fn=_file_limit(max_file_bytes) if max_file_bytes is not None else None,
-    )  # fmt: skip
+    )
 
 
 def _file_limit(limit: int) -> Callable[[], None]:

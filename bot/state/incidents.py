@@ -87,10 +87,22 @@ def postmortem_path(incident: str) -> str:
 
 
 _FIELDS = {
-    "title", "severity", "status", "reporter", "opened_at", "roles", "participants",
-    "acknowledged_at", "mitigated_at", "resolved_at", "declared_in", "room", "summary",
-    "alert_group", "cause",
-}  # fmt: skip
+    "title",
+    "severity",
+    "status",
+    "reporter",
+    "opened_at",
+    "roles",
+    "participants",
+    "acknowledged_at",
+    "mitigated_at",
+    "resolved_at",
+    "declared_in",
+    "room",
+    "summary",
+    "alert_group",
+    "cause",
+}
 _REQUIRED = ("title", "severity", "status", "reporter", "opened_at")
 
 
@@ -367,9 +379,10 @@ def alert_rules(view: "StateView") -> tuple[AlertRule, ...]:
         for key in rule:
             if key not in ("match", "incident_severity", "cause_labels"):
                 raise InvalidRecord(
-                    RULES, f"{where}: {key}",
+                    RULES,
+                    f"{where}: {key}",
                     "unknown key (known: match, incident_severity, cause_labels)",
-                )  # fmt: skip
+                )
         match = rule.get("match")
         if (
             not isinstance(match, dict)
@@ -386,9 +399,10 @@ def alert_rules(view: "StateView") -> tuple[AlertRule, ...]:
             )
         cause = rule.get("cause_labels", [])
         if cause and (
-            not isinstance(cause, list) or len(cause) != 2
+            not isinstance(cause, list)
+            or len(cause) != 2
             or not all(isinstance(v, str) and v for v in cause)
-        ):  # fmt: skip
+        ):
             raise InvalidRecord(
                 RULES, f"{where}: cause_labels", 'must name two labels, like ["app", "env"]'
             )

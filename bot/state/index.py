@@ -203,8 +203,7 @@ class Index:
         return self.sync(repo)
 
     def _clear(self) -> None:
-        tables = ("meta", "commits", "paths", "deployments", "firsts", "branches",
-                  "branch_commits")  # fmt: skip
+        tables = ("meta", "commits", "paths", "deployments", "firsts", "branches", "branch_commits")
         for table in (*tables, *index_facts.FACT_TABLES):
             self.db.conn.execute(f"DELETE FROM {table}")
 
@@ -213,9 +212,14 @@ class Index:
         return row[0] if row else None
 
     def _add(
-        self, repo: StateRepo, trees: Trees, commit: Commit, parent_tree: bytes | None,
-        seq: int, rows: Rows,
-    ) -> None:  # fmt: skip
+        self,
+        repo: StateRepo,
+        trees: Trees,
+        commit: Commit,
+        parent_tree: bytes | None,
+        seq: int,
+        rows: Rows,
+    ) -> None:
         sha = commit.id.decode()
         name, _, email = commit.author.decode("utf-8", "replace").partition(" <")
         summary = summary_of(commit.message)
@@ -226,16 +230,29 @@ class Index:
         # A proposal is merged by the commit that brings its record into main's tree, merging
         # the proposal's branch: a record that arrives any other way merges nothing.
         merged = next(
-            (n for c in changes if c.new and c.new.path
-             and (m := PROPOSAL_FILE.fullmatch(c.new.path.decode()))
-             and not (c.old and c.old.path)
-             and _merges_branch(repo, commit, n := int(m[1]))),
+            (
+                n
+                for c in changes
+                if c.new
+                and c.new.path
+                and (m := PROPOSAL_FILE.fullmatch(c.new.path.decode()))
+                and not (c.old and c.old.path)
+                and _merges_branch(repo, commit, n := int(m[1]))
+            ),
             None,
-        )  # fmt: skip
+        )
         rows.commits.append(
-            (sha, seq, summary, name, email.rstrip(">"), commit.author_time,
-             read_trailers(commit.message).get("Opsbot-Command"), merged)
-        )  # fmt: skip
+            (
+                sha,
+                seq,
+                summary,
+                name,
+                email.rstrip(">"),
+                commit.author_time,
+                read_trailers(commit.message).get("Opsbot-Command"),
+                merged,
+            )
+        )
         for change in changes:
             entry = change.new if change.new and change.new.path else change.old
             assert entry is not None and entry.path is not None

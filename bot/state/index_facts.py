@@ -76,10 +76,18 @@ def _incident(conn: sqlite3.Connection, repo: StateRepo, incident: str, blob: by
         return  # `opsbot check` names it; the metrics leave it out until it reads again
     conn.execute(
         "INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [incident, record.number, record.severity, record.status, _ts(record.opened_at),
-         _ts(record.acknowledged_at), _ts(record.mitigated_at), _ts(record.resolved_at),
-         record.cause],
-    )  # fmt: skip
+        [
+            incident,
+            record.number,
+            record.severity,
+            record.status,
+            _ts(record.opened_at),
+            _ts(record.acknowledged_at),
+            _ts(record.mitigated_at),
+            _ts(record.resolved_at),
+            record.cause,
+        ],
+    )
 
 
 def _version(
@@ -97,10 +105,14 @@ def _version(
     committed, built = data.get("committed_at"), data.get("built_at")
     conn.execute(
         "INSERT INTO versions VALUES (?, ?, ?, ?, ?)",
-        [app, version, source if isinstance(source, str) else None,
-         _ts(committed) if isinstance(committed, datetime) else None,
-         _ts(built) if isinstance(built, datetime) else None],
-    )  # fmt: skip
+        [
+            app,
+            version,
+            source if isinstance(source, str) else None,
+            _ts(committed) if isinstance(committed, datetime) else None,
+            _ts(built) if isinstance(built, datetime) else None,
+        ],
+    )
 
 
 def _ts(value: datetime | None) -> int | None:
@@ -144,12 +156,23 @@ def sync_notes(conn: sqlite3.Connection, repo: StateRepo, done: str | None) -> s
         if isinstance(blob, Tree):
             continue
         for o in parse_note(commit, blob.as_raw_string().decode("utf-8", "replace")):
-            rows.append((commit, o.env, o.app, o.version, o.status, o.attempt, int(o.final),
-                         int(o.at.timestamp())))  # fmt: skip
+            rows.append(
+                (
+                    commit,
+                    o.env,
+                    o.app,
+                    o.version,
+                    o.status,
+                    o.attempt,
+                    int(o.final),
+                    int(o.at.timestamp()),
+                )
+            )
     shas = json.dumps(sorted(changed))
     if old_tree is not None:
-        conn.execute("DELETE FROM outcomes WHERE commit_sha IN (SELECT value FROM json_each(?))",
-                     [shas])  # fmt: skip
+        conn.execute(
+            "DELETE FROM outcomes WHERE commit_sha IN (SELECT value FROM json_each(?))", [shas]
+        )
     conn.executemany("INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     conn.execute(_SETTLE + "WHERE sha IN (SELECT value FROM json_each(?))", [shas])
     return tip

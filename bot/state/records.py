@@ -167,8 +167,12 @@ def _decoded(cls: type, path: str, text: str, path_values: tuple[tuple[str, str]
         if key not in known:
             raise InvalidRecord(path, key, f"unknown field (known: {', '.join(sorted(known))})")
     if cls is App and values.get("gitops") is not None and values.get("deploy") is not None:
-        raise InvalidRecord(path, "deploy", "an app with [gitops] is applied by its GitOps "
-                            "engine, not by a deploy hook: remove one of them")  # fmt: skip
+        raise InvalidRecord(
+            path,
+            "deploy",
+            "an app with [gitops] is applied by its GitOps "
+            "engine, not by a deploy hook: remove one of them",
+        )
     return cls(**values)
 
 

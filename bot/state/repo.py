@@ -390,8 +390,13 @@ class StateRepo:
                     time.sleep(0.02)
                     continue
                 Path(os.fsdecode(e.lockfilename)).unlink(missing_ok=True)
-                fact(log, "removed a stale object lock left by an interrupted writer",
-                     logging.WARNING, repo=str(self.path), object=obj.id.decode())  # fmt: skip
+                fact(
+                    log,
+                    "removed a stale object lock left by an interrupted writer",
+                    logging.WARNING,
+                    repo=str(self.path),
+                    object=obj.id.decode(),
+                )
                 deadline = time.monotonic() + STALE_REF_LOCK
 
     def _move(self, ref: Ref, old: ObjectID | None, new: ObjectID) -> bool:
@@ -417,8 +422,13 @@ class StateRepo:
                     time.sleep(0.02)
                     continue
                 lock.unlink(missing_ok=True)
-                fact(log, "removed a stale ref lock left by an interrupted writer",
-                     logging.WARNING, repo=str(self.path), ref=ref.decode())  # fmt: skip
+                fact(
+                    log,
+                    "removed a stale ref lock left by an interrupted writer",
+                    logging.WARNING,
+                    repo=str(self.path),
+                    ref=ref.decode(),
+                )
                 deadline = time.monotonic() + STALE_REF_LOCK
         moved = False
         try:

@@ -65,11 +65,13 @@ class StateGit:
         given = presented(request)
         if given is None:
             # Git asks without credentials first, every time: this is the handshake, not news.
-            return self.refusals.refuse(401, "no token", SOURCE, level=logging.INFO,
-                                        headers=CHALLENGE)  # fmt: skip
+            return self.refusals.refuse(
+                401, "no token", SOURCE, level=logging.INFO, headers=CHALLENGE
+            )
         if not matches(given, self.token):
-            return self.refusals.refuse(401, "wrong token", SOURCE, headers=CHALLENGE,
-                                        peer=request.remote)  # fmt: skip
+            return self.refusals.refuse(
+                401, "wrong token", SOURCE, headers=CHALLENGE, peer=request.remote
+            )
         if service == "git-receive-pack":
             return self.refusals.refuse(403, "push refused: the repo is read-only here", SOURCE)
         if service != "git-upload-pack":

@@ -148,10 +148,13 @@ class HttpListener:
             raise
         self.port = int(self._runner.addresses[0][1])
         fact(
-            log, "listening", url=self.url, state_git=self.http.token_file is not None,
+            log,
+            "listening",
+            url=self.url,
+            state_git=self.http.token_file is not None,
             alertmanager=self.config.alerts is not None,
             webhooks=",".join(w.source for w in self.config.webhooks) or None,
-        )  # fmt: skip
+        )
 
     async def stop(self) -> None:
         if self._runner is not None:

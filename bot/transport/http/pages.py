@@ -64,7 +64,9 @@ def response(served: Served) -> web.StreamResponse:
     if served.file is not None:
         return web.FileResponse(served.file, status=served.status, headers=headers)
     return web.Response(
-        status=served.status, text=served.text, headers=headers,
+        status=served.status,
+        text=served.text,
+        headers=headers,
         content_type=served.content_type.split(";")[0],
         charset="utf-8" if "charset" in served.content_type else None,
-    )  # fmt: skip
+    )

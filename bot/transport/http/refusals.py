@@ -63,6 +63,11 @@ class Refusals:
         unlogged = last[1] if last else 0
         self._seen[key] = (now, 0)
         fact(
-            log, f"refused: {kind}", level, source=source, status=status,
-            not_logged_since=unlogged or None, **fields,
-        )  # fmt: skip
+            log,
+            f"refused: {kind}",
+            level,
+            source=source,
+            status=status,
+            not_logged_since=unlogged or None,
+            **fields,
+        )

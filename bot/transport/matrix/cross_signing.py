@@ -213,10 +213,14 @@ class Homeserver:
 
     async def post(self, path: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
         response = await self.client.send(
-            "POST", path, json.dumps(body),
-            headers={"Authorization": f"Bearer {self.client.access_token}",
-                     "Content-Type": "application/json"},
-        )  # fmt: skip
+            "POST",
+            path,
+            json.dumps(body),
+            headers={
+                "Authorization": f"Bearer {self.client.access_token}",
+                "Content-Type": "application/json",
+            },
+        )
         async with response:
             try:
                 answer = await response.json(content_type=None)
@@ -306,14 +310,25 @@ async def ensure(
     on_server = master_on_server(answer, user)
     keys = CrossSigningKeys.load(path)
     if keys is None and on_server is not None:
-        fact(log, "cross-signing identity exists on the homeserver but its private keys are "
-             "lost; the device stays unsigned until: opsbot keys reset", logging.WARNING,
-             master=fingerprint(on_server), file=path)  # fmt: skip
+        fact(
+            log,
+            "cross-signing identity exists on the homeserver but its private keys are "
+            "lost; the device stays unsigned until: opsbot keys reset",
+            logging.WARNING,
+            master=fingerprint(on_server),
+            file=path,
+        )
         return unsigned("key lost: run opsbot keys reset")
     if keys is not None and on_server is not None and on_server != keys.master_public:
-        fact(log, "the homeserver holds another cross-signing identity than the keys in the "
-             "state directory (reset elsewhere?); the device stays unsigned until: opsbot keys "
-             "reset", logging.WARNING, master=fingerprint(on_server), file=path)  # fmt: skip
+        fact(
+            log,
+            "the homeserver holds another cross-signing identity than the keys in the "
+            "state directory (reset elsewhere?); the device stays unsigned until: opsbot keys "
+            "reset",
+            logging.WARNING,
+            master=fingerprint(on_server),
+            file=path,
+        )
         return unsigned("identity differs from the homeserver's: run opsbot keys reset")
     if keys is None:
         keys = CrossSigningKeys.generate(user)
@@ -384,8 +399,12 @@ async def identify(
         fact(log, "not cross-signed", logging.WARNING, error=str(e))
         identity = _unsigned(client, "see the bot's log")
     except (aiohttp.ClientError, OSError, TimeoutError) as e:
-        fact(log, "not cross-signed: the homeserver did not answer", logging.WARNING,
-             error=f"{type(e).__name__}: {e}")  # fmt: skip
+        fact(
+            log,
+            "not cross-signed: the homeserver did not answer",
+            logging.WARNING,
+            error=f"{type(e).__name__}: {e}",
+        )
         identity = _unsigned(client, "the homeserver did not answer at the start")
     identity.save(state_dir / "matrix" / IDENTITY_FILE)
     return identity

@@ -77,9 +77,19 @@ class DecisionJournal:
         cursor = self.conn.execute(
             "INSERT INTO verifications (flow, user_id, device_id, room_id, emoji, decimals, "
             "their_master, state, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [flow, user_id, device_id, room_id, json.dumps(emoji, ensure_ascii=False),
-             json.dumps(list(decimals)), their_master, WAITING, now, now],
-        )  # fmt: skip
+            [
+                flow,
+                user_id,
+                device_id,
+                room_id,
+                json.dumps(emoji, ensure_ascii=False),
+                json.dumps(list(decimals)),
+                their_master,
+                WAITING,
+                now,
+                now,
+            ],
+        )
         self._prune()
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -144,6 +154,15 @@ _SELECT = (
 def _verification(row: Any) -> Verification:
     emoji = [(str(s), str(n)) for s, n in json.loads(row[5])]
     return Verification(
-        row[0], row[1], row[2], row[3], row[4], emoji, tuple(json.loads(row[6])), row[7],
-        row[8], row[9], row[10],
-    )  # fmt: skip
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        emoji,
+        tuple(json.loads(row[6])),
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+    )

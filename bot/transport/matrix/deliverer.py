@@ -269,8 +269,14 @@ class Deliverer:
 
     def _failed(self, owed: Owed, why: str) -> None:
         self.ledger.failed(owed, why)
-        fact(log, "effect not delivered", logging.WARNING, effect=owed.identity,
-             kind=type(owed.effect).__name__, error=why)  # fmt: skip
+        fact(
+            log,
+            "effect not delivered",
+            logging.WARNING,
+            effect=owed.identity,
+            kind=type(owed.effect).__name__,
+            error=why,
+        )
 
     def _order_key(self, effect: Effect) -> str:
         if isinstance(effect, Answer):
@@ -348,8 +354,13 @@ class Deliverer:
                 if room in rooms:
                     raise NotYet(f"not in {room} yet")
                 # An announcement room the bot was never invited to: said, not waited for.
-                fact(log, "not in an announcement room; skipped", logging.WARNING, room=room,
-                     effect=owed.identity)  # fmt: skip
+                fact(
+                    log,
+                    "not in an announcement room; skipped",
+                    logging.WARNING,
+                    room=room,
+                    effect=owed.identity,
+                )
                 continue
             sent = await self._send(room, content, owed.identity, room)
             first = first or sent
@@ -373,10 +384,14 @@ class Deliverer:
         if effect.then is not None:
             request = self.engine.request_from(effect.then, room=room_id)
             invocation = Invocation(
-                sender=str(self.client.user_id), sender_name="opsbot",
-                text=f"({request.name} {room_id})", event_id=f"room:{effect.key}",
-                received_at=datetime.now(UTC), room_id=effect.link_in, transport="matrix",
-            )  # fmt: skip
+                sender=str(self.client.user_id),
+                sender_name="opsbot",
+                text=f"({request.name} {room_id})",
+                event_id=f"room:{effect.key}",
+                received_at=datetime.now(UTC),
+                room_id=effect.link_in,
+                transport="matrix",
+            )
             reply = await asyncio.to_thread(self.engine.request, request, invocation)
             if not reply.ok and reply.error == "internal":
                 raise NotYet(f"could not record the room: {reply.text}")
@@ -399,9 +414,12 @@ class Deliverer:
             raise NotYet(f"not in {effect.room} yet")
         data, size = _upload_source(effect)
         response, keys = await self.client.upload(
-            lambda _limited, _timeouts: data, content_type=effect.mimetype,
-            filename=effect.name, encrypt=room.encrypted, filesize=size,
-        )  # fmt: skip
+            lambda _limited, _timeouts: data,
+            content_type=effect.mimetype,
+            filename=effect.name,
+            encrypt=room.encrypted,
+            filesize=size,
+        )
         if not isinstance(response, UploadResponse):
             if response.status_code == "M_TOO_LARGE":
                 raise Undeliverable(f"{effect.name} ({size} bytes) is over the upload limit")
@@ -410,9 +428,12 @@ class Deliverer:
         if effect.width is not None and effect.height is not None:
             info |= {"w": effect.width, "h": effect.height}
         content: dict[str, Any] = {
-            "msgtype": effect.msgtype, "body": effect.caption or effect.name,
-            "filename": effect.name, "info": info, "m.mentions": {},
-        }  # fmt: skip
+            "msgtype": effect.msgtype,
+            "body": effect.caption or effect.name,
+            "filename": effect.name,
+            "info": info,
+            "m.mentions": {},
+        }
         if keys is not None:
             content["file"] = {**keys, "url": response.content_uri}
         else:
@@ -420,8 +441,7 @@ class Deliverer:
         if effect.in_reply_to:
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": effect.in_reply_to}}
         event_id = await self._send_one(effect.room, content, txn(owed.identity, "upload"))
-        fact(log, "file sent", room=effect.room, effect=owed.identity, size=size,
-             event=event_id)  # fmt: skip
+        fact(log, "file sent", room=effect.room, effect=owed.identity, size=size, event=event_id)
         return event_id
 
     # sending
@@ -462,9 +482,17 @@ class Deliverer:
         too_large = code == "M_TOO_LARGE" or status == 413
         if too_large or (status is not None and 400 <= status < 500 and status != 429):
             # Sending it again would be refused again: say so in its place, and move on.
-            fact(log, "the homeserver refused a message; not retrying", logging.WARNING,
-                 room=room_id, event=replying_to(content), txn=txn_id, error=code,
-                 status=status, size=serialized_size(content))  # fmt: skip
+            fact(
+                log,
+                "the homeserver refused a message; not retrying",
+                logging.WARNING,
+                room=room_id,
+                event=replying_to(content),
+                txn=txn_id,
+                error=code,
+                status=status,
+                size=serialized_size(content),
+            )
             if not fallback:
                 return None
             why = code if code and code.isascii() and code.replace("_", "").isalnum() else ""

@@ -76,23 +76,38 @@ class Observations:
             if observer is None:
                 continue  # kept for a feature this build does not have: left for one that does
             invocation = Invocation(
-                sender=self.bot_id, sender_name="opsbot", text=f"({observer.name} of {key})",
+                sender=self.bot_id,
+                sender_name="opsbot",
+                text=f"({observer.name} of {key})",
                 # The last event's id: a batch replayed after a crash is recognised, not doubled.
-                event_id=f"{observer.name}:{rows[-1][1]}", received_at=datetime.now(UTC),
+                event_id=f"{observer.name}:{rows[-1][1]}",
+                received_at=datetime.now(UTC),
                 transport="matrix",
-            )  # fmt: skip
+            )
             request = observer.batch(key, [payload for _, _, payload in rows])
             reply = await asyncio.to_thread(self.engine.request, request, invocation)
             if reply.ok:
                 self.journal.drop_observed(ids)
-                fact(log, "observations committed", observer=name, key=key, lines=len(rows),
-                     commit=reply.commit)  # fmt: skip
+                fact(
+                    log,
+                    "observations committed",
+                    observer=name,
+                    key=key,
+                    lines=len(rows),
+                    commit=reply.commit,
+                )
             elif reply.error not in ("internal", "outside_commits"):
                 # Refused for good (the incident is gone from the repo): retrying cannot help.
                 # Unsigned commits on main only delay it: kept until an admin decides on them.
                 self.journal.drop_observed(ids)
-                fact(log, "observations refused", logging.WARNING, observer=name, key=key,
-                     error=reply.text)  # fmt: skip
+                fact(
+                    log,
+                    "observations refused",
+                    logging.WARNING,
+                    observer=name,
+                    key=key,
+                    error=reply.text,
+                )
             else:
                 fact(log, "observations not committed yet", logging.WARNING, key=key)
 

@@ -123,9 +123,14 @@ class People:
                 before = self.known.get(user_id)
                 self.known[user_id] = keys
                 if before is not None and before.master != keys.master:
-                    fact(log, "cross-signing identity changed", logging.WARNING, user=user_id,
-                         before=fingerprint(before.master or "none"),
-                         now=fingerprint(keys.master or "none"))  # fmt: skip
+                    fact(
+                        log,
+                        "cross-signing identity changed",
+                        logging.WARNING,
+                        user=user_id,
+                        before=fingerprint(before.master or "none"),
+                        now=fingerprint(keys.master or "none"),
+                    )
                 if self.on_identity is not None and (
                     before is None or before.master != keys.master
                 ):
@@ -146,7 +151,11 @@ class People:
             blacklisted = self.client.olm.is_device_blacklisted(device)
             if not allowed and not blacklisted:
                 self.client.blacklist_device(device)
-                fact(log, "room keys withheld from a device its owner did not cross-sign",
-                     user=user_id, device=device.id)  # fmt: skip
+                fact(
+                    log,
+                    "room keys withheld from a device its owner did not cross-sign",
+                    user=user_id,
+                    device=device.id,
+                )
             elif allowed and blacklisted:
                 self.client.unblacklist_device(device)

@@ -72,9 +72,12 @@ class Session:
             return client
         if saved and not store_exists:
             fact(
-                log, "crypto store is missing; logging in as a new device rather than reusing "
-                "a device whose keys are gone", level=logging.WARNING, old_device=saved.device_id,
-            )  # fmt: skip
+                log,
+                "crypto store is missing; logging in as a new device rather than reusing "
+                "a device whose keys are gone",
+                level=logging.WARNING,
+                old_device=saved.device_id,
+            )
         try:
             await self._login(client)
         except (aiohttp.ClientError, OSError, TimeoutError) as e:

@@ -107,8 +107,13 @@ class MatrixTransport:
                     on_ready()
                 first, delay = False, 1.0
             except (*TRANSIENT, Retry) as e:
-                fact(log, "homeserver unavailable, retrying", logging.WARNING,
-                     error=f"{type(e).__name__}: {e}", retry_in=f"{delay:.0f}s")  # fmt: skip
+                fact(
+                    log,
+                    "homeserver unavailable, retrying",
+                    logging.WARNING,
+                    error=f"{type(e).__name__}: {e}",
+                    retry_in=f"{delay:.0f}s",
+                )
                 if await stopped_within(stop, delay):
                     return
                 delay = min(delay * 2, BACKOFF_CAP)
@@ -164,8 +169,13 @@ class MatrixTransport:
                 break
             token = page.end
         if len(missed) >= MAX_BACKFILL:
-            fact(log, "timeline gap too large; the oldest events were not read", logging.WARNING,
-                 room=room_id, read=len(missed))  # fmt: skip
+            fact(
+                log,
+                "timeline gap too large; the oldest events were not read",
+                logging.WARNING,
+                room=room_id,
+                read=len(missed),
+            )
         fact(log, "timeline gap filled", room=room_id, events=len(missed))
         return list(reversed(missed))
 
@@ -276,9 +286,15 @@ class MatrixTransport:
         reply = await self._command(room, event)
         self.journal.mark_handled(event.event_id, room.room_id, None)
         fact(
-            log, "answered", room=room.room_id, event=event.event_id, command=reply.command,
-            ok=reply.ok, commit=reply.commit, error=reply.error,
-        )  # fmt: skip
+            log,
+            "answered",
+            room=room.room_id,
+            event=event.event_id,
+            command=reply.command,
+            ok=reply.ok,
+            commit=reply.commit,
+            error=reply.error,
+        )
 
     async def close(self, grace: float) -> bool:
         """Stops between two events, never inside one: the event being handled runs to its
@@ -301,20 +317,33 @@ class MatrixTransport:
             and not self.journal.first_use(event.sender, device_id, device_key)
         ):
             fact(
-                log, "device key changed for a known device; refusing", logging.WARNING,
-                room=room.room_id, event=event.event_id, sender=event.sender, device=device_id,
-            )  # fmt: skip
-            return self._refuse(room, event, Forbidden(
-                f"the key of your device {device_id} changed since I first saw it, which "
-                "Matrix never allows; I will not act on messages from it",
-                hint="tell an admin; verify the device, then an admin can !trust it",
-            ))  # fmt: skip
+                log,
+                "device key changed for a known device; refusing",
+                logging.WARNING,
+                room=room.room_id,
+                event=event.event_id,
+                sender=event.sender,
+                device=device_id,
+            )
+            return self._refuse(
+                room,
+                event,
+                Forbidden(
+                    f"the key of your device {device_id} changed since I first saw it, which "
+                    "Matrix never allows; I will not act on messages from it",
+                    hint="tell an admin; verify the device, then an admin can !trust it",
+                ),
+            )
         wait = self.rate_limit.take(event.sender)
         if wait:
-            return self._refuse(room, event, RateLimited(
-                f"too many commands from you; try again in {wait:.0f}s",
-                hint="the rate limit protects the repo from floods",
-            ))  # fmt: skip
+            return self._refuse(
+                room,
+                event,
+                RateLimited(
+                    f"too many commands from you; try again in {wait:.0f}s",
+                    hint="the rate limit protects the repo from floods",
+                ),
+            )
         master, cross_signed = await self._identity_of(event.sender, device_id, device_key)
         invocation = Invocation(
             sender=event.sender,
@@ -357,8 +386,15 @@ class MatrixTransport:
         )
         self._owe_answer(room.room_id, event, Reply(False, None, text, text, error="undecryptable"))
         self.journal.mark_handled(event.event_id, room.room_id, None)
-        fact(log, "undecryptable event", logging.WARNING, room=room.room_id, event=event.event_id,
-             sender=event.sender, session=event.session_id)  # fmt: skip
+        fact(
+            log,
+            "undecryptable event",
+            logging.WARNING,
+            room=room.room_id,
+            event=event.event_id,
+            sender=event.sender,
+            session=event.session_id,
+        )
 
     # who is speaking
 

@@ -145,8 +145,15 @@ class Verifier:
         if not (now - MAX_AGE < sent_at < now + FUTURE_SLACK):
             return  # stale (history the bot reads late): the person's client gave up on it
         assert self.client.device_id is not None
-        flow = SasFlow(event_id, room_id, Party(me, self.client.device_id), self._device_key(),
-                       self.master, Party(sender, device), now)  # fmt: skip
+        flow = SasFlow(
+            event_id,
+            room_id,
+            Party(me, self.client.device_id),
+            self._device_key(),
+            self.master,
+            Party(sender, device),
+            now,
+        )
         self._expire(now)
         if event_id in self.flows:
             return  # the same request again
@@ -182,8 +189,9 @@ class Verifier:
             flow.on_done()
         elif kind == CANCEL:
             flow.on_cancel(content)
-            self._end(flow, f"cancelled by {flow.them.user_id}: {flow.cancel_reason} "
-                      f"({flow.cancel_code})")  # fmt: skip
+            self._end(
+                flow, f"cancelled by {flow.them.user_id}: {flow.cancel_reason} ({flow.cancel_code})"
+            )
         else:
             raise Cancelled("m.unexpected_message", f"{kind} is not the answering side's to get")
 
@@ -191,16 +199,27 @@ class Verifier:
         assert flow.decimals is not None
         master = self.people.master_of(flow.them.user_id) if self.people else None
         number = self.journal.offer(
-            flow.flow_id, flow.them.user_id, flow.them.device_id, flow.room_id, flow.emoji,
-            flow.decimals, master,
-        )  # fmt: skip
+            flow.flow_id,
+            flow.them.user_id,
+            flow.them.device_id,
+            flow.room_id,
+            flow.emoji,
+            flow.decimals,
+            master,
+        )
         self.offered[flow.flow_id] = number
-        fact(log, "verification waiting for the operator", logging.WARNING, id=number,
-             user=flow.them.user_id, device=flow.them.device_id,
-             emoji=" ".join(f"{s} {n}" for s, n in flow.emoji),
-             decimals=" ".join(str(d) for d in flow.decimals),
-             next=f"compare the emojis with the person, then: opsbot keys confirm {number} "
-             f"(or reject {number})")  # fmt: skip
+        fact(
+            log,
+            "verification waiting for the operator",
+            logging.WARNING,
+            id=number,
+            user=flow.them.user_id,
+            device=flow.them.device_id,
+            emoji=" ".join(f"{s} {n}" for s, n in flow.emoji),
+            decimals=" ".join(str(d) for d in flow.decimals),
+            next=f"compare the emojis with the person, then: opsbot keys confirm {number} "
+            f"(or reject {number})",
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Acts on the operator's decisions, and ends the flows that waited too long."""
@@ -218,8 +237,12 @@ class Verifier:
             row = self.journal.get(number) if number is not None else None
             try:
                 if flow.state == "deciding" and row is not None and row.state == CONFIRMED:
-                    fact(log, "verification confirmed by the operator", id=number,
-                         user=flow.them.user_id)  # fmt: skip
+                    fact(
+                        log,
+                        "verification confirmed by the operator",
+                        id=number,
+                        user=flow.them.user_id,
+                    )
                     for outgoing in flow.confirm():
                         await self._send(flow, outgoing)
                     if number is not None and flow.state == "confirmed":  # their MAC to come
@@ -243,9 +266,14 @@ class Verifier:
         if number is not None:
             self.journal.finish(number, VERIFIED, their_master=master if vouched else None)
         # Their identity was verified too: an admin may pin it, the bot does not by itself.
-        fact(log, "verified by SAS", id=number, user=flow.them.user_id,
-             device=flow.them.device_id,
-             their_master=fingerprint(master) if vouched and master else None)  # fmt: skip
+        fact(
+            log,
+            "verified by SAS",
+            id=number,
+            user=flow.them.user_id,
+            device=flow.them.device_id,
+            their_master=fingerprint(master) if vouched and master else None,
+        )
 
     async def _cancel(self, flow: SasFlow, code: str, reason: str) -> None:
         await self._send(flow, flow.cancel(code, reason))
@@ -255,8 +283,14 @@ class Verifier:
         number = self.offered.get(flow.flow_id)
         if number is not None:
             self.journal.finish(number, CANCELLED, why)
-        fact(log, "verification cancelled", logging.WARNING, id=number, user=flow.them.user_id,
-             reason=why)  # fmt: skip
+        fact(
+            log,
+            "verification cancelled",
+            logging.WARNING,
+            id=number,
+            user=flow.them.user_id,
+            reason=why,
+        )
 
     def _expire(self, now: float, grace: float = 60.0) -> None:
         """Forgets the flows that ended `grace` seconds ago (a late done or cancel of theirs is
@@ -288,8 +322,14 @@ class Verifier:
             response = e
         if not isinstance(response, RoomSendResponse):
             # The other side times out and says so; nothing to retry into a flow that moved on.
-            fact(log, "verification event not sent", logging.WARNING, kind=kind,
-                 room=flow.room_id, error=str(response))  # fmt: skip
+            fact(
+                log,
+                "verification event not sent",
+                logging.WARNING,
+                kind=kind,
+                room=flow.room_id,
+                error=str(response),
+            )
 
     async def _their_keys(self, flow: SasFlow) -> tuple[str | None, str | None]:
         """Their device's Ed25519 key and their master key, as the homeserver says."""
