@@ -71,12 +71,12 @@ async def bot(root: Path, source: str, checksums: bool) -> None:
     """The bot's side: run the download, say the link as soon as it is offered, then when the
     run has ended; serve until stdin closes."""
     from bot import config
-    from bot.downloads.host import Downloads
-    from bot.downloads.run import DownloadRun
     from bot.features.catalog import FEATURES
-    from bot.runbooks.binding import argv, bind
-    from bot.runbooks.declaration import decode
-    from bot.runbooks.runner import Launch, run
+    from bot.features.downloads.host import Downloads
+    from bot.features.downloads.run import DownloadRun
+    from bot.features.runbooks.binding import argv, bind
+    from bot.features.runbooks.declaration import decode
+    from bot.features.runbooks.runner import Launch, run
     from bot.transport.http import HttpListener
 
     loaded = config.load(root / "opsbot.toml")

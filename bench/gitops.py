@@ -17,10 +17,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.assemble import init_repo, open_engine
 from bot.config import HostPaths
 from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation
+from bot.service.assemble import init_repo, open_engine
 from bot.state.message import Message
 from bot.state.repo import Identity
 

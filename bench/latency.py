@@ -39,8 +39,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bot.assemble import init_repo
 from bot.config import HostPaths
+from bot.service.assemble import init_repo
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
 

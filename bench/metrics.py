@@ -34,12 +34,12 @@ from pathlib import Path
 
 from dulwich.objects import Blob, Commit, ShaFile, Tree
 
-from bot.assemble import bot_identity, init_repo, open_engine
 from bot.config import HostPaths
 from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation
-from bot.reconcile.notes import NOTES
+from bot.service.assemble import bot_identity, init_repo, open_engine
 from bot.state.index import Index
+from bot.state.notes import NOTES
 from bot.state.repo import MAIN, StateRepo
 from bot.state.signing import SigningKey, sign_commit
 from bot.transport import console

@@ -5,8 +5,8 @@ the template's two `redact` patterns. Prints seconds and MB/s, median of 5."""
 import statistics
 import time
 
-from bot.runbooks.declaration import DEFAULT_KEEP, MAX_KEEP
-from bot.runbooks.redact import Redactor
+from bot.features.runbooks.declaration import DEFAULT_KEEP, MAX_KEEP
+from bot.features.runbooks.redact import Redactor
 
 PATTERNS = [r"\b[0-9]{13,16}\b", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}"]
 SECRETS = ["s3cr3t-token-0123456789", "another-secret-value"]

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import dulwich
 
-from bot.assemble import init_repo, open_engine
 from bot.config import HostPaths
+from bot.service.assemble import init_repo, open_engine
 from bot.state.message import Message
 from bot.state.repo import Identity, StateRepo
 from bot.transport import console

@@ -7,25 +7,26 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot import __version__, logs, shipped
-from bot.assemble import bot_id_of, bot_identity, init_repo, open_engine
+from bot import __version__
 from bot.config import DEFAULT_BOT_ID, Config, ConfigError, HostPaths
 from bot.config import load as load_config
-from bot.errors import OpsbotError
-from bot.files import PUBLIC_FILE, make_dir, private_dir, write_file
-from bot.runbooks.declaration import ungranted
-from bot.runbooks.record import RUNS_REF
+from bot.core import logs, shipped
+from bot.core.errors import OpsbotError
+from bot.core.files import PUBLIC_FILE, make_dir, private_dir, write_file
+from bot.core.text import escaped, say
+from bot.features.runbooks.declaration import ungranted
+from bot.features.runbooks.record import RUNS_REF
+from bot.service.assemble import bot_id_of, bot_identity, init_repo, open_engine
 from bot.state.allowed_signers import AllowedSigners
 from bot.state.in_force import InForceRecord
 from bot.state.index import Index
 from bot.state.repo import MAIN, StateRepo
 from bot.state.signing import SigningKey, SigningKeyError
 from bot.state.view import StateView
-from bot.text import escaped, say
 from bot.transport import console
 
 if TYPE_CHECKING:
-    from bot import upgrade
+    from bot.service import upgrade
 
 # Commands that only read the repo commit nothing, so the committer they are given never shows.
 READER = bot_identity(DEFAULT_BOT_ID)
@@ -136,8 +137,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 def cmd_metrics(args: argparse.Namespace) -> int:
     from bot.engine.kinds import ArgError
-    from bot.features.metrics import DEFAULT_WINDOW, window
-    from bot.metrics import command_line
+    from bot.features.metrics import command_line
+    from bot.features.metrics.commands import DEFAULT_WINDOW, window
 
     paths = _existing(_paths(args))
     try:
@@ -189,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config.matrix is None:
         say(f"{args.config}: [matrix] is missing; opsbot run serves Matrix", sys.stderr)
         return 2
-    from bot import service  # imports nio, which the other subcommands do not need
+    from bot.service import run as service  # imports nio, which the other subcommands do not need
 
     return service.run(config)
 
@@ -212,7 +213,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     """The bot's identity (`opsbot keys`), a new one (`opsbot keys reset`), and the operator's
     side of emoji verification (`verifications`, `confirm ID`, `reject ID`)."""
-    from bot import keys  # imports nio, which most subcommands do not need
+    from bot.service import keys  # imports nio, which most subcommands do not need
 
     config = _host_config(args.config)
     if config is None:
@@ -471,7 +472,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _host(args: argparse.Namespace, command: str) -> "upgrade.Host | None":
     """The repo, state dir, bot and key, from --config or from --repo/--state-dir/--key."""
-    from bot import upgrade
+    from bot.service import upgrade
 
     if getattr(args, "config", None):
         config = _host_config(args.config)
@@ -489,7 +490,7 @@ def _host(args: argparse.Namespace, command: str) -> "upgrade.Host | None":
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from bot import upgrade
+    from bot.service import upgrade
 
     host = _host(args, "migrate")
     if host is None:
@@ -512,7 +513,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from bot import backup
+    from bot.service import backup
 
     host = _host(args, "backup")
     if host is None:
@@ -529,7 +530,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from bot import backup
+    from bot.service import backup
 
     host = _host(args, "restore")
     if host is None:
@@ -546,7 +547,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_check_live(args: argparse.Namespace) -> int:
     """One line per check, `ok|warn|fail <check>: <what> [- what to fix]`; 1 if any failed."""
-    from bot import health
+    from bot.service import health
 
     if not args.config:
         say("opsbot check --live: give --config", sys.stderr)

@@ -29,8 +29,8 @@ try:
 except ImportError:  # pragma: no cover - Python built without it
     readline = None  # type: ignore[assignment]
 
-from bot.assemble import init_repo
 from bot.config import HostPaths
+from bot.service.assemble import init_repo
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
 

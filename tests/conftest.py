@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bot.assemble import init_repo, open_engine
 from bot.config import HostPaths
 from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation, Reply
+from bot.service.assemble import init_repo, open_engine
 from devtools.devserver import Homeserver
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def http_listener(bot: Bot, host_config: "Config") -> "HttpListener":
 def owed_notices(bot: Bot, source: str) -> list[tuple[str, str]]:
     """The notices owed in the outbox by `source` (a route, the webhooks): (room, or
     "announcement rooms", text), in order; what the deliverer will send."""
-    from bot.engine.effects import Notify
+    from bot.core.effects import Notify
 
     return [
         (owed.effect.rooms[0] if owed.effect.rooms else "announcement rooms", owed.effect.text)

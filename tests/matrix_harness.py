@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.assemble import init_repo
 from bot.config import HostPaths
+from bot.service.assemble import init_repo
 from bot.state.in_force import InForceRecord
 from bot.state.message import Message
 from bot.state.repo import Identity, StateRepo

@@ -16,9 +16,9 @@ import aiohttp
 import pytest
 
 from bot import config
-from bot.engine.effects import CreateRoom, Effect, Notify
+from bot.core.effects import CreateRoom, Effect, Notify
 from bot.engine.services import Services
-from bot.features import alerts
+from bot.features.alerts import alertmanager as alerts
 from bot.state.timeline import plain_line
 from bot.state.timeline import read as read_timeline
 from bot.state.view import StateView

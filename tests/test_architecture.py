@@ -51,8 +51,8 @@ def test_no_feature_imports_a_transport_or_a_network_client() -> None:
 def test_the_architecture_test_sees_a_forbidden_import(tmp_path: Path) -> None:
     """A test that cannot fail is a defect: this one fails on a transport importing a feature."""
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from bot.features.incident import open_\n")
+    bad.write_text("def f():\n    from bot.features.incidents.incident import open_\n")
     assert offending([bad], ("bot.features",)) == [
-        "bad.py imports bot.features.incident",
-        "bad.py imports bot.features.incident.open_",
+        "bad.py imports bot.features.incidents.incident",
+        "bad.py imports bot.features.incidents.incident.open_",
     ]

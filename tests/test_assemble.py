@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.assemble import init_repo, open_engine
 from bot.config import HostPaths
+from bot.service.assemble import init_repo, open_engine
 from bot.state.signing import SigningKey, SigningKeyError, verify_commit
 from bot.transport.console import invocation
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.assemble import open_engine
 from bot.config import HostPaths
 from bot.engine.services import Services
-from bot.runbooks.executor import Executor
-from bot.runbooks.journal import RunsJournal
-from bot.runbooks.record import record
+from bot.features.runbooks.executor import Executor
+from bot.features.runbooks.journal import RunsJournal
+from bot.features.runbooks.record import record
+from bot.service.assemble import open_engine
 from conftest import Bot, git
 
 
@@ -142,7 +142,7 @@ def test_a_state_dir_with_files_is_replaced_only_when_told(
 def test_a_repo_inside_the_state_dir_is_left_to_git(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.assemble import init_repo
+    from bot.service.assemble import init_repo
 
     paths = HostPaths(tmp_path / "var/state.git", tmp_path / "var")
     init_repo(paths, admins=["@alice:example.org"])

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.assemble import init_repo, open_engine, open_repo
 from bot.config import HostPaths
 from bot.engine.types import Reply
+from bot.service.assemble import init_repo, open_engine, open_repo
 from bot.transport import console
 
 pytestmark = pytest.mark.slow

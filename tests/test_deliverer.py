@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from nio import RoomCreateResponse, RoomSendError, RoomSendResponse
 
-from bot.engine.effects import Amend, Answer, Notify
+from bot.core.effects import Amend, Answer, Notify
 from bot.transport.matrix.deliverer import WINDOW, Deliverer
 from conftest import Bot
 

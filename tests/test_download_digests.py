@@ -7,9 +7,9 @@ import hashlib
 import os
 from pathlib import Path
 
-from bot.downloads.digests import Digests
-from bot.downloads.run import DownloadRun
-from bot.runbooks.runner import Launch, run
+from bot.features.downloads.digests import Digests
+from bot.features.downloads.run import DownloadRun
+from bot.features.runbooks.runner import Launch, run
 from tests.test_downloads_run import ALICE, ROOM, downloads_at
 
 HALF = 3 * 1024 * 1024

@@ -14,12 +14,12 @@ import aiohttp
 import pytest
 
 from bot import config
-from bot.downloads.host import Downloads
+from bot.core.effects import Upload
 from bot.engine.dispatch import answer_id
-from bot.engine.effects import Upload
 from bot.engine.services import Services
 from bot.engine.types import Invocation, Reply
-from bot.runbooks.executor import Executor
+from bot.features.downloads.host import Downloads
+from bot.features.runbooks.executor import Executor
 from bot.transport.http import HttpListener
 from conftest import ALICE, Bot, git, http_listener
 

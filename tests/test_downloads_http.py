@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 
 from bot import config
-from bot.downloads.host import Downloads
-from bot.downloads.links import DONE
+from bot.features.downloads.host import Downloads
+from bot.features.downloads.links import DONE
 from bot.transport.http import HttpListener
 from conftest import Bot, http_listener
 

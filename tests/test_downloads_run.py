@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from bot import config
-from bot.downloads.host import Downloads
-from bot.downloads.run import Delivery, DownloadRun
-from bot.downloads.store import QuotaExceeded
-from bot.engine.effects import Upload
-from bot.runbooks.runner import Launch, RunResult, run
+from bot.core.effects import Upload
+from bot.features.downloads.host import Downloads
+from bot.features.downloads.run import Delivery, DownloadRun
+from bot.features.downloads.store import QuotaExceeded
+from bot.features.runbooks.runner import Launch, RunResult, run
 
 ALICE = "@alice:example.org"
 ROOM = "!ops:example.org"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot import config
-from bot.downloads import progress
-from bot.downloads.links import Admitted, Ledger, Refused
-from bot.downloads.progress import Checksum, Meter, Progress, describe, parse
-from bot.downloads.store import DownloadStore, QuotaExceeded, sha256
+from bot.features.downloads import progress
+from bot.features.downloads.links import Admitted, Ledger, Refused
+from bot.features.downloads.progress import Checksum, Meter, Progress, describe, parse
+from bot.features.downloads.store import DownloadStore, QuotaExceeded, sha256
 
 ALICE, BOB = "@alice:example.org", "@bob:example.org"
 

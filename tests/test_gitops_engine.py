@@ -11,7 +11,7 @@ from gitops_setup import IMAGE, build, checkout, declare, images
 from test_mirror import Announcements, bare, eventually, running, tip
 from test_reconcile import Host
 
-from bot.mirror import Mirrors
+from bot.service.mirror import Mirrors
 from conftest import Bot, git
 
 

@@ -1,6 +1,6 @@
 """!status, !history and !show, and the index behind them."""
 
-from bot.assemble import open_engine
+from bot.service.assemble import open_engine
 from conftest import Bot, git
 
 

@@ -15,9 +15,8 @@ import pytest
 from yarl import URL
 
 from bot import config
-from bot.reconcile.hooks import HookResult
-from bot.reconcile.notes import NOTES, add_note
-from bot.reconcile.outcome import RunOutcome
+from bot.state.notes import NOTES, add_note
+from bot.state.outcome import HookResult, RunOutcome
 from bot.transport.http import HttpListener
 from conftest import Bot, git, http_listener
 

@@ -22,7 +22,7 @@ from nio import AsyncClient, MatrixRoom, RoomCreateResponse, RoomSendResponse
 from bot import config
 from bot.engine.services import Services
 from bot.engine.types import Reply
-from bot.features import alerts
+from bot.features.alerts import alertmanager as alerts
 from bot.transport.http import HttpListener
 from bot.transport.http.webhooks import sign
 from bot.transport.matrix.content import edit_content, notice, reply_content

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from bot.assemble import open_engine
+from bot.service.assemble import open_engine
 from conftest import Bot, git
 
 
@@ -65,7 +65,7 @@ def test_a_refused_command_can_be_retried_under_the_same_event(bot: Bot) -> None
 
 def answers_owed(bot: Bot) -> list[str]:
     """The texts of the answers the outbox owes the room, in order."""
-    from bot.engine.effects import Answer
+    from bot.core.effects import Answer
 
     return [o.effect.text for o in bot.engine.ledger.due() if isinstance(o.effect, Answer)]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.engine.effects import CreateRoom, Notify, dump_request
+from bot.core.effects import CreateRoom, Notify, dump_request
 from bot.engine.types import Invocation, Reply
-from bot.features.incident_internal import AlertGroup, IncidentRoomMade, IncidentTranscript
+from bot.features.incidents.internal import AlertGroup, IncidentRoomMade, IncidentTranscript
 from bot.state.policy import decode_policy
 from bot.state.timeline import event, plain_line, said, shared_file
 from conftest import ALICE, BOB, MALLORY, Bot, git

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.engine.effects import Notify
+from bot.core.effects import Notify
 from bot.engine.types import Invocation
-from bot.features.incident_internal import IncidentRoomMade
+from bot.features.incidents.internal import IncidentRoomMade
 from bot.state.timeline import (
     CHUNK_ENTRIES,
     decode_chunk,

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.assemble import init_repo, open_engine
 from bot.config import ConfigError, HostPaths
 from bot.config import load as load_config
+from bot.core.text import BIDI_CONTROLS
 from bot.engine.kinds import ARG_KINDS, ArgError
+from bot.service.assemble import init_repo, open_engine
 from bot.state.message import Message
 from bot.state.repo import Identity
-from bot.text import BIDI_CONTROLS
 from conftest import ALICE, BOB, Bot, Clock
 
 pytestmark = pytest.mark.security

@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nio import RoomSendError, RoomSendResponse
 
-from bot.assemble import open_engine
-from bot.engine.effects import Notify
+from bot.core.effects import Notify
 from bot.engine.types import Invocation, Reply, text_html
+from bot.service.assemble import open_engine
 from bot.state.message import Message
 from bot.state.repo import Identity
 from bot.transport.matrix.content import (

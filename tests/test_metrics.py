@@ -9,16 +9,16 @@ from datetime import timedelta
 import pytest
 
 from bot.cli import main
-from bot.engine.effects import Upload
+from bot.core.effects import Upload
 from bot.engine.services import Services
-from bot.features.incident_internal import AlertGroup
-from bot.metrics import figures
-from bot.metrics.facts import Scope
-from bot.metrics.figures import Report
-from bot.reconcile.notes import add_note
-from bot.reconcile.outcome import RunOutcome
+from bot.features.incidents.internal import AlertGroup
+from bot.features.metrics import figures
+from bot.features.metrics.facts import Scope
+from bot.features.metrics.figures import Report
 from bot.state.incidents import Alert
 from bot.state.index import Index
+from bot.state.notes import add_note
+from bot.state.outcome import RunOutcome
 from conftest import Bot, Clock, git
 
 M = 60  # seconds in a minute

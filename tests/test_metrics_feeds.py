@@ -17,11 +17,11 @@ import aiohttp
 import pytest
 
 from bot import config
-from bot.engine.effects import Notify
+from bot.core.effects import Notify
 from bot.engine.services import Services
-from bot.features.metrics import digest_week, post_digest
-from bot.reconcile.notes import add_note
-from bot.reconcile.outcome import RunOutcome
+from bot.features.metrics.commands import digest_week, post_digest
+from bot.state.notes import add_note
+from bot.state.outcome import RunOutcome
 from bot.transport.http import HttpListener
 from conftest import Bot, http_listener
 

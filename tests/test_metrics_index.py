@@ -8,10 +8,10 @@ from typing import Any
 from test_metrics import START, M, deploy, outcome, report
 
 from bot.cli import main
-from bot.metrics.facts import Scope
-from bot.reconcile.notes import add_note
-from bot.reconcile.outcome import RunOutcome
+from bot.features.metrics.facts import Scope
 from bot.state.index import Index
+from bot.state.notes import add_note
+from bot.state.outcome import RunOutcome
 from conftest import Bot, git
 
 

@@ -10,11 +10,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.mirror import Mirrors, shown
-from bot.reconcile.hooks import HookResult
-from bot.reconcile.notes import NOTES, add_note
-from bot.reconcile.outcome import RunOutcome
-from bot.runbooks.record import RUNS_REF, record
+from bot.features.runbooks.record import RUNS_REF, record
+from bot.service.mirror import Mirrors, shown
+from bot.state.notes import NOTES, add_note
+from bot.state.outcome import HookResult, RunOutcome
 from conftest import Bot, git
 
 

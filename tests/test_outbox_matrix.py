@@ -16,8 +16,8 @@ from matrix_harness import BotProcess
 from nio import RoomCreateResponse
 from test_matrix_ops import edits_of, join, ops_room
 
-from bot.assemble import open_ledger
-from bot.engine.effects import CreateRoom
+from bot.core.effects import CreateRoom
+from bot.service.assemble import open_ledger
 from bot.transport.matrix.deliverer import ENCRYPTION, room_key_state
 from conftest import git
 from devtools.devclient import Person

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from test_reconcile_hooks import gone, write_hook
 
-from bot.assemble import open_engine
 from bot.reconcile.journal import RunJournal
-from bot.reconcile.outcome import RunOutcome
 from bot.reconcile.reconciler import OnOutcome, Reconciler, utc_now
+from bot.service.assemble import open_engine
+from bot.state.outcome import RunOutcome
 from conftest import Bot, git
 
 RECORD = 'echo "$@" >> {calls}\necho "deploying $1 $2 to $3"\n'

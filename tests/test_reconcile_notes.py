@@ -3,9 +3,8 @@
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from bot.reconcile.hooks import HookResult
-from bot.reconcile.notes import NOTES, add_note, all_outcomes, parse_note, read_note, render
-from bot.reconcile.outcome import RunOutcome
+from bot.state.notes import NOTES, add_note, all_outcomes, parse_note, read_note, render
+from bot.state.outcome import HookResult, RunOutcome
 from conftest import Bot, git
 
 AT = datetime(2026, 11, 26, 14, 5, 0, 123456, tzinfo=UTC)

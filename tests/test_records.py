@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.errors import InvalidRecord
+from bot.core.errors import InvalidRecord
 from bot.state.policy import decode_policy
 from bot.state.policy_edit import add_admin
 from bot.state.records import Deployment, Environment, decode, encode

@@ -3,9 +3,9 @@
 import pytest
 
 from bot import cli
-from bot.errors import InvalidRecord, UsageError
-from bot.runbooks.binding import argv, bind
-from bot.runbooks.declaration import decode
+from bot.core.errors import InvalidRecord, UsageError
+from bot.features.runbooks.binding import argv, bind
+from bot.features.runbooks.declaration import decode
 from conftest import Bot
 
 QUERY = """

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from bot import config
-from bot.downloads.host import Downloads
-from bot.downloads.run import Delivery, DownloadRun
-from bot.runbooks.binding import argv, bind
-from bot.runbooks.declaration import decode
-from bot.runbooks.runner import Launch, RunResult, TunnelLaunch, run
+from bot.features.downloads.host import Downloads
+from bot.features.downloads.run import Delivery, DownloadRun
+from bot.features.runbooks.binding import argv, bind
+from bot.features.runbooks.declaration import decode
+from bot.features.runbooks.runner import Launch, RunResult, TunnelLaunch, run
 
 ROOT = Path(__file__).parent.parent
 

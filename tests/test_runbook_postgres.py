@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from test_runbook_examples import example
 
-from bot.runbooks.binding import argv, bind
-from bot.runbooks.declaration import decode
-from bot.runbooks.runner import Launch, run
+from bot.features.runbooks.binding import argv, bind
+from bot.features.runbooks.declaration import decode
+from bot.features.runbooks.runner import Launch, run
 
 ROOT = Path(__file__).parent.parent
 SQLITE_SINCE = "datetime('now', '-{hours} hours')"

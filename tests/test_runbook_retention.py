@@ -9,7 +9,7 @@ import pytest
 from test_runbooks import ECHO, POLICY, Host, ended
 
 from bot.config import ConfigError, load
-from bot.engine.effects import Upload
+from bot.core.effects import Upload
 from conftest import Bot, git
 
 DAY = 86400

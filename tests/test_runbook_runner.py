@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.runbooks.redact import Redactor
-from bot.runbooks.runner import Launch, run
+from bot.features.runbooks.redact import Redactor
+from bot.features.runbooks.runner import Launch, run
 
 
 def hook(hooks: Path, name: str, body: str) -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot import cli
+from bot.core.effects import Upload
 from bot.engine.dispatch import answer_id
-from bot.engine.effects import Upload
 from bot.engine.services import Services
 from bot.engine.types import Invocation, Reply
-from bot.runbooks.executor import Executor
+from bot.features.runbooks.executor import Executor
 from conftest import ALICE, BOB, MALLORY, Bot, git
 
 ROOM = "!ops:example.org"

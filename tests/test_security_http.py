@@ -15,11 +15,11 @@ import pytest
 
 from bot import config
 from bot.config import ConfigError
-from bot.downloads.host import Downloads
-from bot.downloads.links import DONE, FAILED
-from bot.downloads.pages import HELD
 from bot.engine.services import Services
 from bot.features.catalog import FEATURES
+from bot.features.downloads.host import Downloads
+from bot.features.downloads.links import DONE, FAILED
+from bot.features.downloads.pages import HELD
 from bot.transport.http import HttpListener
 from bot.transport.http.webhooks import sign
 from conftest import ALICE, Bot, http_listener, owed_notices

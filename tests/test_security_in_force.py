@@ -12,9 +12,9 @@ from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
 from bot import cli
-from bot.assemble import open_engine
+from bot.features.runbooks.record import RUNS_REF
 from bot.reconcile.desired import read_desired
-from bot.runbooks.record import RUNS_REF
+from bot.service.assemble import open_engine
 from bot.state.message import Message
 from bot.state.repo import Identity
 from conftest import ALICE, BOB, MALLORY, Bot, git

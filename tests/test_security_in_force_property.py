@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_security_in_force import GATED_POLICY, outside_commits
 
-from bot.assemble import init_repo, open_engine
 from bot.config import HostPaths
-from bot.watch import Watcher
+from bot.service.assemble import init_repo, open_engine
+from bot.service.watch import Watcher
 from conftest import ALICE, BOB, Bot, Clock, git
 
 pytestmark = pytest.mark.security

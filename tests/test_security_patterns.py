@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from test_runbooks import POLICY, ROOM, Host, ended
 
-from bot.engine.effects import Edit
+from bot.core.effects import Edit
+from bot.core.errors import InvalidRecord, UsageError
 from bot.engine.types import Invocation
-from bot.errors import InvalidRecord, UsageError
-from bot.runbooks.binding import bind
-from bot.runbooks.declaration import decode
-from bot.runbooks.redact import Redactor
+from bot.features.runbooks.binding import bind
+from bot.features.runbooks.declaration import decode
+from bot.features.runbooks.redact import Redactor
 from conftest import ALICE, Bot
 
 pytestmark = pytest.mark.security

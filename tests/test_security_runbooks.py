@@ -11,13 +11,13 @@ import pytest
 from test_runbooks import POLICY, Host, ended
 
 from bot import cli
-from bot.assemble import init_repo, open_engine
 from bot.config import ConfigError, HostPaths, load
-from bot.engine.effects import Job
-from bot.errors import InvalidRecord
-from bot.features import runbooks as feature
-from bot.runbooks.declaration import decode
-from bot.runbooks.runner import Launch, run
+from bot.core.effects import Job
+from bot.core.errors import InvalidRecord
+from bot.features.runbooks import commands as feature
+from bot.features.runbooks.declaration import decode
+from bot.features.runbooks.runner import Launch, run
+from bot.service.assemble import init_repo, open_engine
 from conftest import ALICE, BOB, Bot, Clock, git
 
 pytestmark = pytest.mark.security

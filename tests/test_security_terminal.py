@@ -19,8 +19,8 @@ import pytest
 from test_check_live import config as live_config
 from test_verification_decisions import EMOJI
 
-from bot.logs import JsonFormatter, LogfmtFormatter
-from bot.text import BIDI_CONTROLS
+from bot.core.logs import JsonFormatter, LogfmtFormatter
+from bot.core.text import BIDI_CONTROLS
 from bot.transport.matrix.decisions import CANCELLED, FILE, DecisionJournal
 from bot.transport.matrix.sas import Party, SasFlow
 from conftest import Bot

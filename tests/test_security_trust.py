@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.assemble import open_engine
 from bot.reconcile.desired import read_desired
+from bot.service.assemble import open_engine
+from bot.service.watch import Watcher
 from bot.state.message import Message
 from bot.state.repo import Identity, StateRepo
 from bot.state.signing import SigningKey
-from bot.watch import Watcher
 from conftest import ALICE, BOB, MALLORY, Bot, git
 
 pytestmark = pytest.mark.security

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from matrix_harness import BotProcess
 
-from bot import service
+from bot.service import run as service
 from bot.state.repo import LOCK_FILE, Identity, StateRepo
 from conftest import git
 from devtools.devclient import Person

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import service
 from bot.cli import hidden_from_the_service
 from bot.config import load as load_config
+from bot.service import run as service
 
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
 UNIT = SYSTEMD / "opsbot.service"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.text import BIDI_CONTROLS, clean, clean_multiline, escaped
+from bot.core.text import BIDI_CONTROLS, clean, clean_multiline, escaped
 
 pytestmark = pytest.mark.security
 

@@ -3,7 +3,7 @@
 import dataclasses
 import uuid
 
-from bot.engine.effects import Notify
+from bot.core.effects import Notify
 from bot.engine.types import Invocation, Reply
 from bot.state.policy import decode_policy
 from conftest import ALICE, BOB, Bot, git

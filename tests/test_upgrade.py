@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import cli, upgrade
-from bot.assemble import open_engine
-from bot.runbooks.journal import SCHEMA as RUNS_SCHEMA
-from bot.runbooks.journal import RunsJournal
+from bot import cli
+from bot.features.runbooks.journal import SCHEMA as RUNS_SCHEMA
+from bot.features.runbooks.journal import RunsJournal
+from bot.service import upgrade
+from bot.service.assemble import open_engine
 from bot.state import layout
 from bot.state.message import Message
 from bot.state.repo import Identity, StateRepo

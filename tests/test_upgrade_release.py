@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.assemble import open_engine
 from bot.config import HostPaths
 from bot.engine.types import Invocation
+from bot.service.assemble import open_engine
 from conftest import ALICE, git
 
 pytestmark = pytest.mark.slow
@@ -88,7 +88,7 @@ def invocations(repo: Path) -> dict[str, str]:
 
 PROPOSALS_NEED_ONE_APPROVAL = """
 from datetime import UTC, datetime
-from bot.assemble import open_engine
+from bot.service.assemble import open_engine
 from bot.config import HostPaths
 from bot.state.message import Message
 from bot.state.repo import Identity

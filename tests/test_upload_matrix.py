@@ -10,8 +10,8 @@ import pytest
 from matrix_harness import BotProcess
 from test_matrix_ops import ops_room
 
-from bot.assemble import open_ledger
-from bot.engine.effects import Upload
+from bot.core.effects import Upload
+from bot.service.assemble import open_ledger
 from devtools.devclient import Person
 
 pytestmark = pytest.mark.matrix

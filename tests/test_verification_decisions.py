@@ -15,7 +15,7 @@ import pytest
 from nio import RoomSendResponse
 
 from bot.config import load as load_config
-from bot.keys import decide
+from bot.service.keys import decide
 from bot.transport.matrix.decisions import FILE, DecisionJournal
 from bot.transport.matrix.sas import CANCEL, READY, REQUEST
 from bot.transport.matrix.verification import MAX_FLOWS, Verifier

@@ -8,9 +8,9 @@ team has pinned in Git) apply only when the transport reports them.
 
 from typing import Any
 
+from bot.core.errors import Forbidden
 from bot.engine.registry import Command
 from bot.engine.types import Invocation
-from bot.errors import Forbidden
 from bot.state.policy import Policy
 from bot.state.view import StateView
 

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from dulwich.objects import Commit
 
-from bot.engine.effects import Effect
+from bot.core.effects import Effect
 from bot.engine.registry import CommandRegistry
 from bot.engine.types import Invocation
 from bot.state.in_force import Trust
@@ -44,7 +44,7 @@ class Runtime(Protocol):
 
 
 class RunbookHost(Protocol):
-    """What the host holds for runbooks, read-only (bot/runbooks/host.py): the runs asked for
+    """What the host holds for runbooks, read-only (features/runbooks/host.py): the runs asked for
     and not ended, and which host secrets the host config grants each runbook."""
 
     def run(self, run_id: str) -> tuple[str, str] | None: ...  # (who asked, state)

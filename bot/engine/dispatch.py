@@ -25,6 +25,17 @@ from typing import Any
 from dulwich.objects import Commit
 from dulwich.refs import Ref
 
+from bot.core.effects import Answer, CreateRoom, Effect, Notify, Request
+from bot.core.errors import (
+    OpsbotError,
+    OutsideCommits,
+    Refused,
+    TooLong,
+    UnknownCommand,
+    UsageError,
+)
+from bot.core.logs import fact
+from bot.core.text import clean
 from bot.engine.authorize import fingerprint, identity_changed, may_run, may_run_here
 from bot.engine.context import (
     Change,
@@ -35,13 +46,10 @@ from bot.engine.context import (
     RunbookHost,
     Runtime,
 )
-from bot.engine.effects import Answer, CreateRoom, Effect, Notify, Request
 from bot.engine.feature import RequestKind
 from bot.engine.grammar import bind
 from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation, Reply, text_html
-from bot.errors import OpsbotError, OutsideCommits, Refused, TooLong, UnknownCommand, UsageError
-from bot.logs import fact
 from bot.state.in_force import Trust
 from bot.state.index import Index
 from bot.state.ledger import Ledger
@@ -51,7 +59,6 @@ from bot.state.policy import Policy
 from bot.state.proposals import ProposalBook
 from bot.state.repo import ConcurrentUpdate, Identity, Snapshot, StateRepo
 from bot.state.view import StateView
-from bot.text import clean
 
 log = logging.getLogger("opsbot.engine")
 

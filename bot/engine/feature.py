@@ -15,7 +15,7 @@ imported. A feature contributes
 - tasks: run at start and then every `every` seconds (rooms owed to incidents).
 
 Features send nothing themselves: everything they want done is an effect in an outcome, which
-the engine writes to the outbox. Transports know this module and `bot/engine/effects.py`, and
+the engine writes to the outbox. Transports know this module and `bot/core/effects.py`, and
 never a feature.
 """
 
@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from bot.core.effects import Effect, Request
 from bot.engine.context import Context, Outcome
-from bot.engine.effects import Effect, Request
 from bot.engine.registry import Command
 from bot.engine.types import Reply
 from bot.state.view import StateView

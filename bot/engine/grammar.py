@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.errors import UsageError
 from bot.engine.kinds import ARG_KINDS, ARG_SHAPES, ArgError, text
-from bot.errors import UsageError
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from bot.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITY, USER_ID, is_ed25519_key
+from bot.core.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITY, USER_ID, is_ed25519_key
+from bot.core.text import clean, clean_multiline
 from bot.state.names import MAX_NAME
 from bot.state.names import NAME as _NAME
 from bot.state.names import VERSION as _VERSION
-from bot.text import clean, clean_multiline
 
 
 class ArgError(ValueError):

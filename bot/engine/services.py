@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bot.core.effects import Effect, Request
 from bot.engine.dispatch import Engine
-from bot.engine.effects import Effect, Request
 from bot.engine.feature import Counters
 from bot.engine.types import Invocation, Reply
 from bot.state.view import StateView

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.errors import OpsbotError
-from bot.text import clean, clean_multiline, without_bidi
+from bot.core.errors import OpsbotError
+from bot.core.text import clean, clean_multiline, without_bidi
 
 
 def text_html(text: str) -> str:
@@ -68,7 +68,7 @@ class Reply:
     commit: str | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    effects: tuple[Any, ...] = ()  # bot.engine.effects.Effect, after a successful commit
+    effects: tuple[Any, ...] = ()  # bot.core.effects.Effect, after a successful commit
 
     def __post_init__(self) -> None:
         # Whatever a reply quotes (a reason, a name, a record edited by hand), it cannot reorder

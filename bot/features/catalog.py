@@ -4,68 +4,26 @@ observers and tasks from this list, and nothing registers itself by being import
 from collections.abc import Sequence
 from typing import Any
 
-from bot.engine.feature import Feature, RequestKind, Requests, Task
+from bot.engine.feature import Feature, RequestKind
 from bot.engine.registry import CommandRegistry
-from bot.features import (
-    alerts,
-    deploy,
-    downloads,
-    freeze,
-    help,
-    incident,
-    incident_cause,
-    incident_internal,
-    incident_progress,
-    incident_reports,
-    incident_transcript,
-    lock,
-    metrics,
-    metrics_prometheus,
-    outside,
-    proposals,
-    roles,
-    runbooks,
-    status,
-    trust,
-    versions,
-)
-
-
-async def _owe_incident_rooms(requests: Requests) -> None:
-    """Open incidents whose room was never made get it (the outbox makes each room once)."""
-    owed = incident.rooms_owed(requests.view())
-    requests.owe([(f"room:{room.key}", room) for room in owed])
-
+from bot.features import help
+from bot.features.access.feature import FEATURE as ACCESS
+from bot.features.alerts.feature import FEATURE as ALERTS
+from bot.features.delivery.feature import FEATURE as DELIVERY
+from bot.features.downloads.feature import FEATURE as DOWNLOADS
+from bot.features.incidents.feature import FEATURE as INCIDENTS
+from bot.features.metrics.feature import FEATURE as METRICS
+from bot.features.runbooks.feature import FEATURE as RUNBOOKS
 
 FEATURES: tuple[Feature, ...] = (
     Feature("help", commands=help.COMMANDS),
-    Feature("deploy", commands=(*deploy.COMMANDS, *proposals.COMMANDS)),
-    Feature("freeze", commands=(*freeze.COMMANDS, *lock.COMMANDS)),
-    Feature("status", commands=status.COMMANDS),
-    Feature("access", commands=(*trust.COMMANDS, *roles.COMMANDS, *outside.COMMANDS)),
-    Feature(
-        "incidents",
-        commands=(
-            *incident.COMMANDS,
-            *incident_progress.COMMANDS,
-            *incident_reports.COMMANDS,
-            *incident_cause.COMMANDS,
-        ),
-        requests=incident_internal.REQUESTS,
-        observers=(incident_transcript.OBSERVER,),
-        tasks=(Task("incident rooms owed", _owe_incident_rooms),),
-    ),
-    Feature("alerts", routes=alerts.ROUTES),
-    Feature("runbooks", commands=runbooks.COMMANDS, requests=runbooks.REQUESTS),
-    Feature(
-        "metrics",
-        commands=metrics.COMMANDS,
-        requests=(*metrics.REQUESTS, *metrics_prometheus.REQUESTS, *versions.REQUESTS),
-        pages=metrics_prometheus.PAGES,
-        readers=(versions.read_payload,),
-        tasks=metrics.TASKS,
-    ),
-    Feature("downloads", pages=downloads.PAGES, tasks=downloads.TASKS),
+    DELIVERY,
+    ACCESS,
+    INCIDENTS,
+    ALERTS,
+    RUNBOOKS,
+    METRICS,
+    DOWNLOADS,
 )
 
 

@@ -1,8 +1,8 @@
 """What stops a change to an environment: a freeze stops everyone, a lock everyone but its
 holder. Checked when a change is asked for and again when a proposal is approved."""
 
+from bot.core.errors import Refused
 from bot.engine.context import Context
-from bot.errors import Refused
 from bot.features.timefmt import at
 
 

@@ -2,9 +2,9 @@
 
 import html
 
+from bot.core.errors import NotFound
 from bot.engine.context import Context, Outcome
 from bot.engine.registry import Command, CommandRegistry
-from bot.errors import NotFound
 from bot.state.policy import ADMIN, Policy
 
 
@@ -46,7 +46,7 @@ def help_(ctx: Context) -> Outcome:
         family = [c for c in ctx.registry if c.name.startswith(f"{name} ")]
         if command is None and name.startswith("run ") and ctx.registry.get("run") in mine:
             # A runbook's usage comes from its declaration in the repo, like a command's.
-            from bot.features.runbooks import usage_of
+            from bot.features.runbooks.commands import usage_of
 
             text = usage_of(ctx, name.removeprefix("run ").strip())
             return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")

@@ -8,8 +8,8 @@ the request: deploying the same version again is a new request.
 import logging
 from dataclasses import dataclass
 
-from bot.errors import InvalidRecord
-from bot.logs import fact
+from bot.core.errors import InvalidRecord
+from bot.core.logs import fact
 from bot.state.index import Index
 from bot.state.records import App, decode
 from bot.state.repo import StateRepo

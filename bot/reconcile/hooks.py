@@ -15,11 +15,11 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-from bot.logs import fact
-from bot.processes import kill_group, signal_name
+from bot.core.logs import fact
+from bot.core.processes import kill_group, signal_name
+from bot.state.outcome import HookResult
 
 log = logging.getLogger("opsbot.reconcile")
 
@@ -28,18 +28,6 @@ ENV_PREFIX = "OPSBOT_"
 DRAIN = 0.2
 """Seconds to keep reading output after the hook exits. A child it left behind (a daemon it
 started) may hold the pipe open forever; its output is not the hook's, so we stop listening."""
-
-
-@dataclass(frozen=True)
-class HookResult:
-    """What one run of a hook did. `exit_code` is None when it never ran or was killed by us."""
-
-    hook: str
-    ok: bool
-    exit_code: int | None
-    duration: float  # seconds
-    output_tail: str  # the last bytes of stdout and stderr, interleaved as the hook wrote them
-    error: str | None  # why it failed, in a few words; None when ok
 
 
 def resolve_hook(hooks_dir: Path, name: str) -> tuple[Path | None, str | None]:

@@ -17,8 +17,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from bot.reconcile.hooks import HookResult
-from bot.reconcile.outcome import HOOK_RAN, RunOutcome
+from bot.state.outcome import HOOK_RAN, HookResult, RunOutcome
 from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
 

@@ -34,16 +34,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import HostPaths
-from bot.logs import fact
+from bot.core.logs import fact
+from bot.core.tasks import first
 from bot.reconcile.desired import Desired, DesiredState, read_desired
-from bot.reconcile.hooks import HookResult, run_hook
+from bot.reconcile.hooks import run_hook
 from bot.reconcile.journal import Applied, RunJournal
-from bot.reconcile.notes import add_note, all_outcomes
-from bot.reconcile.outcome import RunOutcome
 from bot.state.index import Index
+from bot.state.notes import add_note, all_outcomes
+from bot.state.outcome import HookResult, RunOutcome
 from bot.state.repo import StateRepo
 from bot.state.view import deployment_path
-from bot.tasks import first
 
 log = logging.getLogger("opsbot.reconcile")
 

@@ -11,7 +11,8 @@ Not derivable from Git, so kept in the state directory beside the index and neve
 
 Schema versions (`PRAGMA user_version`, see `bot.state.schema`): 1, the table; 2, rows added
 for the commits of earlier releases, which kept this in their commits' trailers instead
-(`bot.upgrade.seed_handled`, which needs the repo and so is run by `opsbot migrate` and at start
+(`bot.service.upgrade.seed_handled`,
+which needs the repo and so is run by `opsbot migrate` and at start
 rather than here).
 """
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import tomlkit
 from tomlkit.items import Table
 
-from bot.errors import InvalidRecord
-from bot.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITIES, USER_ID
+from bot.core.errors import InvalidRecord
+from bot.core.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITIES, USER_ID
 from bot.state.records import parse_toml
 from bot.state.timeline import TimelineEntry, entry
 from bot.state.timeline import read as read_timeline

@@ -20,10 +20,10 @@ from dulwich.objects import Commit
 from dulwich.refs import Ref
 from sqlite_utils import Database
 
-from bot.reconcile.notes import NOTES
 from bot.state import index_facts
 from bot.state.index_rows import Rows, Trees
 from bot.state.message import read_trailers, summary_of
+from bot.state.notes import NOTES
 from bot.state.repo import PROPOSALS, StateRepo
 from bot.state.sqlite import connect
 

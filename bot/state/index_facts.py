@@ -1,4 +1,4 @@
-"""The index's tables of facts for the engineering metrics (bot/metrics/), derived from Git.
+"""The index's tables of facts for the engineering metrics (features/metrics), from Git.
 
 - `outcomes`: what the reconciler made of each deploy request, from the git notes under
   `refs/notes/opsbot` (the `Opsbot-Run` lines). Only the notes that changed since the notes tip
@@ -20,10 +20,10 @@ from datetime import datetime
 from dulwich.diff_tree import tree_changes
 from dulwich.objects import Tree
 
-from bot.errors import InvalidRecord
-from bot.reconcile.notes import NOTES, parse_note
+from bot.core.errors import InvalidRecord
 from bot.state.incidents import ID as INCIDENT_ID
 from bot.state.incidents import decode_incident
+from bot.state.notes import NOTES, parse_note
 from bot.state.repo import StateRepo
 
 TABLES = """

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.engine.effects import Amend, Answer, Edit, Effect, dump, load
+from bot.core.effects import Amend, Answer, Edit, Effect, dump, load
 from bot.state.handled import Handled
 from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect

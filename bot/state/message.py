@@ -12,7 +12,7 @@
 Trailers are written for people and `git log --grep`; nothing opsbot decides is read back from
 a message (approvals, proposals and environments live in files of the signed tree, handled
 events in the journal). Still, a message must say what opsbot wrote and nothing else: every
-line of it goes through `bot.text.clean` (so no text can start a line of its own, whichever
+line of it goes through `bot.core.text.clean` (so no text can start a line of its own, whichever
 line breaks a reader honours), and no body line can look like the `---` that ends the part of a
 message Git reads for trailers, which would make the body's last paragraph the trailer block.
 """
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from dulwich.trailers import parse_trailers
 
-from bot.errors import OpsbotError
-from bot.text import clean
+from bot.core.errors import OpsbotError
+from bot.core.text import clean
 
 SUMMARY_MAX = 120
 

@@ -42,10 +42,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.errors import InvalidRecord
-from bot.ids import DEVICE_ID, ROOM_ID, SEVERITIES, USER_ID, is_ed25519_key
+from bot.core.errors import InvalidRecord
+from bot.core.ids import DEVICE_ID, ROOM_ID, SEVERITIES, USER_ID, is_ed25519_key
+from bot.core.text import clean
 from bot.state.records import parse_toml
-from bot.text import clean
 
 PATH = "policy.toml"
 ADMIN = "admin"

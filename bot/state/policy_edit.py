@@ -7,7 +7,7 @@ before the repo.
 
 import tomlkit
 
-from bot.ids import USER_ID, is_ed25519_key
+from bot.core.ids import USER_ID, is_ed25519_key
 from bot.state.policy import ADMIN
 
 

@@ -33,7 +33,7 @@ from dulwich.diff_tree import tree_changes
 from dulwich.objects import Commit
 from dulwich.refs import Ref
 
-from bot.errors import Refused
+from bot.core.errors import Refused
 from bot.state.index import Index
 from bot.state.repo import PROPOSALS, StateRepo
 

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 
 import tomlkit
 
-from bot.errors import InvalidRecord
-from bot.gitops.declaration import GitOps
-from bot.gitops.declaration import parse as parse_gitops
+from bot.core.errors import InvalidRecord
+from bot.features.gitops.declaration import GitOps
+from bot.features.gitops.declaration import parse as parse_gitops
 from bot.state.names import name_problem, version_problem
 
 FROM_PATH = {"from_path": True}

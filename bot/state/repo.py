@@ -34,13 +34,13 @@ from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import HEADREF, Ref
 from dulwich.repo import Repo
 
-from bot.files import PUBLIC_DIR, PUBLIC_FILE, at_most, make_dir, tighten_tree
-from bot.logs import fact
+from bot.core.files import PUBLIC_DIR, PUBLIC_FILE, at_most, make_dir, tighten_tree
+from bot.core.logs import fact
+from bot.core.text import clean
 from bot.state.allowed_signers import AllowedSigners
 from bot.state.in_force import InForceRecord, Remembered, Trust, trust_of
 from bot.state.message import Message
 from bot.state.signing import SigningKey, public_blob, sign_commit
-from bot.text import clean
 
 log = logging.getLogger("opsbot.state")
 

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bot.errors import OpsbotError
+from bot.core.errors import OpsbotError
 
 Step = Callable[[sqlite3.Connection], None]
 
@@ -66,7 +66,7 @@ def upgrade(
     """Runs the steps `conn`'s file lacks, each in its own transaction with its version.
 
     `known` is the newest version this code understands, when it is beyond the steps given
-    here (a step that needs more than the file itself, run by `bot.upgrade`). Returns the
+    here (a step that needs more than the file itself, run by `bot.service.upgrade`). Returns the
     version the file is at."""
     known = len(steps) if known is None else known
     refuse_newer(path, version(conn), known)

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from dulwich.objects import Commit
 
-from bot.files import write_file
+from bot.core.files import write_file
 
 _MAGIC = b"SSHSIG"
 _SIG_VERSION = 1

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import InvalidRecord
-from bot.ids import USER_ID
+from bot.core.errors import InvalidRecord
+from bot.core.ids import USER_ID
 
 if TYPE_CHECKING:
     from bot.state.view import StateView

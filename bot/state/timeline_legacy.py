@@ -17,7 +17,7 @@ from the words it wrote itself, since that format had no other place for them.
 import re
 from datetime import UTC, datetime
 
-from bot.ids import USER_ID
+from bot.core.ids import USER_ID
 from bot.state.timeline import TimelineEntry, entry
 
 _STAMP = r"(\d{4}-\d\d-\d\d \d\d:\d\d) UTC"

@@ -7,9 +7,9 @@ Handlers read the repo through a `StateView` and describe writes as `path -> tex
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from bot.errors import InvalidRecord, NotFound
-from bot.gitops.files import problems as rendered_problems
-from bot.runbooks.declaration import problems as runbook_problems
+from bot.core.errors import InvalidRecord, NotFound
+from bot.features.gitops.files import problems as rendered_problems
+from bot.features.runbooks.declaration import problems as runbook_problems
 from bot.state.incidents import problems as incident_problems
 from bot.state.policy import Policy, decode_policy
 from bot.state.records import App, Deployment, Environment, Freeze, Lock, Suspension, decode

@@ -11,10 +11,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import TextIO
 
+from bot.core.effects import CreateRoom, Effect, Notify
+from bot.core.text import say
 from bot.engine.dispatch import Engine
-from bot.engine.effects import CreateRoom, Effect, Notify
 from bot.engine.types import Invocation
-from bot.text import say
 
 
 def invocation(sender: str, text: str) -> Invocation:

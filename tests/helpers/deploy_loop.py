@@ -12,8 +12,8 @@ fails prints "FAIL <reply>" and exits 1.
 import sys
 from pathlib import Path
 
-from bot.assemble import open_engine
 from bot.config import HostPaths
+from bot.service.assemble import open_engine
 from bot.transport import console
 
 SENDER = "@alice:example.org"

@@ -1,13 +1,13 @@
 """Tokens presented over HTTP: as a bearer token, or as the password of HTTP basic auth (what
 `git clone http://opsbot:<token>@host/state.git` sends). Reading secrets and comparing
-tokens is bot/tokens.py's, shared with the pages that authenticate themselves."""
+tokens is bot/config/tokens.py's, shared with the pages that authenticate themselves."""
 
 import base64
 import binascii
 
 from aiohttp import web
 
-from bot.tokens import as_sent, matches, read_secret
+from bot.config.tokens import as_sent, matches, read_secret
 
 __all__ = ["as_sent", "matches", "presented", "read_secret"]
 

@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 
 from bot.config import Config, ConfigError, loopback
-from bot.engine.effects import Effect
+from bot.core.effects import Effect
+from bot.core.logs import fact
 from bot.engine.feature import Page, PayloadReader, Requests, Route
-from bot.logs import fact
 from bot.transport.http.auth import read_secret
 from bot.transport.http.deliveries import Deliveries
 from bot.transport.http.git import StateGit

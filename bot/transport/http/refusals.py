@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
-from bot.logs import fact
+from bot.core.logs import fact
 
 log = logging.getLogger("opsbot.http")
 

@@ -23,8 +23,8 @@ from typing import BinaryIO, Literal
 
 from aiohttp import web
 
+from bot.core.logs import fact
 from bot.engine.feature import Served
-from bot.logs import fact
 
 log = logging.getLogger("opsbot.http")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")

@@ -43,10 +43,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.engine.effects import Effect, Notify
+from bot.core.effects import Effect, Notify
+from bot.core.logs import fact
+from bot.core.text import clip
 from bot.engine.feature import PayloadReader, Requests
-from bot.logs import fact
-from bot.text import clip
 from bot.transport.http.auth import as_sent
 from bot.transport.http.body import NotJson, TooLarge, parse_json, read_body
 from bot.transport.http.deliveries import Deliveries

@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nio import AsyncClient
 
-from bot.files import PRIVATE_FILE, PUBLIC_FILE, write_file
-from bot.ids import is_ed25519_key
-from bot.logs import fact
+from bot.core.files import PRIVATE_FILE, PUBLIC_FILE, write_file
+from bot.core.ids import is_ed25519_key
+from bot.core.logs import fact
 
 log = logging.getLogger("opsbot.matrix")
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.core.text import escaped
 from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
-from bot.text import escaped
 
 FILE = "verifications.sqlite"
 WAITING, CONFIRMED, REJECTED = "waiting", "confirmed", "rejected"

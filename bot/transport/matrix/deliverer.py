@@ -33,12 +33,12 @@ from nio import (
     UploadResponse,
 )
 
+from bot.core.effects import Amend, Answer, CreateRoom, Edit, Effect, Job, Notify, Upload
+from bot.core.logs import fact
+from bot.core.tasks import first as _first
 from bot.engine.dispatch import Engine
-from bot.engine.effects import Amend, Answer, CreateRoom, Edit, Effect, Job, Notify, Upload
 from bot.engine.types import Invocation, Reply, text_html
-from bot.logs import fact
 from bot.state.ledger import Ledger, Owed, amended, edited
-from bot.tasks import first as _first
 from bot.transport.matrix.content import (
     edit_content,
     notice,

@@ -16,11 +16,11 @@ from typing import Any
 
 from nio import RoomMessageFile, RoomMessageImage, RoomMessageText
 
+from bot.core.logs import fact
+from bot.core.tasks import stopped_within
 from bot.engine.dispatch import Engine
 from bot.engine.feature import Observer, RoomMessage
 from bot.engine.types import Invocation
-from bot.logs import fact
-from bot.tasks import stopped_within
 from bot.transport.matrix.journal import MatrixJournal
 
 log = logging.getLogger("opsbot.matrix")

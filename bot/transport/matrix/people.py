@@ -17,8 +17,8 @@ from typing import Any
 
 from nio import AsyncClient
 
-from bot.ids import is_ed25519_key
-from bot.logs import fact
+from bot.core.ids import is_ed25519_key
+from bot.core.logs import fact
 from bot.transport.matrix.cross_signing import QUERY, Homeserver, fingerprint, key_public, verifies
 
 log = logging.getLogger("opsbot.matrix")

@@ -27,7 +27,7 @@ from typing import Any
 
 import vodozemac
 
-from bot.text import escaped
+from bot.core.text import escaped
 from bot.transport.matrix.cross_signing import canonical_json
 
 REQUEST = "m.key.verification.request"

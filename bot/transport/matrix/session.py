@@ -18,7 +18,7 @@ from nio import AsyncClient, AsyncClientConfig, LoginResponse, WhoamiResponse
 from nio.store import SqliteStore
 
 from bot.config import MatrixConfig
-from bot.logs import fact
+from bot.core.logs import fact
 
 log = logging.getLogger("opsbot.matrix")
 

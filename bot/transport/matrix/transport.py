@@ -32,12 +32,12 @@ from nio import (
 from nio.api import MessageDirection
 from nio.exceptions import SendRetryError
 
+from bot.core.errors import Forbidden, RateLimited
+from bot.core.logs import fact
+from bot.core.tasks import stopped_within, unless_stopped
 from bot.engine.dispatch import Engine, answer_id, answer_to
 from bot.engine.feature import Observer
 from bot.engine.types import Invocation, Reply
-from bot.errors import Forbidden, RateLimited
-from bot.logs import fact
-from bot.tasks import stopped_within, unless_stopped
 from bot.transport.matrix.deliverer import ROOM_KEY, Fatal
 from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.keys import after_sync

@@ -1,0 +1,1 @@
+"""Alerts: Alertmanager's webhook, whose alert groups open and resolve incidents."""

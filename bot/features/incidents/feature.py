@@ -1,0 +1,19 @@
+"""What incidents contribute."""
+
+from bot.engine.feature import Feature, Requests, Task
+from bot.features.incidents import cause, incident, internal, progress, reports, transcript
+
+
+async def _owe_incident_rooms(requests: Requests) -> None:
+    """Open incidents whose room was never made get it (the outbox makes each room once)."""
+    owed = incident.rooms_owed(requests.view())
+    requests.owe([(f"room:{room.key}", room) for room in owed])
+
+
+FEATURE = Feature(
+    "incidents",
+    commands=(*incident.COMMANDS, *progress.COMMANDS, *reports.COMMANDS, *cause.COMMANDS),
+    requests=internal.REQUESTS,
+    observers=(transcript.OBSERVER,),
+    tasks=(Task("incident rooms owed", _owe_incident_rooms),),
+)

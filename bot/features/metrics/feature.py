@@ -1,0 +1,13 @@
+"""What metrics contribute."""
+
+from bot.engine.feature import Feature
+from bot.features.metrics import commands, prometheus, versions
+
+FEATURE = Feature(
+    "metrics",
+    commands=commands.COMMANDS,
+    requests=(*commands.REQUESTS, *prometheus.REQUESTS, *versions.REQUESTS),
+    pages=prometheus.PAGES,
+    readers=(versions.read_payload,),
+    tasks=commands.TASKS,
+)

@@ -1,0 +1,6 @@
+"""What runbooks contribute."""
+
+from bot.engine.feature import Feature
+from bot.features.runbooks import commands
+
+FEATURE = Feature("runbooks", commands=commands.COMMANDS, requests=commands.REQUESTS)

@@ -1,0 +1,450 @@
+"""`opsbot backup` and `opsbot restore`: what Git does not hold, kept apart and brought back.
+
+The repo is in Git and its mirrors. The state directory holds the rest, which no clone brings
+back: the signing key and `allowed_signers`, the Matrix device (credentials, crypto store and
+the key that encrypts it), the journals (sync position, handled invocations, hook runs, webhook
+deliveries, runbook runs) and the runs' output files kept on the host, and, optionally, the
+index (derived: rebuilt from the repo if left out).
+
+A backup is a directory: the files under `state/` (and the signing key under `key/` when the
+host config keeps it outside the state directory), and `manifest.json`, written last, after
+every file is on disk. It says what each file is (size, sha256), which repo (its root commit,
+and main's and the proposal branches' tips when the backup began) and which bot it belongs to,
+and which release made it. A backup cut short has no manifest, and is refused as incomplete.
+
+SQLite files are copied with SQLite's online backup API, which reads one consistent state of
+the file while the bot goes on writing it. The repo's tips are read *before* the handled
+invocations are copied: the engine records an invocation before it moves a ref, so every commit
+those tips reach has its row in the copy. Commits made after (the mirror has them; the backup
+does not) are remembered at restore from their trailers, which this release writes cleaned
+(`bot.state.message`), so that no command that was done is run again after a restore.
+
+Runbook runs are recorded on their own ref, `refs/opsbot/runs`, which mirrors carry like main.
+Its tip is read *after* `runs.sqlite` is copied: the executor commits a run before it marks it
+recorded, so every run the copy calls recorded is reached by that tip. A restore into a clone
+that lacks it is refused (or, with `--force`, the runs the clone lacks are marked unrecorded,
+and the executor records them again from the journal when the bot starts).
+"""
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import stat
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from dulwich.objects import Commit, ObjectID
+from dulwich.repo import Repo
+
+from bot import __version__
+from bot.core.errors import OpsbotError
+from bot.core.files import PRIVATE_FILE, PUBLIC_FILE, private_dir, write_file
+from bot.core.text import clean, clip
+from bot.features.runbooks import journal as runs_journal
+from bot.features.runbooks.record import RUNS_REF
+from bot.service.backup_paths import (
+    SKIPPED_SUFFIXES,
+    UnsafePath,
+    check_destination,
+    read_regular,
+    relative_name,
+)
+from bot.service.upgrade import (
+    Host,
+    OtherBot,
+    invocations_in_trailers,
+    remember_own_tip,
+    seed_handled,
+)
+from bot.state.handled import Handled
+from bot.state.repo import MAIN, PROPOSALS, Identity, StateRepo
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+STATE, KEY = "state", "key"  # where a file goes back to: the state directory, or key_file
+_SQLITE = b"SQLite format 3\x00"
+_SHA = re.compile("[0-9a-f]{40}")
+_SHA256 = re.compile("[0-9a-f]{64}")
+
+
+class BackupError(OpsbotError):
+    code = "backup"
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str  # in the backup directory, `/`-separated
+    to: str  # STATE (then `path` minus "state/" is where it goes) or KEY
+    size: int
+    sha256: str
+    mode: int
+    sqlite: bool
+
+
+@dataclass(frozen=True)
+class Manifest:
+    bot_id: str
+    root: str  # the repo's first commit: which repo this is
+    main: str  # main's tip when the backup began
+    proposals: dict[str, str]  # proposal branch -> tip, then
+    files: list[Entry]
+    runs: str = ""  # refs/opsbot/runs' tip once runs.sqlite was copied ("": no run yet)
+    release: str = __version__
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    format: int = FORMAT
+
+    def encode(self) -> bytes:
+        return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def read(cls, directory: Path) -> "Manifest":
+        path = directory / MANIFEST
+        try:
+            text = read_regular(directory, PurePosixPath(MANIFEST))
+        except FileNotFoundError:
+            raise BackupError(
+                f"{directory} has no {MANIFEST}: not a complete backup (a backup cut short "
+                "writes none); use another one"
+            ) from None
+        except UnsafePath as e:
+            raise BackupError(f"{_shown(e)}: not a backup opsbot wrote; use another one") from None
+        try:
+            data = json.loads(text)
+            if data.get("format") != FORMAT:
+                raise BackupError(f"{path}: format {data.get('format')!r}, this opsbot reads 1")
+            files = [Entry(**entry) for entry in data.pop("files")]
+            return cls(files=files, **data)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise BackupError(f"{path} does not read as a backup manifest ({e})") from None
+
+
+def backup(host: Host, to: Path, *, with_index: bool = True) -> Manifest:
+    """Writes a backup of `host`'s state directory (and key) into `to`, new or empty."""
+    to = Path(to)
+    if to.exists() and any(to.iterdir()):
+        raise BackupError(f"{to} is not empty: back up into a new directory")
+    state_dir = host.paths.state_dir
+    if not state_dir.is_dir():
+        raise BackupError(f"{state_dir} does not exist: nothing to back up")
+    repo = StateRepo(host.paths.repo, committer=Identity("opsbot", host.bot_id), signer=None)
+    try:
+        main, proposals, root = _identity(repo)  # before the handled invocations are copied
+        private_dir(to)  # it holds the signing key
+        entries = []
+        for source in _state_files(host, with_index):
+            name = f"{STATE}/{source.relative_to(state_dir).as_posix()}"
+            entries.append(_copy(source, to / name, name, STATE))
+        runs = repo.tip(RUNS_REF) or ""  # after the runs journal is copied
+    finally:
+        repo.close()
+    if host.key_file.exists() and not host.key_file.is_relative_to(state_dir):
+        entries.append(_copy(host.key_file, to / KEY / "signing_key", f"{KEY}/signing_key", KEY))
+    _sync_dirs(to)
+    manifest = Manifest(host.bot_id, root, main, proposals, entries, runs)
+    write_file(to / MANIFEST, manifest.encode(), PRIVATE_FILE)  # last: it makes the backup whole
+    _sync_dirs(to)
+    return manifest
+
+
+def restore(host: Host, source: Path, *, force: bool = False) -> list[str]:
+    """Brings the state directory (and key) of a backup back for `host`, whose repo is a clone
+    of the backed-up bot's repo. Refuses another repo's or another bot's backup, a backup whose
+    files do not match its manifest, and a state directory that has files, unless `force`."""
+    source = Path(source)
+    manifest = Manifest.read(source)
+    if manifest.bot_id != host.bot_id:
+        raise OtherBot(
+            f"the backup is of {manifest.bot_id}, and the config's bot is {host.bot_id}: "
+            "restore it with that bot's config"
+        )
+    if not (host.paths.repo / "HEAD").exists():
+        raise BackupError(
+            f"{host.paths.repo} is not a repo: clone the state repo from a mirror first "
+            f"(git clone --mirror MIRROR {host.paths.repo})"
+        )
+    repo = StateRepo(host.paths.repo, committer=Identity("opsbot", host.bot_id), signer=None)
+    try:
+        return _restore(host, source, manifest, repo, force)
+    finally:
+        repo.close()
+
+
+def _restore(
+    host: Host, source: Path, manifest: Manifest, repo: StateRepo, force: bool
+) -> list[str]:
+    _check_tips(manifest)
+    main, _, root = _identity(repo)
+    if root != manifest.root:
+        raise BackupError(
+            f"the backup is of another state repo (first commit {manifest.root[:12]}, and "
+            f"{host.paths.repo}'s is {root[:12]})"
+        )
+    if not _has(repo, manifest.main) and not force:
+        raise BackupError(
+            f"{host.paths.repo} lacks main's commit {manifest.main[:12]} of the backup: the clone "
+            "is older than the backup; clone from an up-to-date mirror (or --force)"
+        )
+    if manifest.runs and not _has(repo, manifest.runs) and not force:
+        raise BackupError(
+            f"{host.paths.repo} lacks the runs' commit {manifest.runs[:12]} of the backup "
+            f"({RUNS_REF.decode()}): clone from an up-to-date mirror, one that pushes the runs "
+            "too (or --force: the runs it lacks are recorded again from the journal)"
+        )
+    files = _checked(host, source, manifest)  # every path and file, before anything is written
+    busy = _existing_files(host)
+    if busy and not force:
+        raise BackupError(
+            f"{host.paths.state_dir} is not empty ({busy[0]} and {len(busy) - 1} more): "
+            "restore into an empty state directory, or give --force to replace it"
+        )
+    state_dir = private_dir(host.paths.state_dir)
+    restored = 0
+    for entry, target, data in files:
+        _private_parents(target, stop=state_dir if entry.to == STATE else target.parent.parent)
+        for part in ("-wal", "-shm"):  # a replaced SQLite file's leftovers would be replayed
+            Path(f"{target}{part}").unlink(missing_ok=True)
+        mode = entry.mode & (PUBLIC_FILE if target.name == "allowed_signers" else PRIVATE_FILE)
+        write_file(target, data, mode)  # the bytes that were checked, not a second read
+        restored += 1
+    _configure(repo, host)
+    caught_up = _catch_up(host, repo, [manifest.main, *manifest.proposals.values()])
+    remember_own_tip(host, repo)
+    rerecorded = _runs_lacking(host, repo)
+    lines = [
+        f"restored {restored} files of {manifest.bot_id}'s backup of {manifest.created} "
+        f"(release {manifest.release}) into {state_dir}",
+        f"state repo {host.paths.repo}: main {main[:7]}, "
+        f"{_count_after(repo, manifest.main)} commit(s) newer than the backup",
+    ]
+    if caught_up:
+        lines.append(f"remembered {caught_up} command(s) committed after the backup as done")
+    if rerecorded:
+        lines.append(
+            f"{rerecorded} run(s) the clone's {RUNS_REF.decode()} lacks will be recorded again "
+            "when the bot starts"
+        )
+    return lines
+
+
+# what is backed up
+
+
+def _state_files(host: Host, with_index: bool) -> list[Path]:
+    state_dir = host.paths.state_dir
+    found = []
+    for parent, dirs, names in os.walk(state_dir):
+        here = Path(parent)
+        # The repo may live inside the state directory (/var/lib/opsbot/state.git): Git's.
+        dirs[:] = sorted(d for d in dirs if (here / d).resolve() != host.paths.repo.resolve())
+        for name in sorted(names):
+            path = here / name
+            if name.endswith(SKIPPED_SUFFIXES) or name.startswith("."):
+                continue
+            if not with_index and path.resolve() == host.paths.index.resolve():
+                continue
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                found.append(path)
+    return found
+
+
+def _copy(source: Path, target: Path, name: str, to: str) -> Entry:
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mode = stat.S_IMODE(source.stat().st_mode)
+    with source.open("rb") as f:
+        is_sqlite = f.read(len(_SQLITE)) == _SQLITE
+    if is_sqlite:
+        _sqlite_copy(source, target)
+    else:
+        write_file(target, source.read_bytes(), PRIVATE_FILE)
+    data = target.read_bytes()
+    return Entry(name, to, len(data), hashlib.sha256(data).hexdigest(), mode, is_sqlite)
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """One consistent state of a live SQLite file, as a self-contained file (no WAL beside it)."""
+    src = sqlite3.connect(source, timeout=30)
+    dst = sqlite3.connect(target)
+    try:
+        os.chmod(target, PRIVATE_FILE)
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")  # the copy stands alone, whatever the source
+    finally:
+        dst.close()
+        src.close()
+    with target.open("rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _sync_dirs(root: Path) -> None:
+    for parent, _, _ in os.walk(root):
+        fd = os.open(parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# which repo
+
+
+def _identity(repo: StateRepo) -> tuple[str, dict[str, str], str]:
+    """main's tip, the proposal branches' tips, and the repo's first commit."""
+    main = repo.tip(MAIN)
+    if main is None:
+        raise BackupError(f"{repo.path} has no main branch")
+    sha = main.encode()
+    while True:
+        commit = repo.git[sha]
+        assert isinstance(commit, Commit)
+        if not commit.parents:
+            return main, repo.refs_under(PROPOSALS), sha.decode()
+        sha = commit.parents[0]
+
+
+def _has(repo: StateRepo, sha: str) -> bool:
+    store = repo.git.object_store
+    oid = ObjectID(sha.encode())
+    return store.contains_loose(oid) or store.contains_packed(oid)
+
+
+def _count_after(repo: StateRepo, sha: str) -> int:
+    main = repo.tip(MAIN)
+    if main is None or not _has(repo, sha):
+        return 0
+    walker = repo.git.get_walker(
+        include=[ObjectID(main.encode())], exclude=[ObjectID(sha.encode())]
+    )
+    return len(list(walker))
+
+
+# bringing it back
+
+
+def _checked(host: Host, source: Path, manifest: Manifest) -> list[tuple[Entry, Path, bytes]]:
+    """Each file of the backup, where it goes back to and its bytes; BackupError, saying which
+    and why, if any path is not of the shape `backup` writes, any file is not a regular file
+    matching its checksum, or any target is not a plain file inside the state directory."""
+    found: list[tuple[Entry, Path, bytes]] = []
+    targets: set[Path] = set()
+    for entry in manifest.files:
+        _check_fields(entry)
+        try:
+            if entry.to == KEY:
+                if entry.path != f"{KEY}/signing_key":
+                    raise UnsafePath(f"the signing key is always {KEY}/signing_key")
+                target = host.key_file
+            elif entry.to == STATE:
+                relative = relative_name(entry.path, STATE)
+                target = host.paths.state_dir / relative
+                if target.is_relative_to(host.paths.repo):
+                    raise UnsafePath(f"it is inside the state repo {host.paths.repo}")
+                check_destination(host.paths.state_dir, relative)
+            else:
+                raise UnsafePath(f"it goes back to {entry.to!r}, neither {STATE} nor {KEY}")
+            if any(target.is_relative_to(t) or t.is_relative_to(target) for t in targets):
+                raise UnsafePath("another file of the backup goes to the same place")
+            targets.add(target)
+            data = read_regular(source, PurePosixPath(*entry.path.split("/")))
+        except UnsafePath as e:
+            raise BackupError(
+                f"the backup's manifest names {_shown(repr(entry.path))}, which restore refuses: "
+                f"{_shown(e)}; nothing was restored (the backup was altered: use another one)"
+            ) from None
+        except FileNotFoundError:
+            raise BackupError(
+                f"{_shown(source / entry.path)} is missing: the backup is incomplete"
+            ) from None
+        if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise BackupError(
+                f"{_shown(source / entry.path)} does not match its checksum in the manifest: "
+                "the backup is damaged"
+            )
+        found.append((entry, target, data))
+    return found
+
+
+def _check_fields(entry: Entry) -> None:
+    fields = (
+        isinstance(entry.path, str)
+        and isinstance(entry.to, str)
+        and type(entry.size) is int
+        and isinstance(entry.sha256, str)
+        and _SHA256.fullmatch(entry.sha256) is not None
+        and type(entry.mode) is int
+        and isinstance(entry.sqlite, bool)
+    )
+    if not fields:
+        raise BackupError(
+            f"the backup's manifest has an entry that is not a file's: {_shown(repr(entry))}"
+        )
+
+
+def _check_tips(manifest: Manifest) -> None:
+    tips = [manifest.main, manifest.root, *(manifest.runs and [manifest.runs])]
+    if not isinstance(manifest.proposals, dict) or not all(
+        isinstance(t, str) and _SHA.fullmatch(t) for t in [*tips, *manifest.proposals.values()]
+    ):
+        raise BackupError("the backup's manifest names a commit that is not a commit id")
+
+
+def _shown(text: object) -> str:
+    """Outside text (the backup's) as it may reach a terminal: on one line, clipped; a name
+    from the manifest quoted, so that its spaces and escapes show."""
+    return clean(clip(text if isinstance(text, str) else str(text), 300))
+
+
+def _existing_files(host: Host) -> list[str]:
+    state_dir = host.paths.state_dir
+    if not state_dir.exists():
+        return []
+    found = []
+    for parent, dirs, names in os.walk(state_dir):
+        here = Path(parent)
+        dirs[:] = [d for d in dirs if (here / d).resolve() != host.paths.repo.resolve()]
+        found += [str((here / n).relative_to(state_dir)) for n in names]
+    return sorted(found)
+
+
+def _private_parents(target: Path, stop: Path) -> None:
+    """The directories down to `target`, made 0700 (the state directory's are all private)."""
+    missing = [p for p in target.parents if not p.exists() and p.is_relative_to(stop)]
+    for directory in reversed(missing):
+        private_dir(directory)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _configure(repo: StateRepo, host: Host) -> None:
+    """What `opsbot init` set in the repo's own config, which a clone does not bring."""
+    git = Repo(str(repo.path))
+    config = git.get_config()
+    config.set((b"opsbot",), b"botId", host.bot_id.encode())
+    config.set((b"gpg",), b"format", b"ssh")
+    config.set((b"gpg", b"ssh"), b"allowedSignersFile", str(host.paths.allowed_signers).encode())
+    config.write_to_path()
+    git.close()
+
+
+def _runs_lacking(host: Host, repo: StateRepo) -> int:
+    """Marks the runs whose record the clone lacks as unrecorded (see the module's note)."""
+    path = host.paths.state_dir / runs_journal.FILE
+    if not path.exists():
+        return 0
+    journal = runs_journal.RunsJournal(path)
+    try:
+        return journal.forget_records(lambda sha: _has(repo, sha))
+    finally:
+        journal.close()
+
+
+def _catch_up(host: Host, repo: StateRepo, tips: list[str]) -> int:
+    """Remembers the commands committed after the backup as done (see the module's note)."""
+    store = Handled(host.paths.handled)
+    try:
+        known = [t for t in tips if _has(repo, t)]
+        rows = invocations_in_trailers(repo, host.signers(), exclude=known)
+        return seed_handled(repo, store.connection, rows)
+    finally:
+        store.close()

@@ -1,0 +1,461 @@
+"""`opsbot run`: the bot as a long-running service on Matrix.
+
+Wires the layers (config -> state -> engine -> transport, with the reconciler and the watcher
+beside them), runs until SIGTERM or SIGINT, and exits with a status systemd can act on: 0 on a
+requested stop, 1 when the bot cannot go on (a revoked token, a failed login, a repo it cannot
+read), 2 for a config that does not validate.
+
+Under systemd (`Type=notify`) it says where it is: STATUS= lines while it starts, READY=1 only
+once it has checked the repo, logged in and synced, watchdog pings from the event loop, and
+STOPPING=1 as soon as a stop is asked for. A stop never cuts a command in half: the command being
+handled finishes (commit and reply), the others wait for the next start, and the transcript
+lines still pending are committed before the process exits.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from collections.abc import Awaitable, Callable
+
+from nio import AsyncClient
+
+from bot.config import Config, ConfigError
+from bot.core import sdnotify
+from bot.core.effects import Amend, Notify
+from bot.core.errors import OpsbotError
+from bot.core.logs import fact
+from bot.core.tasks import first as _first
+from bot.core.tasks import stopped_within, unless_stopped
+from bot.engine.dispatch import Engine
+from bot.engine.feature import Task
+from bot.engine.services import Services
+from bot.features.catalog import FEATURES
+from bot.features.downloads.host import Downloads
+from bot.features.runbooks.executor import Executor
+from bot.reconcile.reconciler import Reconciler
+from bot.service import upgrade
+from bot.service.assemble import open_engine, open_ledger, open_repo
+from bot.service.mirror import Mirrors
+from bot.service.watch import Watcher
+from bot.state.outcome import RunOutcome
+from bot.state.repo import StateRepo
+from bot.state.view import StateView
+from bot.transport.http import HttpListener
+from bot.transport.matrix import cross_signing
+from bot.transport.matrix.deliverer import Deliverer, Fatal, upload_limit
+from bot.transport.matrix.journal import MatrixJournal
+from bot.transport.matrix.people import People
+from bot.transport.matrix.session import LoginFailed, Session
+from bot.transport.matrix.transport import MatrixTransport
+from bot.transport.matrix.verification import Verifier
+from bot.transport.ratelimit import RateLimit
+
+log = logging.getLogger("opsbot.service")
+
+# How long a stop waits for the command in flight (its commit, then its reply). Well inside the
+# unit's TimeoutStopSec=, so that the transcript flush and the exit still fit before SIGKILL.
+DRAIN_SECONDS = 15.0
+# How often the STATUS= line is brought up to date (rooms joined or left, repo problems).
+STATUS_SECONDS = 5.0
+
+
+def describe(outcome: RunOutcome) -> str:
+    """How the result of a deploy reads when it replaces "deploying" in the reply."""
+    result = outcome.result
+    took = f" in {result.duration:.1f}s" if result else ""
+    if outcome.status == "ok":
+        return f"applied{took}"
+    if outcome.status == "no-hook":
+        return f"not applied: {outcome.app} names no deploy hook"
+    if outcome.status == "superseded":
+        return f"superseded: {outcome.detail}"
+    why = result.error if result and result.error else outcome.detail or outcome.status
+    if not outcome.final:
+        return f"attempt {outcome.attempt} failed ({why}); retrying"
+    tail = result.output_tail.strip().splitlines()[-5:] if result else []
+    return f"failed after {outcome.attempt} attempt(s): {why}" + (
+        "\n" + "\n".join(tail) if tail else ""
+    )
+
+
+def repo_problems(repo: StateRepo) -> list[str]:
+    """Reads every record at HEAD, the policy first; raises if the repo cannot be read at all.
+    HEAD, not the state in force: the problems `opsbot check` lists, pushed commits included."""
+    return [problem.message for problem in StateView(repo.snapshot()).problems()]
+
+
+def serving(rooms: int, problems: int) -> str:
+    text = f"serving {rooms} room{'' if rooms == 1 else 's'}"
+    if problems:
+        text += f"; {problems} problem(s) in the state repo, listed by opsbot check"
+    return text
+
+
+async def serve(
+    config: Config, stop: asyncio.Event, on_ready: Callable[[], None] | None = None
+) -> int:
+    assert config.matrix is not None
+    if not (config.paths.repo / "HEAD").exists():
+        fact(
+            log, "no state repo; create it with: opsbot init", logging.ERROR, repo=config.paths.repo
+        )
+        return 2
+    async with contextlib.AsyncExitStack() as stack:
+        return await _serve(config, stop, on_ready, stack)
+    raise AssertionError("unreachable")  # pragma: no cover - for mypy: `async with` may swallow
+
+
+async def _serve(
+    config: Config,
+    stop: asyncio.Event,
+    on_ready: Callable[[], None] | None,
+    stack: contextlib.AsyncExitStack,
+) -> int:
+    assert config.matrix is not None
+    sdnotify.status("checking the state repo")
+    refused = await _migrate(config)
+    if refused is not None:
+        return refused
+    journal = MatrixJournal(config.paths.state_dir / "matrix" / "journal.sqlite")
+    stack.callback(journal.close)
+    try:
+        repo = open_repo(
+            config.paths,
+            config.bot_id,
+            key_file=config.signing_key,
+            extra_signers=config.extra_signers,
+        )
+        problems = await asyncio.to_thread(repo_problems, repo)
+    except Exception as e:  # whatever it is, the bot cannot serve a repo it cannot read
+        fact(
+            log,
+            "cannot read the state repo",
+            logging.ERROR,
+            repo=config.paths.repo,
+            error=f"{type(e).__name__}: {e}",
+        )
+        return 1
+    for problem in problems:
+        fact(log, "state repo problem", logging.WARNING, problem=problem)
+
+    sdnotify.status("logging in")
+    try:
+        opened = await unless_stopped(Session(config.matrix, config.paths.state_dir).open(), stop)
+    except LoginFailed as e:
+        fact(log, "cannot log in", logging.ERROR, error=str(e))
+        return 1
+    if opened is None:
+        fact(log, "stopped")
+        return 0
+    client = opened[0]
+    stack.push_async_callback(client.close)
+    # Before ready: a person's client that only trusts cross-signed devices must find the
+    # bot's device signed by the time the bot answers.
+    sdnotify.status("cross-signing")
+    identified = await unless_stopped(
+        cross_signing.identify(
+            client,
+            config.paths.state_dir,
+            _password(config),
+            config.matrix.cross_signing_key_file,
+        ),
+        stop,
+    )
+    if identified is None:
+        fact(log, "stopped")
+        return 0
+    identity = identified[0]
+
+    # The reconciler, the mirrors and the watcher are told of commits and report back through
+    # the outbox; the engine is built with them, complete.
+    ledger = open_ledger(config.paths)
+    stack.callback(ledger.close)
+
+    def announce_now(text: str) -> None:
+        ledger.enqueue([(f"announce:{uuid.uuid4().hex}", Notify(text, announce=True))])
+
+    async def announce(text: str) -> None:
+        announce_now(text)
+
+    async def on_outcome(outcome: RunOutcome) -> None:
+        ledger.amend(Amend(outcome.commit, describe(outcome)), f"amend:{uuid.uuid4().hex}")
+        if outcome.final and outcome.status == "failed":
+            announce_now(
+                f"deploy of {outcome.app} {outcome.version} to {outcome.env} {describe(outcome)}"
+            )
+
+    reconciler = Reconciler(
+        repo,
+        config.paths.state_dir,
+        config.reconcile.hooks_dir,
+        interval=config.reconcile.interval,
+        timeout=config.reconcile.timeout,
+        retries=config.reconcile.retries,
+        on_outcome=on_outcome,
+        announcing=ledger.being_announced,
+    )
+    stack.callback(reconciler.close)
+    mirrors = Mirrors(repo, config.mirrors, announce)
+
+    def committed(sha: str) -> None:
+        reconciler.trigger(sha)
+        mirrors.trigger()
+
+    engines: list[Engine] = []
+
+    async def identity_seen(user_id: str, master: str | None) -> None:
+        for engine in engines:
+            await asyncio.to_thread(engine.identity_seen, user_id, master)
+
+    people = People(client, config.matrix.share_keys_with, identity_seen)
+    engine = open_engine(
+        config.paths,
+        repo=repo,
+        devices=journal,
+        identities=people,
+        runtime=reconciler,
+        runbook_grants=config.runbooks.grants,
+        on_commit=committed,
+        ledger=ledger,
+        identity=identity.describe(),
+    )
+    engines.append(engine)
+    services = Services(engine, config)
+    # The host side of !run: takes the jobs the command owes, runs, streams, records.
+    downloads = Downloads.of(config)
+    stack.callback(downloads.close)
+    executor = Executor(
+        repo,
+        ledger,
+        services,
+        config.reconcile.hooks_dir,
+        config.paths.state_dir,
+        config.runbooks.secrets,
+        keep_output_days=config.runbooks.keep_output_days,
+        grants=config.runbooks.grants,
+        downloads=downloads,
+    )
+    stack.callback(executor.close)
+
+    verifier = Verifier(client, config.paths.state_dir, identity.master, people)
+    stack.callback(verifier.close)
+    transport = MatrixTransport(
+        client,
+        engine,
+        journal,
+        rate_limit=RateLimit(config.matrix.commands_per_minute),
+        observers=[o for feature in FEATURES for o in feature.observers],
+        people=people,
+        room_found=ledger.room_found,
+        heard=ledger.heard,
+        verifier=verifier,
+    )
+    deliverer = Deliverer(client, engine, ledger, people=people)
+    if config.http is not None:
+        listener = HttpListener(
+            config,
+            services,
+            [r for f in FEATURES for r in f.routes],
+            pages=[p for f in FEATURES for p in f.pages],
+            readers=[r for f in FEATURES for r in f.readers],
+        )
+        try:
+            await listener.start()
+        except (ConfigError, OSError) as e:
+            fact(log, "cannot start the HTTP listener", logging.ERROR, error=str(e))
+            return 2 if isinstance(e, ConfigError) else 1
+        stack.push_async_callback(listener.stop)
+        if downloads.settings.public_url is None:
+            downloads.base_url = listener.url  # the port it bound (0 in the config: any)
+    watcher = Watcher(
+        repo,
+        config.paths.state_dir / "watched_head",
+        announce,
+        reconciler.trigger,
+        problems=len(problems),
+    )
+    fact(
+        log,
+        "started",
+        user=client.user_id,
+        device=client.device_id,
+        repo=config.paths.repo,
+        identity=identity.describe(),
+    )
+    ready = asyncio.Event()
+
+    def now_ready() -> None:
+        fact(log, "ready", rooms=len(client.rooms))
+        if on_ready:
+            on_ready()
+        sdnotify.notify("READY=1", f"STATUS={serving(len(client.rooms), len(problems))}")
+        ready.set()
+
+    halt = asyncio.Event()  # the transport's own stop, set once the command in flight is done
+    sdnotify.status("syncing")
+    winding = asyncio.ensure_future(_wind_down(transport, stop, halt))
+    delivering = asyncio.ensure_future(deliverer.run(ready, halt))
+    tasks = [
+        asyncio.ensure_future(reconciler.run(stop)),
+        asyncio.ensure_future(watcher.run(stop)),
+        asyncio.ensure_future(transport.observations.run(stop)),
+        asyncio.ensure_future(_keep_status(watcher, client, ready, stop)),
+        asyncio.ensure_future(mirrors.run(stop)),
+        asyncio.ensure_future(verifier.run(stop)),
+        asyncio.ensure_future(executor.run(stop)),
+        *(
+            asyncio.ensure_future(_task(t, services, ready, stop))
+            for f in FEATURES
+            for t in f.tasks
+        ),
+    ]
+    tasks.append(asyncio.ensure_future(_learn_upload_limit(client, services, ready, stop)))
+    try:
+        await _first_failure(transport.run(halt, now_ready), delivering)
+    except Fatal as e:
+        fact(log, "stopping: cannot go on", logging.ERROR, error=str(e))
+        sdnotify.notify("STOPPING=1", f"STATUS=stopping: cannot go on: {e}")
+        return 1
+    finally:
+        winding.cancel()  # done already after a requested stop; not wanted after a fatal one
+        stop.set()
+        halt.set()
+        await asyncio.gather(winding, *tasks, return_exceptions=True)
+        if journal.pending():
+            sdnotify.status("stopping: committing the incident transcripts")
+        await transport.observations.flush()  # a clean stop leaves nothing only in the journal
+        # What the last command owes goes out before the exit, if the homeserver takes it now.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(DRAIN_SECONDS / 3):
+                await deliverer.drain()
+        delivering.cancel()
+        await asyncio.gather(delivering, return_exceptions=True)
+        sdnotify.status("stopping: closing")
+    fact(log, "stopped")
+    return 0
+
+
+def _password(config: Config) -> str | None:
+    """The bot's password, for the homeserver's interactive auth; None with a token only."""
+    assert config.matrix is not None
+    if config.matrix.password_file is None:
+        return None
+    try:
+        return config.matrix.password_file.read_text().strip()
+    except OSError:
+        return None  # the login read it a moment ago; cross-signing says what it misses
+
+
+async def _first_failure(main: Awaitable[None], beside: "asyncio.Future[None]") -> None:
+    """Runs `main` to its end; a failure of `beside` (the deliverer's Fatal) ends it too."""
+    running = asyncio.ensure_future(main)
+    done, _ = await asyncio.wait({running, beside}, return_when=asyncio.FIRST_COMPLETED)
+    if beside in done and beside.exception() is not None:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        raise beside.exception()  # type: ignore[misc]
+    await running
+
+
+async def _learn_upload_limit(
+    client: AsyncClient, services: Services, ready: asyncio.Event, stop: asyncio.Event
+) -> None:
+    """What features ask before owing a file (`Requests.upload_limit`), once the client can."""
+    if await _first(ready, stop):
+        services.media_limit = await upload_limit(client)
+        fact(log, "upload limit", bytes=services.media_limit)
+
+
+async def _task(task: Task, services: Services, ready: asyncio.Event, stop: asyncio.Event) -> None:
+    """A feature's task: once the client is ready, then every `task.every` seconds."""
+    if not await _first(ready, stop):
+        return
+    while True:
+        try:
+            await task.run(services)
+        except Exception:
+            log.exception("task failed", extra={"fields": {"task": task.name}})
+        if task.every is None or await stopped_within(stop, task.every):
+            return
+
+
+async def _migrate(config: Config) -> int | None:
+    """Runs the migrations an upgrade brought, before anything else opens the state. An exit
+    code when the bot must not start: 2 for what a restart would not mend (data of a newer
+    release, another bot's state dir), 1 for a repo it cannot read."""
+    host = upgrade.Host(config.paths, config.bot_id, config.signing_key, config.extra_signers)
+    try:
+        report = await asyncio.to_thread(upgrade.migrate, host, repo_may_wait=True)
+    except OpsbotError as e:
+        fact(log, "cannot start", logging.ERROR, error=e.message)
+        return 2
+    except Exception as e:  # an unreadable repo or state dir: as the checks below would say
+        fact(
+            log,
+            "cannot read the state repo",
+            logging.ERROR,
+            repo=config.paths.repo,
+            error=f"{type(e).__name__}: {e}",
+        )
+        return 1
+    for line in report.done:
+        fact(log, "migrated", step=line)
+    for note in report.notes:
+        fact(log, "migration", logging.WARNING, note=note)
+    return None
+
+
+async def _wind_down(transport: MatrixTransport, stop: asyncio.Event, halt: asyncio.Event) -> None:
+    """On a stop: take no new command, let the one in flight finish, then stop syncing."""
+    await stop.wait()
+    busy = transport.in_flight > 0
+    what = "finishing the command in flight" if busy else "no command in flight"
+    fact(log, "stopping", in_flight=transport.in_flight)
+    sdnotify.notify("STOPPING=1", f"STATUS=stopping: {what}")
+    if not await transport.close(DRAIN_SECONDS):
+        fact(
+            log,
+            "stopping before the command in flight was answered; the next start answers it",
+            logging.WARNING,
+            waited=f"{DRAIN_SECONDS:g}s",
+        )
+    halt.set()
+
+
+async def _keep_status(
+    watcher: Watcher, client: AsyncClient, ready: asyncio.Event, stop: asyncio.Event
+) -> None:
+    """Keeps STATUS= true while serving: rooms come and go, pushes fix or break records."""
+    await ready.wait()
+    shown = serving(len(client.rooms), watcher.problems)
+    while not await stopped_within(stop, STATUS_SECONDS):
+        text = serving(len(client.rooms), watcher.problems)
+        if text != shown:
+            sdnotify.status(text)
+            shown = text
+
+
+def run(config: Config) -> int:
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def asked(sig: signal.Signals) -> None:
+            if not stop.is_set():
+                fact(log, "stop requested", signal=sig.name)
+            stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, asked, sig)
+        interval = sdnotify.watchdog_interval()
+        pings = asyncio.ensure_future(sdnotify.watchdog(interval)) if interval else None
+        try:
+            return await serve(config, stop)
+        finally:
+            if pings is not None:
+                pings.cancel()
+                await asyncio.gather(pings, return_exceptions=True)
+
+    return asyncio.run(main())
