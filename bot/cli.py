@@ -14,6 +14,7 @@ from bot.core import logs, shipped
 from bot.core.errors import OpsbotError
 from bot.core.files import PUBLIC_FILE, make_dir, private_dir, write_file
 from bot.core.text import escaped, say
+from bot.features.catalog import checks
 from bot.features.runbooks.declaration import ungranted
 from bot.features.runbooks.record import RUNS_REF
 from bot.service.assemble import bot_id_of, bot_identity, init_repo, open_engine
@@ -101,7 +102,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if repo_path:
         try:
             repo = StateRepo(repo_path, committer=READER, signer=None)
-            view = StateView(repo.snapshot())
+            view = StateView(repo.snapshot(), checks())
             problems += [f"{repo_path}: {p.message}" for p in view.problems()]
             if config is not None:
                 held = config.runbooks

@@ -58,7 +58,7 @@ from bot.state.message import Message, summary_of, trailers_from
 from bot.state.policy import Policy
 from bot.state.proposals import ProposalBook
 from bot.state.repo import ConcurrentUpdate, Identity, Snapshot, StateRepo
-from bot.state.view import StateView
+from bot.state.view import Check, StateView
 
 log = logging.getLogger("opsbot.engine")
 
@@ -88,7 +88,9 @@ class Engine:
         on_commit: Callable[[str], None] = lambda _sha: None,
         identity: str | None = None,
         runbooks: RunbookHost | None = None,
+        checks: Sequence[Check] = (),
     ) -> None:
+        self.checks = tuple(checks)
         self.registry = registry
         self.repo = repo
         self.index = index
@@ -146,7 +148,7 @@ class Engine:
     def view(self) -> StateView:
         """The state in force (the tip opsbot wrote or an admin adopted), read-only, for
         transports that need to look something up."""
-        return StateView(self.repo.trusted_snapshot())
+        return StateView(self.repo.trusted_snapshot(), self.checks)
 
     def announce_rooms(self) -> list[str]:
         try:
@@ -266,7 +268,7 @@ class Engine:
                 trust = self.repo.trust()
                 snapshot = self.repo.in_force_snapshot(trust)
                 outcome, ctx = self._decide(
-                    command, raw_args, invocation, StateView(snapshot), trust, internal
+                    command, raw_args, invocation, StateView(snapshot, self.checks), trust, internal
                 )
                 if outcome.change is None or not command.writes:
                     return self._owe(invocation, _reply(command, outcome, self.runtime), outcome)

@@ -29,7 +29,7 @@ from bot.core.effects import Effect, Request
 from bot.engine.context import Context, Outcome
 from bot.engine.registry import Command
 from bot.engine.types import Reply
-from bot.state.view import StateView
+from bot.state.view import Check, StateView
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -209,3 +209,6 @@ class Feature:
     readers: tuple[PayloadReader, ...] = ()
     observers: tuple[Observer, ...] = ()
     tasks: tuple[Task, ...] = field(default=())
+    checks: tuple[Check, ...] = ()
+    """The checks of the records this feature owns: `opsbot check`, the watcher's news of a
+    push, `!adopt` and the service's status line list what they find."""

@@ -11,13 +11,16 @@ from bot.features.access.feature import FEATURE as ACCESS
 from bot.features.alerts.feature import FEATURE as ALERTS
 from bot.features.delivery.feature import FEATURE as DELIVERY
 from bot.features.downloads.feature import FEATURE as DOWNLOADS
+from bot.features.gitops.feature import FEATURE as GITOPS
 from bot.features.incidents.feature import FEATURE as INCIDENTS
 from bot.features.metrics.feature import FEATURE as METRICS
 from bot.features.runbooks.feature import FEATURE as RUNBOOKS
+from bot.state.view import Check
 
 FEATURES: tuple[Feature, ...] = (
     Feature("help", commands=help.COMMANDS),
     DELIVERY,
+    GITOPS,
     ACCESS,
     INCIDENTS,
     ALERTS,
@@ -33,3 +36,7 @@ def default_registry(features: Sequence[Feature] = FEATURES) -> CommandRegistry:
 
 def request_kinds(features: Sequence[Feature] = FEATURES) -> list[RequestKind[Any]]:
     return [kind for feature in features for kind in feature.requests]
+
+
+def checks(features: Sequence[Feature] = FEATURES) -> tuple[Check, ...]:
+    return tuple(check for feature in features for check in feature.checks)

@@ -13,7 +13,7 @@ from bot.core.files import PUBLIC_FILE, at_most, private_dir, write_file
 from bot.core.shipped import read_template
 from bot.engine.context import DeviceDirectory, IdentityDirectory, Runtime
 from bot.engine.dispatch import Engine
-from bot.features.catalog import default_registry, request_kinds
+from bot.features.catalog import checks, default_registry, request_kinds
 from bot.features.runbooks import journal as runs_journal
 from bot.features.runbooks.host import RunbookHost
 from bot.state import layout
@@ -197,6 +197,7 @@ def open_engine(
         index,
         ledger,
         requests=request_kinds(),
+        checks=checks(),
         names=("opsbot", name),
         devices=devices,
         identities=identities,

@@ -23,6 +23,7 @@ from bot.config import Config
 from bot.core import ports
 from bot.core.errors import OpsbotError
 from bot.core.text import escaped
+from bot.features.catalog import checks
 from bot.service import upgrade
 from bot.state.view import StateView
 
@@ -182,7 +183,7 @@ def repo(config: Config) -> list[Finding]:
                     f"an admin reviews them and types !adopt {head[:7]} or !discard",
                 )
             )
-        problems = StateView(state.trusted_snapshot()).problems()
+        problems = StateView(state.trusted_snapshot(), checks()).problems()
         if problems:
             found.append(
                 warn(

@@ -31,7 +31,7 @@ from bot.core.tasks import stopped_within, unless_stopped
 from bot.engine.dispatch import Engine
 from bot.engine.feature import Task
 from bot.engine.services import Services
-from bot.features.catalog import FEATURES
+from bot.features.catalog import FEATURES, checks
 from bot.features.downloads.host import Downloads
 from bot.features.runbooks.executor import Executor
 from bot.reconcile.reconciler import Reconciler
@@ -83,7 +83,7 @@ def describe(outcome: RunOutcome) -> str:
 def repo_problems(repo: StateRepo) -> list[str]:
     """Reads every record at HEAD, the policy first; raises if the repo cannot be read at all.
     HEAD, not the state in force: the problems `opsbot check` lists, pushed commits included."""
-    return [problem.message for problem in StateView(repo.snapshot()).problems()]
+    return [problem.message for problem in StateView(repo.snapshot(), checks()).problems()]
 
 
 def serving(rooms: int, problems: int) -> str:

@@ -21,6 +21,7 @@ from dulwich.objects import Commit
 from bot.core.logs import fact
 from bot.core.tasks import stopped_within
 from bot.core.text import clean
+from bot.features.catalog import checks
 from bot.state.in_force import Trust
 from bot.state.message import summary_of
 from bot.state.repo import StateRepo
@@ -88,7 +89,9 @@ class Watcher:
             if not found or not met:
                 lines.insert(0, f"main was moved outside opsbot, from {seen[:7]} to {head[:7]}.")
             named = [c.id.decode() for c, _ in found]
-        problems = await asyncio.to_thread(lambda: StateView(self.repo.snapshot()).problems())
+        problems = await asyncio.to_thread(
+            lambda: StateView(self.repo.snapshot(), checks()).problems()
+        )
         self.problems = len(problems)
         if problems:
             lines.append("These files fail validation and are not applied:")

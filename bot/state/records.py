@@ -12,7 +12,7 @@ import functools
 import tomllib
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -20,8 +20,6 @@ from typing import Any, TypeVar
 import tomlkit
 
 from bot.core.errors import InvalidRecord
-from bot.features.gitops.declaration import GitOps
-from bot.features.gitops.declaration import parse as parse_gitops
 from bot.state.names import name_problem, version_problem
 
 FROM_PATH = {"from_path": True}
@@ -35,8 +33,10 @@ class App:
     deploy: str | None = None
     health: str | None = None
     observe: str | None = None
-    gitops: GitOps | None = None
-    """Rendered for a GitOps engine, which applies it: no deploy hook runs on this host."""
+    gitops: Mapping[str, Any] | None = None
+    """The `[gitops]` table as written: rendered for a GitOps engine, which applies it (no
+    deploy hook runs on this host). The GitOps feature reads and checks it; the state layer
+    only knows that it is there."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,18 @@ _SHAPES: dict[tuple[type, str], Callable[[str], str | None]] = {
 }
 """Fields that reach a hook's argv: held to the shape a command's argument must have."""
 
+
+def _table(name: str) -> Callable[[str, Any], Any]:
+    def table(path: str, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise InvalidRecord(path, name, f"must be a table: [{name}]")
+        return types.MappingProxyType(value)
+
+    return table
+
+
 _TABLES: dict[tuple[type, str], Callable[[str, Any], Any]] = {
-    (App, "gitops"): parse_gitops,
+    (App, "gitops"): _table("gitops"),
 }
 """Fields that are TOML tables, each read by its own parser (which names file and key)."""
 

@@ -4,13 +4,10 @@ Handlers read the repo through a `StateView` and describe writes as `path -> tex
 `*_path` functions here so that the layout of DESIGN.md is written down once.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from bot.core.errors import InvalidRecord, NotFound
-from bot.features.gitops.files import problems as rendered_problems
-from bot.features.runbooks.declaration import problems as runbook_problems
-from bot.state.incidents import problems as incident_problems
 from bot.state.policy import Policy, decode_policy
 from bot.state.records import App, Deployment, Environment, Freeze, Lock, Suspension, decode
 from bot.state.repo import Snapshot
@@ -18,6 +15,10 @@ from bot.state.repo import Snapshot
 POLICY = "policy.toml"
 
 R = TypeVar("R")
+
+Check = Callable[["StateView"], list[InvalidRecord]]
+"""A feature's check of the records it owns (its `Feature.checks`): every file that does not
+validate, naming the file and the field."""
 
 
 def app_path(app: str) -> str:
@@ -50,13 +51,18 @@ class StateView:
     deploy reading `freezes/prod.toml`) is still refused, naming the file: a freeze nobody can
     read must not pass for no freeze."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, checks: Sequence[Check] = ()) -> None:
         self.snapshot = snapshot
+        self.checks = tuple(checks)
         self.commit = snapshot.commit
         self._policy: Policy | None = None
         self._apps: dict[str, App] | None = None
         self._environments: dict[str, Environment] | None = None
         self._skipped: dict[str, InvalidRecord] = {}
+
+    def at(self, snapshot: Snapshot) -> "StateView":
+        """Another snapshot, read with the same checks."""
+        return StateView(snapshot, self.checks)
 
     def text(self, path: str) -> str | None:
         try:
@@ -152,7 +158,6 @@ class StateView:
             found.append(e)
         self.apps()
         self.suspensions()
-        found += incident_problems(self)
         for env in self.environments():
             self.deployments(env)
             for read in (self.freeze, self.lock):
@@ -164,8 +169,8 @@ class StateView:
         for env in self.snapshot.list("deployments"):
             if env not in self.environments():
                 self.deployments(env)
-        found += rendered_problems(self)
-        found += runbook_problems(self)
+        for check in self.checks:
+            found += check(self)
         return found + list(self._skipped.values())
 
     def _readable(self, directory: str, read: Callable[[str, str, str], R]) -> dict[str, R]:

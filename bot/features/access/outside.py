@@ -22,7 +22,6 @@ from bot.engine.context import Change, Context, Outcome
 from bot.engine.grammar import DRY_RUN, REASON
 from bot.engine.registry import Command
 from bot.state.in_force import Trust
-from bot.state.view import StateView
 
 # Files whose change alters who may do what, or what the host runs: an adopt names them loudly.
 SENSITIVE = (
@@ -90,7 +89,9 @@ def adopt(ctx: Context) -> Outcome:
         lines.append(f"not adopted (pushed after it, kept in history, not in force): {later}")
     if ctx.args.get("dry_run"):
         return Outcome("\n".join([f"dry run: would adopt {what}", *lines]))
-    problems = [p.message for p in StateView(ctx.state.snapshot.repo.snapshot(target)).problems()]
+    problems = [
+        p.message for p in ctx.state.at(ctx.state.snapshot.repo.snapshot(target)).problems()
+    ]
     if problems:
         lines += ["These files fail validation and are not applied:", *problems]
     assert trust.head is not None

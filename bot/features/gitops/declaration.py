@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from bot.core.errors import InvalidRecord
 from bot.state.names import name_problem
+from bot.state.records import App
 
 Engine = Literal["kustomize", "helm"]
 ENGINES: tuple[Engine, ...] = ("kustomize", "helm")
@@ -172,3 +173,19 @@ def _repo_path(path: str, key: str, value: str) -> None:
             f"{value!r} is inside {segments[0]}/, where opsbot keeps "
             "its own records; use another directory, like deploy/",
         )
+
+
+def of(app: App) -> GitOps | None:
+    """The declaration of `app` (None: no GitOps engine applies it); a table that does not
+    read raises, naming the file and the key, so a command about that app is refused."""
+    return None if app.gitops is None else _parsed(f"apps/{app.name}.toml", app.gitops)
+
+
+def _parsed(path: str, table: Mapping[str, Any]) -> GitOps:
+    return parse(path, _plain(table))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

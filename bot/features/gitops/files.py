@@ -5,6 +5,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from bot.core.errors import InvalidRecord
+from bot.features.gitops import declaration
 from bot.features.gitops.render import disagreements, render
 from bot.state.records import Deployment, decode
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 def rendered(state: "StateView", app: str, env: str, version: str) -> dict[str, str]:
     """The files to write beside `deployments/<env>/<app>.toml` when it asks for `version`;
     {} for an app no GitOps engine applies."""
-    decl = state.app(app).gitops
+    decl = declaration.of(state.app(app))
     return {} if decl is None else render(decl, app, env, version, state.text)
 
 
@@ -45,7 +46,10 @@ def environments_of(state: "StateView", paths: Iterable[str]) -> list[str]:
     envs = state.environments()
     found = {env for env in envs for path in wanted if path.startswith(f"deploy/{env}/")}
     for app, record in state.apps().items():
-        decl = record.gitops
+        try:
+            decl = declaration.of(record)
+        except InvalidRecord:
+            continue  # listed by `problems`; a deploy of that app is refused
         if decl is not None:
             found |= {env for env in {*envs, *decl.paths} if decl.path(env, app) in wanted}
     return [env for env in envs if env in found] + sorted(found - set(envs))
@@ -58,7 +62,11 @@ def problems(state: "StateView") -> list[InvalidRecord]:
     owners: dict[str, str] = {}
     envs = state.environments()
     for app, record in state.apps().items():
-        decl = record.gitops
+        try:
+            decl = declaration.of(record)
+        except InvalidRecord as e:
+            found.append(e)
+            continue
         if decl is None:
             continue
         for env in decl.paths:

@@ -2,6 +2,7 @@
 
 from bot.engine.feature import Feature, Requests, Task
 from bot.features.incidents import cause, incident, internal, progress, reports, transcript
+from bot.state import incidents as records
 
 
 async def _owe_incident_rooms(requests: Requests) -> None:
@@ -16,4 +17,5 @@ FEATURE = Feature(
     requests=internal.REQUESTS,
     observers=(transcript.OBSERVER,),
     tasks=(Task("incident rooms owed", _owe_incident_rooms),),
+    checks=(records.problems,),
 )

@@ -1,6 +1,11 @@
 """What runbooks contribute."""
 
 from bot.engine.feature import Feature
-from bot.features.runbooks import commands
+from bot.features.runbooks import commands, declaration
 
-FEATURE = Feature("runbooks", commands=commands.COMMANDS, requests=commands.REQUESTS)
+FEATURE = Feature(
+    "runbooks",
+    commands=commands.COMMANDS,
+    requests=commands.REQUESTS,
+    checks=(declaration.problems,),
+)
