@@ -37,6 +37,7 @@ from dulwich.objects import Blob, Commit, ShaFile, Tree
 from bot.config import HostPaths
 from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation
+from bot.features.catalog import index_tables
 from bot.service.assemble import bot_identity, init_repo, open_engine
 from bot.state.index import Index
 from bot.state.notes import NOTES
@@ -288,7 +289,7 @@ def main() -> int:
             print(f"reusing the repo built in {root}")
         if not args.warm_only:
             began = time.perf_counter()
-            index = Index(paths.index)
+            index = Index(paths.index, index_tables())
             count = index.rebuild(StateRepo(paths.repo, committer=READER, signer=None))
             index.close()
             print(

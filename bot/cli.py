@@ -14,7 +14,7 @@ from bot.core import logs, shipped
 from bot.core.errors import OpsbotError
 from bot.core.files import PUBLIC_FILE, make_dir, private_dir, write_file
 from bot.core.text import escaped, say
-from bot.features.catalog import checks
+from bot.features.catalog import checks, index_tables
 from bot.features.runbooks.declaration import ungranted
 from bot.features.runbooks.record import RUNS_REF
 from bot.service.assemble import bot_id_of, bot_identity, init_repo, open_engine
@@ -131,7 +131,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     paths = _existing(_paths(args))
     repo = _in_force_reader(paths)
     paths.index.unlink(missing_ok=True)
-    count = Index(paths.index).rebuild(repo)
+    count = Index(paths.index, index_tables()).rebuild(repo)
     say(f"indexed {count} commits into {paths.index}")
     return 0
 
@@ -147,7 +147,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     except ArgError as e:
         raise Refused(f"--since {args.since!r} {e}") from None
     repo = _in_force_reader(paths)
-    index = Index(paths.index)
+    index = Index(paths.index, index_tables())
     try:
         say(command_line.run(repo, index, args.scope, since, args.format))
     except ValueError as e:

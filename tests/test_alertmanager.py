@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 
 from bot import config
-from bot.state.timeline import plain_line
-from bot.state.timeline import read as read_timeline
+from bot.features.incidents.timeline import plain_line
+from bot.features.incidents.timeline import read as read_timeline
 from bot.transport.http import HttpListener
 from conftest import Bot, git, http_listener, owed_notices
 

@@ -19,8 +19,9 @@ from bot import config
 from bot.core.effects import CreateRoom, Effect, Notify
 from bot.engine.services import Services
 from bot.features.alerts import alertmanager as alerts
-from bot.state.timeline import plain_line
-from bot.state.timeline import read as read_timeline
+from bot.features.catalog import checks
+from bot.features.incidents.timeline import plain_line
+from bot.features.incidents.timeline import read as read_timeline
 from bot.state.view import StateView
 from bot.transport.http import HttpListener
 from conftest import ALICE, Bot, git
@@ -363,13 +364,13 @@ async def test_broken_rules_are_said_in_the_notice_and_write_nothing(
         "not recorded as an incident: refused: alerts/rules.toml: rule 1: incident_severity: "
         "must be one of sev1, sev2, sev3, sev4, sev5; fix alerts/rules.toml in the state repo"
     )
-    assert [p.path for p in StateView(bot.engine.repo.snapshot()).problems()] == [
+    assert [p.path for p in StateView(bot.engine.repo.snapshot(), checks()).problems()] == [
         "alerts/rules.toml"
     ]
 
 
 def test_the_template_s_rules_are_valid(bot: Bot) -> None:
-    assert StateView(bot.engine.repo.snapshot()).problems() == []
+    assert StateView(bot.engine.repo.snapshot(), checks()).problems() == []
     assert "incident_severity" in bot.show("alerts/rules.toml")
 
 

@@ -12,6 +12,7 @@ from test_cli import opsbot
 from test_reconcile import Host
 from test_reconcile_hooks import write_hook
 
+from bot.features.catalog import checks
 from bot.state.names import name_problem, version_problem
 from bot.state.view import StateView
 from conftest import Bot
@@ -39,7 +40,7 @@ def host(bot: Bot, tmp_path: Path) -> Iterator[Host]:
 
 
 def problems(bot: Bot) -> list[str]:
-    return [p.message for p in StateView(bot.engine.repo.snapshot()).problems()]
+    return [p.message for p in StateView(bot.engine.repo.snapshot(), checks()).problems()]
 
 
 # the contract

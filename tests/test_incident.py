@@ -11,9 +11,10 @@ import pytest
 
 from bot.core.effects import CreateRoom, Notify, dump_request
 from bot.engine.types import Invocation, Reply
+from bot.features.incidents.entries import event, said, shared_file
 from bot.features.incidents.internal import AlertGroup, IncidentRoomMade, IncidentTranscript
+from bot.features.incidents.timeline import plain_line
 from bot.state.policy import decode_policy
-from bot.state.timeline import event, plain_line, said, shared_file
 from conftest import ALICE, BOB, MALLORY, Bot, git
 
 CAROL = "@carol:example.org"

@@ -13,15 +13,14 @@ from hypothesis import strategies as st
 
 from bot.core.effects import Notify
 from bot.engine.types import Invocation
+from bot.features.incidents.entries import note, said
 from bot.features.incidents.internal import IncidentRoomMade
-from bot.state.timeline import (
+from bot.features.incidents.timeline import (
     CHUNK_ENTRIES,
     decode_chunk,
     encode_entry,
     from_journal,
     markdown_line,
-    note,
-    said,
     to_journal,
 )
 from conftest import ALICE, BOB, MALLORY, Bot, git

@@ -11,11 +11,12 @@ import pytest
 from bot.cli import main
 from bot.core.effects import Upload
 from bot.engine.services import Services
+from bot.features.catalog import index_tables
 from bot.features.incidents.internal import AlertGroup
+from bot.features.incidents.records import Alert
 from bot.features.metrics import figures
 from bot.features.metrics.facts import Scope
 from bot.features.metrics.figures import Report
-from bot.state.incidents import Alert
 from bot.state.index import Index
 from bot.state.notes import add_note
 from bot.state.outcome import RunOutcome
@@ -214,7 +215,7 @@ def test_reindex_from_git_gives_the_same_numbers(
     before = asdict(report(bot))
     bot.engine.index.close()
     assert main(["reindex", "--repo", str(bot.repo)]) == 0
-    bot.engine.index = Index(bot.paths.index)
+    bot.engine.index = Index(bot.paths.index, index_tables())
     assert asdict(report(bot)) == before
     capsys.readouterr()
 

@@ -8,6 +8,7 @@ from typing import Any
 from test_metrics import START, M, deploy, outcome, report
 
 from bot.cli import main
+from bot.features.catalog import index_tables
 from bot.features.metrics.facts import Scope
 from bot.state.index import Index
 from bot.state.notes import add_note
@@ -19,7 +20,7 @@ def reindexed(bot: Bot) -> dict[str, Any]:
     """The report after deleting the index's rows and building them again from Git."""
     bot.engine.index.close()
     assert main(["reindex", "--repo", str(bot.repo)]) == 0
-    bot.engine.index = Index(bot.paths.index)
+    bot.engine.index = Index(bot.paths.index, index_tables())
     return asdict(report(bot))
 
 
@@ -47,7 +48,7 @@ def test_a_note_indexed_before_its_commit_settles_it_when_the_commit_is(bot: Bot
     # Main is read before the notes; a commit made between the two reads (by the bot, while
     # another process indexes) has its note indexed first, and its row settled when it comes.
     sha = deploy(bot, "!deploy web 1.0 to prod", at=0, applied=10)
-    late = Index(bot.paths.state_dir / "late-index.sqlite")
+    late = Index(bot.paths.state_dir / "late-index.sqlite", index_tables())
     late._sync_notes(bot.engine.repo)
     assert late.db.conn.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0] == 1
     late.sync(bot.engine.repo)

@@ -11,7 +11,7 @@ import pytest
 from test_runbooks import POLICY, Host, ended
 
 from bot import cli
-from bot.config import ConfigError, HostPaths, load
+from bot.config import Config, ConfigError, HostPaths, load
 from bot.core.effects import Job
 from bot.core.errors import InvalidRecord
 from bot.features.runbooks import commands as feature
@@ -190,7 +190,13 @@ def test_a_run_asking_for_an_ungranted_secret_is_refused_before_it_is_answered(
 ) -> None:
     paths = HostPaths.beside(tmp_path / "state")
     init_repo(paths, admins=[ALICE])
-    bot = Bot(paths, open_engine(paths, clock=clock, runbook_grants={}), clock)
+    bot = Bot(
+        paths,
+        open_engine(
+            paths, clock=clock, config=Config(paths.repo, paths, ALICE, paths.signing_key, None)
+        ),
+        clock,
+    )
     bot.edit("policy.toml", POLICY)
     bot.edit("runbooks/leak.toml", 'summary = "x"\nprogram = "leak"\n[env]\nK = { secret = "s" }\n')
     reply = bot.say("!run leak")

@@ -1,7 +1,7 @@
 """What a handler gets (a snapshot and the parsed arguments) and what it returns (changes and a
 reply). A handler does no I/O: the engine commits its `Change` and sends its reply."""
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -43,17 +43,6 @@ class Runtime(Protocol):
     def observed(self) -> Mapping[tuple[str, str], str]: ...
 
 
-class RunbookHost(Protocol):
-    """What the host holds for runbooks, read-only (features/runbooks/host.py): the runs asked for
-    and not ended, and which host secrets the host config grants each runbook."""
-
-    def run(self, run_id: str) -> tuple[str, str] | None: ...  # (who asked, state)
-
-    def waiting(self) -> Sequence[tuple[str, str]]: ...  # (run id, who asked), oldest first
-
-    def granted(self, runbook: str) -> Collection[str] | None: ...  # None: not known here
-
-
 @dataclass(frozen=True)
 class Context:
     invocation: Invocation
@@ -74,7 +63,9 @@ class Context:
     commands declared `outside=True` run while there are any (or while main has diverged)."""
     trust: Trust | None = None
     """main read against the tip in force: its head, and whether it diverged from that tip."""
-    runbooks: RunbookHost | None = None
+    host: Mapping[str, object] = field(default_factory=dict)
+    """What the host holds for each feature, read-only, by the feature's name: what its
+    `host_view` made (the runbook runs waiting, the secrets the host config grants)."""
     identity: str | None = None
     """How people verify the bot, as its transport knows it (its master key's fingerprint on
     Matrix); None where it has no identity of its own (the console)."""

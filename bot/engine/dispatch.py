@@ -17,7 +17,7 @@ import html
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +43,6 @@ from bot.engine.context import (
     DeviceDirectory,
     IdentityDirectory,
     Outcome,
-    RunbookHost,
     Runtime,
 )
 from bot.engine.feature import RequestKind
@@ -87,7 +86,7 @@ class Engine:
         runtime: Runtime | None = None,
         on_commit: Callable[[str], None] = lambda _sha: None,
         identity: str | None = None,
-        runbooks: RunbookHost | None = None,
+        host: Mapping[str, object] | None = None,
         checks: Sequence[Check] = (),
     ) -> None:
         self.checks = tuple(checks)
@@ -104,7 +103,7 @@ class Engine:
         self.runtime = runtime  # what the reconciler knows of the host, where one runs
         self.on_commit = on_commit  # told of every commit, after its ref moved
         self.identity = identity  # the bot's cross-signing fingerprint, where it has one
-        self.runbooks = runbooks  # the runs the host holds, for !run and !run cancel
+        self.host = dict(host or {})  # each feature's view of what the host holds
         self._lock = threading.Lock()
         # Commands answered since start, by name and result: Prometheus' counters (/metrics).
         self.counted: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -347,7 +346,7 @@ class Engine:
             outside=trust.outside,
             trust=trust,
             identity=self.identity,
-            runbooks=self.runbooks,
+            host=self.host,
         )
         return command.handler(ctx), ctx
 

@@ -29,10 +29,12 @@ from bot.core.effects import Effect, Request
 from bot.engine.context import Context, Outcome
 from bot.engine.registry import Command
 from bot.engine.types import Reply
+from bot.state.index_tables import IndexTable
 from bot.state.view import Check, StateView
 
 if TYPE_CHECKING:
     from bot.config import Config
+    from bot.state.ledger import Ledger
 
 R = TypeVar("R", bound=Request)
 
@@ -200,6 +202,16 @@ class Task:
 
 
 @dataclass(frozen=True)
+class HostParts:
+    """What a feature's `host_view` is made from: the outbox (the jobs owed to its worker), the
+    state directory (its journals) and the host config (None in the console and most tests)."""
+
+    outbox: "Ledger"
+    state_dir: Path
+    config: "Config | None"
+
+
+@dataclass(frozen=True)
 class Feature:
     name: str
     commands: tuple[Command, ...] = ()
@@ -212,3 +224,8 @@ class Feature:
     checks: tuple[Check, ...] = ()
     """The checks of the records this feature owns: `opsbot check`, the watcher's news of a
     push, `!adopt` and the service's status line list what they find."""
+    host_view: Callable[[HostParts], object] | None = None
+    """What the host holds for this feature, read-only, shown to its handlers as
+    `ctx.host[name]` (the runs asked for and not ended); made once, when the engine is."""
+    index: tuple[IndexTable, ...] = ()
+    """Tables this feature keeps in the index, derived from main (bot/state/index_tables.py)."""

@@ -4,7 +4,7 @@ observers and tasks from this list, and nothing registers itself by being import
 from collections.abc import Sequence
 from typing import Any
 
-from bot.engine.feature import Feature, RequestKind
+from bot.engine.feature import Feature, HostParts, RequestKind
 from bot.engine.registry import CommandRegistry
 from bot.features import help
 from bot.features.access.feature import FEATURE as ACCESS
@@ -15,6 +15,7 @@ from bot.features.gitops.feature import FEATURE as GITOPS
 from bot.features.incidents.feature import FEATURE as INCIDENTS
 from bot.features.metrics.feature import FEATURE as METRICS
 from bot.features.runbooks.feature import FEATURE as RUNBOOKS
+from bot.state.index_tables import IndexTable
 from bot.state.view import Check
 
 FEATURES: tuple[Feature, ...] = (
@@ -40,3 +41,11 @@ def request_kinds(features: Sequence[Feature] = FEATURES) -> list[RequestKind[An
 
 def checks(features: Sequence[Feature] = FEATURES) -> tuple[Check, ...]:
     return tuple(check for feature in features for check in feature.checks)
+
+
+def index_tables(features: Sequence[Feature] = FEATURES) -> tuple[IndexTable, ...]:
+    return tuple(table for feature in features for table in feature.index)
+
+
+def host_views(parts: HostParts, features: Sequence[Feature] = FEATURES) -> dict[str, object]:
+    return {f.name: f.host_view(parts) for f in features if f.host_view is not None}

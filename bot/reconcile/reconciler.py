@@ -28,7 +28,7 @@ The rules that keep the host sane:
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from bot.reconcile.desired import Desired, DesiredState, read_desired
 from bot.reconcile.hooks import run_hook
 from bot.reconcile.journal import Applied, RunJournal
 from bot.state.index import Index
+from bot.state.index_tables import IndexTable
 from bot.state.notes import add_note, all_outcomes
 from bot.state.outcome import HookResult, RunOutcome
 from bot.state.repo import StateRepo
@@ -105,6 +106,7 @@ class Reconciler:
         on_outcome: OnOutcome | None = None,
         health_timeout: float = 30,
         announcing: Callable[[Collection[str]], bool] = lambda _commits: False,
+        index_tables: Sequence[IndexTable] = (),
     ) -> None:
         self.repo = repo
         self.hooks_dir = Path(hooks_dir)
@@ -122,7 +124,7 @@ class Reconciler:
         self.announcing = announcing
         state_dir = Path(state_dir)
         # Its own connection to the engine's index (the same file): passes run beside commands.
-        self._index = Index(HostPaths(repo.path, state_dir).index)
+        self._index = Index(HostPaths(repo.path, state_dir).index, index_tables)
         self._journal = RunJournal(state_dir / "reconcile.sqlite")
         if not self._journal.ready():
             # A new or lost journal: what was applied is still in the notes.

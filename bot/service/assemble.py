@@ -1,21 +1,20 @@
 """Putting the layers together: the repo, its index, the signing key and the engine."""
 
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from dulwich.repo import Repo
 
-from bot.config import DEFAULT_BOT_ID, HostPaths
+from bot.config import DEFAULT_BOT_ID, Config, HostPaths
 from bot.core.files import PUBLIC_FILE, at_most, private_dir, write_file
 from bot.core.shipped import read_template
 from bot.engine.context import DeviceDirectory, IdentityDirectory, Runtime
 from bot.engine.dispatch import Engine
-from bot.features.catalog import checks, default_registry, request_kinds
-from bot.features.runbooks import journal as runs_journal
-from bot.features.runbooks.host import RunbookHost
+from bot.engine.feature import HostParts
+from bot.features.catalog import checks, default_registry, host_views, index_tables, request_kinds
 from bot.state import layout
 from bot.state.allowed_signers import AllowedSigners
 from bot.state.handled import Handled
@@ -182,10 +181,10 @@ def open_engine(
     clock: Callable[[], datetime] | None = None,
     ledger: Ledger | None = None,
     identity: str | None = None,
-    runbook_grants: Mapping[str, Collection[str]] | None = None,  # None: no host config here
+    config: Config | None = None,  # None: no host config here (the console)
 ) -> Engine:
     repo = repo or open_repo(paths, bot_id, key_file=key_file, extra_signers=extra_signers)
-    index = Index(paths.index)
+    index = Index(paths.index, index_tables())
     name = repo.committer.user_id.lstrip("@").split(":")[0]
     ledger = ledger or open_ledger(paths)
     # Effects a crash left prepared: owed if their commit landed, dropped if it did not.
@@ -204,7 +203,7 @@ def open_engine(
         runtime=runtime,
         on_commit=on_commit,
         identity=identity,
-        runbooks=RunbookHost(ledger, paths.state_dir / runs_journal.FILE, runbook_grants),
+        host=host_views(HostParts(ledger, paths.state_dir, config)),
         **({"clock": clock} if clock else {}),
     )
 

@@ -31,7 +31,7 @@ from bot.core.tasks import stopped_within, unless_stopped
 from bot.engine.dispatch import Engine
 from bot.engine.feature import Task
 from bot.engine.services import Services
-from bot.features.catalog import FEATURES, checks
+from bot.features.catalog import FEATURES, checks, index_tables
 from bot.features.downloads.host import Downloads
 from bot.features.runbooks.executor import Executor
 from bot.reconcile.reconciler import Reconciler
@@ -195,6 +195,7 @@ async def _serve(
         retries=config.reconcile.retries,
         on_outcome=on_outcome,
         announcing=ledger.being_announced,
+        index_tables=index_tables(),
     )
     stack.callback(reconciler.close)
     mirrors = Mirrors(repo, config.mirrors, announce)
@@ -216,7 +217,7 @@ async def _serve(
         devices=journal,
         identities=people,
         runtime=reconciler,
-        runbook_grants=config.runbooks.grants,
+        config=config,
         on_commit=committed,
         ledger=ledger,
         identity=identity.describe(),

@@ -11,6 +11,7 @@ Rows come from trees and refs; message trailers are kept only to show them (`!hi
 
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +21,9 @@ from dulwich.objects import Commit
 from dulwich.refs import Ref
 from sqlite_utils import Database
 
-from bot.state import index_facts
+from bot.state import index_notes
 from bot.state.index_rows import Rows, Trees
+from bot.state.index_tables import IndexTable, signature
 from bot.state.message import read_trailers, summary_of
 from bot.state.notes import NOTES
 from bot.state.repo import PROPOSALS, StateRepo
@@ -50,8 +52,11 @@ class DeployEvent:
 
 
 class Index:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, tables: Sequence[IndexTable] = ()) -> None:
+        """`tables`: the features' (the catalog's `index_tables()`); every process that syncs
+        one index file must open it with the same, or each rebuilds it in turn."""
         self.path = Path(path)
+        self.tables = tuple(tables)
         # Each sync is one BEGIN IMMEDIATE transaction: two processes catching up at once
         # serialize on SQLite's lock instead of inserting the same rows twice.
         self.db = Database(connect(self.path))
@@ -61,7 +66,9 @@ class Index:
         self.db.conn.close()
 
     def _create(self) -> None:
-        if self.db.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA:
+        if self.db.conn.execute("PRAGMA user_version").fetchone()[
+            0
+        ] != SCHEMA or self._built_with() != signature(self.tables):
             # An index made by another version: derived, so dropped and built again.
             for table in self.db.table_names():
                 self.db.conn.execute(f"DROP TABLE {table}")
@@ -91,8 +98,13 @@ class Index:
                 app TEXT, version TEXT, at INTEGER, PRIMARY KEY (app, version));
             CREATE INDEX IF NOT EXISTS deployments_at ON deployments(at);
             """
-            + index_facts.TABLES
+            + index_notes.TABLES
+            + "".join(table.schema for table in self.tables)
         )
+        self.db.conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('tables', ?)", [signature(self.tables)]
+        )
+        self.db.conn.commit()
 
     # keeping up with the repo
 
@@ -110,7 +122,7 @@ class Index:
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            tip = index_facts.sync_notes(conn, repo, self._meta("notes"))
+            tip = index_notes.sync_notes(conn, repo, self._meta("notes"))
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('notes', ?)", [tip])
             conn.execute("COMMIT")
         except BaseException:
@@ -204,8 +216,17 @@ class Index:
 
     def _clear(self) -> None:
         tables = ("meta", "commits", "paths", "deployments", "firsts", "branches", "branch_commits")
-        for table in (*tables, *index_facts.FACT_TABLES):
+        for table in (*tables, "outcomes", *(t.name for t in self.tables)):
             self.db.conn.execute(f"DELETE FROM {table}")
+        self.db.conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('tables', ?)", [signature(self.tables)]
+        )
+
+    def _built_with(self) -> str | None:
+        """The signature of the feature tables the index holds (None: a new or older file)."""
+        if "meta" not in self.db.table_names():
+            return None
+        return self._meta("tables")
 
     def _meta(self, key: str) -> str | None:
         row = self.db.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
@@ -270,7 +291,9 @@ class Index:
                     (sha, seq, env, app, version, kind or legacy, commit.author_time, asked, first)
                 )
             else:
-                index_facts.on_change(self.db.conn, repo, path, blob)
+                for table in self.tables:
+                    if path.startswith(table.prefix):
+                        table.on_change(self.db.conn, path, _text(repo, blob))
 
     # queries
 
@@ -375,3 +398,12 @@ def _deployment(repo: StateRepo, blob: bytes) -> tuple[str | None, str | None, i
         command if isinstance(command, str) and command else None,
         int(at.timestamp()) if isinstance(at, datetime) and at.tzinfo else None,
     )
+
+
+def _text(repo: StateRepo, blob: bytes | None) -> str | None:
+    if blob is None:
+        return None
+    try:
+        return str(repo.git[blob].as_raw_string().decode())
+    except UnicodeDecodeError:
+        return None

@@ -9,7 +9,7 @@ import sqlite3
 
 from dulwich.objects import ObjectID, ShaFile
 
-from bot.state import index_facts
+from bot.state import index_notes
 from bot.state.repo import StateRepo
 
 
@@ -72,6 +72,6 @@ class Rows:
             [(app, version, self.firsts[app, version]) for app, version in self.changed],
         )
         # The notes may have been indexed before these commits (by an earlier sync).
-        index_facts.settle_since(conn, since)
+        index_notes.settle_since(conn, since)
         self.commits, self.paths, self.deployments = [], [], []
         self.changed = set()

@@ -23,7 +23,7 @@ from bot.core.text import clip
 from bot.engine.feature import Requests, Route, RouteResult
 from bot.engine.types import Reply
 from bot.features.incidents.internal import AlertGroup
-from bot.state.incidents import ALERT_STATES, Alert
+from bot.features.incidents.records import ALERT_STATES, Alert
 
 SOURCE = "alertmanager"
 _FINGERPRINT = re.compile(r"[0-9a-fA-F]{1,64}")
@@ -102,7 +102,7 @@ def _alert(value: Any, number: int) -> Alert:
     if status not in ALERT_STATES:
         raise Malformed(f"{where}.status {status!r} is not firing or resolved")
     fingerprint, starts_at = value.get("fingerprint"), value.get("startsAt")
-    # Both go into the timeline as one word each: see bot.state.incidents.alerts_noted.
+    # Both go into the timeline as one word each: see bot.features.incidents.records.alerts_noted.
     if not isinstance(fingerprint, str) or not _FINGERPRINT.fullmatch(fingerprint):
         raise Malformed(f"{where}.fingerprint is not a hex string")
     if not isinstance(starts_at, str) or not _TIMESTAMP.fullmatch(starts_at):

@@ -9,8 +9,8 @@ from bot.engine.authorize import may_act_in
 from bot.engine.context import Context, Outcome
 from bot.engine.registry import Command
 from bot.features.incidents.common import acted, change, echo, target
+from bot.features.incidents.entries import event
 from bot.state.index import Index
-from bot.state.timeline import event
 
 HINT = "name the deploy's commit (!history shows them), or its app and environment: web prod"
 

@@ -11,8 +11,16 @@ from typing import Any
 from bot.core.effects import CreateRoom, Effect, Notify, Request, dump_request
 from bot.core.errors import NotFound, Refused
 from bot.engine.context import Change, Context
-from bot.state.incidents import Incident, by_room, encode_incident, load, load_all, record_path
-from bot.state.timeline import TimelineEntry, appended
+from bot.features.incidents.entries import TimelineEntry
+from bot.features.incidents.records import (
+    Incident,
+    by_room,
+    encode_incident,
+    load,
+    load_all,
+    record_path,
+)
+from bot.features.incidents.timeline import appended
 
 Files = dict[str, str | bytes | None]
 LOUD = ("sev1", "sev2")

@@ -1,8 +1,7 @@
 """What incidents contribute."""
 
 from bot.engine.feature import Feature, Requests, Task
-from bot.features.incidents import cause, incident, internal, progress, reports, transcript
-from bot.state import incidents as records
+from bot.features.incidents import cause, incident, internal, progress, records, reports, transcript
 
 
 async def _owe_incident_rooms(requests: Requests) -> None:

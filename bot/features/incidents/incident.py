@@ -1,6 +1,6 @@
 """!incident ...: declare, run and close incidents, each change one commit.
 
-An incident lives in `incidents/INC-<n>/` (see bot/state/incidents.py). Every commit about it
+An incident lives in `incidents/INC-<n>/` (see records.py). Every commit about it
 carries the trailers `Incident: INC-<n>` and `Severity: sevN`, so `git log --grep '^Incident:
 INC-7$'` is its whole history. The times to acknowledge, mitigate and resolve are derived by the
 bot from what people do, never typed:
@@ -25,9 +25,9 @@ from bot.engine.context import Context, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.features.incidents.common import LOUD, acted, change, in_room, room_for, target, unique
+from bot.features.incidents.entries import event
 from bot.features.incidents.internal import IncidentRoomMade
-from bot.state.incidents import BUILTIN_ROLES, Incident, load_all, next_id
-from bot.state.timeline import event
+from bot.features.incidents.records import BUILTIN_ROLES, Incident, load_all, next_id
 from bot.state.view import StateView
 
 DEFAULT_SEVERITY = "sev3"

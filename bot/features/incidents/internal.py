@@ -11,7 +11,8 @@ from bot.engine.context import Context, Outcome
 from bot.engine.feature import RequestKind
 from bot.features.incidents.cause import deploy_in_force
 from bot.features.incidents.common import LOUD, change, echo, room_for, unique
-from bot.state.incidents import (
+from bot.features.incidents.entries import TimelineEntry, event
+from bot.features.incidents.records import (
     ID,
     Alert,
     AlertRule,
@@ -24,8 +25,7 @@ from bot.state.incidents import (
     next_id,
     rule_for,
 )
-from bot.state.timeline import TimelineEntry, event
-from bot.state.timeline import read as read_timeline
+from bot.features.incidents.timeline import read as read_timeline
 
 
 @dataclass(frozen=True)

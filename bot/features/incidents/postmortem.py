@@ -3,7 +3,7 @@ timeline and the Git history: nothing in it is made up, and what only people kno
 questions for them.
 
 Every text that came from a person (titles, notes, reasons, summaries) is written on one line
-with Markdown escaped (bot.state.timeline.markdown): no text can start a heading or an entry.
+with Markdown escaped (timeline.markdown): no text can start a heading or an entry.
 
 The deploys and rollbacks listed are those committed from `LOOKBACK` before the incident was
 opened (a change shortly before is the usual suspect) until it was resolved.
@@ -13,11 +13,12 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from bot.engine.context import Context
+from bot.features.incidents.entries import TimelineEntry
+from bot.features.incidents.records import Incident, postmortem_path
+from bot.features.incidents.timeline import markdown, markdown_lines, timeline_dir
+from bot.features.incidents.timeline import read as read_timeline
 from bot.features.timefmt import span
-from bot.state.incidents import Incident, postmortem_path
 from bot.state.index import Entry
-from bot.state.timeline import TimelineEntry, markdown, markdown_lines, timeline_dir
-from bot.state.timeline import read as read_timeline
 
 LOOKBACK = timedelta(hours=2)
 _EVERYTHING = 1_000_000

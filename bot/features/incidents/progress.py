@@ -9,10 +9,11 @@ from bot.engine.context import Context, Outcome
 from bot.engine.grammar import REASON, Option
 from bot.engine.registry import Command
 from bot.features.incidents.common import LOUD, acted, change, echo, target
+from bot.features.incidents.entries import event
+from bot.features.incidents.entries import note as note_entry
+from bot.features.incidents.records import Incident
+from bot.features.incidents.timeline import one_line
 from bot.features.timefmt import at, span
-from bot.state.incidents import Incident
-from bot.state.timeline import event, one_line
-from bot.state.timeline import note as note_entry
 
 
 def status(ctx: Context) -> Outcome:

@@ -10,10 +10,11 @@ from bot.engine.kinds import severity
 from bot.engine.registry import Command
 from bot.features.incidents import postmortem
 from bot.features.incidents.common import Files, change, target
+from bot.features.incidents.entries import event
+from bot.features.incidents.records import Incident, scan
+from bot.features.incidents.timeline import read as read_timeline
+from bot.features.incidents.timeline import stamp, what
 from bot.features.timefmt import at, span
-from bot.state.incidents import Incident, scan
-from bot.state.timeline import event, stamp, what
-from bot.state.timeline import read as read_timeline
 
 
 def list_(ctx: Context) -> Outcome:

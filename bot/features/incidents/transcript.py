@@ -7,9 +7,10 @@ that room (so that a resolve lands after what was said before it), and on a clea
 """
 
 from bot.engine.feature import Observer, RoomMessage
+from bot.features.incidents.entries import said, shared_file
 from bot.features.incidents.internal import IncidentTranscript
-from bot.state.incidents import by_room
-from bot.state.timeline import from_journal, said, shared_file, to_journal
+from bot.features.incidents.records import by_room
+from bot.features.incidents.timeline import from_journal, to_journal
 from bot.state.view import StateView
 
 

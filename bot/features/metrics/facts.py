@@ -1,4 +1,4 @@
-"""The deploys and incidents of a window, read from the index (bot/state/index_facts.py).
+"""The deploys and incidents of a window, read from the index (index.py).
 
 A deploy is a request on main for a version of an app in an environment (a row of the
 index's `deployments`); what became of it comes from the reconciler's notes: applied at its

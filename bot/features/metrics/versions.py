@@ -36,7 +36,7 @@ from bot.engine.feature import RequestKind
 from bot.engine.kinds import ArgError
 from bot.engine.kinds import name as check_name
 from bot.engine.kinds import version as check_version
-from bot.state.index_facts import version_path
+from bot.features.metrics.index import version_path
 
 SOURCE_COMMIT = re.compile(r"[0-9a-f]{7,64}")  # SHA-1 or SHA-256, abbreviated or not
 AHEAD = timedelta(minutes=5)

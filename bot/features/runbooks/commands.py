@@ -9,8 +9,9 @@ environment's names), so what was checked is what runs.
 
 import hashlib
 import html
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, cast
 
 from bot.core.effects import Job, Request
 from bot.core.errors import Forbidden, InvalidRecord, NotFound, Refused
@@ -21,11 +22,11 @@ from bot.engine.feature import RequestKind
 from bot.engine.grammar import Option
 from bot.engine.registry import Command
 from bot.features.incidents.common import change
+from bot.features.incidents.entries import event
+from bot.features.incidents.records import by_room, load
 from bot.features.runbooks import binding, declaration
 from bot.features.runbooks.declaration import Runbook
 from bot.features.runbooks.journal import ENDED
-from bot.state.incidents import by_room, load
-from bot.state.timeline import event
 
 EXECUTOR = "runbooks"
 # Runs asked for and not started yet: past these, a further `!run` is refused at once, so that
@@ -69,9 +70,25 @@ def _environments_allowed(ctx: Context, runbook: Runbook, values: dict[str, str]
             )
 
 
+class RunsHeld(Protocol):
+    """What the host holds for runbooks, read-only (host.py): the runs asked for and not
+    ended, and which host secrets the host config grants each runbook."""
+
+    def run(self, run_id: str) -> tuple[str, str] | None: ...  # (who asked, state)
+
+    def waiting(self) -> Sequence[tuple[str, str]]: ...  # (run id, who asked), oldest first
+
+    def granted(self, runbook: str) -> Collection[str] | None: ...  # None: not known here
+
+
+def _host(ctx: Context) -> RunsHeld | None:
+    return cast(RunsHeld | None, ctx.host.get("runbooks"))
+
+
 def _secrets_granted(ctx: Context, runbook: Runbook) -> None:
     """Which host secrets a runbook receives is the host config's to say."""
-    granted = ctx.runbooks.granted(runbook.name) if ctx.runbooks is not None else None
+    host = _host(ctx)
+    granted = host.granted(runbook.name) if host is not None else None
     if granted is None:
         return  # this process has no host config (the console): the executor checks
     for key, secret in runbook.secrets.items():
@@ -85,9 +102,10 @@ def _secrets_granted(ctx: Context, runbook: Runbook) -> None:
 
 def _room_to_wait(ctx: Context) -> None:
     """One person's runs waiting, and everyone's, are bounded."""
-    if ctx.runbooks is None:
+    host = _host(ctx)
+    if host is None:
         return
-    waiting = ctx.runbooks.waiting()
+    waiting = host.waiting()
     mine = [ident for ident, who in waiting if who == ctx.sender]
     if len(mine) >= WAITING_EACH:
         raise Refused(
@@ -194,9 +212,10 @@ def _may_cancel(ctx: Context, ident: str) -> None:
     """Decided before the answer: a run that is not one's own (an admin's aside), or that
     does not exist or ended, is refused at once and nothing is asked of the executor (which
     checks again, for a run that ends in between)."""
-    if ctx.runbooks is None:
+    host = _host(ctx)
+    if host is None:
         return  # no host here to ask (a bare engine): the executor decides alone
-    found = ctx.runbooks.run(ident)
+    found = host.run(ident)
     if found is None:
         raise NotFound(
             f"cannot cancel run {ident}: no such run", hint="the run's reply shows its id"

@@ -18,7 +18,7 @@ import re
 from datetime import UTC, datetime
 
 from bot.core.ids import USER_ID
-from bot.state.timeline import TimelineEntry, entry
+from bot.features.incidents.entries import TimelineEntry, entry
 
 _STAMP = r"(\d{4}-\d\d-\d\d \d\d:\d\d) UTC"
 _TRANSCRIPT = re.compile(rf"- {_STAMP} · (@\S+) (said|shared a file): (.*)")

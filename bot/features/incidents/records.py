@@ -2,7 +2,7 @@
 
 incidents/INC-7/incident.toml    fields, rewritten by commands (a person's comments survive)
 incidents/INC-7/timeline/        append-only: what happened and what was said, as data
-                                 (see bot/state/timeline.py)
+                                 (see bot/features/incidents/timeline.py)
 incidents/INC-7/postmortem.md    a draft written by `!incident postmortem`
 alerts/rules.toml                which Alertmanager alerts open an incident, and how severe
 """
@@ -18,9 +18,9 @@ from tomlkit.items import Table
 
 from bot.core.errors import InvalidRecord
 from bot.core.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITIES, USER_ID
+from bot.features.incidents.entries import TimelineEntry, entry
+from bot.features.incidents.timeline import read as read_timeline
 from bot.state.records import parse_toml
-from bot.state.timeline import TimelineEntry, entry
-from bot.state.timeline import read as read_timeline
 
 if TYPE_CHECKING:
     from bot.state.view import StateView
