@@ -6,7 +6,7 @@ not in Git. Everything runs under one lock (threads here, a file lock against ot
 `StateRepo.locked`), which keeps "check the freeze, then write" a single step.
 
 What a command owes afterwards (its answer in the room, notices, rooms) goes to the outbox of
-the ledger in the same step that records the command as handled (bot/state/ledger.py); a
+the outbox in the same step that records the command as handled (bot/state/outbox.py); a
 deliverer sends it. Typed internal requests (`request`) run the same way.
 """
 
@@ -52,9 +52,9 @@ from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation, Reply, text_html
 from bot.state.in_force import Trust
 from bot.state.index import Index
-from bot.state.ledger import Ledger
 from bot.state.log import RepoLog
 from bot.state.message import Message, summary_of, trailers_from
+from bot.state.outbox import Outbox
 from bot.state.policy import Policy
 from bot.state.proposals import ProposalBook
 from bot.state.repo import ConcurrentUpdate, Identity, Snapshot, StateRepo
@@ -77,7 +77,7 @@ class Engine:
         registry: CommandRegistry,
         repo: StateRepo,
         index: Index,
-        ledger: Ledger,
+        ledger: Outbox,
         *,
         requests: Sequence[RequestKind[Any]] = (),
         names: tuple[str, ...] = ("opsbot",),
