@@ -45,6 +45,17 @@ class RequestKind(Generic[R]):
     handler: Callable[[Context, R], Outcome]
     writes: bool = True
 
+    def command(self, request: R) -> Command:
+        """`request` as a command the engine runs like any other, but never from chat."""
+        return Command(
+            name=request.name,
+            usage="",
+            summary="",
+            writes=self.writes,
+            internal=True,
+            handler=lambda ctx: self.handler(ctx, request),
+        )
+
 
 @dataclass(frozen=True)
 class RoomMessage:
