@@ -254,7 +254,7 @@ def test_an_answer_is_being_announced_until_the_bots_own_sync_shows_it(bot: Bot)
 def test_an_answer_sent_that_no_sync_shows_counts_as_heard_after_a_while(
     bot: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.state.ledger.HEARD_WITHIN", 0.0)
+    monkeypatch.setattr("bot.state.outbox_answers.HEARD_WITHIN", 0.0)
     ledger = bot.engine.ledger
     ledger.enqueue([deploy_answer(1, "c1")], commit="c1")
     [owed] = ledger.due()

@@ -15,7 +15,7 @@ import pytest
 
 from bot import config
 from bot.core.effects import Upload
-from bot.engine.dispatch import answer_id
+from bot.engine.answers import answer_id
 from bot.engine.services import Services
 from bot.engine.types import Invocation, Reply
 from bot.features.downloads.host import Downloads

@@ -23,7 +23,7 @@ def test_large_files_written_are_read_back_whole_but_not_kept_in_memory(bot: Bot
                 bot.clock(),
                 parent=state.head(),
             )
-    kept = sum(found.raw_length() for found in state._objects.values())
+    kept = sum(found.raw_length() for found in state._objects)
     assert kept < MIB
     assert state.snapshot().read("outputs/11.log") == outputs[11]
     assert git(bot.repo, "cat-file", "-s", "main:outputs/0.log").strip() == str(MIB)

@@ -11,7 +11,7 @@ import pytest
 
 from bot import cli
 from bot.core.effects import Upload
-from bot.engine.dispatch import answer_id
+from bot.engine.answers import answer_id
 from bot.engine.services import Services
 from bot.engine.types import Invocation, Reply
 from bot.features.runbooks.executor import Executor

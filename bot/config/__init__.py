@@ -63,7 +63,7 @@ class HostPaths:
 
     @property
     def outbox(self) -> Path:
-        """The effects owed after each commit (bot/state/ledger.py)."""
+        """The effects owed after each commit (bot/state/outbox.py)."""
         return self.state_dir / "outbox.sqlite"
 
 

@@ -2,7 +2,7 @@
 record what they became.
 
 A handler does no I/O. It returns effects in `Outcome.effects`; the engine writes them to the
-outbox (bot/state/ledger.py) in the same step that records the command as handled, and a
+outbox (bot/state/outbox.py) in the same step that records the command as handled, and a
 deliverer carries them out once the client can: in order per room, retried, each at most once.
 Everything here therefore serialises to JSON and back (`dump`, `load`).
 

@@ -8,6 +8,7 @@ team has pinned in Git) apply only when the transport reports them.
 
 from typing import Any
 
+from bot.core.effects import Notify
 from bot.core.errors import Forbidden
 from bot.engine.registry import Command
 from bot.engine.types import Invocation
@@ -116,6 +117,19 @@ def identity_changed(policy: Policy, invocation: Invocation) -> str | None:
     pinned = policy.pinned_identity(invocation.sender)
     seen = invocation.master_key
     return seen if pinned is not None and seen is not None and seen != pinned else None
+
+
+def identity_notice(user_id: str, pinned: str, seen: str) -> tuple[str, Notify]:
+    """The announcement that `user_id`'s master key is now `seen`, not the `pinned` one, with
+    its identity in the outbox: announced once per new key."""
+    text = (
+        f"The cross-signing identity of {user_id} changed: the master key pinned in "
+        f"policy.toml is {fingerprint(pinned)}, the homeserver now has "
+        f"{fingerprint(seen)}. Until an admin confirms the new key with the person "
+        f"and types !trust {user_id} {seen}, their commands that need a verified "
+        "device are refused."
+    )
+    return f"identity-changed:{user_id}:{seen}", Notify(text, announce=True)
 
 
 def verified_device(policy: Policy, what: str, invocation: Invocation) -> None:

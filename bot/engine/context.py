@@ -1,7 +1,13 @@
-"""What a handler gets (a snapshot and the parsed arguments) and what it returns (changes and a
-reply). A handler does no I/O: the engine commits its `Change` and sends its reply."""
+"""A command and its handler: how a command is declared, what its handler gets (a snapshot and
+the parsed arguments) and what it returns (changes and a reply). A handler does no I/O: the
+engine commits its `Change` and sends its reply.
 
-from collections.abc import Mapping, Sequence
+The declaration and the handler's context know each other (`!help` reads the commands from
+the context), so they live together here; the registry that collects the commands is built on
+top of them (bot/engine/registry.py).
+"""
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -9,7 +15,7 @@ from typing import Any, Protocol
 from dulwich.objects import Commit
 
 from bot.core.effects import Effect
-from bot.engine.registry import CommandRegistry
+from bot.engine.grammar import DRY_RUN, Element, Option, compile_usage, render
 from bot.engine.types import Invocation
 from bot.state.in_force import Trust
 from bot.state.index import Index
@@ -43,6 +49,16 @@ class Runtime(Protocol):
     def observed(self) -> Mapping[tuple[str, str], str]: ...
 
 
+class Commands(Protocol):
+    """The commands people can type, read-only: the engine's `CommandRegistry`."""
+
+    def __iter__(self) -> Iterator["Command"]: ...
+
+    def get(self, name: str) -> "Command | None": ...
+
+    def nearest(self, name: str) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Context:
     invocation: Invocation
@@ -52,7 +68,7 @@ class Context:
     index: Index
     """The history of main, indexed: deploys per app and environment, commits by prefix."""
     log: RepoLog
-    registry: CommandRegistry
+    registry: Commands
     now: datetime
     proposals: ProposalBook
     devices: DeviceDirectory | None = None
@@ -104,3 +120,44 @@ class Outcome:
     change: Change | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     effects: tuple[Effect, ...] = ()
+
+
+Handler = Callable[[Context], Outcome]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command, declared once: grammar, help, permission and handler side by side."""
+
+    name: str
+    usage: str
+    summary: str
+    handler: Handler
+    options: tuple[Option, ...] = ()
+    examples: tuple[str, ...] = ()
+    details: str = ""
+    writes: bool = False
+    scope: str | None = None
+    """The argument naming the environment that policy.toml's `environments` applies to."""
+    internal: bool = False
+    """Run by a transport on its own behalf (recording a room it created), never from chat."""
+    admin_only: bool = False
+    """Only the admin role may run it, whatever other roles list (a role with `"*"` included):
+    for the commands that decide who may do what."""
+    outside: bool = False
+    """Decides about the unsigned commits on top of main (`!adopt`, `!discard`): it runs while
+    they wait, when every other write is refused, and commits on top of them."""
+    elements: tuple[Element, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "elements", compile_usage(self.usage))
+        if self.writes and DRY_RUN not in self.options:
+            # Every command that writes can show what it would write instead.
+            object.__setattr__(self, "options", (*self.options, DRY_RUN))
+        if self.scope is not None and f"<{self.scope}>" not in self.usage:
+            raise ValueError(f"!{self.name}: scope <{self.scope}> is not in its usage line")
+
+    def usage_line(self) -> str:
+        parts = [f"!{self.name}", render(self.elements)]
+        parts += [o.usage() for o in self.options]
+        return " ".join(p for p in parts if p)

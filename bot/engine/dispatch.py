@@ -5,14 +5,13 @@ no return; the reply is owed only after it, so a person never reads "done" for a
 not in Git. Everything runs under one lock (threads here, a file lock against other processes in
 `StateRepo.locked`), which keeps "check the freeze, then write" a single step.
 
-What a command owes afterwards (its answer in the room, notices, rooms) goes to the outbox of
-the ledger in the same step that records the command as handled (bot/state/ledger.py); a
-deliverer sends it. Typed internal requests (`request`) run the same way.
+What a command owes afterwards (its answer in the room, notices, rooms) goes to the outbox in
+the same step that records the command as handled (bot/engine/commit.py, bot/state/outbox.py);
+a deliverer sends it. Typed internal requests (`request`) run the same way.
 """
 
 import asyncio
 import collections
-import difflib
 import html
 import itertools
 import logging
@@ -23,22 +22,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dulwich.objects import Commit
-from dulwich.refs import Ref
 
-from bot.core.effects import Answer, CreateRoom, Effect, Notify, Request
-from bot.core.errors import (
-    OpsbotError,
-    OutsideCommits,
-    Refused,
-    TooLong,
-    UnknownCommand,
-    UsageError,
-)
+from bot.core.effects import Request
+from bot.core.errors import OpsbotError, Refused, TooLong, UnknownCommand, UsageError
 from bot.core.logs import fact
-from bot.core.text import clean
-from bot.engine.authorize import fingerprint, identity_changed, may_run, may_run_here
+from bot.engine.answers import identified, owed_answer, reply_to
+from bot.engine.authorize import (
+    fingerprint,
+    identity_changed,
+    identity_notice,
+    may_run,
+    may_run_here,
+)
+from bot.engine.commit import commit_outcome, dry_run, outside_refusal, refuse_if_nothing_changes
 from bot.engine.context import (
-    Change,
     Context,
     DeviceDirectory,
     IdentityDirectory,
@@ -51,12 +48,12 @@ from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation, Reply, text_html
 from bot.state.in_force import Trust
 from bot.state.index import Index
-from bot.state.ledger import Ledger
 from bot.state.log import RepoLog
-from bot.state.message import Message, summary_of, trailers_from
+from bot.state.message import summary_of
+from bot.state.outbox import Outbox
 from bot.state.policy import Policy
 from bot.state.proposals import ProposalBook
-from bot.state.repo import ConcurrentUpdate, Identity, Snapshot, StateRepo
+from bot.state.repo import ConcurrentUpdate, StateRepo
 from bot.state.view import Check, StateView
 
 log = logging.getLogger("opsbot.engine")
@@ -76,7 +73,7 @@ class Engine:
         registry: CommandRegistry,
         repo: StateRepo,
         index: Index,
-        ledger: Ledger,
+        ledger: Outbox,
         *,
         requests: Sequence[RequestKind[Any]] = (),
         names: tuple[str, ...] = ("opsbot",),
@@ -123,14 +120,7 @@ class Engine:
         something (the room it made). Same commit, same idempotency; never from chat."""
         kind = self.requests.get(type(request))
         assert kind is not None, f"no feature handles {type(request).__name__}"
-        command = Command(
-            name=request.name,
-            usage="",
-            summary="",
-            writes=kind.writes,
-            internal=True,
-            handler=lambda ctx: kind.handler(ctx, request),
-        )
+        command = kind.command(request)
         try:
             with self._lock:
                 return self._run(command, "", invocation, internal=True)
@@ -170,15 +160,7 @@ class Engine:
         pinned = policy.pinned_identity(user_id)
         if pinned is None or master_key is None or master_key == pinned:
             return
-        text = (
-            f"The cross-signing identity of {user_id} changed: the master key pinned in "
-            f"policy.toml is {fingerprint(pinned)}, the homeserver now has "
-            f"{fingerprint(master_key)}. Until an admin confirms the new key with the person "
-            f"and types !trust {user_id} {master_key}, their commands that need a verified "
-            "device are refused."
-        )
-        notice = Notify(text, announce=True)
-        self.ledger.enqueue([(f"identity-changed:{user_id}:{master_key}", notice)])
+        self.ledger.enqueue([identity_notice(user_id, pinned, master_key)])
         fact(
             log,
             "cross-signing identity changed",
@@ -211,7 +193,7 @@ class Engine:
             result = "handled" if reply.ok else "failed" if reply.error == "internal" else "refused"
             self.counted[reply.command or "unknown", result] += 1
         if reply is not None and invocation.answer and reply.commit is None:
-            self.ledger.enqueue([(_answer_id(invocation), _answer(invocation, reply))])
+            self.ledger.enqueue([owed_answer(invocation, reply)])
         return reply
 
     def _answer(self, invocation: Invocation) -> Reply | None:
@@ -270,15 +252,17 @@ class Engine:
                     command, raw_args, invocation, StateView(snapshot, self.checks), trust, internal
                 )
                 if outcome.change is None or not command.writes:
-                    return self._owe(invocation, _reply(command, outcome, self.runtime), outcome)
+                    return self._owe(invocation, reply_to(command, outcome, self.runtime), outcome)
                 # Outside commits are kept below the one that decides about them: it is compared
                 # with main's tip, not with the commit in force the decision was made on.
                 below = self.repo.snapshot(trust.head) if command.outside else snapshot
-                _refuse_if_nothing_changes(outcome.change, below)
+                refuse_if_nothing_changes(outcome.change, below)
                 if ctx.args.get("dry_run"):
-                    return _dry_run(command, outcome.change, below)
+                    return dry_run(command, outcome.change, below)
                 try:
-                    sha = self._commit(command, ctx, outcome, below.commit)
+                    sha = commit_outcome(
+                        self.repo, self.ledger, command, ctx, outcome, below.commit, self.runtime
+                    )
                 except ConcurrentUpdate:
                     # Someone wrote without our lock (a push into the repo): decide again on the
                     # new HEAD, since the freeze we checked may not hold any more.
@@ -296,13 +280,13 @@ class Engine:
                 sender=invocation.sender,
             )
             self.on_commit(sha)
-            return _reply(command, outcome, self.runtime, sha)
+            return reply_to(command, outcome, self.runtime, sha)
         raise RuntimeError(f"main kept moving; gave up after {_CAS_RETRIES} tries")
 
     def _owe(self, invocation: Invocation, reply: Reply, outcome: Outcome) -> Reply:
         """The effects of an outcome that wrote nothing are owed now (its answer, by `run`)."""
         if outcome.effects:
-            self.ledger.enqueue(_identified(invocation, outcome.effects))
+            self.ledger.enqueue(identified(invocation, outcome.effects))
         return reply
 
     def _decide(
@@ -329,7 +313,7 @@ class Engine:
                 self._announce_identity_change(policy, invocation.sender, invocation.master_key)
             may_run_here(policy, command, invocation, args, state)
         if command.writes and not command.outside and not trust.clean:
-            raise _outside_refusal(trust)
+            raise outside_refusal(trust)
         ctx = Context(
             invocation=invocation,
             args=args,
@@ -350,51 +334,6 @@ class Engine:
         )
         return command.handler(ctx), ctx
 
-    def _commit(self, command: Command, ctx: Context, outcome: Outcome, parent: str | None) -> str:
-        assert outcome.change is not None
-        inv = ctx.invocation
-        body = [f"Requested by {inv.display_name} in {inv.place}."]
-        if ctx.reason:
-            body.append(f"Reason: {ctx.reason}")
-        message = Message(
-            summary=f"{command.name}: {outcome.change.summary}",
-            body=tuple(body),
-            trailers=trailers_from([("Opsbot-Command", inv.text.strip()), *inv.trailers()])
-            + outcome.change.trailers,
-        )
-        change = outcome.change
-        files = {p: t.encode() if isinstance(t, str) else t for p, t in change.files.items()}
-        author = Identity(inv.display_name, inv.sender)
-
-        def record(sha: str) -> None:
-            owed = _identified(inv, outcome.effects)
-            if inv.answer:
-                reply = _reply(command, outcome, self.runtime, sha)
-                owed.insert(0, (_answer_id(inv), _answer(inv, reply)))
-            self.ledger.prepare(inv.event_id, sha, int(inv.received_at.timestamp()), owed)
-
-        if change.branch is None:
-            return self.repo.commit(
-                files,
-                message,
-                author,
-                inv.received_at,
-                parent=change.base or parent,
-                merge=change.merge,
-                before_move=record,
-                expect=parent,
-            )
-        return self.repo.commit(
-            files,
-            message,
-            author,
-            inv.received_at,
-            parent=change.base or parent,
-            ref=Ref(b"refs/heads/" + change.branch.encode()),
-            new_ref=change.new_branch,
-            before_move=record,
-        )
-
     def _already_done(self, command: Command, invocation: Invocation, sha: str) -> Reply:
         fact(log, "already committed", event=invocation.event_id, commit=sha)
         commit = self.repo.object(sha)
@@ -404,121 +343,8 @@ class Engine:
         if invocation.answer:
             # Its answer was owed with its commit, under the same identity: this one is owed
             # only where none was (a command an earlier release committed).
-            self.ledger.enqueue([(_answer_id(invocation), _answer(invocation, reply))])
+            self.ledger.enqueue([owed_answer(invocation, reply)])
         return reply
-
-
-def _outside_refusal(trust: Trust) -> OutsideCommits:
-    head = (trust.head or "")[:7]
-    hint = (
-        f"an admin reviews them (git log) and types !adopt {head} to put them in force, "
-        "or !discard to undo them"
-    )
-    if trust.diverged:
-        since = f"from {trust.commit[:7]}, " if trust.commit else ""
-        return OutsideCommits(
-            f"main was moved outside opsbot ({since}now at {head}): nothing of it is in force, "
-            "and nothing is written until an admin decides",
-            hint=hint,
-        )
-    first = trust.outside[0]
-    who = clean(first.author.decode("utf-8", "replace"))
-    more = f" and {trust.count - 1} more" if trust.count > 1 else ""
-    return OutsideCommits(
-        f"main has {trust.count} commit(s) opsbot did not write "
-        f"({first.id.decode()[:7]} by {who}{more}); they are not in force, and nothing is "
-        "written on top of them",
-        hint=hint,
-    )
-
-
-def answer_id(event_id: str) -> str:
-    """The identity in the outbox of the answer to `event_id`: one answer per event."""
-    return f"{event_id}#answer"
-
-
-def answer_to(room: str, event_id: str, sender: str, reply: Reply) -> Answer:
-    """`reply` as the answer owed in `room` to the event `event_id` that `sender` sent."""
-    return Answer(
-        room=room,
-        in_reply_to=event_id,
-        sender=sender,
-        ok=reply.ok,
-        command=reply.command,
-        text=reply.text,
-        html=reply.html,
-        commit=reply.commit,
-        error=reply.error,
-    )
-
-
-def _answer_id(invocation: Invocation) -> str:
-    return answer_id(invocation.event_id)
-
-
-def _answer(invocation: Invocation, reply: Reply) -> Answer:
-    assert invocation.room_id is not None, "an answer goes to the room the command came from"
-    return answer_to(invocation.room_id, invocation.event_id, invocation.sender, reply)
-
-
-def _identified(invocation: Invocation, effects: Sequence[Effect]) -> list[tuple[str, Effect]]:
-    """Each effect with an identity derived from the invocation: the same on a replay, so an
-    effect already owed or sent is not owed twice. A room is made once, whoever asks."""
-    return [
-        (
-            f"room:{effect.key}"
-            if isinstance(effect, CreateRoom)
-            else f"{invocation.event_id}#{n}",
-            effect,
-        )
-        for n, effect in enumerate(effects)
-    ]
-
-
-def _reply(
-    command: Command, outcome: Outcome, runtime: Runtime | None, sha: str | None = None
-) -> Reply:
-    text = f"{outcome.text} · commit {sha[:7]}" if sha else outcome.text
-    markup = outcome.html if outcome.html is not None else text_html(outcome.text)
-    if sha:
-        markup += f" · commit <code>{sha[:7]}</code>"
-    if sha and runtime is not None and outcome.extra.get("deploys"):
-        # The reconciler takes it from here, and amends this answer with the result.
-        text, markup = f"{text} · deploying…", f"{markup} · deploying…"
-    effects = outcome.effects if sha or not command.writes else ()
-    return Reply(True, command.name, text, markup, commit=sha, extra=outcome.extra, effects=effects)
-
-
-def _refuse_if_nothing_changes(change: Change, snapshot: Snapshot) -> None:
-    """A commit whose files are all as they were records nothing (an approval on a proposal
-    branch, with no files at all, records the approval itself and is not one of these)."""
-    if change.branch is not None or change.merge or not change.files:
-        return
-    for path, new in change.files.items():
-        old = snapshot.read(path)
-        if (new.encode() if isinstance(new, str) else new) != old:
-            return
-    raise Refused("that would change nothing in the repo", hint="nothing to do")
-
-
-def _dry_run(command: Command, change: Change, snapshot: Snapshot) -> Reply:
-    """What the command would commit, as a diff; nothing is written."""
-    where = f" on {change.branch}" if change.branch else ""
-    lines = [f"dry run: would commit{where}: {command.name}: {change.summary}"]
-    for path, new in sorted(change.files.items()):
-        old = snapshot.text(path)
-        new_text = new.decode() if isinstance(new, bytes) else new
-        lines += difflib.unified_diff(
-            (old or "").splitlines(),
-            (new_text or "").splitlines(),
-            f"a/{path}" if old is not None else "/dev/null",
-            f"b/{path}" if new_text is not None else "/dev/null",
-            lineterm="",
-        )
-    text = "\n".join(lines)
-    return Reply(
-        True, command.name, text, f"<pre>{html.escape(text)}</pre>", extra={"dry_run": True}
-    )
 
 
 def _clip(value: str, limit: int = 40) -> str:

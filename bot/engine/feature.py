@@ -34,7 +34,7 @@ from bot.state.view import Check, StateView
 
 if TYPE_CHECKING:
     from bot.config import Config
-    from bot.state.ledger import Ledger
+    from bot.state.outbox import Outbox
 
 R = TypeVar("R", bound=Request)
 
@@ -46,6 +46,17 @@ class RequestKind(Generic[R]):
     type: type[R]
     handler: Callable[[Context, R], Outcome]
     writes: bool = True
+
+    def command(self, request: R) -> Command:
+        """`request` as a command the engine runs like any other, but never from chat."""
+        return Command(
+            name=request.name,
+            usage="",
+            summary="",
+            writes=self.writes,
+            internal=True,
+            handler=lambda ctx: self.handler(ctx, request),
+        )
 
 
 @dataclass(frozen=True)
@@ -206,7 +217,7 @@ class HostParts:
     """What a feature's `host_view` is made from: the outbox (the jobs owed to its worker), the
     state directory (its journals) and the host config (None in the console and most tests)."""
 
-    outbox: "Ledger"
+    outbox: "Outbox"
     state_dir: Path
     config: "Config | None"
 

@@ -1,57 +1,17 @@
-"""Commands, each declared once: grammar, help, permission and handler side by side.
-
-`!help`, the README's command table and every "usage:" line are generated from these
-declarations. The registry is a plain object handed to the engine; nothing registers itself by
+"""The commands, collected: a plain object handed to the engine; nothing registers itself by
 being imported.
+
+`!help`, the README's command table and every "usage:" line are generated from the commands'
+declarations (`Command`, declared beside the context its handler gets, in
+bot/engine/context.py; features import it from here, with the registry).
 """
 
 import difflib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
 
-from bot.engine.grammar import DRY_RUN, Element, Option, compile_usage, render
+from bot.engine.context import Command
 
-if TYPE_CHECKING:
-    from bot.engine.context import Context, Outcome
-
-Handler = Callable[["Context"], "Outcome"]
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    usage: str
-    summary: str
-    handler: Handler
-    options: tuple[Option, ...] = ()
-    examples: tuple[str, ...] = ()
-    details: str = ""
-    writes: bool = False
-    scope: str | None = None
-    """The argument naming the environment that policy.toml's `environments` applies to."""
-    internal: bool = False
-    """Run by a transport on its own behalf (recording a room it created), never from chat."""
-    admin_only: bool = False
-    """Only the admin role may run it, whatever other roles list (a role with `"*"` included):
-    for the commands that decide who may do what."""
-    outside: bool = False
-    """Decides about the unsigned commits on top of main (`!adopt`, `!discard`): it runs while
-    they wait, when every other write is refused, and commits on top of them."""
-    elements: tuple[Element, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "elements", compile_usage(self.usage))
-        if self.writes and DRY_RUN not in self.options:
-            # Every command that writes can show what it would write instead.
-            object.__setattr__(self, "options", (*self.options, DRY_RUN))
-        if self.scope is not None and f"<{self.scope}>" not in self.usage:
-            raise ValueError(f"!{self.name}: scope <{self.scope}> is not in its usage line")
-
-    def usage_line(self) -> str:
-        parts = [f"!{self.name}", render(self.elements)]
-        parts += [o.usage() for o in self.options]
-        return " ".join(p for p in parts if p)
+__all__ = ["Command", "CommandRegistry"]
 
 
 class CommandRegistry:

@@ -3,12 +3,12 @@
 import html
 
 from bot.core.errors import NotFound
-from bot.engine.context import Context, Outcome
-from bot.engine.registry import Command, CommandRegistry
+from bot.engine.context import Commands, Context, Outcome
+from bot.engine.registry import Command
 from bot.state.policy import ADMIN, Policy
 
 
-def runnable(registry: CommandRegistry, policy: Policy, user_id: str) -> list[Command]:
+def runnable(registry: Commands, policy: Policy, user_id: str) -> list[Command]:
     return [
         c
         for c in registry

@@ -20,8 +20,8 @@ from bot.state.allowed_signers import AllowedSigners
 from bot.state.handled import Handled
 from bot.state.in_force import InForceRecord
 from bot.state.index import Index
-from bot.state.ledger import Ledger
 from bot.state.message import Message
+from bot.state.outbox import Outbox
 from bot.state.policy_edit import add_admin
 from bot.state.repo import Identity, StateRepo
 from bot.state.signing import SigningKey, SigningKeyError, public_blob
@@ -179,7 +179,7 @@ def open_engine(
     runtime: Runtime | None = None,
     on_commit: Callable[[str], None] = lambda _sha: None,
     clock: Callable[[], datetime] | None = None,
-    ledger: Ledger | None = None,
+    ledger: Outbox | None = None,
     identity: str | None = None,
     config: Config | None = None,  # None: no host config here (the console)
 ) -> Engine:
@@ -208,8 +208,8 @@ def open_engine(
     )
 
 
-def open_ledger(paths: HostPaths) -> Ledger:
-    return Ledger(Handled(paths.handled), paths.outbox)
+def open_ledger(paths: HostPaths) -> Outbox:
+    return Outbox(Handled(paths.handled), paths.outbox)
 
 
 def allowed_signers(paths: HostPaths, extra: Path | None = None) -> AllowedSigners:

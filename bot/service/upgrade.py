@@ -33,7 +33,7 @@ from bot.features.downloads import links as download_links
 from bot.features.runbooks import journal as runs_journal
 from bot.features.runbooks.record import RUNS_REF
 from bot.reconcile import journal as reconcile_journal
-from bot.state import handled, layout, ledger
+from bot.state import handled, layout, outbox_file
 from bot.state.allowed_signers import AllowedSigners
 from bot.state.handled import Handled
 from bot.state.in_force import InForceRecord, Remembered, contains, seed
@@ -67,7 +67,7 @@ JOURNALS = (
     JournalFile("matrix/journal.sqlite", matrix_journal.SCHEMA, matrix_journal.MatrixJournal),
     JournalFile("reconcile.sqlite", reconcile_journal.SCHEMA, reconcile_journal.RunJournal),
     JournalFile("webhooks.sqlite", deliveries.SCHEMA, deliveries.Deliveries),
-    JournalFile("outbox.sqlite", ledger.SCHEMA, ledger.open_outbox),
+    JournalFile("outbox.sqlite", outbox_file.SCHEMA, outbox_file.open_outbox),
     JournalFile("downloads.sqlite", download_links.SCHEMA, download_links.Ledger),
     JournalFile(runs_journal.FILE, runs_journal.SCHEMA, runs_journal.RunsJournal),
 )

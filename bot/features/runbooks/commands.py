@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Protocol, cast
 from bot.core.effects import Job, Request
 from bot.core.errors import Forbidden, InvalidRecord, NotFound, Refused
 from bot.core.ids import USER_ID
+from bot.engine.answers import answer_id
 from bot.engine.context import Context, Outcome
-from bot.engine.dispatch import answer_id
 from bot.engine.feature import RequestKind
 from bot.engine.grammar import Option
 from bot.engine.registry import Command

@@ -35,7 +35,7 @@ from bot.features.runbooks.record import record
 from bot.features.runbooks.redact import Redactor
 from bot.features.runbooks.runner import Launch, RunResult, TunnelLaunch
 from bot.features.runbooks.runner import run as run_program
-from bot.state.ledger import Ledger
+from bot.state.outbox import Outbox
 from bot.state.repo import StateRepo
 
 log = logging.getLogger("opsbot.runbooks")
@@ -60,7 +60,7 @@ class Executor:
     def __init__(
         self,
         repo: StateRepo,
-        ledger: Ledger,
+        ledger: Outbox,
         requests: Requests,
         hooks_dir: Path,
         state_dir: Path,

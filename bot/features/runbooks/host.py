@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.core.effects import Job
 from bot.features.runbooks.journal import QUEUED
-from bot.state.ledger import Ledger
+from bot.state.outbox import Outbox
 from bot.state.sqlite import connect
 
 EXECUTOR = "runbooks"
@@ -23,7 +23,7 @@ EXECUTOR = "runbooks"
 class RunbookHost:
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: Outbox,
         journal: Path,
         grants: Mapping[str, Collection[str]] | None = None,
     ) -> None:

@@ -38,7 +38,9 @@ from bot.core.logs import fact
 from bot.core.tasks import first as _first
 from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation, Reply, text_html
-from bot.state.ledger import Ledger, Owed, amended, edited
+from bot.state.outbox import Outbox
+from bot.state.outbox_answers import amended, edited
+from bot.state.outbox_file import Owed
 from bot.transport.matrix.content import (
     edit_content,
     notice,
@@ -179,7 +181,7 @@ class Deliverer:
         self,
         client: AsyncClient,
         engine: Engine,
-        ledger: Ledger,
+        ledger: Outbox,
         *,
         clock: Callable[[], float] = time.time,
         people: People | None = None,
@@ -290,7 +292,7 @@ class Deliverer:
             found_answer = self.ledger.answer_by_identity(effect.answer)
             return found_answer[1].room if found_answer else f"answer:{effect.answer}"
         if isinstance(effect, Job):
-            return f"job:{effect.executor}"  # never due here: `Ledger.due` leaves jobs out
+            return f"job:{effect.executor}"  # never due here: `Outbox.due` leaves jobs out
         if isinstance(effect, Upload):
             return effect.room
         return effect.link_in or f"key:{effect.key}"

@@ -43,7 +43,7 @@ STEPS: list[Step] = [
     ),
     # Features observe room messages (an incident's transcript): kept here until committed.
     # Transcript lines an earlier release kept become observed rows; the replies table gives way
-    # to the outbox (bot/state/ledger.py).
+    # to the outbox (bot/state/outbox.py).
     sql(
         """
         CREATE TABLE IF NOT EXISTS observed (

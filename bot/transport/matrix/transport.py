@@ -35,7 +35,8 @@ from nio.exceptions import SendRetryError
 from bot.core.errors import Forbidden, RateLimited
 from bot.core.logs import fact
 from bot.core.tasks import stopped_within, unless_stopped
-from bot.engine.dispatch import Engine, answer_id, answer_to
+from bot.engine.answers import answer_id, answer_to
+from bot.engine.dispatch import Engine
 from bot.engine.feature import Observer
 from bot.engine.types import Invocation, Reply
 from bot.transport.matrix.deliverer import ROOM_KEY, Fatal

@@ -1,5 +1,6 @@
-"""The host's ledger: which invocation made which commit (handled.sqlite, bot/state/handled.py),
-and the outbox of what is owed since (outbox.sqlite).
+"""The outbox: every effect opsbot owes (answers, notices, rooms, edits, jobs) until it is carried
+out, in outbox.sqlite (bot/state/outbox_file.py), and which invocation made which commit
+(handled.sqlite, bot/state/handled.py).
 
 Neither is derivable from Git, so both live in the state directory. The engine writes them once
 the commit's objects are durable and before the ref moves: the commit's effects (the reply,
@@ -16,63 +17,25 @@ commit message says is never read for it (a display name could forge a `Matrix-E
 Effects are delivered in id order per room by the deliverer (answers in a row a few at once),
 which records each one as sent (with the event id it became), retried, or failed for good (with
 the reason), and prunes what was sent after `RETENTION`. Until the bot's own sync shows an
-answer it sent, the ledger remembers it as on its way (`being_announced`), for the reconciler,
+answer it sent, the outbox remembers it as on its way (`being_announced`), for the reconciler,
 which acts on a command's commit once the room has its answer.
 """
 
-import dataclasses
 import functools
-import html
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.core.effects import Amend, Answer, Edit, Effect, dump, load
 from bot.state.handled import Handled
-from bot.state.schema import Step, sql, upgrade
+from bot.state.outbox_answers import Unheard, amended, edited
+from bot.state.outbox_file import Owed, insert, open_outbox, transaction
 from bot.state.sqlite import connect
 
-STEPS: list[Step] = [
-    sql(
-        """
-        CREATE TABLE IF NOT EXISTS outbox (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, identity TEXT UNIQUE NOT NULL,
-            commit_id TEXT, state TEXT NOT NULL, kind TEXT NOT NULL, effect TEXT NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL DEFAULT 0,
-            event_id TEXT, error TEXT, at REAL NOT NULL);
-        CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, id);
-        CREATE INDEX IF NOT EXISTS outbox_commit ON outbox(commit_id);
-        CREATE TABLE IF NOT EXISTS rooms (key TEXT PRIMARY KEY, room_id TEXT NOT NULL)
-        """
-    ),
-]
-SCHEMA = len(STEPS)
 RETENTION = 14 * 24 * 3600.0  # seconds a sent or failed effect is kept, for `opsbot` to show
-HEARD_WITHIN = 5.0  # seconds after which an answer sent counts as heard, seen in a sync or not
 NEXT_FEW = 4  # effects owed ahead of an answer that still leave it among the next to go
-
-
-@dataclass(frozen=True)
-class Owed:
-    """One effect in the outbox, due to be carried out."""
-
-    id: int
-    identity: str
-    effect: Effect
-    attempts: int
-    next_at: float  # not before: a retry waits for its backoff
-
-
-def open_outbox(path: Path) -> sqlite3.Connection:
-    """The outbox's file with its schema brought up to date (for `opsbot migrate`)."""
-    conn = connect(path, durable=True)
-    upgrade(conn, path, STEPS)
-    return conn
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -84,14 +47,14 @@ def _locked(method: F) -> F:
     of one must never land inside the other's transaction."""
 
     @functools.wraps(method)
-    def run(self: "Ledger", *args: Any, **kwargs: Any) -> Any:
+    def run(self: "Outbox", *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             return method(self, *args, **kwargs)
 
     return run  # type: ignore[return-value]
 
 
-class Ledger:
+class Outbox:
     def __init__(self, handled: Handled, outbox: Path) -> None:
         self._lock = threading.RLock()
         self.handled = handled
@@ -102,8 +65,7 @@ class Ledger:
         # What is owed (`prepare`, `enqueue`, `amend`) is durable before anything depends on it.
         self._quick = connect(self.path)
         self._in_flight: dict[int, str | None] = {}  # being sent now: id -> an answer's commit
-        # Answers sent and not yet back in the bot's own sync: event id -> (commit, when sent).
-        self._unheard: dict[str, tuple[str, float]] = {}
+        self._unheard = Unheard()
         self.on_ready: Callable[[], None] = lambda: None  # set by a deliverer, to be woken
 
     @_locked
@@ -127,13 +89,13 @@ class Ledger:
         it lands. Called before the ref moves; the effects first, so that a crash between the
         two leaves effects of a commit that never lands (dropped by `settle`), never a handled
         command whose effects are missing."""
-        with self._transaction():
+        with transaction(self._conn):
             # A row left by an attempt whose commit never landed is replaced by this one.
             self._conn.executemany(
                 "DELETE FROM outbox WHERE identity = ? AND state = 'prepared'",
                 [[identity] for identity, _ in effects],
             )
-            self._insert(effects, commit, "prepared")
+            insert(self._conn, effects, commit, "prepared")
         self.handled.record(invocation, commit, at)
 
     @_locked
@@ -172,15 +134,15 @@ class Ledger:
     def enqueue(self, effects: Iterable[tuple[str, Effect]], commit: str | None = None) -> None:
         """Effects due now (no commit to wait for). An identity already owed or sent is not
         owed twice: a redelivered event, a task run again after a restart."""
-        with self._transaction():
-            self._insert(list(effects), commit, "ready")
+        with transaction(self._conn):
+            insert(self._conn, list(effects), commit, "ready")
         self.on_ready()
 
     @_locked
     def amend(self, amend: Amend, identity: str) -> None:
         """`amend`'s text goes into the answer that announced its commit if that answer is not
         sent yet (one message instead of a message and its edit); else it is owed as an edit."""
-        with self._transaction():
+        with transaction(self._conn):
             row = self._conn.execute(
                 "SELECT id, effect FROM outbox WHERE commit_id = ? AND kind = 'Answer' "
                 "AND state IN ('prepared', 'ready') ORDER BY id LIMIT 1",
@@ -195,7 +157,7 @@ class Ledger:
                     "UPDATE outbox SET effect = ? WHERE id = ?", [dump(updated), row[0]]
                 )
             else:
-                self._insert([(identity, amend)], amend.commit, "ready")
+                insert(self._conn, [(identity, amend)], amend.commit, "ready")
         self.on_ready()
 
     @_locked
@@ -224,7 +186,7 @@ class Ledger:
         """`edit` replaces the text of the answer it names: in the answer itself while that is
         not sent yet (one message, no edit), else as an edit owed in place of any older edit of
         the same answer still waiting (only the newest text matters)."""
-        with self._transaction():
+        with transaction(self._conn):
             row = self._conn.execute(
                 "SELECT id, effect FROM outbox WHERE identity = ? AND kind = 'Answer' "
                 "AND state IN ('prepared', 'ready')",
@@ -244,7 +206,7 @@ class Ledger:
                     mine = isinstance(older, Edit) and older.answer == edit.answer
                     if mine and old_id not in self._in_flight:
                         self._conn.execute("DELETE FROM outbox WHERE id = ?", [old_id])
-                self._insert([(identity, edit)], None, "ready")
+                insert(self._conn, [(identity, edit)], None, "ready")
         self.on_ready()
 
     @_locked
@@ -275,8 +237,7 @@ class Ledger:
     def sent(self, owed: Owed, event_id: str | None) -> None:
         commit = self._in_flight.pop(owed.id, None)
         if commit is not None and event_id is not None:
-            self._unheard[event_id] = (commit, time.monotonic())
-            self._forget_heard()
+            self._unheard.sent(event_id, commit)
         self._quick.execute(
             "UPDATE outbox SET state = 'sent', event_id = ?, at = ? WHERE id = ?",
             [event_id, time.time(), owed.id],
@@ -330,8 +291,7 @@ class Ledger:
         of the work will be folded into it before it goes."""
         if not commits:
             return False
-        self._forget_heard()
-        if any(commit in commits for commit, _ in self._unheard.values()):
+        if self._unheard.announces(commits):
             return True
         marks = ", ".join("?" * len(commits))
         (first,) = self._conn.execute(
@@ -348,18 +308,10 @@ class Ledger:
         ).fetchone()
         return bool(ahead < NEXT_FEW)
 
-    def _forget_heard(self) -> None:
-        """Answers sent long enough ago count as heard, whether a sync showed them or not (the
-        bot may have left the room): what is remembered of them stays small."""
-        now = time.monotonic()
-        for event_id, (_, at) in list(self._unheard.items()):
-            if now - at > HEARD_WITHIN:
-                del self._unheard[event_id]
-
     @_locked
     def heard(self, event_id: str) -> None:
         """The bot's own sync returned `event_id`: the room's members have it too."""
-        self._unheard.pop(event_id, None)
+        self._unheard.heard(event_id)
 
     @_locked
     def waiting(self, identity_prefix: str) -> bool:
@@ -398,40 +350,3 @@ class Ledger:
     def room_of(self, key: str) -> str | None:
         row = self._conn.execute("SELECT room_id FROM rooms WHERE key = ?", [key]).fetchone()
         return row[0] if row else None
-
-    # internals
-
-    def _insert(
-        self, effects: Sequence[tuple[str, Effect]], commit: str | None, state: str
-    ) -> None:
-        now = time.time()
-        self._conn.executemany(
-            "INSERT OR IGNORE INTO outbox (identity, commit_id, state, kind, effect, at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                [identity, commit, state, type(effect).__name__, dump(effect), now]
-                for identity, effect in effects
-            ],
-        )
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
-
-
-def edited(answer: Answer, edit: Edit) -> Answer:
-    """The answer as `edit` has it now."""
-    return dataclasses.replace(answer, text=edit.text, html=edit.html, ok=edit.ok, error=edit.error)
-
-
-def amended(answer: Answer, news: str) -> Answer:
-    """The answer with later news appended: "deploy: web 1.2 to dev · deploying… · ok"."""
-    return dataclasses.replace(
-        answer, text=f"{answer.text} · {news}", html=f"{answer.html} · {html.escape(news)}"
-    )
