@@ -2,6 +2,7 @@
 migrate | backup | restore | keys"""
 
 import argparse
+import functools
 import shutil
 import sys
 from pathlib import Path
@@ -11,11 +12,11 @@ from bot import __version__
 from bot.config import DEFAULT_BOT_ID, Config, ConfigError, HostPaths
 from bot.config import load as load_config
 from bot.core import logs, shipped
-from bot.core.errors import OpsbotError
+from bot.core.errors import OpsbotError, Refused
 from bot.core.files import PUBLIC_FILE, make_dir, private_dir, write_file
 from bot.core.text import escaped, say
-from bot.features.runbooks.declaration import ungranted
-from bot.features.runbooks.record import RUNS_REF
+from bot.engine.feature import CliCommand
+from bot.features.catalog import cli_commands, host_checks, kept_refs
 from bot.service.assemble import bot_id_of, bot_identity, init_repo, open_engine
 from bot.state.allowed_signers import AllowedSigners
 from bot.state.in_force import InForceRecord
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
 
 # Commands that only read the repo commit nothing, so the committer they are given never shows.
 READER = bot_identity(DEFAULT_BOT_ID)
-
-
-class Refused(Exception):
-    """What a command cannot do, said in one line with what to do instead; exit status 2."""
 
 
 def _host_config(path: Path) -> Config | None:
@@ -104,9 +101,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             view = StateView(repo.snapshot())
             problems += [f"{repo_path}: {p.message}" for p in view.problems()]
             if config is not None:
-                held = config.runbooks
-                refused = ungranted(view, held.secrets, held.grants)
-                problems += [f"{repo_path}: {p.message}" for p in refused]
+                for check in host_checks():
+                    problems += [f"{repo_path}: {p}" for p in check(config, view)]
         except Exception as e:  # a repo that cannot even be opened is one more problem to list
             problems.append(f"{repo_path}: cannot open the state repo ({e})")
     if not args.config and not repo_path:
@@ -135,25 +131,14 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_metrics(args: argparse.Namespace) -> int:
-    from bot.engine.kinds import ArgError
-    from bot.features.metrics import command_line
-    from bot.features.metrics.commands import DEFAULT_WINDOW, window
-
+def feature_command(command: CliCommand, args: argparse.Namespace) -> int:
+    """A feature's subcommand, on the repo as the bot reads it."""
     paths = _existing(_paths(args))
-    try:
-        since = window(args.since) if args.since else DEFAULT_WINDOW
-    except ArgError as e:
-        raise Refused(f"--since {args.since!r} {e}") from None
     repo = _in_force_reader(paths)
-    index = Index(paths.index)
     try:
-        say(command_line.run(repo, index, args.scope, since, args.format))
-    except ValueError as e:
-        raise Refused(str(e)) from None
+        return command.run(repo, paths, args)
     finally:
-        index.close()
-    return 0
+        repo.close()
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -173,7 +158,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     repo = StateRepo(paths.repo, committer=READER, signer=None)
     bad = 0
     total = 0
-    tips = [repo.git.refs[ref] for ref in (MAIN, RUNS_REF) if ref in repo.git.refs]
+    tips = [repo.git.refs[ref] for ref in (MAIN, *kept_refs()) if ref in repo.git.refs]
     for entry in repo.git.get_walker(include=tips):
         total += 1
         if not signers.verifies(entry.commit):
@@ -392,28 +377,11 @@ def parser() -> argparse.ArgumentParser:
     repo_args(p)
     p.set_defaults(func=cmd_reindex)
 
-    p = sub.add_parser(
-        "metrics", help="deploy frequency, lead time, change failure rate, time to restore"
-    )
-    repo_args(p)
-    p.add_argument("scope", nargs="?", help="an environment or an app (default: all of them)")
-    p.add_argument("--since", metavar="30d|90d|...", help="how far back to look (default 90d)")
-    form = p.add_mutually_exclusive_group()
-    form.add_argument(
-        "--json",
-        dest="format",
-        action="store_const",
-        const="json",
-        help="JSON, with the weekly series",
-    )
-    form.add_argument(
-        "--csv",
-        dest="format",
-        action="store_const",
-        const="csv",
-        help="CSV: figure, n, value, unit, level",
-    )
-    p.set_defaults(func=cmd_metrics, format="table")
+    for command in cli_commands():
+        p = sub.add_parser(command.name, help=command.help)
+        repo_args(p)
+        command.add_arguments(p)
+        p.set_defaults(func=functools.partial(feature_command, command))
 
     p = sub.add_parser(
         "verify",
@@ -478,7 +446,9 @@ def _host(args: argparse.Namespace, command: str) -> "upgrade.Host | None":
         config = _host_config(args.config)
         if config is None:
             return None
-        return upgrade.Host(config.paths, config.bot_id, config.signing_key, config.extra_signers)
+        return upgrade.Host(
+            config.paths, config.bot_id, config.signing_key, config.extra_signers, refs=kept_refs()
+        )
     if getattr(args, "repo", None) is None:
         say(f"opsbot {command}: give --config, or --repo (and --state-dir)", sys.stderr)
         return None
@@ -486,7 +456,9 @@ def _host(args: argparse.Namespace, command: str) -> "upgrade.Host | None":
     if not (paths.repo / "HEAD").exists():
         say(f"opsbot {command}: {paths.repo} is not a state repo", sys.stderr)
         return None
-    return upgrade.Host(paths, bot_id_of(paths.repo), args.key or paths.signing_key)
+    return upgrade.Host(
+        paths, bot_id_of(paths.repo), args.key or paths.signing_key, refs=kept_refs()
+    )
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """What metrics contribute."""
 
 from bot.engine.feature import Feature
-from bot.features.metrics import commands, prometheus, versions
+from bot.features.metrics import command_line, commands, prometheus, versions
 
 FEATURE = Feature(
     "metrics",
@@ -10,4 +10,5 @@ FEATURE = Feature(
     pages=prometheus.PAGES,
     readers=(versions.read_payload,),
     tasks=commands.TASKS,
+    cli=(command_line.COMMAND,),
 )
