@@ -21,7 +21,6 @@ FLOORS: dict[str, int] = {
     "transport": 4,
     "service": 5,
     "cli": 6,
-    "docs": 7,
 }
 """The floor of each folder (or top-level module) of bot/."""
 

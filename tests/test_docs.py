@@ -2,8 +2,9 @@
 
 import pytest
 
-from bot import cli, config
-from bot.docs import README, command_table, with_table
+from bot import config
+from bot.cli.docs import README, command_table, with_table
+from bot.cli.program import parser
 from bot.features.catalog import default_registry
 from conftest import Bot
 
@@ -12,12 +13,12 @@ REGISTRY = default_registry()
 
 def test_readme_command_table_is_generated_from_the_declarations() -> None:
     text = README.read_text()
-    assert with_table(text, command_table(REGISTRY)) == text, "run: python -m bot.docs"
+    assert with_table(text, command_table(REGISTRY)) == text, "run: python -m bot.cli.docs"
 
 
 def test_every_cli_subcommand_is_in_the_readme() -> None:
     text = README.read_text()
-    subcommands = cli.parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    subcommands = parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     for name in subcommands:
         assert f"`opsbot {name}" in text, f"opsbot {name} is not documented in README.md"
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.features.catalog import kept_refs
 from bot.features.runbooks.record import RUNS_REF, record
 from bot.service.mirror import Mirrors, shown
 from bot.state.notes import NOTES, add_note
@@ -211,7 +212,9 @@ async def test_no_remotes_is_nothing_to_do(bot: Bot) -> None:
 
 async def test_the_runs_ref_reaches_a_mirror_and_a_clone_of_it(bot: Bot, tmp_path: Path) -> None:
     backup = bare(tmp_path / "backup.git")
-    mirrors = Mirrors(bot.engine.repo, [str(backup)], Announcements().announce, poll=0.1)
+    mirrors = Mirrors(
+        bot.engine.repo, [str(backup)], Announcements().announce, refs=kept_refs(), poll=0.1
+    )
     job = {
         "id": "3f9a2c1b",
         "runbook": "disk",

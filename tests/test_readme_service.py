@@ -1,6 +1,6 @@
 """The README's "Run it as a service", followed literally in a fresh directory standing in for
 the host's root: every step short of systemd itself. The steps are written once (cli.py), copied
-into the README by `python -m bot.docs`, and printed by `opsbot install-service`."""
+into the README by `python -m bot.cli.docs`, and printed by `opsbot install-service`."""
 
 import os
 import shlex
@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.cli import next_steps
-from bot.docs import README, STEPS_END, STEPS_START, with_service_steps
+from bot.cli.docs import README, STEPS_END, STEPS_START, with_service_steps
+from bot.cli.service import next_steps
 from conftest import git
 
 PASSWORD = "correct horse battery staple\n"
@@ -77,7 +77,7 @@ def follow(command: str, root: Path) -> subprocess.CompletedProcess[str] | None:
 
 def test_the_readme_has_the_steps_install_service_prints() -> None:
     text = README.read_text()
-    assert with_service_steps(text) == text, "run: python -m bot.docs"
+    assert with_service_steps(text) == text, "run: python -m bot.cli.docs"
     after_install_service = next_steps().split("next, as root:\n", 1)[1]
     assert after_install_service in text
 

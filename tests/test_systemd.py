@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import hidden_from_the_service
+from bot.cli.service import hidden_from_the_service
 from bot.config import load as load_config
 from bot.service import run as service
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import cli
+from bot.features.catalog import kept_refs
 from bot.features.runbooks.journal import SCHEMA as RUNS_SCHEMA
 from bot.features.runbooks.journal import RunsJournal
 from bot.service import upgrade
@@ -25,7 +26,7 @@ from conftest import ALICE, Bot, git
 
 
 def host(bot: Bot) -> upgrade.Host:
-    return upgrade.Host(bot.paths, "@opsbot:localhost", bot.paths.signing_key)
+    return upgrade.Host(bot.paths, "@opsbot:localhost", bot.paths.signing_key, refs=kept_refs())
 
 
 def as_layout_1(bot: Bot) -> None:

@@ -12,28 +12,37 @@ imported. A feature contributes
 - pages: HTTP GET endpoints on the listener (a download, Prometheus' scrape): the page decides
   who may read it, and answers with text or a file the listener streams (with HTTP Range);
 - observers: of room messages that are not commands (an incident's transcript);
-- tasks: run at start and then every `every` seconds (rooms owed to incidents).
+- tasks: run at start and then every `every` seconds (rooms owed to incidents);
+- refs: the refs it keeps beside main in the state repo (the runs ref), which the mirrors push,
+  a backup remembers and `opsbot verify` checks, as they do main;
+- host checks: what `opsbot check` finds wrong between the host config and the repo;
+- CLI subcommands: `opsbot <name>` on a state repo (`opsbot metrics`).
 
 Features send nothing themselves: everything they want done is an effect in an outcome, which
 the engine writes to the outbox. Transports know this module and `bot/core/effects.py`, and
 never a feature.
 """
 
+import argparse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from dulwich.refs import Ref
+
 from bot.core.effects import Effect, Request
 from bot.engine.context import Context, Outcome
 from bot.engine.registry import Command
 from bot.engine.types import Reply
+from bot.state.index import Index
 from bot.state.index_tables import IndexTable
+from bot.state.repo import StateRepo
 from bot.state.view import Check, StateView
 
 if TYPE_CHECKING:
-    from bot.config import Config
+    from bot.config import Config, HostPaths
     from bot.state.outbox import Outbox
 
 R = TypeVar("R", bound=Request)
@@ -212,6 +221,26 @@ class Task:
     every: float | None = None
 
 
+HostCheck = Callable[["Config", StateView], list[str]]
+"""What `opsbot check --config` finds wrong in the repo given the host config (a secret a
+runbook asks for that the host config does not grant it): one message each."""
+
+
+@dataclass(frozen=True)
+class CliCommand:
+    """`opsbot <name>`, a subcommand on a state repo. The command line gives it `--repo` and
+    `--state-dir` beside the options `add_arguments` adds, refuses a path that is no state repo,
+    and hands `run` the repo as the bot reads it (what is in force), its host paths, its index
+    (opened with every feature's tables) and the parsed arguments. `run` prints what it has to
+    say and answers the exit status; a `Refused` it raises is said on stderr after
+    `opsbot <name>: `, with status 2."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[StateRepo, "HostPaths", Index, argparse.Namespace], int]
+
+
 @dataclass(frozen=True)
 class HostParts:
     """What a feature's `host_view` is made from: the outbox (the jobs owed to its worker), the
@@ -240,3 +269,6 @@ class Feature:
     `ctx.host[name]` (the runs asked for and not ended); made once, when the engine is."""
     index: tuple[IndexTable, ...] = ()
     """Tables this feature keeps in the index, derived from main (bot/state/index_tables.py)."""
+    refs: tuple[Ref, ...] = ()
+    host_checks: tuple[HostCheck, ...] = ()
+    cli: tuple[CliCommand, ...] = ()

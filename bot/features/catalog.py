@@ -1,10 +1,13 @@
 """Every feature opsbot has, collected: the assembly builds the engine, the transports' routes,
-observers and tasks from this list, and nothing registers itself by being imported."""
+observers and tasks from this list, the command line its subcommands and checks, and nothing
+registers itself by being imported."""
 
 from collections.abc import Sequence
 from typing import Any
 
-from bot.engine.feature import Feature, HostParts, RequestKind
+from dulwich.refs import Ref
+
+from bot.engine.feature import CliCommand, Feature, HostCheck, HostParts, RequestKind
 from bot.engine.registry import CommandRegistry
 from bot.features import help
 from bot.features.access.feature import FEATURE as ACCESS
@@ -49,3 +52,16 @@ def index_tables(features: Sequence[Feature] = FEATURES) -> tuple[IndexTable, ..
 
 def host_views(parts: HostParts, features: Sequence[Feature] = FEATURES) -> dict[str, object]:
     return {f.name: f.host_view(parts) for f in features if f.host_view is not None}
+
+
+def kept_refs(features: Sequence[Feature] = FEATURES) -> tuple[Ref, ...]:
+    """The refs features keep beside main (the runs ref)."""
+    return tuple(ref for feature in features for ref in feature.refs)
+
+
+def host_checks(features: Sequence[Feature] = FEATURES) -> list[HostCheck]:
+    return [check for feature in features for check in feature.host_checks]
+
+
+def cli_commands(features: Sequence[Feature] = FEATURES) -> list[CliCommand]:
+    return [command for feature in features for command in feature.cli]

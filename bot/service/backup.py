@@ -44,7 +44,6 @@ from bot.core.errors import OpsbotError
 from bot.core.files import PRIVATE_FILE, PUBLIC_FILE, private_dir, write_file
 from bot.core.text import clean, clip
 from bot.features.runbooks import journal as runs_journal
-from bot.features.runbooks.record import RUNS_REF
 from bot.service.backup_paths import (
     SKIPPED_SUFFIXES,
     UnsafePath,
@@ -137,7 +136,7 @@ def backup(host: Host, to: Path, *, with_index: bool = True) -> Manifest:
         for source in _state_files(host, with_index):
             name = f"{STATE}/{source.relative_to(state_dir).as_posix()}"
             entries.append(_copy(source, to / name, name, STATE))
-        runs = repo.tip(RUNS_REF) or ""  # after the runs journal is copied
+        runs = _kept_tip(repo, host)  # after the runs journal is copied
     finally:
         repo.close()
     if host.key_file.exists() and not host.key_file.is_relative_to(state_dir):
@@ -190,7 +189,7 @@ def _restore(
     if manifest.runs and not _has(repo, manifest.runs) and not force:
         raise BackupError(
             f"{host.paths.repo} lacks the runs' commit {manifest.runs[:12]} of the backup "
-            f"({RUNS_REF.decode()}): clone from an up-to-date mirror, one that pushes the runs "
+            f"({_kept_name(host)}): clone from an up-to-date mirror, one that pushes the runs "
             "too (or --force: the runs it lacks are recorded again from the journal)"
         )
     files = _checked(host, source, manifest)  # every path and file, before anything is written
@@ -223,7 +222,7 @@ def _restore(
         lines.append(f"remembered {caught_up} command(s) committed after the backup as done")
     if rerecorded:
         lines.append(
-            f"{rerecorded} run(s) the clone's {RUNS_REF.decode()} lacks will be recorded again "
+            f"{rerecorded} run(s) the clone's {_kept_name(host)} lacks will be recorded again "
             "when the bot starts"
         )
     return lines
@@ -302,6 +301,17 @@ def _identity(repo: StateRepo) -> tuple[str, dict[str, str], str]:
         if not commit.parents:
             return main, repo.refs_under(PROPOSALS), sha.decode()
         sha = commit.parents[0]
+
+
+def _kept_tip(repo: StateRepo, host: Host) -> str:
+    """The tip of the ref the features keep beside main (the runs ref), "" while there is
+    none. Format 1 of the manifest has room for one such ref, as `runs`."""
+    assert len(host.refs) <= 1, "a second ref beside main needs a new manifest format"
+    return next((tip for ref in host.refs if (tip := repo.tip(ref))), "")
+
+
+def _kept_name(host: Host) -> str:
+    return " ".join(ref.decode() for ref in host.refs)
 
 
 def _has(repo: StateRepo, sha: str) -> bool:

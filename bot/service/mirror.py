@@ -1,8 +1,8 @@
 """Mirrors: copies of the state repo elsewhere (`[mirrors] remotes` in the host config).
 
-After each commit, `main`, the notes ref (`refs/notes/opsbot`), the runs ref
-(`refs/opsbot/runs`, the record of every runbook run) and the proposal branches
-(`proposals/<n>`) are pushed to every remote,
+After each commit, `main`, the notes ref (`refs/notes/opsbot`), the refs features keep beside
+main (the runs ref, `refs/opsbot/runs`, the record of every runbook run) and the proposal
+branches (`proposals/<n>`) are pushed to every remote,
 in the background: a slow or unreachable mirror never holds up a command. Each remote has its
 own task, so one failing remote does not delay the others. A failed push is retried with
 exponential backoff (new commits do not shorten the wait); a remote that keeps failing is
@@ -32,7 +32,6 @@ from dulwich.repo import Repo
 
 from bot.core.logs import fact
 from bot.core.tasks import first, stopped_within
-from bot.features.runbooks.record import RUNS_REF
 from bot.state.notes import NOTES
 from bot.state.repo import MAIN, PROPOSALS, StateRepo
 
@@ -40,7 +39,7 @@ log = logging.getLogger("opsbot.mirror")
 
 Announce = Callable[[str], Awaitable[None]]
 Tips = dict[bytes, bytes]  # ref -> commit
-REFS = (MAIN, NOTES, RUNS_REF)
+REFS = (MAIN, NOTES)  # and those the features keep (`refs`)
 POLL = 30.0
 BACKOFF_FIRST = 2.0
 BACKOFF_CAP = 600.0
@@ -51,11 +50,12 @@ class MirrorFailed(Exception):
     pass
 
 
-def local_tips(repo: Path) -> Tips:
-    """The refs a mirror gets, as they are now (a Repo of its own: this runs in a thread)."""
+def local_tips(repo: Path, refs: Sequence[Ref] = ()) -> Tips:
+    """The refs a mirror gets (`refs` beside main and the notes), as they are now (a Repo of its
+    own: this runs in a thread)."""
     with contextlib.closing(Repo(str(repo))) as git:
         found = {}
-        for ref in REFS:
+        for ref in (*REFS, *refs):
             with contextlib.suppress(KeyError):
                 found[bytes(ref)] = bytes(git.refs[ref])
         # Proposal branches too: they only ever grow (never deleted, never rewritten), and a
@@ -116,6 +116,7 @@ class Mirrors:
         remotes: Sequence[str],
         announce: Announce,
         *,
+        refs: Sequence[Ref] = (),
         poll: float = POLL,
         backoff_first: float = BACKOFF_FIRST,
         backoff_cap: float = BACKOFF_CAP,
@@ -123,6 +124,7 @@ class Mirrors:
     ) -> None:
         self.repo = repo.path if isinstance(repo, StateRepo) else Path(repo)
         self.announce = announce
+        self.refs = tuple(refs)
         self.poll = poll
         self.backoff_first = backoff_first
         self.backoff_cap = backoff_cap
@@ -173,7 +175,7 @@ class Mirrors:
                     return
             mirror.wake.clear()
             try:
-                tips = await asyncio.to_thread(local_tips, self.repo)
+                tips = await asyncio.to_thread(local_tips, self.repo, self.refs)
                 if tips and (tips != mirror.pushed or mirror.failures):
                     await self._push(mirror, tips)
             except Exception:  # a bug here must not end mirroring for good

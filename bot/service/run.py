@@ -31,7 +31,7 @@ from bot.core.tasks import stopped_within, unless_stopped
 from bot.engine.dispatch import Engine
 from bot.engine.feature import Task
 from bot.engine.services import Services
-from bot.features.catalog import FEATURES, checks, index_tables
+from bot.features.catalog import FEATURES, checks, index_tables, kept_refs
 from bot.features.downloads.host import Downloads
 from bot.features.runbooks.executor import Executor
 from bot.reconcile.reconciler import Reconciler
@@ -198,7 +198,7 @@ async def _serve(
         index_tables=index_tables(),
     )
     stack.callback(reconciler.close)
-    mirrors = Mirrors(repo, config.mirrors, announce)
+    mirrors = Mirrors(repo, config.mirrors, announce, refs=kept_refs())
 
     def committed(sha: str) -> None:
         reconciler.trigger(sha)
@@ -386,7 +386,9 @@ async def _migrate(config: Config) -> int | None:
     """Runs the migrations an upgrade brought, before anything else opens the state. An exit
     code when the bot must not start: 2 for what a restart would not mend (data of a newer
     release, another bot's state dir), 1 for a repo it cannot read."""
-    host = upgrade.Host(config.paths, config.bot_id, config.signing_key, config.extra_signers)
+    host = upgrade.Host(
+        config.paths, config.bot_id, config.signing_key, config.extra_signers, refs=kept_refs()
+    )
     try:
         report = await asyncio.to_thread(upgrade.migrate, host, repo_may_wait=True)
     except OpsbotError as e:

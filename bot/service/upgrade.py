@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Protocol
 
 from dulwich.objects import Commit, ObjectID
+from dulwich.refs import Ref
 
 from bot.config import HostPaths
 from bot.core.errors import OpsbotError
 from bot.features.downloads import links as download_links
 from bot.features.runbooks import journal as runs_journal
-from bot.features.runbooks.record import RUNS_REF
 from bot.reconcile import journal as reconcile_journal
 from bot.state import handled, layout, outbox_file
 from bot.state.allowed_signers import AllowedSigners
@@ -87,12 +87,15 @@ class Report:
 
 @dataclass(frozen=True)
 class Host:
-    """What a migration touches, and the bot's key to sign the repo's migration commits."""
+    """What a migration touches, and the bot's key to sign the repo's migration commits.
+    `refs`: those the features keep beside main (the runs ref), whose commits the bot signed
+    and which are not main's."""
 
     paths: HostPaths
     bot_id: str
     key_file: Path
     extra_signers: Path | None = None
+    refs: tuple[Ref, ...] = field(kw_only=True)
 
     def signers(self) -> AllowedSigners:
         extra = [self.extra_signers] if self.extra_signers else []
@@ -206,7 +209,8 @@ def remember_own_tip(host: Host, repo: StateRepo) -> list[str]:
     # key the bot has had (the host config's file, a team's keys, is not read here).
     own = {public_blob(SigningKey.load(host.key_file).public_line())}
     own |= AllowedSigners.read(host.paths.allowed_signers).keys
-    tip = seed(repo.get, repo.head(), own - {None}, _elsewhere(repo))  # type: ignore[arg-type]
+    elsewhere = _elsewhere(repo, host.refs)
+    tip = seed(repo.get, repo.head(), own - {None}, elsewhere)  # type: ignore[arg-type]
     if tip is None or (remembered is not None and remembered.tip == tip):
         return []
     went_elsewhere = (
@@ -220,9 +224,9 @@ def remember_own_tip(host: Host, repo: StateRepo) -> list[str]:
     return [f"state repo: the tip in force is {tip[:7]}, the bot's last commit on main"]
 
 
-def _elsewhere(repo: StateRepo) -> set[str]:
+def _elsewhere(repo: StateRepo, refs: Iterable[Ref]) -> set[str]:
     """The commits the bot signed that are not main's: those of each proposal branch (back to
-    the commit it started from) and of the runs ref."""
+    the commit it started from) and of the refs features keep beside main (`refs`)."""
     found: set[str] = set()
     for name, tip in repo.refs_under(PROPOSALS).items():
         record = repo.snapshot(tip).text(f"proposals/{name}.toml") or ""
@@ -235,10 +239,11 @@ def _elsewhere(repo: StateRepo) -> set[str]:
             found.add(sha.decode())
             parents = repo.get(sha).parents  # type: ignore[attr-defined]
             sha = parents[0] if parents else None
-    runs = repo.tip(RUNS_REF)
-    if runs is not None:
-        for entry in repo.git.get_walker(include=[ObjectID(runs.encode())]):
-            found.add(entry.commit.id.decode())
+    for ref in refs:
+        beside = repo.tip(ref)
+        if beside is not None:
+            for entry in repo.git.get_walker(include=[ObjectID(beside.encode())]):
+                found.add(entry.commit.id.decode())
     return found
 
 

@@ -1,7 +1,7 @@
 """What metrics contribute."""
 
 from bot.engine.feature import Feature
-from bot.features.metrics import commands, index, prometheus, versions
+from bot.features.metrics import command_line, commands, index, prometheus, versions
 
 FEATURE = Feature(
     "metrics",
@@ -11,4 +11,5 @@ FEATURE = Feature(
     readers=(versions.read_payload,),
     tasks=commands.TASKS,
     index=index.TABLES,
+    cli=(command_line.COMMAND,),
 )

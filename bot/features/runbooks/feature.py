@@ -1,9 +1,12 @@
 """What runbooks contribute."""
 
+from bot.config import Config
 from bot.engine.feature import Feature, HostParts
 from bot.features.runbooks import commands, declaration
 from bot.features.runbooks import journal as runs_journal
 from bot.features.runbooks.host import RunbookHost
+from bot.features.runbooks.record import RUNS_REF
+from bot.state.view import StateView
 
 
 def host_view(parts: HostParts) -> RunbookHost:
@@ -12,10 +15,18 @@ def host_view(parts: HostParts) -> RunbookHost:
     return RunbookHost(parts.outbox, parts.state_dir / runs_journal.FILE, grants)
 
 
+def ungranted_secrets(config: Config, view: StateView) -> list[str]:
+    """Each host secret a runbook asks for that the host config does not grant it."""
+    held = config.runbooks
+    return [p.message for p in declaration.ungranted(view, held.secrets, held.grants)]
+
+
 FEATURE = Feature(
     "runbooks",
     commands=commands.COMMANDS,
     requests=commands.REQUESTS,
     checks=(declaration.problems,),
     host_view=host_view,
+    refs=(RUNS_REF,),
+    host_checks=(ungranted_secrets,),
 )

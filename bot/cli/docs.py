@@ -1,17 +1,17 @@
 """Documentation generated from the code, so the README cannot drift from it.
 
-`python -m bot.docs` rewrites the command table and the service steps in README.md;
+`python -m bot.cli.docs` rewrites the command table and the service steps in README.md;
 tests/test_docs.py and tests/test_readme_service.py fail when the README is stale.
 """
 
 import sys
 from pathlib import Path
 
-from bot.cli import SERVICE_STEPS
+from bot.cli.service import SERVICE_STEPS
 from bot.engine.registry import CommandRegistry
 from bot.features.catalog import default_registry
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- commands:start -->", "<!-- commands:end -->"
 STEPS_START, STEPS_END = "<!-- service-steps:start -->", "<!-- service-steps:end -->"
 

@@ -1,0 +1,76 @@
+"""`opsbot check`: every problem of a host config and a state repo, the features' own checks
+included; with `--live`, the host as the service will meet it."""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.cli.host import READER, host_config
+from bot.config import ConfigError
+from bot.config import load as load_config
+from bot.core.text import escaped, say
+from bot.features.catalog import checks, host_checks
+from bot.state.repo import StateRepo
+from bot.state.view import StateView
+
+if TYPE_CHECKING:
+    from bot.cli.host import Subcommands
+
+
+def add_check(sub: "Subcommands") -> None:
+    p = sub.add_parser(
+        "check", help="validate a host config and a state repo, listing every problem"
+    )
+    p.add_argument("--config", type=Path, help="host config (TOML)")
+    p.add_argument("--repo", type=Path, help="state repo (default: the one the config names)")
+    p.add_argument("--live", action="store_true", help="log in, reach the mirrors, check modes")
+    p.set_defaults(func=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    if args.live:
+        return _check_live(args)
+    problems: list[str] = []
+    repo_path = args.repo
+    config = None
+    if args.config:
+        try:
+            config = load_config(args.config)
+            repo_path = repo_path or config.paths.repo
+        except ConfigError as e:
+            problems += e.message.splitlines()
+    if repo_path:
+        try:
+            repo = StateRepo(repo_path, committer=READER, signer=None)
+            view = StateView(repo.snapshot(), checks())
+            problems += [f"{repo_path}: {p.message}" for p in view.problems()]
+            if config is not None:
+                for check in host_checks():
+                    problems += [f"{repo_path}: {problem}" for problem in check(config, view)]
+        except Exception as e:  # a repo that cannot even be opened is one more problem to list
+            problems.append(f"{repo_path}: cannot open the state repo ({e})")
+    if not args.config and not repo_path:
+        say("opsbot check: give --config and/or --repo", sys.stderr)
+        return 2
+    for problem in problems:
+        say(escaped(problem))  # one line each: a pushed file's name or content is in it
+    if not problems:
+        say("ok")
+    return 1 if problems else 0
+
+
+def _check_live(args: argparse.Namespace) -> int:
+    """One line per check, `ok|warn|fail <check>: <what> [- what to fix]`; 1 if any failed."""
+    from bot.service import health
+
+    if not args.config:
+        say("opsbot check --live: give --config", sys.stderr)
+        return 2
+    config = host_config(args.config)
+    if config is None:
+        return 2
+    findings = health.live(config)
+    for finding in findings:
+        say(finding.line())
+    return 1 if any(f.level == "fail" for f in findings) else 0
