@@ -8,14 +8,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import __version__
-from bot.config import DEFAULT_BOT_ID, Config, ConfigError, HostPaths
-from bot.config import load as load_config
+from bot.config.host import DEFAULT_BOT_ID, Config, load
+from bot.config.paths import HostPaths
+from bot.config.problems import ConfigError
 from bot.core import logs, shipped
 from bot.core.errors import OpsbotError
 from bot.core.files import PUBLIC_FILE, make_dir, private_dir, write_file
 from bot.core.text import escaped, say
+from bot.features.catalog import sections
 from bot.features.runbooks.declaration import ungranted
 from bot.features.runbooks.record import RUNS_REF
+from bot.features.runbooks.settings import RUNBOOKS
 from bot.service.assemble import bot_id_of, bot_identity, init_repo, open_engine
 from bot.state.allowed_signers import AllowedSigners
 from bot.state.in_force import InForceRecord
@@ -34,6 +37,11 @@ READER = bot_identity(DEFAULT_BOT_ID)
 
 class Refused(Exception):
     """What a command cannot do, said in one line with what to do instead; exit status 2."""
+
+
+def load_config(path: Path) -> Config:
+    """The host config at `path`, with every feature's section (the catalog lists them)."""
+    return load(path, sections())
 
 
 def _host_config(path: Path) -> Config | None:
@@ -104,7 +112,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             view = StateView(repo.snapshot())
             problems += [f"{repo_path}: {p.message}" for p in view.problems()]
             if config is not None:
-                held = config.runbooks
+                held = config.section(RUNBOOKS)
                 refused = ungranted(view, held.secrets, held.grants)
                 problems += [f"{repo_path}: {p.message}" for p in refused]
         except Exception as e:  # a repo that cannot even be opened is one more problem to list

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import hidden_from_the_service
-from bot.config import load as load_config
+from bot.cli import hidden_from_the_service, load_config
 from bot.service import run as service
 
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"

@@ -1,33 +1,28 @@
-"""The host config file: what it holds (`Config`) and how it is read (`load`), each section by
-its own module."""
+"""The host config file: what it holds (`Config`) and how it is read (`load`).
+
+The core's sections are read here, each by its own module; a feature's section is read by the
+`ConfigSection` the feature declares, handed to `load` by whoever calls it (the catalog lists
+them), since the config knows no feature.
+"""
 
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
-from bot.config.feature_sections import (
-    ALERTS_KEYS,
-    DOWNLOADS_KEYS,
-    METRICS_KEYS,
-    RUNBOOKS_KEYS,
-    AlertsConfig,
-    DownloadsConfig,
-    MetricsConfig,
-    RunbooksConfig,
-    parse_alerts,
-    parse_downloads,
-    parse_metrics,
-    parse_runbooks,
-)
 from bot.config.http import HTTP_KEYS, HttpConfig, parse_http
 from bot.config.matrix import MATRIX_KEYS, MatrixConfig, parse_matrix
 from bot.config.mirrors import MIRRORS_KEYS, parse_mirrors
 from bot.config.paths import HostPaths
 from bot.config.problems import ConfigError, Problems
 from bot.config.reconcile import RECONCILE_KEYS, ReconcileConfig, parse_reconcile
+from bot.config.section import ConfigSection
 from bot.config.webhooks import WEBHOOK_KEYS, WEBHOOKS, WebhookConfig, parse_webhooks
 
 DEFAULT_BOT_ID = "@opsbot:localhost"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,31 +38,37 @@ class Config:
     reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
     http: HttpConfig | None = None  # None: no listener
     webhooks: tuple[WebhookConfig, ...] = ()
-    alerts: AlertsConfig | None = None  # None: no /alertmanager route
     mirrors: tuple[str, ...] = ()  # where main, the notes and the runs are pushed
-    runbooks: RunbooksConfig = field(default_factory=RunbooksConfig)
-    metrics: MetricsConfig | None = None  # None: no /metrics page
-    downloads: DownloadsConfig = field(default_factory=DownloadsConfig)
+    # The features' sections the file has, by name, as their `parse` read them.
+    sections: Mapping[str, Any] = field(default_factory=dict)
+
+    def section(self, section: ConfigSection[T]) -> T:
+        """A feature's section as the file has it, or its default when the file has none."""
+        if section.name not in self.sections:
+            return section.default
+        found: T = self.sections[section.name]
+        return found
 
 
-KNOWN: dict[str, frozenset[str]] = {
+_CORE: dict[str, frozenset[str]] = {
     "matrix": MATRIX_KEYS,
     "paths": frozenset({"state_dir", "repo", "hooks_dir"}),
     "signing": frozenset({"key_file", "allowed_signers_file"}),
     "reconcile": RECONCILE_KEYS,
     "http": HTTP_KEYS,
     f"{WEBHOOKS}.<source>": WEBHOOK_KEYS,
-    "alerts": ALERTS_KEYS,
     "mirrors": MIRRORS_KEYS,
-    "runbooks": RUNBOOKS_KEYS,
-    "metrics": METRICS_KEYS,
-    "downloads": DOWNLOADS_KEYS,
 }
-"""Every section the file may have, with its keys."""
 
 
-def load(path: Path) -> Config:
-    """Reads the host config; raises ConfigError listing every problem."""
+def known_keys(sections: Sequence[ConfigSection[Any]]) -> dict[str, frozenset[str]]:
+    """Every section the file may have (the core's, then the features'), with its keys."""
+    return {**_CORE, **{section.name: section.keys for section in sections}}
+
+
+def load(path: Path, sections: Sequence[ConfigSection[Any]]) -> Config:
+    """Reads the host config, with the features' `sections`; raises ConfigError listing every
+    problem."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -80,17 +81,18 @@ def load(path: Path) -> Config:
 
     problems = Problems(path, text, data)
     problem, get = problems.problem, problems.get
+    known = known_keys(sections)
     for name, value in data.items():
         if name == WEBHOOKS:
             continue  # a table of tables, checked by parse_webhooks
-        if name not in KNOWN:
-            problem(name, None, f"unknown section (known: {', '.join(KNOWN)})")
+        if name not in known:
+            problem(name, None, f"unknown section (known: {', '.join(known)})")
         elif not isinstance(value, dict):
             problem(name, None, "must be a table")
         else:
             for key in value:
-                if key not in KNOWN[name]:
-                    problem(name, key, f"unknown key (known: {', '.join(sorted(KNOWN[name]))})")
+                if key not in known[name]:
+                    problem(name, key, f"unknown key (known: {', '.join(sorted(known[name]))})")
 
     repo = get("paths", "repo", required=True)
     state_dir = get("paths", "state_dir", required=True)
@@ -100,15 +102,16 @@ def load(path: Path) -> Config:
     reconcile = parse_reconcile(data, problem, get)
     http = parse_http(data, problem, get)
     webhooks = parse_webhooks(data, problem)
-    alerts = parse_alerts(data, problem, get, http)
-    if http is None:  # both are routes of the HTTP listener
-        listeners = [f"{WEBHOOKS}.{w.source}" for w in webhooks]
-        for section in ["alerts", *listeners] if "alerts" in data else listeners:
-            problem(section, None, "needs an [http] section to listen on")
+    # After the listener's: a feature's section may be served on it (its parse says if so).
+    features = {
+        section.name: section.parse(data[section.name], problem, get, http)
+        for section in sections
+        if isinstance(data.get(section.name), dict)
+    }
+    if http is None:  # each is a route of the HTTP listener
+        for hook in webhooks:
+            problem(f"{WEBHOOKS}.{hook.source}", None, "needs an [http] section to listen on")
     mirrors = parse_mirrors(data, problem)
-    runbooks = parse_runbooks(data, problem)
-    metrics = parse_metrics(data, problem, get, http)
-    downloads = parse_downloads(data, problem, get)
 
     problems.raise_if_any()
     assert repo and state_dir
@@ -123,9 +126,6 @@ def load(path: Path) -> Config:
         reconcile=reconcile,
         http=http,
         webhooks=webhooks,
-        alerts=alerts,
         mirrors=mirrors,
-        runbooks=runbooks,
-        metrics=metrics,
-        downloads=downloads,
+        sections=features,
     )

@@ -4,6 +4,7 @@ observers and tasks from this list, and nothing registers itself by being import
 from collections.abc import Sequence
 from typing import Any
 
+from bot.config.section import ConfigSection
 from bot.engine.feature import Feature, RequestKind
 from bot.engine.registry import CommandRegistry
 from bot.features import help
@@ -33,3 +34,8 @@ def default_registry(features: Sequence[Feature] = FEATURES) -> CommandRegistry:
 
 def request_kinds(features: Sequence[Feature] = FEATURES) -> list[RequestKind[Any]]:
     return [kind for feature in features for kind in feature.requests]
+
+
+def sections(features: Sequence[Feature] = FEATURES) -> list[ConfigSection[Any]]:
+    """The features' sections of the host config, for `bot.config.host.load`."""
+    return [section for feature in features for section in feature.config]

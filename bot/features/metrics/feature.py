@@ -2,6 +2,7 @@
 
 from bot.engine.feature import Feature
 from bot.features.metrics import commands, prometheus, versions
+from bot.features.metrics.settings import METRICS
 
 FEATURE = Feature(
     "metrics",
@@ -10,4 +11,5 @@ FEATURE = Feature(
     pages=prometheus.PAGES,
     readers=(versions.read_payload,),
     tasks=commands.TASKS,
+    config=(METRICS,),
 )
