@@ -71,7 +71,7 @@ async def bot(root: Path, source: str, checksums: bool) -> None:
     """The bot's side: run the download, say the link as soon as it is offered, then when the
     run has ended; serve until stdin closes."""
     from bot import config
-    from bot.features.catalog import FEATURES
+    from bot.features.catalog import FEATURES, sections
     from bot.features.downloads.host import Downloads
     from bot.features.downloads.run import DownloadRun
     from bot.features.runbooks.binding import argv, bind
@@ -79,7 +79,7 @@ async def bot(root: Path, source: str, checksums: bool) -> None:
     from bot.features.runbooks.runner import Launch, run
     from bot.transport.http import HttpListener
 
-    loaded = config.load(root / "opsbot.toml")
+    loaded = config.load(root / "opsbot.toml", sections())
 
     class Host:  # what the pages ask of the engine: only the host config
         def host_config(self) -> config.Config:

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from bot import config
+from bot.features.catalog import sections
 from bot.features.incidents.timeline import plain_line
 from bot.features.incidents.timeline import read as read_timeline
 from bot.transport.http import HttpListener
@@ -57,7 +58,7 @@ async def listener(bot: Bot, tmp_path: Path) -> AsyncIterator[tuple[HttpListener
         f'[alerts]\nroom = "{ALERTS_ROOM}"\ntoken_file = "{tmp_path / "am.token"}"\n'
     )
     rooms = Rooms(bot)
-    served = http_listener(bot, config.load(host_config))
+    served = http_listener(bot, config.load(host_config, sections()))
     await served.start()
     yield served, rooms
     await served.stop()

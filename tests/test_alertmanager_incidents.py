@@ -19,7 +19,7 @@ from bot import config
 from bot.core.effects import CreateRoom, Effect, Notify
 from bot.engine.services import Services
 from bot.features.alerts import alertmanager as alerts
-from bot.features.catalog import checks
+from bot.features.catalog import checks, sections
 from bot.features.incidents.timeline import plain_line
 from bot.features.incidents.timeline import read as read_timeline
 from bot.state.view import StateView
@@ -105,7 +105,9 @@ async def serve(bot: Bot, tmp_path: Path) -> AsyncIterator[Serve]:
             + "".join(f"{k} = {json.dumps(v)}\n" for k, v in section.items() if v is not None)
         )
         matrix.ledger = bot.engine.ledger
-        listener = HttpListener(config.load(host_config), Services(bot.engine), alerts.ROUTES)
+        listener = HttpListener(
+            config.load(host_config, sections()), Services(bot.engine), alerts.ROUTES
+        )
         await listener.start()
         started.append(listener)
         return listener

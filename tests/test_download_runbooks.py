@@ -18,6 +18,7 @@ from bot.core.effects import Upload
 from bot.engine.answers import answer_id
 from bot.engine.services import Services
 from bot.engine.types import Invocation, Reply
+from bot.features.catalog import sections
 from bot.features.downloads.host import Downloads
 from bot.features.runbooks.executor import Executor
 from bot.transport.http import HttpListener
@@ -81,7 +82,7 @@ class Host:
             f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
             f'[http]\nlisten = "127.0.0.1:0"\n[downloads]\nquota_bytes = {quota}\n'
         )
-        self.config = config.load(host)
+        self.config = config.load(host, sections())
         self.downloads = Downloads.of(self.config)
         services = Services(bot.engine, self.config)
         services.media_limit = upload_limit

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from bot import config
+from bot.features.catalog import sections
 from bot.features.downloads.host import Downloads
 from bot.features.downloads.links import DONE
 from bot.transport.http import HttpListener
@@ -39,7 +40,7 @@ async def served(bot: Bot, tmp_path: Path) -> AsyncIterator[Served]:
         f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
         '[http]\nlisten = "127.0.0.1:0"\n'
     )
-    loaded = config.load(host)
+    loaded = config.load(host, sections())
     listener = http_listener(bot, loaded)
     await listener.start()
     downloads = Downloads.of(loaded)

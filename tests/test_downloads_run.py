@@ -12,6 +12,7 @@ import pytest
 
 from bot import config
 from bot.core.effects import Upload
+from bot.features.catalog import sections
 from bot.features.downloads.host import Downloads
 from bot.features.downloads.run import Delivery, DownloadRun
 from bot.features.downloads.store import QuotaExceeded
@@ -39,7 +40,7 @@ def downloads_at(tmp_path: Path, quota: int = 10**7, http: bool = True) -> Downl
         + ('[http]\nlisten = "127.0.0.1:8088"\n' if http else "")
         + f"[downloads]\nquota_bytes = {quota}\n"
     )
-    return Downloads.of(config.load(host))
+    return Downloads.of(config.load(host, sections()))
 
 
 @pytest.fixture

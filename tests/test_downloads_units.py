@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from bot import config
+from bot.features.catalog import sections
 from bot.features.downloads import progress
 from bot.features.downloads.links import Admitted, Ledger, Refused
 from bot.features.downloads.progress import Checksum, Meter, Progress, describe, parse
+from bot.features.downloads.settings import DOWNLOADS
 from bot.features.downloads.store import DownloadStore, QuotaExceeded, sha256
 
 ALICE, BOB = "@alice:example.org", "@bob:example.org"
@@ -176,10 +178,10 @@ def test_the_downloads_section_is_read_with_its_defaults(tmp_path: Path) -> None
         '[paths]\nstate_dir = "/var/lib/opsbot"\nrepo = "/var/lib/opsbot/state.git"\n'
         '[downloads]\nquota_bytes = 2048\npublic_url = "https://ops.example.org/"\n'
     )
-    loaded = config.load(path).downloads
+    loaded = config.load(path, sections()).section(DOWNLOADS)
     assert loaded.quota_bytes == 2048 and loaded.public_url == "https://ops.example.org"
     assert loaded.single_use and loaded.link_expiry_minutes == 60
-    assert loaded.root(config.load(path).paths) == Path("/var/lib/opsbot/downloads")
+    assert loaded.root(config.load(path, sections()).paths) == Path("/var/lib/opsbot/downloads")
 
 
 def test_a_bad_downloads_key_is_named(tmp_path: Path) -> None:
@@ -189,6 +191,6 @@ def test_a_bad_downloads_key_is_named(tmp_path: Path) -> None:
         "single_use = 1\n"
     )
     with pytest.raises(config.ConfigError) as problem:
-        config.load(path)
+        config.load(path, sections())
     assert "[downloads] quota_bytes: must be a whole number" in str(problem.value)
     assert "[downloads] single_use: must be true or false" in str(problem.value)

@@ -8,7 +8,11 @@ import aiohttp
 import pytest
 
 from bot import config
-from bot.config import AlertsConfig, ConfigError, HttpConfig, WebhookConfig
+from bot.config.http import HttpConfig
+from bot.config.problems import ConfigError
+from bot.config.webhooks import WebhookConfig
+from bot.features.alerts.settings import ALERTS, AlertsConfig
+from bot.features.catalog import sections
 from conftest import Bot, http_listener
 
 PATHS = '[paths]\nrepo = "/var/lib/opsbot/state.git"\nstate_dir = "/var/lib/opsbot"\n'
@@ -17,7 +21,7 @@ PATHS = '[paths]\nrepo = "/var/lib/opsbot/state.git"\nstate_dir = "/var/lib/opsb
 def load(tmp_path: Path, text: str) -> config.Config:
     path = tmp_path / "opsbot.toml"
     path.write_text(PATHS + text)
-    return config.load(path)
+    return config.load(path, sections())
 
 
 def problems(tmp_path: Path, text: str) -> list[str]:
@@ -29,7 +33,12 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 def test_without_an_http_section_nothing_listens(tmp_path: Path) -> None:
     loaded = load(tmp_path, "")
-    assert (loaded.http, loaded.webhooks, loaded.alerts, loaded.mirrors) == (None, (), None, ())
+    assert (loaded.http, loaded.webhooks, loaded.section(ALERTS), loaded.mirrors) == (
+        None,
+        (),
+        None,
+        (),
+    )
 
 
 def test_an_empty_http_section_listens_on_localhost_only(tmp_path: Path) -> None:
@@ -57,7 +66,7 @@ def test_every_section_read(tmp_path: Path) -> None:
         WebhookConfig("ci", Path("/run/ci"), "!ci:example.org"),
         WebhookConfig("flux-system", Path("/run/flux"), None),
     )
-    assert loaded.alerts == AlertsConfig("!alerts:example.org", Path("/run/am"))
+    assert loaded.section(ALERTS) == AlertsConfig("!alerts:example.org", Path("/run/am"))
     assert loaded.mirrors == ("/srv/backup/state.git", "ssh://git@backup/state.git")
 
 
@@ -127,7 +136,7 @@ def test_unauthenticated_alerts_on_loopback_are_allowed_when_the_config_says_so(
     tmp_path: Path, listen: str
 ) -> None:
     loaded = load(tmp_path, f'[http]\nlisten = "{listen}"\n[alerts]\nunauthenticated = true\n')
-    assert loaded.alerts == AlertsConfig(unauthenticated=True)
+    assert loaded.section(ALERTS) == AlertsConfig(unauthenticated=True)
 
 
 def test_alerts_take_a_token_or_unauthenticated_not_both(tmp_path: Path) -> None:
@@ -152,7 +161,7 @@ def host_config(bot: Bot, tmp_path: Path, text: str) -> config.Config:
     path.write_text(
         f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n' + text
     )
-    return config.load(path)
+    return config.load(path, sections())
 
 
 @pytest.mark.parametrize(

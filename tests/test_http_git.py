@@ -15,6 +15,7 @@ import pytest
 from yarl import URL
 
 from bot import config
+from bot.features.catalog import sections
 from bot.state.notes import NOTES, add_note
 from bot.state.outcome import HookResult, RunOutcome
 from bot.transport.http import HttpListener
@@ -32,7 +33,7 @@ async def served(bot: Bot, tmp_path: Path) -> AsyncIterator[HttpListener]:
         f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
         f'[http]\nlisten = "127.0.0.1:0"\ntoken_file = "{token_file}"\n'
     )
-    listener = http_listener(bot, config.load(host_config))
+    listener = http_listener(bot, config.load(host_config, sections()))
     await listener.start()
     yield listener
     await listener.stop()

@@ -23,6 +23,7 @@ from bot import config
 from bot.engine.services import Services
 from bot.engine.types import Reply
 from bot.features.alerts import alertmanager as alerts
+from bot.features.catalog import sections
 from bot.transport.http import HttpListener
 from bot.transport.http.webhooks import sign
 from bot.transport.matrix.content import edit_content, notice, reply_content
@@ -87,7 +88,9 @@ async def homeserver(bot: Bot, tmp_path: Path) -> AsyncIterator[Homeserver]:
         f'[webhooks.ci]\nsecret_file = "{tmp_path / "ci.secret"}"\nroom = "{CI_ROOM}"\n'
     )
     client = Homeserver((ALERTS_ROOM, ANNOUNCE_ROOM, CI_ROOM))
-    listener = HttpListener(config.load(host_config), Services(bot.engine), alerts.ROUTES)
+    listener = HttpListener(
+        config.load(host_config, sections()), Services(bot.engine), alerts.ROUTES
+    )
     client.deliverer = Deliverer(client, bot.engine, bot.engine.ledger)
     await listener.start()
     client.listener = listener.url

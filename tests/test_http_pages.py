@@ -12,6 +12,7 @@ import pytest
 from bot import config
 from bot.engine.feature import Fetch, Page, Requests, Served
 from bot.engine.services import Services
+from bot.features.catalog import sections
 from bot.transport.http import HttpListener
 from conftest import Bot
 
@@ -44,7 +45,7 @@ async def listening(bot: Bot, tmp_path: Path) -> AsyncIterator[Callable[[str], s
         f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
         '[http]\nlisten = "127.0.0.1:0"\n'
     )
-    loaded = config.load(host)
+    loaded = config.load(host, sections())
     listener = HttpListener(loaded, Services(bot.engine, loaded), pages=pages(file))
     await listener.start()
     yield lambda path: f"{listener.url}{path}"

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from bot import config
+from bot.features.catalog import sections
 from bot.transport.http import HttpListener
 from conftest import Bot, http_listener, owed_notices
 
@@ -58,7 +59,7 @@ async def serve(bot: Bot, tmp_path: Path) -> AsyncIterator[Serve]:
             f'[webhooks.flux]\nsecret_file = "{tmp_path / "flux.secret"}"\n'
         )
         rooms.bot = bot
-        listener = http_listener(bot, config.load(host_config))
+        listener = http_listener(bot, config.load(host_config, sections()))
         await listener.start()
         started.append(listener)
         return listener

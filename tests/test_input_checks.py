@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.cli.host import load_config
 from bot.config import ConfigError, HostPaths
-from bot.config import load as load_config
 from bot.core.text import BIDI_CONTROLS
 from bot.engine.kinds import ARG_KINDS, ArgError
 from bot.service.assemble import init_repo, open_engine

@@ -19,6 +19,7 @@ import pytest
 from bot import config
 from bot.core.effects import Notify
 from bot.engine.services import Services
+from bot.features.catalog import sections
 from bot.features.metrics.commands import digest_week, post_digest
 from bot.state.notes import add_note
 from bot.state.outcome import RunOutcome
@@ -49,7 +50,7 @@ def host_config(bot: Bot, tmp_path: Path, metrics: str, webhooks: str = "") -> c
         f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
         f'[http]\nlisten = "127.0.0.1:0"\n{metrics}\n{webhooks}\n'
     )
-    return config.load(path)
+    return config.load(path, sections())
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bot import config
 from bot.config import ConfigError
+from bot.features.catalog import sections
 from bot.transport.matrix.cross_signing import CrossSigningKeys, public_of, sign
 from bot.transport.matrix.people import person_keys
 
@@ -68,7 +69,7 @@ def test_a_person_without_cross_signing_has_no_master_key() -> None:
 def load(tmp_path: Path, text: str) -> config.Config:
     path = tmp_path / "opsbot.toml"
     path.write_text(PATHS + MATRIX + text)
-    return config.load(path)
+    return config.load(path, sections())
 
 
 def test_room_keys_go_to_cross_signed_devices_only_by_default(tmp_path: Path) -> None:

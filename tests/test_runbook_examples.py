@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot import config
+from bot.features.catalog import sections
 from bot.features.downloads.host import Downloads
 from bot.features.downloads.run import Delivery, DownloadRun
 from bot.features.runbooks.binding import argv, bind
@@ -151,7 +152,9 @@ async def fetch_artifact(
         example("fetch-artifact", **{"http://127.0.0.1:8081/artifacts/": source}),
     )
     values = bind(runbook, f"file={file}", {}, {}).values
-    job = DownloadRun(Downloads.of(config.load(host)), f"r-{file}", "@alice:example.org", "!r")
+    job = DownloadRun(
+        Downloads.of(config.load(host, sections())), f"r-{file}", "@alice:example.org", "!r"
+    )
     launch = Launch(runbook.program, argv(runbook, values), job.begin(), 30, 1 << 16, job.budget)
     result = await run(hooks, launch, on_output=job.feed)
     delivered = job.deliver(result.status == "ok", runbook.sha256, 1_000_000, "$ev", result.error)
@@ -246,7 +249,7 @@ async def fetch_files(
         f'[paths]\nrepo = "{tmp_path}/repo.git"\nstate_dir = "{tmp_path}/state"\n'
         f"[downloads]\nquota_bytes = {quota}\n"
     )
-    job = DownloadRun(Downloads.of(config.load(host)), "r1", "@alice:example.org", "!r")
+    job = DownloadRun(Downloads.of(config.load(host, sections())), "r1", "@alice:example.org", "!r")
     env = job.begin()
     launch = Launch("fetch-files", ["--source", source, name], env, 30, 1 << 16, job.budget)
     return await run(hooks, launch, on_output=job.feed), Path(env["OPSBOT_DOWNLOAD_DIR"]) / name

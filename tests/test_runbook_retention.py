@@ -10,6 +10,8 @@ from test_runbooks import ECHO, POLICY, Host, ended
 
 from bot.config import ConfigError, load
 from bot.core.effects import Upload
+from bot.features.catalog import sections
+from bot.features.runbooks.settings import RUNBOOKS
 from conftest import Bot, git
 
 DAY = 86400
@@ -66,12 +68,12 @@ def test_the_retention_is_a_host_config_key(tmp_path: Path) -> None:
     base = '[paths]\nstate_dir = "/var/lib/opsbot"\nrepo = "/var/lib/opsbot/state.git"\n'
     path = tmp_path / "opsbot.toml"
     path.write_text(base)
-    assert load(path).runbooks.keep_output_days == 14
+    assert load(path, sections()).section(RUNBOOKS).keep_output_days == 14
     path.write_text(base + "[runbooks]\nkeep_output_days = 3\n")
-    assert load(path).runbooks.keep_output_days == 3
+    assert load(path, sections()).section(RUNBOOKS).keep_output_days == 3
     path.write_text(base + "[runbooks]\nkeep_output_days = -1\n")
     with pytest.raises(ConfigError) as caught:
-        load(path)
+        load(path, sections())
     assert "[runbooks] keep_output_days: must be a whole number from 0 to 3650" in (
         caught.value.message
     )

@@ -16,7 +16,7 @@ import pytest
 from bot import config
 from bot.config import ConfigError
 from bot.engine.services import Services
-from bot.features.catalog import FEATURES
+from bot.features.catalog import FEATURES, sections
 from bot.features.downloads.host import Downloads
 from bot.features.downloads.links import DONE, FAILED
 from bot.features.downloads.pages import HELD
@@ -53,7 +53,7 @@ async def links(bot: Bot, tmp_path: Path) -> AsyncIterator[Links]:
         f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
         '[http]\nlisten = "127.0.0.1:0"\n'
     )
-    loaded = config.load(host)
+    loaded = config.load(host, sections())
     listener = http_listener(bot, loaded)
     await listener.start()
     downloads = Downloads.of(loaded)
@@ -165,7 +165,7 @@ def metrics_host(bot: Bot, tmp_path: Path, token: str) -> config.Config:
         f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
         f'[http]\nlisten = "127.0.0.1:0"\n[metrics]\ntoken_file = "{tmp_path / "scrape.token"}"\n'
     )
-    return config.load(host)
+    return config.load(host, sections())
 
 
 async def test_an_empty_metrics_token_file_stops_the_start(bot: Bot, tmp_path: Path) -> None:
@@ -216,7 +216,7 @@ def listener_remembering(bot: Bot, tmp_path: Path, max_clients: int) -> HttpList
         f'[paths]\nrepo = "{bot.paths.repo}"\nstate_dir = "{bot.paths.state_dir}"\n'
         '[http]\nlisten = "127.0.0.1:0"\n'
     )
-    loaded = config.load(host)
+    loaded = config.load(host, sections())
     pages = [page for feature in FEATURES for page in feature.pages]
     return HttpListener(loaded, Services(bot.engine, loaded), pages=pages, max_clients=max_clients)
 
@@ -254,7 +254,7 @@ def ci_host(bot: Bot, tmp_path: Path) -> config.Config:
         '[http]\nlisten = "127.0.0.1:0"\n'
         f'[webhooks.ci]\nsecret_file = "{tmp_path / "ci.secret"}"\nrecords_versions = true\n'
     )
-    return config.load(host)
+    return config.load(host, sections())
 
 
 @pytest.fixture

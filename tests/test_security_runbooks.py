@@ -14,9 +14,11 @@ from bot import cli
 from bot.config import Config, ConfigError, HostPaths, load
 from bot.core.effects import Job
 from bot.core.errors import InvalidRecord
+from bot.features.catalog import sections
 from bot.features.runbooks import commands as feature
 from bot.features.runbooks.declaration import decode
 from bot.features.runbooks.runner import Launch, run
+from bot.features.runbooks.settings import RUNBOOKS
 from bot.service.assemble import init_repo, open_engine
 from conftest import ALICE, BOB, Bot, Clock, git
 
@@ -155,13 +157,15 @@ def test_the_host_config_grants_secrets_per_runbook(tmp_path: Path) -> None:
         + '[runbooks.grants]\napi-via-tunnel = ["api_token"]\nhttp-check = ["signing_key"]\n'
     )
     with pytest.raises(ConfigError) as caught:
-        load(path)
+        load(path, sections())
     assert caught.value.message == (
         f"{path}:8: [runbooks.grants] http-check: signing_key: not in [runbooks] secrets "
         "(known: api_token)"
     )
     path.write_text(path.read_text().replace('\nhttp-check = ["signing_key"]', ""))
-    assert load(path).runbooks.grants == {"api-via-tunnel": frozenset({"api_token"})}
+    assert load(path, sections()).section(RUNBOOKS).grants == {
+        "api-via-tunnel": frozenset({"api_token"})
+    }
 
 
 async def test_a_secret_the_host_did_not_grant_the_runbook_never_reaches_its_program(

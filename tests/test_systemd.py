@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.host import load_config
 from bot.cli.service import hidden_from_the_service
-from bot.config import load as load_config
 from bot.service import run as service
 
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from nio import RoomSendResponse
 
-from bot.config import load as load_config
+from bot.cli.host import load_config
 from bot.service.keys import decide
 from bot.transport.matrix.decisions import FILE, DecisionJournal
 from bot.transport.matrix.sas import CANCEL, READY, REQUEST

@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli.host import READER, host_config
+from bot.cli.host import READER, host_config, load_config
 from bot.config import ConfigError
-from bot.config import load as load_config
 from bot.core.text import escaped, say
 from bot.features.catalog import checks, host_checks
 from bot.state.repo import StateRepo

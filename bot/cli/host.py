@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import DEFAULT_BOT_ID, Config, ConfigError, HostPaths
-from bot.config import load as load_config
+from bot.config import ConfigError, HostPaths, load
+from bot.config.host import DEFAULT_BOT_ID, Config
 from bot.core.errors import Refused
 from bot.core.text import say
+from bot.features.catalog import sections
 from bot.service.assemble import bot_identity
 from bot.state.in_force import InForceRecord
 from bot.state.repo import StateRepo
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 
 # Commands that only read the repo commit nothing, so the committer they are given never shows.
 READER = bot_identity(DEFAULT_BOT_ID)
+
+
+def load_config(path: Path) -> Config:
+    """The host config at `path`, with every feature's section (the catalog lists them)."""
+    return load(path, sections())
 
 
 def host_config(path: Path) -> Config | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli.host import host_config
-from bot.config import DEFAULT_BOT_ID
+from bot.config.host import DEFAULT_BOT_ID
 from bot.core.errors import Refused
 from bot.core.files import private_dir
 from bot.core.text import say

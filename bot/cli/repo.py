@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli.host import READER, existing, in_force_reader, repo_options, repo_paths
-from bot.config import DEFAULT_BOT_ID
+from bot.config.host import DEFAULT_BOT_ID
 from bot.core.errors import Refused
 from bot.core.text import say
 from bot.engine.feature import CliCommand

@@ -9,7 +9,7 @@ empty expected token is false whatever was given, in case one reaches it another
 import hmac
 from pathlib import Path
 
-from bot.config import ConfigError
+from bot.config.problems import ConfigError
 
 
 def read_secret(path: Path, what: str) -> bytes:

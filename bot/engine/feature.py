@@ -17,6 +17,8 @@ imported. A feature contributes
   a backup remembers and `opsbot verify` checks, as they do main;
 - host checks: what `opsbot check` finds wrong between the host config and the repo;
 - CLI subcommands: `opsbot <name>` on a state repo (`opsbot metrics`).
+- config: its own sections of the host config (bot/config/section.py), read by the loader
+  with the core's and given back by `Config.section`.
 
 Features send nothing themselves: everything they want done is an effect in an outcome, which
 the engine writes to the outbox. Transports know this module and `bot/core/effects.py`, and
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from dulwich.refs import Ref
 
+from bot.config.section import ConfigSection
 from bot.core.effects import Effect, Request
 from bot.engine.context import Context, Outcome
 from bot.engine.registry import Command
@@ -42,7 +45,8 @@ from bot.state.repo import StateRepo
 from bot.state.view import Check, StateView
 
 if TYPE_CHECKING:
-    from bot.config import Config, HostPaths
+    from bot.config.host import Config
+    from bot.config.paths import HostPaths
     from bot.state.outbox import Outbox
 
 R = TypeVar("R", bound=Request)
@@ -135,14 +139,34 @@ class RouteResult:
     body: dict[str, Any]
 
 
+class RouteSettings(Protocol):
+    """What the host config section that guards a route holds (the feature declares it)."""
+
+    @property
+    def room(self) -> str | None:
+        """Where the route's notices go (None: the announcement rooms of policy.toml)."""
+
+    @property
+    def token_file(self) -> Path | None:
+        """The bearer token a caller must send."""
+
+    @property
+    def unauthenticated(self) -> bool:
+        """No token, by choice: only with a loopback [http] listen."""
+
+    @property
+    def requests_per_minute(self) -> int:
+        """Per client address."""
+
+
 @dataclass(frozen=True)
 class Route:
-    """A POST endpoint on the HTTP listener. `section` names the host config section that
-    guards it (its token, its rate limit, its room); the listener reads and checks the JSON
-    body before `handler` sees it."""
+    """A POST endpoint on the HTTP listener, served when the host config has the feature's
+    `section`, which guards it (its token, its rate limit, its room); the listener reads and
+    checks the JSON body before `handler` sees it."""
 
     path: str
-    section: str
+    section: ConfigSection[RouteSettings | None]
     handler: Callable[[Requests, Any, str | None], Awaitable[RouteResult]]
 
 
@@ -205,6 +229,9 @@ class Page:
     handler: Callable[[Requests, Fetch], Awaitable[Served]]
     enabled: Callable[["Config"], bool] = lambda _config: True
     per_minute: int = 120  # a scraper asks every 15 s; a person resuming a download, a few times
+    # The secret files the page reads on each request, each with the key that names it: the
+    # listener reads them at start, so that a missing or empty one stops the start.
+    secrets: Callable[["Config"], Sequence[tuple[str, Path]]] = lambda _config: ()
 
 
 PayloadReader = Callable[[Any], Request | None]
@@ -272,3 +299,4 @@ class Feature:
     refs: tuple[Ref, ...] = ()
     host_checks: tuple[HostCheck, ...] = ()
     cli: tuple[CliCommand, ...] = ()
+    config: tuple[ConfigSection[Any], ...] = ()

@@ -14,7 +14,7 @@ from bot.engine.types import Invocation, Reply
 from bot.state.view import StateView
 
 if TYPE_CHECKING:
-    from bot.config import Config
+    from bot.config.host import Config
 
 
 class Services:

@@ -7,6 +7,7 @@ from typing import Any
 
 from dulwich.refs import Ref
 
+from bot.config.section import ConfigSection
 from bot.engine.feature import CliCommand, Feature, HostCheck, HostParts, RequestKind
 from bot.engine.registry import CommandRegistry
 from bot.features import help
@@ -65,3 +66,8 @@ def host_checks(features: Sequence[Feature] = FEATURES) -> list[HostCheck]:
 
 def cli_commands(features: Sequence[Feature] = FEATURES) -> list[CliCommand]:
     return [command for feature in features for command in feature.cli]
+
+
+def sections(features: Sequence[Feature] = FEATURES) -> list[ConfigSection[Any]]:
+    """The features' sections of the host config, for `bot.config.host.load`."""
+    return [section for feature in features for section in feature.config]

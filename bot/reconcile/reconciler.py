@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.config import HostPaths
+from bot.config.paths import HostPaths
 from bot.core.logs import fact
 from bot.core.tasks import first
 from bot.reconcile.desired import Desired, DesiredState, read_desired

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from dulwich.repo import Repo
 
-from bot.config import DEFAULT_BOT_ID, Config, HostPaths
+from bot.config.host import DEFAULT_BOT_ID, Config
+from bot.config.paths import HostPaths
 from bot.core.files import PUBLIC_FILE, at_most, private_dir, write_file
 from bot.core.shipped import read_template
 from bot.engine.context import DeviceDirectory, IdentityDirectory, Runtime

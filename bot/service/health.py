@@ -19,11 +19,11 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.config import Config
+from bot.config.host import Config
 from bot.core import ports
 from bot.core.errors import OpsbotError
 from bot.core.text import escaped
-from bot.features.catalog import checks, kept_refs
+from bot.features.catalog import FEATURES, checks, kept_refs
 from bot.service import upgrade
 from bot.state.view import StateView
 
@@ -259,8 +259,10 @@ def _secret_files(config: Config) -> Iterator[tuple[str, Path, bool]]:
         yield "[http] token_file", config.http.token_file, True
     for hook in config.webhooks:
         yield f"[webhooks.{hook.source}] secret_file", hook.secret_file, True
-    if config.alerts is not None and config.alerts.token_file is not None:
-        yield "[alerts] token_file", config.alerts.token_file, True
+    for route in (route for feature in FEATURES for route in feature.routes):
+        guard = config.section(route.section)  # the section that guards it: [alerts]
+        if guard is not None and guard.token_file is not None:
+            yield f"[{route.section.name}] token_file", guard.token_file, True
 
 
 def _mode(path: Path) -> int:

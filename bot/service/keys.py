@@ -16,7 +16,7 @@ from datetime import datetime
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig
 
-from bot.config import Config
+from bot.config.host import Config
 from bot.core.effects import Notify
 from bot.core.logs import fact
 from bot.core.text import escaped

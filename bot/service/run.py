@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable
 
 from nio import AsyncClient
 
-from bot.config import Config, ConfigError
+from bot.config.host import Config
+from bot.config.problems import ConfigError
 from bot.core import sdnotify
 from bot.core.effects import Amend, Notify
 from bot.core.errors import OpsbotError
@@ -34,6 +35,7 @@ from bot.engine.services import Services
 from bot.features.catalog import FEATURES, checks, index_tables, kept_refs
 from bot.features.downloads.host import Downloads
 from bot.features.runbooks.executor import Executor
+from bot.features.runbooks.settings import RUNBOOKS
 from bot.reconcile.reconciler import Reconciler
 from bot.service import upgrade
 from bot.service.assemble import open_engine, open_ledger, open_repo
@@ -211,6 +213,7 @@ async def _serve(
             await asyncio.to_thread(engine.identity_seen, user_id, master)
 
     people = People(client, config.matrix.share_keys_with, identity_seen)
+    runbooks = config.section(RUNBOOKS)
     engine = open_engine(
         config.paths,
         repo=repo,
@@ -233,9 +236,9 @@ async def _serve(
         services,
         config.reconcile.hooks_dir,
         config.paths.state_dir,
-        config.runbooks.secrets,
-        keep_output_days=config.runbooks.keep_output_days,
-        grants=config.runbooks.grants,
+        runbooks.secrets,
+        keep_output_days=runbooks.keep_output_days,
+        grants=runbooks.grants,
         downloads=downloads,
     )
     stack.callback(executor.close)

@@ -28,7 +28,7 @@ from typing import Protocol
 from dulwich.objects import Commit, ObjectID
 from dulwich.refs import Ref
 
-from bot.config import HostPaths
+from bot.config.paths import HostPaths
 from bot.core.errors import OpsbotError
 from bot.features.downloads import links as download_links
 from bot.features.runbooks import journal as runs_journal

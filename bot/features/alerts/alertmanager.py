@@ -22,6 +22,7 @@ from bot.core.effects import Notify
 from bot.core.text import clip
 from bot.engine.feature import Requests, Route, RouteResult
 from bot.engine.types import Reply
+from bot.features.alerts.settings import ALERTS
 from bot.features.incidents.internal import AlertGroup
 from bot.features.incidents.records import ALERT_STATES, Alert
 
@@ -172,4 +173,4 @@ async def receive(requests: Requests, payload: Any, room: str | None) -> RouteRe
     )
 
 
-ROUTES = (Route("/alertmanager", section="alerts", handler=receive),)
+ROUTES = (Route("/alertmanager", section=ALERTS, handler=receive),)

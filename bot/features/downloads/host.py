@@ -5,8 +5,9 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from bot.config import Config, DownloadsConfig
+from bot.config.host import Config
 from bot.features.downloads.links import Ledger
+from bot.features.downloads.settings import DOWNLOADS, DownloadsConfig
 from bot.features.downloads.store import DownloadStore
 
 LEDGER = "downloads.sqlite"
@@ -22,7 +23,7 @@ class Downloads:
 
     @classmethod
     def of(cls, config: Config) -> "Downloads":
-        settings = config.downloads
+        settings = config.section(DOWNLOADS)
         base = settings.public_url
         if base is None and config.http is not None:
             host = config.http.host

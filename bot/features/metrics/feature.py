@@ -2,6 +2,7 @@
 
 from bot.engine.feature import Feature
 from bot.features.metrics import command_line, commands, index, prometheus, versions
+from bot.features.metrics.settings import METRICS
 
 FEATURE = Feature(
     "metrics",
@@ -12,4 +13,5 @@ FEATURE = Feature(
     tasks=commands.TASKS,
     index=index.TABLES,
     cli=(command_line.COMMAND,),
+    config=(METRICS,),
 )

@@ -10,13 +10,15 @@ the outbox holds come from `Requests.counters()`.
 import ipaddress
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bot.config import Config, ConfigError
+from bot.config.host import Config
+from bot.config.problems import ConfigError
 from bot.config.tokens import bearer, matches, read_secret
 from bot.core.effects import Request
 from bot.core.errors import InvalidRecord
@@ -24,6 +26,7 @@ from bot.core.logs import fact
 from bot.engine.context import Context, Outcome
 from bot.engine.feature import Fetch, Page, RequestKind, Requests, Served
 from bot.features.metrics import figures
+from bot.features.metrics.settings import METRICS
 
 SOURCE = "prometheus"
 log = logging.getLogger("opsbot.metrics")
@@ -168,7 +171,7 @@ def exposition(facts: dict[str, Any], requests: Requests) -> str:
 
 
 def _allowed(config: Config | None, fetch: Fetch) -> bool:
-    metrics = config.metrics if config else None
+    metrics = config.section(METRICS) if config else None
     if metrics is not None and metrics.token_file is not None:
         # Read on every scrape, so that a new token takes without a restart. The listener's
         # start refused an empty file; one emptied since is refused here (ConfigError), never
@@ -194,7 +197,21 @@ async def page(requests: Requests, fetch: Fetch) -> Served:
     return Served(200, exposition(reply.extra, requests), content_type=CONTENT_TYPE_LATEST)
 
 
-PAGES = (Page("/metrics", page, enabled=lambda config: config.metrics is not None),)
+def _secrets(config: Config) -> list[tuple[str, Path]]:
+    metrics = config.section(METRICS)
+    if metrics is None or metrics.token_file is None:
+        return []
+    return [("[metrics] token_file", metrics.token_file)]
+
+
+PAGES = (
+    Page(
+        "/metrics",
+        page,
+        enabled=lambda config: config.section(METRICS) is not None,
+        secrets=_secrets,
+    ),
+)
 REQUESTS: tuple[RequestKind[Request], ...] = (
     RequestKind(Scrape, scrape, writes=False),  # type: ignore[arg-type]
 )

@@ -1,6 +1,6 @@
 """HttpListener: one aiohttp app on `[http] listen` (127.0.0.1:8088 by default).
 
-    POST /alertmanager            Alertmanager's webhook        (the alerts feature, routes.py)
+    POST <a feature's route>      /alertmanager: the section it names guards it   (routes.py)
     POST /webhooks/<source>       signed JSON from CI and other tools     (webhooks.py)
     GET  /state.git/info/refs     the state repo, read-only, for `git`    (git.py)
     POST /state.git/git-upload-pack
@@ -9,8 +9,9 @@
 Wiring (the service does it): `await listener.start()`, `await listener.stop()` on the way
 out. What the routes owe (notices, incident rooms) goes to the outbox: nothing here sends.
 Secrets are read from their files at start; a missing or empty one stops the start with a
-ConfigError naming the key. `/alertmanager` is served only with an `[alerts]` section, whose
-token the host config requires (see `bot.config`).
+ConfigError naming the key. A feature's route is served only when the host config has the
+section the route names: its token (or, by the config's choice, loopback only), its room and
+its rate.
 """
 
 import logging
@@ -18,10 +19,12 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from bot.config import Config, ConfigError, loopback
+from bot.config.host import Config
+from bot.config.http import loopback
+from bot.config.problems import ConfigError
 from bot.core.effects import Effect
 from bot.core.logs import fact
-from bot.engine.feature import Page, PayloadReader, Requests, Route
+from bot.engine.feature import Page, PayloadReader, Requests, Route, RouteSettings
 from bot.transport.http.auth import read_secret
 from bot.transport.http.deliveries import Deliveries
 from bot.transport.http.git import StateGit
@@ -78,17 +81,14 @@ class HttpListener:
         """The app, with every route the host config asks for (reads the secret files)."""
         http, config = self.http, self.config
         # Every secret first: a missing one must stop the start before anything is opened.
-        alerts, alerts_token = config.alerts, None
-        if alerts is not None:
-            # bot.config.load refuses both cases below; a Config made another way may not.
-            if alerts.unauthenticated and not loopback(http.host):
-                raise ConfigError(
-                    f"{config.source}: [alerts] unauthenticated: only with a loopback [http] listen"
+        guards = {}
+        for route in self.routes:
+            settings = config.section(route.section)
+            if settings is not None:  # a route whose section the host config leaves out is off
+                token = self._token(route.section.name, settings)
+                guards[route.path] = Guard(
+                    token, settings.room, settings.requests_per_minute, http.max_body_bytes
                 )
-            if not alerts.unauthenticated:
-                if alerts.token_file is None:
-                    raise ConfigError(f"{config.source}: [alerts] token_file: missing")
-                alerts_token = read_secret(alerts.token_file, "[alerts] token_file")
         hooks = {
             w.source: Hook(
                 w.source,
@@ -99,23 +99,18 @@ class HttpListener:
             for w in config.webhooks
         }
         git_token = read_secret(http.token_file, "[http] token_file") if http.token_file else None
-        if config.metrics is not None and config.metrics.token_file is not None:
-            # The page reads it on each scrape; an empty one must stop the start here.
-            read_secret(config.metrics.token_file, "[metrics] token_file")
+        pages = [page for page in self.pages if page.enabled(config)]
+        for page in pages:
+            for what, file in page.secrets(config):
+                read_secret(file, what)  # read again on each request; an empty one stops here
 
         app = web.Application(client_max_size=GIT_REQUEST_MAX)
-        guards = {}
-        if alerts is not None:
-            guards["alerts"] = Guard(
-                alerts_token, alerts.room, alerts.requests_per_minute, http.max_body_bytes
-            )
         for route in self.routes:
-            guard = guards.get(route.section)
-            if guard is not None:  # a route whose section the host config leaves out is off
+            guard = guards.get(route.path)
+            if guard is not None:
                 FeatureRoute(route, guard, self.services, self.refusals, self.limits).add_to(app)
-        for page in self.pages:
-            if page.enabled(config):
-                FeaturePage(page, self.services, self.refusals, self.limits).add_to(app)
+        for page in pages:
+            FeaturePage(page, self.services, self.refusals, self.limits).add_to(app)
         if hooks:
             config.paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._deliveries = Deliveries(config.paths.state_dir / DELIVERIES)
@@ -134,6 +129,20 @@ class HttpListener:
             StateGit(config.paths.repo, git_token, self.refusals).add_routes(app)
         return app
 
+    def _token(self, section: str, settings: RouteSettings) -> bytes | None:
+        """The token a route's caller must send; None, by the config's choice, on loopback."""
+        # bot.config's load refuses both cases below; a Config made another way may not.
+        if settings.unauthenticated and not loopback(self.http.host):
+            raise ConfigError(
+                f"{self.config.source}: [{section}] unauthenticated: "
+                "only with a loopback [http] listen"
+            )
+        if settings.unauthenticated:
+            return None
+        if settings.token_file is None:
+            raise ConfigError(f"{self.config.source}: [{section}] token_file: missing")
+        return read_secret(settings.token_file, f"[{section}] token_file")
+
     async def start(self) -> None:
         """Binds and serves; raises ConfigError (a secret file) or OSError (the address)."""
         try:
@@ -147,12 +156,13 @@ class HttpListener:
             await self.stop()
             raise
         self.port = int(self._runner.addresses[0][1])
+        served = [r.path for r in self.routes if self.config.section(r.section) is not None]
         fact(
             log,
             "listening",
             url=self.url,
             state_git=self.http.token_file is not None,
-            alertmanager=self.config.alerts is not None,
+            routes=",".join(served) or None,
             webhooks=",".join(w.source for w in self.config.webhooks) or None,
         )
 

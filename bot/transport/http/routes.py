@@ -1,7 +1,7 @@
 """The listener's part of a feature's route: who may call it, how often, and a body it can read.
 
 A feature declares `Route(path, section, handler)` (bot/engine/feature.py); the host config's
-section of that name guards it. A request must carry the section's token as a bearer token
+section it names guards it. A request must carry the section's token as a bearer token
 (compared in constant time), is limited per client address, has a bounded body, and must be
 JSON of bounded nesting; only then does the feature's handler see it. Requests with a missing or
 wrong token have a budget of their own, so that a flood of them from the address the real
@@ -45,7 +45,7 @@ class FeatureRoute:
         app.router.add_post(self.route.path, self.receive)
 
     async def receive(self, request: web.Request) -> web.Response:
-        source, guard, peer = self.route.section, self.guard, str(request.remote)
+        source, guard, peer = self.route.section.name, self.guard, str(request.remote)
         if guard.token is not None and not matches(presented(request), guard.token):
             wait = self.failures.take(peer)
             if wait:

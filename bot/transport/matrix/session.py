@@ -17,7 +17,7 @@ import aiohttp
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, WhoamiResponse
 from nio.store import SqliteStore
 
-from bot.config import MatrixConfig
+from bot.config.matrix import MatrixConfig
 from bot.core.logs import fact
 
 log = logging.getLogger("opsbot.matrix")
