@@ -11,12 +11,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nio import AsyncClient
 
+from bot.core.ids import fingerprint
 from bot.transport.matrix.cross_signing import (
     CrossSigningError,
     CrossSigningKeys,
     Homeserver,
     canonical_json,
-    fingerprint,
     key_public,
     sign,
     verifies,

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from matrix_harness import BotProcess
 
+from bot.core.ids import fingerprint
 from bot.transport.matrix.cross_signing import (
     CrossSigningKeys,
     Homeserver,
-    fingerprint,
     own_device,
 )
 from conftest import git

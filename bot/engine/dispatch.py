@@ -34,9 +34,10 @@ from bot.core.errors import (
     UnknownCommand,
     UsageError,
 )
+from bot.core.ids import fingerprint
 from bot.core.logs import fact
 from bot.core.text import clean
-from bot.engine.authorize import fingerprint, identity_changed, may_run, may_run_here
+from bot.engine.authorize import identity_changed, may_run, may_run_here
 from bot.engine.context import (
     Change,
     Context,

@@ -18,6 +18,7 @@ from nio import AsyncClient, AsyncClientConfig
 
 from bot.config import Config
 from bot.core.effects import Notify
+from bot.core.ids import fingerprint
 from bot.core.logs import fact
 from bot.core.text import escaped
 from bot.service.assemble import open_ledger
@@ -27,7 +28,6 @@ from bot.transport.matrix.cross_signing import (
     CrossSigningError,
     CrossSigningKeys,
     Identity,
-    fingerprint,
     reset,
 )
 from bot.transport.matrix.decisions import (

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from nio import AsyncClient
 
 from bot.core.files import PRIVATE_FILE, PUBLIC_FILE, write_file
-from bot.core.ids import is_ed25519_key
+from bot.core.ids import fingerprint, is_ed25519_key
 from bot.core.logs import fact
 
 log = logging.getLogger("opsbot.matrix")
@@ -63,11 +63,6 @@ def _unbase64(text: str) -> bytes:
 def public_of(key: Ed25519PrivateKey) -> str:
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return unpadded(raw)
-
-
-def fingerprint(public: str) -> str:
-    """A public key as Element shows it: unpadded base64, in groups of four."""
-    return " ".join(public[i : i + 4] for i in range(0, len(public), 4))
 
 
 def _signable(obj: Mapping[str, Any]) -> dict[str, Any]:
