@@ -214,6 +214,12 @@ class Engine:
             self.ledger.enqueue([(_answer_id(invocation), _answer(invocation, reply))])
         return reply
 
+    def answer_before_dispatch(self, room: str, event_id: str, sender: str, reply: Reply) -> None:
+        """Owes `reply` in `room` to an event that never reached dispatch (the transport refused
+        it, or could not read it): under the identity a command's answer has, so an event seen
+        again is not answered twice."""
+        self.ledger.enqueue([(answer_id(event_id), answer_to(room, event_id, sender, reply))])
+
     def _answer(self, invocation: Invocation) -> Reply | None:
         body = self.command_text(invocation.text)
         if body is None:

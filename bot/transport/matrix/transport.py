@@ -35,7 +35,7 @@ from nio.exceptions import SendRetryError
 from bot.core.errors import Forbidden, RateLimited
 from bot.core.logs import fact
 from bot.core.tasks import stopped_within, unless_stopped
-from bot.engine.dispatch import Engine, answer_id, answer_to
+from bot.engine.dispatch import Engine
 from bot.engine.feature import Observer
 from bot.engine.types import Invocation, Reply
 from bot.transport.matrix.deliverer import ROOM_KEY, Fatal
@@ -370,12 +370,8 @@ class MatrixTransport:
     def _refuse(self, room: MatrixRoom, event: Any, error: Forbidden | RateLimited) -> Reply:
         """A refusal of the transport's own, before the engine: owed like any answer."""
         reply = Reply.refusal(error)
-        self._owe_answer(room.room_id, event, reply)
+        self.engine.answer_before_dispatch(room.room_id, event.event_id, event.sender, reply)
         return reply
-
-    def _owe_answer(self, room_id: str, event: Any, reply: Reply) -> None:
-        answer = answer_to(room_id, event.event_id, event.sender, reply)
-        self.engine.ledger.enqueue([(answer_id(event.event_id), answer)])
 
     async def _undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
         with contextlib.suppress(LocalProtocolError):  # already requested for this session
@@ -384,7 +380,8 @@ class MatrixTransport:
             "I could not read your message: it is encrypted with a key I have not received. "
             "I have asked your devices for it; please send the command again."
         )
-        self._owe_answer(room.room_id, event, Reply(False, None, text, text, error="undecryptable"))
+        reply = Reply(False, None, text, text, error="undecryptable")
+        self.engine.answer_before_dispatch(room.room_id, event.event_id, event.sender, reply)
         self.journal.mark_handled(event.event_id, room.room_id, None)
         fact(
             log,
