@@ -19,7 +19,7 @@ from matrix_harness import BotProcess, unique
 from test_matrix_cross_signing import device_of, keys_of
 
 from bot.core.ids import fingerprint
-from bot.transport.matrix.cross_signing import key_public
+from bot.transport.matrix.signed_json import key_public
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
 

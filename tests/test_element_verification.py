@@ -20,7 +20,7 @@ from test_element_client import JS, ElementPerson, master_of, node, shared_room
 from test_matrix_cross_signing import keys_of
 
 from bot.core.ids import fingerprint
-from bot.transport.matrix.cross_signing import key_public
+from bot.transport.matrix.signed_json import key_public
 from conftest import git
 from devtools.devclient import Person
 

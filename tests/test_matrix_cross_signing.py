@@ -11,7 +11,7 @@ import pytest
 from matrix_harness import BotProcess
 
 from bot.core.ids import fingerprint
-from bot.transport.matrix.cross_signing import key_public, verifies
+from bot.transport.matrix.signed_json import key_public, verifies
 from conftest import git
 from devtools.devclient import Person
 

@@ -19,7 +19,8 @@ from nio import AsyncClient
 
 from bot.core.ids import fingerprint, is_ed25519_key
 from bot.core.logs import fact
-from bot.transport.matrix.cross_signing import QUERY, Homeserver, key_public, verifies
+from bot.transport.matrix.homeserver_keys import QUERY, Homeserver
+from bot.transport.matrix.signed_json import key_public, verifies
 
 log = logging.getLogger("opsbot.matrix")
 
