@@ -38,11 +38,12 @@ from bot.core.tasks import stopped_within, unless_stopped
 from bot.engine.dispatch import Engine
 from bot.engine.feature import Observer
 from bot.engine.types import Invocation, Reply
-from bot.transport.matrix.deliverer import ROOM_KEY, Fatal
 from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.keys import after_sync
 from bot.transport.matrix.observations import Observations, room_message
 from bot.transport.matrix.people import People
+from bot.transport.matrix.rooms import ROOM_KEY
+from bot.transport.matrix.sending import Fatal
 from bot.transport.matrix.verification import Verifier, is_verification
 from bot.transport.ratelimit import RateLimit
 
