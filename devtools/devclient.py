@@ -61,7 +61,8 @@ class Person:
         """A cross-signing identity of this person's own, and this device signed with it: what
         Element does at a first login. A bot that shares room keys only with devices their owner
         signed (MSC4153) then answers this person as it would answer someone on Element."""
-        from bot.transport.matrix.cross_signing import CrossSigningKeys, Homeserver, own_device
+        from bot.transport.matrix.cross_signing_keys import CrossSigningKeys
+        from bot.transport.matrix.homeserver_keys import Homeserver, own_device
 
         keys = CrossSigningKeys.generate(self.user_id)
         server = Homeserver(self.client)

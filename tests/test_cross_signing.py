@@ -11,16 +11,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nio import AsyncClient
 
-from bot.transport.matrix.cross_signing import (
-    CrossSigningError,
-    CrossSigningKeys,
-    Homeserver,
-    canonical_json,
-    fingerprint,
-    key_public,
-    sign,
-    verifies,
-)
+from bot.core.ids import fingerprint
+from bot.transport.matrix.cross_signing_keys import CrossSigningError, CrossSigningKeys
+from bot.transport.matrix.homeserver_keys import Homeserver
+from bot.transport.matrix.signed_json import canonical_json, key_public, sign, verifies
 
 USER = "@opsbot:example.org"
 

@@ -2,13 +2,14 @@
 time: what is owed goes out in order per room, once, and nothing undeliverable blocks the rest."""
 
 import asyncio
+import typing
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from nio import RoomCreateResponse, RoomSendError, RoomSendResponse
 
-from bot.core.effects import Amend, Answer, Notify
+from bot.core.effects import Amend, Answer, Effect, Notify
 from bot.transport.matrix.deliverer import WINDOW, Deliverer
 from conftest import Bot
 
@@ -111,7 +112,7 @@ async def test_a_send_repeated_after_a_crash_is_the_same_send(bot: Bot) -> None:
 
 
 def _txn_of(owed: Any) -> str:
-    from bot.transport.matrix.deliverer import txn
+    from bot.transport.matrix.sending import txn
 
     return txn(owed.identity, f"{OPS}#1")  # a notice's first page, to the room of `notice`
 
@@ -279,3 +280,8 @@ def test_an_answer_far_back_in_the_queue_is_not_being_announced(bot: Bot) -> Non
         ledger.enqueue([deploy_answer(n, f"c{n}")], commit=f"c{n}")
     assert ledger.being_announced({"c1"})
     assert not ledger.being_announced({"c5"})
+
+
+def test_every_kind_of_effect_has_a_sender(bot: Bot) -> None:
+    kinds = set(typing.get_args(Effect))
+    assert set(deliverer(bot, Homeserver(OPS), [0.0]).senders) == kinds

@@ -18,7 +18,8 @@ import pytest
 from matrix_harness import BotProcess, unique
 from test_matrix_cross_signing import device_of, keys_of
 
-from bot.transport.matrix.cross_signing import fingerprint, key_public
+from bot.core.ids import fingerprint
+from bot.transport.matrix.signed_json import key_public
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
 

@@ -19,7 +19,8 @@ from matrix_harness import BotProcess
 from test_element_client import JS, ElementPerson, master_of, node, shared_room
 from test_matrix_cross_signing import keys_of
 
-from bot.transport.matrix.cross_signing import fingerprint, key_public
+from bot.core.ids import fingerprint
+from bot.transport.matrix.signed_json import key_public
 from conftest import git
 from devtools.devclient import Person
 

@@ -27,7 +27,8 @@ from bot.features.catalog import sections
 from bot.transport.http import HttpListener
 from bot.transport.http.webhooks import sign
 from bot.transport.matrix.content import edit_content, notice, reply_content
-from bot.transport.matrix.deliverer import Deliverer, mention_content
+from bot.transport.matrix.deliverer import Deliverer
+from bot.transport.matrix.notices import mention_content
 from conftest import ALICE, Bot
 
 ME = "@opsbot:localhost"

@@ -105,3 +105,18 @@ def test_a_command_whose_answer_was_never_owed_is_answered_already_done(bot: Bot
     in_the_room(bot, "!deploy web 1.0.0 to dev", "$old")
     [answer] = answers_owed(bot)
     assert answer.startswith("already done: deploy: web 1.0.0 to dev · commit ")
+
+
+def test_an_event_the_transport_answers_itself_is_answered_once(bot: Bot) -> None:
+    """A refusal before dispatch (a rate limit, a message it could not read), seen again."""
+    from bot.core.effects import Answer
+    from bot.engine.types import Reply
+    from conftest import ALICE
+
+    reply = Reply(False, None, "refused: too many commands", "refused", error="rate_limited")
+    for _ in range(2):
+        bot.engine.answer_before_dispatch("!ops:example.org", "$flood", ALICE, reply)
+    [owed] = bot.engine.ledger.due()
+    assert owed.identity == "$flood#answer"
+    assert isinstance(owed.effect, Answer)
+    assert (owed.effect.in_reply_to, owed.effect.text) == ("$flood", "refused: too many commands")

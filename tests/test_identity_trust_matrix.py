@@ -14,12 +14,9 @@ from typing import Any
 import pytest
 from matrix_harness import BotProcess
 
-from bot.transport.matrix.cross_signing import (
-    CrossSigningKeys,
-    Homeserver,
-    fingerprint,
-    own_device,
-)
+from bot.core.ids import fingerprint
+from bot.transport.matrix.cross_signing_keys import CrossSigningKeys
+from bot.transport.matrix.homeserver_keys import Homeserver, own_device
 from conftest import git
 from devtools.devclient import Person
 from devtools.devserver import Homeserver as Synapse

@@ -28,7 +28,8 @@ from bot.transport.matrix.content import (
     reply_content,
     serialized_size,
 )
-from bot.transport.matrix.deliverer import Deliverer, NotYet
+from bot.transport.matrix.deliverer import Deliverer
+from bot.transport.matrix.sending import NotYet, Sender
 from conftest import Bot
 
 if TYPE_CHECKING:
@@ -169,6 +170,10 @@ def deliverer(bot: Bot, homeserver: Homeserver) -> Deliverer:
     return Deliverer(homeserver, bot.engine, bot.engine.ledger)  # type: ignore[arg-type]
 
 
+def sender(homeserver: Homeserver) -> Sender:
+    return Sender(homeserver)  # type: ignore[arg-type]
+
+
 async def post(bot: Bot, homeserver: Homeserver, text: str) -> None:
     """A notice owed in the outbox, then one pass of the deliverer over it."""
     bot.engine.ledger.enqueue([(f"notice:{len(text)}", Notify(text, rooms=(ROOM,)))])
@@ -212,7 +217,7 @@ async def test_the_short_notice_answers_the_command_with_its_result(
 ) -> None:
     server = Homeserver(refuse=(413, "M_TOO_LARGE"), refuse_over=1000)
     content = proposals_reply(10)
-    await deliverer(bot, server)._send(ROOM, content, "txn")
+    await sender(server).send(ROOM, content, "txn")
     instead, _ = server.sent[-1]
     assert instead["body"].startswith("the reply was too long to send")
     assert instead["m.relates_to"] == {"m.in_reply_to": {"event_id": COMMAND}}
@@ -221,14 +226,14 @@ async def test_the_short_notice_answers_the_command_with_its_result(
 
 async def test_a_refused_short_notice_is_given_up_too(bot: Bot, tmp_path: Path) -> None:
     server = Homeserver(refuse=(400, "M_UNKNOWN"), refuse_over=0)
-    assert await deliverer(bot, server)._send(ROOM, proposals_reply(1), "t") is None
+    assert await sender(server).send(ROOM, proposals_reply(1), "t") is None
     assert len(server.sent) == 2  # the message and the notice in its place; then nothing
 
 
 async def test_a_server_error_is_still_retried_later(bot: Bot) -> None:
     server = Homeserver(refuse=(502, "M_UNKNOWN"))
     with pytest.raises(NotYet):
-        await deliverer(bot, server)._send(ROOM, notice("deployed"), "t")
+        await sender(server).send(ROOM, notice("deployed"), "t")
     await post(bot, server, "deployed")
     assert [owed.attempts for owed in bot.engine.ledger.due()] == [1]  # owed still, for later
 

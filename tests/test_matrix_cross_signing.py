@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from matrix_harness import BotProcess
 
-from bot.transport.matrix.cross_signing import fingerprint, key_public, verifies
+from bot.core.ids import fingerprint
+from bot.transport.matrix.signed_json import key_public, verifies
 from conftest import git
 from devtools.devclient import Person
 

@@ -18,7 +18,7 @@ from test_matrix_ops import edits_of, join, ops_room
 
 from bot.core.effects import CreateRoom
 from bot.service.assemble import open_ledger
-from bot.transport.matrix.deliverer import ENCRYPTION, room_key_state
+from bot.transport.matrix.rooms import ENCRYPTION, room_key_state
 from conftest import git
 from devtools.devclient import Person
 from devtools.devserver import Homeserver

@@ -10,8 +10,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bot import config
 from bot.config import ConfigError
 from bot.features.catalog import sections
-from bot.transport.matrix.cross_signing import CrossSigningKeys, public_of, sign
+from bot.transport.matrix.cross_signing_keys import CrossSigningKeys
 from bot.transport.matrix.people import person_keys
+from bot.transport.matrix.signed_json import public_of, sign
 
 ALICE = "@alice:example.org"
 MATRIX = '[matrix]\nhomeserver = "https://m.example.org"\nuser_id = "@opsbot:example.org"\n'

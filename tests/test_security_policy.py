@@ -15,7 +15,7 @@ from gitops_setup import declare
 from bot.cli import main
 from bot.engine.types import Invocation, Reply
 from bot.state.policy import decode_policy
-from bot.transport.matrix.cross_signing import CrossSigningKeys
+from bot.transport.matrix.cross_signing_keys import CrossSigningKeys
 from bot.transport.matrix.people import person_keys
 from conftest import ALICE, BOB, MALLORY, Bot, git
 

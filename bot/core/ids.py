@@ -36,3 +36,8 @@ def is_ed25519_key(value: object) -> bool:
     except binascii.Error:
         return False
     return len(raw) == 32 and base64.b64encode(raw).decode().rstrip("=") == value
+
+
+def fingerprint(key: str) -> str:
+    """A public key as Element shows it: unpadded base64, in groups of four."""
+    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))

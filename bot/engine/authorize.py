@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.core.effects import Notify
 from bot.core.errors import Forbidden
+from bot.core.ids import fingerprint
 from bot.engine.registry import Command
 from bot.engine.types import Invocation
 from bot.state.policy import Policy
@@ -105,11 +106,6 @@ def _strict(envs: list[str], state: StateView) -> list[str]:
     """Those of `envs` that accept commands only from verified devices."""
     known = state.environments()
     return [e for e in envs if e in known and known[e].require_verified_device]
-
-
-def fingerprint(key: str) -> str:
-    """A public key as Element shows it: unpadded base64, in groups of four."""
-    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
 
 
 def identity_changed(policy: Policy, invocation: Invocation) -> str | None:

@@ -25,10 +25,10 @@ from dulwich.objects import Commit
 
 from bot.core.effects import Request
 from bot.core.errors import OpsbotError, Refused, TooLong, UnknownCommand, UsageError
+from bot.core.ids import fingerprint
 from bot.core.logs import fact
-from bot.engine.answers import identified, owed_answer, reply_to
+from bot.engine.answers import answer_id, answer_to, identified, owed_answer, reply_to
 from bot.engine.authorize import (
-    fingerprint,
     identity_changed,
     identity_notice,
     may_run,
@@ -195,6 +195,12 @@ class Engine:
         if reply is not None and invocation.answer and reply.commit is None:
             self.ledger.enqueue([owed_answer(invocation, reply)])
         return reply
+
+    def answer_before_dispatch(self, room: str, event_id: str, sender: str, reply: Reply) -> None:
+        """Owes `reply` in `room` to an event that never reached dispatch (the transport refused
+        it, or could not read it): under the identity a command's answer has, so an event seen
+        again is not answered twice."""
+        self.ledger.enqueue([(answer_id(event_id), answer_to(room, event_id, sender, reply))])
 
     def _answer(self, invocation: Invocation) -> Reply | None:
         body = self.command_text(invocation.text)

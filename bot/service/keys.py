@@ -18,18 +18,12 @@ from nio import AsyncClient, AsyncClientConfig
 
 from bot.config.host import Config
 from bot.core.effects import Notify
+from bot.core.ids import fingerprint
 from bot.core.logs import fact
 from bot.core.text import escaped
 from bot.service.assemble import open_ledger
-from bot.transport.matrix.cross_signing import (
-    IDENTITY_FILE,
-    KEYS_FILE,
-    CrossSigningError,
-    CrossSigningKeys,
-    Identity,
-    fingerprint,
-    reset,
-)
+from bot.transport.matrix.cross_signing import IDENTITY_FILE, Identity, reset
+from bot.transport.matrix.cross_signing_keys import KEYS_FILE, CrossSigningError, CrossSigningKeys
 from bot.transport.matrix.decisions import (
     CONFIRMED,
     FILE,

@@ -46,11 +46,13 @@ from bot.state.repo import StateRepo
 from bot.state.view import StateView
 from bot.transport.http import HttpListener
 from bot.transport.matrix import cross_signing
-from bot.transport.matrix.deliverer import Deliverer, Fatal, upload_limit
+from bot.transport.matrix.deliverer import Deliverer
 from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.people import People
+from bot.transport.matrix.sending import Fatal
 from bot.transport.matrix.session import LoginFailed, Session
 from bot.transport.matrix.transport import MatrixTransport
+from bot.transport.matrix.uploads import upload_limit
 from bot.transport.matrix.verification import Verifier
 from bot.transport.ratelimit import RateLimit
 

@@ -2,8 +2,7 @@
 "verified" means reviewed in Git."""
 
 from bot.core.errors import Refused
-from bot.core.ids import is_ed25519_key
-from bot.engine.authorize import fingerprint
+from bot.core.ids import fingerprint, is_ed25519_key
 from bot.engine.context import Change, Context, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command

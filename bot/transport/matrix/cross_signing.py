@@ -8,174 +8,29 @@ user-signing), keeps the private halves in the state directory (0600), and signs
 it logs in as with the same self-signing key: a lost crypto store gives a new device, not a new
 stranger. Replacing the keys is explicit (`opsbot keys reset`).
 
-The wire formats are the Matrix spec's ("Signing JSON", "Cross-signing"): canonical JSON, and
-signatures over the object without its `signatures` and `unsigned`.
+The wire formats are the Matrix spec's ("Signing JSON", "Cross-signing"): the keys are in
+cross_signing_keys.py, what they sign in signed_json.py, and the endpoints that take them in
+homeserver_keys.py.
 """
 
-import base64
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nio import AsyncClient
 
-from bot.core.files import PRIVATE_FILE, PUBLIC_FILE, write_file
-from bot.core.ids import is_ed25519_key
+from bot.core.files import PUBLIC_FILE, write_file
+from bot.core.ids import fingerprint
 from bot.core.logs import fact
+from bot.transport.matrix.cross_signing_keys import KEYS_FILE, CrossSigningError, CrossSigningKeys
+from bot.transport.matrix.homeserver_keys import Homeserver, master_on_server, own_device
+from bot.transport.matrix.signed_json import verifies
 
 log = logging.getLogger("opsbot.matrix")
 
-KEYS_FILE = "cross_signing.json"
 IDENTITY_FILE = "identity.json"  # public: what `opsbot keys` shows, written at every start
-ROLES = ("master", "self_signing", "user_signing")
-
-QUERY = "/_matrix/client/v3/keys/query"
-UPLOAD_KEYS = "/_matrix/client/v3/keys/device_signing/upload"
-UPLOAD_SIGNATURES = "/_matrix/client/v3/keys/signatures/upload"
-
-
-class CrossSigningError(Exception):
-    """Cross-signing cannot be done; the message says why and what to do."""
-
-
-def canonical_json(value: Any) -> bytes:
-    """The spec's canonical JSON: sorted keys, no whitespace, UTF-8 (not \\u escapes)."""
-    return json.dumps(
-        value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
-    ).encode("utf-8")
-
-
-def unpadded(data: bytes) -> str:
-    return base64.b64encode(data).decode().rstrip("=")
-
-
-def _unbase64(text: str) -> bytes:
-    return base64.b64decode(text + "=" * (-len(text) % 4))
-
-
-def public_of(key: Ed25519PrivateKey) -> str:
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return unpadded(raw)
-
-
-def fingerprint(public: str) -> str:
-    """A public key as Element shows it: unpadded base64, in groups of four."""
-    return " ".join(public[i : i + 4] for i in range(0, len(public), 4))
-
-
-def _signable(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
-
-
-def sign(obj: Mapping[str, Any], key: Ed25519PrivateKey, user_id: str) -> dict[str, Any]:
-    """`obj` with `user_id`'s signature by `key` added (kept: the signatures it had)."""
-    signature = unpadded(key.sign(canonical_json(_signable(obj))))
-    signatures = {u: dict(s) for u, s in obj.get("signatures", {}).items()}
-    signatures.setdefault(user_id, {})[f"ed25519:{public_of(key)}"] = signature
-    return {**obj, "signatures": signatures}
-
-
-def verifies(obj: Mapping[str, Any], user_id: str, public: str) -> bool:
-    """Whether `obj` carries a valid signature of `user_id` by the Ed25519 key `public`."""
-    signature = obj.get("signatures", {}).get(user_id, {}).get(f"ed25519:{public}")
-    if not isinstance(signature, str):
-        return False
-    try:
-        Ed25519PublicKey.from_public_bytes(_unbase64(public)).verify(
-            _unbase64(signature), canonical_json(_signable(obj))
-        )
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-def key_public(obj: Mapping[str, Any] | None) -> str | None:
-    """The Ed25519 key of a cross-signing key object (`{"keys": {"ed25519:<pub>": "<pub>"}}`).
-    The homeserver passes on what a client uploaded: a value that is not a key (a trailing
-    newline, padding) is no key at all, never one to compare, show or pin."""
-    keys = (obj or {}).get("keys", {})
-    if not isinstance(keys, Mapping):
-        return None
-    found = [v for k, v in keys.items() if isinstance(k, str) and k.startswith("ed25519:")]
-    return found[0] if len(found) == 1 and is_ed25519_key(found[0]) else None
-
-
-@dataclass(frozen=True)
-class CrossSigningKeys:
-    user_id: str
-    master: Ed25519PrivateKey
-    self_signing: Ed25519PrivateKey
-    user_signing: Ed25519PrivateKey
-
-    @classmethod
-    def generate(cls, user_id: str) -> "CrossSigningKeys":
-        return cls(user_id, *(Ed25519PrivateKey.generate() for _ in ROLES))
-
-    @property
-    def master_public(self) -> str:
-        return public_of(self.master)
-
-    @property
-    def self_signing_public(self) -> str:
-        return public_of(self.self_signing)
-
-    def _key(self, role: str, key: Ed25519PrivateKey) -> dict[str, Any]:
-        public = public_of(key)
-        return {"user_id": self.user_id, "usage": [role], "keys": {f"ed25519:{public}": public}}
-
-    def upload_body(self) -> dict[str, Any]:
-        """The body of /keys/device_signing/upload: the master key, and the two keys it signs."""
-        return {
-            "master_key": self._key("master", self.master),
-            "self_signing_key": sign(
-                self._key("self_signing", self.self_signing), self.master, self.user_id
-            ),
-            "user_signing_key": sign(
-                self._key("user_signing", self.user_signing), self.master, self.user_id
-            ),
-        }
-
-    def sign_device(self, device: Mapping[str, Any]) -> dict[str, Any]:
-        """The device's key object, as the homeserver holds it, signed by the self-signing key."""
-        return sign(
-            {k: v for k, v in device.items() if k != "unsigned"}, self.self_signing, self.user_id
-        )
-
-    def save(self, path: Path) -> None:
-        seeds = {
-            role: unpadded(
-                key.private_bytes(
-                    serialization.Encoding.Raw,
-                    serialization.PrivateFormat.Raw,
-                    serialization.NoEncryption(),
-                )
-            )
-            for role, key in zip(
-                ROLES, (self.master, self.self_signing, self.user_signing), strict=True
-            )
-        }
-        text = json.dumps({"user_id": self.user_id, **seeds}, indent=2) + "\n"
-        write_file(path, text.encode(), PRIVATE_FILE)
-
-    @classmethod
-    def load(cls, path: Path) -> "CrossSigningKeys | None":
-        """The keys saved in `path`, or None if there is no such file."""
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            return None
-        try:
-            keys = [Ed25519PrivateKey.from_private_bytes(_unbase64(data[r])) for r in ROLES]
-            return cls(str(data["user_id"]), *keys)
-        except (KeyError, TypeError, ValueError) as e:
-            raise CrossSigningError(f"{path} is not a cross-signing key file ({e})") from None
 
 
 @dataclass(frozen=True)
@@ -203,83 +58,6 @@ class Identity:
             return cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
             return None
-
-
-class Homeserver:
-    """The three endpoints cross-signing needs, through nio's client and its access token."""
-
-    def __init__(self, client: AsyncClient) -> None:
-        self.client = client
-
-    async def post(self, path: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-        response = await self.client.send(
-            "POST",
-            path,
-            json.dumps(body),
-            headers={
-                "Authorization": f"Bearer {self.client.access_token}",
-                "Content-Type": "application/json",
-            },
-        )
-        async with response:
-            try:
-                answer = await response.json(content_type=None)
-            except ValueError:
-                answer = {}
-        return response.status, answer if isinstance(answer, dict) else {}
-
-    async def own_keys(self) -> dict[str, Any]:
-        """The homeserver's answer to /keys/query for the bot itself."""
-        user = self.client.user_id
-        status, answer = await self.post(QUERY, {"device_keys": {user: []}})
-        if status != 200:
-            raise CrossSigningError(f"the homeserver refused /keys/query ({_why(status, answer)})")
-        return answer
-
-    async def upload_keys(self, keys: CrossSigningKeys, password: str | None) -> None:
-        """Uploads the keys; answers the homeserver's request for interactive auth with the
-        password, the only kind of auth a bot can do by itself."""
-        body = keys.upload_body()
-        status, answer = await self.post(UPLOAD_KEYS, body)
-        if status == 401 and "flows" in answer:
-            if password is None:
-                raise CrossSigningError(
-                    "the homeserver asks for the bot's password to upload its cross-signing "
-                    "keys, and only an access token is configured: add password_file to [matrix]"
-                )
-            auth = {
-                "type": "m.login.password",
-                "identifier": {"type": "m.id.user", "user": self.client.user_id},
-                "password": password,
-                **({"session": answer["session"]} if "session" in answer else {}),
-            }
-            status, answer = await self.post(UPLOAD_KEYS, {**body, "auth": auth})
-        if status != 200:
-            raise CrossSigningError(
-                f"uploading the cross-signing keys failed ({_why(status, answer)})"
-            )
-
-    async def sign_device(self, keys: CrossSigningKeys, device: Mapping[str, Any]) -> None:
-        signed = keys.sign_device(device)
-        body = {keys.user_id: {signed["device_id"]: signed}}
-        status, answer = await self.post(UPLOAD_SIGNATURES, body)
-        failures = answer.get("failures") or {}
-        if status != 200 or failures:
-            why = _why(status, answer) if status != 200 else json.dumps(failures)
-            raise CrossSigningError(f"the homeserver did not take the device's signature ({why})")
-
-
-def _why(status: int, answer: Mapping[str, Any]) -> str:
-    return f"{status} {answer.get('errcode', '')} {answer.get('error', '')}".strip()
-
-
-def own_device(answer: Mapping[str, Any], user_id: str, device_id: str) -> dict[str, Any] | None:
-    device = answer.get("device_keys", {}).get(user_id, {}).get(device_id)
-    return device if isinstance(device, dict) else None
-
-
-def master_on_server(answer: Mapping[str, Any], user_id: str) -> str | None:
-    return key_public(answer.get("master_keys", {}).get(user_id))
 
 
 async def ensure(

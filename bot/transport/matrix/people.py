@@ -17,9 +17,10 @@ from typing import Any
 
 from nio import AsyncClient
 
-from bot.core.ids import is_ed25519_key
+from bot.core.ids import fingerprint, is_ed25519_key
 from bot.core.logs import fact
-from bot.transport.matrix.cross_signing import QUERY, Homeserver, fingerprint, key_public, verifies
+from bot.transport.matrix.homeserver_keys import QUERY, Homeserver
+from bot.transport.matrix.signed_json import key_public, verifies
 
 log = logging.getLogger("opsbot.matrix")
 

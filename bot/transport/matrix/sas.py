@@ -28,7 +28,7 @@ from typing import Any
 import vodozemac
 
 from bot.core.text import escaped
-from bot.transport.matrix.cross_signing import canonical_json
+from bot.transport.matrix.signed_json import canonical_json
 
 REQUEST = "m.key.verification.request"
 READY = "m.key.verification.ready"

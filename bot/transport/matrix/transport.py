@@ -1,25 +1,23 @@
-"""The Matrix transport: sync, and turn messages into invocations.
+"""The Matrix transport: sync, and hand each event to what it is for.
 
 Exactly once, in order: the events of a sync batch are handled one after the other, each answer
 is owed in the outbox (by the engine, in the same step as its commit), each event is then marked
 handled, and only after the whole batch does the sync position move. A crash anywhere replays
 the batch: events already handled are skipped, a command already committed is recognised by the
 engine's ledger, and an answer already owed is not owed twice. Nothing is executed twice and
-nothing is dropped. Sending is the deliverer's (deliverer.py), which starts once this has synced.
+nothing is dropped. A command goes to the engine through commands.py; sending is the
+deliverer's (deliverer.py), which starts once this has synced.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from nio import (
     AsyncClient,
     InviteMemberEvent,
-    LocalProtocolError,
     MatrixRoom,
     MegolmEvent,
     RoomCreateEvent,
@@ -32,18 +30,17 @@ from nio import (
 from nio.api import MessageDirection
 from nio.exceptions import SendRetryError
 
-from bot.core.errors import Forbidden, RateLimited
 from bot.core.logs import fact
 from bot.core.tasks import stopped_within, unless_stopped
-from bot.engine.answers import answer_id, answer_to
 from bot.engine.dispatch import Engine
 from bot.engine.feature import Observer
-from bot.engine.types import Invocation, Reply
-from bot.transport.matrix.deliverer import ROOM_KEY, Fatal
+from bot.transport.matrix.commands import RoomCommands
 from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.keys import after_sync
 from bot.transport.matrix.observations import Observations, room_message
 from bot.transport.matrix.people import People
+from bot.transport.matrix.rooms import ROOM_KEY
+from bot.transport.matrix.sending import Fatal
 from bot.transport.matrix.verification import Verifier, is_verification
 from bot.transport.ratelimit import RateLimit
 
@@ -54,9 +51,7 @@ BACKOFF_CAP = 30.0
 # Large enough that a bot coming back from a restart sees every message it missed in one batch.
 SYNC_FILTER = {"room": {"timeline": {"limit": 500}}, "presence": {"types": []}}
 MAX_BACKFILL = 20_000  # events paged back over one gap; past that, the oldest are given up
-INFINITE_POWER = 2**53
 TRANSIENT = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, SendRetryError)
-__all__ = ["Fatal", "MatrixTransport"]  # Fatal: the bot cannot go on (its token was revoked)
 
 
 class Retry(Exception):
@@ -85,17 +80,16 @@ class MatrixTransport:
         self.heard = heard  # the id of an event the bot sent, back in its sync
         self.engine = engine
         self.journal = journal
-        self.rate_limit = rate_limit
         self.sync_timeout_ms = sync_timeout_ms
         self.people = people  # cross-signing identities, learnt per key query
         self.me = client.user_id
         self.observations = Observations(engine, journal, observers, str(client.user_id))
+        self.commands = RoomCommands(client, engine, journal, rate_limit, people)
         # The gate a stop closes: see `close`.
         self.in_flight = 0
         self._closed = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self._creators: dict[str, set[str]] = {}
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
         """Syncs until `stop` is set; backs off (capped) while the homeserver is away."""
@@ -135,7 +129,7 @@ class MatrixTransport:
             raise Retry(f"sync failed: {response.status_code} {response.message}")
         assert isinstance(response, SyncResponse)
         await after_sync(self.client, self.people)
-        self._note_creators(response)
+        self._note_room_state(response)
         await self._invites(response)
         if position is None:
             # The very first sync of this bot: everything in it happened before we were here.
@@ -267,7 +261,8 @@ class MatrixTransport:
         if self.journal.handled(event.event_id):
             return
         if isinstance(event, MegolmEvent):
-            await self._undecryptable(room, event)
+            await self.commands.undecryptable(room, event)
+            self.journal.mark_handled(event.event_id, room.room_id, None)
             return
         if self.verifier is not None and is_verification(event.source):
             await self.verifier.receive(room.room_id, event.source)
@@ -284,7 +279,7 @@ class MatrixTransport:
                 self.journal.mark_handled(event.event_id, room.room_id, None)
             return
         await self.observations.flush(room=room.room_id)  # what was said comes before it
-        reply = await self._command(room, event)
+        reply = await self.commands.handle(room, event)
         self.journal.mark_handled(event.event_id, room.room_id, None)
         fact(
             log,
@@ -310,128 +305,7 @@ class MatrixTransport:
             return False
         return True
 
-    async def _command(self, room: MatrixRoom, event: RoomMessageText) -> Reply:
-        device_id, device_key = await self._device_of(event)
-        if (
-            device_id
-            and device_key
-            and not self.journal.first_use(event.sender, device_id, device_key)
-        ):
-            fact(
-                log,
-                "device key changed for a known device; refusing",
-                logging.WARNING,
-                room=room.room_id,
-                event=event.event_id,
-                sender=event.sender,
-                device=device_id,
-            )
-            return self._refuse(
-                room,
-                event,
-                Forbidden(
-                    f"the key of your device {device_id} changed since I first saw it, which "
-                    "Matrix never allows; I will not act on messages from it",
-                    hint="tell an admin; verify the device, then an admin can !trust it",
-                ),
-            )
-        wait = self.rate_limit.take(event.sender)
-        if wait:
-            return self._refuse(
-                room,
-                event,
-                RateLimited(
-                    f"too many commands from you; try again in {wait:.0f}s",
-                    hint="the rate limit protects the repo from floods",
-                ),
-            )
-        master, cross_signed = await self._identity_of(event.sender, device_id, device_key)
-        invocation = Invocation(
-            sender=event.sender,
-            sender_name=room.user_name(event.sender) or event.sender,
-            text=event.body,
-            event_id=event.event_id,
-            received_at=datetime.fromtimestamp(event.server_timestamp / 1000, UTC),
-            room_id=room.room_id,
-            room_name=room.display_name,
-            transport="matrix",
-            power_level=self._power_level(room, event.sender),
-            device_id=device_id or "(unknown)",
-            device_key=device_key,
-            master_key=master,
-            device_cross_signed=cross_signed,
-            encrypted=bool(event.decrypted),
-            room_members=frozenset(room.users),
-            answer=True,
-        )
-        reply = await self.engine.handle(invocation)
-        assert reply is not None  # command_text() said it was a command
-        return reply
-
-    def _refuse(self, room: MatrixRoom, event: Any, error: Forbidden | RateLimited) -> Reply:
-        """A refusal of the transport's own, before the engine: owed like any answer."""
-        reply = Reply.refusal(error)
-        self._owe_answer(room.room_id, event, reply)
-        return reply
-
-    def _owe_answer(self, room_id: str, event: Any, reply: Reply) -> None:
-        answer = answer_to(room_id, event.event_id, event.sender, reply)
-        self.engine.ledger.enqueue([(answer_id(event.event_id), answer)])
-
-    async def _undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
-        with contextlib.suppress(LocalProtocolError):  # already requested for this session
-            await self.client.request_room_key(event)
-        text = (
-            "I could not read your message: it is encrypted with a key I have not received. "
-            "I have asked your devices for it; please send the command again."
-        )
-        self._owe_answer(room.room_id, event, Reply(False, None, text, text, error="undecryptable"))
-        self.journal.mark_handled(event.event_id, room.room_id, None)
-        fact(
-            log,
-            "undecryptable event",
-            logging.WARNING,
-            room=room.room_id,
-            event=event.event_id,
-            sender=event.sender,
-            session=event.session_id,
-        )
-
-    # who is speaking
-
-    async def _device_of(self, event: RoomMessageText) -> tuple[str | None, str | None]:
-        """The sending device and its ed25519 key, found by the curve25519 key that encrypted
-        the message; (None, None) for a message sent in clear."""
-        if not event.decrypted or not event.sender_key:
-            return None, None
-        for attempt in range(2):
-            for device in self.client.device_store.active_user_devices(event.sender):
-                if device.curve25519 == event.sender_key:
-                    return device.id, device.ed25519
-            if attempt == 0:
-                assert self.client.olm is not None
-                self.client.olm.users_for_key_query.add(event.sender)
-                if self.people is not None:
-                    await self.people.query()
-                else:
-                    await self.client.keys_query()
-        return None, None
-
-    async def _identity_of(
-        self, user_id: str, device_id: str | None, device_key: str | None
-    ) -> tuple[str | None, bool | None]:
-        """The sender's master key and whether it signed the device, as last queried (queried
-        here only for a person never queried since the start)."""
-        if self.people is None:
-            return None, None
-        if user_id not in self.people.known:
-            await self.people.refresh([user_id])
-        master = self.people.master_of(user_id)
-        if device_id is None or device_key is None:
-            return master, None
-        return master, self.people.cross_signed(user_id, device_id, device_key)
-
-    def _note_creators(self, response: SyncResponse) -> None:
+    def _note_room_state(self, response: SyncResponse) -> None:
         for room_id, info in response.rooms.join.items():
             for event in [*info.state, *info.timeline.events]:
                 source = getattr(event, "source", {})
@@ -440,15 +314,4 @@ class MatrixTransport:
                     if isinstance(key, str):
                         self.room_found(key, room_id)
                 if isinstance(event, RoomCreateEvent):
-                    content = event.source.get("content", {})
-                    extra = content.get("additional_creators", [])
-                    self._creators[room_id] = {
-                        event.sender,
-                        *(u for u in extra if isinstance(u, str)),
-                    }
-
-    def _power_level(self, room: MatrixRoom, user_id: str) -> int:
-        # Room version 12 gives the room's creators unlimited power, outside m.room.power_levels.
-        if room.room_version == "12" and user_id in self._creators.get(room.room_id, set()):
-            return INFINITE_POWER
-        return int(room.power_levels.get_user_level(user_id))
+                    self.commands.note_creators(room_id, event)

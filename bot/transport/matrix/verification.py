@@ -24,10 +24,9 @@ from typing import Any
 
 from nio import AsyncClient, RoomSendResponse
 
-from bot.core.ids import DEVICE_ID
+from bot.core.ids import DEVICE_ID, fingerprint
 from bot.core.logs import fact
 from bot.core.tasks import stopped_within
-from bot.transport.matrix.cross_signing import fingerprint
 from bot.transport.matrix.decisions import (
     CANCELLED,
     CONFIRMED,
