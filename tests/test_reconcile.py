@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from test_reconcile_hooks import gone, write_hook
 
+from bot.reconcile.apply import utc_now
 from bot.reconcile.journal import RunJournal
-from bot.reconcile.reconciler import OnOutcome, Reconciler, utc_now
+from bot.reconcile.reconciler import OnOutcome, Reconciler
 from bot.service.assemble import open_engine
 from bot.state.outcome import RunOutcome
 from conftest import Bot, git
