@@ -13,7 +13,7 @@ from bot import cli
 from bot.config import HostPaths
 from bot.engine.services import Services
 from bot.features.runbooks.executor import Executor
-from bot.features.runbooks.journal import RunsJournal
+from bot.features.runbooks.journal import RunbookJournal
 from bot.features.runbooks.record import record
 from bot.service.assemble import open_engine
 from conftest import Bot, git
@@ -181,7 +181,7 @@ def a_run(bot: Bot, run_id: str) -> str:
         "at": "2026-11-26T10:00:00+00:00",
     }
     result = {"status": "ok", "exit_code": 0, "duration": 0.1, "size": 6, "sha256": "x"}
-    journal = RunsJournal(bot.paths.state_dir / "runs.sqlite")
+    journal = RunbookJournal(bot.paths.state_dir / "runs.sqlite")
     journal.add(job)
     journal.started(run_id)
     journal.ended(run_id, result)
@@ -203,7 +203,7 @@ def test_the_runs_journal_and_outputs_come_back_with_the_runs_ref(
     assert restore(b, tmp_path / "backup") == 0
     assert "recorded again" not in capsys.readouterr().out
     assert (b.state_dir / f"runs/run-{run}.txt").read_text() == "disk ok\n"
-    journal = RunsJournal(b.state_dir / "runs.sqlite")
+    journal = RunbookJournal(b.state_dir / "runs.sqlite")
     found = journal.get(run)
     assert found is not None and found.recorded == manifest["runs"]
     assert git(b.repo, "show", f"refs/opsbot/runs:runs/2026-11/{run}.txt") == "disk ok\n"

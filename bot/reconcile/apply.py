@@ -17,7 +17,7 @@ from pathlib import Path
 from bot.core.logs import fact
 from bot.reconcile.desired import Desired
 from bot.reconcile.hooks import hook_args, run_hook
-from bot.reconcile.journal import RunJournal
+from bot.reconcile.journal import ReconcileJournal
 from bot.reconcile.recorder import Recorder
 from bot.state.outcome import RunOutcome
 
@@ -58,7 +58,7 @@ class Applier:
     def __init__(
         self,
         hooks_dir: Path,
-        journal: RunJournal,
+        journal: ReconcileJournal,
         recorder: Recorder,
         *,
         timeout: float,

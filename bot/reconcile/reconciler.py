@@ -35,7 +35,7 @@ from bot.core.tasks import first
 from bot.reconcile.apply import Applier, TargetJob
 from bot.reconcile.desired import Desired, DesiredState, read_desired
 from bot.reconcile.health import HostChecks
-from bot.reconcile.journal import Applied, RunJournal
+from bot.reconcile.journal import Applied, ReconcileJournal
 from bot.reconcile.recorder import OnOutcome, Recorder
 from bot.state.index import Index
 from bot.state.notes import all_outcomes
@@ -77,7 +77,7 @@ class Reconciler:
         state_dir = Path(state_dir)
         # Its own connection to the engine's index (the same file): passes run beside commands.
         self._index = Index(HostPaths(repo.path, state_dir).index)
-        self._journal = RunJournal(state_dir / "reconcile.sqlite")
+        self._journal = ReconcileJournal(state_dir / "reconcile.sqlite")
         if not self._journal.ready():
             # A new or lost journal: what was applied is still in the notes.
             count = self._journal.rebuild(all_outcomes(repo))

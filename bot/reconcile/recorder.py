@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from bot.core.logs import fact
-from bot.reconcile.journal import RunJournal
+from bot.reconcile.journal import ReconcileJournal
 from bot.state.notes import add_note
 from bot.state.outcome import RunOutcome
 from bot.state.repo import StateRepo
@@ -22,7 +22,9 @@ OnOutcome = Callable[[RunOutcome], Awaitable[None]]
 
 
 class Recorder:
-    def __init__(self, repo: StateRepo, journal: RunJournal, on_outcome: OnOutcome | None) -> None:
+    def __init__(
+        self, repo: StateRepo, journal: ReconcileJournal, on_outcome: OnOutcome | None
+    ) -> None:
         self.repo = repo
         self.journal = journal
         self.on_outcome = on_outcome

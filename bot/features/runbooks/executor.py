@@ -30,7 +30,7 @@ from bot.features.downloads.host import Downloads
 from bot.features.runbooks import journal as runs
 from bot.features.runbooks.downloading import Fetched, prepare
 from bot.features.runbooks.environ import refusal as env_refusal
-from bot.features.runbooks.journal import Run, RunsJournal
+from bot.features.runbooks.journal import Run, RunbookJournal
 from bot.features.runbooks.record import record
 from bot.features.runbooks.redact import Redactor
 from bot.features.runbooks.runner import Launch, RunResult, TunnelLaunch
@@ -83,7 +83,7 @@ class Executor:
         self.clock = clock
         self.downloads = downloads
         self.keep_output = keep_output_days * 86400.0
-        self.journal = RunsJournal(state_dir / runs.FILE)
+        self.journal = RunbookJournal(state_dir / runs.FILE)
         self.live: dict[str, _Live] = {}
         self._edits = 0
         self._told: set[str] = set()  # queued runs told which run they wait for

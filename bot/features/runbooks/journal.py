@@ -49,7 +49,7 @@ class Run:
         return str(self.job["sender"])
 
 
-class RunsJournal:
+class RunbookJournal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = connect(path, durable=True)
