@@ -9,8 +9,7 @@ environment's names), so what was checked is what runs.
 
 import hashlib
 import html
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from bot.core.effects import Job, Request
 from bot.core.errors import Forbidden, InvalidRecord, NotFound, Refused
@@ -24,6 +23,7 @@ from bot.features.incidents.common import change
 from bot.features.runbooks import binding, declaration
 from bot.features.runbooks.declaration import Runbook
 from bot.features.runbooks.journal import ENDED
+from bot.features.runbooks.requests import RunNoted
 from bot.state.incidents import by_room, load
 from bot.state.timeline import event
 
@@ -216,16 +216,6 @@ def usage_of(ctx: Context, name: str) -> str:
     except Forbidden as e:
         return f"!run {name}: {e.message}"
     return runbook.describe()
-
-
-@dataclass(frozen=True)
-class RunNoted(Request):
-    """A run started in an incident's room, for its timeline (sent by the executor at its end)."""
-
-    name: ClassVar[str] = "run noted"
-    incident: str
-    who: str
-    text: str
 
 
 def noted(ctx: Context, request: RunNoted) -> Outcome:

@@ -33,6 +33,7 @@ from bot.features.runbooks.environ import refusal as env_refusal
 from bot.features.runbooks.journal import Run, RunbookJournal
 from bot.features.runbooks.record import record
 from bot.features.runbooks.redact import Redactor
+from bot.features.runbooks.requests import RunNoted
 from bot.features.runbooks.runner import Launch, RunResult, TunnelLaunch
 from bot.features.runbooks.runner import run as run_program
 from bot.state.ledger import Ledger
@@ -428,8 +429,6 @@ class Executor:
         )
 
     async def _note_in_incident(self, job: dict[str, Any], outcome: dict[str, Any]) -> None:
-        from bot.features.runbooks.commands import RunNoted
-
         text = f"ran {job['command']}: {_how(outcome)} (run {job['id']}, refs/opsbot/runs)"
         request = RunNoted(job["incident"], job["sender"], text)
         reply = await self.requests.request(
