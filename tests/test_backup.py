@@ -13,6 +13,7 @@ from bot import cli
 from bot.config import HostPaths
 from bot.engine.services import Services
 from bot.features.runbooks.executor import Executor
+from bot.features.runbooks.jobs import StartRun
 from bot.features.runbooks.journal import RunbookJournal
 from bot.features.runbooks.record import record
 from bot.service.assemble import open_engine
@@ -165,21 +166,39 @@ def test_a_repo_inside_the_state_dir_is_left_to_git(
     assert names and not [n for n in names if "state.git" in n]
 
 
+def a_job(run_id: str, event: str) -> StartRun:
+    """A run of the runbook `disk` as `!run disk` asks for it."""
+    return StartRun(
+        id=run_id,
+        kind="command",
+        runbook="disk",
+        values={},
+        shown="",
+        command="!run disk",
+        program="disk",
+        args=(),
+        env={},
+        secrets={},
+        timeout=60,
+        keep=65536,
+        redact=(),
+        concurrency=1,
+        when_busy="queue",
+        tunnel=None,
+        sender="@alice:example.org",
+        sender_name="Alice",
+        place="#ops",
+        room="!ops:example.org",
+        event=event,
+        answer=None,
+        at="2026-11-26T10:00:00+00:00",
+        incident=None,
+    )
+
+
 def a_run(bot: Bot, run_id: str) -> str:
     """A run as the executor leaves it: in runs.sqlite, its output on the host, recorded in Git."""
-    job = {
-        "id": run_id,
-        "runbook": "disk",
-        "values": {},
-        "shown": "",
-        "command": "!run disk",
-        "sender": "@alice:example.org",
-        "sender_name": "Alice",
-        "place": "#ops",
-        "room": "!ops:example.org",
-        "event": f"${run_id}",
-        "at": "2026-11-26T10:00:00+00:00",
-    }
+    job = a_job(run_id, f"${run_id}")
     result = {"status": "ok", "exit_code": 0, "duration": 0.1, "size": 6, "sha256": "x"}
     journal = RunbookJournal(bot.paths.state_dir / "runs.sqlite")
     journal.add(job)

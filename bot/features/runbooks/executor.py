@@ -30,6 +30,7 @@ from bot.features.downloads.host import Downloads
 from bot.features.runbooks import journal as runs
 from bot.features.runbooks.downloading import Fetched, prepare
 from bot.features.runbooks.environ import refusal as env_refusal
+from bot.features.runbooks.jobs import EXECUTOR, CancelRun, StartRun, load_job
 from bot.features.runbooks.journal import Run, RunbookJournal
 from bot.features.runbooks.record import record
 from bot.features.runbooks.redact import Redactor
@@ -41,7 +42,6 @@ from bot.state.repo import StateRepo
 
 log = logging.getLogger("opsbot.runbooks")
 
-EXECUTOR = "runbooks"
 POLL = 0.5  # seconds between looks for jobs
 EDIT_EVERY = 3.0  # seconds between edits of a running run's reply
 LAST_LINES = 12  # of output, in a running run's reply
@@ -139,11 +139,15 @@ class Executor:
         """One look: new jobs taken in, queued runs started where they may, records written."""
         for owed in self.ledger.jobs(EXECUTOR):
             assert isinstance(owed.effect, Job)
-            data = owed.effect.data
-            if data.get("action") == "cancel":
-                self._cancel(data)
-            elif data.get("action") == "start":
-                self._queue(data)
+            try:
+                job = load_job(owed.effect.data)
+            except ValueError as e:
+                fact(log, "a job this release cannot read, dropped", logging.WARNING, error=str(e))
+            else:
+                if isinstance(job, CancelRun):
+                    self._cancel(job)
+                else:
+                    self._queue(job)
             self.ledger.sent(owed, None)
             self._news = True
         if self._news:
@@ -176,7 +180,7 @@ class Executor:
 
     # queueing
 
-    def _queue(self, job: dict[str, Any]) -> None:
+    def _queue(self, job: StartRun) -> None:
         self.journal.add(job)  # a job taken in before (owed again after a crash) is ignored
 
     def _start_queued(self) -> None:
@@ -189,16 +193,16 @@ class Executor:
         for queued in self.journal.in_state(runs.QUEUED):
             job = queued.job
             holders = holding.setdefault(queued.runbook, [])
-            if len(holders) < int(job["concurrency"]):
+            if len(holders) < job.concurrency:
                 self._told.discard(queued.id)
                 self.journal.started(queued.id)
                 self.live[queued.id] = _Live(asyncio.ensure_future(self._run(job)))
                 holders.append(queued)
                 continue
             who = f"run {holders[0].id} by {holders[0].sender}"
-            if job["when_busy"] == "refuse":
-                limit = f"at most {job['concurrency']} at a time"
-                why = f"{job['runbook']} is busy: {who} holds it ({limit})"
+            if job.when_busy == "refuse":
+                limit = f"at most {job.concurrency} at a time"
+                why = f"{job.runbook} is busy: {who} holds it ({limit})"
                 refused = _result("refused", error=why)
                 self.journal.ended(queued.id, refused)
                 self._tell(job, *_final(job, refused, "", None), ok=False, error="busy")
@@ -208,23 +212,23 @@ class Executor:
                 text = f"run {queued.id}: {_title(job)}: queued behind {who}"
                 self._tell(job, text, html.escape(text))
 
-    def _cancel(self, data: dict[str, Any]) -> None:
-        found = self.journal.get(data["id"])
-        reply = data.get("answer")
+    def _cancel(self, job: CancelRun) -> None:
+        found = self.journal.get(job.id)
+        reply = job.answer
         if found is None or found.state == runs.ENDED:
             why = "no such run" if found is None else "it has ended already"
             self._tell_answer(
-                reply, f"refused: cannot cancel run {data['id']}: {why}", False, "not_found"
+                reply, f"refused: cannot cancel run {job.id}: {why}", False, "not_found"
             )
             return
-        if found.sender != data["sender"] and not data.get("admin"):
+        if found.sender != job.sender and not job.admin:
             text = (
                 f"refused: run {found.id} is {found.sender}'s; only they or an admin may cancel it"
             )
             self._tell_answer(reply, text, False, "forbidden")
             return
         if found.state == runs.QUEUED:
-            result = _result("cancelled", error=f"cancelled by {data['sender']} before it started")
+            result = _result("cancelled", error=f"cancelled by {job.sender} before it started")
             self.journal.ended(found.id, result)
             self._tell(found.job, *_final(found.job, result, "", None))
         else:
@@ -234,27 +238,27 @@ class Executor:
         self._tell_answer(
             reply, f"cancelled run {found.id} ({found.runbook} by {found.sender})", True, None
         )
-        fact(log, "run cancelled", run=found.id, by=data["sender"])
+        fact(log, "run cancelled", run=found.id, by=job.sender)
 
     # running
 
-    async def _run(self, job: dict[str, Any]) -> None:
-        run_id = job["id"]
+    async def _run(self, job: StartRun) -> None:
+        run_id = job.id
         live = self.live[run_id]
         started = self.clock()
         fetched = None
         try:
             secrets, missing = self._secret_values(job)
             # Off the loop: a long secret's every form makes a large pattern to compile.
-            redact = await asyncio.to_thread(Redactor, job["redact"], list(secrets.values()))
-            if job.get("kind") == "download" and not missing:
+            redact = await asyncio.to_thread(Redactor, list(job.redact), list(secrets.values()))
+            if job.kind == "download" and not missing:
                 fetched, missing = prepare(self.downloads, job, self.requests.upload_limit())
             if missing:
                 result = RunResult("refused", None, 0.0, b"", 0, _EMPTY, missing)
             else:
                 result = await self._stream(job, redact, secrets, live.cancel, started, fetched)
                 if fetched is not None:
-                    result = await fetched.finish(result, job.get("sha256") or {})
+                    result = await fetched.finish(result, job.sha256)
         except asyncio.CancelledError:
             raise  # a stop: the next start marks it interrupted
         except Exception as e:
@@ -306,20 +310,20 @@ class Executor:
             log,
             "run ended",
             run=run_id,
-            runbook=job["runbook"],
+            runbook=job.runbook,
             status=result.status,
             exit_code=result.exit_code,
             seconds=round(result.duration, 3),
             bytes=result.size,
         )
         self._record_pending()
-        if job.get("incident"):
+        if job.incident:
             await self._note_in_incident(job, outcome)
         self._start_queued()
 
     async def _stream(
         self,
-        job: dict[str, Any],
+        job: StartRun,
         redact: Redactor,
         secrets: dict[str, str],
         cancel: asyncio.Event,
@@ -354,14 +358,8 @@ class Executor:
                     text = fetched.status() + "\n" + fetched.shown(text)
                 self._tell(job, *_progress(job, self.clock() - started, text))
 
-        tunnel = job.get("tunnel")
-        launch = Launch(
-            job["program"],
-            job["args"],
-            {**job["env"], **secrets},
-            float(job["timeout"]),
-            int(job["keep"]),
-        )
+        tunnel = job.tunnel
+        launch = Launch(job.program, job.args, {**job.env, **secrets}, float(job.timeout), job.keep)
         if fetched is not None:
             launch = fetched.launch(launch)
         self._tell(job, *_progress(job, 0.0, ""))
@@ -375,10 +373,7 @@ class Executor:
                     on_output=heard,
                     cancel=cancel,
                     tunnel=TunnelLaunch(
-                        tunnel["program"],
-                        tunnel["args"],
-                        int(tunnel["port"]),
-                        float(tunnel["wait"]),
+                        tunnel.program, tunnel.args, tunnel.port, float(tunnel.wait)
                     )
                     if tunnel
                     else None,
@@ -388,18 +383,18 @@ class Executor:
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
 
-    def _secret_values(self, job: dict[str, Any]) -> tuple[dict[str, str], str | None]:
+    def _secret_values(self, job: StartRun) -> tuple[dict[str, str], str | None]:
         """The secrets' values by variable, or why the run may not start. The job was checked
         when it was asked for; it is checked again here, against this host's config as it is
         now, because the job is data that waited in the outbox."""
-        for name in [*job["env"], *job["secrets"]]:
+        for name in [*job.env, *job.secrets]:
             why = env_refusal(name)
             if why is not None:
                 return {}, f"env.{name}: {why}"
-        runbook = job["runbook"]
+        runbook = job.runbook
         granted = self.grants.get(runbook, ())
         values: dict[str, str] = {}
-        for env_name, secret in job["secrets"].items():
+        for env_name, secret in job.secrets.items():
             path = self.secrets.get(secret)
             if path is None:
                 where = "[runbooks.secrets] in the host config"
@@ -415,35 +410,36 @@ class Executor:
                 return {}, f"the secret {secret!r} cannot be read on this host ({e.strerror})"
         return values, None
 
-    def _attachment(self, job: dict[str, Any], output: str) -> Upload | None:
-        if _inline(output) or not job.get("room"):
+    def _attachment(self, job: StartRun, output: str) -> Upload | None:
+        if _inline(output) or not job.room:
             return None
-        path = self.outputs / f"run-{job['id']}.txt"
+        path = self.outputs / f"run-{job.id}.txt"
         return Upload(
-            room=job["room"],
-            name=f"run-{job['id']}.txt",
+            room=job.room,
+            name=f"run-{job.id}.txt",
             mimetype="text/plain",
             path=str(path),
-            caption=f"output of run {job['id']} ({job['runbook']})",
-            in_reply_to=job["event"],
+            caption=f"output of run {job.id} ({job.runbook})",
+            in_reply_to=job.event,
         )
 
-    async def _note_in_incident(self, job: dict[str, Any], outcome: dict[str, Any]) -> None:
-        text = f"ran {job['command']}: {_how(outcome)} (run {job['id']}, refs/opsbot/runs)"
-        request = RunNoted(job["incident"], job["sender"], text)
+    async def _note_in_incident(self, job: StartRun, outcome: dict[str, Any]) -> None:
+        assert job.incident is not None
+        text = f"ran {job.command}: {_how(outcome)} (run {job.id}, refs/opsbot/runs)"
+        request = RunNoted(job.incident, job.sender, text)
         reply = await self.requests.request(
             request,
             "runbooks",
-            room=job.get("room"),
+            room=job.room,
             name="opsbot",
-            event_id=f"run:{job['id']}:incident",
+            event_id=f"run:{job.id}:incident",
         )
         if not reply.ok:
             fact(
                 log,
                 "run not noted in the incident",
                 logging.WARNING,
-                run=job["id"],
+                run=job.id,
                 error=reply.text,
             )
 
@@ -451,14 +447,14 @@ class Executor:
 
     def _tell(
         self,
-        job: dict[str, Any],
+        job: StartRun,
         text: str,
         markup: str,
         *,
         ok: bool = True,
         error: str | None = None,
     ) -> None:
-        self._tell_answer(job.get("answer"), text, ok, error, markup)
+        self._tell_answer(job.answer, text, ok, error, markup)
 
     def _tell_answer(
         self, answer: str | None, text: str, ok: bool, error: str | None, markup: str | None = None
@@ -492,8 +488,8 @@ def _result(status: str, **fields: Any) -> dict[str, Any]:
     return {"status": status, "duration": 0.0, "size": 0, "sha256": _EMPTY, **fields}
 
 
-def _title(job: dict[str, Any]) -> str:
-    return f"{job['runbook']} {job['shown']}".strip()
+def _title(job: StartRun) -> str:
+    return f"{job.runbook} {job.shown}".strip()
 
 
 def _how(outcome: dict[str, Any]) -> str:
@@ -511,8 +507,8 @@ def _inline(output: str) -> bool:
     return len(output) <= INLINE_CHARS and output.count("\n") <= INLINE_LINES
 
 
-def _progress(job: dict[str, Any], elapsed: float, recent: str) -> tuple[str, str]:
-    head = f"run {job['id']}: {_title(job)}: running, {elapsed:.0f}s"
+def _progress(job: StartRun, elapsed: float, recent: str) -> tuple[str, str]:
+    head = f"run {job.id}: {_title(job)}: running, {elapsed:.0f}s"
     lines = recent.splitlines()[-LAST_LINES:]
     if not lines:
         return head + "…", html.escape(head) + "…"
@@ -521,13 +517,13 @@ def _progress(job: dict[str, Any], elapsed: float, recent: str) -> tuple[str, st
 
 
 def _final(
-    job: dict[str, Any],
+    job: StartRun,
     outcome: dict[str, Any],
     output: str,
     attachment: Upload | None,
     told: str = "",
 ) -> tuple[str, str]:
-    head = f"run {job['id']}: {_title(job)}: {_how(outcome)}"
+    head = f"run {job.id}: {_title(job)}: {_how(outcome)}"
     if outcome.get("size"):
         head += f" · output {outcome['size']} bytes, sha256 {str(outcome['sha256'])[:12]}…"
     if told:  # a download's files: where they are (a link, for the person only)
