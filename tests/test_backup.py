@@ -13,7 +13,8 @@ from bot import cli
 from bot.config import HostPaths
 from bot.engine.services import Services
 from bot.features.runbooks.executor import Executor
-from bot.features.runbooks.journal import RunsJournal
+from bot.features.runbooks.jobs import StartRun
+from bot.features.runbooks.journal import RunbookJournal
 from bot.features.runbooks.record import record
 from bot.service.assemble import open_engine
 from conftest import Bot, git
@@ -165,23 +166,41 @@ def test_a_repo_inside_the_state_dir_is_left_to_git(
     assert names and not [n for n in names if "state.git" in n]
 
 
+def a_job(run_id: str, event: str) -> StartRun:
+    """A run of the runbook `disk` as `!run disk` asks for it."""
+    return StartRun(
+        id=run_id,
+        kind="command",
+        runbook="disk",
+        values={},
+        shown="",
+        command="!run disk",
+        program="disk",
+        args=(),
+        env={},
+        secrets={},
+        timeout=60,
+        keep=65536,
+        redact=(),
+        concurrency=1,
+        when_busy="queue",
+        tunnel=None,
+        sender="@alice:example.org",
+        sender_name="Alice",
+        place="#ops",
+        room="!ops:example.org",
+        event=event,
+        answer=None,
+        at="2026-11-26T10:00:00+00:00",
+        incident=None,
+    )
+
+
 def a_run(bot: Bot, run_id: str) -> str:
     """A run as the executor leaves it: in runs.sqlite, its output on the host, recorded in Git."""
-    job = {
-        "id": run_id,
-        "runbook": "disk",
-        "values": {},
-        "shown": "",
-        "command": "!run disk",
-        "sender": "@alice:example.org",
-        "sender_name": "Alice",
-        "place": "#ops",
-        "room": "!ops:example.org",
-        "event": f"${run_id}",
-        "at": "2026-11-26T10:00:00+00:00",
-    }
+    job = a_job(run_id, f"${run_id}")
     result = {"status": "ok", "exit_code": 0, "duration": 0.1, "size": 6, "sha256": "x"}
-    journal = RunsJournal(bot.paths.state_dir / "runs.sqlite")
+    journal = RunbookJournal(bot.paths.state_dir / "runs.sqlite")
     journal.add(job)
     journal.started(run_id)
     journal.ended(run_id, result)
@@ -203,7 +222,7 @@ def test_the_runs_journal_and_outputs_come_back_with_the_runs_ref(
     assert restore(b, tmp_path / "backup") == 0
     assert "recorded again" not in capsys.readouterr().out
     assert (b.state_dir / f"runs/run-{run}.txt").read_text() == "disk ok\n"
-    journal = RunsJournal(b.state_dir / "runs.sqlite")
+    journal = RunbookJournal(b.state_dir / "runs.sqlite")
     found = journal.get(run)
     assert found is not None and found.recorded == manifest["runs"]
     assert git(b.repo, "show", f"refs/opsbot/runs:runs/2026-11/{run}.txt") == "disk ok\n"

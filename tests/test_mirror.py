@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from test_backup import a_job
+
 from bot.features.catalog import kept_refs
 from bot.features.runbooks.record import RUNS_REF, record
 from bot.service.mirror import Mirrors, shown
@@ -215,19 +217,7 @@ async def test_the_runs_ref_reaches_a_mirror_and_a_clone_of_it(bot: Bot, tmp_pat
     mirrors = Mirrors(
         bot.engine.repo, [str(backup)], Announcements().announce, refs=kept_refs(), poll=0.1
     )
-    job = {
-        "id": "3f9a2c1b",
-        "runbook": "disk",
-        "values": {},
-        "shown": "",
-        "command": "!run disk",
-        "sender": "@alice:example.org",
-        "sender_name": "Alice",
-        "place": "#ops",
-        "room": "!ops:example.org",
-        "event": "$run",
-        "at": "2026-11-26T10:00:00+00:00",
-    }
+    job = a_job("3f9a2c1b", "$run")
     result = {"status": "ok", "exit_code": 0, "duration": 0.1, "size": 3, "sha256": "x"}
 
     async with running(mirrors):

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from test_reconcile_hooks import gone, write_hook
 
-from bot.reconcile.journal import RunJournal
-from bot.reconcile.reconciler import OnOutcome, Reconciler, utc_now
+from bot.reconcile.apply import utc_now
+from bot.reconcile.journal import ReconcileJournal
+from bot.reconcile.reconciler import OnOutcome, Reconciler
 from bot.service.assemble import open_engine
 from bot.state.outcome import RunOutcome
 from conftest import Bot, git
@@ -474,7 +475,7 @@ async def test_a_run_interrupted_by_a_crash_is_recorded_and_retried_on_start(hos
     commit = host.deploy("web", "1.4.2")
     host.reconciler().close()
     # What a crash while the hook ran leaves behind: a run started and never finished.
-    journal = RunJournal(host.bot.paths.state_dir / "reconcile.sqlite")
+    journal = ReconcileJournal(host.bot.paths.state_dir / "reconcile.sqlite")
     journal.start(commit, "dev", "web", "1.4.2", 1, "deploy-web", utc_now())
     journal.close()
 
@@ -492,7 +493,7 @@ async def test_a_run_interrupted_by_a_crash_is_recorded_and_retried_on_start(hos
 async def test_a_run_interrupted_on_its_last_attempt_is_not_run_again(host: Host) -> None:
     commit = host.deploy("web", "1.4.2")
     host.reconciler().close()
-    journal = RunJournal(host.bot.paths.state_dir / "reconcile.sqlite")
+    journal = ReconcileJournal(host.bot.paths.state_dir / "reconcile.sqlite")
     journal.start(commit, "dev", "web", "1.4.2", 1, "deploy-web", utc_now())
     journal.close()
 

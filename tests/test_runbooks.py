@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.core.effects import Upload
+from bot.core.effects import Job, Upload
 from bot.engine.answers import answer_id
 from bot.engine.services import Services
 from bot.engine.types import Invocation, Reply
@@ -367,3 +367,46 @@ async def test_opsbot_verify_checks_the_runs_signatures_too(
     git(host.bot.repo, "update-ref", "refs/opsbot/runs", forged)
     assert cli.main(["verify", "--repo", str(host.bot.repo)]) == 1
     assert f"unsigned or bad signature: {forged}" in capsys.readouterr().out
+
+
+async def test_a_job_an_earlier_release_left_in_the_outbox_is_still_taken(host: Host) -> None:
+    """The outbox of an upgraded host may hold a job as releases before typed jobs wrote it
+    (before download runbooks: no `sha256`); it runs as it would have, and is recorded."""
+    reply, event = host.say("!run hello who=team")
+    [owed] = host.bot.engine.ledger.jobs("runbooks")
+    host.bot.engine.ledger.sent(owed, None)  # in its place, the job as it was written then
+    run = reply.extra["run"]
+    earlier = {
+        "action": "start",
+        "id": run,
+        "kind": "command",
+        "runbook": "hello",
+        "values": {"who": "team"},
+        "shown": "who=team",
+        "command": "!run hello who=team",
+        "program": "hello",
+        "args": ["team"],
+        "env": {},
+        "secrets": {},
+        "timeout": 5,
+        "keep": 65536,
+        "redact": [],
+        "concurrency": 1,
+        "when_busy": "queue",
+        "tunnel": None,
+        "sender": ALICE,
+        "sender_name": "Alice",
+        "place": "#ops",
+        "room": ROOM,
+        "event": event,
+        "answer": answer_id(event),
+        "at": "2026-11-26T10:00:00+00:00",
+        "incident": None,
+    }
+    host.bot.engine.ledger.enqueue([("earlier", Job("runbooks", earlier))])
+    text = await host.until(event, ended)
+    assert text.startswith(f"run {run}: hello who=team: exit 0 in ")
+    assert text.endswith("\nhello, team\n")
+    await host.executor.step()
+    assert host.runs("--format=%an|%s") == "Alice|run: hello who=team (exit 0)\n"
+    assert not host.bot.engine.ledger.jobs("runbooks")

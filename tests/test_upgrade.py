@@ -12,7 +12,7 @@ import pytest
 from bot import cli
 from bot.features.catalog import kept_refs
 from bot.features.runbooks.journal import SCHEMA as RUNS_SCHEMA
-from bot.features.runbooks.journal import RunsJournal
+from bot.features.runbooks.journal import RunbookJournal
 from bot.service import upgrade
 from bot.service.assemble import open_engine
 from bot.state import layout
@@ -270,7 +270,7 @@ def test_a_runs_journal_of_a_newer_release_is_refused_before_anything_runs(
     bot: Bot, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = bot.paths.state_dir / "runs.sqlite"
-    RunsJournal(path).close()
+    RunbookJournal(path).close()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 9")
     conn.close()

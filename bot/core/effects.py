@@ -115,7 +115,9 @@ class Edit:
 class Job:
     """Work for a host-side executor that a feature owns (start a runbook, cancel one), not
     for the deliverer: owed in the outbox like any effect, so a crash between the command and
-    the start loses nothing; the executor named `executor` takes it and marks it done."""
+    the start loses nothing; the executor named `executor` takes it and marks it done. `data`
+    is the feature's typed job in its JSON form, which the feature alone writes and reads: the
+    outbox and the deliverer never need its type."""
 
     executor: str
     data: dict[str, Any]

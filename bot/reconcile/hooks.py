@@ -30,6 +30,16 @@ DRAIN = 0.2
 started) may hold the pipe open forever; its output is not the hook's, so we stop listening."""
 
 
+def hook_args(*positional: str) -> list[str]:
+    """A hook's argv after its name: `--`, then the positional arguments.
+
+    Names and versions are validated when read from the repo (none starts with `-`); the `--`
+    is the second wall, so that a hook's option parser (getopt, argparse) never reads one as an
+    option, whatever reaches it.
+    """
+    return ["--", *positional]
+
+
 def resolve_hook(hooks_dir: Path, name: str) -> tuple[Path | None, str | None]:
     """The file to execute for hook `name`, or None and the reason it is refused."""
     if not name or "/" in name or ".." in name or "\0" in name:

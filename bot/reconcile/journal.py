@@ -53,7 +53,7 @@ class Applied:
     commit: str
 
 
-class RunJournal:
+class ReconcileJournal:
     def __init__(self, path: Path) -> None:
         # A "started" row must be on disk before its hook runs, or a crash would forget the run.
         self.db = Database(connect(path, durable=True))

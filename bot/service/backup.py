@@ -442,7 +442,7 @@ def _runs_lacking(host: Host, repo: StateRepo) -> int:
     path = host.paths.state_dir / runs_journal.FILE
     if not path.exists():
         return 0
-    journal = runs_journal.RunsJournal(path)
+    journal = runs_journal.RunbookJournal(path)
     try:
         return journal.forget_records(lambda sha: _has(repo, sha))
     finally:

@@ -65,11 +65,11 @@ class JournalFile:
 JOURNALS = (
     JournalFile("handled.sqlite", handled.SCHEMA, Handled),
     JournalFile("matrix/journal.sqlite", matrix_journal.SCHEMA, matrix_journal.MatrixJournal),
-    JournalFile("reconcile.sqlite", reconcile_journal.SCHEMA, reconcile_journal.RunJournal),
+    JournalFile("reconcile.sqlite", reconcile_journal.SCHEMA, reconcile_journal.ReconcileJournal),
     JournalFile("webhooks.sqlite", deliveries.SCHEMA, deliveries.Deliveries),
     JournalFile("outbox.sqlite", outbox_file.SCHEMA, outbox_file.open_outbox),
     JournalFile("downloads.sqlite", download_links.SCHEMA, download_links.Ledger),
-    JournalFile(runs_journal.FILE, runs_journal.SCHEMA, runs_journal.RunsJournal),
+    JournalFile(runs_journal.FILE, runs_journal.SCHEMA, runs_journal.RunbookJournal),
 )
 
 

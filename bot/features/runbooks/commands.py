@@ -1,7 +1,7 @@
 """!runbooks, !run and !run cancel: diagnostics declared in runbooks/<name>.toml, run on the host.
 
 The handlers are pure like every other: `!run` reads the declaration from the snapshot, checks
-who may run it and every parameter, and returns a `Job` effect for the runbooks executor
+who may run it and every parameter, and returns a job (jobs.py) for the runbooks executor
 (executor.py), which the outbox holds until the executor takes it. Nothing runs
 before every check passed. The job carries everything the run needs (program, argv, the
 environment's names), so what was checked is what runs.
@@ -10,10 +10,9 @@ environment's names), so what was checked is what runs.
 import hashlib
 import html
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, cast
+from typing import Protocol, cast
 
-from bot.core.effects import Job, Request
+from bot.core.effects import Request
 from bot.core.errors import Forbidden, InvalidRecord, NotFound, Refused
 from bot.core.ids import USER_ID
 from bot.engine.answers import answer_id
@@ -26,9 +25,10 @@ from bot.features.incidents.entries import event
 from bot.features.incidents.records import by_room, load
 from bot.features.runbooks import binding, declaration
 from bot.features.runbooks.declaration import Runbook
+from bot.features.runbooks.jobs import CancelRun, StartRun, Tunnel, owed
 from bot.features.runbooks.journal import ENDED
+from bot.features.runbooks.requests import RunNoted
 
-EXECUTOR = "runbooks"
 # Runs asked for and not started yet: past these, a further `!run` is refused at once, so that
 # nobody fills the queue ahead of everyone else.
 WAITING_EACH = 5
@@ -154,58 +154,56 @@ def run(ctx: Context) -> Outcome:
     inv = ctx.invocation
     ident = run_id(inv.event_id)
     incident = by_room(ctx.state, inv.room_id) if inv.room_id else None
-    job: dict[str, Any] = {
-        "action": "start",
-        "id": ident,
-        "kind": runbook.kind,
-        "runbook": runbook.name,
-        "values": bound.values,
-        "shown": shown,
-        "command": typed,
-        "program": runbook.program,
-        "args": binding.argv(runbook, bound.values),
-        "env": binding.environment(runbook, bound.values),
-        "secrets": dict(runbook.secrets),
-        "timeout": runbook.timeout,
-        "keep": runbook.keep_output,
-        "redact": list(runbook.redact),
-        "concurrency": runbook.concurrency,
-        "when_busy": runbook.when_busy,
-        "tunnel": None,
-        "sender": ctx.sender,
-        "sender_name": inv.display_name,
-        "place": inv.place,
-        "room": inv.room_id,
-        "event": inv.event_id,
-        "answer": answer_id(inv.event_id) if inv.answer else None,
-        "at": ctx.now.replace(microsecond=0).isoformat(),
-        "incident": incident.id if incident and incident.is_open else None,
-        "sha256": dict(runbook.sha256),  # a download's declared checksums
-    }
-    if runbook.tunnel is not None:
-        tunnel = runbook.tunnel
-        job["tunnel"] = {
-            "program": tunnel.program,
-            "port": tunnel.port,
-            "wait": tunnel.wait_seconds,
-            "args": [binding.render(a, bound.values) for a in tunnel.args],
-        }
+    job = StartRun(
+        id=ident,
+        kind=runbook.kind,
+        runbook=runbook.name,
+        values=bound.values,
+        shown=shown,
+        command=typed,
+        program=runbook.program,
+        args=tuple(binding.argv(runbook, bound.values)),
+        env=binding.environment(runbook, bound.values),
+        secrets=dict(runbook.secrets),
+        timeout=runbook.timeout,
+        keep=runbook.keep_output,
+        redact=runbook.redact,
+        concurrency=runbook.concurrency,
+        when_busy=runbook.when_busy,
+        tunnel=_tunnel(runbook, bound.values),
+        sender=ctx.sender,
+        sender_name=inv.display_name,
+        place=inv.place,
+        room=inv.room_id,
+        event=inv.event_id,
+        answer=answer_id(inv.event_id) if inv.answer else None,
+        at=ctx.now.replace(microsecond=0).isoformat(),
+        incident=incident.id if incident and incident.is_open else None,
+        sha256=dict(runbook.sha256),
+    )
     text = f"run {ident}: {runbook.name}" + (f" {shown}" if shown else "") + ": starting…"
-    return Outcome(text, effects=(Job(EXECUTOR, job),), extra={"run": ident})
+    return Outcome(text, effects=(owed(job),), extra={"run": ident})
+
+
+def _tunnel(runbook: Runbook, values: dict[str, str]) -> Tunnel | None:
+    tunnel = runbook.tunnel
+    if tunnel is None:
+        return None
+    args = tuple(binding.render(a, values) for a in tunnel.args)
+    return Tunnel(tunnel.program, tunnel.port, tunnel.wait_seconds, args)
 
 
 def cancel(ctx: Context) -> Outcome:
     ident = ctx.args["run"]
     _may_cancel(ctx, ident)
     inv = ctx.invocation
-    job = {
-        "action": "cancel",
-        "id": ident,
-        "sender": ctx.sender,
-        "admin": ctx.policy.is_admin(ctx.sender),
-        "answer": answer_id(inv.event_id) if inv.answer else None,
-    }
-    return Outcome(f"cancelling run {ident}…", effects=(Job(EXECUTOR, job),))
+    job = CancelRun(
+        id=ident,
+        sender=ctx.sender,
+        admin=ctx.policy.is_admin(ctx.sender),
+        answer=answer_id(inv.event_id) if inv.answer else None,
+    )
+    return Outcome(f"cancelling run {ident}…", effects=(owed(job),))
 
 
 def _may_cancel(ctx: Context, ident: str) -> None:
@@ -235,16 +233,6 @@ def usage_of(ctx: Context, name: str) -> str:
     except Forbidden as e:
         return f"!run {name}: {e.message}"
     return runbook.describe()
-
-
-@dataclass(frozen=True)
-class RunNoted(Request):
-    """A run started in an incident's room, for its timeline (sent by the executor at its end)."""
-
-    name: ClassVar[str] = "run noted"
-    incident: str
-    who: str
-    text: str
 
 
 def noted(ctx: Context, request: RunNoted) -> Outcome:

@@ -11,18 +11,18 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
 
 from bot.core.effects import Effect
 from bot.features.downloads import progress
 from bot.features.downloads.host import Downloads
 from bot.features.downloads.run import Delivery, DownloadRun
 from bot.features.downloads.store import QuotaExceeded
+from bot.features.runbooks.jobs import StartRun
 from bot.features.runbooks.runner import Launch, RunResult
 
 
 def prepare(
-    downloads: Downloads | None, job: dict[str, Any], upload_limit: int | None
+    downloads: Downloads | None, job: StartRun, upload_limit: int | None
 ) -> tuple["Fetched | None", str | None]:
     """A download's side of a run, its directory made; or why it cannot start."""
     if downloads is None:
@@ -37,10 +37,10 @@ _FOUND_AT_THE_END = {"checksum", "empty", "undeliverable"}  # the program itself
 class Fetched:
     """One download run as the executor drives it."""
 
-    def __init__(self, downloads: Downloads, job: dict[str, Any], upload_limit: int | None):
+    def __init__(self, downloads: Downloads, job: StartRun, upload_limit: int | None):
         self.job = job
-        self.run = DownloadRun(downloads, job["id"], job["sender"], job.get("room"), upload_limit)
-        self.run.declared = job.get("sha256") or {}  # hashed as the files arrive
+        self.run = DownloadRun(downloads, job.id, job.sender, job.room, upload_limit)
+        self.run.declared = job.sha256  # hashed as the files arrive
         self.delivery: Delivery | None = None
         self.env: dict[str, str] = {}
         self._waiting_for_link = True
@@ -104,7 +104,7 @@ class Fetched:
             result.status == "ok",
             declared,
             self.run.upload_limit,
-            self.job["event"],
+            self.job.event,
             result.error,
         )
         if self.run.stopped is not None:

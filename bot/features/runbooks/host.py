@@ -12,12 +12,11 @@ import sqlite3
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from bot.core.effects import Job
+from bot.core.effects import Effect, Job
+from bot.features.runbooks.jobs import EXECUTOR, RunbookJob, StartRun, load_job
 from bot.features.runbooks.journal import QUEUED
 from bot.state.outbox import Outbox
 from bot.state.sqlite import connect
-
-EXECUTOR = "runbooks"
 
 
 class RunbookHost:
@@ -56,9 +55,9 @@ class RunbookHost:
         """(run id, who asked) of the runs still owed to the executor, not taken in yet."""
         found = []
         for owed in self.ledger.jobs(EXECUTOR):
-            data = owed.effect.data if isinstance(owed.effect, Job) else {}
-            if data.get("action") == "start":
-                found.append((str(data["id"]), str(data["sender"])))
+            job = _job(owed.effect)
+            if isinstance(job, StartRun):
+                found.append((job.id, job.sender))
         return found
 
     def _rows(self, query: str, params: list[str]) -> list[tuple[str, str]]:
@@ -70,3 +69,12 @@ class RunbookHost:
             return [(str(a), str(b)) for a, b in self._conn.execute(query, params).fetchall()]
         except sqlite3.OperationalError:  # the executor has not made its table yet
             return []
+
+
+def _job(effect: Effect) -> RunbookJob | None:
+    if not isinstance(effect, Job):
+        return None
+    try:
+        return load_job(effect.data)
+    except ValueError:
+        return None  # one the executor cannot read either: it drops it

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.features.runbooks.jobs import StartRun, dump_job, load_start
 from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
 
@@ -38,7 +39,7 @@ class Run:
     id: str
     runbook: str
     state: str
-    job: dict[str, Any]  # what the `!run` handler validated: the exact program, argv, env
+    job: StartRun  # what the `!run` handler validated: the exact program, argv, env
     queued_at: float
     started_at: float | None
     result: dict[str, Any] | None
@@ -46,10 +47,10 @@ class Run:
 
     @property
     def sender(self) -> str:
-        return str(self.job["sender"])
+        return self.job.sender
 
 
-class RunsJournal:
+class RunbookJournal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = connect(path, durable=True)
@@ -58,13 +59,13 @@ class RunsJournal:
     def close(self) -> None:
         self.conn.close()
 
-    def add(self, job: dict[str, Any]) -> bool:
+    def add(self, job: StartRun) -> bool:
         """Queues the run `job` describes; False if it was queued before (a job seen again)."""
         seq = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
         cursor = self.conn.execute(
             "INSERT OR IGNORE INTO runs (id, seq, runbook, state, job, queued_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [job["id"], seq, job["runbook"], QUEUED, json.dumps(job), time.time()],
+            [job.id, seq, job.runbook, QUEUED, json.dumps(dump_job(job)), time.time()],
         )
         return cursor.rowcount == 1
 
@@ -116,7 +117,7 @@ def _run(row: Any) -> Run:
         row[0],
         row[1],
         row[2],
-        json.loads(row[3]),
+        load_start(json.loads(row[3])),
         row[4],
         row[5],
         json.loads(row[6]) if row[6] else None,
