@@ -10,7 +10,7 @@ import pytest
 from bot import config
 from bot.features.catalog import sections
 from bot.features.downloads import progress
-from bot.features.downloads.links import Admitted, Ledger, Refused
+from bot.features.downloads.links import Admitted, Denied, LinkBook
 from bot.features.downloads.progress import Checksum, Meter, Progress, describe, parse
 from bot.features.downloads.settings import DOWNLOADS
 from bot.features.downloads.store import DownloadStore, QuotaExceeded, sha256
@@ -114,59 +114,59 @@ def test_sha256_of_a_file(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    ledger = Ledger(tmp_path / "downloads.sqlite")
+def ledger(tmp_path: Path) -> LinkBook:
+    ledger = LinkBook(tmp_path / "downloads.sqlite")
     ledger.started("r1", ALICE, "!room:example.org")
     return ledger
 
 
-def test_a_link_admits_the_first_address_and_refuses_another(ledger: Ledger) -> None:
+def test_a_link_admits_the_first_address_and_refuses_another(ledger: LinkBook) -> None:
     link = ledger.issue("r1", ALICE, lifetime=60, single_use=False)
     assert ledger.admit(link.token, "a.log", "10.0.0.1") == Admitted("r1", ALICE, False)
     assert ledger.admit(link.token, "a.log", "10.0.0.1") == Admitted("r1", ALICE, False)
     other = ledger.admit(link.token, "a.log", "10.0.0.2")
-    assert isinstance(other, Refused) and other.status == 403
+    assert isinstance(other, Denied) and other.status == 403
     assert "another address" in other.reason and ALICE in other.reason
 
 
-def test_a_link_past_its_expiry_is_refused(ledger: Ledger) -> None:
+def test_a_link_past_its_expiry_is_refused(ledger: LinkBook) -> None:
     link = ledger.issue("r1", ALICE, lifetime=60, single_use=False, now=1000)
     refused = ledger.admit(link.token, "a.log", "10.0.0.1", now=1060)
-    assert isinstance(refused, Refused) and refused.status == 410 and "expired" in refused.reason
+    assert isinstance(refused, Denied) and refused.status == 410 and "expired" in refused.reason
 
 
-def test_a_single_use_link_is_spent_once_a_file_was_served_to_its_end(ledger: Ledger) -> None:
+def test_a_single_use_link_is_spent_once_a_file_was_served_to_its_end(ledger: LinkBook) -> None:
     link = ledger.issue("r1", ALICE, lifetime=60, single_use=True)
     assert isinstance(ledger.admit(link.token, "a.log", "10.0.0.1"), Admitted)
     assert isinstance(ledger.admit(link.token, "a.log", "10.0.0.1"), Admitted)  # not spent yet
     ledger.spend(link.token, "a.log")
     again = ledger.admit(link.token, "a.log", "10.0.0.1")
-    assert isinstance(again, Refused) and again.status == 410 and "used already" in again.reason
+    assert isinstance(again, Denied) and again.status == 410 and "used already" in again.reason
     assert isinstance(ledger.admit(link.token, "b.log", "10.0.0.1"), Admitted)  # the set's next
 
 
-def test_an_unknown_token_is_not_found(ledger: Ledger) -> None:
+def test_an_unknown_token_is_not_found(ledger: LinkBook) -> None:
     ledger.issue("r1", ALICE, lifetime=60, single_use=True)
     refused = ledger.admit("guessed", "a.log", "10.0.0.1")
-    assert isinstance(refused, Refused) and refused.status == 404
+    assert isinstance(refused, Denied) and refused.status == 404
 
 
-def test_the_ledger_keeps_no_token_only_its_hash(ledger: Ledger, tmp_path: Path) -> None:
+def test_the_ledger_keeps_no_token_only_its_hash(ledger: LinkBook, tmp_path: Path) -> None:
     link = ledger.issue("r1", ALICE, lifetime=60, single_use=True)
     ledger.close()
     assert link.token.encode() not in (tmp_path / "downloads.sqlite").read_bytes()
 
 
-def test_runs_left_running_by_a_stop_are_interrupted_at_the_next_start(ledger: Ledger) -> None:
+def test_runs_left_running_by_a_stop_are_interrupted_at_the_next_start(ledger: LinkBook) -> None:
     assert ledger.interrupt_all() == ["r1"]
     assert ledger.running() == []
 
 
-def test_forgetting_a_run_removes_its_links(ledger: Ledger) -> None:
+def test_forgetting_a_run_removes_its_links(ledger: LinkBook) -> None:
     link = ledger.issue("r1", ALICE, lifetime=60, single_use=True)
     ledger.forget("r1")
     refused = ledger.admit(link.token, "a.log", "10.0.0.1")
-    assert isinstance(refused, Refused) and refused.status == 404
+    assert isinstance(refused, Denied) and refused.status == 404
 
 
 # the host config

@@ -10,7 +10,8 @@ import aiohttp
 import pytest
 
 from bot import config
-from bot.engine.feature import Fetch, Page, Requests, Served
+from bot.engine.http import Fetch, Page, Served
+from bot.engine.requests import Requests
 from bot.engine.services import Services
 from bot.features.catalog import sections
 from bot.transport.http import HttpListener

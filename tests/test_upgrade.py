@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.features.catalog import kept_refs
+from bot.features.catalog import journals, kept_refs
 from bot.features.runbooks.journal import SCHEMA as RUNS_SCHEMA
 from bot.features.runbooks.journal import RunbookJournal
 from bot.service import upgrade
@@ -26,7 +26,9 @@ from conftest import ALICE, Bot, git
 
 
 def host(bot: Bot) -> upgrade.Host:
-    return upgrade.Host(bot.paths, "@opsbot:localhost", bot.paths.signing_key, refs=kept_refs())
+    return upgrade.Host(
+        bot.paths, "@opsbot:localhost", bot.paths.signing_key, refs=kept_refs(), journals=journals()
+    )
 
 
 def as_layout_1(bot: Bot) -> None:

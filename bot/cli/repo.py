@@ -11,7 +11,7 @@ from bot.cli.host import READER, existing, in_force_reader, repo_options, repo_p
 from bot.config.host import DEFAULT_BOT_ID
 from bot.core.errors import Refused
 from bot.core.text import say
-from bot.engine.feature import CliCommand
+from bot.engine.host import CliCommand
 from bot.features.catalog import cli_commands, index_tables, kept_refs
 from bot.service.assemble import init_repo
 from bot.state.allowed_signers import AllowedSigners

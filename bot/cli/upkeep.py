@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from bot.cli.host import host_config, repo_paths
 from bot.core.errors import OpsbotError
 from bot.core.text import say
-from bot.features.catalog import kept_refs
+from bot.features.catalog import journals, kept_refs
 from bot.service.assemble import bot_id_of
 
 if TYPE_CHECKING:
@@ -34,7 +34,12 @@ def _host(args: argparse.Namespace, command: str) -> "upgrade.Host | None":
         if config is None:
             return None
         return upgrade.Host(
-            config.paths, config.bot_id, config.signing_key, config.extra_signers, refs=kept_refs()
+            config.paths,
+            config.bot_id,
+            config.signing_key,
+            config.extra_signers,
+            refs=kept_refs(),
+            journals=journals(),
         )
     if getattr(args, "repo", None) is None:
         say(f"opsbot {command}: give --config, or --repo (and --state-dir)", sys.stderr)
@@ -44,7 +49,11 @@ def _host(args: argparse.Namespace, command: str) -> "upgrade.Host | None":
         say(f"opsbot {command}: {paths.repo} is not a state repo", sys.stderr)
         return None
     return upgrade.Host(
-        paths, bot_id_of(paths.repo), args.key or paths.signing_key, refs=kept_refs()
+        paths,
+        bot_id_of(paths.repo),
+        args.key or paths.signing_key,
+        refs=kept_refs(),
+        journals=journals(),
     )
 
 

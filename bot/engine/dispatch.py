@@ -42,9 +42,9 @@ from bot.engine.context import (
     Outcome,
     Runtime,
 )
-from bot.engine.feature import RequestKind
 from bot.engine.grammar import bind
 from bot.engine.registry import Command, CommandRegistry
+from bot.engine.requests import RequestKind
 from bot.engine.types import Invocation, Reply, text_html
 from bot.state.in_force import Trust
 from bot.state.index import Index

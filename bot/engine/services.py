@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from bot.core.effects import Effect, Request
 from bot.engine.dispatch import Engine
-from bot.engine.feature import Counters
+from bot.engine.requests import Counters
 from bot.engine.types import Invocation, Reply
 from bot.state.view import StateView
 

@@ -8,8 +8,10 @@ from typing import Any
 from dulwich.refs import Ref
 
 from bot.config.section import ConfigSection
-from bot.engine.feature import CliCommand, Feature, HostCheck, HostParts, RequestKind
+from bot.engine.feature import Feature
+from bot.engine.host import CliCommand, HostCheck, HostParts
 from bot.engine.registry import CommandRegistry
+from bot.engine.requests import RequestKind
 from bot.features import help
 from bot.features.access.feature import FEATURE as ACCESS
 from bot.features.alerts.feature import FEATURE as ALERTS
@@ -20,6 +22,7 @@ from bot.features.incidents.feature import FEATURE as INCIDENTS
 from bot.features.metrics.feature import FEATURE as METRICS
 from bot.features.runbooks.feature import FEATURE as RUNBOOKS
 from bot.state.index_tables import IndexTable
+from bot.state.journal_file import JournalFile
 from bot.state.view import Check
 
 FEATURES: tuple[Feature, ...] = (
@@ -71,3 +74,7 @@ def cli_commands(features: Sequence[Feature] = FEATURES) -> list[CliCommand]:
 def sections(features: Sequence[Feature] = FEATURES) -> list[ConfigSection[Any]]:
     """The features' sections of the host config, for `bot.config.host.load`."""
     return [section for feature in features for section in feature.config]
+
+
+def journals(features: Sequence[Feature] = FEATURES) -> tuple[JournalFile, ...]:
+    return tuple(journal for feature in features for journal in feature.journals)

@@ -14,7 +14,7 @@ from bot.core.files import PUBLIC_FILE, at_most, private_dir, write_file
 from bot.core.shipped import read_template
 from bot.engine.context import DeviceDirectory, IdentityDirectory, Runtime
 from bot.engine.dispatch import Engine
-from bot.engine.feature import HostParts
+from bot.engine.host import HostParts
 from bot.features.catalog import checks, default_registry, host_views, index_tables, request_kinds
 from bot.state import layout
 from bot.state.allowed_signers import AllowedSigners

@@ -43,7 +43,6 @@ from bot import __version__
 from bot.core.errors import OpsbotError
 from bot.core.files import PRIVATE_FILE, PUBLIC_FILE, private_dir, write_file
 from bot.core.text import clean, clip
-from bot.features.runbooks import journal as runs_journal
 from bot.service.backup_paths import (
     SKIPPED_SUFFIXES,
     UnsafePath,
@@ -211,7 +210,7 @@ def _restore(
     _configure(repo, host)
     caught_up = _catch_up(host, repo, [manifest.main, *manifest.proposals.values()])
     remember_own_tip(host, repo)
-    rerecorded = _runs_lacking(host, repo)
+    redone = _journals_restored(host, repo)
     lines = [
         f"restored {restored} files of {manifest.bot_id}'s backup of {manifest.created} "
         f"(release {manifest.release}) into {state_dir}",
@@ -220,12 +219,7 @@ def _restore(
     ]
     if caught_up:
         lines.append(f"remembered {caught_up} command(s) committed after the backup as done")
-    if rerecorded:
-        lines.append(
-            f"{rerecorded} run(s) the clone's {_kept_name(host)} lacks will be recorded again "
-            "when the bot starts"
-        )
-    return lines
+    return lines + redone
 
 
 # what is backed up
@@ -437,16 +431,16 @@ def _configure(repo: StateRepo, host: Host) -> None:
     git.close()
 
 
-def _runs_lacking(host: Host, repo: StateRepo) -> int:
-    """Marks the runs whose record the clone lacks as unrecorded (see the module's note)."""
-    path = host.paths.state_dir / runs_journal.FILE
-    if not path.exists():
-        return 0
-    journal = runs_journal.RunbookJournal(path)
-    try:
-        return journal.forget_records(lambda sha: _has(repo, sha))
-    finally:
-        journal.close()
+def _journals_restored(host: Host, repo: StateRepo) -> list[str]:
+    """What each journal does about what it remembers and the clone lacks (the runs whose
+    record is missing are recorded again: see the module's note)."""
+    said = []
+    for journal in host.journals:
+        if journal.restored is not None:
+            line = journal.restored(host.paths.state_dir / journal.path, lambda s: _has(repo, s))
+            if line:
+                said.append(line)
+    return said
 
 
 def _catch_up(host: Host, repo: StateRepo, tips: list[str]) -> int:

@@ -23,7 +23,7 @@ from bot.config.host import Config
 from bot.core import ports
 from bot.core.errors import OpsbotError
 from bot.core.text import escaped
-from bot.features.catalog import FEATURES, checks, kept_refs
+from bot.features.catalog import FEATURES, checks, journals, kept_refs
 from bot.service import upgrade
 from bot.state.view import StateView
 
@@ -142,7 +142,12 @@ def _saved_session(state_dir: Path) -> dict[str, str] | None:
 
 def repo(config: Config) -> list[Finding]:
     host = upgrade.Host(
-        config.paths, config.bot_id, config.signing_key, config.extra_signers, refs=kept_refs()
+        config.paths,
+        config.bot_id,
+        config.signing_key,
+        config.extra_signers,
+        refs=kept_refs(),
+        journals=journals(),
     )
     try:
         upgrade.check_versions(host)

@@ -30,9 +30,9 @@ from bot.core.logs import fact
 from bot.core.tasks import first as _first
 from bot.core.tasks import stopped_within, unless_stopped
 from bot.engine.dispatch import Engine
-from bot.engine.feature import Task
+from bot.engine.requests import Task
 from bot.engine.services import Services
-from bot.features.catalog import FEATURES, checks, index_tables, kept_refs
+from bot.features.catalog import FEATURES, checks, index_tables, journals, kept_refs
 from bot.features.downloads.host import Downloads
 from bot.features.runbooks.executor import Executor
 from bot.features.runbooks.settings import RUNBOOKS
@@ -392,7 +392,12 @@ async def _migrate(config: Config) -> int | None:
     code when the bot must not start: 2 for what a restart would not mend (data of a newer
     release, another bot's state dir), 1 for a repo it cannot read."""
     host = upgrade.Host(
-        config.paths, config.bot_id, config.signing_key, config.extra_signers, refs=kept_refs()
+        config.paths,
+        config.bot_id,
+        config.signing_key,
+        config.extra_signers,
+        refs=kept_refs(),
+        journals=journals(),
     )
     try:
         report = await asyncio.to_thread(upgrade.migrate, host, repo_may_wait=True)

@@ -23,20 +23,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
 from dulwich.objects import Commit, ObjectID
 from dulwich.refs import Ref
 
 from bot.config.paths import HostPaths
 from bot.core.errors import OpsbotError
-from bot.features.downloads import links as download_links
-from bot.features.runbooks import journal as runs_journal
 from bot.reconcile import journal as reconcile_journal
 from bot.state import handled, layout, outbox_file
 from bot.state.allowed_signers import AllowedSigners
 from bot.state.handled import Handled
 from bot.state.in_force import InForceRecord, Remembered, contains, seed
+from bot.state.journal_file import JournalFile
 from bot.state.message import Message, read_trailers, trailers_from
 from bot.state.proposals import record_path
 from bot.state.repo import MAIN, PROPOSALS, Identity, StateRepo, refuse_rewrites
@@ -51,25 +49,12 @@ SEEDED = 2  # handled.sqlite's version once the rows for history are in
 CREDENTIALS = "matrix/credentials.json"  # the device's user id, device id and access token
 
 
-class Closable(Protocol):
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class JournalFile:
-    path: str  # relative to the state directory
-    schema: int  # the newest version this code knows
-    open: Callable[[Path], Closable]  # opening it runs the steps it lacks
-
-
 JOURNALS = (
     JournalFile("handled.sqlite", handled.SCHEMA, Handled),
     JournalFile("matrix/journal.sqlite", matrix_journal.SCHEMA, matrix_journal.MatrixJournal),
     JournalFile("reconcile.sqlite", reconcile_journal.SCHEMA, reconcile_journal.ReconcileJournal),
     JournalFile("webhooks.sqlite", deliveries.SCHEMA, deliveries.Deliveries),
     JournalFile("outbox.sqlite", outbox_file.SCHEMA, outbox_file.open_outbox),
-    JournalFile("downloads.sqlite", download_links.SCHEMA, download_links.Ledger),
-    JournalFile(runs_journal.FILE, runs_journal.SCHEMA, runs_journal.RunbookJournal),
 )
 
 
@@ -96,6 +81,8 @@ class Host:
     key_file: Path
     extra_signers: Path | None = None
     refs: tuple[Ref, ...] = field(kw_only=True)
+    journals: tuple[JournalFile, ...] = field(kw_only=True)
+    """The features' journals, beside the core's (`JOURNALS`)."""
 
     def signers(self) -> AllowedSigners:
         extra = [self.extra_signers] if self.extra_signers else []
@@ -141,7 +128,7 @@ def check_versions(host: Host) -> None:
         layout.refuse_newer(layout.version_of(repo.snapshot()))
     finally:
         repo.close()
-    for journal in JOURNALS:
+    for journal in (*JOURNALS, *host.journals):
         path = host.paths.state_dir / journal.path
         refuse_newer(path, version_of(path), journal.schema)
 
@@ -154,7 +141,7 @@ def migrate(host: Host, *, repo_may_wait: bool = False) -> Report:
     instead of raised: this release reads the previous layout as it is."""
     check_versions(host)
     report = Report()
-    for journal in JOURNALS:
+    for journal in (*JOURNALS, *host.journals):
         path = host.paths.state_dir / journal.path
         before = version_of(path)
         if before is None and journal.path != "handled.sqlite":

@@ -20,7 +20,8 @@ from typing import Any
 
 from bot.core.effects import Notify
 from bot.core.text import clip
-from bot.engine.feature import Requests, Route, RouteResult
+from bot.engine.http import Route, RouteResult
+from bot.engine.requests import Requests
 from bot.engine.types import Reply
 from bot.features.alerts.settings import ALERTS
 from bot.features.incidents.internal import AlertGroup

@@ -7,7 +7,7 @@ import asyncio
 import logging
 
 from bot.core.logs import fact
-from bot.engine.feature import Requests, Task
+from bot.engine.requests import Requests, Task
 from bot.features.downloads.host import Downloads
 
 log = logging.getLogger("opsbot.downloads")

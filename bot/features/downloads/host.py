@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from bot.config.host import Config
-from bot.features.downloads.links import Ledger
+from bot.features.downloads.links import LinkBook
 from bot.features.downloads.settings import DOWNLOADS, DownloadsConfig
 from bot.features.downloads.store import DownloadStore
 
@@ -18,7 +18,7 @@ PREFIX = "/downloads"
 class Downloads:
     settings: DownloadsConfig
     store: DownloadStore
-    ledger: Ledger
+    ledger: LinkBook
     base_url: str | None  # None: no HTTP listener, so no links
 
     @classmethod
@@ -31,7 +31,7 @@ class Downloads:
         return cls(
             settings,
             DownloadStore(settings.root(config.paths), settings.quota_bytes),
-            Ledger(config.paths.state_dir / LEDGER),
+            LinkBook(config.paths.state_dir / LEDGER),
             base,
         )
 

@@ -65,12 +65,12 @@ class Admitted:
 
 
 @dataclass(frozen=True)
-class Refused:
+class Denied:
     status: int  # the HTTP status
     reason: str  # what the person reads, and what the log says
 
 
-class Ledger:
+class LinkBook:
     def __init__(self, path: Path) -> None:
         self._db = connect(path, durable=True)
         self._lock = threading.Lock()
@@ -176,7 +176,7 @@ class Ledger:
 
     def admit(
         self, token: str, name: str, peer: str, claim: bool = True, now: float | None = None
-    ) -> Admitted | Refused:
+    ) -> Admitted | Denied:
         """May `peer` fetch file `name` (or the list of files, "") with `token` now? Claims the
         link for `peer` on its first use, unless `claim` is False (a HEAD: it only looks). A
         single-use link already spent on `name` is refused, whoever asks and however: admitting
@@ -191,17 +191,17 @@ class Ledger:
                 self._db.execute("COMMIT")
         return verdict
 
-    def _admit(self, key: str, name: str, peer: str, claim: bool, now: float) -> Admitted | Refused:
+    def _admit(self, key: str, name: str, peer: str, claim: bool, now: float) -> Admitted | Denied:
         row = self._db.execute(
             "SELECT run_id, person, expires, single_use, claimed_by, claimed_at FROM links"
             " WHERE token_hash = ?",
             (key,),
         ).fetchone()
         if row is None:
-            return Refused(404, "no such download link")
+            return Denied(404, "no such download link")
         run_id, person, expires, single_use, claimed_by, claimed_at = row
         if now >= expires:
-            return Refused(410, f"this link expired at {_when(expires)}; run the download again")
+            return Denied(410, f"this link expired at {_when(expires)}; run the download again")
         if single_use and name:
             spent = self._db.execute(
                 "SELECT at FROM spent WHERE token_hash = ? AND name = ?", (key, name)
@@ -215,14 +215,14 @@ class Ledger:
                     (peer, now, key),
                 )
         elif claimed_by != peer:
-            return Refused(
+            return Denied(
                 403,
                 f"this link is in use by another address (since {_when(claimed_at)}); it is "
                 f"for {person} only. If that was not you, tell your team",
             )
         return Admitted(run_id, person, bool(single_use))
 
-    def spend(self, token: str, name: str, now: float | None = None) -> Refused | None:
+    def spend(self, token: str, name: str, now: float | None = None) -> Denied | None:
         """Spends a single-use `token` on `name`, as its bytes are about to be sent: None if
         this call spent it, else the refusal (another request spent it first). One insert, so
         two requests racing for the same file cannot both be told to go ahead."""
@@ -240,8 +240,8 @@ class Ledger:
         return _used(row[0] if row else now)
 
 
-def _used(at: float) -> Refused:
-    return Refused(
+def _used(at: float) -> Denied:
+    return Denied(
         410,
         f"this link was used already (at {_when(at)}) and was for one use; run the download again",
     )

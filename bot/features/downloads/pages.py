@@ -20,9 +20,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.core.logs import fact
-from bot.engine.feature import Fetch, Growing, Page, Requests, Served
+from bot.engine.http import Fetch, Growing, Page, Served
+from bot.engine.requests import Requests
 from bot.features.downloads.host import Downloads
-from bot.features.downloads.links import DONE, RUNNING, Ledger, Refused
+from bot.features.downloads.links import DONE, RUNNING, Denied, LinkBook
 
 log = logging.getLogger("opsbot.downloads")
 
@@ -40,7 +41,7 @@ def _downloads(requests: Requests) -> Downloads | None:
     return Downloads.of(config) if config is not None else None
 
 
-def _refused(refusal: Refused) -> Served:
+def _refused(refusal: Denied) -> Served:
     return Served(status=refusal.status, text=refusal.reason + "\n", headers=dict(PRIVATE))
 
 
@@ -61,7 +62,7 @@ def _file(downloads: Downloads, fetch: Fetch) -> Served:
     token, name = fetch.params["token"], fetch.params.get("name", "")
     look = fetch.method == "HEAD"
     verdict = downloads.ledger.admit(token, name, fetch.peer, claim=not look)
-    if isinstance(verdict, Refused):
+    if isinstance(verdict, Denied):
         fact(
             log,
             "download refused",
@@ -79,7 +80,7 @@ def _file(downloads: Downloads, fetch: Fetch) -> Served:
         return _growing(downloads, fetch, verdict.run_id, name, spend)
     found = files.get(name)
     if found is None:
-        return _refused(Refused(404, f"this download has no file {name!r}"))
+        return _refused(Denied(404, f"this download has no file {name!r}"))
     fact(
         log,
         "download served",
@@ -100,7 +101,7 @@ def _file(downloads: Downloads, fetch: Fetch) -> Served:
     )
 
 
-def _spender(ledger: Ledger, token: str, name: str, peer: str) -> Callable[[], str | None]:
+def _spender(ledger: LinkBook, token: str, name: str, peer: str) -> Callable[[], str | None]:
     def spend() -> str | None:
         refused = ledger.spend(token, name)
         if refused is None:
@@ -123,7 +124,7 @@ def _growing(
     offered = downloads.ledger.growing(run_id)
     if offered is None or offered[0] != name:
         return _refused(
-            Refused(
+            Denied(
                 409,
                 f"this download is still running; its link works for {name!r} once it has finished",
             )

@@ -1,6 +1,7 @@
 """What incidents contribute."""
 
-from bot.engine.feature import Feature, Requests, Task
+from bot.engine.feature import Feature
+from bot.engine.requests import Requests, Task
 from bot.features.incidents import cause, incident, internal, progress, records, reports, transcript
 
 

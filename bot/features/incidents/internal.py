@@ -8,7 +8,7 @@ from bot.core.effects import Effect, Notify, Request
 from bot.core.errors import NotFound, Refused
 from bot.core.ids import ROOM_ID, USER_ID
 from bot.engine.context import Context, Outcome
-from bot.engine.feature import RequestKind
+from bot.engine.requests import RequestKind
 from bot.features.incidents.cause import deploy_in_force
 from bot.features.incidents.common import LOUD, change, echo, room_for, unique
 from bot.features.incidents.entries import TimelineEntry, event

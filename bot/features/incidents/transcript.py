@@ -6,7 +6,7 @@ that commits a batch, at most one commit per incident every few seconds, before 
 that room (so that a resolve lands after what was said before it), and on a clean stop.
 """
 
-from bot.engine.feature import Observer, RoomMessage
+from bot.engine.requests import Observer, RoomMessage
 from bot.features.incidents.entries import said, shared_file
 from bot.features.incidents.internal import IncidentTranscript
 from bot.features.incidents.records import by_room

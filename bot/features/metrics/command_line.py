@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from bot.config import HostPaths
 from bot.core.errors import Refused
 from bot.core.text import say
-from bot.engine.feature import CliCommand
+from bot.engine.host import CliCommand
 from bot.engine.kinds import ArgError
 from bot.features.metrics import figures, render
 from bot.features.metrics.commands import DEFAULT_WINDOW, window

@@ -12,10 +12,10 @@ from typing import ClassVar
 from bot.core.effects import Effect, Notify, Request, Upload
 from bot.core.errors import NotFound
 from bot.engine.context import Context, Outcome
-from bot.engine.feature import RequestKind, Requests, Task
 from bot.engine.grammar import Option
 from bot.engine.kinds import ArgError
 from bot.engine.registry import Command
+from bot.engine.requests import RequestKind, Requests, Task
 from bot.features.metrics import chart, figures, render
 from bot.features.metrics.facts import Scope
 

@@ -24,7 +24,8 @@ from bot.core.effects import Request
 from bot.core.errors import InvalidRecord
 from bot.core.logs import fact
 from bot.engine.context import Context, Outcome
-from bot.engine.feature import Fetch, Page, RequestKind, Requests, Served
+from bot.engine.http import Fetch, Page, Served
+from bot.engine.requests import RequestKind, Requests
 from bot.features.metrics import figures
 from bot.features.metrics.settings import METRICS
 

@@ -32,10 +32,10 @@ import tomlkit
 from bot.core.effects import Request
 from bot.core.errors import Refused
 from bot.engine.context import Change, Context, Outcome
-from bot.engine.feature import RequestKind
 from bot.engine.kinds import ArgError
 from bot.engine.kinds import name as check_name
 from bot.engine.kinds import version as check_version
+from bot.engine.requests import RequestKind
 from bot.features.metrics.index import version_path
 
 SOURCE_COMMIT = re.compile(r"[0-9a-f]{7,64}")  # SHA-1 or SHA-256, abbreviated or not

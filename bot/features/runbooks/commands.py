@@ -17,9 +17,9 @@ from bot.core.errors import Forbidden, InvalidRecord, NotFound, Refused
 from bot.core.ids import USER_ID
 from bot.engine.answers import answer_id
 from bot.engine.context import Context, Outcome
-from bot.engine.feature import RequestKind
 from bot.engine.grammar import Option
 from bot.engine.registry import Command
+from bot.engine.requests import RequestKind
 from bot.features.incidents.common import change
 from bot.features.incidents.entries import event
 from bot.features.incidents.records import by_room, load

@@ -20,7 +20,7 @@ from pathlib import Path
 from bot.core.effects import Job
 from bot.core.logs import fact
 from bot.core.tasks import first
-from bot.engine.feature import Requests
+from bot.engine.requests import Requests
 from bot.features.downloads.host import Downloads
 from bot.features.runbooks import journal as runs
 from bot.features.runbooks import replies

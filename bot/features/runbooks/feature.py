@@ -1,7 +1,8 @@
 """What runbooks contribute."""
 
 from bot.config.host import Config
-from bot.engine.feature import Feature, HostParts
+from bot.engine.feature import Feature
+from bot.engine.host import HostParts
 from bot.features.runbooks import commands, declaration
 from bot.features.runbooks import journal as runs_journal
 from bot.features.runbooks.host import RunbookHost
@@ -31,4 +32,5 @@ FEATURE = Feature(
     host_view=host_view,
     refs=(RUNS_REF,),
     host_checks=(ungranted_secrets,),
+    journals=(runs_journal.JOURNAL,),
 )

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.features.runbooks.jobs import StartRun, dump_job, load_start
+from bot.features.runbooks.record import RUNS_REF
+from bot.state.journal_file import JournalFile
 from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
 
@@ -108,6 +110,25 @@ class RunbookJournal:
         self.conn.executemany("UPDATE runs SET recorded = NULL WHERE id = ?", [[i] for i in lost])
         return len(lost)
 
+
+def rerecorded(path: Path, present: Callable[[str], bool]) -> str | None:
+    """After a restore: the runs whose record the repo lacks are recorded again at start."""
+    if not path.exists():
+        return None
+    journal = RunbookJournal(path)
+    try:
+        lost = journal.forget_records(present)
+    finally:
+        journal.close()
+    if not lost:
+        return None
+    return (
+        f"{lost} run(s) the clone's {RUNS_REF.decode()} lacks will be recorded again "
+        "when the bot starts"
+    )
+
+
+JOURNAL = JournalFile(FILE, SCHEMA, lambda path: RunbookJournal(path), restored=rerecorded)
 
 _COLUMNS = "id, runbook, state, job, queued_at, started_at, result, recorded"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.core.effects import Upload
 from bot.core.logs import fact
-from bot.engine.feature import Requests
+from bot.engine.requests import Requests
 from bot.features.downloads.host import Downloads
 from bot.features.runbooks import replies
 from bot.features.runbooks.downloading import Fetched, prepare

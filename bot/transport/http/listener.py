@@ -24,7 +24,8 @@ from bot.config.http import loopback
 from bot.config.problems import ConfigError
 from bot.core.effects import Effect
 from bot.core.logs import fact
-from bot.engine.feature import Page, PayloadReader, Requests, Route, RouteSettings
+from bot.engine.http import Page, PayloadReader, Route, RouteSettings
+from bot.engine.requests import Requests
 from bot.transport.http.auth import read_secret
 from bot.transport.http.deliveries import Deliveries
 from bot.transport.http.git import StateGit

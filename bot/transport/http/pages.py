@@ -11,7 +11,8 @@ A HEAD reaches the page as one (`Fetch.method`), so that it claims and spends no
 
 from aiohttp import web
 
-from bot.engine.feature import Fetch, Page, Requests, Served
+from bot.engine.http import Fetch, Page, Served
+from bot.engine.requests import Requests
 from bot.transport.http.refusals import Refusals
 from bot.transport.http.sending import send
 from bot.transport.ratelimit import Limits

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.engine.feature import Requests, Route
+from bot.engine.http import Route
+from bot.engine.requests import Requests
 from bot.transport.http.auth import matches, presented
 from bot.transport.http.body import NotJson, TooLarge, parse_json, read_body
 from bot.transport.http.refusals import Refusals

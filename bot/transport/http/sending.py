@@ -24,7 +24,7 @@ from typing import BinaryIO, Literal
 from aiohttp import web
 
 from bot.core.logs import fact
-from bot.engine.feature import Served
+from bot.engine.http import Served
 
 log = logging.getLogger("opsbot.http")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")

@@ -46,7 +46,8 @@ from aiohttp import web
 from bot.core.effects import Effect, Notify
 from bot.core.logs import fact
 from bot.core.text import clip
-from bot.engine.feature import PayloadReader, Requests
+from bot.engine.http import PayloadReader
+from bot.engine.requests import Requests
 from bot.transport.http.auth import as_sent
 from bot.transport.http.body import NotJson, TooLarge, parse_json, read_body
 from bot.transport.http.deliveries import Deliveries

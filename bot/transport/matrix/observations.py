@@ -19,7 +19,7 @@ from nio import RoomMessageFile, RoomMessageImage, RoomMessageText
 from bot.core.logs import fact
 from bot.core.tasks import stopped_within
 from bot.engine.dispatch import Engine
-from bot.engine.feature import Observer, RoomMessage
+from bot.engine.requests import Observer, RoomMessage
 from bot.engine.types import Invocation
 from bot.transport.matrix.journal import MatrixJournal
 

@@ -33,7 +33,7 @@ from nio.exceptions import SendRetryError
 from bot.core.logs import fact
 from bot.core.tasks import stopped_within, unless_stopped
 from bot.engine.dispatch import Engine
-from bot.engine.feature import Observer
+from bot.engine.requests import Observer
 from bot.transport.matrix.commands import RoomCommands
 from bot.transport.matrix.journal import MatrixJournal
 from bot.transport.matrix.keys import after_sync
