@@ -24,18 +24,16 @@ from nio import AsyncClient
 from bot.config.host import Config
 from bot.config.problems import ConfigError
 from bot.core import sdnotify
-from bot.core.effects import Amend, Notify
+from bot.core.effects import Notify
 from bot.core.errors import OpsbotError
 from bot.core.logs import fact
 from bot.core.tasks import first as _first
 from bot.core.tasks import stopped_within, unless_stopped
 from bot.engine.dispatch import Engine
+from bot.engine.host import WorkerParts
 from bot.engine.requests import Task
 from bot.engine.services import Services
 from bot.features.catalog import FEATURES, checks, index_tables, journals, kept_refs
-from bot.features.downloads.host import Downloads
-from bot.features.runbooks.executor import Executor
-from bot.features.runbooks.settings import RUNBOOKS
 from bot.reconcile.reconciler import Reconciler
 from bot.service import upgrade
 from bot.service.assemble import open_engine, open_ledger, open_repo
@@ -63,25 +61,6 @@ log = logging.getLogger("opsbot.service")
 DRAIN_SECONDS = 15.0
 # How often the STATUS= line is brought up to date (rooms joined or left, repo problems).
 STATUS_SECONDS = 5.0
-
-
-def describe(outcome: RunOutcome) -> str:
-    """How the result of a deploy reads when it replaces "deploying" in the reply."""
-    result = outcome.result
-    took = f" in {result.duration:.1f}s" if result else ""
-    if outcome.status == "ok":
-        return f"applied{took}"
-    if outcome.status == "no-hook":
-        return f"not applied: {outcome.app} names no deploy hook"
-    if outcome.status == "superseded":
-        return f"superseded: {outcome.detail}"
-    why = result.error if result and result.error else outcome.detail or outcome.status
-    if not outcome.final:
-        return f"attempt {outcome.attempt} failed ({why}); retrying"
-    tail = result.output_tail.strip().splitlines()[-5:] if result else []
-    return f"failed after {outcome.attempt} attempt(s): {why}" + (
-        "\n" + "\n".join(tail) if tail else ""
-    )
 
 
 def repo_problems(repo: StateRepo) -> list[str]:
@@ -184,11 +163,9 @@ async def _serve(
         announce_now(text)
 
     async def on_outcome(outcome: RunOutcome) -> None:
-        ledger.amend(Amend(outcome.commit, describe(outcome)), f"amend:{uuid.uuid4().hex}")
-        if outcome.final and outcome.status == "failed":
-            announce_now(
-                f"deploy of {outcome.app} {outcome.version} to {outcome.env} {describe(outcome)}"
-            )
+        for feature in FEATURES:
+            for effect in feature.on_outcome(outcome) if feature.on_outcome else ():
+                ledger.owe(f"outcome:{uuid.uuid4().hex}", effect)
 
     reconciler = Reconciler(
         repo,
@@ -215,7 +192,6 @@ async def _serve(
             await asyncio.to_thread(engine.identity_seen, user_id, master)
 
     people = People(client, config.matrix.share_keys_with, identity_seen)
-    runbooks = config.section(RUNBOOKS)
     engine = open_engine(
         config.paths,
         repo=repo,
@@ -229,21 +205,6 @@ async def _serve(
     )
     engines.append(engine)
     services = Services(engine, config)
-    # The host side of !run: takes the jobs the command owes, runs, streams, records.
-    downloads = Downloads.of(config)
-    stack.callback(downloads.close)
-    executor = Executor(
-        repo,
-        ledger,
-        services,
-        config.reconcile.hooks_dir,
-        config.paths.state_dir,
-        runbooks.secrets,
-        keep_output_days=runbooks.keep_output_days,
-        grants=runbooks.grants,
-        downloads=downloads,
-    )
-    stack.callback(executor.close)
 
     verifier = Verifier(client, config.paths.state_dir, identity.master, people)
     stack.callback(verifier.close)
@@ -259,6 +220,7 @@ async def _serve(
         verifier=verifier,
     )
     deliverer = Deliverer(client, engine, ledger, people=people)
+    listener_url: str | None = None
     if config.http is not None:
         listener = HttpListener(
             config,
@@ -273,8 +235,9 @@ async def _serve(
             fact(log, "cannot start the HTTP listener", logging.ERROR, error=str(e))
             return 2 if isinstance(e, ConfigError) else 1
         stack.push_async_callback(listener.stop)
-        if downloads.settings.public_url is None:
-            downloads.base_url = listener.url  # the port it bound (0 in the config: any)
+        listener_url = listener.url  # the port it bound (0 in the config: any)
+    # The features' host side (the runbooks executor): takes the jobs their commands owe.
+    parts = WorkerParts(repo, ledger, services, config, listener_url)
     watcher = Watcher(
         repo,
         config.paths.state_dir / "watched_head",
@@ -310,7 +273,7 @@ async def _serve(
         asyncio.ensure_future(_keep_status(watcher, client, ready, stop)),
         asyncio.ensure_future(mirrors.run(stop)),
         asyncio.ensure_future(verifier.run(stop)),
-        asyncio.ensure_future(executor.run(stop)),
+        *(asyncio.ensure_future(w.run(parts, stop)) for f in FEATURES for w in f.workers),
         *(
             asyncio.ensure_future(_task(t, services, ready, stop))
             for f in FEATURES

@@ -139,6 +139,14 @@ class Outbox:
         self.on_ready()
 
     @_locked
+    def owe(self, identity: str, effect: Effect) -> None:
+        """One effect owed outside a command (news of a deploy): later news of a commit goes
+        into the answer that announced it (`amend`), anything else is queued."""
+        if isinstance(effect, Amend):
+            self.amend(effect, identity)
+        else:
+            self.enqueue([(identity, effect)])
+
     def amend(self, amend: Amend, identity: str) -> None:
         """`amend`'s text goes into the answer that announced its commit if that answer is not
         sent yet (one message instead of a message and its edit); else it is owed as an edit."""

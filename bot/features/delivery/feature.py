@@ -1,7 +1,7 @@
 """What delivery contributes."""
 
 from bot.engine.feature import Feature
-from bot.features.delivery import deploy, freeze, lock, proposals, status
+from bot.features.delivery import deploy, freeze, lock, proposals, results, status
 
 FEATURE = Feature(
     "delivery",
@@ -12,4 +12,5 @@ FEATURE = Feature(
         *lock.COMMANDS,
         *status.COMMANDS,
     ),
+    on_outcome=results.on_outcome,
 )

@@ -8,6 +8,7 @@ from bot.features.runbooks import journal as runs_journal
 from bot.features.runbooks.host import RunbookHost
 from bot.features.runbooks.record import RUNS_REF
 from bot.features.runbooks.settings import RUNBOOKS
+from bot.features.runbooks.worker import WORKER
 from bot.state.view import StateView
 
 
@@ -33,4 +34,5 @@ FEATURE = Feature(
     refs=(RUNS_REF,),
     host_checks=(ungranted_secrets,),
     journals=(runs_journal.JOURNAL,),
+    workers=(WORKER,),
 )
