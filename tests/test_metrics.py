@@ -12,8 +12,8 @@ from bot.cli import main
 from bot.core.effects import Upload
 from bot.engine.services import Services
 from bot.features.catalog import index_tables
+from bot.features.incidents.alert_rules import Alert
 from bot.features.incidents.internal import AlertGroup
-from bot.features.incidents.records import Alert
 from bot.features.metrics import figures
 from bot.features.metrics.facts import Scope
 from bot.features.metrics.figures import Report

@@ -17,9 +17,7 @@ import contextlib
 import logging
 import signal
 import uuid
-from collections.abc import Awaitable, Callable
-
-from nio import AsyncClient
+from collections.abc import Callable
 
 from bot.config.host import Config
 from bot.config.problems import ConfigError
@@ -27,16 +25,23 @@ from bot.core import sdnotify
 from bot.core.effects import Notify
 from bot.core.errors import OpsbotError
 from bot.core.logs import fact
-from bot.core.tasks import first as _first
-from bot.core.tasks import stopped_within, unless_stopped
+from bot.core.tasks import unless_stopped
 from bot.engine.dispatch import Engine
 from bot.engine.host import WorkerParts
-from bot.engine.requests import Task
 from bot.engine.services import Services
 from bot.features.catalog import FEATURES, checks, index_tables, journals, kept_refs
 from bot.reconcile.reconciler import Reconciler
 from bot.service import upgrade
 from bot.service.assemble import open_engine, open_ledger, open_repo
+from bot.service.beside import (
+    DRAIN_SECONDS,
+    first_failure,
+    keep_status,
+    learn_upload_limit,
+    run_task,
+    serving,
+    wind_down,
+)
 from bot.service.mirror import Mirrors
 from bot.service.watch import Watcher
 from bot.state.outcome import RunOutcome
@@ -50,30 +55,16 @@ from bot.transport.matrix.people import People
 from bot.transport.matrix.sending import Fatal
 from bot.transport.matrix.session import LoginFailed, Session
 from bot.transport.matrix.transport import MatrixTransport
-from bot.transport.matrix.uploads import upload_limit
 from bot.transport.matrix.verification import Verifier
 from bot.transport.ratelimit import RateLimit
 
 log = logging.getLogger("opsbot.service")
-
-# How long a stop waits for the command in flight (its commit, then its reply). Well inside the
-# unit's TimeoutStopSec=, so that the transcript flush and the exit still fit before SIGKILL.
-DRAIN_SECONDS = 15.0
-# How often the STATUS= line is brought up to date (rooms joined or left, repo problems).
-STATUS_SECONDS = 5.0
 
 
 def repo_problems(repo: StateRepo) -> list[str]:
     """Reads every record at HEAD, the policy first; raises if the repo cannot be read at all.
     HEAD, not the state in force: the problems `opsbot check` lists, pushed commits included."""
     return [problem.message for problem in StateView(repo.snapshot(), checks()).problems()]
-
-
-def serving(rooms: int, problems: int) -> str:
-    text = f"serving {rooms} room{'' if rooms == 1 else 's'}"
-    if problems:
-        text += f"; {problems} problem(s) in the state repo, listed by opsbot check"
-    return text
 
 
 async def serve(
@@ -264,25 +255,25 @@ async def _serve(
 
     halt = asyncio.Event()  # the transport's own stop, set once the command in flight is done
     sdnotify.status("syncing")
-    winding = asyncio.ensure_future(_wind_down(transport, stop, halt))
+    winding = asyncio.ensure_future(wind_down(transport, stop, halt))
     delivering = asyncio.ensure_future(deliverer.run(ready, halt))
     tasks = [
         asyncio.ensure_future(reconciler.run(stop)),
         asyncio.ensure_future(watcher.run(stop)),
         asyncio.ensure_future(transport.observations.run(stop)),
-        asyncio.ensure_future(_keep_status(watcher, client, ready, stop)),
+        asyncio.ensure_future(keep_status(watcher, client, ready, stop)),
         asyncio.ensure_future(mirrors.run(stop)),
         asyncio.ensure_future(verifier.run(stop)),
         *(asyncio.ensure_future(w.run(parts, stop)) for f in FEATURES for w in f.workers),
         *(
-            asyncio.ensure_future(_task(t, services, ready, stop))
+            asyncio.ensure_future(run_task(t, services, ready, stop))
             for f in FEATURES
             for t in f.tasks
         ),
     ]
-    tasks.append(asyncio.ensure_future(_learn_upload_limit(client, services, ready, stop)))
+    tasks.append(asyncio.ensure_future(learn_upload_limit(client, services, ready, stop)))
     try:
-        await _first_failure(transport.run(halt, now_ready), delivering)
+        await first_failure(transport.run(halt, now_ready), delivering)
     except Fatal as e:
         fact(log, "stopping: cannot go on", logging.ERROR, error=str(e))
         sdnotify.notify("STOPPING=1", f"STATUS=stopping: cannot go on: {e}")
@@ -317,39 +308,6 @@ def _password(config: Config) -> str | None:
         return None  # the login read it a moment ago; cross-signing says what it misses
 
 
-async def _first_failure(main: Awaitable[None], beside: "asyncio.Future[None]") -> None:
-    """Runs `main` to its end; a failure of `beside` (the deliverer's Fatal) ends it too."""
-    running = asyncio.ensure_future(main)
-    done, _ = await asyncio.wait({running, beside}, return_when=asyncio.FIRST_COMPLETED)
-    if beside in done and beside.exception() is not None:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        raise beside.exception()  # type: ignore[misc]
-    await running
-
-
-async def _learn_upload_limit(
-    client: AsyncClient, services: Services, ready: asyncio.Event, stop: asyncio.Event
-) -> None:
-    """What features ask before owing a file (`Requests.upload_limit`), once the client can."""
-    if await _first(ready, stop):
-        services.media_limit = await upload_limit(client)
-        fact(log, "upload limit", bytes=services.media_limit)
-
-
-async def _task(task: Task, services: Services, ready: asyncio.Event, stop: asyncio.Event) -> None:
-    """A feature's task: once the client is ready, then every `task.every` seconds."""
-    if not await _first(ready, stop):
-        return
-    while True:
-        try:
-            await task.run(services)
-        except Exception:
-            log.exception("task failed", extra={"fields": {"task": task.name}})
-        if task.every is None or await stopped_within(stop, task.every):
-            return
-
-
 async def _migrate(config: Config) -> int | None:
     """Runs the migrations an upgrade brought, before anything else opens the state. An exit
     code when the bot must not start: 2 for what a restart would not mend (data of a newer
@@ -381,36 +339,6 @@ async def _migrate(config: Config) -> int | None:
     for note in report.notes:
         fact(log, "migration", logging.WARNING, note=note)
     return None
-
-
-async def _wind_down(transport: MatrixTransport, stop: asyncio.Event, halt: asyncio.Event) -> None:
-    """On a stop: take no new command, let the one in flight finish, then stop syncing."""
-    await stop.wait()
-    busy = transport.in_flight > 0
-    what = "finishing the command in flight" if busy else "no command in flight"
-    fact(log, "stopping", in_flight=transport.in_flight)
-    sdnotify.notify("STOPPING=1", f"STATUS=stopping: {what}")
-    if not await transport.close(DRAIN_SECONDS):
-        fact(
-            log,
-            "stopping before the command in flight was answered; the next start answers it",
-            logging.WARNING,
-            waited=f"{DRAIN_SECONDS:g}s",
-        )
-    halt.set()
-
-
-async def _keep_status(
-    watcher: Watcher, client: AsyncClient, ready: asyncio.Event, stop: asyncio.Event
-) -> None:
-    """Keeps STATUS= true while serving: rooms come and go, pushes fix or break records."""
-    await ready.wait()
-    shown = serving(len(client.rooms), watcher.problems)
-    while not await stopped_within(stop, STATUS_SECONDS):
-        text = serving(len(client.rooms), watcher.problems)
-        if text != shown:
-            sdnotify.status(text)
-            shown = text
 
 
 def run(config: Config) -> int:

@@ -13,7 +13,6 @@ import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from dulwich.diff_tree import tree_changes
@@ -22,7 +21,7 @@ from dulwich.refs import Ref
 from sqlite_utils import Database
 
 from bot.state import index_notes
-from bot.state.index_rows import Rows, Trees
+from bot.state.index_rows import Rows, Trees, deployment_of, subject_of, text_of
 from bot.state.index_tables import IndexTable, signature
 from bot.state.message import read_trailers, summary_of
 from bot.state.notes import NOTES
@@ -278,11 +277,11 @@ class Index:
             entry = change.new if change.new and change.new.path else change.old
             assert entry is not None and entry.path is not None
             path = entry.path.decode()
-            app, env = _subject(path)
+            app, env = subject_of(path)
             rows.paths.append((sha, path, app, env))
             blob = change.new.sha if change.new and change.new.path else None
             if path.startswith("deployments/") and app and env:
-                version, kind, requested = _deployment(repo, blob) if blob else (None, None, None)
+                version, kind, requested = deployment_of(repo, blob) if blob else (None, None, None)
                 asked = requested or commit.author_time
                 # The first request of a version in any environment, as far as indexed:
                 # where the lead time starts when no CI said when it was built.
@@ -293,7 +292,7 @@ class Index:
             else:
                 for table in self.tables:
                     if path.startswith(table.prefix):
-                        table.on_change(self.db.conn, path, _text(repo, blob))
+                        table.on_change(self.db.conn, path, text_of(repo, blob))
 
     # queries
 
@@ -371,39 +370,3 @@ def _first_parent_chain(repo: StateRepo, head: str, stop: str | None) -> list[Co
         chain.append(commit)
         sha = commit.parents[0] if commit.parents else None  # type: ignore[attr-defined]
     return chain  # type: ignore[return-value]
-
-
-def _subject(path: str) -> tuple[str | None, str | None]:
-    """(app, env) that a changed path is about, for filtering history by either."""
-    parts = path.removesuffix(".toml").split("/")
-    match parts:
-        case ["deployments", env, app]:
-            return app, env
-        case ["apps", app]:
-            return app, None
-        case ["environments" | "freezes", env]:
-            return None, env
-    return None, None
-
-
-def _deployment(repo: StateRepo, blob: bytes) -> tuple[str | None, str | None, int | None]:
-    """A deployment record's version, the command that wrote it and when it was asked for."""
-    try:
-        data = tomllib.loads(repo.get(blob).as_raw_string().decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return None, None, None
-    version, command, at = data.get("version"), data.get("command"), data.get("requested_at")
-    return (
-        version if isinstance(version, str) else None,
-        command if isinstance(command, str) and command else None,
-        int(at.timestamp()) if isinstance(at, datetime) and at.tzinfo else None,
-    )
-
-
-def _text(repo: StateRepo, blob: bytes | None) -> str | None:
-    if blob is None:
-        return None
-    try:
-        return str(repo.git[blob].as_raw_string().decode())
-    except UnicodeDecodeError:
-        return None

@@ -6,6 +6,8 @@ the last commits are kept.
 """
 
 import sqlite3
+import tomllib
+from datetime import datetime
 
 from dulwich.objects import ObjectID, ShaFile
 
@@ -75,3 +77,42 @@ class Rows:
         index_notes.settle_since(conn, since)
         self.commits, self.paths, self.deployments = [], [], []
         self.changed = set()
+
+
+# what a changed file says
+
+
+def subject_of(path: str) -> tuple[str | None, str | None]:
+    """(app, env) that a changed path is about, for filtering history by either."""
+    parts = path.removesuffix(".toml").split("/")
+    match parts:
+        case ["deployments", env, app]:
+            return app, env
+        case ["apps", app]:
+            return app, None
+        case ["environments" | "freezes", env]:
+            return None, env
+    return None, None
+
+
+def deployment_of(repo: StateRepo, blob: bytes) -> tuple[str | None, str | None, int | None]:
+    """A deployment record's version, the command that wrote it and when it was asked for."""
+    try:
+        data = tomllib.loads(repo.get(blob).as_raw_string().decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None, None, None
+    version, command, at = data.get("version"), data.get("command"), data.get("requested_at")
+    return (
+        version if isinstance(version, str) else None,
+        command if isinstance(command, str) and command else None,
+        int(at.timestamp()) if isinstance(at, datetime) and at.tzinfo else None,
+    )
+
+
+def text_of(repo: StateRepo, blob: bytes | None) -> str | None:
+    if blob is None:
+        return None
+    try:
+        return str(repo.git[blob].as_raw_string().decode())
+    except UnicodeDecodeError:
+        return None

@@ -24,8 +24,8 @@ from bot.engine.http import Route, RouteResult
 from bot.engine.requests import Requests
 from bot.engine.types import Reply
 from bot.features.alerts.settings import ALERTS
+from bot.features.incidents.alert_rules import ALERT_STATES, Alert
 from bot.features.incidents.internal import AlertGroup
-from bot.features.incidents.records import ALERT_STATES, Alert
 
 SOURCE = "alertmanager"
 _FINGERPRINT = re.compile(r"[0-9a-fA-F]{1,64}")

@@ -9,22 +9,18 @@ from bot.core.errors import NotFound, Refused
 from bot.core.ids import ROOM_ID, USER_ID
 from bot.engine.context import Context, Outcome
 from bot.engine.requests import RequestKind
-from bot.features.incidents.cause import deploy_in_force
-from bot.features.incidents.common import LOUD, change, echo, room_for, unique
-from bot.features.incidents.entries import TimelineEntry, event
-from bot.features.incidents.records import (
-    ID,
+from bot.features.incidents.alert_rules import (
     Alert,
     AlertRule,
-    Incident,
     alert_entry,
     alert_rules,
     alerts_noted,
-    by_alert_group,
-    load,
-    next_id,
     rule_for,
 )
+from bot.features.incidents.cause import deploy_in_force
+from bot.features.incidents.common import LOUD, change, echo, room_for, unique
+from bot.features.incidents.entries import TimelineEntry, event
+from bot.features.incidents.records import ID, Incident, by_alert_group, load, next_id
 from bot.features.incidents.timeline import read as read_timeline
 
 
