@@ -15,11 +15,14 @@ from hypothesis import strategies as st
 from bot.cli.host import load_config
 from bot.config import ConfigError, HostPaths
 from bot.core.text import BIDI_CONTROLS
-from bot.engine.kinds import ARG_KINDS, ArgError
+from bot.engine.kinds import ArgError
+from bot.features.catalog import default_registry
 from bot.service.assemble import init_repo, open_engine
 from bot.state.message import Message
 from bot.state.repo import Identity
 from conftest import ALICE, BOB, Bot, Clock
+
+KINDS = default_registry().kinds  # the core's and every feature's
 
 pytestmark = pytest.mark.security
 
@@ -56,7 +59,7 @@ def test_a_severity_followed_by_a_newline_is_refused_and_stores_nothing(bot: Bot
     ],
 )
 def test_a_trailing_newline_does_not_pass_an_argument_check(kind: str, good: str) -> None:
-    check = ARG_KINDS[kind]
+    check = KINDS[kind].check
     check(good)
     with pytest.raises(ArgError):
         check(good + "\n")
@@ -224,10 +227,10 @@ def test_a_number_in_other_digits_gets_a_usage_reply(bot: Bot, text: str) -> Non
 @pytest.mark.parametrize("text", ["2h", "1d٣h", "²m", "1w"])
 def test_a_duration_takes_ascii_digits_only(text: str) -> None:
     if text.isascii():
-        ARG_KINDS["duration"](text)
+        KINDS["duration"].check(text)
     else:
         with pytest.raises(ArgError):
-            ARG_KINDS["duration"](text)
+            KINDS["duration"].check(text)
 
 
 # Internal commands are for transports, not people
@@ -282,10 +285,10 @@ def test_a_hand_edited_record_cannot_put_bidi_controls_in_a_reply(bot: Bot) -> N
 ONE_LINE = ("app", "env", "version", "sev", "incident", "user", "device", "key", "title")
 
 
-@pytest.mark.parametrize("kind", sorted(ARG_KINDS))
+@pytest.mark.parametrize("kind", sorted(KINDS))
 @given(text=st.text())
 def test_any_text_is_refused_or_gives_a_value_that_checks_again(kind: str, text: str) -> None:
-    check: Callable[[str], Any] = ARG_KINDS[kind]
+    check: Callable[[str], Any] = KINDS[kind].check
     try:
         value = check(text)
     except ArgError:

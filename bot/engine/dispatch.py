@@ -314,7 +314,7 @@ class Engine:
         args: dict[str, Any] = {}
         if not internal:
             may_run(policy, command, invocation)
-            args = bind(command.elements, command.options, raw_args)
+            args = bind(command.elements, command.options, raw_args, self.registry.kinds)
             if identity_changed(policy, invocation) is not None:
                 self._announce_identity_change(policy, invocation.sender, invocation.master_key)
             may_run_here(policy, command, invocation, args, state)

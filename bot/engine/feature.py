@@ -45,6 +45,7 @@ from bot.config.section import ConfigSection
 from bot.engine.context import Command
 from bot.engine.host import CliCommand, HostCheck, HostParts, OnOutcome, Worker
 from bot.engine.http import Page, PayloadReader, Route
+from bot.engine.kinds import ArgKind
 from bot.engine.requests import Observer, RequestKind, Task
 from bot.state.index_tables import IndexTable
 from bot.state.journal_file import JournalFile
@@ -55,6 +56,8 @@ from bot.state.view import Check
 class Feature:
     name: str
     commands: tuple[Command, ...] = ()
+    kinds: tuple[ArgKind, ...] = ()
+    """The kinds of argument its commands name beside the core's (bot/engine/kinds.py)."""
     requests: tuple[RequestKind[Any], ...] = ()
     routes: tuple[Route, ...] = ()
     pages: tuple[Page, ...] = ()

@@ -1,20 +1,21 @@
 """Command grammar: splitting a message into words, and matching words against a usage line.
 
 A usage line is written the way `!help` shows it: `<app> <version> to <env>`, `<env> [for
-<duration>]`. `<x>` is an argument whose kind (and so its check) is looked up by name in
-`ARG_KINDS`; bare words are literals; `[...]` is optional. Options (`--reason TEXT`, `-n N`) may
+<duration>]`. `<x>` is an argument whose kind (and so its check) is looked up by name among the
+kinds the registry holds (bot/engine/kinds.py, and each feature's); bare words are literals;
+`[...]` is optional. Options (`--reason TEXT`, `-n N`) may
 stand anywhere after the command name. The same declaration produces the help text and the
 "usage:" line of every error, so they cannot drift apart.
 """
 
 import re
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.core.errors import UsageError
-from bot.engine.kinds import ARG_KINDS, ARG_SHAPES, ArgError, text
+from bot.engine.kinds import ArgError, ArgKind, text
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,6 @@ def _compile(tokens: list[str], i: int) -> tuple[tuple[Element, ...], int]:
             out.append(Optional(inner))
         elif token.startswith("<"):
             param = token[1:-1].removesuffix("...")
-            if param not in ARG_KINDS:
-                raise ValueError(f"usage names <{param}>, which has no kind in ARG_KINDS")
             out.append(Param(param, rest=token.endswith("...>")))
         else:
             out.append(Literal(token))
@@ -102,18 +101,23 @@ class _Failure:
 
 
 def _match(
-    elements: tuple[Element, ...], words: list[str], i: int, bound: dict[str, str], fail: _Failure
+    elements: tuple[Element, ...],
+    words: list[str],
+    i: int,
+    bound: dict[str, str],
+    fail: _Failure,
+    kinds: Mapping[str, ArgKind],
 ) -> Iterator[tuple[int, dict[str, str]]]:
     if not elements:
         yield i, bound
         return
     head, rest = elements[0], elements[1:]
     if isinstance(head, Optional):
-        for j, inner in _match(head.elements, words, i, bound, fail):
-            yield from _match(rest, words, j, inner, fail)
-        yield from _match(rest, words, i, bound, fail)
+        for j, inner in _match(head.elements, words, i, bound, fail, kinds):
+            yield from _match(rest, words, j, inner, fail, kinds)
+        yield from _match(rest, words, i, bound, fail, kinds)
         return
-    shape = ARG_SHAPES.get(head.name) if isinstance(head, Param) else None
+    shape = kinds[head.name].shape if isinstance(head, Param) else None
     if (
         i >= len(words)
         or (isinstance(head, Literal) and words[i].lower() != head.word)
@@ -124,20 +128,26 @@ def _match(
             fail.expected = head.word if isinstance(head, Literal) else f"<{head.name}>"
         return
     if isinstance(head, Literal):
-        yield from _match(rest, words, i + 1, bound, fail)
+        yield from _match(rest, words, i + 1, bound, fail, kinds)
     else:
-        yield from _match(rest, words, i + 1, {**bound, head.name: words[i]}, fail)
+        yield from _match(rest, words, i + 1, {**bound, head.name: words[i]}, fail, kinds)
 
 
-def bind(elements: tuple[Element, ...], options: tuple[Option, ...], raw: str) -> dict[str, Any]:
-    """Arguments by name, checked by kind; raises UsageError saying what is wrong."""
+def bind(
+    elements: tuple[Element, ...],
+    options: tuple[Option, ...],
+    raw: str,
+    kinds: Mapping[str, ArgKind],
+) -> dict[str, Any]:
+    """Arguments by name, each checked by its kind in `kinds`; raises UsageError saying what
+    is wrong."""
     last = elements[-1] if elements else None
     if isinstance(last, Optional) and len(last.elements) == 1:
         last = last.elements[0]  # `[<command...>]`: an optional rest
     if isinstance(last, Param) and last.rest:
         raw, args = _trailing_options(raw, options)
-        return {**_bind_rest(elements, raw), **args}
-    return _bind_words(elements, options, split(raw))
+        return {**_bind_rest(elements, raw, kinds), **args}
+    return _bind_words(elements, options, split(raw), kinds)
 
 
 def _trailing_options(raw: str, options: tuple[Option, ...]) -> tuple[str, dict[str, Any]]:
@@ -161,7 +171,9 @@ def _trailing_options(raw: str, options: tuple[Option, ...]) -> tuple[str, dict[
     return raw, args
 
 
-def _bind_rest(elements: tuple[Element, ...], raw: str) -> dict[str, Any]:
+def _bind_rest(
+    elements: tuple[Element, ...], raw: str, kinds: Mapping[str, ArgKind]
+) -> dict[str, Any]:
     """For usages ending in `<text...>`: the leading arguments are taken greedily (an optional
     one only if the word has its shape, like `sev2` or `INC-7`), and the rest is kept exactly as
     typed, quotes, apostrophes and all: a note is stored as the person wrote it."""
@@ -179,13 +191,13 @@ def _bind_rest(elements: tuple[Element, ...], raw: str) -> dict[str, Any]:
             quote = rest[0]
             if len(rest) >= 2 and quote in "\"'" and rest[-1] == quote and rest.count(quote) == 2:
                 rest = rest[1:-1]
-            args[element.name] = _checked(f"<{element.name}>", ARG_KINDS[element.name], rest)
+            args[element.name] = _checked(f"<{element.name}>", kinds[element.name].check, rest)
             return args
         if isinstance(element, Optional):
             inner = element.elements[0]
-            shape = ARG_SHAPES.get(inner.name) if isinstance(inner, Param) else None
+            shape = kinds[inner.name].shape if isinstance(inner, Param) else None
             if isinstance(inner, Param) and shape is not None and shape.fullmatch(word):
-                args[inner.name] = _checked(f"<{inner.name}>", ARG_KINDS[inner.name], word)
+                args[inner.name] = _checked(f"<{inner.name}>", kinds[inner.name].check, word)
                 rest = after.strip()
             continue
         if not word:
@@ -194,13 +206,16 @@ def _bind_rest(elements: tuple[Element, ...], raw: str) -> dict[str, Any]:
             if word.lower() != element.word:
                 raise UsageError(f"expected {element.word!r} but got {word!r}")
         else:
-            args[element.name] = _checked(f"<{element.name}>", ARG_KINDS[element.name], word)
+            args[element.name] = _checked(f"<{element.name}>", kinds[element.name].check, word)
         rest = after.strip()
     raise ValueError("a rest argument must end the usage")
 
 
 def _bind_words(
-    elements: tuple[Element, ...], options: tuple[Option, ...], words: list[str]
+    elements: tuple[Element, ...],
+    options: tuple[Option, ...],
+    words: list[str],
+    kinds: Mapping[str, ArgKind],
 ) -> dict[str, Any]:
     args: dict[str, Any] = {}
     positional: list[str] = []
@@ -234,10 +249,10 @@ def _bind_words(
 
     fail = _Failure()
     best_end = -1
-    for end, bound in _match(elements, positional, 0, {}, fail):
+    for end, bound in _match(elements, positional, 0, {}, fail, kinds):
         if end == len(positional):
             for key, value in bound.items():
-                args[key] = _checked(f"<{key}>", ARG_KINDS[key], value)
+                args[key] = _checked(f"<{key}>", kinds[key].check, value)
             return args
         best_end = max(best_end, end)
     if fail.at >= len(positional):
@@ -266,3 +281,12 @@ def render(elements: tuple[Element, ...]) -> str:
         else:
             parts.append(f"[{render(element.elements)}]")
     return " ".join(parts)
+
+
+def params_of(elements: tuple[Element, ...]) -> Iterator[Param]:
+    """Every `<x>` of a usage, optional ones included."""
+    for element in elements:
+        if isinstance(element, Param):
+            yield element
+        elif isinstance(element, Optional):
+            yield from params_of(element.elements)

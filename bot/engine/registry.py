@@ -10,16 +10,28 @@ import difflib
 from collections.abc import Iterable, Iterator
 
 from bot.engine.context import Command
+from bot.engine.grammar import params_of
+from bot.engine.kinds import CORE_KINDS, ArgKind
 
 __all__ = ["Command", "CommandRegistry"]
 
 
 class CommandRegistry:
-    def __init__(self, commands: Iterable[Command]) -> None:
+    def __init__(self, commands: Iterable[Command], kinds: Iterable[ArgKind] = ()) -> None:
+        """`kinds`: those the features declare, beside the core's; every `<x>` a usage names
+        must be one of them."""
+        self.kinds: dict[str, ArgKind] = {}
+        for kind in (*CORE_KINDS, *kinds):
+            if kind.name in self.kinds:
+                raise ValueError(f"the argument kind <{kind.name}> is declared twice")
+            self.kinds[kind.name] = kind
         self._commands: dict[str, Command] = {}
         for command in commands:
             if command.name in self._commands:
                 raise ValueError(f"!{command.name} is declared twice")
+            for param in params_of(command.elements):
+                if param.name not in self.kinds:
+                    raise ValueError(f"!{command.name} names <{param.name}>, which has no kind")
             self._commands[command.name] = command
 
     def __iter__(self) -> Iterator[Command]:

@@ -39,7 +39,10 @@ FEATURES: tuple[Feature, ...] = (
 
 
 def default_registry(features: Sequence[Feature] = FEATURES) -> CommandRegistry:
-    return CommandRegistry([command for feature in features for command in feature.commands])
+    return CommandRegistry(
+        [command for feature in features for command in feature.commands],
+        [kind for feature in features for kind in feature.kinds],
+    )
 
 
 def request_kinds(features: Sequence[Feature] = FEATURES) -> list[RequestKind[Any]]:

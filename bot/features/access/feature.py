@@ -1,6 +1,10 @@
 """What access contributes."""
 
 from bot.engine.feature import Feature
-from bot.features.access import outside, roles, trust
+from bot.features.access import kinds, outside, roles, trust
 
-FEATURE = Feature("access", commands=(*trust.COMMANDS, *roles.COMMANDS, *outside.COMMANDS))
+FEATURE = Feature(
+    "access",
+    commands=(*trust.COMMANDS, *roles.COMMANDS, *outside.COMMANDS),
+    kinds=kinds.KINDS,
+)

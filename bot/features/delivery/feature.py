@@ -1,7 +1,7 @@
 """What delivery contributes."""
 
 from bot.engine.feature import Feature
-from bot.features.delivery import deploy, freeze, lock, proposals, results, status
+from bot.features.delivery import deploy, freeze, kinds, lock, proposals, results, status
 
 FEATURE = Feature(
     "delivery",
@@ -12,5 +12,6 @@ FEATURE = Feature(
         *lock.COMMANDS,
         *status.COMMANDS,
     ),
+    kinds=kinds.KINDS,
     on_outcome=results.on_outcome,
 )

@@ -2,7 +2,16 @@
 
 from bot.engine.feature import Feature
 from bot.engine.requests import Requests, Task
-from bot.features.incidents import cause, incident, internal, progress, records, reports, transcript
+from bot.features.incidents import (
+    cause,
+    incident,
+    internal,
+    kinds,
+    progress,
+    records,
+    reports,
+    transcript,
+)
 
 
 async def _owe_incident_rooms(requests: Requests) -> None:
@@ -14,6 +23,7 @@ async def _owe_incident_rooms(requests: Requests) -> None:
 FEATURE = Feature(
     "incidents",
     commands=(*incident.COMMANDS, *progress.COMMANDS, *reports.COMMANDS, *cause.COMMANDS),
+    kinds=kinds.KINDS,
     requests=internal.REQUESTS,
     observers=(transcript.OBSERVER,),
     tasks=(Task("incident rooms owed", _owe_incident_rooms),),

@@ -6,11 +6,11 @@ from dataclasses import replace
 from bot.core.errors import Refused
 from bot.engine.context import Context, Outcome
 from bot.engine.grammar import Option
-from bot.engine.kinds import severity
 from bot.engine.registry import Command
 from bot.features.incidents import postmortem
 from bot.features.incidents.common import Files, change, target
 from bot.features.incidents.entries import event
+from bot.features.incidents.kinds import severity
 from bot.features.incidents.records import Incident, scan
 from bot.features.incidents.timeline import read as read_timeline
 from bot.features.incidents.timeline import stamp, what

@@ -3,7 +3,7 @@
 from bot.config.host import Config
 from bot.engine.feature import Feature
 from bot.engine.host import HostParts
-from bot.features.runbooks import commands, declaration
+from bot.features.runbooks import commands, declaration, kinds
 from bot.features.runbooks import journal as runs_journal
 from bot.features.runbooks.host import RunbookHost
 from bot.features.runbooks.record import RUNS_REF
@@ -27,6 +27,7 @@ def ungranted_secrets(config: Config, view: StateView) -> list[str]:
 FEATURE = Feature(
     "runbooks",
     commands=commands.COMMANDS,
+    kinds=kinds.KINDS,
     requests=commands.REQUESTS,
     config=(RUNBOOKS,),
     checks=(declaration.problems,),
