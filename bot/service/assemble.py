@@ -1,7 +1,7 @@
 """Putting the layers together: the repo, its index, the signing key and the engine."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -14,8 +14,16 @@ from bot.core.files import PUBLIC_FILE, at_most, private_dir, write_file
 from bot.core.shipped import read_template
 from bot.engine.context import DeviceDirectory, IdentityDirectory, Runtime
 from bot.engine.dispatch import Engine
+from bot.engine.feature import Feature
 from bot.engine.host import HostParts
-from bot.features.catalog import checks, default_registry, host_views, index_tables, request_kinds
+from bot.features.catalog import (
+    FEATURES,
+    checks,
+    default_registry,
+    host_views,
+    index_tables,
+    request_kinds,
+)
 from bot.state import layout
 from bot.state.allowed_signers import AllowedSigners
 from bot.state.handled import Handled
@@ -183,28 +191,29 @@ def open_engine(
     ledger: Outbox | None = None,
     identity: str | None = None,
     config: Config | None = None,  # None: no host config here (the console)
+    features: Sequence[Feature] = FEATURES,
 ) -> Engine:
     repo = repo or open_repo(paths, bot_id, key_file=key_file, extra_signers=extra_signers)
-    index = Index(paths.index, index_tables())
+    index = Index(paths.index, index_tables(features))
     name = repo.committer.user_id.lstrip("@").split(":")[0]
     ledger = ledger or open_ledger(paths)
     # Effects a crash left prepared: owed if their commit landed, dropped if it did not.
     index.sync(repo)
     ledger.settle(index.knows)
     return Engine(
-        default_registry(),
+        default_registry(features),
         repo,
         index,
         ledger,
-        requests=request_kinds(),
-        checks=checks(),
+        requests=request_kinds(features),
+        checks=checks(features),
         names=("opsbot", name),
         devices=devices,
         identities=identities,
         runtime=runtime,
         on_commit=on_commit,
         identity=identity,
-        host=host_views(HostParts(ledger, paths.state_dir, config)),
+        host=host_views(HostParts(ledger, paths.state_dir, config), features),
         **({"clock": clock} if clock else {}),
     )
 
