@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from matrix_harness import BotProcess
 
-from bot.service import run as service
+from bot.service import beside
 from bot.state.repo import LOCK_FILE, Identity, StateRepo
 from conftest import git
 from devtools.devclient import Person
@@ -184,7 +184,7 @@ async def test_the_status_line_follows_the_rooms_the_bot_serves(
 ) -> None:
     await systemd.until("READY=1")
     await ops_room(alice, opsbot)
-    await systemd.until("STATUS=serving 1 room", timeout=service.STATUS_SECONDS + 10)
+    await systemd.until("STATUS=serving 1 room", timeout=beside.STATUS_SECONDS + 10)
 
 
 async def test_the_watchdog_is_pinged_at_half_its_interval(systemd: Systemd) -> None:

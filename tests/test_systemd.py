@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli.host import load_config
 from bot.cli.service import hidden_from_the_service
-from bot.service import run as service
+from bot.service import beside
 
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
 UNIT = SYSTEMD / "opsbot.service"
@@ -118,7 +118,7 @@ def test_the_unit_tells_systemd_when_the_bot_is_ready_and_alive() -> None:
 
 def test_systemd_waits_longer_for_a_stop_than_the_bot_takes_to_drain() -> None:
     timeout = seconds(directives(UNIT)["TimeoutStopSec"][0])
-    assert timeout >= service.DRAIN_SECONDS + 10  # then the transcript commit and the exit
+    assert timeout >= beside.DRAIN_SECONDS + 10  # then the transcript commit and the exit
 
 
 def test_a_bad_config_is_not_restarted_forever() -> None:

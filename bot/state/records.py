@@ -25,6 +25,46 @@ from bot.state.names import name_problem, version_problem
 FROM_PATH = {"from_path": True}
 """Marks a field whose value is the file's name, not a key in it (apps/web.toml -> "web")."""
 
+Shape = Callable[[Any], str | None]
+"""What is wrong with a value (the text after the field's name), or None when it is right."""
+
+
+def spec(
+    *,
+    required: bool = False,
+    shape: Shape | None = None,
+    each: Shape | None = None,
+    table: Callable[[str, Any], Any] | None = None,
+    from_path: bool = False,
+) -> dict[str, Any]:
+    """A field's metadata for the one decoder (`decode`): `required` (missing is a problem),
+    `shape` (checked once the type is), `each` (checked for every item of a list or table),
+    `table` (a TOML table read by its own parser, which names the file and key), `from_path`
+    (the file's name, not a key in it; checked by `shape`, else as a name)."""
+    found: dict[str, Any] = {"required": required, "from_path": from_path}
+    for key, value in (("shape", shape), ("each", each), ("table", table)):
+        if value is not None:
+            found[key] = value
+    return found
+
+
+def one_of(*choices: str) -> Shape:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
+def shown(problem: Callable[[str], str | None]) -> Shape:
+    """A name's or a version's problem, said after the value itself."""
+    return lambda value: None if (p := problem(value)) is None else f"{value!r} {p}"
+
+
+def _table(name: str) -> Callable[[str, Any], Any]:
+    def table(path: str, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise InvalidRecord(path, name, f"must be a table: [{name}]")
+        return types.MappingProxyType(value)
+
+    return table
+
 
 @dataclass(frozen=True)
 class App:
@@ -33,7 +73,7 @@ class App:
     deploy: str | None = None
     health: str | None = None
     observe: str | None = None
-    gitops: Mapping[str, Any] | None = None
+    gitops: Mapping[str, Any] | None = field(default=None, metadata=spec(table=_table("gitops")))
     """The `[gitops]` table as written: rendered for a GitOps engine, which applies it (no
     deploy hook runs on this host). The GitOps feature reads and checks it; the state layer
     only knows that it is there."""
@@ -42,7 +82,7 @@ class App:
 @dataclass(frozen=True)
 class Environment:
     name: str = field(metadata=FROM_PATH)
-    order: int = 0
+    order: int = field(default=0, metadata=spec(required=True))
     description: str = ""
     approvals: int = 0
     proposal_expiry_hours: int = 24
@@ -53,9 +93,10 @@ class Environment:
 class Deployment:
     env: str = field(metadata=FROM_PATH)
     app: str = field(metadata=FROM_PATH)
-    version: str = ""
-    requested_by: str = ""
-    requested_at: datetime | None = None
+    # It reaches a hook's argv: held to the shape a command's argument must have.
+    version: str = field(default="", metadata=spec(required=True, shape=shown(version_problem)))
+    requested_by: str = field(default="", metadata=spec(required=True))
+    requested_at: datetime | None = field(default=None, metadata=spec(required=True))
     reason: str = ""
     command: str = ""
     """The command that asked for it (deploy, redeploy, rollback, promote): what the metrics
@@ -66,8 +107,8 @@ class Deployment:
 @dataclass(frozen=True)
 class Freeze:
     env: str = field(metadata=FROM_PATH)
-    by: str = ""
-    since: datetime | None = None
+    by: str = field(default="", metadata=spec(required=True))
+    since: datetime | None = field(default=None, metadata=spec(required=True))
     until: datetime | None = None
     reason: str = ""
 
@@ -80,8 +121,8 @@ class Lock:
     """A deploy lock: only its holder (or an admin) may change the environment."""
 
     env: str = field(metadata=FROM_PATH)
-    by: str = ""
-    since: datetime | None = None
+    by: str = field(default="", metadata=spec(required=True))
+    since: datetime | None = field(default=None, metadata=spec(required=True))
     reason: str = ""
 
 
@@ -90,41 +131,12 @@ class Suspension:
     """Reconciliation of an app or an environment is paused while this exists."""
 
     name: str = field(metadata=FROM_PATH)
-    by: str = ""
-    since: datetime | None = None
+    by: str = field(default="", metadata=spec(required=True))
+    since: datetime | None = field(default=None, metadata=spec(required=True))
     reason: str = ""
 
 
 R = TypeVar("R")
-
-_REQUIRED = {
-    Deployment: ("version", "requested_by", "requested_at"),
-    Freeze: ("by", "since"),
-    Lock: ("by", "since"),
-    Suspension: ("by", "since"),
-    Environment: ("order",),
-}
-
-_SHAPES: dict[tuple[type, str], Callable[[str], str | None]] = {
-    (Deployment, "version"): version_problem,
-}
-"""Fields that reach a hook's argv: held to the shape a command's argument must have."""
-
-
-def _table(name: str) -> Callable[[str, Any], Any]:
-    def table(path: str, value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise InvalidRecord(path, name, f"must be a table: [{name}]")
-        return types.MappingProxyType(value)
-
-    return table
-
-
-_TABLES: dict[tuple[type, str], Callable[[str, Any], Any]] = {
-    (App, "gitops"): _table("gitops"),
-}
-"""Fields that are TOML tables, each read by its own parser (which names file and key)."""
-
 
 _type_hints = functools.cache(typing.get_type_hints)
 
@@ -149,30 +161,25 @@ def decode(cls: type[R], path: str, text: str, **from_path: str) -> R:
 @functools.lru_cache(maxsize=1024)
 def _decoded(cls: type, path: str, text: str, path_values: tuple[tuple[str, str], ...]) -> object:
     from_path = dict(path_values)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     for key, value in from_path.items():
         # The file's name is an app or environment name, and a hand edit can name it anything.
-        if (problem := name_problem(value)) is not None:
+        shape = fields[key].metadata.get("shape", name_problem)
+        if (problem := shape(value)) is not None:
             raise InvalidRecord(path, key, f"{value!r} (from the file name) {problem}")
     data = parse_toml(path, text)
     hints = _type_hints(cls)
     values: dict[str, Any] = dict(from_path)
     known = set()
-    for f in dataclasses.fields(cls):
+    for f in fields.values():
         if f.metadata.get("from_path"):
             continue
         known.add(f.name)
         if f.name not in data:
-            if f.name in _REQUIRED.get(cls, ()):
+            if f.metadata.get("required"):
                 raise InvalidRecord(path, f.name, "missing")
             continue
-        table = _TABLES.get((cls, f.name))
-        if table is not None:
-            values[f.name] = table(path, data[f.name])
-            continue
-        values[f.name] = _check(path, f.name, hints[f.name], data[f.name])
-        shape = _SHAPES.get((cls, f.name))
-        if shape is not None and (problem := shape(values[f.name])) is not None:
-            raise InvalidRecord(path, f.name, f"{values[f.name]!r} {problem}")
+        values[f.name] = _field(path, f, hints[f.name], data[f.name])
     for key in data:
         if key not in known:
             raise InvalidRecord(path, key, f"unknown field (known: {', '.join(sorted(known))})")
@@ -184,6 +191,36 @@ def _decoded(cls: type, path: str, text: str, path_values: tuple[tuple[str, str]
             "engine, not by a deploy hook: remove one of them",
         )
     return cls(**values)
+
+
+def _field(path: str, f: dataclasses.Field[Any], hint: Any, value: Any) -> Any:
+    """One field's value, read as its type and its metadata (`spec`) say."""
+    table = f.metadata.get("table")
+    if table is not None:
+        return table(path, value)
+    expected = _unoptional(hint)
+    origin = typing.get_origin(expected)
+    each: Shape | None = f.metadata.get("each")
+    if origin is tuple:
+        items = strings(path, f.name, value)
+        for item in items:
+            _shaped(path, f.name, each, item)
+        value = tuple(items)
+    elif origin in (Mapping, dict) or expected in (Mapping, dict):
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise InvalidRecord(path, f.name, "must be a table of strings")
+        for key, item in value.items():
+            _shaped(path, f"{f.name}.{key}", each, item)
+        value = dict(value)
+    else:
+        value = _check(path, f.name, hint, value)
+    _shaped(path, f.name, f.metadata.get("shape"), value)
+    return value
+
+
+def _shaped(path: str, key: str, shape: Shape | None, value: Any) -> None:
+    if shape is not None and (problem := shape(value)) is not None:
+        raise InvalidRecord(path, key, problem)
 
 
 def encode(record: object, previous: str | None = None, *, header: str | None = None) -> str:

@@ -10,7 +10,7 @@ alerts/rules.toml                which Alertmanager alerts open an incident, and
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import tomlkit
@@ -20,7 +20,7 @@ from bot.core.errors import InvalidRecord
 from bot.core.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITIES, USER_ID
 from bot.features.incidents.alert_rules import alert_rules
 from bot.features.incidents.timeline import read as read_timeline
-from bot.state.records import parse_toml
+from bot.state.records import decode, one_of, spec
 
 if TYPE_CHECKING:
     from bot.state.view import StateView
@@ -32,16 +32,32 @@ COMMIT = re.compile(r"[0-9a-f]{40}")
 ID = INCIDENT_ID
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # never read: `opened_at` is required
+
+
+def _incident_id(value: str) -> str | None:
+    return None if ID.fullmatch(value) else "is not an incident id like INC-7"
+
+
+def _user(value: str) -> str | None:
+    return None if USER_ID.fullmatch(value) else f"{value!r} is not a Matrix user id"
+
+
+def _commit(value: str) -> str | None:
+    return None if COMMIT.fullmatch(value) else f"{value!r} is not a full commit id (40 hex digits)"
+
+
 @dataclass(frozen=True)
 class Incident:
-    id: str  # from the directory's name
-    title: str
-    severity: str
-    status: str
-    reporter: str
-    opened_at: datetime
-    roles: Mapping[str, str] = field(default_factory=dict)  # role -> Matrix user id
-    participants: tuple[str, ...] = ()
+    id: str = field(metadata=spec(from_path=True, shape=_incident_id))  # the directory's name
+    title: str = field(default="", metadata=spec(required=True))
+    severity: str = field(default="", metadata=spec(required=True, shape=one_of(*SEVERITIES)))
+    status: str = field(default="", metadata=spec(required=True, shape=one_of(*STATES)))
+    reporter: str = field(default="", metadata=spec(required=True, shape=_user))
+    opened_at: datetime = field(default=_EPOCH, metadata=spec(required=True))
+    roles: Mapping[str, str] = field(default_factory=dict, metadata=spec(each=_user))
+    """role -> Matrix user id"""
+    participants: tuple[str, ...] = field(default=(), metadata=spec(each=_user))
     acknowledged_at: datetime | None = None
     mitigated_at: datetime | None = None
     resolved_at: datetime | None = None
@@ -49,7 +65,8 @@ class Incident:
     room: str | None = None
     summary: str = ""
     alert_group: str | None = None  # Alertmanager's groupKey, for an incident an alert opened
-    cause: str | None = None  # the deploy commit (full sha) that caused it, as people named it
+    cause: str | None = field(default=None, metadata=spec(shape=_commit))
+    """The deploy commit (full sha) that caused it, as people named it."""
 
     @property
     def number(self) -> int:
@@ -86,101 +103,8 @@ def postmortem_path(incident: str) -> str:
 # Reading
 
 
-_FIELDS = {
-    "title",
-    "severity",
-    "status",
-    "reporter",
-    "opened_at",
-    "roles",
-    "participants",
-    "acknowledged_at",
-    "mitigated_at",
-    "resolved_at",
-    "declared_in",
-    "room",
-    "summary",
-    "alert_group",
-    "cause",
-}
-_REQUIRED = ("title", "severity", "status", "reporter", "opened_at")
-
-
 def decode_incident(incident: str, text: str, path: str | None = None) -> Incident:
-    path = path or record_path(incident)
-    data = parse_toml(path, text)
-    for key in data:
-        if key not in _FIELDS:
-            raise InvalidRecord(path, key, f"unknown field (known: {', '.join(sorted(_FIELDS))})")
-    for key in _REQUIRED:
-        if key not in data:
-            raise InvalidRecord(path, key, "missing")
-    severity = _string(path, "severity", data["severity"])
-    if severity not in SEVERITIES:
-        raise InvalidRecord(path, "severity", f"must be one of {', '.join(SEVERITIES)}")
-    status = _string(path, "status", data["status"])
-    if status not in STATES:
-        raise InvalidRecord(path, "status", f"must be one of {', '.join(STATES)}")
-    roles = data.get("roles", {})
-    if not isinstance(roles, dict):
-        raise InvalidRecord(path, "roles", "must be a table of role = user id")
-    participants = data.get("participants", [])
-    if not isinstance(participants, list):
-        raise InvalidRecord(path, "participants", "must be a list of Matrix user ids")
-    return Incident(
-        id=incident,
-        title=_string(path, "title", data["title"]),
-        severity=severity,
-        status=status,
-        reporter=_user(path, "reporter", data["reporter"]),
-        opened_at=_time(path, "opened_at", data["opened_at"]),
-        roles={role: _user(path, f"roles.{role}", user) for role, user in roles.items()},
-        participants=tuple(_user(path, "participants", p) for p in participants),
-        acknowledged_at=_maybe_time(path, "acknowledged_at", data.get("acknowledged_at")),
-        mitigated_at=_maybe_time(path, "mitigated_at", data.get("mitigated_at")),
-        resolved_at=_maybe_time(path, "resolved_at", data.get("resolved_at")),
-        declared_in=_maybe_string(path, "declared_in", data.get("declared_in")),
-        room=_maybe_string(path, "room", data.get("room")),
-        summary=_string(path, "summary", data.get("summary", "")),
-        alert_group=_maybe_string(path, "alert_group", data.get("alert_group")),
-        cause=_commit(path, "cause", data.get("cause")),
-    )
-
-
-def _string(path: str, key: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise InvalidRecord(path, key, f"must be a string, not {value!r}")
-    return value
-
-
-def _maybe_string(path: str, key: str, value: Any) -> str | None:
-    return None if value is None else _string(path, key, value)
-
-
-def _commit(path: str, key: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not COMMIT.fullmatch(value):
-        raise InvalidRecord(path, key, f"{value!r} is not a full commit id (40 hex digits)")
-    return value
-
-
-def _user(path: str, key: str, value: Any) -> str:
-    if not isinstance(value, str) or not USER_ID.fullmatch(value):
-        raise InvalidRecord(path, key, f"{value!r} is not a Matrix user id")
-    return value
-
-
-def _time(path: str, key: str, value: Any) -> datetime:
-    if not isinstance(value, datetime):
-        raise InvalidRecord(path, key, "must be a date and time, like 2026-11-26T14:05:00Z")
-    if value.tzinfo is None:
-        raise InvalidRecord(path, key, "needs a time zone, like 2026-11-26T14:05:00Z")
-    return value
-
-
-def _maybe_time(path: str, key: str, value: Any) -> datetime | None:
-    return None if value is None else _time(path, key, value)
+    return decode(Incident, path or record_path(incident), text, id=incident)
 
 
 def incident_ids(view: "StateView") -> list[str]:
