@@ -1,42 +1,21 @@
-"""A feature is a plug-in: it declares what it contributes, and the assembly collects them.
+"""A feature is a package that declares what it contributes, and the assembly collects them.
 
 In the spirit of datasette's plugin hooks, but explicit: nothing registers itself by being
-imported. A feature contributes
-
-- commands: what people type (bot/engine/registry.py);
-- requests: typed internal requests, one dataclass each, run by the engine like a command
-  (the same commit, the same idempotency) but never reachable from chat: a room a deliverer
-  made, what was said in an incident's room, an alert group;
-- routes: HTTP POST endpoints on the listener (the listener authenticates, limits and parses;
-  the route decides);
-- pages: HTTP GET endpoints on the listener (a download, Prometheus' scrape): the page decides
-  who may read it, and answers with text or a file the listener streams (with HTTP Range);
-- observers: of room messages that are not commands (an incident's transcript);
-- tasks: run at start and then every `every` seconds (rooms owed to incidents);
-- refs: the refs it keeps beside main in the state repo (the runs ref), which the mirrors push,
-  a backup remembers and `opsbot verify` checks, as they do main;
-- host checks: what `opsbot check` finds wrong between the host config and the repo;
-- CLI subcommands: `opsbot <name>` on a state repo (`opsbot metrics`).
-- config: its own sections of the host config (bot/config/section.py), read by the loader
-  with the core's and given back by `Config.section`;
-- checks: of the records it owns in the state repo, which `opsbot check`, `!adopt` and the
-  watcher report (bot/state/view.py);
-- index tables: what it keeps of main's history in the index (bot/state/index_tables.py);
-- journals: its SQLite files in the state directory, with their schema versions and
-  migrations (bot/state/journal_file.py);
-- a host view: what the host holds for it, read-only, for its handlers (`ctx.host[name]`);
-- workers: what takes its jobs on the host, and what it says of the reconciler's outcomes
-  (bot/engine/host.py).
-
-The contract, a worked example and what never to import: docs/adding-a-feature.md.
+imported; bot/features/catalog.py is the one list. The fields of `Feature` are the whole
+contract (docs/adding-a-feature.md has it field by field, a worked example, and what never to
+import): what people type and how its arguments read; the records it owns in the state repo
+and their checks; its section of the host config; its journals and index tables; what the host
+holds for its handlers, the workers that take its jobs and what it says of the reconciler's
+outcomes; its HTTP routes and pages, room observers, tasks, refs, host checks and CLI
+subcommands.
 
 Features send nothing themselves: everything they want done is an effect in an outcome, which
-the engine writes to the outbox. Transports know this module and `bot/core/effects.py`, and
+the engine writes to the outbox. Transports know the engine and `bot/core/effects.py`, and
 never a feature.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dulwich.refs import Ref
@@ -76,9 +55,15 @@ class Feature:
     index: tuple[IndexTable, ...] = ()
     """Tables this feature keeps in the index, derived from main (bot/state/index_tables.py)."""
     refs: tuple[Ref, ...] = ()
+    """Refs it keeps beside main (the runs ref): the mirrors push them, a backup remembers
+    them, `opsbot verify` checks them, as they do main."""
     host_checks: tuple[HostCheck, ...] = ()
+    """What `opsbot check --config` finds wrong between the host config and the repo."""
     cli: tuple[CliCommand, ...] = ()
+    """`opsbot <name>` subcommands on a state repo (`opsbot metrics`)."""
     config: tuple[ConfigSection[Any], ...] = ()
+    """Its sections of the host config (bot/config/section.py), given back by
+    `Config.section`."""
     workers: tuple[Worker, ...] = ()
     """What takes its jobs on the host (bot/engine/host.py)."""
     on_outcome: OnOutcome | None = None
