@@ -35,14 +35,23 @@ from bot.state.view import Check
 class Feature:
     name: str
     commands: tuple[Command, ...] = ()
+    """What people type (bot/engine/context.py)."""
     kinds: tuple[ArgKind, ...] = ()
     """The kinds of argument its commands name beside the core's (bot/engine/kinds.py)."""
     requests: tuple[RequestKind[Any], ...] = ()
+    """Typed internal requests, run by the engine like a command (the same commit, the same
+    idempotency) but never reachable from chat: a room a deliverer made, an alert group."""
     routes: tuple[Route, ...] = ()
+    """HTTP POST endpoints (bot/engine/http.py): the listener authenticates, limits and
+    parses; the route decides."""
     pages: tuple[Page, ...] = ()
+    """HTTP GET endpoints: the page decides who may read it."""
     readers: tuple[PayloadReader, ...] = ()
+    """Readers of a signed webhook's payload into the request that records it."""
     observers: tuple[Observer, ...] = ()
-    tasks: tuple[Task, ...] = field(default=())
+    """Of room messages that are not commands (an incident's transcript)."""
+    tasks: tuple[Task, ...] = ()
+    """Run at start and then every `every` seconds (rooms owed to incidents)."""
     checks: tuple[Check, ...] = ()
     """The checks of the records this feature owns: `opsbot check`, the watcher's news of a
     push, `!adopt` and the service's status line list what they find."""
