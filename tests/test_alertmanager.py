@@ -23,7 +23,9 @@ from bot import config
 from bot.state.timeline import plain_line
 from bot.state.timeline import read as read_timeline
 from bot.transport.http import HttpListener
-from conftest import Bot, git, http_listener, owed_notices
+from tests.helpers.bot import Bot
+from tests.helpers.git import git
+from tests.helpers.http import http_listener, owed_notices
 
 BINARY = shutil.which("alertmanager") or shutil.which("prometheus-alertmanager")
 pytestmark = pytest.mark.skipif(

@@ -23,7 +23,8 @@ from bot.state.timeline import plain_line
 from bot.state.timeline import read as read_timeline
 from bot.state.view import StateView
 from bot.transport.http import HttpListener
-from conftest import ALICE, Bot, git
+from tests.helpers.bot import ALICE, Bot
+from tests.helpers.git import git
 
 ALERTS_ROOM = "!alerts:example.org"
 ONCALL = "@oncall:example.org"

@@ -4,7 +4,8 @@ import dataclasses
 import uuid
 
 from bot.engine.types import Invocation, Reply
-from conftest import ALICE, BOB, Bot, git
+from tests.helpers.bot import ALICE, BOB, Bot
+from tests.helpers.git import git
 
 KEY = "xF7dQzv2kq0cZb8rY1mJH3nVt6LwPa9eUoSg5iRDfKc"
 OTHER_KEY = "AAAAQzv2kq0cZb8rY1mJH3nVt6LwPa9eUoSg5iRDfKc"

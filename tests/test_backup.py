@@ -16,7 +16,8 @@ from bot.features.runbooks.executor import Executor
 from bot.features.runbooks.journal import RunsJournal
 from bot.features.runbooks.record import record
 from bot.service.assemble import open_engine
-from conftest import Bot, git
+from tests.helpers.bot import Bot
+from tests.helpers.git import git
 
 
 def backup(bot: Bot, to: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,7 @@ from bot.engine.dispatch import Engine
 from bot.engine.registry import Command, CommandRegistry
 from bot.engine.types import Invocation
 from bot.transport.console import invocation
-from conftest import BOB, MALLORY, Bot
+from tests.helpers.bot import BOB, MALLORY, Bot
 
 CASES = [
     # (what is typed, who types it, error code, what the reply must say)

@@ -5,20 +5,19 @@ must finish and print its figure. What the figures are is the benchmarks' own bu
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+from tests.helpers.paths import CHECKOUT
 
-TOP = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
 
 
 def bench(*args: str, timeout: float = 300) -> str:
     run = subprocess.run(
         [sys.executable, *args],
-        cwd=TOP,
-        env={**os.environ, "PYTHONPATH": str(TOP)},
+        cwd=CHECKOUT,
+        env={**os.environ, "PYTHONPATH": str(CHECKOUT)},
         capture_output=True,
         text=True,
         timeout=timeout,

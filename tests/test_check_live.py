@@ -6,30 +6,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from matrix_harness import BotProcess
 
 from bot import cli
-from conftest import Bot
+from tests.helpers.bot import Bot
+from tests.helpers.config import live_config
+from tests.helpers.matrix import BotProcess
 
 LINE = re.compile(r"(ok|warn|fail) [a-z]+: \S.*")
-
-
-def config(
-    bot: Bot, tmp_path: Path, extra: str = "", homeserver: str = "http://127.0.0.1:9"
-) -> Path:
-    """A host config for `bot`'s repo, its key 0600 and a hooks dir only its owner writes."""
-    hooks = tmp_path / "hooks"
-    hooks.mkdir(mode=0o755, exist_ok=True)
-    (tmp_path / "password").write_text("secret")
-    (tmp_path / "password").chmod(0o600)
-    path = tmp_path / "opsbot.toml"
-    path.write_text(
-        f'[matrix]\nhomeserver = "{homeserver}"\nuser_id = "@opsbot:localhost"\n'
-        f'password_file = "{tmp_path / "password"}"\n'
-        f'[paths]\nstate_dir = "{bot.paths.state_dir}"\nrepo = "{bot.repo}"\n'
-        f'hooks_dir = "{hooks}"\n{extra}'
-    )
-    return path
 
 
 def check(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, str]]:
@@ -43,7 +26,7 @@ def check(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str
 def test_an_unreachable_homeserver_fails_and_says_what_to_check(
     bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, lines = check(config(bot, tmp_path), capsys)
+    code, lines = check(live_config(bot, tmp_path), capsys)
     assert code == 1
     assert lines["login"].startswith("fail login: cannot reach http://127.0.0.1:9")
     assert lines["login"].endswith("- check [matrix] homeserver and the network")
@@ -53,7 +36,7 @@ def test_an_unreachable_homeserver_fails_and_says_what_to_check(
 def test_a_hooks_dir_others_may_write_to_is_a_warning(
     bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = config(bot, tmp_path)
+    path = live_config(bot, tmp_path)
     (tmp_path / "hooks").chmod(0o777)
     _, lines = check(path, capsys)
     hooks = str(tmp_path / "hooks")
@@ -65,7 +48,7 @@ def test_a_hooks_dir_others_may_write_to_is_a_warning(
 def test_a_signing_key_others_may_read_fails(
     bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = config(bot, tmp_path)
+    path = live_config(bot, tmp_path)
     bot.paths.signing_key.chmod(0o644)
     code, lines = check(path, capsys)
     assert code == 1
@@ -82,7 +65,7 @@ def test_a_port_held_by_another_program_fails_and_a_free_one_is_ok(
         other.bind(("127.0.0.1", 0))
         other.listen()
         port = other.getsockname()[1]
-        path = config(bot, tmp_path, f'[http]\nlisten = "127.0.0.1:{port}"\n')
+        path = live_config(bot, tmp_path, f'[http]\nlisten = "127.0.0.1:{port}"\n')
         _, lines = check(path, capsys)
         assert lines["listener"].startswith(f"fail listener: 127.0.0.1:{port} is in use by ")
         assert lines["listener"].endswith("- stop it, or change [http] listen")
@@ -96,7 +79,7 @@ def test_each_mirror_is_reached_or_reported(
     mirror = tmp_path / "mirror.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(bot.repo), str(mirror)], check=True)
     missing = tmp_path / "gone.git"
-    path = config(bot, tmp_path, f'[mirrors]\nremotes = ["{mirror}", "{missing}"]\n')
+    path = live_config(bot, tmp_path, f'[mirrors]\nremotes = ["{mirror}", "{missing}"]\n')
     code = cli.main(["check", "--config", str(path), "--live"])
     out = capsys.readouterr().out
     assert f"ok mirror: {mirror} is reachable" in out.splitlines()
@@ -108,7 +91,7 @@ def test_unsigned_commits_on_main_are_a_warning_with_what_to_type(
     bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pushed = bot.push({"apps/api.toml": 'description = "api"\n'}, "add api")
-    _, lines = check(config(bot, tmp_path), capsys)
+    _, lines = check(live_config(bot, tmp_path), capsys)
     assert lines["repo"].startswith("warn repo: 1 commit(s) on main opsbot did not write")
     assert lines["repo"].endswith(
         f"- an admin reviews them and types !adopt {pushed[:7]} or !discard"

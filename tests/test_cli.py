@@ -1,28 +1,14 @@
 """The `opsbot` command line, run as a person would run it, read back with git."""
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import git
+from tests.helpers.cli import opsbot
+from tests.helpers.git import git
 
 ALICE = "@alice:example.org"
-
-
-def opsbot(
-    *args: str, stdin: str = "", cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
-    )
 
 
 @pytest.fixture

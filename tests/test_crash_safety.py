@@ -21,11 +21,12 @@ from bot.config import HostPaths
 from bot.engine.types import Reply
 from bot.service.assemble import init_repo, open_engine, open_repo
 from bot.transport import console
+from tests.helpers.paths import CHECKOUT
 
 pytestmark = pytest.mark.slow
 
 ALICE = "@alice:example.org"
-WRITER = Path(__file__).parent / "helpers" / "deploy_loop.py"
+WRITER = "tests.helpers.deploy_loop"
 SHA = re.compile(r"^[0-9a-f]{40}$")
 KILLS = 50
 # What the index files under an app or an environment (bot/state/index.py, _subject).
@@ -95,7 +96,7 @@ def start_writer(
 ) -> subprocess.Popen[str]:
     """A writer process that has printed "ready"; it starts deploying once its stdin ends
     (at once for an endless writer, which is only ever killed)."""
-    args = [sys.executable, str(WRITER), str(repo), app, str(first)]
+    args = [sys.executable, "-m", WRITER, str(repo), app, str(first)]
     if count is not None:
         args.append(str(count))
     proc = subprocess.Popen(
@@ -104,6 +105,7 @@ def start_writer(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        cwd=CHECKOUT,
     )
     assert proc.stdout is not None
     first_line = proc.stdout.readline()

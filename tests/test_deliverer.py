@@ -10,7 +10,7 @@ from nio import RoomCreateResponse, RoomSendError, RoomSendResponse
 
 from bot.core.effects import Amend, Answer, Notify
 from bot.transport.matrix.deliverer import WINDOW, Deliverer
-from conftest import Bot
+from tests.helpers.bot import Bot
 
 OPS, WAR = "!ops:example.org", "!war:example.org"
 

@@ -12,20 +12,18 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from devtools.demo import PROMPT
+from tests.helpers.paths import CHECKOUT
 
 pytestmark = pytest.mark.matrix
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def demo_env() -> dict[str, str]:
     """The environment `scripts/demo` gives the demo: the checkout on the path, for devtools/."""
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    path = os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "PYTHONPATH": path}
 
 

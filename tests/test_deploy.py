@@ -1,6 +1,7 @@
 """!deploy and !rollback, read back with the real git CLI."""
 
-from conftest import ALICE, Bot, git
+from tests.helpers.bot import ALICE, Bot
+from tests.helpers.git import git
 
 
 def test_deploy_writes_the_desired_version_in_one_commit(bot: Bot) -> None:

@@ -16,7 +16,8 @@ from bot import config
 from bot.features.downloads.host import Downloads
 from bot.features.downloads.links import DONE
 from bot.transport.http import HttpListener
-from conftest import Bot, http_listener
+from tests.helpers.bot import Bot
+from tests.helpers.http import http_listener
 
 ALICE = "@alice:example.org"
 PAYLOAD = os.urandom(3_000_000)

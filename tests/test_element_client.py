@@ -5,115 +5,18 @@ The person cross-signs their own device, as Element does on first login; the bot
 like any other cross-signed peer: its replies decrypt with no warning shield, and in the "exclude
 insecure devices" mode (MSC4153) the person's client still shares its room key with the bot."""
 
-import asyncio
-import json
-import os
-import secrets
 import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-from matrix_harness import BotProcess, unique
-from test_matrix_cross_signing import device_of, keys_of
 
-from bot.transport.matrix.cross_signing import fingerprint, key_public
+from bot.transport.matrix.cross_signing import fingerprint
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
+from tests.helpers.element import ElementPerson, master_of, shared_room
+from tests.helpers.matrix import BotProcess, device_of
 
 pytestmark = pytest.mark.matrix
-
-JS = Path(__file__).parent / "js"
-SCRIPT = JS / "element_client.mjs"
-
-
-def _installed() -> bool:
-    stamp = JS / "node_modules" / ".package-lock.json"
-    return stamp.exists() and stamp.stat().st_mtime >= (JS / "package-lock.json").stat().st_mtime
-
-
-@pytest.fixture(scope="session")
-def node() -> str:
-    """The Node binary for the Element-stack client, with tests/js installed (scripts/test
-    installs it; here too, for a bare pytest run). Skips, saying why, when it cannot be."""
-    if not _installed():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip(
-                "npm is not installed: the Element-stack client (tests/js) cannot be set up"
-            )
-        done = subprocess.run(
-            [npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund", "--prefer-offline"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            pytest.skip(f"npm ci in tests/js failed (offline?): {last}")
-    # The `node` package in tests/js brings the Node version matrix-js-sdk asks for.
-    pinned = JS / "node_modules" / ".bin" / "node"
-    binary = str(pinned) if pinned.exists() else shutil.which("node")
-    if binary is None:
-        pytest.skip("node is not installed: the Element-stack client (tests/js) cannot run")
-    return binary
-
-
-class ElementPerson:
-    """A person on the test homeserver whose client is matrix-js-sdk; each `say` is one fresh
-    login (a new cross-signed device) that sends one message and reports the bot's reply."""
-
-    def __init__(self, homeserver: Homeserver, node: str) -> None:
-        self.homeserver = homeserver
-        self.node = node
-        self.password = secrets.token_urlsafe(12)
-        self.user_id = homeserver.register(unique("eve"), self.password, displayname="Eve")
-
-    async def say(
-        self, room: str, bot: str, text: str, isolation: str = "all", timeout: float = 60
-    ) -> dict[str, Any]:
-        # Each value joined to its option: a password may begin with "-", which Node's
-        # parseArgs would take for an option of its own.
-        process = await asyncio.create_subprocess_exec(
-            self.node,
-            str(SCRIPT),
-            f"--homeserver={self.homeserver.base_url}",
-            f"--user={self.user_id}",
-            f"--password={self.password}",
-            f"--room={room}",
-            f"--bot={bot}",
-            f"--text={text}",
-            f"--isolation={isolation}",
-            f"--timeout={timeout}",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "NODE_NO_WARNINGS": "1"},
-        )
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), timeout + 60)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise
-        tail = "\n".join(err.decode(errors="replace").splitlines()[-30:])
-        assert process.returncode == 0, f"the Element-stack client failed:\n{tail}"
-        result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-        return result
-
-
-async def shared_room(alice: Person, opsbot: BotProcess, eve: ElementPerson) -> str:
-    """An encrypted room made by alice with the bot in it and eve invited (her client joins)."""
-    room = await alice.create_room(invite=[opsbot.user_id, eve.user_id])
-    await alice.until_joined(room, opsbot.user_id)
-    return room
-
-
-async def master_of(alice: Person, opsbot: BotProcess) -> str:
-    master = key_public((await keys_of(alice, opsbot.user_id))["master_keys"][opsbot.user_id])
-    assert master is not None
-    return master
 
 
 def assert_trusted_reply(result: dict[str, Any], master: str) -> None:

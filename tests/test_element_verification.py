@@ -15,16 +15,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from matrix_harness import BotProcess
-from test_element_client import JS, ElementPerson, master_of, node, shared_room
-from test_matrix_cross_signing import keys_of
 
 from bot.transport.matrix.cross_signing import fingerprint, key_public
-from conftest import git
 from devtools.devclient import Person
+from tests.helpers.element import ElementPerson, master_of, shared_room
+from tests.helpers.git import git
+from tests.helpers.matrix import BotProcess, keys_of
+from tests.helpers.paths import JS
 
 pytestmark = pytest.mark.matrix
-__all__ = ["node"]  # the fixture, shared with the other Element-stack tests
 
 SCRIPT = JS / "verify_bot.mjs"
 

@@ -1,6 +1,7 @@
 """!freeze and !unfreeze: a frozen environment refuses every change until it thaws."""
 
-from conftest import BOB, Bot, git
+from tests.helpers.bot import BOB, Bot
+from tests.helpers.git import git
 
 
 def test_deploy_to_a_frozen_environment_is_refused_with_who_why_and_what_to_type(bot: Bot) -> None:

@@ -5,7 +5,11 @@ result with the desired tag."""
 from pathlib import Path
 
 import pytest
-from gitops_setup import (
+
+from tests.helpers.bot import BOB, CAROL, Bot
+from tests.helpers.cli import opsbot
+from tests.helpers.git import git
+from tests.helpers.gitops import (
     IMAGE,
     OVERLAY,
     WEB,
@@ -17,12 +21,7 @@ from gitops_setup import (
     modern_kustomize,
     show,
 )
-from test_cli import opsbot
-from test_proposals import POLICY
-
-from conftest import BOB, Bot, git
-
-CAROL = "@carol:example.org"
+from tests.helpers.policies import APPROVERS_POLICY
 
 
 @pytest.fixture
@@ -131,7 +130,7 @@ def test_a_new_helm_values_file_holds_the_tag_and_the_image(gitops: Bot) -> None
 
 
 def test_an_approved_proposal_merges_with_the_overlay_rendered_from_main(gitops: Bot) -> None:
-    gitops.edit("policy.toml", POLICY)
+    gitops.edit("policy.toml", APPROVERS_POLICY)
     gitops.edit("environments/prod.toml", "order = 3\napprovals = 1\n")
     assert gitops.say("!deploy web 2.0.0 to prod", sender=BOB).ok
     assert 'newTag: "2.0.0"' in show(gitops, "deploy/prod/web/kustomization.yaml", "proposals/1")

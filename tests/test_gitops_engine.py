@@ -7,20 +7,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitops_setup import IMAGE, build, checkout, declare, images
-from test_mirror import Announcements, bare, eventually, running, tip
-from test_reconcile import Host
 
 from bot.service.mirror import Mirrors
-from conftest import Bot, git
+from tests.helpers.bot import Bot
+from tests.helpers.git import bare, git, tip
+from tests.helpers.gitops import IMAGE, build, checkout, declare, images
+from tests.helpers.host import Host
+from tests.helpers.mirror import Announcements, running
+from tests.helpers.waiting import eventually
 
 
 @pytest.fixture
 def host(bot: Bot, tmp_path: Path) -> Iterator[Host]:
     made = Host(declare(bot), tmp_path)
     yield made
-    for reconciler in made.made:
-        reconciler.close()
+    made.close()
 
 
 def observe(host: Host, *lines: str) -> None:

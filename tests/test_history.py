@@ -1,7 +1,8 @@
 """!status, !history and !show, and the index behind them."""
 
 from bot.service.assemble import open_engine
-from conftest import Bot, git
+from tests.helpers.bot import Bot
+from tests.helpers.git import git
 
 
 def test_status_shows_desired_versions_and_freezes_per_environment(bot: Bot) -> None:

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_cli import opsbot
-from test_reconcile import Host
-from test_reconcile_hooks import write_hook
 
 from bot.state.names import name_problem, version_problem
 from bot.state.view import StateView
-from conftest import Bot
+from tests.helpers.bot import Bot
+from tests.helpers.cli import opsbot
+from tests.helpers.hooks import write_hook
+from tests.helpers.host import Host
 
 RAW_ARGV = 'for a in "$@"; do printf "[%s]" "$a"; done >> {calls}\necho >> {calls}\n'
 """A hook that records its argv exactly, one bracketed word per argument."""
@@ -34,8 +34,7 @@ def host(bot: Bot, tmp_path: Path) -> Iterator[Host]:
     made.hook("deploy-web")
     made.hook("deploy-container")
     yield made
-    for reconciler in made.made:
-        reconciler.close()
+    made.close()
 
 
 def problems(bot: Bot) -> list[str]:

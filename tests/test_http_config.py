@@ -9,7 +9,8 @@ import pytest
 
 from bot import config
 from bot.config import AlertsConfig, ConfigError, HttpConfig, WebhookConfig
-from conftest import Bot, http_listener
+from tests.helpers.bot import Bot
+from tests.helpers.http import http_listener
 
 PATHS = '[paths]\nrepo = "/var/lib/opsbot/state.git"\nstate_dir = "/var/lib/opsbot"\n'
 

@@ -18,7 +18,9 @@ from bot import config
 from bot.state.notes import NOTES, add_note
 from bot.state.outcome import HookResult, RunOutcome
 from bot.transport.http import HttpListener
-from conftest import Bot, git, http_listener
+from tests.helpers.bot import Bot
+from tests.helpers.git import git
+from tests.helpers.http import http_listener
 
 TOKEN = "correct-horse-battery-staple"
 

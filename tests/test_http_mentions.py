@@ -27,7 +27,7 @@ from bot.transport.http import HttpListener
 from bot.transport.http.webhooks import sign
 from bot.transport.matrix.content import edit_content, notice, reply_content
 from bot.transport.matrix.deliverer import Deliverer, mention_content
-from conftest import ALICE, Bot
+from tests.helpers.bot import ALICE, Bot
 
 ME = "@opsbot:localhost"
 ALERTS_ROOM = "!alerts:example.org"

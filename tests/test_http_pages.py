@@ -13,7 +13,7 @@ from bot import config
 from bot.engine.feature import Fetch, Page, Requests, Served
 from bot.engine.services import Services
 from bot.transport.http import HttpListener
-from conftest import Bot
+from tests.helpers.bot import Bot
 
 PAYLOAD = os.urandom(1_000_000)
 

@@ -20,7 +20,8 @@ import pytest
 
 from bot import config
 from bot.transport.http import HttpListener
-from conftest import Bot, http_listener, owed_notices
+from tests.helpers.bot import Bot
+from tests.helpers.http import http_listener, owed_notices
 
 CI_SECRET = b"ci-secret"
 FLUX_SECRET = b"flux-secret"

@@ -3,7 +3,8 @@
 from pathlib import Path
 
 from bot.service.assemble import open_engine
-from conftest import Bot, git
+from tests.helpers.bot import ALICE, Bot
+from tests.helpers.git import git
 
 
 def _commits(bot: Bot) -> int:
@@ -75,7 +76,6 @@ def in_the_room(bot: Bot, text: str, event_id: str) -> None:
     import dataclasses
 
     from bot.engine.types import Invocation
-    from conftest import ALICE
 
     invocation = Invocation(
         sender=ALICE,

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from matrix_harness import BotProcess
 
 from bot.transport.matrix.cross_signing import (
     CrossSigningKeys,
@@ -20,9 +19,10 @@ from bot.transport.matrix.cross_signing import (
     fingerprint,
     own_device,
 )
-from conftest import git
 from devtools.devclient import Person
 from devtools.devserver import Homeserver as Synapse
+from tests.helpers.git import git
+from tests.helpers.matrix import BotProcess
 
 pytestmark = pytest.mark.matrix
 

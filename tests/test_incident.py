@@ -14,7 +14,8 @@ from bot.engine.types import Invocation, Reply
 from bot.features.incidents.internal import AlertGroup, IncidentRoomMade, IncidentTranscript
 from bot.state.policy import decode_policy
 from bot.state.timeline import event, plain_line, said, shared_file
-from conftest import ALICE, BOB, MALLORY, Bot, git
+from tests.helpers.bot import ALICE, BOB, MALLORY, Bot
+from tests.helpers.git import git
 
 CAROL = "@carol:example.org"
 ONCALL = "@oncall:example.org"

@@ -1,7 +1,8 @@
 """!incident postmortem: a draft written from the incident record, its timeline and the Git
 history (the deploys and rollbacks around it)."""
 
-from conftest import ALICE, BOB, Bot, git
+from tests.helpers.bot import ALICE, BOB, Bot
+from tests.helpers.git import git
 
 CAROL = "@carol:example.org"
 

@@ -24,7 +24,8 @@ from bot.state.timeline import (
     said,
     to_journal,
 )
-from conftest import ALICE, BOB, MALLORY, Bot, git
+from tests.helpers.bot import ALICE, BOB, MALLORY, Bot
+from tests.helpers.git import git
 
 SEPARATORS = ["\u2028", "\u2029", "\u0085", "\r", "\n"]
 FORGED = f"- 2026-11-26 12:00 UTC · {BOB} · resolved INC-1"

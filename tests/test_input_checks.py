@@ -19,7 +19,7 @@ from bot.engine.kinds import ARG_KINDS, ArgError
 from bot.service.assemble import init_repo, open_engine
 from bot.state.message import Message
 from bot.state.repo import Identity
-from conftest import ALICE, BOB, Bot, Clock
+from tests.helpers.bot import ALICE, BOB, Bot, Clock
 
 pytestmark = pytest.mark.security
 

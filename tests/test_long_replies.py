@@ -29,12 +29,11 @@ from bot.transport.matrix.content import (
     serialized_size,
 )
 from bot.transport.matrix.deliverer import Deliverer, NotYet
-from conftest import Bot
+from tests.helpers.bot import Bot
 
 if TYPE_CHECKING:
-    from matrix_harness import BotProcess
-
     from devtools.devclient import Person
+    from tests.helpers.matrix import BotProcess
 
 MATRIX_EVENT_LIMIT = 64 * 1024
 COMMAND = "$command"

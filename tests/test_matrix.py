@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from matrix_harness import BotProcess, person
 
-from conftest import git
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
+from tests.helpers.git import git
+from tests.helpers.matrix import BotProcess, person
 
 pytestmark = pytest.mark.matrix
 

@@ -1,40 +1,19 @@
 """The bot cross-signs itself on a real Synapse, and stays the same identity when its crypto
 store is lost: what a person's client sees in /keys/query."""
 
-import json
 import shutil
 import subprocess
 import sys
 from typing import Any
 
 import pytest
-from matrix_harness import BotProcess
 
 from bot.transport.matrix.cross_signing import fingerprint, key_public, verifies
-from conftest import git
 from devtools.devclient import Person
+from tests.helpers.git import git
+from tests.helpers.matrix import BotProcess, device_of, keys_of
 
 pytestmark = pytest.mark.matrix
-
-
-async def keys_of(person: Person, user_id: str) -> dict[str, Any]:
-    """/keys/query as a person's client asks it, raw."""
-    client = person.client
-    response = await client.send(
-        "POST",
-        "/_matrix/client/v3/keys/query",
-        json.dumps({"device_keys": {user_id: []}}),
-        headers={"Authorization": f"Bearer {client.access_token}"},
-    )
-    async with response:
-        assert response.status == 200
-        answer: dict[str, Any] = await response.json()
-    return answer
-
-
-def device_of(opsbot: BotProcess) -> str:
-    credentials = opsbot.paths.state_dir / "matrix" / "credentials.json"
-    return str(json.loads(credentials.read_text())["device_id"])
 
 
 def signed_device(answer: dict[str, Any], opsbot: BotProcess) -> tuple[str, str]:

@@ -3,31 +3,14 @@ announced, an incident room with its transcript in Git. Real Synapse, real E2EE,
 
 import tomllib
 from pathlib import Path
-from typing import Any
 
 import pytest
-from matrix_harness import BotProcess
 
-from conftest import git
 from devtools.devclient import Person
+from tests.helpers.git import git
+from tests.helpers.matrix import BotProcess, edits_of, join, ops_room
 
 pytestmark = pytest.mark.matrix
-
-
-async def ops_room(alice: Person, opsbot: BotProcess, *others: Person) -> str:
-    room = await alice.create_room(invite=[opsbot.user_id, *(o.user_id for o in others)])
-    await alice.until_joined(room, opsbot.user_id)
-    for other in others:
-        await join(other, room)
-    return room
-
-
-async def join(someone: Person, room: str) -> None:
-    await someone.until(
-        lambda: room in someone.client.invited_rooms or room in someone.client.rooms, "an invite"
-    )
-    await someone.client.join(room)
-    await someone.until_joined(room, someone.user_id)
 
 
 def timeline(repo: Path, incident: str = "INC-1") -> str:
@@ -35,15 +18,6 @@ def timeline(repo: Path, incident: str = "INC-1") -> str:
     names = git(repo, "ls-tree", "--name-only", "main", f"incidents/{incident}/timeline/").split()
     entries = [e for n in names for e in tomllib.loads(git(repo, "show", f"main:{n}"))["entry"]]
     return "\n".join(f"{e['kind']}: {e['text']}" for e in entries)
-
-
-def edits_of(someone: Person, event_id: str) -> list[dict[str, Any]]:
-    return [
-        s["content"]
-        for _, s in someone.events
-        if s.get("content", {}).get("m.relates_to", {}).get("rel_type") == "m.replace"
-        and s["content"]["m.relates_to"].get("event_id") == event_id
-    ]
 
 
 async def test_a_deploy_runs_the_hook_and_the_reply_is_edited_with_the_result(

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.state.message import Message, one_line
-from conftest import Bot, git
+from tests.helpers.bot import Bot
+from tests.helpers.git import git
 
 pytestmark = pytest.mark.security
 

@@ -23,7 +23,8 @@ from bot.features.metrics.commands import digest_week, post_digest
 from bot.state.notes import add_note
 from bot.state.outcome import RunOutcome
 from bot.transport.http import HttpListener
-from conftest import Bot, http_listener
+from tests.helpers.bot import Bot
+from tests.helpers.http import http_listener
 
 TOKEN = "scrape-token"
 PROMETHEUS = shutil.which("prometheus")

@@ -5,14 +5,14 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from test_metrics import START, M, deploy, outcome, report
-
 from bot.cli import main
 from bot.features.metrics.facts import Scope
 from bot.state.index import Index
 from bot.state.notes import add_note
 from bot.state.outcome import RunOutcome
-from conftest import Bot, git
+from tests.helpers.bot import Bot
+from tests.helpers.git import git
+from tests.helpers.metrics import START, M, deploy, outcome, report
 
 
 def reindexed(bot: Bot) -> dict[str, Any]:

@@ -4,53 +4,16 @@ commits it misses, and again when it is back; a remote someone else changed is n
 overwritten."""
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.features.runbooks.record import RUNS_REF, record
 from bot.service.mirror import Mirrors, shown
 from bot.state.notes import NOTES, add_note
 from bot.state.outcome import HookResult, RunOutcome
-from conftest import Bot, git
-
-
-@dataclass
-class Announcements:
-    said: list[str] = field(default_factory=list)
-
-    async def announce(self, text: str) -> None:
-        self.said.append(text)
-
-
-@asynccontextmanager
-async def running(mirrors: Mirrors) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.ensure_future(mirrors.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-
-
-def bare(path: Path) -> Path:
-    git(path.parent, "init", "--bare", "-q", "--initial-branch=main", str(path))
-    return path
-
-
-def tip(repo: Path, ref: str = "main") -> str | None:
-    found = git(repo, "rev-parse", "--verify", "-q", ref, check=False).strip()
-    return found or None
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+from tests.helpers.bot import Bot
+from tests.helpers.git import bare, git, tip
+from tests.helpers.mirror import Announcements, running
+from tests.helpers.waiting import eventually
 
 
 def noted(bot: Bot, commit: str) -> None:

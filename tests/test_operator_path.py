@@ -6,29 +6,15 @@ command ever gives an existing repo a signing key it did not have."""
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import git
+from tests.helpers.cli import opsbot
+from tests.helpers.git import git
 
 ALICE = "@alice:example.org"
 BOT = "@opsbot:example.org"
-
-
-def opsbot(
-    *args: str, stdin: str = "", cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
-    )
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -12,16 +12,15 @@ from typing import Any
 
 import aiohttp
 import pytest
-from matrix_harness import BotProcess
 from nio import RoomCreateResponse
-from test_matrix_ops import edits_of, join, ops_room
 
 from bot.core.effects import CreateRoom
 from bot.service.assemble import open_ledger
 from bot.transport.matrix.deliverer import ENCRYPTION, room_key_state
-from conftest import git
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
+from tests.helpers.git import git
+from tests.helpers.matrix import BotProcess, edits_of, join, ops_room
 
 pytestmark = pytest.mark.matrix
 

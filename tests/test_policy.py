@@ -1,6 +1,7 @@
 """Who may do what comes from policy.toml, and !help shows only what a person may run."""
 
-from conftest import ALICE, BOB, MALLORY, Bot, git
+from tests.helpers.bot import ALICE, BOB, MALLORY, Bot
+from tests.helpers.git import git
 
 
 def test_a_deployer_may_deploy_where_the_policy_allows(with_deployer: Bot) -> None:

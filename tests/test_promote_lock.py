@@ -1,6 +1,7 @@
 """!promote along the environments' order, !lock and !unlock, !suspend and !resume, --dry-run."""
 
-from conftest import BOB, Bot, git
+from tests.helpers.bot import BOB, Bot
+from tests.helpers.git import git
 
 
 def test_promote_deploys_the_version_of_the_previous_environment(bot: Bot) -> None:

@@ -3,28 +3,15 @@
 
 import pytest
 
-from conftest import ALICE, BOB, Bot, git
-
-CAROL = "@carol:example.org"
-
-POLICY = f"""
-[roles.admin]
-members = ["{ALICE}"]
-
-[roles.deployer]
-members = ["{BOB}", "{CAROL}"]
-commands = ["deploy", "rollback", "promote", "approve", "reject", "lock", "unlock"]
-
-[roles.everyone]
-members = ["*"]
-commands = ["help", "whoami", "status", "history", "show", "proposals"]
-"""
+from tests.helpers.bot import ALICE, BOB, CAROL, Bot
+from tests.helpers.git import git
+from tests.helpers.policies import APPROVERS_POLICY
 
 
 @pytest.fixture
 def gated(bot: Bot) -> Bot:
     """prod needs one approval; bob and carol are deployers who may approve."""
-    bot.edit("policy.toml", POLICY)
+    bot.edit("policy.toml", APPROVERS_POLICY)
     bot.edit("environments/prod.toml", "order = 3\napprovals = 1\n")
     return bot
 

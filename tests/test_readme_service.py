@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.cli import next_steps
 from bot.docs import README, STEPS_END, STEPS_START, with_service_steps
-from conftest import git
+from tests.helpers.git import git
 
 PASSWORD = "correct horse battery staple\n"
 

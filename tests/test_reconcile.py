@@ -6,85 +6,19 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 import pytest
-from test_reconcile_hooks import gone, write_hook
 
 from bot.reconcile.journal import RunJournal
-from bot.reconcile.reconciler import OnOutcome, Reconciler, utc_now
-from bot.service.assemble import open_engine
+from bot.reconcile.reconciler import utc_now
 from bot.state.outcome import RunOutcome
-from conftest import Bot, git
-
-RECORD = 'echo "$@" >> {calls}\necho "deploying $1 $2 to $3"\n'
-"""A deploy hook that appends its argv to a file the test reads."""
-
-READ_ARGS = '[ "$1" = -- ] && shift\n'
-"""How a hook reads its positional arguments: after the `--` that opsbot always passes."""
+from tests.helpers.bot import Bot
+from tests.helpers.hooks import gone, write_hook
+from tests.helpers.host import Host
 
 RETRY = """version = "1.4.2"
 requested_by = "@alice:example.org"
 requested_at = 2026-11-26T13:00:00Z
 reason = "the registry is back"
 """
-
-
-class Host:
-    """The host side of a bot: a hooks directory, and reconcilers on the bot's repo."""
-
-    def __init__(self, bot: Bot, tmp_path: Path) -> None:
-        self.bot = bot
-        self.hooks = tmp_path / "hooks"
-        self.calls = tmp_path / "calls"
-        self.hooks.mkdir()
-        self.made: list[Reconciler] = []
-
-    def hook(self, name: str, body: str = RECORD, mode: int = 0o755) -> Path:
-        return write_hook(self.hooks, name, READ_ARGS + body.format(calls=self.calls), mode)
-
-    def reconciler(
-        self,
-        *,
-        timeout: float = 2.0,
-        retries: int = 2,
-        backoff: float = 0.05,
-        interval: float = 300,
-        on_outcome: OnOutcome | None = None,
-        announcing: Callable[[Collection[str]], bool] = lambda _commits: False,
-    ) -> Reconciler:
-        made = Reconciler(
-            self.bot.engine.repo,
-            self.bot.paths.state_dir,
-            self.hooks,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            interval=interval,
-            on_outcome=on_outcome,
-            announcing=announcing,
-        )
-        self.made.append(made)
-        return made
-
-    def with_runtime(self, reconciler: Reconciler) -> Bot:
-        """The bot's engine built again, with `reconciler` as what it knows of the host."""
-        engine = open_engine(
-            self.bot.paths, repo=self.bot.engine.repo, runtime=reconciler, clock=self.bot.clock
-        )
-        return Bot(self.bot.paths, engine, self.bot.clock)
-
-    def deploy(self, app: str, version: str, env: str = "dev") -> str:
-        reply = self.bot.say(f"!deploy {app} {version} to {env}")
-        assert reply.ok, reply.text
-        assert reply.commit is not None
-        return reply.commit
-
-    def called(self) -> list[str]:
-        return self.calls.read_text().splitlines() if self.calls.exists() else []
-
-    def log_with_notes(self, commit: str) -> str:
-        return git(self.bot.repo, "log", "--notes=opsbot", "-1", commit)
-
-    def note(self, commit: str) -> str:
-        return git(self.bot.repo, "notes", "--ref=opsbot", "show", commit)
 
 
 @pytest.fixture
@@ -94,8 +28,7 @@ def host(bot: Bot, tmp_path: Path) -> Iterator[Host]:
     made.hook("deploy-web")
     made.hook("deploy-container")
     yield made
-    for reconciler in made.made:
-        reconciler.close()
+    made.close()
 
 
 def statuses(outcomes: list[RunOutcome]) -> list[tuple[str, str, str, int, bool]]:

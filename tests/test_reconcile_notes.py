@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 
 from bot.state.notes import NOTES, add_note, all_outcomes, parse_note, read_note, render
 from bot.state.outcome import HookResult, RunOutcome
-from conftest import Bot, git
+from tests.helpers.bot import Bot
+from tests.helpers.git import git
 
 AT = datetime(2026, 11, 26, 14, 5, 0, 123456, tzinfo=UTC)
 

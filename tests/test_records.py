@@ -8,7 +8,7 @@ from bot.core.errors import InvalidRecord
 from bot.state.policy import decode_policy
 from bot.state.policy_edit import add_admin
 from bot.state.records import Deployment, Environment, decode, encode
-from conftest import Bot
+from tests.helpers.bot import Bot
 
 WRITTEN_BY_HAND = """\
 # Production: customers use this.

@@ -6,7 +6,8 @@ import os
 
 from bot.state.message import Message
 from bot.state.repo import Identity
-from conftest import ALICE, Bot, git
+from tests.helpers.bot import ALICE, Bot
+from tests.helpers.git import git
 
 MIB = 1 << 20
 

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from matrix_harness import BotProcess
 
 from bot.config import HostPaths
-from conftest import git
 from devtools.devclient import Person
+from tests.helpers.git import git
+from tests.helpers.matrix import BotProcess
 
 pytestmark = pytest.mark.matrix
 

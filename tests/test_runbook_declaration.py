@@ -6,7 +6,7 @@ from bot import cli
 from bot.core.errors import InvalidRecord, UsageError
 from bot.features.runbooks.binding import argv, bind
 from bot.features.runbooks.declaration import decode
-from conftest import Bot
+from tests.helpers.bot import Bot
 
 QUERY = """
 summary = "orders per status"

@@ -21,21 +21,14 @@ from bot.features.downloads.run import Delivery, DownloadRun
 from bot.features.runbooks.binding import argv, bind
 from bot.features.runbooks.declaration import decode
 from bot.features.runbooks.runner import Launch, RunResult, TunnelLaunch, run
-
-ROOT = Path(__file__).parent.parent
-
-
-def example(name: str, **replace: str) -> str:
-    text = (ROOT / "state_repo_template/runbooks" / f"{name}.toml").read_text()
-    for old, new in replace.items():
-        text = text.replace(old, new)
-    return text
+from tests.helpers.paths import CHECKOUT
+from tests.helpers.template import example
 
 
 @pytest.fixture
 def hooks(tmp_path: Path) -> Path:
     directory = tmp_path / "hooks.d"
-    shutil.copytree(ROOT / "systemd/hooks.d", directory)
+    shutil.copytree(CHECKOUT / "systemd/hooks.d", directory)
     return directory
 
 

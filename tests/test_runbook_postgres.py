@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_runbook_examples import example
 
 from bot.features.runbooks.binding import argv, bind
 from bot.features.runbooks.declaration import decode
 from bot.features.runbooks.runner import Launch, run
+from tests.helpers.paths import CHECKOUT
+from tests.helpers.template import example
 
-ROOT = Path(__file__).parent.parent
 SQLITE_SINCE = "datetime('now', '-{hours} hours')"
 POSTGRES_SINCE = "now() - interval '{hours} hours'"
 
@@ -142,7 +142,7 @@ def cluster() -> Iterator[Cluster]:
 @pytest.fixture
 def hooks(tmp_path: Path) -> Path:
     directory = tmp_path / "hooks.d"
-    shutil.copytree(ROOT / "systemd/hooks.d", directory)
+    shutil.copytree(CHECKOUT / "systemd/hooks.d", directory)
     return directory
 
 

@@ -6,18 +6,20 @@ import time
 from pathlib import Path
 
 import pytest
-from test_runbooks import ECHO, POLICY, Host, ended
 
 from bot.config import ConfigError, load
 from bot.core.effects import Upload
-from conftest import Bot, git
+from tests.helpers.bot import Bot
+from tests.helpers.git import git
+from tests.helpers.host import ECHO, Host, ended
+from tests.helpers.policies import RUNBOOK_POLICY
 
 DAY = 86400
 
 
 @pytest.fixture
 def host(bot: Bot, tmp_path: Path) -> Host:
-    bot.edit("policy.toml", POLICY)
+    bot.edit("policy.toml", RUNBOOK_POLICY)
     made = Host(bot, tmp_path)
     made.program("hello", 'echo "hello, $1"\n')
     made.runbook("hello", ECHO)

@@ -2,123 +2,27 @@
 programs, recorded in the real repo and read back with the git CLI."""
 
 import asyncio
-import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bot import cli
 from bot.core.effects import Upload
-from bot.engine.dispatch import answer_id
 from bot.engine.services import Services
-from bot.engine.types import Invocation, Reply
 from bot.features.runbooks.executor import Executor
-from conftest import ALICE, BOB, MALLORY, Bot, git
-
-ROOM = "!ops:example.org"
-ECHO = """
-summary = "say hello"
-program = "hello"
-args = ["{who}"]
-timeout_seconds = 5
-[params.who]
-type = "enum"
-values = ["world", "team"]
-default = "world"
-"""
-POLICY = f"""
-[roles.admin]
-members = ["{ALICE}"]
-[roles.oncall]
-members = ["{BOB}"]
-commands = ["run", "runbooks", "run cancel", "help"]
-[roles.everyone]
-members = ["*"]
-commands = ["help", "runbooks"]
-"""
-
-
-class Host:
-    """The bot, a hooks directory and the executor, stepped by the test."""
-
-    def __init__(
-        self,
-        bot: Bot,
-        tmp_path: Path,
-        secrets: dict[str, Path] | None = None,
-        grants: dict[str, list[str]] | None = None,
-    ) -> None:
-        self.bot = bot
-        self.hooks = tmp_path / "hooks.d"
-        self.hooks.mkdir()
-        self.executor = Executor(
-            bot.engine.repo,
-            bot.engine.ledger,
-            Services(bot.engine),
-            self.hooks,
-            bot.paths.state_dir,
-            secrets or {},
-            edit_every=0.2,
-            grants=grants,
-        )
-
-    def program(self, name: str, body: str) -> None:
-        path = self.hooks / name
-        path.write_text("#!/bin/sh\n" + body)
-        path.chmod(0o755)
-
-    def runbook(self, name: str, text: str) -> None:
-        self.bot.edit(f"runbooks/{name}.toml", text)
-
-    def say(self, text: str, sender: str = ALICE, room: str = ROOM) -> tuple[Reply, str]:
-        event = f"${uuid.uuid4().hex}"
-        invocation = Invocation(
-            sender=sender,
-            sender_name=sender[1:].split(":")[0].title(),
-            text=text,
-            event_id=event,
-            received_at=self.bot.clock(),
-            room_id=room,
-            room_name="#ops",
-            transport="matrix",
-            answer=True,
-        )
-        reply = self.bot.engine.run(invocation)
-        assert reply is not None
-        return reply, event
-
-    def answer(self, event: str) -> str:
-        found = self.bot.engine.ledger.answer_by_identity(answer_id(event))
-        assert found is not None
-        return found[1].text
-
-    async def until(self, event: str, done: Callable[[str], bool], timeout: float = 15) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            await self.executor.step()
-            if done(self.answer(event)):
-                return self.answer(event)
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"not yet: {self.answer(event)!r}")
-
-    def runs(self, *args: str) -> str:
-        return git(self.bot.repo, "log", "refs/opsbot/runs", *args)
+from tests.helpers.bot import ALICE, BOB, MALLORY, ROOM, Bot
+from tests.helpers.git import git
+from tests.helpers.host import ECHO, Host, ended
+from tests.helpers.policies import RUNBOOK_POLICY
 
 
 @pytest.fixture
 def host(bot: Bot, tmp_path: Path) -> Host:
-    bot.edit("policy.toml", POLICY)
+    bot.edit("policy.toml", RUNBOOK_POLICY)
     made = Host(bot, tmp_path)
     made.program("hello", 'echo "hello, $1"\n')
     made.runbook("hello", ECHO)
     return made
-
-
-def ended(text: str) -> bool:
-    words = (" exit ", "failed", "timed out", "refused", "cancelled", "interrupted")
-    return any(word in text for word in words)
 
 
 async def test_a_run_answers_with_its_output_and_is_recorded_on_its_own_ref(host: Host) -> None:
@@ -259,7 +163,7 @@ async def test_a_printed_secret_is_redacted_in_the_reply_and_in_git(
 ) -> None:
     secret = tmp_path / "api-token"
     secret.write_text("tok-4f9a8b7c6d\n")
-    bot.edit("policy.toml", POLICY)
+    bot.edit("policy.toml", RUNBOOK_POLICY)
     host = Host(bot, tmp_path, {"api_token": secret}, grants={"leaky": ["api_token"]})
     host.program("leaky", 'echo "using $API_TOKEN"; echo "password=hunter2"; exit 2\n')
     host.runbook(

@@ -5,12 +5,10 @@ recorded in Git; a run of a busy runbook is told it waits, or that it is refused
 from typing import Any
 
 import pytest
-from matrix_harness import BotProcess
-from test_matrix_ops import edits_of, ops_room
-from test_upload_matrix import files_in
 
-from conftest import git
 from devtools.devclient import Person
+from tests.helpers.git import git
+from tests.helpers.matrix import BotProcess, edits_of, files_in, ops_room
 
 pytestmark = pytest.mark.matrix
 

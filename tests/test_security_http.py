@@ -22,7 +22,8 @@ from bot.features.downloads.links import DONE, FAILED
 from bot.features.downloads.pages import HELD
 from bot.transport.http import HttpListener
 from bot.transport.http.webhooks import sign
-from conftest import ALICE, Bot, http_listener, owed_notices
+from tests.helpers.bot import ALICE, Bot
+from tests.helpers.http import http_listener, owed_notices
 
 pytestmark = pytest.mark.security
 

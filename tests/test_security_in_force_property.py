@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_security_in_force import GATED_POLICY, outside_commits
 
 from bot.config import HostPaths
 from bot.service.assemble import init_repo, open_engine
 from bot.service.watch import Watcher
-from conftest import ALICE, BOB, Bot, Clock, git
+from tests.helpers.bot import ALICE, BOB, Bot, Clock
+from tests.helpers.git import git
+from tests.helpers.outside import outside_commits
+from tests.helpers.policies import GATED_POLICY
 
 pytestmark = pytest.mark.security
 

@@ -3,7 +3,8 @@ from it. Each test is an attack from the security review, made through the engin
 
 import pytest
 
-from conftest import ALICE, BOB, Bot, git
+from tests.helpers.bot import ALICE, BOB, Bot
+from tests.helpers.git import git
 
 pytestmark = pytest.mark.security
 

@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from test_runbooks import POLICY, ROOM, Host, ended
 
 from bot.core.effects import Edit
 from bot.core.errors import InvalidRecord, UsageError
@@ -19,7 +18,9 @@ from bot.engine.types import Invocation
 from bot.features.runbooks.binding import bind
 from bot.features.runbooks.declaration import decode
 from bot.features.runbooks.redact import Redactor
-from conftest import ALICE, Bot
+from tests.helpers.bot import ALICE, ROOM, Bot
+from tests.helpers.host import Host, ended
+from tests.helpers.policies import RUNBOOK_POLICY
 
 pytestmark = pytest.mark.security
 
@@ -94,7 +95,7 @@ def test_a_pattern_that_needs_backtracking_is_refused_naming_its_file_and_key(
 async def test_the_event_loop_keeps_turning_while_a_value_is_matched(
     bot: Bot, tmp_path: Path
 ) -> None:
-    bot.edit("policy.toml", POLICY)
+    bot.edit("policy.toml", RUNBOOK_POLICY)
     host = Host(bot, tmp_path)
     host.runbook("lookup", LOOKUP)
     invocation = Invocation(
@@ -117,7 +118,7 @@ async def test_the_event_loop_keeps_turning_while_a_value_is_matched(
 async def test_the_event_loop_keeps_turning_while_a_run_s_output_is_redacted(
     bot: Bot, tmp_path: Path
 ) -> None:
-    bot.edit("policy.toml", POLICY)
+    bot.edit("policy.toml", RUNBOOK_POLICY)
     host = Host(bot, tmp_path)
     host.program("repeat", f"printf '{'x' * 25}\\n'; sleep 0.5\n")
     host.runbook("repeat", 'summary = "x"\nprogram = "repeat"\nredact = ["(x+x+)+y"]\n')
@@ -175,7 +176,7 @@ async def test_a_secret_printed_in_two_writes_never_shows_its_first_half_in_a_li
     secret = "s3cr3t-token-0123456789"
     path = tmp_path / "api-token"
     path.write_text(secret + "\n")
-    bot.edit("policy.toml", POLICY)
+    bot.edit("policy.toml", RUNBOOK_POLICY)
     host = Host(bot, tmp_path, {"api_token": path}, grants={"slow": ["api_token"]})
     url = "".join(f"%{b:02X}" for b in secret.encode())
     # Each write ends in the middle of the secret, once as itself, once URL-encoded.

@@ -10,14 +10,15 @@ import dataclasses
 import uuid
 
 import pytest
-from gitops_setup import declare
 
 from bot.cli import main
 from bot.engine.types import Invocation, Reply
 from bot.state.policy import decode_policy
 from bot.transport.matrix.cross_signing import CrossSigningKeys
 from bot.transport.matrix.people import person_keys
-from conftest import ALICE, BOB, MALLORY, Bot, git
+from tests.helpers.bot import ALICE, BOB, MALLORY, Bot
+from tests.helpers.git import git
+from tests.helpers.gitops import declare
 
 pytestmark = pytest.mark.security
 

@@ -11,7 +11,7 @@ import pytest
 
 from bot import cli
 from bot.config import HostPaths
-from conftest import Bot
+from tests.helpers.bot import Bot
 
 pytestmark = pytest.mark.security
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_runbooks import POLICY, Host, ended
 
 from bot import cli
 from bot.config import ConfigError, HostPaths, load
@@ -18,18 +17,21 @@ from bot.features.runbooks import commands as feature
 from bot.features.runbooks.declaration import decode
 from bot.features.runbooks.runner import Launch, run
 from bot.service.assemble import init_repo, open_engine
-from conftest import ALICE, BOB, Bot, Clock, git
+from tests.helpers.bot import ALICE, BOB, Bot, Clock
+from tests.helpers.git import git
+from tests.helpers.host import Host, ended
+from tests.helpers.paths import CHECKOUT
+from tests.helpers.policies import RUNBOOK_POLICY
 
 pytestmark = pytest.mark.security
 
-ROOT = Path(__file__).parent.parent
 HANG = 'summary = "hang"\nprogram = "hang"\ntimeout_seconds = 600\nconcurrency = 1\n'
 CONFIG = '[paths]\nstate_dir = "{state}"\nrepo = "{repo}"\n'
 
 
 @pytest.fixture
 def host(bot: Bot, tmp_path: Path) -> Host:
-    bot.edit("policy.toml", POLICY)
+    bot.edit("policy.toml", RUNBOOK_POLICY)
     made = Host(bot, tmp_path)
     made.program("env", "env | sort\n")
     made.runbook("env", 'summary = "show the environment"\nprogram = "env"\n')
@@ -126,7 +128,7 @@ async def test_the_shipped_http_check_never_imports_a_module_another_runbook_bro
     """The attack of the review: a download put a Python module on the host, a second runbook
     pointed PYTHONPATH at it, and the shipped http-check ran it as the bot's user."""
     hooks = tmp_path / "hooks.d"
-    shutil.copytree(ROOT / "systemd/hooks.d", hooks)
+    shutil.copytree(CHECKOUT / "systemd/hooks.d", hooks)
     key = tmp_path / "signing_key"
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY----- do-not-print\n")
     downloaded = tmp_path / "downloads" / "a1b2c3d4"
@@ -169,7 +171,7 @@ async def test_a_secret_the_host_did_not_grant_the_runbook_never_reaches_its_pro
 ) -> None:
     secret = tmp_path / "signing-key"
     secret.write_text("sk-7d1e9f0a2b\n")
-    bot.edit("policy.toml", POLICY)
+    bot.edit("policy.toml", RUNBOOK_POLICY)
     host = Host(bot, tmp_path, {"signing": secret}, grants={"other": ["signing"]})
     ran = tmp_path / "ran"
     host.program("leak", f'touch {ran}; echo "$KEY"\n')
@@ -191,7 +193,7 @@ def test_a_run_asking_for_an_ungranted_secret_is_refused_before_it_is_answered(
     paths = HostPaths.beside(tmp_path / "state")
     init_repo(paths, admins=[ALICE])
     bot = Bot(paths, open_engine(paths, clock=clock, runbook_grants={}), clock)
-    bot.edit("policy.toml", POLICY)
+    bot.edit("policy.toml", RUNBOOK_POLICY)
     bot.edit("runbooks/leak.toml", 'summary = "x"\nprogram = "leak"\n[env]\nK = { secret = "s" }\n')
     reply = bot.say("!run leak")
     assert not reply.ok and reply.error == "refused"

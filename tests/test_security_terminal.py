@@ -16,19 +16,19 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from test_check_live import config as live_config
-from test_verification_decisions import EMOJI
 
 from bot.core.logs import JsonFormatter, LogfmtFormatter
 from bot.core.text import BIDI_CONTROLS
 from bot.transport.matrix.decisions import CANCELLED, FILE, DecisionJournal
 from bot.transport.matrix.sas import Party, SasFlow
-from conftest import Bot
+from tests.helpers.bot import Bot
+from tests.helpers.config import live_config
+from tests.helpers.paths import CHECKOUT
+from tests.helpers.sas import EMOJI
 
 pytestmark = pytest.mark.security
 
-BOT = Path(__file__).resolve().parent.parent / "bot"
-ROOT = BOT.parent
+BOT = CHECKOUT / "bot"
 # Cursor up and erase the line, a new emoji line, the title, a carriage return, a C1 CSI (a
 # terminal in 8-bit mode reads 0x9b as ESC [), and an RTL override.
 PAINT = "\x1b[3A\x1b[2K   emoji: 🐶 Dog\x1b]0;owned\x07\r\x9b2J\u202e"
@@ -51,8 +51,8 @@ def opsbot(*args: str) -> subprocess.CompletedProcess[bytes]:
         capture_output=True,
         check=False,
         timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=CHECKOUT,
+        env={**os.environ, "PYTHONPATH": str(CHECKOUT)},
     )
 
 

@@ -13,7 +13,8 @@ from bot.service.watch import Watcher
 from bot.state.message import Message
 from bot.state.repo import Identity, StateRepo
 from bot.state.signing import SigningKey
-from conftest import ALICE, BOB, MALLORY, Bot, git
+from tests.helpers.bot import ALICE, BOB, MALLORY, Bot
+from tests.helpers.git import git
 
 pytestmark = pytest.mark.security
 

@@ -17,16 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from matrix_harness import BotProcess
 
 from bot.service import run as service
 from bot.state.repo import LOCK_FILE, Identity, StateRepo
-from conftest import git
 from devtools.devclient import Person
+from tests.helpers.git import git
+from tests.helpers.matrix import BotProcess
+from tests.helpers.paths import CHECKOUT
 
 pytestmark = pytest.mark.matrix
 
-UNIT = Path(__file__).resolve().parent.parent / "systemd" / "opsbot.service"
+UNIT = CHECKOUT / "systemd" / "opsbot.service"
 WATCHDOG_SECONDS = 2.0
 
 

@@ -11,8 +11,9 @@ import pytest
 from bot.cli import hidden_from_the_service
 from bot.config import load as load_config
 from bot.service import run as service
+from tests.helpers.paths import CHECKOUT
 
-SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
+SYSTEMD = CHECKOUT / "systemd"
 UNIT = SYSTEMD / "opsbot.service"
 EXAMPLE = SYSTEMD / "opsbot.toml.example"
 CREDENTIALS = "/run/credentials/opsbot.service/"

@@ -6,7 +6,8 @@ import uuid
 from bot.core.effects import Notify
 from bot.engine.types import Invocation, Reply
 from bot.state.policy import decode_policy
-from conftest import ALICE, BOB, Bot, git
+from tests.helpers.bot import ALICE, BOB, Bot
+from tests.helpers.git import git
 
 MASTER = "9Kd0c3XqOoSbX2hNwV8yPp5m1FzR7tLgUjY4aHeBiCw"
 NEW_MASTER = "Zz00c3XqOoSbX2hNwV8yPp5m1FzR7tLgUjY4aHeBiCw"

@@ -21,7 +21,8 @@ from bot.state.schema import NewerThanCode, sql
 from bot.state.schema import upgrade as upgrade_schema
 from bot.transport.matrix.journal import SCHEMA as JOURNAL_SCHEMA
 from bot.transport.matrix.journal import MatrixJournal as Journal
-from conftest import ALICE, Bot, git
+from tests.helpers.bot import ALICE, Bot
+from tests.helpers.git import git
 
 
 def host(bot: Bot) -> upgrade.Host:

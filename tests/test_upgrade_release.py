@@ -16,11 +16,12 @@ from bot import cli
 from bot.config import HostPaths
 from bot.engine.types import Invocation
 from bot.service.assemble import open_engine
-from conftest import ALICE, git
+from tests.helpers.bot import ALICE
+from tests.helpers.git import git
+from tests.helpers.paths import CHECKOUT
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 TAG = "v0.1.0"
 
 
@@ -56,12 +57,14 @@ def step(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def old_release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OldRelease]:
     top = tmp_path_factory.mktemp("release-0.1.0")
-    if step(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{TAG}^{{commit}}"], top).returncode:
+    if step(
+        ["git", "-C", str(CHECKOUT), "rev-parse", "--verify", f"{TAG}^{{commit}}"], top
+    ).returncode:
         pytest.skip(f"no {TAG} tag in this checkout")
     source = top / "source"
     source.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", TAG], capture_output=True, check=True
+        ["git", "-C", str(CHECKOUT), "archive", TAG], capture_output=True, check=True
     )
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
     venv = top / "venv"
@@ -160,7 +163,7 @@ def test_a_repo_and_state_dir_of_0_1_0_keep_working_after_the_upgrade(
         capture_output=True,
         text=True,
         check=False,
-        cwd=ROOT,
+        cwd=CHECKOUT,
     )
     assert after.returncode == 0, after.stdout + after.stderr
     assert "web 1.4.3" in after.stdout

@@ -7,22 +7,13 @@ import hashlib
 import os
 
 import pytest
-from matrix_harness import BotProcess
-from test_matrix_ops import ops_room
 
 from bot.core.effects import Upload
 from bot.service.assemble import open_ledger
 from devtools.devclient import Person
+from tests.helpers.matrix import BotProcess, files_in, ops_room
 
 pytestmark = pytest.mark.matrix
-
-
-def files_in(someone: Person, room: str) -> list[dict[str, object]]:
-    return [
-        s["content"]
-        for r, s in someone.events
-        if r == room and s.get("content", {}).get("msgtype") in ("m.file", "m.image")
-    ]
 
 
 async def test_a_file_owed_arrives_encrypted_and_decrypts_to_the_same_bytes(

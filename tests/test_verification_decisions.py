@@ -19,16 +19,7 @@ from bot.service.keys import decide
 from bot.transport.matrix.decisions import FILE, DecisionJournal
 from bot.transport.matrix.sas import CANCEL, READY, REQUEST
 from bot.transport.matrix.verification import MAX_FLOWS, Verifier
-
-EMOJI = [
-    ("🐶", "Dog"),
-    ("🐱", "Cat"),
-    ("🦁", "Lion"),
-    ("🐎", "Horse"),
-    ("🦄", "Unicorn"),
-    ("🐷", "Pig"),
-    ("🐘", "Elephant"),
-]
+from tests.helpers.sas import EMOJI
 
 
 @pytest.fixture

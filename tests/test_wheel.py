@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
+from tests.helpers.git import git
+from tests.helpers.paths import CHECKOUT
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 ALICE = "@alice:example.org"
 # What a wheel is built from; bot/_data/ holds links to the two top-level directories.
 SOURCES = ["pyproject.toml", "README.md", "bot", "state_repo_template", "systemd"]
@@ -64,11 +64,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     source = top / "source"
     source.mkdir()
     for name in SOURCES:
-        if (ROOT / name).is_dir():
+        if (CHECKOUT / name).is_dir():
             ignore = shutil.ignore_patterns("__pycache__")
-            shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=ignore)
+            shutil.copytree(CHECKOUT / name, source / name, symlinks=True, ignore=ignore)
         else:
-            shutil.copy2(ROOT / name, source / name)
+            shutil.copy2(CHECKOUT / name, source / name)
     pip(
         sys.executable,
         "wheel",
@@ -104,7 +104,7 @@ def test_init_from_the_wheel_makes_the_same_repo_as_from_the_checkout(
         [sys.executable, "-m", "bot.cli", "init", str(tmp_path / "checkout"), "--admin", ALICE],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=CHECKOUT,
         check=False,
         env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
     )
@@ -120,12 +120,12 @@ def test_install_service_from_the_wheel_writes_the_unit_and_the_config(
     assert result.returncode == 0, result.stderr
     unit = (tmp_path / "etc/systemd/system/opsbot.service").read_text()
     assert f"ExecStart={installed.opsbot} run --config " in unit
-    shipped = (ROOT / "systemd/opsbot.service").read_text()
+    shipped = (CHECKOUT / "systemd/opsbot.service").read_text()
     assert unit == shipped.replace(
         "ExecStart=/usr/local/bin/opsbot ", f"ExecStart={installed.opsbot} "
     )
     config = tmp_path / "etc/opsbot/opsbot.toml"
-    assert config.read_text() == (ROOT / "systemd/opsbot.toml.example").read_text()
+    assert config.read_text() == (CHECKOUT / "systemd/opsbot.toml.example").read_text()
 
 
 def test_the_wheel_leaves_the_development_tools_out(installed: Installed) -> None:

@@ -1,4 +1,5 @@
-"""The bot as a real process against the real homeserver, and the people who talk to it."""
+"""The bot as a real process against the real homeserver, the people who talk to it, and what
+their clients see of it."""
 
 import contextlib
 import json
@@ -18,9 +19,9 @@ from bot.state.in_force import InForceRecord
 from bot.state.message import Message
 from bot.state.repo import Identity, StateRepo
 from bot.state.signing import SigningKey
-from conftest import git
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
+from tests.helpers.git import git
 
 
 def unique(name: str) -> str:
@@ -162,3 +163,56 @@ class BotProcess:
             self.repo, "log", "--format=%H", "--fixed-strings", f"--grep=Matrix-Event: {event_id}"
         )
         return out.split()
+
+
+async def ops_room(alice: Person, opsbot: BotProcess, *others: Person) -> str:
+    room = await alice.create_room(invite=[opsbot.user_id, *(o.user_id for o in others)])
+    await alice.until_joined(room, opsbot.user_id)
+    for other in others:
+        await join(other, room)
+    return room
+
+
+async def join(someone: Person, room: str) -> None:
+    await someone.until(
+        lambda: room in someone.client.invited_rooms or room in someone.client.rooms, "an invite"
+    )
+    await someone.client.join(room)
+    await someone.until_joined(room, someone.user_id)
+
+
+def edits_of(someone: Person, event_id: str) -> list[dict[str, Any]]:
+    return [
+        s["content"]
+        for _, s in someone.events
+        if s.get("content", {}).get("m.relates_to", {}).get("rel_type") == "m.replace"
+        and s["content"]["m.relates_to"].get("event_id") == event_id
+    ]
+
+
+def files_in(someone: Person, room: str) -> list[dict[str, object]]:
+    return [
+        s["content"]
+        for r, s in someone.events
+        if r == room and s.get("content", {}).get("msgtype") in ("m.file", "m.image")
+    ]
+
+
+async def keys_of(person: Person, user_id: str) -> dict[str, Any]:
+    """/keys/query as a person's client asks it, raw."""
+    client = person.client
+    response = await client.send(
+        "POST",
+        "/_matrix/client/v3/keys/query",
+        json.dumps({"device_keys": {user_id: []}}),
+        headers={"Authorization": f"Bearer {client.access_token}"},
+    )
+    async with response:
+        assert response.status == 200
+        answer: dict[str, Any] = await response.json()
+    return answer
+
+
+def device_of(opsbot: BotProcess) -> str:
+    credentials = opsbot.paths.state_dir / "matrix" / "credentials.json"
+    return str(json.loads(credentials.read_text())["device_id"])

@@ -10,7 +10,8 @@ import pytest
 
 from bot.state.message import Message
 from bot.state.repo import Identity
-from conftest import ALICE, Bot, git
+from tests.helpers.bot import ALICE, Bot
+from tests.helpers.git import git
 
 IMAGE = "registry.example.org/shop/web"
 
