@@ -5,7 +5,7 @@ import pytest
 from bot import cli, config
 from bot.docs import README, command_table, with_table
 from bot.features.catalog import default_registry
-from conftest import Bot
+from tests.helpers.bot import Bot
 
 REGISTRY = default_registry()
 
@@ -23,7 +23,7 @@ def test_every_cli_subcommand_is_in_the_readme() -> None:
 
 
 @pytest.mark.parametrize(
-    ("section", "key"), [(s, k) for s, keys in config._KNOWN.items() for k in keys]
+    ("section", "key"), [(s, k) for s, keys in config._KNOWN.items() for k in sorted(keys)]
 )
 def test_every_config_key_is_in_the_readme(section: str, key: str) -> None:
     assert f"`[{section}] {key}`" in README.read_text()
