@@ -10,7 +10,8 @@ from pathlib import Path
 from bot.features.downloads.digests import Digests
 from bot.features.downloads.run import DownloadRun
 from bot.features.runbooks.runner import Launch, run
-from tests.test_downloads_run import ALICE, ROOM, downloads_at
+from tests.helpers.bot import ALICE, ROOM
+from tests.helpers.downloads import downloads_at
 
 HALF = 3 * 1024 * 1024
 # Writes half the file, waits while the bot looks, then the rest; reports its checksum first.

@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bot import config
 from bot.core.effects import Upload
 from bot.features.downloads.host import Downloads
 from bot.features.downloads.run import Delivery, DownloadRun
 from bot.features.downloads.store import QuotaExceeded
 from bot.features.runbooks.runner import Launch, RunResult, run
+from tests.helpers.bot import ALICE, ROOM
+from tests.helpers.downloads import downloads_at
 
-ALICE = "@alice:example.org"
-ROOM = "!ops:example.org"
 # A download program as an operator would write one: fetch, write into the run's directory,
 # say how far it is. $1 is the size to write, $2 a checksum to report (or "").
 PROGRAM = """#!/bin/sh
@@ -30,16 +29,6 @@ echo "progress $size $size"
 [ -n "$2" ] && echo "sha256 $2 dump.bin"
 echo done
 """
-
-
-def downloads_at(tmp_path: Path, quota: int = 10**7, http: bool = True) -> Downloads:
-    host = tmp_path / "opsbot.toml"
-    host.write_text(
-        f'[paths]\nrepo = "{tmp_path}/repo.git"\nstate_dir = "{tmp_path}/state"\n'
-        + ('[http]\nlisten = "127.0.0.1:8088"\n' if http else "")
-        + f"[downloads]\nquota_bytes = {quota}\n"
-    )
-    return Downloads.of(config.load(host))
 
 
 @pytest.fixture
