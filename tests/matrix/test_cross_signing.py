@@ -6,14 +6,10 @@ import subprocess
 import sys
 from typing import Any
 
-import pytest
-
 from bot.transport.matrix.cross_signing import fingerprint, key_public, verifies
 from devtools.devclient import Person
 from tests.helpers.git import git
 from tests.helpers.matrix import BotProcess, device_of, keys_of
-
-pytestmark = pytest.mark.matrix
 
 
 def signed_device(answer: dict[str, Any], opsbot: BotProcess) -> tuple[str, str]:

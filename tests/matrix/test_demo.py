@@ -18,8 +18,6 @@ import pytest
 from devtools.demo import PROMPT
 from tests.helpers.paths import CHECKOUT
 
-pytestmark = pytest.mark.matrix
-
 
 def demo_env() -> dict[str, str]:
     """The environment `scripts/demo` gives the demo: the checkout on the path, for devtools/."""

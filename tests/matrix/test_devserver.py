@@ -23,8 +23,6 @@ from nio import (
 
 from devtools.devserver import Homeserver, UserExists
 
-pytestmark = pytest.mark.matrix
-
 PASSWORD = "correct horse battery staple"
 ENCRYPTION = {
     "type": "m.room.encryption",

@@ -10,13 +10,10 @@ import os
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from devtools.devclient import Person
 from tests.helpers.git import git
 from tests.helpers.matrix import BotProcess, edits_of, files_in, ops_room
-
-pytestmark = pytest.mark.matrix
 
 RUNBOOK = 'summary = "fetch"\nkind = "download"\nprogram = "fetch"\ntimeout_seconds = 120\n'
 # Copies the payload the test made into the run's directory, as a fetch would, reporting it.

@@ -8,15 +8,11 @@ insecure devices" mode (MSC4153) the person's client still shares its room key w
 import shutil
 from typing import Any
 
-import pytest
-
 from bot.transport.matrix.cross_signing import fingerprint
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
 from tests.helpers.element import ElementPerson, master_of, shared_room
 from tests.helpers.matrix import BotProcess, device_of
-
-pytestmark = pytest.mark.matrix
 
 
 def assert_trusted_reply(result: dict[str, Any], master: str) -> None:

@@ -23,8 +23,6 @@ from tests.helpers.git import git
 from tests.helpers.matrix import BotProcess, keys_of
 from tests.helpers.paths import JS
 
-pytestmark = pytest.mark.matrix
-
 SCRIPT = JS / "verify_bot.mjs"
 
 

@@ -15,8 +15,6 @@ from devtools.devserver import Homeserver
 from tests.helpers.git import git
 from tests.helpers.matrix import BotProcess, person
 
-pytestmark = pytest.mark.matrix
-
 
 @pytest.fixture
 def opsbot(opsbot: BotProcess) -> BotProcess:

@@ -4,13 +4,9 @@ announced, an incident room with its transcript in Git. Real Synapse, real E2EE,
 import tomllib
 from pathlib import Path
 
-import pytest
-
 from devtools.devclient import Person
 from tests.helpers.git import git
 from tests.helpers.matrix import BotProcess, edits_of, join, ops_room
-
-pytestmark = pytest.mark.matrix
 
 
 def timeline(repo: Path, incident: str = "INC-1") -> str:

@@ -11,8 +11,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.transport.matrix.cross_signing import (
     CrossSigningKeys,
     Homeserver,
@@ -23,8 +21,6 @@ from devtools.devclient import Person
 from devtools.devserver import Homeserver as Synapse
 from tests.helpers.git import git
 from tests.helpers.matrix import BotProcess
-
-pytestmark = pytest.mark.matrix
 
 CHANGED = "The cross-signing identity of"  # how the announcement begins
 

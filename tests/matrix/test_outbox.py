@@ -22,8 +22,6 @@ from devtools.devserver import Homeserver
 from tests.helpers.git import git
 from tests.helpers.matrix import BotProcess, edits_of, join, ops_room
 
-pytestmark = pytest.mark.matrix
-
 TOKEN = "alertmanager-token"
 RULES = '[[rule]]\nmatch = { severity = "critical" }\nincident_severity = "sev1"\n'
 

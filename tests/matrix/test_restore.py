@@ -6,14 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from bot.config import HostPaths
 from devtools.devclient import Person
 from tests.helpers.git import git
 from tests.helpers.matrix import BotProcess
-
-pytestmark = pytest.mark.matrix
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -4,13 +4,9 @@ recorded in Git; a run of a busy runbook is told it waits, or that it is refused
 
 from typing import Any
 
-import pytest
-
 from devtools.devclient import Person
 from tests.helpers.git import git
 from tests.helpers.matrix import BotProcess, edits_of, files_in, ops_room
-
-pytestmark = pytest.mark.matrix
 
 TICKING = 'summary = "ticks"\nprogram = "tick"\ntimeout_seconds = 30\n'
 LONG = 'summary = "long"\nprogram = "long"\n'

@@ -25,8 +25,6 @@ from tests.helpers.git import git
 from tests.helpers.matrix import BotProcess
 from tests.helpers.paths import CHECKOUT
 
-pytestmark = pytest.mark.matrix
-
 UNIT = CHECKOUT / "systemd" / "opsbot.service"
 WATCHDOG_SECONDS = 2.0
 

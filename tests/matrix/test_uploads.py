@@ -6,14 +6,10 @@ import base64
 import hashlib
 import os
 
-import pytest
-
 from bot.core.effects import Upload
 from bot.service.assemble import open_ledger
 from devtools.devclient import Person
 from tests.helpers.matrix import BotProcess, files_in, ops_room
-
-pytestmark = pytest.mark.matrix
 
 
 async def test_a_file_owed_arrives_encrypted_and_decrypts_to_the_same_bytes(

@@ -25,8 +25,6 @@ from bot.transport.http.webhooks import sign
 from tests.helpers.bot import ALICE, Bot
 from tests.helpers.http import http_listener, owed_notices
 
-pytestmark = pytest.mark.security
-
 PAYLOAD = os.urandom(300_000)
 GROWING = os.urandom(2 * HELD)
 TIMEOUT = aiohttp.ClientTimeout(total=10)

@@ -18,8 +18,6 @@ from tests.helpers.git import git
 from tests.helpers.outside import outside_commits
 from tests.helpers.policies import GATED_POLICY
 
-pytestmark = pytest.mark.security
-
 MALLORY_ADMIN = f'[roles.admin]\nmembers = ["{ALICE}", "{MALLORY}"]\n'
 
 

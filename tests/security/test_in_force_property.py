@@ -8,7 +8,6 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,9 +18,6 @@ from tests.helpers.bot import ALICE, BOB, Bot, Clock
 from tests.helpers.git import git
 from tests.helpers.outside import outside_commits
 from tests.helpers.policies import GATED_POLICY
-
-pytestmark = pytest.mark.security
-
 
 ACTIONS = (
     "deploy",

@@ -21,8 +21,6 @@ from bot.state.message import Message
 from bot.state.repo import Identity
 from tests.helpers.bot import ALICE, BOB, Bot, Clock
 
-pytestmark = pytest.mark.security
-
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: what follows it is displayed backwards
 
 

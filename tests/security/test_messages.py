@@ -6,8 +6,6 @@ import pytest
 from tests.helpers.bot import ALICE, BOB, Bot
 from tests.helpers.git import git
 
-pytestmark = pytest.mark.security
-
 CAROL = "@carol:example.org"
 DAVE = "@dave:example.org"
 LS = "\u2028"  # LINE SEPARATOR: a line break for Python's splitlines, not for Git

@@ -22,8 +22,6 @@ from tests.helpers.bot import ALICE, ROOM, Bot
 from tests.helpers.host import Host, ended
 from tests.helpers.policies import RUNBOOK_POLICY
 
-pytestmark = pytest.mark.security
-
 # A hostname pattern as people write it: the optional '-' makes "aaaa" splittable in 2^n ways,
 # which a backtracking matcher tries one by one before it says no.
 HOSTNAME = r"^([a-z0-9]+(-?[a-z0-9]+)*\.)+[a-z]{2,}$"

@@ -20,8 +20,6 @@ from tests.helpers.bot import ALICE, BOB, MALLORY, Bot
 from tests.helpers.git import git
 from tests.helpers.gitops import declare
 
-pytestmark = pytest.mark.security
-
 MASTER = "9Kd0c3XqOoSbX2hNwV8yPp5m1FzR7tLgUjY4aHeBiCw"
 CAROL = "@carol:example.org"
 

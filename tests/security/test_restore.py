@@ -13,8 +13,6 @@ from bot import cli
 from bot.config import HostPaths
 from tests.helpers.bot import Bot
 
-pytestmark = pytest.mark.security
-
 
 def backup(bot: Bot, to: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     assert cli.main(["backup", "--repo", str(bot.repo), "--to", str(to)]) == 0

@@ -23,8 +23,6 @@ from tests.helpers.host import Host, ended
 from tests.helpers.paths import CHECKOUT
 from tests.helpers.policies import RUNBOOK_POLICY
 
-pytestmark = pytest.mark.security
-
 HANG = 'summary = "hang"\nprogram = "hang"\ntimeout_seconds = 600\nconcurrency = 1\n'
 CONFIG = '[paths]\nstate_dir = "{state}"\nrepo = "{repo}"\n'
 

@@ -24,10 +24,7 @@ from hypothesis import strategies as st
 from bot.state.allowed_signers import AllowedSigners
 from bot.state.signing import SigningKey, sign_commit
 
-pytestmark = [
-    pytest.mark.security,
-    pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="git needs ssh-keygen"),
-]
+pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="git needs ssh-keygen")
 
 BOT, TEAM, STRANGER = (SigningKey.generate() for _ in range(3))
 KEYS = {"bot": BOT, "team": TEAM, "stranger": STRANGER}

@@ -26,8 +26,6 @@ from tests.helpers.config import live_config
 from tests.helpers.paths import CHECKOUT
 from tests.helpers.sas import EMOJI
 
-pytestmark = pytest.mark.security
-
 BOT = CHECKOUT / "bot"
 # Cursor up and erase the line, a new emoji line, the title, a carriage return, a C1 CSI (a
 # terminal in 8-bit mode reads 0x9b as ESC [), and an RTL override.

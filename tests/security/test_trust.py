@@ -5,8 +5,6 @@ says who did."""
 import tomllib
 from pathlib import Path
 
-import pytest
-
 from bot.reconcile.desired import read_desired
 from bot.service.assemble import open_engine
 from bot.service.watch import Watcher
@@ -15,8 +13,6 @@ from bot.state.repo import Identity, StateRepo
 from bot.state.signing import SigningKey
 from tests.helpers.bot import ALICE, BOB, MALLORY, Bot
 from tests.helpers.git import git
-
-pytestmark = pytest.mark.security
 
 MALLORY_ADMIN = f"""
 [roles.admin]

@@ -10,8 +10,6 @@ import pytest
 
 from tests.helpers.paths import CHECKOUT
 
-pytestmark = pytest.mark.slow
-
 
 def bench(*args: str, timeout: float = 300) -> str:
     run = subprocess.run(

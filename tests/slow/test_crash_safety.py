@@ -23,8 +23,6 @@ from bot.service.assemble import init_repo, open_engine, open_repo
 from bot.transport import console
 from tests.helpers.paths import CHECKOUT
 
-pytestmark = pytest.mark.slow
-
 ALICE = "@alice:example.org"
 WRITER = "tests.helpers.deploy_loop"
 SHA = re.compile(r"^[0-9a-f]{40}$")

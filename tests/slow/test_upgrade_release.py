@@ -20,8 +20,6 @@ from tests.helpers.bot import ALICE
 from tests.helpers.git import git
 from tests.helpers.paths import CHECKOUT
 
-pytestmark = pytest.mark.slow
-
 TAG = "v0.1.0"
 
 

@@ -16,8 +16,6 @@ import pytest
 from tests.helpers.git import git
 from tests.helpers.paths import CHECKOUT
 
-pytestmark = pytest.mark.slow
-
 ALICE = "@alice:example.org"
 # What a wheel is built from; bot/_data/ holds links to the two top-level directories.
 SOURCES = ["pyproject.toml", "README.md", "bot", "state_repo_template", "systemd"]
