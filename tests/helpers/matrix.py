@@ -216,3 +216,10 @@ async def keys_of(person: Person, user_id: str) -> dict[str, Any]:
 def device_of(opsbot: BotProcess) -> str:
     credentials = opsbot.paths.state_dir / "matrix" / "credentials.json"
     return str(json.loads(credentials.read_text())["device_id"])
+
+
+def lines_of(page: dict[str, Any]) -> list[str]:
+    """The lines of one page of a paged reply, after its "(part n/m)" marker."""
+    marker, *lines = page["body"].split("\n")
+    assert marker.startswith("(part ")
+    return lines

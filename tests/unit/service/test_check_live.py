@@ -10,7 +10,6 @@ import pytest
 from bot import cli
 from tests.helpers.bot import Bot
 from tests.helpers.config import live_config
-from tests.helpers.matrix import BotProcess
 
 LINE = re.compile(r"(ok|warn|fail) [a-z]+: \S.*")
 
@@ -96,18 +95,3 @@ def test_unsigned_commits_on_main_are_a_warning_with_what_to_type(
     assert lines["repo"].endswith(
         f"- an admin reviews them and types !adopt {pushed[:7]} or !discard"
     )
-
-
-@pytest.mark.matrix
-def test_the_bot_s_saved_session_logs_in_as_its_own_device(
-    opsbot: BotProcess, capsys: pytest.CaptureFixture[str]
-) -> None:
-    opsbot.start()
-    device = next(f["device"] for f in opsbot.facts() if f.get("msg") == "started")
-    (opsbot.root / "password").chmod(0o600)  # the harness's is 0644, which `keys` fails
-    code = cli.main(["check", "--config", str(opsbot.config), "--live"])
-    out = capsys.readouterr().out
-    assert f"ok login: logged in as {opsbot.user_id}, device {device}" in out.splitlines()
-    listener = [line for line in out.splitlines() if " listener:" in line]
-    assert listener == ["ok listener: no [http] section: nothing to listen on"]
-    assert code == 0, out

@@ -1,14 +1,13 @@
 """Long replies on Matrix: paged under the event size limit, and a refused send never retried
 forever. The pages are a pure function of the content; the refusals are those a homeserver
-answers (413 M_TOO_LARGE, other 4xx), played by a stand-in for the client; and the whole of it
-once on the real homeserver."""
+answers (413 M_TOO_LARGE, other 4xx), played by a stand-in for the client. (The whole of it
+once on the real homeserver: tests/matrix/test_long_replies.py.)"""
 
 import html
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -16,10 +15,7 @@ from hypothesis import strategies as st
 from nio import RoomSendError, RoomSendResponse
 
 from bot.core.effects import Notify
-from bot.engine.types import Invocation, Reply, text_html
-from bot.service.assemble import open_engine
-from bot.state.message import Message
-from bot.state.repo import Identity
+from bot.engine.types import Reply, text_html
 from bot.transport.matrix.content import (
     MAX_PAGES,
     PAGE_BUDGET,
@@ -30,10 +26,7 @@ from bot.transport.matrix.content import (
 )
 from bot.transport.matrix.deliverer import Deliverer, NotYet
 from tests.helpers.bot import Bot
-
-if TYPE_CHECKING:
-    from devtools.devclient import Person
-    from tests.helpers.matrix import BotProcess
+from tests.helpers.matrix import lines_of
 
 MATRIX_EVENT_LIMIT = 64 * 1024
 COMMAND = "$command"
@@ -49,12 +42,6 @@ def proposals_reply(count: int) -> dict[str, Any]:
     )
     reply = Reply(True, "proposals", text, text_html(text))
     return reply_content(reply, in_reply_to=COMMAND, sender="@alice:example.org")
-
-
-def lines_of(page: dict[str, Any]) -> list[str]:
-    marker, *lines = page["body"].split("\n")
-    assert marker.startswith("(part ")
-    return lines
 
 
 # paging
@@ -239,53 +226,3 @@ def test_the_budget_leaves_room_for_encryption_under_the_event_limit() -> None:
 
 
 # on a real homeserver
-
-
-def open_proposals(opsbot: "BotProcess", requester: str, count: int) -> None:
-    """`count` open proposals to deploy to prod, made by the engine before the bot starts."""
-    engine = open_engine(opsbot.paths, opsbot.user_id)
-    state = engine.repo
-    with state.locked():
-        state.commit(
-            {"environments/prod.toml": b"order = 3\napprovals = 1\n"},
-            Message(summary="prod needs an approval"),
-            Identity("Alice", requester),
-            datetime.now(UTC),
-            parent=state.head(),
-        )
-    for n in range(count):
-        reply = engine.run(
-            Invocation(
-                sender=requester,
-                text=f"!deploy web 1.0.{n} to prod",
-                event_id=f"$setup{n}",
-                received_at=datetime.now(UTC),
-                room_id="!setup:example.org",
-                transport="matrix",
-            )
-        )
-        assert reply is not None and reply.ok, reply
-
-
-@pytest.mark.matrix
-@pytest.mark.security
-async def test_proposals_with_300_open_arrive_in_pages_and_the_bot_goes_on(
-    alice: "Person", opsbot: "BotProcess"
-) -> None:
-    open_proposals(opsbot, alice.user_id, 300)
-    opsbot.start()
-    room = await alice.create_room(invite=[opsbot.user_id])
-    await alice.until_joined(room, opsbot.user_id)
-    event = await alice.send(room, "!proposals")
-    await alice.until(lambda: len(alice.replies_to(event)) >= 3, "three pages", timeout=60)
-    sent = [reply["content"] for reply in alice.replies_to(event)]
-    assert [page["body"].split("\n")[0] for page in sent] == [
-        "(part 1/3)",
-        "(part 2/3)",
-        "(part 3/3)",
-    ]
-    assert all(page["opsbot"]["ok"] and page["opsbot"]["command"] == "proposals" for page in sent)
-    listed = [line for page in sent for line in lines_of(page)]
-    assert [line.split(":")[0] for line in listed] == [str(n) for n in range(1, 301)]
-    after = await alice.send(room, "!whoami")  # not stuck on the long one
-    assert (await alice.reply_to(after))["opsbot"]["ok"]
