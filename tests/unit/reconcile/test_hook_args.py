@@ -4,9 +4,6 @@ A hand edit of the repo (not a command) can write any file name and any value. T
 as the commands check their arguments, named by `opsbot check`, and never passed to a hook.
 """
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from bot.state.names import name_problem, version_problem
@@ -26,15 +23,6 @@ def deployment(version: str) -> str:
         'requested_by = "@mallory:example.org"\n'
         "requested_at = 2026-11-26T13:00:00Z\n"
     )
-
-
-@pytest.fixture
-def host(bot: Bot, tmp_path: Path) -> Iterator[Host]:
-    made = Host(bot, tmp_path)
-    made.hook("deploy-web")
-    made.hook("deploy-container")
-    yield made
-    made.close()
 
 
 def problems(bot: Bot) -> list[str]:

@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,6 @@ import pytest
 from bot.reconcile.journal import RunJournal
 from bot.reconcile.reconciler import utc_now
 from bot.state.outcome import RunOutcome
-from tests.helpers.bot import Bot
 from tests.helpers.hooks import gone, write_hook
 from tests.helpers.host import Host
 
@@ -19,16 +18,6 @@ requested_by = "@alice:example.org"
 requested_at = 2026-11-26T13:00:00Z
 reason = "the registry is back"
 """
-
-
-@pytest.fixture
-def host(bot: Bot, tmp_path: Path) -> Iterator[Host]:
-    made = Host(bot, tmp_path)
-    # The template's apps: web deploys with deploy-web, api with deploy-container.
-    made.hook("deploy-web")
-    made.hook("deploy-container")
-    yield made
-    made.close()
 
 
 def statuses(outcomes: list[RunOutcome]) -> list[tuple[str, str, str, int, bool]]:

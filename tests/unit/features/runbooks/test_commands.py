@@ -16,15 +16,6 @@ from tests.helpers.host import ECHO, Host, ended
 from tests.helpers.policies import RUNBOOK_POLICY
 
 
-@pytest.fixture
-def host(bot: Bot, tmp_path: Path) -> Host:
-    bot.edit("policy.toml", RUNBOOK_POLICY)
-    made = Host(bot, tmp_path)
-    made.program("hello", 'echo "hello, $1"\n')
-    made.runbook("hello", ECHO)
-    return made
-
-
 async def test_a_run_answers_with_its_output_and_is_recorded_on_its_own_ref(host: Host) -> None:
     reply, event = host.say("!run hello who=team")
     assert reply.ok and reply.text.startswith("run ") and reply.text.endswith(": starting…")

@@ -9,21 +9,10 @@ import pytest
 
 from bot.config import ConfigError, load
 from bot.core.effects import Upload
-from tests.helpers.bot import Bot
 from tests.helpers.git import git
-from tests.helpers.host import ECHO, Host, ended
-from tests.helpers.policies import RUNBOOK_POLICY
+from tests.helpers.host import Host, ended
 
 DAY = 86400
-
-
-@pytest.fixture
-def host(bot: Bot, tmp_path: Path) -> Host:
-    bot.edit("policy.toml", RUNBOOK_POLICY)
-    made = Host(bot, tmp_path)
-    made.program("hello", 'echo "hello, $1"\n')
-    made.runbook("hello", ECHO)
-    return made
 
 
 def age(path: Path, days: float) -> None:
