@@ -1,5 +1,5 @@
 """`opsbot backup` and `opsbot restore` on the console path: what comes back, and what is refused.
-(End to end on the real homeserver: test_restore_matrix.py.)"""
+(End to end on the real homeserver: tests/matrix/test_restore.py.)"""
 
 import json
 import sqlite3

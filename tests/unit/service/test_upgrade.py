@@ -1,5 +1,5 @@
 """`opsbot migrate`: journals with schema versions, the repo's layout, and what earlier releases
-knew as done. (The upgrade of a real 0.1.0 repo is in test_upgrade_release.py.)"""
+knew as done. (The upgrade of a real 0.1.0 repo is in tests/slow/test_upgrade_release.py.)"""
 
 import sqlite3
 import subprocess

@@ -1,6 +1,6 @@
 """The operator's side of emoji verification on the host: `opsbot keys verifications`, `confirm`
 and `reject`, against the journal the running bot writes (bot/transport/matrix/decisions.py).
-The bot's side of it runs against Element in test_element_verification.py."""
+The bot's side of it runs against Element in tests/matrix/test_element_verification.py."""
 
 import subprocess
 import sys

@@ -1,7 +1,7 @@
 """Alertmanager's webhook (`POST /alertmanager`, payload version 4), fed payloads of the shape
 Alertmanager 0.25 sends: one notice per alert group, and the alerts that a rule of
 `alerts/rules.toml` matches open an incident for their group, or add to its timeline. Each is
-one signed commit with the usual trailers, read back with `git`. (tests/test_alertmanager.py
+one signed commit with the usual trailers, read back with `git`. (test_real_alertmanager.py
 does the same with a real Alertmanager.)"""
 
 import asyncio

@@ -1,6 +1,6 @@
 """Download links over real HTTP: the person who asked gets the file, whole or resumed with a
 Range (aiohttp and curl), and a link used from another address, after its expiry, or again
-when it was for one use is refused with a reason (tests/test_security_http.py holds what a
+when it was for one use is refused with a reason (tests/security/test_http.py holds what a
 single-use link refuses)."""
 
 import asyncio

@@ -3,7 +3,7 @@
 The other side here is the person's client reduced to the spec's arithmetic, written with
 vodozemac from the spec's strings, independently of the module under test: the commitment it
 checks, the emojis it derives, the MACs it computes and checks. The real person's client
-(matrix-js-sdk with Element's Rust crypto) is in test_element_verification.py."""
+(matrix-js-sdk with Element's Rust crypto) is in tests/matrix/test_element_verification.py."""
 
 import base64
 import hashlib
