@@ -27,7 +27,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def homeserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
-    """One real Synapse on 127.0.0.1 for the whole session, started only if a test needs it."""
+    """One real Synapse on 127.0.0.1 for the whole session (for each worker process, when
+    scripts/test spreads the tests over several), started only if a test needs it."""
     with Homeserver(tmp_path_factory.mktemp("homeserver")) as server:
         yield server
 
