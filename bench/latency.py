@@ -110,7 +110,7 @@ class Child:
 
 
 class Opsbot(Child):
-    """The real bot, set up as tests/matrix_harness.py's BotProcess does it."""
+    """The real bot, set up as the Matrix tests' BotProcess (tests/helpers/matrix.py) does it."""
 
     def __init__(
         self, homeserver: Homeserver, root: Path, admin: str = "", admins: list[str] | None = None

@@ -1,7 +1,7 @@
 """Documentation generated from the code, so the README cannot drift from it.
 
 `python -m bot.cli.docs` rewrites the command table and the service steps in README.md;
-tests/test_docs.py and tests/test_readme_service.py fail when the README is stale.
+tests/unit/test_docs.py and tests/e2e/test_readme_service.py fail when the README is stale.
 """
 
 import sys

@@ -92,7 +92,7 @@ def _install_service(args: argparse.Namespace) -> int:
 
 # The service path, step by step, written once: `install-service` prints the steps after its
 # own, `python -m bot.cli.docs` copies them all into the README's "Run it as a service", and
-# tests/test_readme_service.py follows the README's copy in a fresh directory.
+# tests/e2e/test_readme_service.py follows the README's copy in a fresh directory.
 SERVICE_STEPS = """\
 # 1. the unit, starting this opsbot, and an example host config (kept if there is one)
 opsbot install-service

@@ -1,6 +1,9 @@
 """A writer for the crash-safety tests: deploys in a loop and reports each commit.
 
-    python tests/helpers/deploy_loop.py <repo> <app> <first> [<count>]
+    python -m tests.helpers.deploy_loop <repo> <app> <first> [<count>]
+
+(from the top of the checkout: as a module, so that the helpers beside it, such as http.py,
+never stand in for the packages of the same name)
 
 Opens the engine on <repo> as the console would, prints "ready", waits for one line (or end of
 file) on stdin so that several writers can be started together, then runs

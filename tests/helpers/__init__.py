@@ -1,0 +1,1 @@
+"""Helper code the tests share; fixtures live in the conftest.py files."""
