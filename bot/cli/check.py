@@ -37,6 +37,11 @@ def _check(args: argparse.Namespace) -> int:
         try:
             config = load_config(args.config)
             repo_path = repo_path or config.paths.repo
+            if config.matrix is None:
+                problems.append(
+                    f"{args.config}: [matrix]: missing: opsbot run needs the homeserver and the "
+                    "bot's account (homeserver, user_id, password_file or access_token_file)"
+                )
         except ConfigError as e:
             problems += e.message.splitlines()
     if repo_path:

@@ -43,6 +43,10 @@ def add_init(sub: "Subcommands") -> None:
 
 def _init(args: argparse.Namespace) -> int:
     paths = repo_paths(args)
+    for place in (paths.repo, paths.state_dir):
+        if place.exists() and not place.is_dir():
+            say(f"opsbot init: {place} is a file, not a directory: name another", sys.stderr)
+            return 2
     try:
         repo = init_repo(
             paths, admins=args.admin, bot_id=args.bot, template=args.template, key_file=args.key

@@ -71,9 +71,15 @@ def load(path: Path, sections: Sequence[ConfigSection[Any]]) -> Config:
     problem."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        # A Latin-1 comment, or a UTF-16 file from a Windows editor: a config error (exit 2),
+        # not a crash that Restart=on-failure would repeat forever.
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {e.start} is not): save it as UTF-8"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

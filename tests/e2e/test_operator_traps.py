@@ -1,0 +1,89 @@
+"""What a new operator following the README runs into: each is refused with a clear line and
+the exit status a service manager understands (2: the configuration is wrong), never a
+traceback, and nothing is written."""
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.cli import opsbot
+
+ALICE = "@alice:example.org"
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    repo = tmp_path / "state.git"
+    result = opsbot("init", str(repo), "--admin", "@alice:example.org")
+    assert result.returncode == 0, result.stderr
+    return repo
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("latin-1", "# café\n[paths]\n".encode("latin-1")),
+        ("utf-16", "[paths]\n".encode("utf-16")),
+    ],
+)
+def test_a_host_config_that_is_not_utf8_is_a_config_error_not_a_crash(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    config = tmp_path / f"{name}.toml"
+    config.write_bytes(data)
+    result = opsbot("run", "--config", str(config))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{config}: not UTF-8 text" in result.stderr and "save it as UTF-8" in result.stderr
+
+
+def test_check_names_a_missing_matrix_section_that_run_would_refuse(
+    state: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "opsbot.toml"
+    config.write_text(f'[paths]\nrepo = "{state}"\nstate_dir = "{tmp_path}/state"\n')
+    result = opsbot("check", "--config", str(config))
+    assert result.returncode == 1
+    assert f"{config}: [matrix]: missing: opsbot run needs the homeserver" in result.stdout
+
+
+def test_init_with_a_file_for_its_state_directory_is_refused_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine\n")
+    result = opsbot(
+        "init",
+        str(tmp_path / "state.git"),
+        "--admin",
+        "@alice:example.org",
+        "--state-dir",
+        str(taken),
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{taken} is a file, not a directory" in result.stderr
+    assert not (tmp_path / "state.git").exists() and taken.read_text() == "mine\n"
+
+
+def test_the_console_refuses_a_name_that_is_not_a_matrix_id(state: Path) -> None:
+    result = opsbot("shell", "--repo", str(state), "--as", "alice", stdin="!help\n")
+    assert result.returncode == 2
+    assert "'alice' is not a Matrix id like @alice:example.org" in result.stderr
+
+
+def test_the_console_piped_into_head_ends_quietly(state: Path) -> None:
+    command = [sys.executable, "-m", "bot.cli", "shell", "--repo", str(state), "--as", ALICE]
+    shell = subprocess.Popen(
+        f"{shlex.join(command)} | head -1",
+        shell=True,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    _, err = shell.communicate("!help\n" * 50, timeout=60)
+    assert "BrokenPipeError" not in err and "Traceback" not in err
