@@ -1,6 +1,7 @@
 """`opsbot shell`: the engine on a state repo, with the console for a transport."""
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -40,6 +41,8 @@ def _user_id(value: str) -> str:
 
 
 def _shell(args: argparse.Namespace) -> int:
+    # The reply names the commit: the log's line for it would only come between prompt and reply.
+    logging.getLogger().setLevel(logging.WARNING)
     engine = open_engine(existing(repo_paths(args)), key_file=args.key)
     try:
         return console.serve(engine, args.sender)

@@ -45,12 +45,23 @@ def add_install_service(sub: "Subcommands") -> None:
 
 
 def _install_service(args: argparse.Namespace) -> int:
+    try:
+        return _install(args.prefix)
+    except PermissionError as e:
+        say(
+            f"opsbot install-service: cannot write {e.filename}: run it as root "
+            "(sudo opsbot install-service), or give --prefix a directory you may write",
+            sys.stderr,
+        )
+        return 2
+
+
+def _install(prefix: Path) -> int:
     """The unit, starting this very opsbot, and the example config unless one is there."""
     executable = _opsbot_executable()
     if executable is None:
         say("opsbot install-service: cannot find the opsbot executable", sys.stderr)
         return 2
-    prefix: Path = args.prefix
     unit = prefix / "etc/systemd/system/opsbot.service"
     config = prefix / "etc/opsbot/opsbot.toml"
     text = shipped.systemd("opsbot.service").read_text()
@@ -86,7 +97,7 @@ def _install_service(args: argparse.Namespace) -> int:
         # No secret in it, and the service's dynamic user must read it.
         write_file(config, shipped.systemd("opsbot.toml.example").read_bytes(), PUBLIC_FILE)
         say(f"wrote {config} (an example: set homeserver and user_id)")
-    say(next_steps())
+    say(next_steps(prefix))
     return 0
 
 
@@ -119,9 +130,12 @@ systemctl status opsbot.service
 """
 
 
-def next_steps() -> str:
-    """The service steps after install-service's own."""
+def next_steps(prefix: Path = Path("/")) -> str:
+    """The service steps after install-service's own, naming the files where `prefix` put
+    them."""
     steps = SERVICE_STEPS.split("\n# 2. ", 1)[1]
+    if prefix != Path("/"):
+        steps = steps.replace("/etc/opsbot/", f"{prefix.absolute() / 'etc/opsbot'}/")
     return "\nnext, as root:\n# 2. " + steps.rstrip("\n")
 
 

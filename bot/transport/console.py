@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TextIO
 
-from bot.core.effects import CreateRoom, Effect, Notify
+from bot.core.effects import CreateRoom, Effect, Job, Notify
 from bot.core.text import say
 from bot.engine.dispatch import Engine
 from bot.engine.types import Invocation
@@ -65,6 +65,10 @@ def owed(effect: Effect) -> str:
             where.append(f"the room of {effect.room_key}")
         mentions = f", mentioning {', '.join(effect.mentions)}" if effect.mentions else ""
         return f"a notice to {', '.join(where) or 'nobody'}{mentions}: {effect.text}"
+    if isinstance(effect, Job):
+        return (
+            f"a job for the {effect.executor} worker, which the service runs; the console does not"
+        )
     if isinstance(effect, CreateRoom):
         return f"a new encrypted room {effect.name!r}, inviting {', '.join(effect.invite)}"
     return type(effect).__name__

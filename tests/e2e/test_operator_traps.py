@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.effects import Job
+from bot.transport import console
 from tests.helpers.cli import opsbot
 
 ALICE = "@alice:example.org"
@@ -87,3 +89,27 @@ def test_the_console_piped_into_head_ends_quietly(state: Path) -> None:
     )
     _, err = shell.communicate("!help\n" * 50, timeout=60)
     assert "BrokenPipeError" not in err and "Traceback" not in err
+
+
+def test_install_service_under_a_prefix_names_the_files_where_it_put_them(
+    tmp_path: Path,
+) -> None:
+    result = opsbot("install-service", "--prefix", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "etc/opsbot/opsbot.toml").is_file()
+    assert f"editor {tmp_path}/etc/opsbot/opsbot.toml" in result.stdout
+    assert f"/dev/stdin {tmp_path}/etc/opsbot/credentials/password" in result.stdout
+    assert " /etc/opsbot/" not in result.stdout
+
+
+def test_the_console_says_a_job_is_the_service_s_to_run() -> None:
+    assert console.owed(Job("runbooks", {"id": "3f9a2c1b"})) == (
+        "a job for the runbooks worker, which the service runs; the console does not"
+    )
+
+
+def test_the_console_keeps_the_log_off_the_terminal(state: Path) -> None:
+    result = opsbot("shell", "--repo", str(state), "--as", ALICE, stdin="!freeze dev\n")
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.startswith("freeze: dev until unfrozen · commit ")
+    assert "msg=committed" not in result.stderr
