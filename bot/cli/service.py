@@ -2,6 +2,8 @@
 systemd unit and says the steps that follow (the README's "Run it as a service")."""
 
 import argparse
+import hashlib
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -83,13 +85,7 @@ def _install(prefix: Path) -> int:
     # Root-owned and not writable by the service: what it runs, and what it is told.
     # Made or tightened: a hooks.d anyone may write to would run anyone's code.
     hooks = make_dir(prefix / "etc/opsbot/hooks.d")
-    for name, data in shipped.read_tree(shipped.systemd("hooks.d")).items():
-        # The example runbooks' programs; one the operator changed is theirs, and kept.
-        if (hooks / name).exists():
-            say(f"kept {hooks / name} (it exists)")
-        else:
-            write_file(hooks / name, data, 0o755)
-            say(f"wrote {hooks / name}")
+    _ship_hooks(hooks, prefix / "etc/opsbot/shipped-hooks.json")
     private_dir(prefix / "etc/opsbot/credentials")
     if config.exists():
         say(f"kept {config} (it exists)")
@@ -99,6 +95,25 @@ def _install(prefix: Path) -> int:
         say(f"wrote {config} (an example: set homeserver and user_id)")
     say(next_steps(prefix))
     return 0
+
+
+def _ship_hooks(hooks: Path, record: Path) -> None:
+    """The example runbooks' programs. One the operator changed is theirs, and kept; one as an
+    earlier install-service wrote it (its sha256 in `record`) is brought up to this release's."""
+    written: dict[str, str] = json.loads(record.read_text()) if record.exists() else {}
+    for name, data in shipped.read_tree(shipped.systemd("hooks.d")).items():
+        target, new = hooks / name, hashlib.sha256(data).hexdigest()
+        now = hashlib.sha256(target.read_bytes()).hexdigest() if target.exists() else None
+        if now == new:
+            say(f"kept {target} (as shipped)")
+        elif now is None or now == written.get(name):
+            write_file(target, data, 0o755)
+            say(f"{'wrote' if now is None else 'updated'} {target}")
+        else:
+            say(f"kept {target} (changed here)")
+            continue
+        written[name] = new
+    write_file(record, (json.dumps(written, indent=2, sort_keys=True) + "\n").encode(), PUBLIC_FILE)
 
 
 # The service path, step by step, written once: `install-service` prints the steps after its

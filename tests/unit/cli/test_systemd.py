@@ -1,5 +1,7 @@
 """The systemd unit as systemd itself reads it, and `opsbot install-service` that installs it."""
 
+import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -253,5 +255,29 @@ def test_install_service_installs_the_example_runbooks_programs_and_keeps_change
         "tunnel-forward",
     ]
     assert (hooks / "http-check").read_text() == "#!/bin/sh\necho mine\n"
-    assert f"kept {hooks / 'http-check'} (it exists)" in result.stdout
+    assert f"kept {hooks / 'http-check'} (changed here)" in result.stdout
     assert (hooks / "sql-query").stat().st_mode & 0o777 == 0o755
+
+
+def test_install_service_again_brings_the_programs_it_wrote_up_to_this_release(
+    tmp_path: Path,
+) -> None:
+    """As after an upgrade: a program as an earlier release shipped it is replaced by this
+    release's; one the operator changed since is theirs, and kept."""
+    assert install_service(tmp_path).returncode == 0
+    hooks = tmp_path / "etc/opsbot/hooks.d"
+    record = tmp_path / "etc/opsbot/shipped-hooks.json"
+    older = b"#!/bin/sh\necho an older release\n"
+    (hooks / "sql-query").write_bytes(older)
+    written = json.loads(record.read_text())
+    written["sql-query"] = hashlib.sha256(older).hexdigest()
+    record.write_text(json.dumps(written))
+    (hooks / "http-check").write_text("#!/bin/sh\necho mine\n")
+
+    result = install_service(tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert f"updated {hooks / 'sql-query'}" in result.stdout
+    assert (hooks / "sql-query").read_bytes() != older
+    assert f"kept {hooks / 'http-check'} (changed here)" in result.stdout
+    assert (hooks / "http-check").read_text() == "#!/bin/sh\necho mine\n"
