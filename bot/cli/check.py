@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli.host import READER, host_config, load_config
+from bot.cli.host import READER, config_beside_the_service, load_config
 from bot.config import ConfigError
 from bot.core.text import escaped, say
 from bot.features.catalog import checks, host_checks
@@ -71,7 +71,7 @@ def _check_live(args: argparse.Namespace) -> int:
     if not args.config:
         say("opsbot check --live: give --config", sys.stderr)
         return 2
-    config = host_config(args.config)
+    config = config_beside_the_service(args.config)
     if config is None:
         return 2
     findings = health.live(config)

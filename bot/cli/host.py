@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, HostPaths, load
+from bot.config.credentials import beside_the_service
 from bot.config.host import DEFAULT_BOT_ID, Config
 from bot.core.errors import Refused
 from bot.core.text import say
@@ -25,6 +26,13 @@ READER = bot_identity(DEFAULT_BOT_ID)
 def load_config(path: Path) -> Config:
     """The host config at `path`, with every feature's section (the catalog lists them)."""
     return load(path, sections())
+
+
+def config_beside_the_service(path: Path) -> Config | None:
+    """The host config at `path`, its secrets read where systemd takes them from (for a
+    command run from a root shell, where `/run/credentials/...` is not)."""
+    config = host_config(path)
+    return None if config is None else beside_the_service(config)
 
 
 def host_config(path: Path) -> Config | None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli.host import host_config, repo_paths
+from bot.cli.host import config_beside_the_service, repo_paths
 from bot.core.errors import OpsbotError
 from bot.core.text import say
 from bot.features.catalog import journals, kept_refs
@@ -30,7 +30,7 @@ def _host(args: argparse.Namespace, command: str) -> "upgrade.Host | None":
     from bot.service import upgrade
 
     if getattr(args, "config", None):
-        config = host_config(args.config)
+        config = config_beside_the_service(args.config)
         if config is None:
             return None
         return upgrade.Host(
