@@ -41,7 +41,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    if not words:  # `opsbot` alone: what it can do, not an error about what is missing
+        say(parser().format_help().rstrip())
+        return 0
+    args = parser().parse_args(words)
     logs.setup(args.log_format)
     try:
         return int(args.func(args))

@@ -54,6 +54,9 @@ class Manifest:
     @classmethod
     def read(cls, directory: Path) -> "Manifest":
         path = directory / MANIFEST
+        if not directory.is_dir():
+            what = "no such directory" if not directory.exists() else "not a directory"
+            raise BackupError(f"{shown(directory)}: {what}; give the backup's directory")
         try:
             text = read_regular(directory, PurePosixPath(MANIFEST))
         except FileNotFoundError:

@@ -113,3 +113,16 @@ def test_the_console_keeps_the_log_off_the_terminal(state: Path) -> None:
     assert result.returncode == 0, result.stdout
     assert result.stdout.startswith("freeze: dev until unfrozen · commit ")
     assert "msg=committed" not in result.stderr
+
+
+def test_opsbot_alone_prints_its_help() -> None:
+    result = opsbot()
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: opsbot ") and "install-service" in result.stdout
+
+
+def test_restore_from_a_directory_that_is_not_there_says_so(state: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no-backup"
+    result = opsbot("restore", "--repo", str(state), "--from", str(missing))
+    assert result.returncode == 2
+    assert f"{missing}: no such directory; give the backup's directory" in result.stderr

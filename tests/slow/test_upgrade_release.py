@@ -52,17 +52,30 @@ def step(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, cwd=cwd, check=False, timeout=600)
 
 
+def release_0_1_0(top: Path) -> str:
+    """The `v0.1.0` tag where the checkout has it; in a clone of main, which has no tags, the
+    last commit before the one that made the version 0.2.0 (found by the version, not by a
+    message)."""
+    git = ["git", "-C", str(CHECKOUT)]
+    tagged = step([*git, "rev-parse", "--verify", f"{TAG}^{{commit}}"], top)
+    if not tagged.returncode:
+        return tagged.stdout.strip()
+    bumped = step(
+        [*git, "log", "--format=%H", '-G__version__ = "0.2.0"', "--", "bot/__init__.py"], top
+    ).stdout.split()
+    if not bumped:
+        pytest.skip("this clone's history does not reach 0.1.0 (a shallow clone?)")
+    return f"{bumped[-1]}^"
+
+
 @pytest.fixture(scope="module")
 def old_release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OldRelease]:
     top = tmp_path_factory.mktemp("release-0.1.0")
-    if step(
-        ["git", "-C", str(CHECKOUT), "rev-parse", "--verify", f"{TAG}^{{commit}}"], top
-    ).returncode:
-        pytest.skip(f"no {TAG} tag in this checkout")
+    release = release_0_1_0(top)
     source = top / "source"
     source.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(CHECKOUT), "archive", TAG], capture_output=True, check=True
+        ["git", "-C", str(CHECKOUT), "archive", release], capture_output=True, check=True
     )
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
     venv = top / "venv"
