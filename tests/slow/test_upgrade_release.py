@@ -21,6 +21,7 @@ from tests.helpers.git import git
 from tests.helpers.paths import CHECKOUT
 
 TAG = "v0.1.0"
+RELEASE = "a2a9adcfc7c4ecf47bf440617fff9f53bb6f645f"  # the commit v0.1.0 names
 
 
 @dataclass(frozen=True)
@@ -53,19 +54,15 @@ def step(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def release_0_1_0(top: Path) -> str:
-    """The `v0.1.0` tag where the checkout has it; in a clone of main, which has no tags, the
-    last commit before the one that made the version 0.2.0 (found by the version, not by a
-    message)."""
+    """The `v0.1.0` tag where the checkout has it; a clone of main has no tags, so else the
+    commit the tag named."""
     git = ["git", "-C", str(CHECKOUT)]
     tagged = step([*git, "rev-parse", "--verify", f"{TAG}^{{commit}}"], top)
     if not tagged.returncode:
         return tagged.stdout.strip()
-    bumped = step(
-        [*git, "log", "--format=%H", '-G__version__ = "0.2.0"', "--", "bot/__init__.py"], top
-    ).stdout.split()
-    if not bumped:
-        pytest.skip("this clone's history does not reach 0.1.0 (a shallow clone?)")
-    return f"{bumped[-1]}^"
+    if step([*git, "cat-file", "-e", f"{RELEASE}^{{commit}}"], top).returncode:
+        pytest.skip(f"this clone's history does not reach 0.1.0 ({RELEASE[:7]}): a shallow clone?")
+    return RELEASE
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +97,10 @@ def invocations(repo: Path) -> dict[str, str]:
     return {m[2]: m[1] for m in re.finditer(r"^(\w+) (\S+)$", out, re.M)}
 
 
+# Run by 0.1.0's Python, so in 0.1.0's module layout.
 PROPOSALS_NEED_ONE_APPROVAL = """
 from datetime import UTC, datetime
-from bot.service.assemble import open_engine
+from bot.assemble import open_engine
 from bot.config import HostPaths
 from bot.state.message import Message
 from bot.state.repo import Identity
