@@ -37,12 +37,18 @@ def serve(
     if interactive:
         say(f"opsbot console, as {sender}. Type !help; Ctrl-D to leave.", stdout)
     failed = False
+    if interactive:
+        import readline  # noqa: F401  (line editing and history for input())
     while True:
         if interactive:
-            say("> ", stdout, end="")
-        line = stdin.readline()
-        if not line:
-            break
+            try:
+                line = input("> ")
+            except EOFError:
+                break
+        else:
+            line = stdin.readline()
+            if not line:
+                break
         line = line.strip()
         if not line or line.startswith("#"):
             continue

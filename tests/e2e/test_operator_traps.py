@@ -126,3 +126,18 @@ def test_restore_from_a_directory_that_is_not_there_says_so(state: Path, tmp_pat
     result = opsbot("restore", "--repo", str(state), "--from", str(missing))
     assert result.returncode == 2
     assert f"{missing}: no such directory; give the backup's directory" in result.stderr
+
+
+def test_the_console_at_a_terminal_edits_lines_and_ends_on_ctrl_d(state: Path) -> None:
+    """At a terminal the prompt reads with line editing (readline); Ctrl-D ends it cleanly."""
+    command = [sys.executable, "-m", "bot.cli", "shell", "--repo", str(state), "--as", ALICE]
+    shell = subprocess.run(
+        ["script", "-qec", shlex.join(command), "/dev/null"],
+        input="!freeze dev\n\x04",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shell.returncode == 0, shell.stdout
+    assert "> " in shell.stdout and "freeze: dev until unfrozen" in shell.stdout
+    assert "Traceback" not in shell.stdout
