@@ -12,6 +12,8 @@ from bot.core.errors import OpsbotError
 from bot.core.text import say
 from bot.features.catalog import journals, kept_refs
 from bot.service.assemble import bot_id_of
+from bot.state import layout
+from bot.state.schema import version_of
 
 if TYPE_CHECKING:
     from bot.cli.host import Subcommands
@@ -85,6 +87,7 @@ def _migrate(args: argparse.Namespace) -> int:
         say(f"note: {note}")
     if not report.done:
         say("up to date")
+    say(f"current: {_versions(host)}")
     return 0
 
 
@@ -142,3 +145,19 @@ def _restore(args: argparse.Namespace) -> int:
     for line in done:
         say(line)
     return 0
+
+
+def _versions(host: "upgrade.Host") -> str:
+    """The versions the repo and each journal are at now, as one line."""
+    from bot.service import upgrade
+
+    repo = host.reader()
+    try:
+        found = [f"state repo layout {layout.version_of(repo.snapshot())}"]
+    finally:
+        repo.close()
+    for journal in (*upgrade.JOURNALS, *host.journals):
+        version = version_of(host.paths.state_dir / journal.path)
+        if version is not None:
+            found.append(f"{journal.path} {version}")
+    return ", ".join(found)

@@ -181,7 +181,7 @@ def test_a_repo_and_state_dir_of_0_1_0_keep_working_after_the_upgrade(
     )
     git(paths.repo, "verify-commit", "main")
     assert cli.main(["migrate", "--repo", str(paths.repo)]) == 0
-    assert capsys.readouterr().out == "up to date\n"
+    assert capsys.readouterr().out.startswith("up to date\ncurrent: state repo layout 2")
 
 
 def _command_of(repo: Path, commit: str) -> str:

@@ -74,7 +74,9 @@ def test_a_new_repo_is_at_the_current_layout_and_needs_nothing(
 ) -> None:
     assert f"version = {layout.CURRENT}" in bot.show(layout.FILE)
     before = bot.head()
-    assert migrate(bot, capsys) == (0, "up to date\n", "")
+    status, out, err = migrate(bot, capsys)
+    assert (status, err) == (0, "")
+    assert out.startswith("up to date\ncurrent: state repo layout 2, handled.sqlite ")
     assert bot.head() == before
 
 
@@ -90,7 +92,7 @@ def test_a_layout_1_repo_is_migrated_in_one_signed_commit(
     assert git(bot.repo, "log", "-1", "--format=%s").strip() == "migrate: state repo layout 1 to 2"
     assert "version = 2" in bot.show(layout.FILE)
     git(bot.repo, "verify-commit", "main")
-    assert migrate(bot, capsys)[1] == "up to date\n"
+    assert migrate(bot, capsys)[1].startswith("up to date\ncurrent: state repo layout 2")
 
 
 def test_a_migration_killed_before_main_moved_is_done_by_the_next_run(
