@@ -223,8 +223,16 @@ Ctrl-C (or Ctrl-D) stops everything.
         homeserver.stop()
 
 
+def _stop_as_on_ctrl_c(signum: int, _frame: object) -> None:
+    # A stop from the service manager or a closed terminal ends the demo as Ctrl-C does:
+    # the bot and the homeserver stopped, the directory holding the passwords removed.
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     terminal = _terminal_settings()
+    for asked in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(asked, _stop_as_on_ctrl_c)
     with tempfile.TemporaryDirectory(prefix="opsbot-demo-") as tmp:
         try:
             return asyncio.run(_main(Path(tmp)))

@@ -127,3 +127,21 @@ def test_a_reply_edited_later_is_printed_above_the_prompt(terminal: Terminal) ->
     assert shown.startswith("opsbot: * deploy: web 1.4.2 to staging · commit ")
     # ...and the prompt is drawn again under it, ready for the next line.
     assert terminal.screen.decode().endswith("\n" + PROMPT)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_or_a_closed_terminal_stops_everything_as_ctrl_c_does(
+    terminal: Terminal, stop: signal.Signals
+) -> None:
+    screen = terminal.until("Ctrl-C (or Ctrl-D) stops everything.")
+    homeserver = re.search(r"homeserver (http://127\.0\.0\.1:\d+)", screen)
+    assert homeserver
+    terminal.until(PROMPT)
+    terminal.process.send_signal(stop)
+    assert terminal.process.wait(timeout=30) == 0
+    assert "Traceback" not in terminal.until("stopped.")
+    with pytest.raises(OSError):  # the throwaway Synapse is gone with it
+        urllib.request.urlopen(homeserver.group(1), timeout=5)
+    time.sleep(1)
+    with pytest.raises(ProcessLookupError):  # and nothing else it started is left running
+        os.killpg(terminal.process.pid, 0)
