@@ -115,6 +115,18 @@ def add_verify(sub: "Subcommands") -> None:
     p.set_defaults(func=_verify)
 
 
+def _looks_like_a_public_key(file: Path) -> bool:
+    """A `.pub` file's line starts with the key's type, where an allowed signer's starts with
+    who may sign."""
+    try:
+        lines = [line for line in file.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return bool(lines) and all(
+        line.split()[0].startswith(("ssh-", "ecdsa-", "sk-")) for line in lines
+    )
+
+
 def _verify(args: argparse.Namespace) -> int:
     """Checks the signature of every commit on main and on the refs features keep beside it
     (the runs ref) against public keys only (the allowed-signers file, as `git verify-commit`
@@ -127,6 +139,12 @@ def _verify(args: argparse.Namespace) -> int:
             "(the lines opsbot keygen printed)"
         )
     signers = AllowedSigners.read(file)
+    if not signers.keys and _looks_like_a_public_key(file):
+        raise Refused(
+            f"{file} is a public key, not an allowed-signers file: each line of one names who "
+            'may sign first, like @opsbot:example.org namespaces="git" ssh-ed25519 AAAA... '
+            "(opsbot keygen prints that line)"
+        )
     for problem in signers.problems:
         say(f"allowed signers: {problem}", file=sys.stderr)
     repo = StateRepo(paths.repo, committer=READER, signer=None)

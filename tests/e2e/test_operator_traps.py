@@ -141,3 +141,16 @@ def test_the_console_at_a_terminal_edits_lines_and_ends_on_ctrl_d(state: Path) -
     assert shell.returncode == 0, shell.stdout
     assert "> " in shell.stdout and "freeze: dev until unfrozen" in shell.stdout
     assert "Traceback" not in shell.stdout
+
+
+def test_verify_given_a_public_key_file_says_what_an_allowed_signers_file_is(
+    state: Path, tmp_path: Path
+) -> None:
+    key = tmp_path / "key"
+    made = subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], capture_output=True
+    )
+    assert made.returncode == 0
+    result = opsbot("verify", "--repo", str(state), "--allowed-signers", f"{key}.pub")
+    assert result.returncode == 2
+    assert f"{key}.pub is a public key, not an allowed-signers file" in result.stderr
