@@ -224,6 +224,8 @@ def test_opsbot_check_names_a_runbook_asking_for_a_secret_not_granted(
     )
     assert cli.main(["check", "--config", str(config)]) == 1
     assert capsys.readouterr().out == (
+        f"{config}: [matrix]: missing: opsbot run needs the homeserver and the bot's account "
+        "(homeserver, user_id, password_file or access_token_file)\n"
         f"{bot.repo}: runbooks/leak.toml: env.K: the host config does not grant it the secret "
         """'s' ([runbooks.grants] leak = ["s"])\n"""
     )
