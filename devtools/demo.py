@@ -178,6 +178,13 @@ async def _talk(alice: Person, room: str, bot: str, prompt: Prompt) -> None:
 
 async def _main(root: Path) -> int:
     interactive = sys.stdin.isatty()
+    # A stop from the service manager or a closed terminal ends the demo as Ctrl-C does (asyncio
+    # cancels the main task on SIGINT): the bot and the homeserver stopped below, the directory
+    # holding the passwords removed by the caller.
+    main_task, loop = asyncio.current_task(), asyncio.get_running_loop()
+    assert main_task is not None
+    for asked in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(asked, main_task.cancel)
     print("starting a throwaway Synapse on 127.0.0.1 ...", flush=True)
     homeserver = Homeserver(root / "homeserver")
     homeserver.start()
@@ -223,20 +230,12 @@ Ctrl-C (or Ctrl-D) stops everything.
         homeserver.stop()
 
 
-def _stop_as_on_ctrl_c(signum: int, _frame: object) -> None:
-    # A stop from the service manager or a closed terminal ends the demo as Ctrl-C does:
-    # the bot and the homeserver stopped, the directory holding the passwords removed.
-    raise KeyboardInterrupt
-
-
 def main() -> int:
     terminal = _terminal_settings()
-    for asked in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(asked, _stop_as_on_ctrl_c)
     with tempfile.TemporaryDirectory(prefix="opsbot-demo-") as tmp:
         try:
             return asyncio.run(_main(Path(tmp)))
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, asyncio.CancelledError):
             print("\nstopped.", flush=True)
             return 0
         finally:
