@@ -47,6 +47,7 @@ def _check(args: argparse.Namespace) -> int:
     if repo_path:
         try:
             repo = StateRepo(repo_path, committer=READER, signer=None)
+            problems += _signers_file_problem(repo, repo_path)
             view = StateView(repo.snapshot(), checks())
             problems += [f"{repo_path}: {p.message}" for p in view.problems()]
             if config is not None:
@@ -62,6 +63,24 @@ def _check(args: argparse.Namespace) -> int:
     if not problems:
         say("ok")
     return 1 if problems else 0
+
+
+def _signers_file_problem(repo: StateRepo, repo_path: Path) -> list[str]:
+    """`opsbot init` names the allowed-signers file in the repo's own config, by its absolute
+    path: after the repo and its state directory moved, `git verify-commit` fails on every
+    commit until the config names where it is now."""
+    config = repo.git.get_config()
+    try:
+        named = config.get((b"gpg", b"ssh"), b"allowedSignersFile").decode()
+    except KeyError:
+        return []
+    if Path(named).is_file():
+        return []
+    return [
+        f"{repo_path}: gpg.ssh.allowedSignersFile names {named}, which is not there, so git "
+        "verify-commit fails: git -C REPO config gpg.ssh.allowedSignersFile "
+        "<state-dir>/allowed_signers"
+    ]
 
 
 def _check_live(args: argparse.Namespace) -> int:

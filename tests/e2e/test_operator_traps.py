@@ -154,3 +154,15 @@ def test_verify_given_a_public_key_file_says_what_an_allowed_signers_file_is(
     result = opsbot("verify", "--repo", str(state), "--allowed-signers", f"{key}.pub")
     assert result.returncode == 2
     assert f"{key}.pub is a public key, not an allowed-signers file" in result.stderr
+
+
+def test_check_says_when_a_moved_repo_s_config_names_a_signers_file_no_longer_there(
+    state: Path, tmp_path: Path
+) -> None:
+    moved = tmp_path / "moved.git"
+    state.rename(moved)
+    (tmp_path / "state.git.opsbot").rename(tmp_path / "moved.git.opsbot")
+    result = opsbot("check", "--repo", str(moved))
+    assert result.returncode == 1
+    old = tmp_path / "state.git.opsbot/allowed_signers"
+    assert f"{moved}: gpg.ssh.allowedSignersFile names {old}, which is not there" in result.stdout
