@@ -65,10 +65,12 @@ class Index:
         self.db.conn.close()
 
     def _create(self) -> None:
-        if self.db.conn.execute("PRAGMA user_version").fetchone()[
-            0
-        ] != SCHEMA or self._built_with() != signature(self.tables):
-            # An index made by another version: derived, so dropped and built again.
+        built_with = signature(self.tables)
+        version = self.db.conn.execute("PRAGMA user_version").fetchone()[0]
+        stale = version != SCHEMA or self._built_with() != built_with
+        if stale:
+            # An index made by another version, or with other feature tables: derived, so
+            # dropped and built again.
             for table in self.db.table_names():
                 self.db.conn.execute(f"DROP TABLE {table}")
             self.db.conn.execute(f"PRAGMA user_version = {SCHEMA}")
@@ -100,10 +102,8 @@ class Index:
             + index_notes.TABLES
             + "".join(table.schema for table in self.tables)
         )
-        self.db.conn.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('tables', ?)", [signature(self.tables)]
-        )
-        self.db.conn.commit()
+        if stale:  # written once, not at every open: the engine, the reconciler, the CLI open it
+            self.db.conn.execute("INSERT OR REPLACE INTO meta VALUES ('tables', ?)", [built_with])
 
     # keeping up with the repo
 
