@@ -18,6 +18,7 @@ from bot.features.alerts.feature import FEATURE as ALERTS
 from bot.features.delivery.feature import FEATURE as DELIVERY
 from bot.features.downloads.feature import FEATURE as DOWNLOADS
 from bot.features.gitops.feature import FEATURE as GITOPS
+from bot.features.governance.feature import FEATURE as GOVERNANCE
 from bot.features.incidents.feature import FEATURE as INCIDENTS
 from bot.features.metrics.feature import FEATURE as METRICS
 from bot.features.runbooks.feature import FEATURE as RUNBOOKS
@@ -35,6 +36,7 @@ FEATURES: tuple[Feature, ...] = (
     RUNBOOKS,
     METRICS,
     DOWNLOADS,
+    GOVERNANCE,
 )
 
 

@@ -1,0 +1,5 @@
+"""What change governance contributes."""
+
+from bot.engine.feature import Feature
+
+FEATURE = Feature("governance")
