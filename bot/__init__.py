@@ -1,3 +1,3 @@
 """opsbot: ChatOps for Matrix, with Git as the record of every change."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -11,6 +11,23 @@ from bot.config import HostPaths
 from bot.service.assemble import init_repo, open_engine
 from tests.helpers.bot import ALICE, BOB, Bot, Clock
 
+SYSTEMD_TIER = Path(__file__).parent / "systemd"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--systemd",
+        action="store_true",
+        help="run the systemd tier (tests/systemd), as scripts/test-systemd does",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The systemd tier boots containers: only scripts/test-systemd asks for it."""
+    if collection_path == SYSTEMD_TIER and not config.getoption("--systemd"):
+        return True
+    return None
+
 
 @pytest.fixture
 def clock() -> Clock:

@@ -8,27 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.cli.docs import README, STEPS_END, STEPS_START, with_service_steps
+from bot.cli.docs import README, with_service_steps
 from bot.cli.service import next_steps
 from tests.helpers.git import git
+from tests.helpers.readme import readme_steps
 
 PASSWORD = "correct horse battery staple\n"
-
-
-def readme_steps() -> list[str]:
-    """The commands of the README's service steps: comments dropped, continuations joined."""
-    block = README.read_text().split(STEPS_START)[1].split(STEPS_END)[0]
-    lines = [line for line in block.strip().splitlines() if not line.startswith("```")]
-    commands: list[str] = []
-    pending = ""
-    for line in lines:
-        if line.startswith("#"):
-            continue
-        pending += line.removesuffix("\\").strip() + " "
-        if not line.endswith("\\"):
-            commands.append(pending.strip())
-            pending = ""
-    return commands
 
 
 def on_host(root: Path, argument: str) -> str:

@@ -1,0 +1,71 @@
+"""The systemd tier: opsbot installed from its wheel in a booted Debian, run by a real systemd as
+PID 1, talking to a real Synapse on the host's loopback. Run by `scripts/test-systemd` (which
+`.ci/run` runs after the suite), each test marked `systemd`; left out of `scripts/test`."""
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devtools.devserver import Homeserver
+from tests.helpers.container import CannotBoot, cannot_boot, rootfs
+from tests.helpers.paths import CHECKOUT
+
+HERE = Path(__file__).parent
+CACHE = CHECKOUT / ".cache" / "systemd"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.systemd)
+
+
+@pytest.fixture(scope="session")
+def tarball() -> Path:
+    """Debian's root file system with systemd, made once per package list."""
+    reason = cannot_boot()
+    if reason is not None:
+        pytest.skip(f"this machine cannot boot a container: {reason}")
+    try:
+        return rootfs(CACHE)
+    except CannotBoot as e:
+        pytest.skip(f"this machine cannot boot a container: {e}")
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout's wheel and the wheels of what it needs, for `pip install --no-index` in a
+    container: the dependencies are fetched once per change of pyproject.toml."""
+    key = hashlib.sha256((CHECKOUT / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    deps = CACHE / f"wheels-{key}"
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    if not deps.exists():
+        partial = deps.with_name(deps.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        build([*pip, "wheel", "-w", str(partial), str(CHECKOUT)])
+        for built in partial.glob("opsbot_matrix-*.whl"):
+            built.unlink()
+        partial.rename(deps)
+    house = tmp_path_factory.mktemp("wheelhouse")
+    for wheel in deps.iterdir():
+        shutil.copy(wheel, house)
+    build([*pip, "wheel", "--no-deps", "-w", str(house), str(CHECKOUT)])
+    return house
+
+
+def build(argv: list[str]) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{' '.join(argv)}:\n{done.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="session")
+def homeserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
+    """A real Synapse on the host's 127.0.0.1, which the containers share."""
+    with Homeserver(tmp_path_factory.mktemp("homeserver")) as server:
+        yield server
