@@ -20,7 +20,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 SUITE = "bookworm"
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "libnss-systemd", "python3", "python3-venv", "git")
+PACKAGES = (
+    *("systemd", "systemd-sysv", "dbus", "libnss-systemd"),
+    *("python3", "python3-venv", "git", "openssh-client"),
+)
+"""A minimal Debian with systemd, and what the README's Install asks of the host."""
 CGROUPS = Path("/sys/fs/cgroup")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

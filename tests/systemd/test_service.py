@@ -3,8 +3,11 @@ service steps as written, then asked what an operator relies on. The tests of th
 one host through its life, in order."""
 
 import asyncio
+import json
 import re
 import secrets
+import shlex
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,11 +15,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot.cli.docs import README
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
 from tests.helpers.container import Container
 from tests.helpers.matrix import unique
-from tests.helpers.service_host import ServiceHost
+from tests.helpers.service_host import CONFIG, ServiceHost
 
 IN_ONE_LOOP = pytest.mark.asyncio(loop_scope="module")
 """The room and its client live in one event loop for the whole file."""
@@ -193,3 +197,71 @@ def test_the_bot_exits_cleanly_when_stopped(host: ServiceHost) -> None:
     assert unit == {"ActiveState": "inactive", "Result": "success", "ExecMainStatus": "0"}
     host.container.run(["systemctl", "start", "opsbot.service"])
     host.until_serving()
+
+
+@IN_ONE_LOOP
+async def test_a_backup_restored_on_a_second_host_brings_the_same_bot_back(
+    host: ServiceHost,
+    room: Room,
+    tarball: Path,
+    wheelhouse: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The README's disaster recovery: a backup and a mirror taken while the bot runs on host A;
+    host A lost; host B installed, restored and started, answering as the same device."""
+    a = host.container
+    for line in readme_safe_directory():
+        a.run(line)
+    a.run(["opsbot", "backup", "--config", CONFIG, "--to", "/srv/backup/opsbot-1"])
+    a.run(["git", "clone", "-q", "--mirror", "/var/lib/opsbot/state.git", "/srv/backup/state.git"])
+    manifest = json.loads(a.path("/srv/backup/opsbot-1/manifest.json").read_text())
+    assert any("signing_key" in name for name in json.dumps(manifest).split('"')), manifest
+    main = host.git("rev-parse", "main").strip()
+    device = host.state("matrix/credentials.json").read_text()
+    a.run(["systemctl", "stop", "opsbot.service"])  # host A is lost
+
+    b = Container(tmp_path_factory.mktemp("containers"), tarball, "second")
+    try:
+        b.boot(binds=[(wheelhouse, "/wheelhouse")])
+        second = ServiceHost(
+            b, homeserver=host.homeserver, bot=host.bot, admin=host.admin, password=host.password
+        )
+        second.install()
+        b.run(["opsbot", "install-service"])
+        for moved in ("/etc/opsbot/opsbot.toml", "/etc/opsbot/credentials", "/srv/backup"):
+            carry(a, b, moved)
+        b.run(
+            ["git", "clone", "-q", "--mirror", "/srv/backup/state.git", "/var/lib/opsbot/state.git"]
+        )
+        b.run(["opsbot", "restore", "--config", CONFIG, "--from", "/srv/backup/opsbot-1"])
+        b.run(["opsbot", "check", "--config", CONFIG, "--live"])
+        b.run(["systemctl", "enable", "--now", "opsbot.service"], timeout=180)
+        second.until_serving()
+
+        assert second.git("rev-parse", "main").strip() == main
+        assert second.state("matrix/credentials.json").read_text() == device
+        answer = await room.ask("!deploy web 3.0.0 to dev --reason 'after the restore'")
+        assert answer.startswith("deploy: web 3.0.0 to dev"), answer
+        for line in readme_safe_directory():
+            b.run(line)
+        b.run(["git", "-C", "/var/lib/opsbot/state.git", "verify-commit", "main"])
+    finally:
+        b.stop()
+
+
+def carry(a: Container, b: Container, path: str) -> None:
+    """A file or directory of host A, copied to the same place on host B, as an operator
+    carries a backup and the secrets over."""
+    b.run(["rm", "-rf", path])
+    if a.path(path).is_dir():
+        shutil.copytree(a.path(path), b.path(path), symlinks=True)
+    else:
+        shutil.copy2(a.path(path), b.path(path))
+
+
+def readme_safe_directory() -> list[list[str]]:
+    """The README's lines that let root's git read the service's repo, as they are written."""
+    text = " ".join(README.read_text().split())
+    lines = re.findall(r"`(git config --global --add safe.directory [^`]+)`", text)
+    assert lines, "the README no longer says how root's git may read the repo"
+    return [shlex.split(line) for line in lines]
