@@ -11,6 +11,7 @@ from bot.engine.context import Context, Outcome, Runtime
 from bot.engine.grammar import Option
 from bot.engine.kinds import count
 from bot.engine.registry import Command
+from bot.features.delivery.proposals import due
 from bot.features.timefmt import ago, at
 
 MAX_DIFF_LINES = 80
@@ -50,9 +51,10 @@ def status(ctx: Context) -> Outcome:
     if waiting:
         lines.append("open proposals")
         lines += [
-            f"  {p.number}: {p.summary} ({len(p.approvers)} of {p.approvals_required})"
+            f"  {p.number}: {p.summary} ({len(p.approvers)} of {p.approvals_required}{due(p, ctx)})"
             for p in waiting
         ]
+    lines += ctx.added("status")
     text = "\n".join(lines)
     return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
 
