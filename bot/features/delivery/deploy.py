@@ -41,7 +41,7 @@ def change_version(
         reason=ctx.reason,
         command=command,
     )
-    record = replace(record, **clearance.record)
+    record = replace(record, **clearance.record)  # type: ignore[arg-type]
     files: dict[str, str | bytes | None] = {
         path: encode(record, ctx.state.text(path), header=HEADER)
     }
