@@ -24,6 +24,8 @@ class OptionFor:
 
     commands: tuple[str, ...]
     option: Option
+    examples: tuple[str, ...] = ()
+    """Added to the examples of the command each names (`!deploy ... --hotfix INC-7`)."""
 
 
 class CommandRegistry:
@@ -87,13 +89,18 @@ class CommandRegistry:
 
 def _with_options(command: Command, added: list[OptionFor]) -> Command:
     """`command` with the options features add to it, before `--dry-run`."""
-    more = tuple(a.option for a in added if command.name in a.commands)
+    ours = [a for a in added if command.name in a.commands]
+    more = tuple(a.option for a in ours)
     if not more:
         return command
+    examples = (
+        *command.examples,
+        *(e for a in ours for e in a.examples if e.split()[0] == f"!{command.name}"),
+    )
     flags = {o.flag for o in command.options}
     for option in more:
         if option.flag in flags:
             raise ValueError(f"!{command.name} has {option.flag} twice")
     own = tuple(o for o in command.options if o.flag != "--dry-run")
     last = tuple(o for o in command.options if o.flag == "--dry-run")
-    return replace(command, options=(*own, *more, *last))
+    return replace(command, options=(*own, *more, *last), examples=examples)

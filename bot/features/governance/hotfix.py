@@ -34,7 +34,16 @@ HOTFIX = Option(
     "an emergency change for this open incident: past a freeze and the approvals, reviewed after",
     incident,
 )
-OPTIONS = (OptionFor(HOTFIX_COMMANDS, HOTFIX),)
+OPTIONS = (
+    OptionFor(
+        HOTFIX_COMMANDS,
+        HOTFIX,
+        examples=(
+            '!deploy web 1.4.3 to prod --hotfix INC-1 --reason "fixes the login loop"',
+            "!rollback web in prod --hotfix INC-1 --reason 'errors after 1.4.3'",
+        ),
+    ),
+)
 TRAILER = "Opsbot-Hotfix"
 
 

@@ -130,7 +130,11 @@ def test_a_rollback_may_be_a_hotfix_too(incident: Bot) -> None:
         ([], CAROL, 'may not make hotfixes in prod; ask an admin for a role with "hotfix"'),
         (["!incident resolve INC-1"], BOB, "INC-1 is resolved: a hotfix needs an open incident"),
         (["!incident sev INC-1 sev3"], BOB, "INC-1 is sev3; hotfixes are for sev1, sev2"),
-        (["!lock prod --reason 'moving the database'"], BOB, "prod is locked by @alice:example.org"),
+        (
+            ["!lock prod --reason 'moving the database'"],
+            BOB,
+            "prod is locked by @alice:example.org",
+        ),
     ],
 )
 def test_a_hotfix_is_refused(incident: Bot, before: list[str], who: str, says: str) -> None:
