@@ -46,7 +46,8 @@ def status(ctx: Context) -> Outcome:
             when = f", {ago(d.requested_at, ctx.now)}" if d.requested_at else ""
             paused = " [suspended]" if app in suspended else ""
             seen = host.describe(env, app, d.version, app in rendered) if host else ""
-            lines.append(f"  {app} {d.version} (by {d.requested_by}{when}){seen}{paused}")
+            fix = f" [hotfix for {d.hotfix}]" if d.hotfix else ""
+            lines.append(f"  {app} {d.version} (by {d.requested_by}{when}){fix}{seen}{paused}")
     waiting = ctx.proposals.open(ctx.now)
     if waiting:
         lines.append("open proposals")

@@ -111,7 +111,9 @@ def test_unreviewed_hotfixes_are_listed_by_proposals_and_status(incident: Bot) -
         "(0 of 1 approvals, review due 2026-11-27 12:00 UTC)"
     )
     incident.clock.advance(hours=25)
-    assert "(0 of 1, review overdue since 12:00 UTC)" in incident.say("!status").text
+    status = incident.say("!status").text
+    assert f"  web 1.4.3 (by {BOB}, 1d ago) [hotfix for INC-1]" in status
+    assert "(0 of 1, review overdue since 12:00 UTC)" in status
 
 
 def test_a_rollback_may_be_a_hotfix_too(incident: Bot) -> None:
