@@ -15,9 +15,10 @@ from datetime import timedelta
 
 from bot.core.effects import Notify
 from bot.core.errors import Forbidden, NotFound, Refused
-from bot.engine.context import Change, Clearance, Context, EnvChange
+from bot.engine.context import Clearance, Context, EnvChange
 from bot.engine.grammar import Option
 from bot.engine.registry import OptionFor
+from bot.features.governance.reviews import TRAILER, Review
 from bot.features.governance.windows import HOTFIX_COMMANDS, closed_at, declared_in
 from bot.features.incidents.common import in_room
 from bot.features.incidents.entries import event
@@ -25,7 +26,6 @@ from bot.features.incidents.kinds import incident
 from bot.features.incidents.records import Incident, load
 from bot.features.incidents.timeline import appended
 from bot.features.timefmt import at
-from bot.state.proposals import Proposal, record_path
 
 HOTFIX = Option(
     "--hotfix",
@@ -44,7 +44,6 @@ OPTIONS = (
         ),
     ),
 )
-TRAILER = "Opsbot-Hotfix"
 
 
 def hotfix(ctx: Context, change: EnvChange, incident_id: str) -> Clearance:
@@ -73,30 +72,6 @@ def hotfix(ctx: Context, change: EnvChange, incident_id: str) -> Clearance:
         f"hotfix for {incident_id} ({record.severity}, {record.title}): {ctx.sender} made "
         f"{what}{past}: {ctx.reason}. Review {number} is due {at(due, ctx.now)}: !approve {number}"
     )
-
-    def review(sha: str) -> Change:
-        proposal = Proposal(
-            number=number,
-            summary=f"review: hotfix {what} for {incident_id}",
-            requester=ctx.sender,
-            env=change.env,
-            approvals_required=1,
-            expires=None,
-            base=sha,
-            kind="review",
-            reviews=sha,
-            hotfix=incident_id,
-            due=due,
-        )
-        return Change(
-            f"review {number} of the hotfix {what} for {incident_id}",
-            {record_path(number): proposal.encode()},
-            (("Opsbot-Proposal", str(number)), (TRAILER, incident_id)),
-            branch=f"proposals/{number}",
-            base=sha,
-            new_branch=True,
-        )
-
     return Clearance(
         past_freeze=True,
         past_approvals=True,
@@ -108,7 +83,7 @@ def hotfix(ctx: Context, change: EnvChange, incident_id: str) -> Clearance:
             f"; hotfix for {incident_id}{past}: review {number} is open, due "
             f"{at(due, ctx.now)} (!approve {number}, by someone else)"
         ),
-        then=review,
+        then=Review(number, what, incident_id, ctx.sender, change.env, due).change,
     )
 
 

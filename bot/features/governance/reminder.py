@@ -1,4 +1,5 @@
-"""The daily reminder of the hotfixes that wait for their review, in the announcement rooms.
+"""The daily reminder of the hotfixes that wait for their review, in the announcement rooms
+(and, before it, the reviews a crash kept from opening: reviews.py).
 
 Once a day, whatever restarts: the outbox keeps one effect per identity, and the identity is
 the day (as the metrics' weekly digest does with its week)."""
@@ -9,6 +10,13 @@ from typing import ClassVar
 from bot.core.effects import Notify, Request
 from bot.engine.context import Context, Outcome
 from bot.engine.requests import RequestKind, Requests, Task
+from bot.features.governance.reviews import (
+    OpenReview,
+    Unreviewed,
+    list_unreviewed,
+    open_owed,
+    open_review,
+)
 from bot.features.timefmt import at
 
 
@@ -33,6 +41,7 @@ def reviews_owed(ctx: Context, request: ReviewsOwed) -> Outcome:
 
 
 async def remind(requests: Requests) -> None:
+    await open_owed(requests)  # a review a crash kept from opening is owed first
     reply = await requests.request(ReviewsOwed(), "governance", name="opsbot")
     if reply.ok and reply.extra.get("post"):
         identity = f"governance:reviews:{reply.extra['day']}"
@@ -41,5 +50,7 @@ async def remind(requests: Requests) -> None:
 
 REQUESTS: tuple[RequestKind[Request], ...] = (
     RequestKind(ReviewsOwed, reviews_owed, writes=False),  # type: ignore[arg-type]
+    RequestKind(Unreviewed, list_unreviewed, writes=False),  # type: ignore[arg-type]
+    RequestKind(OpenReview, open_review),  # type: ignore[arg-type]
 )
 TASKS = (Task("hotfix reviews owed", remind, every=3600.0),)

@@ -5,6 +5,7 @@ from bot.core.effects import Notify
 from bot.engine.services import Services
 from bot.features.governance.reminder import remind
 from tests.helpers.bot import BOB, Bot
+from tests.helpers.git import git
 from tests.unit.features.governance.test_hotfix import HOTFIX, POLICY
 
 
@@ -54,3 +55,18 @@ async def test_no_reminder_once_the_hotfix_is_reviewed(bot: Bot) -> None:
     assert bot.say("!approve 1").ok
     await remind(Services(bot.engine))
     assert reminders(bot) == []
+
+
+async def test_a_hotfix_whose_review_a_crash_kept_from_opening_gets_it_once(bot: Bot) -> None:
+    # The hotfix commit alone, as a crash between its two commits would leave it.
+    sha = bot.edit(
+        "deployments/prod/web.toml",
+        f'version = "1.4.3"\nrequested_by = "{BOB}"\nrequested_at = 2026-11-26T11:00:00Z\n'
+        'command = "deploy"\nhotfix = "INC-1"\n',
+    )
+    await remind(Services(bot.engine))
+    await remind(Services(bot.engine))
+    assert git(bot.repo, "branch", "--list", "proposals/*").split() == ["proposals/1"]
+    record = bot.show("proposals/1.toml", "proposals/1")
+    assert f'reviews = "{sha}"' in record
+    assert "due = 2026-11-27T11:00:00Z" in record
