@@ -4,6 +4,7 @@ step (bot/state/outbox.py), before the ref moves."""
 
 import difflib
 import html
+from dataclasses import replace
 
 from dulwich.refs import Ref
 
@@ -129,3 +130,15 @@ def commit_outcome(
         new_ref=change.new_branch,
         before_move=record,
     )
+
+
+def commit_then(
+    repo: StateRepo, outbox: Outbox, command: Command, ctx: Context, outcome: Outcome, sha: str
+) -> str:
+    """The second commit `outcome` asks for (`Outcome.then`), on top of its first, `sha`: handled
+    under the event's id with `#then`, so that it owes nothing and answers nothing."""
+    assert outcome.then is not None
+    change = outcome.then(sha)
+    inv = replace(ctx.invocation, event_id=f"{ctx.invocation.event_id}#then", answer=False)
+    then = Outcome("", change=change)
+    return commit_outcome(repo, outbox, command, replace(ctx, invocation=inv), then, sha, None)

@@ -85,6 +85,11 @@ class Context:
     identity: str | None = None
     """How people verify the bot, as its transport knows it (its master key's fingerprint on
     Matrix); None where it has no identity of its own (the console)."""
+    gates: tuple["Gate", ...] = ()
+    """Every feature's gate on a change to an environment (`Feature.gates`): the feature that
+    makes the change runs them (bot/features/guards.py), and never names the ones that gate."""
+    addenda: tuple["Addendum", ...] = ()
+    """Lines features add to another feature's reply (`Feature.addenda`), read with `added`."""
 
     @property
     def sender(self) -> str:
@@ -93,6 +98,10 @@ class Context:
     @property
     def reason(self) -> str:
         return str(self.args.get("reason") or "")
+
+    def added(self, command: str) -> list[str]:
+        """The lines the features add to the reply of `command` (`!status`)."""
+        return [line for a in self.addenda if a.command == command for line in a.lines(self)]
 
 
 @dataclass(frozen=True)
@@ -120,9 +129,58 @@ class Outcome:
     change: Change | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     effects: tuple[Effect, ...] = ()
+    then: Callable[[str], Change] | None = None
+    """A second commit made from the first one's id, in the same step (the review a hotfix
+    opens on a branch that starts at the hotfix): `then(sha)` is its change."""
 
 
 Handler = Callable[[Context], Outcome]
+
+
+@dataclass(frozen=True)
+class EnvChange:
+    """A change to an environment that a feature is about to make, as a gate sees it: the
+    command (deploy, redeploy, rollback, promote, approve), the environment, the apps it
+    changes and the version they go to."""
+
+    command: str
+    env: str
+    apps: tuple[str, ...] = ()
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """What the gates grant a change, and what they add to it. A gate that stops the change
+    raises `Refused` instead; one that lets it pass as it is returns what it was given."""
+
+    past_freeze: bool = False
+    """A freeze (`!freeze`, or a window on the calendar) does not stop it; a lock still does."""
+    past_approvals: bool = False
+    """It lands on main even where the environment requires approvals."""
+    record: Mapping[str, str] = field(default_factory=dict)
+    """Fields the record the change writes gains (a deployment's `hotfix`)."""
+    files: Mapping[str, str | bytes | None] = field(default_factory=dict)
+    """More files in the same commit (an incident's timeline)."""
+    trailers: tuple[tuple[str, str], ...] = ()
+    effects: tuple[Effect, ...] = ()
+    text: str = ""
+    """Said after the reply."""
+    then: Callable[[str], Change] | None = None
+    """A second commit, from the first one's id (`Outcome.then`)."""
+
+
+Gate = Callable[[Context, EnvChange, Clearance], Clearance]
+"""A feature's say on every change to an environment (`Feature.gates`): given the clearance
+the gates before it granted, it returns it (perhaps with more), or raises `Refused`."""
+
+
+@dataclass(frozen=True)
+class Addendum:
+    """Lines a feature adds to another feature's reply: `!status` shows the freeze windows."""
+
+    command: str
+    lines: Callable[[Context], list[str]]
 
 
 @dataclass(frozen=True)

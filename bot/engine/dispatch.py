@@ -34,10 +34,18 @@ from bot.engine.authorize import (
     may_run,
     may_run_here,
 )
-from bot.engine.commit import commit_outcome, dry_run, outside_refusal, refuse_if_nothing_changes
+from bot.engine.commit import (
+    commit_outcome,
+    commit_then,
+    dry_run,
+    outside_refusal,
+    refuse_if_nothing_changes,
+)
 from bot.engine.context import (
+    Addendum,
     Context,
     DeviceDirectory,
+    Gate,
     IdentityDirectory,
     Outcome,
     Runtime,
@@ -85,8 +93,12 @@ class Engine:
         identity: str | None = None,
         host: Mapping[str, object] | None = None,
         checks: Sequence[Check] = (),
+        gates: Sequence[Gate] = (),
+        addenda: Sequence[Addendum] = (),
     ) -> None:
         self.checks = tuple(checks)
+        self.gates = tuple(gates)  # the features' say on every change to an environment
+        self.addenda = tuple(addenda)
         self.registry = registry
         self.repo = repo
         self.index = index
@@ -274,6 +286,11 @@ class Engine:
                     # new HEAD, since the freeze we checked may not hold any more.
                     fact(log, "main moved during a command, retrying", event=invocation.event_id)
                     continue
+                if outcome.then is not None:
+                    # Under the same lock: nothing comes between the two commits.
+                    self.ledger.landed(
+                        commit_then(self.repo, self.ledger, command, ctx, outcome, sha)
+                    )
             self.ledger.landed(sha)
             # The index catches up at the start of the next command: a reply waits for nothing.
             fact(
@@ -337,6 +354,8 @@ class Engine:
             trust=trust,
             identity=self.identity,
             host=self.host,
+            gates=self.gates,
+            addenda=self.addenda,
         )
         return command.handler(ctx), ctx
 

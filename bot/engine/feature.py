@@ -6,8 +6,9 @@ contract (docs/adding-a-feature.md has it field by field, a worked example, and 
 import): what people type and how its arguments read; the records it owns in the state repo
 and their checks; its section of the host config; its journals and index tables; what the host
 holds for its handlers, the workers that take its jobs and what it says of the reconciler's
-outcomes; its HTTP routes and pages, room observers, tasks, refs, host checks and CLI
-subcommands.
+outcomes; its gates on every change to an environment, the options it adds to other features'
+commands and the lines it adds to their replies; its HTTP routes and pages, room observers,
+tasks, refs, host checks and CLI subcommands.
 
 Features send nothing themselves: everything they want done is an effect in an outcome, which
 the engine writes to the outbox. Transports know the engine and `bot/core/effects.py`, and
@@ -21,10 +22,11 @@ from typing import Any
 from dulwich.refs import Ref
 
 from bot.config.section import ConfigSection
-from bot.engine.context import Command
+from bot.engine.context import Addendum, Command, Gate
 from bot.engine.host import CliCommand, HostCheck, HostParts, OnOutcome, Worker
 from bot.engine.http import Page, PayloadReader, Route
 from bot.engine.kinds import ArgKind
+from bot.engine.registry import OptionFor
 from bot.engine.requests import Observer, RequestKind, Task
 from bot.state.index_tables import IndexTable
 from bot.state.journal_file import JournalFile
@@ -38,6 +40,15 @@ class Feature:
     """What people type (bot/engine/context.py)."""
     kinds: tuple[ArgKind, ...] = ()
     """The kinds of argument its commands name beside the core's (bot/engine/kinds.py)."""
+    options: tuple[OptionFor, ...] = ()
+    """Options it adds to other features' commands (`--hotfix INC-7` on `!deploy`), which its
+    gate reads."""
+    gates: tuple[Gate, ...] = ()
+    """Its say on every change to an environment, whichever feature makes it (deploy, rollback,
+    promote, the approval that merges a proposal): refuse it (a freeze window), or let it pass
+    a freeze or the approvals with more added to it (a hotfix). bot/engine/context.py."""
+    addenda: tuple[Addendum, ...] = ()
+    """Lines it adds to other features' replies (the freeze windows, in `!status`)."""
     requests: tuple[RequestKind[Any], ...] = ()
     """Typed internal requests, run by the engine like a command (the same commit, the same
     idempotency) but never reachable from chat: a room a deliverer made, an alert group."""

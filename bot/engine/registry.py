@@ -8,18 +8,37 @@ bot/engine/context.py; features import it from here, with the registry).
 
 import difflib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 
 from bot.engine.context import Command
-from bot.engine.grammar import params_of
+from bot.engine.grammar import Option, params_of
 from bot.engine.kinds import CORE_KINDS, ArgKind
 
-__all__ = ["Command", "CommandRegistry"]
+__all__ = ["Command", "CommandRegistry", "OptionFor"]
+
+
+@dataclass(frozen=True)
+class OptionFor:
+    """An option a feature adds to commands another feature declares (`--hotfix INC-7` on
+    `!deploy`): shown in their usage and help, read by the feature's gate from `ctx.args`."""
+
+    commands: tuple[str, ...]
+    option: Option
+    examples: tuple[str, ...] = ()
+    """Added to the examples of the command each names (`!deploy ... --hotfix INC-7`)."""
 
 
 class CommandRegistry:
-    def __init__(self, commands: Iterable[Command], kinds: Iterable[ArgKind] = ()) -> None:
+    def __init__(
+        self,
+        commands: Iterable[Command],
+        kinds: Iterable[ArgKind] = (),
+        options: Iterable[OptionFor] = (),
+    ) -> None:
         """`kinds`: those the features declare, beside the core's; every `<x>` a usage names
-        must be one of them."""
+        must be one of them. `options`: those features add to other features' commands."""
+        added = list(options)
+        commands = [_with_options(c, added) for c in commands]
         self.kinds: dict[str, ArgKind] = {}
         for kind in (*CORE_KINDS, *kinds):
             if kind.name in self.kinds:
@@ -33,6 +52,13 @@ class CommandRegistry:
                 if param.name not in self.kinds:
                     raise ValueError(f"!{command.name} names <{param.name}>, which has no kind")
             self._commands[command.name] = command
+
+        for each in added:
+            for name in each.commands:
+                if name not in self._commands:
+                    raise ValueError(
+                        f"{each.option.flag} is added to !{name}, which is not declared"
+                    )
 
     def __iter__(self) -> Iterator[Command]:
         """The commands people can type, in declaration order."""
@@ -59,3 +85,22 @@ class CommandRegistry:
         names = [c.name for c in self]
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
         return close[0] if close else None
+
+
+def _with_options(command: Command, added: list[OptionFor]) -> Command:
+    """`command` with the options features add to it, before `--dry-run`."""
+    ours = [a for a in added if command.name in a.commands]
+    more = tuple(a.option for a in ours)
+    if not more:
+        return command
+    examples = (
+        *command.examples,
+        *(e for a in ours for e in a.examples if e.split()[0] == f"!{command.name}"),
+    )
+    flags = {o.flag for o in command.options}
+    for option in more:
+        if option.flag in flags:
+            raise ValueError(f"!{command.name} has {option.flag} twice")
+    own = tuple(o for o in command.options if o.flag != "--dry-run")
+    last = tuple(o for o in command.options if o.flag == "--dry-run")
+    return replace(command, options=(*own, *more, *last), examples=examples)

@@ -8,6 +8,7 @@ from typing import Any
 from dulwich.refs import Ref
 
 from bot.config.section import ConfigSection
+from bot.engine.context import Addendum, Gate
 from bot.engine.feature import Feature
 from bot.engine.host import CliCommand, HostCheck, HostParts
 from bot.engine.registry import CommandRegistry
@@ -44,7 +45,16 @@ def default_registry(features: Sequence[Feature] = FEATURES) -> CommandRegistry:
     return CommandRegistry(
         [command for feature in features for command in feature.commands],
         [kind for feature in features for kind in feature.kinds],
+        [option for feature in features for option in feature.options],
     )
+
+
+def gates(features: Sequence[Feature] = FEATURES) -> tuple[Gate, ...]:
+    return tuple(gate for feature in features for gate in feature.gates)
+
+
+def addenda(features: Sequence[Feature] = FEATURES) -> tuple[Addendum, ...]:
+    return tuple(addendum for feature in features for addendum in feature.addenda)
 
 
 def request_kinds(features: Sequence[Feature] = FEATURES) -> list[RequestKind[Any]]:

@@ -18,8 +18,10 @@ from bot.engine.feature import Feature
 from bot.engine.host import HostParts
 from bot.features.catalog import (
     FEATURES,
+    addenda,
     checks,
     default_registry,
+    gates,
     host_views,
     index_tables,
     request_kinds,
@@ -207,6 +209,8 @@ def open_engine(
         ledger,
         requests=request_kinds(features),
         checks=checks(features),
+        gates=gates(features),
+        addenda=addenda(features),
         names=("opsbot", name),
         devices=devices,
         identities=identities,

@@ -29,6 +29,10 @@
     weekly_digest = true             # the week's engineering metrics, posted to the announce
                                      # rooms each Monday (UTC)
 
+    [hotfix]                         # `!deploy ... --hotfix INC-7`, for roles granted "hotfix"
+    severities = ["sev1", "sev2"]    # only while the incident is open at one of these
+    review_within_hours = 24         # its review proposal is due this long after
+
     [trust]
     confirm_keys = true              # !trust pins no key it has only seen: it shows the key and
                                      # asks for !trust @alice <key>, compared out of band first
@@ -98,6 +102,10 @@ class Policy:
     """`!trust` pins only a key typed in full, never one the bot has only seen ([trust])."""
     weekly_digest: bool = False
     """The week's engineering metrics are posted to the announcement rooms ([metrics])."""
+    hotfix_severities: tuple[str, ...] = ("sev1", "sev2")
+    """A hotfix passes only while its incident is open at one of these ([hotfix])."""
+    hotfix_review_hours: int = 24
+    """A hotfix's review is due this long after it ([hotfix] review_within_hours)."""
     closed: str | None = None
     """Why every command's conditions are unreadable (a section opsbot does not know may be a
     misspelt [commands]): only admins act until the file is repaired."""
@@ -173,12 +181,16 @@ def decode_policy(text: str, path: str = PATH) -> Policy:
         incident_notify=notify,
         confirm_keys=read.confirm_keys(section("trust", fallback=None)),
         weekly_digest=read.weekly_digest(section("metrics")),
+        **read.hotfix(section("hotfix")),
         closed=closed,
         problems=tuple(read.problems),
     )
 
 
-_SECTIONS = {"roles", "commands", "rooms", "devices", "identities", "incidents", "trust", "metrics"}
+_SECTIONS = {
+    *("roles", "commands", "rooms", "devices", "identities", "incidents", "trust", "metrics"),
+    "hotfix",
+}
 _EMPTY: dict[str, Any] = {}
 
 
@@ -324,6 +336,22 @@ class _Reader:
             self.problem("metrics.weekly_digest", "must be true or false")
             return False
         return digest
+
+    def hotfix(self, table: dict[str, Any]) -> dict[str, Any]:
+        """[hotfix]: what cannot be read grants less (no severity; the default deadline)."""
+        self.unknown("hotfix", table, {"severities", "review_within_hours"})
+        found: dict[str, Any] = {}
+        if "severities" in table:
+            given = self.strings("hotfix.severities", table["severities"]) or []
+            if wrong := [s for s in given if s not in SEVERITIES]:
+                self.problem("hotfix.severities", f"{wrong[0]!r} is not one of {SEVERITIES}")
+            found["hotfix_severities"] = tuple(s for s in given if s in SEVERITIES)
+        hours = table.get("review_within_hours", 24)
+        if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= 24 * 30:
+            self.problem("hotfix.review_within_hours", "must be a whole number from 1 to 720")
+        else:
+            found["hotfix_review_hours"] = hours
+        return found
 
     def rooms(self, table: dict[str, Any] | None) -> tuple[bool, tuple[str, ...]]:
         """Whether commands need an encrypted room (on, when that cannot be read), and the

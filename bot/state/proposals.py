@@ -13,6 +13,11 @@ and `proposals/<n>.toml`, the proposal itself:
     status = "open"                       # open | rejected | merged
     approved_by = ["@carol:example.org"]
 
+A proposal of `kind = "review"` changes nothing: it asks for a second person's review of a change
+already on main (a hotfix), whose commit it names, `reviews = "<40 hex digits>"`, with the
+incident the hotfix was for, `hotfix = "INC-7"`, and when the review is due, `due = <time>`. Its
+branch starts at that commit; approving it merges only its record.
+
 Each approval that is not yet enough, and the rejection, is a commit on the branch that changes
 only this file. The approval that is enough merges the branch into main, and main's tree gains
 the file with `status = "merged"`: `git show main:proposals/3.toml` says who approved what.
@@ -41,6 +46,8 @@ FOLDER = "proposals"
 MAX_NUMBER = 10**9  # the largest number `!approve` takes
 _NUMBER = re.compile(r"[1-9][0-9]{0,9}")
 STATUSES = ("open", "rejected", "merged")
+KINDS = ("change", "review")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def branch(number: int) -> Ref:
@@ -66,6 +73,13 @@ class Proposal:
     tip: str = ""  # the branch's tip when read
     merged_in: str | None = None  # the commit on main that merged it, once it has
     trusted: bool = True  # every commit of the branch signed by a trusted key
+    kind: str = "change"  # or "review": of a change already on main, which it changes nothing to
+    reviews: str | None = None  # a review's: the commit on main it reviews
+    hotfix: str | None = None  # a review's: the incident the hotfix it reviews was for
+    due: datetime | None = None  # a review's: when it should be approved by
+
+    def overdue(self, now: datetime) -> bool:
+        return self.due is not None and now >= self.due and self.status(now) == "open"
 
     def status(self, now: datetime) -> str:
         if self.merged or self.merged_in:
@@ -96,6 +110,11 @@ class Proposal:
         doc["approved_by"] = list(self.approvers)
         if self.rejected_by:
             doc["rejected_by"] = self.rejected_by
+        if self.kind != "change":
+            doc["kind"] = self.kind
+        for key, value in (("reviews", self.reviews), ("hotfix", self.hotfix), ("due", self.due)):
+            if value is not None:
+                doc[key] = value
         return tomlkit.dumps(doc)
 
 
@@ -118,6 +137,13 @@ def decode(number: int, text: str) -> Proposal | None:
             and isinstance(approvers, list)
             and all(isinstance(a, str) for a in approvers)
             and isinstance(data.get("rejected_by", ""), str)
+            and data.get("kind", "change") in KINDS
+            and (data.get("reviews") is None or bool(_COMMIT.fullmatch(str(data["reviews"]))))
+            and isinstance(data.get("hotfix", ""), str)
+            and (
+                data.get("due") is None
+                or (isinstance(data["due"], datetime) and data["due"].tzinfo)
+            )
         )
     except tomllib.TOMLDecodeError:
         return None
@@ -134,6 +160,10 @@ def decode(number: int, text: str) -> Proposal | None:
         approvers=tuple(approvers),
         rejected_by=data.get("rejected_by") or None,
         merged=data["status"] == "merged",
+        kind=data.get("kind", "change"),
+        reviews=data.get("reviews"),
+        hotfix=data.get("hotfix") or None,
+        due=data["due"].astimezone(UTC) if data.get("due") else None,
     )
 
 

@@ -66,6 +66,10 @@ def _table(name: str) -> Callable[[str, Any], Any]:
     return table
 
 
+def _items(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, list) else (value,)
+
+
 @dataclass(frozen=True)
 class App:
     name: str = field(metadata=FROM_PATH)
@@ -87,6 +91,10 @@ class Environment:
     approvals: int = 0
     proposal_expiry_hours: int = 24
     require_verified_device: bool = False
+    windows: tuple[Any, ...] = field(default=(), metadata=spec(table=lambda _p, v: _items(v)))
+    """The `[[windows]]` tables as written: freeze windows on a calendar. The governance
+    feature reads and checks them; one that does not read refuses changes to this environment
+    only, so it is never a reason to skip the environment here."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,9 @@ class Deployment:
     """The command that asked for it (deploy, redeploy, rollback, promote): what the metrics
     count as a rollback or a redeploy is read here, never from a commit message. Empty in
     records written before opsbot kept it (or by hand)."""
+    hotfix: str = ""
+    """The incident (`INC-7`) an emergency change was made for, past a freeze or the approvals
+    (`--hotfix`); empty for every other change."""
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ NEEDS_STATE = {
     "!incident cause INC-3 4f2a9c1",
     "!incident cause INC-3 web prod",
     "!run cancel 3f9a2c1b",
+    '!deploy web 1.4.3 to prod --hotfix INC-1 --reason "fixes the login loop"',
+    "!rollback web in prod --hotfix INC-1 --reason 'errors after 1.4.3'",
 }
 RUNNABLE = [e for c in REGISTRY for e in c.examples if e not in NEEDS_STATE]
 

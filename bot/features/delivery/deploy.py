@@ -5,15 +5,16 @@ and waits there for `!approve` (see features/proposals.py).
 """
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 
 from bot.core.errors import Refused
 from bot.engine.authorize import may_act_in
-from bot.engine.context import Change, Context, Outcome
+from bot.engine.context import Change, Context, EnvChange, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.features.gitops.files import environments_of, rendered
-from bot.features.guards import refuse_if_closed
+from bot.features.guards import clear
 from bot.state.proposals import Proposal, record_path
 from bot.state.records import Deployment, encode
 from bot.state.view import deployment_path
@@ -27,8 +28,9 @@ HEADER = (
 def change_version(
     ctx: Context, command: str, app: str, env: str, version: str, summary: str
 ) -> Outcome:
-    """The outcome of setting `app` in `env` to `version`: on main, or as a proposal."""
-    refuse_if_closed(ctx, env)
+    """The outcome of setting `app` in `env` to `version`: on main, or as a proposal (unless a
+    gate lets it past the approvals, with what it adds to the commit)."""
+    clearance = clear(ctx, EnvChange(command, env, (app,), version))
     path = deployment_path(env, app)
     record = Deployment(
         env=env,
@@ -39,6 +41,7 @@ def change_version(
         reason=ctx.reason,
         command=command,
     )
+    record = replace(record, **clearance.record)  # type: ignore[arg-type]
     files: dict[str, str | bytes | None] = {
         path: encode(record, ctx.state.text(path), header=HEADER)
     }
@@ -47,11 +50,14 @@ def change_version(
     refuse_unless_all_theirs(ctx, command, env, engine_files)
     files |= engine_files
     environment = ctx.state.environment(env)
-    if environment.approvals == 0:
+    if environment.approvals == 0 or clearance.past_approvals:
         # The host applies it (and the reply says how it went), or the engine does.
-        text = f"{command}: {summary}" + handed_over(engine_files)
+        text = f"{command}: {summary}" + handed_over(engine_files) + clearance.text
         extra = {"deploys": not engine_files, "rendered": sorted(engine_files)}
-        return Outcome(text, change=Change(summary, files), extra=extra)
+        change = Change(summary, files | dict(clearance.files), clearance.trailers)
+        return Outcome(
+            text, change=change, extra=extra, effects=clearance.effects, then=clearance.then
+        )
     assert ctx.state.commit is not None
     number = ctx.proposals.next_number()
     expires = ctx.now.replace(microsecond=0) + timedelta(hours=environment.proposal_expiry_hours)
@@ -87,13 +93,13 @@ def refuse_unless_all_theirs(
     ctx: Context, command: str, env: str, engine_files: Mapping[str, object]
 ) -> None:
     """A render that writes another environment's file (`[gitops.paths]` may point dev at
-    prod's overlay) acts in that environment too: the role must cover it, and its freeze or
-    lock stops the change as its own would."""
+    prod's overlay) acts in that environment too: the role must cover it, and its gates, freeze
+    or lock stop the change as its own would (what the gates grant there is not added twice)."""
     others = [e for e in environments_of(ctx.state, engine_files) if e != env]
     may_act_in(ctx.policy, command, ctx.invocation, others, ctx.state)
     for other in others:
         if other in ctx.state.environments():
-            refuse_if_closed(ctx, other)
+            clear(ctx, EnvChange(command, other))
 
 
 def handed_over(engine_files: Mapping[str, str]) -> str:

@@ -3,12 +3,12 @@
 from dataclasses import replace
 
 from bot.core.errors import Forbidden, NotFound, Refused
-from bot.engine.context import Change, Context, Outcome
+from bot.engine.context import Change, Context, EnvChange, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.features.delivery.deploy import handed_over, refuse_unless_all_theirs
 from bot.features.gitops.files import rerendered
-from bot.features.guards import refuse_if_closed
+from bot.features.guards import clear
 from bot.features.timefmt import at
 from bot.state.proposals import Proposal, ProposalBook, record_path
 
@@ -63,8 +63,18 @@ def approve(ctx: Context) -> Outcome:
             f"{ctx.sender} may not approve changes{where}",
             hint='ask an admin for a role with "approve" in policy.toml',
         )
-    if proposal.env:
-        refuse_if_closed(ctx, proposal.env)
+    if proposal.env and proposal.kind == "change":
+        # A review changes nothing: it is approved in a freeze as at any other time.
+        apps = tuple(
+            sorted(
+                {
+                    p.rsplit("/", 1)[-1].removesuffix(".toml")
+                    for p in book.changes(proposal)
+                    if p.startswith("deployments/")
+                }
+            )
+        )
+        clear(ctx, EnvChange("approve", proposal.env, apps))
     approved = proposal.approved(ctx.sender)
     approvers = approved.approvers
     needed = proposal.approvals_required
@@ -116,6 +126,11 @@ def reject(ctx: Context) -> Outcome:
     _, proposal = _proposal(ctx)
     n = proposal.number
     _refuse_unless_open(ctx, proposal)
+    if proposal.kind == "review":
+        raise Refused(
+            f"proposal {n} is the review of a change already made; it stays open until approved",
+            hint=f"!approve {n} once reviewed; to undo the change, roll it back",
+        )
     allowed = ctx.sender == proposal.requester or ctx.policy.allows(
         ctx.sender, "approve", proposal.env
     )
@@ -140,9 +155,17 @@ def proposals(ctx: Context) -> Outcome:
         expires = f", expires {at(p.expires, ctx.now)}" if p.expires else ""
         lines.append(
             f"{p.number}: {p.summary} by {p.requester} "
-            f"({len(p.approvers)} of {p.approvals_required} approvals{expires})"
+            f"({len(p.approvers)} of {p.approvals_required} approvals{expires}{due(p, ctx)})"
         )
     return Outcome("\n".join(lines) or "no open proposals")
+
+
+def due(proposal: Proposal, ctx: Context) -> str:
+    """When a review is due, or that it is overdue."""
+    if proposal.due is None:
+        return ""
+    word = "overdue since" if proposal.overdue(ctx.now) else "due"
+    return f", review {word} {at(proposal.due, ctx.now)}"
 
 
 COMMANDS = (

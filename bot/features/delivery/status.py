@@ -11,6 +11,7 @@ from bot.engine.context import Context, Outcome, Runtime
 from bot.engine.grammar import Option
 from bot.engine.kinds import count
 from bot.engine.registry import Command
+from bot.features.delivery.proposals import due
 from bot.features.timefmt import ago, at
 
 MAX_DIFF_LINES = 80
@@ -45,14 +46,16 @@ def status(ctx: Context) -> Outcome:
             when = f", {ago(d.requested_at, ctx.now)}" if d.requested_at else ""
             paused = " [suspended]" if app in suspended else ""
             seen = host.describe(env, app, d.version, app in rendered) if host else ""
-            lines.append(f"  {app} {d.version} (by {d.requested_by}{when}){seen}{paused}")
+            fix = f" [hotfix for {d.hotfix}]" if d.hotfix else ""
+            lines.append(f"  {app} {d.version} (by {d.requested_by}{when}){fix}{seen}{paused}")
     waiting = ctx.proposals.open(ctx.now)
     if waiting:
         lines.append("open proposals")
         lines += [
-            f"  {p.number}: {p.summary} ({len(p.approvers)} of {p.approvals_required})"
+            f"  {p.number}: {p.summary} ({len(p.approvers)} of {p.approvals_required}{due(p, ctx)})"
             for p in waiting
         ]
+    lines += ctx.added("status")
     text = "\n".join(lines)
     return Outcome(text, html=f"<pre>{html.escape(text)}</pre>")
 

@@ -64,7 +64,7 @@ def test_bad_input_gets_a_clear_refusal_and_writes_nothing(
 def test_a_usage_error_shows_the_usage_line(bot: Bot) -> None:
     reply = bot.say("!deploy web 1.4.2")
     assert reply.text.endswith(
-        "\nusage: !deploy <app> <version> to <env> [--reason TEXT] [--dry-run]"
+        "\nusage: !deploy <app> <version> to <env> [--reason TEXT] [--hotfix INC-<n>] [--dry-run]"
     )
 
 

@@ -38,7 +38,10 @@ def test_help_lists_only_the_commands_the_person_may_run(with_deployer: Bot) -> 
 
 def test_help_for_one_command_shows_usage_options_and_examples(bot: Bot) -> None:
     text = bot.say("!help deploy").text
-    assert text.splitlines()[0] == "!deploy <app> <version> to <env> [--reason TEXT] [--dry-run]"
+    assert (
+        text.splitlines()[0]
+        == "!deploy <app> <version> to <env> [--reason TEXT] [--hotfix INC-<n>] [--dry-run]"
+    )
     assert "--reason TEXT: why; goes into the commit message" in text
     assert '!deploy web 1.4.2 to staging --reason "new login page"' in text
 
