@@ -17,6 +17,8 @@ from tests.helpers.paths import CHECKOUT
 
 HERE = Path(__file__).parent
 CACHE = CHECKOUT / ".cache" / "systemd"
+PREVIOUS_RELEASE = "7e30aac5ff6ac852505616f500722e9df59998ba"
+"""The commit of release 0.3.0, which the upgrade test installs first."""
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -41,21 +43,41 @@ def tarball() -> Path:
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This checkout's wheel and the wheels of what it needs, for `pip install --no-index` in a
-    container: the dependencies are fetched once per change of pyproject.toml."""
-    key = hashlib.sha256((CHECKOUT / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    container."""
+    return wheels_of(CHECKOUT, tmp_path_factory.mktemp("wheelhouse"))
+
+
+@pytest.fixture(scope="session")
+def release_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same for the previous release, built from its commit (a clone of main has no tags)."""
+    top = tmp_path_factory.mktemp("release")
+    archive = subprocess.run(
+        ["git", "-C", str(CHECKOUT), "archive", PREVIOUS_RELEASE], capture_output=True, check=False
+    )
+    if archive.returncode:
+        pytest.skip(f"this clone's history does not reach {PREVIOUS_RELEASE[:7]}: shallow?")
+    (top / "source").mkdir()
+    subprocess.run(["tar", "-x", "-C", str(top / "source")], input=archive.stdout, check=True)
+    return wheels_of(top / "source", top / "wheels")
+
+
+def wheels_of(source: Path, house: Path) -> Path:
+    """`source`'s wheel and its dependencies' in `house`; the dependencies are fetched once per
+    change of its pyproject.toml."""
+    key = hashlib.sha256((source / "pyproject.toml").read_bytes()).hexdigest()[:12]
     deps = CACHE / f"wheels-{key}"
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
     if not deps.exists():
         partial = deps.with_name(deps.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        build([*pip, "wheel", "-w", str(partial), str(CHECKOUT)])
+        build([*pip, "wheel", "-w", str(partial), str(source)])
         for built in partial.glob("opsbot_matrix-*.whl"):
             built.unlink()
         partial.rename(deps)
-    house = tmp_path_factory.mktemp("wheelhouse")
+    house.mkdir(parents=True, exist_ok=True)
     for wheel in deps.iterdir():
         shutil.copy(wheel, house)
-    build([*pip, "wheel", "--no-deps", "-w", str(house), str(CHECKOUT)])
+    build([*pip, "wheel", "--no-deps", "-w", str(house), str(source)])
     return house
 
 
