@@ -8,9 +8,11 @@ data, its rename, and its directory. Not `syncfs(2)`, which also waits for every
 writer's dirty data on the filesystem: a download into the state directory made every command
 typed meanwhile wait for it.
 
-Writing back the object files is started for all of them before waiting for the first
-(`sync_file_range(2)` where the C library has it), so the disk sees one batch, not one round
-trip per file.
+Writing back the object files is started for all of them at once (`sync_file_range(2)` where
+the C library has it), and every file and directory is then waited for at the same time, each
+from a thread of its own: the filesystem folds waits that overlap into one journal commit, so a
+transaction costs about one round trip to the disk, not one per file (measured on a busy host:
+p50 0.6-1 ms for five objects and their folders, against 2-12 ms one after the other).
 
 A writer killed mid-write leaves a `.lock` file behind, which would refuse every later write
 of the same object or ref. Git holds such a lock for milliseconds: one older than
@@ -20,8 +22,10 @@ of the same object or ref. Git holds such a lock for milliseconds: one older tha
 import ctypes
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from dulwich.objects import Blob, Commit, ObjectID, Tree
@@ -52,6 +56,28 @@ _start_writeback = _find_writeback()
 datasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
 
 
+_WAITERS = 16  # threads that wait for the disk at once; more than any transaction's files
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _waiters() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_WAITERS, thread_name_prefix="opsbot-fsync")
+        return _pool
+
+
+def sync_file(path: Path | str) -> None:
+    """Makes the data of the file at `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        datasync(fd)
+    finally:
+        os.close(fd)
+
+
 def sync_dir(path: Path | str) -> None:
     """Makes the entries of directory `path` (files created, renamed or removed) durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -71,6 +97,7 @@ class NewObjects:
         self._files: list[int] = []
         self._fan_outs: set[str] = set()  # that gained an entry
         self._new_fan_out = False  # then `objects/` gained one too
+        self._others: list[Path] = []  # files written elsewhere, durable with the objects
 
     def add(self, obj: Blob | Tree | Commit) -> bool:
         """Writes `obj` unless it is there already (then only freshens its time, so that a
@@ -102,19 +129,33 @@ class NewObjects:
         self._fan_outs.add(fan_out)
         return True
 
-    def durable(self) -> None:
-        """Waits until every object written is on disk under its name."""
+    def also(self, path: Path) -> None:
+        """`path`, written by the same transaction, is made durable with the objects."""
+        self._others.append(path)
+
+    def durable(self, meanwhile: Callable[[], None] | None = None) -> None:
+        """Waits until every object written (and every file given to `also`) is on disk under
+        its name. `meanwhile` runs while the disk is being waited for: what needs to be durable
+        only by the time the objects are (it must not need them to be)."""
+        pool = _waiters()
+        dirs = sorted(self._fan_outs) + ([self.objects] if self._new_fan_out else [])
+        jobs: list[Future[None]] = [
+            *(pool.submit(datasync, fd) for fd in self._files),
+            *(pool.submit(sync_dir, d) for d in dirs),
+            *(pool.submit(sync_file, p) for p in self._others),
+        ]
         try:
-            for fd in self._files:
-                datasync(fd)
+            if meanwhile is not None:
+                meanwhile()
         finally:
-            self.close()
-        for directory in sorted(self._fan_outs):
-            sync_dir(directory)
-        if self._new_fan_out:
-            sync_dir(self.objects)
-        self._fan_outs.clear()
-        self._new_fan_out = False
+            try:
+                for job in jobs:
+                    job.result()  # every one waited for, the first failure raised
+            finally:
+                self.close()
+                self._fan_outs.clear()
+                self._new_fan_out = False
+                self._others.clear()
 
     def close(self) -> None:
         for fd in self._files:

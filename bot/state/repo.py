@@ -202,8 +202,9 @@ class StateRepo(RepoReader):
         ref has moved since, nothing is moved and `ConcurrentUpdate` is raised. With `new_ref`,
         the ref must not exist yet (a new branch starting at `parent`). `merge` adds parents, for
         a merge commit whose tree is `parent`'s plus `changes`. `before_move` is told the new
-        commit's id once it is durable and before the ref names it: the engine records there
-        which invocation it is for, so a crash on either side of the move is told apart.
+        commit's id while its objects are made durable, before the ref names it: the engine
+        records there which invocation it is for, so a crash on either side of the move is told
+        apart.
         """
         base_tree = self._commit(parent.encode()).tree if parent else None
         new_objects, commit = commit_objects(
@@ -229,12 +230,17 @@ class StateRepo(RepoReader):
         # Only a commit on main changes what is in force, and only where it is remembered.
         record = self.in_force if ref == MAIN else None
         was = self.trust().commit if record is not None else None
-        # Durable before the ref moves: a power cut after the move must not leave main past
-        # the tip remembered, which would read as a commit opsbot did not write.
-        self._remember(record, Remembered(was, sha), durable=True)
-        written.durable()
-        if before_move is not None:
-            before_move(sha)
+        # Durable with the objects, before the ref moves: a power cut after the move must not
+        # leave main past the tip remembered, which would read as a commit opsbot did not write.
+        self._remember(record, Remembered(was, sha), durable=False)
+        if record is not None:
+            written.also(record.path)
+        # The caller's record of the commit is written while the disk is waited for: it must
+        # be durable before the ref moves, as the objects must, not before them (a row naming
+        # a commit whose objects a power cut lost names a commit nobody can reach, as when the
+        # ref never moved).
+        told = before_move
+        written.durable(meanwhile=(lambda: told(sha)) if told is not None else None)
 
         tip = expect or parent
         old = None if new_ref or not tip else ObjectID(tip.encode())
