@@ -16,6 +16,9 @@ quiet p99.
 Each run measures the quiet leg, then the loaded one (the page cache written back in between,
 `sync`), on a fresh state directory each. Reported: p50, p90, p99 and max of each leg, every
 run, and the load average as it started: the machine's other work shows in it.
+
+`--download-dir DIR` writes the download there instead: `[downloads] dir` on a filesystem of
+its own, where the operator has one (a tmpfs such as /dev/shm stands in for one here).
 """
 
 import argparse
@@ -79,7 +82,8 @@ def leg(root: Path, args: argparse.Namespace, loaded: bool) -> list[float]:
     try:
         command_times(engine, 5, 0, "warm-up")
         if loaded:
-            target = root / "state" / "downloads" / "artifact.bin"
+            where = args.download_dir or root / "state" / "downloads"
+            target = where / f"artifact-{os.getpid()}.bin"
             target.parent.mkdir(parents=True, exist_ok=True)
             writer = subprocess.Popen(
                 [sys.executable, "-c", WRITER, str(target), str(args.size_mib)],
@@ -93,6 +97,7 @@ def leg(root: Path, args: argparse.Namespace, loaded: bool) -> list[float]:
         if writer is not None:
             writer.kill()
             writer.wait()
+            target.unlink(missing_ok=True)
         engine.repo.close()
         engine.index.close()
         engine.ledger.close()
@@ -118,6 +123,7 @@ def main() -> int:
     parser.add_argument("--lead", type=float, default=1.0, help="seconds of download first")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", type=Path, help="where to make the temporary directory")
+    parser.add_argument("--download-dir", type=Path, help="where the download goes instead")
     args = parser.parse_args()
 
     print(f"cpus: {os.cpu_count()}  python: {platform.python_version()}  {platform.platform()}")
