@@ -268,8 +268,8 @@ def main() -> int:
             "Note: the CLI baseline neither signs its commits nor fsyncs its objects (git's\n"
             "default core.fsync flushes packs only: no loose object, ref or index is fsynced);\n"
             "each opsbot transaction signs its commit (Ed25519, SSH format) and makes its objects\n"
-            "durable before the ref moves and the ref's rename after (syncfs, or an fsync per\n"
-            "file where syncfs is missing). (b)'s git time includes starting the git process."
+            "durable before the ref moves and the ref's rename after (an fsync of each file\n"
+            "and directory it wrote). (b)'s git time includes starting the git process."
         )
         if args.profile:
             profile_transaction(root, args.commits)

@@ -39,6 +39,8 @@ class HostPaths:
 
     @property
     def handled(self) -> Path:
+        """Where releases up to 0.3.0 kept the handled invocations, now in the outbox's file
+        (bot/state/handled.py): read once, by the migration."""
         return self.state_dir / "handled.sqlite"
 
     @property

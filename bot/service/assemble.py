@@ -28,7 +28,6 @@ from bot.features.catalog import (
 )
 from bot.state import layout
 from bot.state.allowed_signers import AllowedSigners
-from bot.state.handled import Handled
 from bot.state.in_force import InForceRecord
 from bot.state.index import Index
 from bot.state.message import Message
@@ -223,7 +222,7 @@ def open_engine(
 
 
 def open_ledger(paths: HostPaths) -> Outbox:
-    return Outbox(Handled(paths.handled), paths.outbox)
+    return Outbox(paths.outbox)
 
 
 def allowed_signers(paths: HostPaths, extra: Path | None = None) -> AllowedSigners:

@@ -56,7 +56,7 @@ from bot.service.upgrade import (
     remember_own_tip,
     seed_handled,
 )
-from bot.state.handled import Handled
+from bot.state.outbox_file import open_outbox
 from bot.state.repo import MAIN, PROPOSALS, Identity, StateRepo
 
 _SQLITE = b"SQLite format 3\x00"
@@ -315,10 +315,10 @@ def _journals_restored(host: Host, repo: StateRepo) -> list[str]:
 
 def _catch_up(host: Host, repo: StateRepo, tips: list[str]) -> int:
     """Remembers the commands committed after the backup as done (see the module's note)."""
-    store = Handled(host.paths.handled)
+    conn = open_outbox(host.paths.outbox)  # a backup of 0.3.0's: its handled.sqlite copied in
     try:
         known = [t for t in tips if _has(repo, t)]
         rows = invocations_in_trailers(repo, host.signers(), exclude=known)
-        return seed_handled(repo, store.connection, rows)
+        return seed_handled(repo, conn, rows)
     finally:
-        store.close()
+        conn.close()

@@ -4,10 +4,11 @@ Three kinds of migration, each safe to cut short and run again:
 
 - **the journals** of the state directory (SQLite): each step a transaction that also sets the
   file's `PRAGMA user_version` (`bot.state.schema`), run when the file is opened;
-- **the handled-invocations journal's rows for history** (`seed_handled`): release 0.1.0 knew a
-  command was done from its commit's `Matrix-Event` / `Opsbot-Invocation` trailer. This release
-  asks `handled.sqlite`, which 0.1.0 did not have, so without these rows a command redelivered
-  after the upgrade would run a second time. One transaction, with the version;
+- **the handled invocations' rows for history** (`seed_handled`): release 0.1.0 knew a command
+  was done from its commit's `Matrix-Event` / `Opsbot-Invocation` trailer. This release asks
+  the outbox's `handled` table, which 0.1.0 did not have, so without these rows a command
+  redelivered after the upgrade would run a second time. One transaction, with the version
+  (only the version where the `handled.sqlite` of 0.2/0.3, which the outbox copied, had them);
 - **the repo's layout** (`bot.state.layout`): each step one commit signed with the bot's key,
   through the same locked compare-and-swap as every command. A kill before the ref moves leaves
   loose objects nobody names and the old layout; after, the new layout: either way the next
@@ -30,9 +31,9 @@ from dulwich.refs import Ref
 from bot.config.paths import HostPaths
 from bot.core.errors import OpsbotError
 from bot.reconcile import journal as reconcile_journal
-from bot.state import handled, layout, outbox_file
+from bot.state import layout, outbox_file
 from bot.state.allowed_signers import AllowedSigners
-from bot.state.handled import Handled
+from bot.state.handled import legacy_seeded, remove_legacy
 from bot.state.in_force import InForceRecord, Remembered, contains, seed
 from bot.state.journal_file import JournalFile
 from bot.state.message import Message, read_trailers, trailers_from
@@ -45,16 +46,16 @@ from bot.transport.matrix import journal as matrix_journal
 
 # Trailers release 0.1.0 read to tell which invocation made a commit, in its order of preference.
 LEGACY_INVOCATION_TRAILERS = ("Matrix-Event", "Opsbot-Invocation")
-SEEDED = 2  # handled.sqlite's version once the rows for history are in
+SEEDED = outbox_file.SEEDED  # outbox.sqlite's version once the handled rows for history are in
 CREDENTIALS = "matrix/credentials.json"  # the device's user id, device id and access token
+OUTBOX = "outbox.sqlite"  # with the handled invocations, which every start needs
 
 
 JOURNALS = (
-    JournalFile("handled.sqlite", handled.SCHEMA, Handled),
     JournalFile("matrix/journal.sqlite", matrix_journal.SCHEMA, matrix_journal.MatrixJournal),
     JournalFile("reconcile.sqlite", reconcile_journal.SCHEMA, reconcile_journal.ReconcileJournal),
     JournalFile("webhooks.sqlite", deliveries.SCHEMA, deliveries.Deliveries),
-    JournalFile("outbox.sqlite", outbox_file.SCHEMA, outbox_file.open_outbox),
+    JournalFile(OUTBOX, outbox_file.SCHEMA, outbox_file.open_outbox),
 )
 
 
@@ -144,7 +145,7 @@ def migrate(host: Host, *, repo_may_wait: bool = False) -> Report:
     for journal in (*JOURNALS, *host.journals):
         path = host.paths.state_dir / journal.path
         before = version_of(path)
-        if before is None and journal.path != "handled.sqlite":
+        if before is None and journal.path != OUTBOX:
             continue  # made at its current version by whoever first needs it
         journal.open(path).close()
         after = version_of(path)
@@ -235,22 +236,24 @@ def _elsewhere(repo: StateRepo, refs: Iterable[Ref]) -> set[str]:
 
 
 def _seed_if_needed(host: Host) -> list[str]:
-    store = Handled(host.paths.handled)
+    conn = outbox_file.open_outbox(host.paths.outbox)
     try:
-        conn = store.connection
         if version(conn) >= SEEDED:
             return []
+        if legacy_seeded(host.paths.handled):  # its rows copied by the outbox's schema step
+            seed_handled(None, conn, [], SEEDED)
+            remove_legacy(host.paths.handled)
+            return [f"handled.sqlite: moved into {OUTBOX}"]
         repo = host.reader()
         try:
             count = seed_handled(repo, conn, invocations_in_trailers(repo, host.signers()), SEEDED)
         finally:
             repo.close()
+        remove_legacy(host.paths.handled)
         # A new file for a new repo has nothing to learn: no news for the operator.
-        return [f"handled.sqlite: schema 1 -> {SEEDED} ({count} earlier commands remembered)"][
-            : 1 if count else 0
-        ]
+        return [f"{OUTBOX}: {count} earlier commands remembered as handled"][: 1 if count else 0]
     finally:
-        store.close()
+        conn.close()
 
 
 def invocations_in_trailers(
@@ -289,12 +292,12 @@ def invocations_in_trailers(
 
 
 def seed_handled(
-    repo: StateRepo,
+    repo: StateRepo | None,
     conn: sqlite3.Connection,
     rows: list[tuple[str, str, int]],
     new_version: int | None = None,
 ) -> int:
-    """Adds `rows` to handled.sqlite in one transaction; a row already there wins (the journal
+    """Adds `rows` to the handled table in one transaction; a row already there wins (the journal
     is the better witness), and so does the oldest commit claiming an invocation, as 0.1.0
     answered. Returns how many rows were added."""
     conn.execute("BEGIN IMMEDIATE")

@@ -1,9 +1,18 @@
 """Writing Git objects and moving a ref so that a crash or a power cut loses nothing.
 
 Objects must be on disk before the ref that names them moves, and the ref's move must be on
-disk before a reply says "done". Where the C library has syncfs(2) (Linux), one call makes
-everything a transaction wrote durable at once; elsewhere each object file and the ref are
-fsynced as they are written.
+disk before a reply says "done". Exactly what a transaction wrote is made durable, and nothing
+else: the data of each new object file, then each directory that gained an entry (the objects'
+fan-out directories, `objects/` itself when a fan-out directory is new); then the ref file's
+data, its rename, and its directory. Not `syncfs(2)`, which also waits for every other
+writer's dirty data on the filesystem: a download into the state directory made every command
+typed meanwhile wait for it.
+
+Writing back the object files is started for all of them at once (`sync_file_range(2)` where
+the C library has it), and every file and directory is then waited for at the same time, each
+from a thread of its own: the filesystem folds waits that overlap into one journal commit, so a
+transaction costs about one round trip to the disk, not one per file (measured on a busy host:
+p50 0.6-1 ms for five objects and their folders, against 2-12 ms one after the other).
 
 A writer killed mid-write leaves a `.lock` file behind, which would refuse every later write
 of the same object or ref. Git holds such a lock for milliseconds: one older than
@@ -13,70 +22,165 @@ of the same object or ref. Git holds such a lock for milliseconds: one older tha
 import ctypes
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from dulwich.file import FileLocked
-from dulwich.object_store import DiskObjectStore
 from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import Ref, RefsContainer
 
-from bot.core.files import PUBLIC_DIR, at_most, make_dir
+from bot.core.files import PUBLIC_DIR, make_dir
 from bot.core.logs import fact
 
 log = logging.getLogger("opsbot.state")
 
 STALE_LOCK = 1.0  # seconds; Git itself holds a ref lock for milliseconds
+OBJECT_MODE = 0o444  # Git's own mode for a loose object
+_WRITE = 2  # SYNC_FILE_RANGE_WRITE: start writing back, do not wait
 
 
-def _find_syncfs() -> Callable[[int], int] | None:
-    """syncfs(2) where the C library has it (Linux); elsewhere, one fsync per object."""
+def _find_writeback() -> Callable[[int], object] | None:
+    """sync_file_range(2) where the C library has it (Linux), to start writing a file back."""
     try:
-        function = ctypes.CDLL(None, use_errno=True).syncfs
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
     except (AttributeError, OSError):
         return None
-    function.argtypes = [ctypes.c_int]
-    return function
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    return lambda fd: function(fd, 0, 0, _WRITE)
 
 
-_syncfs = _find_syncfs()
+_start_writeback = _find_writeback()
+# The size of a new file is part of what fdatasync waits for; its name is the directory's.
+datasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
 
-HAS_SYNCFS = _syncfs is not None
-"""Whether one `flush` makes a whole transaction durable (else every file is fsynced)."""
+
+_WAITERS = 16  # threads that wait for the disk at once; more than any transaction's files
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
-def flush(path: Path) -> None:
-    """Makes everything written on `path`'s filesystem durable (nothing to do without syncfs:
-    each file was fsynced as it was written)."""
-    if _syncfs is not None:
-        fd = os.open(path, os.O_RDONLY)
+def _waiters() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_WAITERS, thread_name_prefix="opsbot-fsync")
+        return _pool
+
+
+def sync_file(path: Path | str) -> None:
+    """Makes the data of the file at `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        datasync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_dir(path: Path | str) -> None:
+    """Makes the entries of directory `path` (files created, renamed or removed) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class NewObjects:
+    """The loose objects one transaction writes into the repo at `root`, kept open until
+    `durable` has made their data and their names durable."""
+
+    def __init__(self, root: Path, compression: int = -1) -> None:
+        self.objects = os.path.join(root, "objects")
+        self.compression = compression
+        self._files: list[int] = []
+        self._fan_outs: set[str] = set()  # that gained an entry
+        self._new_fan_out = False  # then `objects/` gained one too
+        self._others: list[Path] = []  # files written elsewhere, durable with the objects
+
+    def add(self, obj: Blob | Tree | Commit) -> bool:
+        """Writes `obj` unless it is there already (then only freshens its time, so that a
+        `git gc` running now does not take it for an old unreachable one); whether it wrote."""
+        sha = obj.id.decode()
+        fan_out = os.path.join(self.objects, sha[:2])
+        path = os.path.join(fan_out, sha[2:])
         try:
-            if _syncfs(fd) != 0:
-                raise OSError(ctypes.get_errno(), "syncfs failed on the state repo")
-        finally:
+            os.utime(path)
+            return False
+        except FileNotFoundError:
+            pass
+        try:
+            os.mkdir(fan_out, PUBLIC_DIR)
+            self._new_fan_out = True
+        except FileExistsError:
+            pass
+        fd = _create_locked(path, OBJECT_MODE, what="object", name=sha)
+        try:
+            os.write(fd, obj.as_legacy_object(compression_level=self.compression))
+            os.replace(path + ".lock", path)
+        except BaseException:
             os.close(fd)
+            Path(path + ".lock").unlink(missing_ok=True)
+            raise
+        if _start_writeback is not None:
+            _start_writeback(fd)
+        self._files.append(fd)
+        self._fan_outs.add(fan_out)
+        return True
+
+    def also(self, path: Path) -> None:
+        """`path`, written by the same transaction, is made durable with the objects."""
+        self._others.append(path)
+
+    def durable(self, meanwhile: Callable[[], None] | None = None) -> None:
+        """Waits until every object written (and every file given to `also`) is on disk under
+        its name. `meanwhile` runs while the disk is being waited for: what needs to be durable
+        only by the time the objects are (it must not need them to be)."""
+        pool = _waiters()
+        dirs = sorted(self._fan_outs) + ([self.objects] if self._new_fan_out else [])
+        jobs: list[Future[None]] = [
+            *(pool.submit(datasync, fd) for fd in self._files),
+            *(pool.submit(sync_dir, d) for d in dirs),
+            *(pool.submit(sync_file, p) for p in self._others),
+        ]
+        try:
+            if meanwhile is not None:
+                meanwhile()
+        finally:
+            try:
+                for job in jobs:
+                    job.result()  # every one waited for, the first failure raised
+            finally:
+                self.close()
+                self._fan_outs.clear()
+                self._new_fan_out = False
+                self._others.clear()
+
+    def close(self) -> None:
+        for fd in self._files:
+            os.close(fd)
+        self._files.clear()
 
 
-def add_object(store: DiskObjectStore, root: Path, obj: Blob | Tree | Commit) -> None:
-    """Writes one loose object into the repo at `root`, past a stale `<object>.lock`."""
+def _create_locked(path: str, mode: int, *, what: str, name: str) -> int:
+    """Creates `<path>.lock` exclusively, as Git does, past a stale one; its descriptor."""
+    lock = path + ".lock"
     deadline = time.monotonic() + STALE_LOCK
     while True:
         try:
-            store.add_object(obj)
-            at_most(root / "objects" / obj.id.decode()[:2], PUBLIC_DIR)
-            return
-        except FileLocked as e:
+            return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
             if time.monotonic() < deadline:
                 time.sleep(0.02)
                 continue
-            Path(os.fsdecode(e.lockfilename)).unlink(missing_ok=True)
+            Path(lock).unlink(missing_ok=True)
             fact(
                 log,
-                "removed a stale object lock left by an interrupted writer",
+                f"removed a stale {what} lock left by an interrupted writer",
                 logging.WARNING,
-                repo=str(root),
-                object=obj.id.decode(),
+                repo=os.path.dirname(os.path.dirname(os.path.dirname(path))),
+                **{what: name},
             )
             deadline = time.monotonic() + STALE_LOCK
 
@@ -85,34 +189,19 @@ def move_ref(
     refs: RefsContainer, root: Path, ref: Ref, old: ObjectID | None, new: ObjectID
 ) -> bool:
     """The compare-and-swap on a ref of the repo at `root` (`old` None: the ref must not exist
-    yet); False when the ref is not at `old`.
+    yet); False when the ref is not at `old`. Once True, the move is durable.
 
     It follows Git's own protocol, so `git` and opsbot exclude each other: create
     `<ref>.lock` exclusively, re-read the ref under it, write the new value, rename the lock
-    over the ref. The durability comes from the `flush` that follows (dulwich's version would
-    fsync the file and still not the directory).
+    over the ref. dulwich's version would fsync the file and not the directory entry its
+    rename made: a power cut could undo a commit whose reply already said "done".
     """
     path = root / ref.decode()
+    new_dirs = [] if path.parent.is_dir() else _missing(path.parent, root)
+    if new_dirs:
+        make_dir(path.parent)
+    fd = _create_locked(str(path), 0o644, what="ref", name=ref.decode())
     lock = path.with_name(path.name + ".lock")
-    make_dir(path.parent)
-    deadline = time.monotonic() + STALE_LOCK
-    while True:
-        try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            break
-        except FileExistsError:
-            if time.monotonic() < deadline:
-                time.sleep(0.02)
-                continue
-            lock.unlink(missing_ok=True)
-            fact(
-                log,
-                "removed a stale ref lock left by an interrupted writer",
-                logging.WARNING,
-                repo=str(root),
-                ref=ref.decode(),
-            )
-            deadline = time.monotonic() + STALE_LOCK
     moved = False
     try:
         try:
@@ -122,15 +211,23 @@ def move_ref(
         if current != old:
             return False
         os.write(fd, new + b"\n")
-        if _syncfs is None:
-            os.fsync(fd)
+        datasync(fd)
         os.close(fd)
         fd = -1
         os.replace(lock, path)
         moved = True
-        return True
     finally:
         if fd != -1:
             os.close(fd)
         if not moved:  # once renamed, the lock name may already be someone else's
             lock.unlink(missing_ok=True)
+    sync_dir(path.parent)
+    for directory in new_dirs:  # a new branch's folder: its name is its parent's entry
+        sync_dir(directory.parent)
+    return True
+
+
+def _missing(directory: Path, root: Path) -> list[Path]:
+    """`directory` and those of its parents below `root` that do not exist, deepest first."""
+    below = [p for p in [directory, *directory.parents] if p != root and p.is_relative_to(root)]
+    return [p for p in below if not p.exists()]

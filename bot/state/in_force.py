@@ -20,8 +20,9 @@ tip of main it last wrote, and reads main against that:
 The record is one small file, written twice by `StateRepo.commit`: before the objects are made
 durable, naming the tip in force and the commit about to become it (`pending`), and once the ref
 has moved, naming that commit alone. A crash in between leaves a pending commit that main
-contains (then it is the tip) or does not (the move never happened: ignored). Each write rides
-on one of the repo's two flushes, so the record costs no flush of its own.
+contains (then it is the tip) or does not (the move never happened: ignored). So only the first
+write is waited for (before the ref moves); the second, lost on a power cut, leaves a pending
+commit that main contains, which reads the same.
 """
 
 import os
@@ -33,6 +34,7 @@ from pathlib import Path
 from dulwich.objects import Commit
 
 from bot.state.allowed_signers import AllowedSigners
+from bot.state.durable import datasync
 from bot.state.signing import signer_of
 
 FILE = "in_force"  # in the state directory, beside the signing key
@@ -96,16 +98,15 @@ class InForceRecord:
 
     def write(self, remembered: Remembered, *, durable: bool) -> None:
         """Writes the record over the old one in one write of one sector, in place: no new
-        file, no directory entry, so the flush that carries it has one block more to write,
-        not an inode and a directory. `durable`: fsync it here; otherwise the caller's flush
-        of the same filesystem does."""
+        file, no directory entry, so making it durable writes one block, not an inode and a
+        directory. `durable`: wait for the disk here (the caller needs nothing else)."""
         data = remembered.render().encode().ljust(RECORD_SIZE, b"\n")
         created = not self.path.exists()
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
             os.pwrite(fd, data, 0)
             if durable:
-                os.fsync(fd)
+                datasync(fd)
         finally:
             os.close(fd)
         if created:  # once: the name itself must survive a power cut

@@ -1,11 +1,12 @@
 """The outbox: every effect opsbot owes (answers, notices, rooms, edits, jobs) until it is carried
-out, in outbox.sqlite (bot/state/outbox_file.py), and which invocation made which commit
-(handled.sqlite, bot/state/handled.py).
+out, and which invocation made which commit (bot/state/handled.py), both in outbox.sqlite
+(bot/state/outbox_file.py).
 
 Neither is derivable from Git, so both live in the state directory. The engine writes them once
-the commit's objects are durable and before the ref moves: the commit's effects (the reply,
-notices, rooms) as prepared, then which invocation the commit is for. After the move they are
-marked ready. So a crash at any point loses no effect and doubles none:
+the commit's objects are durable and before the ref moves, in one transaction (one wait for the
+disk): the commit's effects (the reply, notices, rooms) as prepared, and which invocation the
+commit is for. After the move they are marked ready. So a crash at any point loses no effect
+and doubles none:
 
 - before the ref moved: the rows name a commit nobody can reach; `settle` drops them at the next
   start, and the redelivered command runs again, writing them anew;
@@ -55,11 +56,11 @@ def _locked(method: F) -> F:
 
 
 class Outbox:
-    def __init__(self, handled: Handled, outbox: Path) -> None:
+    def __init__(self, outbox: Path) -> None:
         self._lock = threading.RLock()
-        self.handled = handled
         self.path = Path(outbox)
         self._conn = open_outbox(self.path)
+        self.handled = Handled(self._conn)
         # What a send became is kept without waiting for the disk: lost on a power cut, the
         # send is made again with the same transaction id, which the homeserver recognises.
         # What is owed (`prepare`, `enqueue`, `amend`) is durable before anything depends on it.
@@ -72,7 +73,6 @@ class Outbox:
     def close(self) -> None:
         self._quick.close()
         self._conn.close()
-        self.handled.close()
 
     # which invocation made which commit
 
@@ -86,9 +86,8 @@ class Outbox:
         self, invocation: str, commit: str, at: int, effects: Sequence[tuple[str, Effect]]
     ) -> None:
         """Records that `invocation` makes `commit` and owes `effects` (identity, effect) once
-        it lands. Called before the ref moves; the effects first, so that a crash between the
-        two leaves effects of a commit that never lands (dropped by `settle`), never a handled
-        command whose effects are missing."""
+        it lands. Called before the ref moves; one transaction, so that a crash never leaves a
+        handled command whose effects are missing."""
         with transaction(self._conn):
             # A row left by an attempt whose commit never landed is replaced by this one.
             self._conn.executemany(
@@ -96,7 +95,7 @@ class Outbox:
                 [[identity] for identity, _ in effects],
             )
             insert(self._conn, effects, commit, "prepared")
-        self.handled.record(invocation, commit, at)
+            self.handled.record(invocation, commit, at)
 
     @_locked
     def landed(self, commit: str) -> None:

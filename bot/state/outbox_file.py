@@ -3,7 +3,13 @@
 The `outbox` table holds one row per effect: its identity (unique: an effect is owed once), the
 commit it waits for, its state (`prepared` until that commit lands, then `ready`, then `sent` or
 `failed`), the effect itself as JSON, and what became of it. The `rooms` table remembers the
-room each `CreateRoom` made. The tables are opsbot's own: nothing else reads them.
+room each `CreateRoom` made; the `handled` table which invocation made which commit
+(bot/state/handled.py), written in the same transaction as the commit's effects. The tables are
+opsbot's own: nothing else reads them.
+
+Schema versions: 1, the outbox and the rooms; 2, the handled table, with the rows of the
+`handled.sqlite` an earlier release left beside it; 3, rows added for the commits of release
+0.1.0, which kept this in their trailers (`bot.service.upgrade`, which needs the repo).
 """
 
 import sqlite3
@@ -14,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.effects import Effect, dump
+from bot.state.handled import make_table
 from bot.state.schema import Step, sql, upgrade
 from bot.state.sqlite import connect
 
@@ -30,8 +37,10 @@ STEPS: list[Step] = [
         CREATE TABLE IF NOT EXISTS rooms (key TEXT PRIMARY KEY, room_id TEXT NOT NULL)
         """
     ),
+    make_table,
 ]
-SCHEMA = len(STEPS)
+SEEDED = 3  # the handled rows for 0.1.0's history are in (bot.service.upgrade)
+SCHEMA = SEEDED
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,7 @@ class Owed:
 def open_outbox(path: Path) -> sqlite3.Connection:
     """The outbox's file with its schema brought up to date (for `opsbot migrate`)."""
     conn = connect(path, durable=True)
-    upgrade(conn, path, STEPS)
+    upgrade(conn, path, STEPS, known=SCHEMA)
     return conn
 
 

@@ -1,10 +1,10 @@
 """StateRepo: the only writer of the state repository.
 
 A bare repository (no working tree, no index). A transaction writes its blobs, trees and commit
-straight into the object store, fsynced, and only then moves
-`refs/heads/main` with a compare-and-swap. A crash at any moment therefore leaves either the old
-HEAD or the new one, never a ref pointing at a missing object; at worst a few unreachable objects
-that `git gc` collects.
+straight into the object store, makes exactly those files and their directories durable, and
+only then moves `refs/heads/main` with a compare-and-swap (bot/state/durable.py). A crash at any
+moment therefore leaves either the old HEAD or the new one, never a ref pointing at a missing
+object; at worst a few unreachable objects that `git gc` collects.
 
 One writer at a time: a thread lock inside the process and an advisory `flock` on a file in the
 repo against other processes (the CLI, a second bot by mistake). Holding the lock, the caller reads
@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dulwich.config import ConfigFile
-from dulwich.objects import Blob, Commit, ObjectID, Tree
+from dulwich.objects import ObjectID
 from dulwich.refs import HEADREF, Ref
 from dulwich.repo import Repo
 
 from bot.core.files import PUBLIC_FILE, at_most, tighten_tree
 from bot.core.text import clean
 from bot.state.allowed_signers import AllowedSigners
-from bot.state.durable import HAS_SYNCFS, add_object, flush, move_ref
+from bot.state.durable import NewObjects, move_ref
 from bot.state.in_force import InForceRecord, Remembered, Trust, trust_of
 from bot.state.message import Message
 from bot.state.objects import Changes, commit_objects
@@ -106,15 +106,7 @@ class StateRepo(RepoReader):
         # opened only to read its HEAD (`opsbot check --repo`), where every commit counts.
         self.in_force = in_force
         self._trusts: tuple[tuple[str | None, Remembered | None], Trust] | None = None
-        # Objects must be on disk before the ref that names them moves. With syncfs(2), one call
-        # makes all of a transaction's objects durable, instead of one fsync per object file.
-        self._git.object_store.fsync_object_files = not HAS_SYNCFS
         self._thread_lock = threading.Lock()
-        # The record needs no flush of its own where the repo's syncfs reaches it too.
-        self._record_durable = not HAS_SYNCFS or (
-            in_force is not None
-            and os.stat(self.path).st_dev != os.stat(in_force.path.parent).st_dev
-        )
 
     @classmethod
     def create(
@@ -210,8 +202,9 @@ class StateRepo(RepoReader):
         ref has moved since, nothing is moved and `ConcurrentUpdate` is raised. With `new_ref`,
         the ref must not exist yet (a new branch starting at `parent`). `merge` adds parents, for
         a merge commit whose tree is `parent`'s plus `changes`. `before_move` is told the new
-        commit's id once it is durable and before the ref names it: the engine records there
-        which invocation it is for, so a crash on either side of the move is told apart.
+        commit's id while its objects are made durable, before the ref names it: the engine
+        records there which invocation it is for, so a crash on either side of the move is told
+        apart.
         """
         base_tree = self._commit(parent.encode()).tree if parent else None
         new_objects, commit = commit_objects(
@@ -225,38 +218,46 @@ class StateRepo(RepoReader):
             message=message.render().encode(),
             signer=self.signer,
         )
-        for obj in [*new_objects, commit]:
-            self._add_object(obj)
+        written = NewObjects(self.path, self._git.object_store.loose_compression_level)
+        try:
+            for obj in [*new_objects, commit]:
+                written.add(obj)
+                self._objects.keep(obj)  # read again at once: the index, the reconciler, the answer
+        except BaseException:
+            written.close()
+            raise
         sha = commit.id.decode()
         # Only a commit on main changes what is in force, and only where it is remembered.
         record = self.in_force if ref == MAIN else None
         was = self.trust().commit if record is not None else None
-        self._remember(record, Remembered(was, sha))
-        flush(self.path)
-        if before_move is not None:
-            before_move(sha)
+        # Durable with the objects, before the ref moves: a power cut after the move must not
+        # leave main past the tip remembered, which would read as a commit opsbot did not write.
+        self._remember(record, Remembered(was, sha), durable=False)
+        if record is not None:
+            written.also(record.path)
+        # The caller's record of the commit is written while the disk is waited for: it must
+        # be durable before the ref moves, as the objects must, not before them (a row naming
+        # a commit whose objects a power cut lost names a commit nobody can reach, as when the
+        # ref never moved).
+        told = before_move
+        written.durable(meanwhile=(lambda: told(sha)) if told is not None else None)
 
         tip = expect or parent
         old = None if new_ref or not tip else ObjectID(tip.encode())
         if not self._move(ref, old, commit.id):
-            self._remember(record, Remembered(was))
+            self._remember(record, Remembered(was), durable=False)
             raise ConcurrentUpdate(f"{ref.decode()} moved away from {tip}")
         # Settled at once: a pending commit that main later stops containing (a push moved main
-        # away) must not read as one that never landed.
-        self._remember(record, Remembered(sha))
-        # dulwich fsyncs the ref file but not the directory entry its rename made: without this,
-        # a power cut could undo a commit whose reply already said "done". The same flush makes
-        # the settled record durable.
-        flush(self.path)
+        # away) must not read as one that never landed. Not waited for: lost on a power cut,
+        # the pending commit main contains is the tip all the same.
+        self._remember(record, Remembered(sha), durable=False)
         return sha
 
-    def _remember(self, record: InForceRecord | None, remembered: Remembered) -> None:
+    def _remember(
+        self, record: InForceRecord | None, remembered: Remembered, *, durable: bool
+    ) -> None:
         if record is not None:
-            record.write(remembered, durable=self._record_durable)
-
-    def _add_object(self, obj: Blob | Tree | Commit) -> None:
-        add_object(self._git.object_store, self.path, obj)
-        self._objects.keep(obj)  # read again at once: by the index, the reconciler, the answer
+            record.write(remembered, durable=durable)
 
     def _move(self, ref: Ref, old: ObjectID | None, new: ObjectID) -> bool:
         return move_ref(self._git.refs, self.path, ref, old, new)

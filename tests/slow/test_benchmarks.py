@@ -48,6 +48,13 @@ def test_the_download_benchmark_runs() -> None:
     assert "the curls write to /dev/null" in out
 
 
+def test_the_download_load_benchmark_runs() -> None:
+    out = bench(
+        "bench/download_load.py", "--size-mib", "4", "--commands", "3", "--runs", "1", "--lead", "0"
+    )
+    assert "p99 download / quiet, median of 1 = " in out
+
+
 @pytest.mark.matrix
 def test_the_latency_benchmark_runs() -> None:
     out = bench("-m", "bench.latency", "--commands", "3", "--warmup", "1", "--pause", "0")

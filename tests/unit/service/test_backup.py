@@ -75,12 +75,12 @@ def test_a_command_committed_after_the_backup_is_not_run_again_after_the_restore
 def test_a_backup_reads_a_journal_as_last_committed_while_it_is_being_written(
     bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    writer = sqlite3.connect(bot.paths.handled, isolation_level=None)
+    writer = sqlite3.connect(bot.paths.outbox, isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")
     writer.execute("INSERT INTO handled VALUES ('$half-done', 'abc', 0)")
     backup(bot, tmp_path / "backup", capsys)  # while the write is open
     writer.execute("ROLLBACK")
-    copy = sqlite3.connect(tmp_path / "backup/state/handled.sqlite")
+    copy = sqlite3.connect(tmp_path / "backup/state/outbox.sqlite")
     rows = copy.execute("SELECT invocation FROM handled").fetchall()
     assert ("$half-done",) not in rows
     assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -51,10 +51,10 @@ def signed_commit(bot: Bot, message: Message, files: dict[str, str]) -> str:
 
 
 def without_handled(bot: Bot) -> None:
-    """The state dir as 0.1.0 left it: no handled.sqlite."""
-    bot.engine.ledger.handled.close()
+    """The state dir as 0.1.0 left it: no outbox, no handled invocations."""
+    bot.engine.ledger.close()
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{bot.paths.handled}{suffix}").unlink(missing_ok=True)
+        Path(f"{bot.paths.outbox}{suffix}").unlink(missing_ok=True)
 
 
 def reopened(bot: Bot) -> Bot:
@@ -76,7 +76,7 @@ def test_a_new_repo_is_at_the_current_layout_and_needs_nothing(
     before = bot.head()
     status, out, err = migrate(bot, capsys)
     assert (status, err) == (0, "")
-    assert out.startswith("up to date\ncurrent: state repo layout 2, handled.sqlite ")
+    assert out.startswith("up to date\ncurrent: state repo layout 2, outbox.sqlite ")
     assert bot.head() == before
 
 
