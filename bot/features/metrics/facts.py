@@ -138,6 +138,21 @@ def _judged(rows: list[tuple[Any, ...]], start: int, end: int) -> Iterator[Judge
         after[target] = (back, asked, soonest)
 
 
+def pending(index: Index, scope: Scope, start: int, end: int) -> int:
+    """Deploys asked for in [start, end] that have neither applied nor failed for good: they
+    count once the reconciler has settled them (its notes), which `opsbot shell` never runs."""
+    where, args = scope.where()
+    row = index.db.conn.execute(
+        f"""
+        SELECT COUNT(DISTINCT d.seq) FROM deployments d
+        WHERE d.requested_at >= ? AND d.requested_at <= ? AND d.version IS NOT NULL
+          AND d.applied_at IS NULL AND d.failed_at IS NULL{where}
+        """,
+        [start, end, *args],
+    ).fetchone()
+    return int(row[0])
+
+
 def days(index: Index, scope: Scope, start: int, end: int) -> list[Day]:
     """The deploys that ended in [start, end), summed per day, oldest first."""
     found: dict[int, Day] = {}

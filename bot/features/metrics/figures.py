@@ -67,6 +67,7 @@ class Report:
     mitigate: Spread
     open_incidents: dict[str, int]
     weeks: list[Week] = field(default_factory=list)
+    pending: int = 0  # asked for in the window, not applied or failed yet: not counted
 
     @property
     def per_day(self) -> float:
@@ -125,6 +126,7 @@ def report(index: Index, scope: Scope, since: datetime, until: datetime) -> Repo
         ),
         open_incidents=_open_by_severity(index),
         weeks=_weeks(days, since, until),
+        pending=facts.pending(index, scope, start, end),
     )
 
 

@@ -65,7 +65,15 @@ def table(report: Report) -> str:
         f"({report.days:.0f} days)"
     )
     width = max(len(name) for name, _ in rows(report))
-    return "\n".join([head, *(f"{name:<{width}}  {value}" for name, value in rows(report))])
+    lines = [head, *(f"{name:<{width}}  {value}" for name, value in rows(report))]
+    if report.pending:
+        deploys = "deploy" if report.pending == 1 else "deploys"
+        lines.append(
+            f"({report.pending} {deploys} asked for in this window not applied yet: a deploy "
+            "counts once the service's reconciler has applied it or given up, and opsbot "
+            "shell does not run the reconciler)"
+        )
+    return "\n".join(lines)
 
 
 def as_dict(report: Report) -> dict[str, Any]:

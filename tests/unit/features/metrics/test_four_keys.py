@@ -30,6 +30,22 @@ def test_no_deploys_is_not_enough_data_not_a_number(bot: Bot) -> None:
     assert "lead time for changes        not enough data (n=0)" in table
 
 
+def test_deploys_not_applied_yet_are_named_rather_than_silently_zero(bot: Bot) -> None:
+    # As in `opsbot shell`: deploys committed, and no reconciler to apply them.
+    bot.say("!deploy web 1.0 to dev")
+    bot.say("!deploy api 2.0 to dev")
+    table = bot.say("!metrics").text
+    assert report(bot).deploys == 0
+    assert "(2 deploys asked for in this window not applied yet" in table
+    assert "opsbot shell does not run the reconciler" in table
+
+
+def test_applied_deploys_leave_nothing_pending(bot: Bot) -> None:
+    deploy(bot, "!deploy web 1.0 to dev", at=0, applied=10)
+    assert report(bot).pending == 0
+    assert "not applied yet" not in bot.say("!metrics").text
+
+
 def test_one_app_in_three_environments(bot: Bot) -> None:
     # Asked for at 0 in dev; promoted at 60 and 120; each applied 10 minutes after its request.
     deploy(bot, "!deploy web 1.0 to dev", at=0, applied=10)
