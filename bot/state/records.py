@@ -102,6 +102,10 @@ class Deployment:
     """The command that asked for it (deploy, redeploy, rollback, promote): what the metrics
     count as a rollback or a redeploy is read here, never from a commit message. Empty in
     records written before opsbot kept it (or by hand)."""
+    hotfix: str | None = None
+    """The incident (`INC-<n>`) an emergency change shipped for, past a freeze or before its
+    approvals: the audit report lists it with whether it was reviewed after. None: an ordinary
+    change."""
 
 
 @dataclass(frozen=True)
