@@ -137,4 +137,11 @@ def main_commit(
             before = text_of(repo, old.sha if old else None)
             files.append(FileChange(path, before, text_of(repo, new.sha if new else None)))
     snapshot = Snapshot(repo, commit.id.decode(), commit.tree)
-    return MainCommit(commit, seq, tuple(files), snapshot.text, repo.commit_of)
+    return MainCommit(
+        commit,
+        seq,
+        tuple(files),
+        snapshot.text,
+        repo.commit_of,
+        lambda old, new: sorted(repo.changes_between(old, new)),
+    )

@@ -41,6 +41,7 @@ class MainCommit:
     changes: tuple[FileChange, ...]  # against its first parent, under the table's prefix
     read: Callable[[str], str | None]  # a file of this commit's tree (None: absent)
     get: Callable[[bytes], Commit]  # another commit (a parent, a commit it left out)
+    between: Callable[[str, str], list[str]]  # the paths that differ between two commits
 
 
 OnCommit = Callable[[sqlite3.Connection, MainCommit], None]
