@@ -50,8 +50,11 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _command(repo: StateRepo, paths: HostPaths, index: Index, args: argparse.Namespace) -> int:
-    since, until = audit_period.period(args.since, args.until)
-    chosen = audit_period.form(args.format)
+    try:
+        since, until = audit_period.period(args.since, args.until)
+        chosen = audit_period.form(args.format)
+    except Refused as e:  # the command line says only the message: the hint goes in it
+        raise Refused(f"{e.message}; {e.hint}" if e.hint else e.message) from None
     files: list[Path] = args.allowed_signers or [paths.allowed_signers]
     missing = [f for f in files if not f.is_file()]
     if missing:
