@@ -214,8 +214,8 @@ class Index:
         return self.sync(repo)
 
     def _clear(self) -> None:
-        tables = ("meta", "commits", "paths", "deployments", "firsts", "branches", "branch_commits")
-        for table in (*tables, "outcomes", *(t.name for t in self.tables)):
+        # Every table is derived, the features' too (a feature's schema may hold several).
+        for table in self.db.table_names():
             self.db.conn.execute(f"DELETE FROM {table}")
         self.db.conn.execute(
             "INSERT OR REPLACE INTO meta VALUES ('tables', ?)", [signature(self.tables)]
