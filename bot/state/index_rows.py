@@ -5,6 +5,7 @@ then as its child's parent's): rows are now written a few thousand at a time, an
 the last commits are kept.
 """
 
+import functools
 import sqlite3
 import tomllib
 from datetime import datetime
@@ -124,8 +125,8 @@ def text_of(repo: StateRepo, blob: bytes | None) -> str | None:
 def main_commit(
     repo: StateRepo, commit: Commit, seq: int, changes: list[TreeChange], prefix: str
 ) -> MainCommit:
-    """`commit` for a table's `on_commit`: the files it changed under `prefix`, with their texts
-    before and after."""
+    """`commit` for a table's `on_commit`: the files it changed under `prefix`, whose texts
+    before and after are read when asked for."""
     files = []
     for change in changes:
         old = change.old if change.old and change.old.path else None
@@ -134,8 +135,8 @@ def main_commit(
         assert entry is not None and entry.path is not None
         path = entry.path.decode()
         if path.startswith(prefix):
-            before = text_of(repo, old.sha if old else None)
-            files.append(FileChange(path, before, text_of(repo, new.sha if new else None)))
+            read = functools.partial(text_of, repo)
+            files.append(FileChange(path, old.sha if old else None, new.sha if new else None, read))
     snapshot = Snapshot(repo, commit.id.decode(), commit.tree)
     return MainCommit(
         commit,

@@ -14,7 +14,8 @@ its prefix (none, for a commit that changes nothing: an adopt) and a way to read
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from dulwich.objects import Commit
 
@@ -25,11 +26,21 @@ None when the file was removed (or is not UTF-8)."""
 
 @dataclass(frozen=True)
 class FileChange:
-    """One file a commit changed: its text before and after (None: absent, or not UTF-8)."""
+    """One file a commit changed: its text before and after (None: absent, or not UTF-8), read
+    when first asked for (a table reads the few files it cares about, not every timeline)."""
 
     path: str
-    old: str | None
-    new: str | None
+    old_blob: bytes | None
+    new_blob: bytes | None
+    text_of: Callable[[bytes | None], str | None] = field(repr=False, compare=False)
+
+    @cached_property
+    def old(self) -> str | None:
+        return self.text_of(self.old_blob)
+
+    @cached_property
+    def new(self) -> str | None:
+        return self.text_of(self.new_blob)
 
 
 @dataclass(frozen=True)
