@@ -6,7 +6,8 @@ bidi characters, and escaped for the format it lands in."""
 import csv
 import io
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 from bot.core.ids import USER_ID
 from bot.core.text import clean
@@ -33,6 +34,10 @@ DEPLOY_HEADERS = (
     "signature",
     "reason",
 )
+
+
+# The columns opsbot writes itself, from the index's own fields: never people's text.
+OURS = frozenset({"time", "commit", "signature", "four-eyes", "four_eyes", "section", "kind"})
 
 
 def period(report: Report) -> str:
@@ -96,17 +101,42 @@ def outside_cells(c: Change) -> tuple[str, str, str, str, str, str, str]:
 # Markdown
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+
+
+def memo(escape: Callable[[str], str]) -> Callable[[str], str]:
+    """`escape`, asked once per distinct text of one report: most cells repeat (environments,
+    apps, people, verdicts), and a year has a hundred thousand rows."""
+    seen: dict[str, str] = {}
+
+    def escaped(text: str) -> str:
+        found = seen.get(text)
+        if found is None:
+            found = seen[text] = escape(text)
+        return found
+
+    return escaped
+
+
 def _md(text: str) -> str:
     """A table cell: one line, no markup of its own (pipes, backticks, tags, emphasis)."""
-    text = clean(text)
-    for char in "\\`*_[]<>|#":
-        text = text.replace(char, "\\" + char)
-    return text
+    return _MD_SPECIAL.sub(r"\\\1", clean(text))
+
+
+def escaper(
+    escape: Callable[[str], str], headers: tuple[str, ...]
+) -> Callable[[tuple[str, ...]], list[str]]:
+    """Escapes a row's cells, but those opsbot wrote itself (a time, a commit id, a verdict),
+    which hold nothing to escape."""
+    cell = memo(escape)
+    ours = [h in OURS for h in headers]
+    return lambda row: [text if mine else cell(text) for text, mine in zip(row, ours, strict=True)]
 
 
 def _table(headers: tuple[str, ...], rows: Iterator[tuple[str, ...]]) -> list[str]:
+    escaped = escaper(_md, headers)
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(escaped(row)) + " |" for row in rows]
     return lines
 
 
@@ -178,9 +208,9 @@ def as_csv(report: Report) -> str:
     writer.writerow(CSV_HEADERS)
     rows = [("exception", e, c) for e, c in report.exceptions]
     rows += [("change", "", c) for c in report.changes]
+    escaped = escaper(_csv_cell, CSV_HEADERS)
     for section, exception, c in rows:
-        cells = (section, exception, c.kind, *deploy_cells(c), _detail(c))
-        writer.writerow([_csv_cell(cell) for cell in cells])
+        writer.writerow(escaped((section, exception, c.kind, *deploy_cells(c), _detail(c))))
     return buffer.getvalue()
 
 
@@ -233,6 +263,8 @@ def change_dict(c: Change) -> dict[str, object]:
 
 
 def as_json(report: Report) -> str:
+    """One JSON document, keys sorted; each change on a line of its own (a year is a hundred
+    thousand of them: indenting each field would triple the file and the time)."""
     data = {
         "since": f"{report.since:%Y-%m-%dT%H:%M:%SZ}",
         "until": f"{report.until:%Y-%m-%dT%H:%M:%SZ}" if report.until else None,
@@ -243,6 +275,7 @@ def as_json(report: Report) -> str:
             {"exception": e, "commit": c.sha, "time": c.time, "what": _what(c)}
             for e, c in report.exceptions
         ],
-        "changes": [change_dict(c) for c in report.changes],
     }
-    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+    head = json.dumps(data, indent=1, sort_keys=True)
+    changes = ",\n".join(json.dumps(change_dict(c), sort_keys=True) for c in report.changes)
+    return head[:-2] + ',\n "changes": [\n' + changes + "\n ]\n}\n"

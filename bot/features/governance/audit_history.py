@@ -6,9 +6,9 @@ Nothing here reads the clock: the same history, period and keys give the same re
 """
 
 import json
-from collections import Counter
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from bot.features.governance.audit_index import ADOPT, DEPLOY, DISCARD
@@ -54,10 +54,7 @@ class Change:
     four_eyes: str = ""  # deploys: held, violated, not required, hotfix
     review: str = ""  # hotfixes: who reviewed it, or "unreviewed"
     exceptions: tuple[str, ...] = ()
-
-    @property
-    def time(self) -> str:
-        return f"{datetime.fromtimestamp(self.at, UTC):%Y-%m-%dT%H:%M:%SZ}"
+    time: str = ""  # `at` in UTC, as 2026-11-26T12:00:00Z
 
     def listed(self, key: str) -> list[str]:
         """`commits`, `files` or `left_out` of an adopt or a discard."""
@@ -88,11 +85,11 @@ class Report:
     changes: tuple[Change, ...]
     counts: dict[str, Counts] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def deploys(self) -> list[Change]:
         return [c for c in self.changes if c.kind == DEPLOY]
 
-    @property
+    @cached_property
     def governance(self) -> list[Change]:
         """Role, key and approval-rule changes."""
         return [c for c in self.changes if c.kind not in (DEPLOY, ADOPT, DISCARD)]
@@ -100,15 +97,17 @@ class Report:
     def of(self, kind: str) -> list[Change]:
         return [c for c in self.changes if c.kind == kind]
 
-    @property
+    @cached_property
     def exceptions(self) -> list[tuple[str, Change]]:
         """Each exception with its change, four-eyes first, then in history's order."""
-        return [(e, c) for e in EXCEPTIONS for c in self.changes if e in c.exceptions]
+        found = [c for c in self.changes if c.exceptions]
+        return [(e, c) for e in EXCEPTIONS for c in found if e in c.exceptions]
 
 
 _COLUMNS = (
     "seq, part, sha, at, kind, env, app, before, after, command, requester, approvers, "
-    "required, proposal, freeze, lock, window, hotfix, reason, detail, signer, committed"
+    "required, proposal, freeze, lock, window, hotfix, reason, detail, signer, committed, "
+    "strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch')"  # in SQLite's C: a year is 100,000 rows
 )
 
 
@@ -137,20 +136,37 @@ def report(
 
 
 class _Judge:
-    """Whether a key was allowed at a time, asked once per key and time."""
+    """Whether a key was allowed at a time. A key whose lines say nothing of time is judged
+    once for every commit it signed; one with valid-after or valid-before, at each commit's."""
+
+    SOME_TIME = 1_000_000_000  # 2001: any time from 1970 to 9999 judges a timeless key alike
 
     def __init__(self, signers: AllowedSigners | None) -> None:
         self.signers = signers
-        self.known: dict[tuple[bytes, int], bool] = {}
+        self.timeless: dict[bytes, bool | None] = {}
+        self.seen: dict[str, tuple[str, ...]] = {}
+
+    def approvers(self, text: str | None) -> tuple[str, ...]:
+        """The approvers' list, read once per distinct list (a team has few)."""
+        if not text:
+            return ()
+        found = self.seen.get(text)
+        if found is None:
+            found = self.seen[text] = tuple(json.loads(text))
+        return found
 
     def __call__(self, key: bytes | None, committed: int) -> str:
         if key is None:
             return NO_SIGNATURE
-        if self.signers is None:
+        signers = self.signers
+        if signers is None:
             return NOT_CHECKED
-        verdict = self.known.get((key, committed))
-        if verdict is None:
-            verdict = self.known[key, committed] = self.signers.admits(key, committed)
+        if key not in self.timeless:
+            timeless = signers.timeless(key)
+            self.timeless[key] = signers.admits(key, self.SOME_TIME) if timeless else None
+        verdict = self.timeless[key]
+        if verdict is None or not 0 < committed < 253402300799:
+            verdict = signers.admits(key, committed)
         return VERIFIED if verdict else NOT_ALLOWED
 
 
@@ -168,8 +184,26 @@ def _reviews(index: Index) -> dict[str, str]:
 
 
 def _judged(row: tuple[Any, ...], judge: _Judge, reviews: dict[str, str]) -> Change:
-    seq, part, sha, at, kind, env, app, before, after, command, requester = row[:11]
-    change = Change(
+    """A row of the index, judged: every field found once, the object made once."""
+    kind, requester, approvers_text, hotfix = row[4], row[10] or "", row[11], row[17]
+    approvers = judge.approvers(approvers_text)
+    required = row[12] or 0
+    signature = judge(row[20], row[21])
+    exceptions = [] if signature == VERIFIED else [UNSIGNED]
+    four_eyes = review = ""
+    if kind == DEPLOY:
+        four_eyes = _four_eyes(requester, approvers, required, hotfix)
+        if four_eyes == "violated":
+            exceptions.insert(0, FOUR_EYES)
+        if hotfix:
+            review = reviews.get(row[2], "unreviewed")
+            if review == "unreviewed":
+                exceptions.append(UNREVIEWED)
+        if row[14] or row[16]:
+            exceptions.append(FROZEN)
+    seq, part, sha, at, _, env, app, before, after, command = row[:10]
+    proposal, freeze, lock, window, _, reason, detail = row[13:20]
+    return Change(
         seq,
         part,
         sha,
@@ -180,68 +214,46 @@ def _judged(row: tuple[Any, ...], judge: _Judge, reviews: dict[str, str]) -> Cha
         before,
         after,
         command,
-        requester or "",
-        approvers=tuple(json.loads(row[11])) if row[11] else (),
-        required=row[12] or 0,
-        proposal=row[13],
-        freeze=row[14],
-        lock=row[15],
-        window=row[16],
-        hotfix=row[17],
-        reason=row[18],
-        detail=row[19],
-    )
-    signature = judge(row[20], row[21])
-    exceptions = [] if signature == VERIFIED else [UNSIGNED]
-    four_eyes = review = ""
-    if change.kind == DEPLOY:
-        four_eyes = _four_eyes(change)
-        if four_eyes == "violated":
-            exceptions.append(FOUR_EYES)
-        if change.hotfix:
-            review = reviews.get(change.sha, "unreviewed")
-            if review == "unreviewed":
-                exceptions.append(UNREVIEWED)
-        if change.freeze or change.window:
-            exceptions.append(FROZEN)
-    return replace(
-        change,
-        signature=signature,
-        four_eyes=four_eyes,
-        review=review,
-        exceptions=tuple(e for e in EXCEPTIONS if e in exceptions),
+        requester,
+        approvers,
+        required,
+        proposal,
+        freeze,
+        lock,
+        window,
+        hotfix,
+        reason,
+        detail,
+        signature,
+        four_eyes,
+        review,
+        tuple(exceptions),
+        row[22],
     )
 
 
-def _four_eyes(change: Change) -> str:
+def _four_eyes(
+    requester: str, approvers: tuple[str, ...], required: int, hotfix: str | None
+) -> str:
     """Held: enough approvers, none of them the requester. A hotfix ships before its approvals
     by design: its review, after, is what is judged."""
-    others = {a for a in change.approvers if a != change.requester}
-    if change.required == 0 and not change.approvers:
+    if required == 0 and not approvers:
         return "not required"
-    if len(others) >= max(change.required, 1):
+    if len({a for a in approvers if a != requester}) >= max(required, 1):
         return "held"
-    return "hotfix" if change.hotfix else "violated"
+    return "hotfix" if hotfix else "violated"
 
 
 def _counts(changes: list[Change]) -> dict[str, Counts]:
-    per: dict[str, Counter[str]] = {}
+    per: dict[str, list[int]] = {}
+    slot = {"held": 1, "not required": 2, "violated": 3}
     for change in changes:
         if change.kind != DEPLOY or change.env is None:
             continue
-        count = per.setdefault(change.env, Counter())
-        count["changes"] += 1
-        count[change.four_eyes] += 1
-        count["hotfixes"] += bool(change.hotfix)
-        count["exceptions"] += bool(change.exceptions)
-    return {
-        env: Counts(
-            c["changes"],
-            c["held"],
-            c["not required"],
-            c["violated"],
-            c["hotfixes"],
-            c["exceptions"],
-        )
-        for env, c in sorted(per.items())
-    }
+        count = per.get(change.env) or per.setdefault(change.env, [0] * 6)
+        count[0] += 1
+        if change.four_eyes in slot:
+            count[slot[change.four_eyes]] += 1
+        count[4] += bool(change.hotfix)
+        count[5] += bool(change.exceptions)
+    return {env: Counts(*c) for env, c in sorted(per.items())}

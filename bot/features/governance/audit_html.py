@@ -9,6 +9,7 @@ from bot.core.text import clean
 from bot.features.governance.audit_formats import (
     DEPLOY_HEADERS,
     deploy_cells,
+    escaper,
     outside_cells,
     period,
     summary,
@@ -46,12 +47,14 @@ def _e(text: str) -> str:
 def _table(
     headers: Iterable[str], rows: Iterable[tuple[str, ...]], marked: Iterable[bool] = ()
 ) -> str:
+    headers = tuple(headers)
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     marks = iter(marked)
+    escaped = escaper(_e, headers)
     body = [
-        f"<tr{' class=exception' if next(marks, False) else ''}>"
-        + "".join(f"<td>{_e(cell)}</td>" for cell in row)
-        + "</tr>"
+        ("<tr class=exception><td>" if next(marks, False) else "<tr><td>")
+        + "</td><td>".join(escaped(row))
+        + "</td></tr>"
         for row in rows
     ]
     if not body:
