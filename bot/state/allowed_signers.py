@@ -63,6 +63,16 @@ class AllowedSigners:
                 self._verdicts[commit.id] = verdict
         return verdict
 
+    def timeless(self, key: bytes) -> bool:
+        """Whether no line of `key` is bounded in time (valid-after, valid-before): then
+        whether it admits a commit is the same at any time (from 1970 to 9999), and a report
+        of many commits asks once."""
+        return not any(
+            line.key == key and (line.options.valid_after or line.options.valid_before)
+            for lines in self._files
+            for line in lines
+        )
+
     def admits(self, key: bytes, committed: int) -> bool:
         """Whether a git signature by `key` on a commit made at `committed` (seconds since the
         epoch) would verify."""

@@ -21,7 +21,7 @@ from dulwich.refs import Ref
 from sqlite_utils import Database
 
 from bot.state import index_notes
-from bot.state.index_rows import Rows, Trees, deployment_of, subject_of, text_of
+from bot.state.index_rows import Rows, Trees, deployment_of, main_commit, subject_of, text_of
 from bot.state.index_tables import IndexTable, signature
 from bot.state.message import read_trailers, summary_of
 from bot.state.notes import NOTES
@@ -214,8 +214,8 @@ class Index:
         return self.sync(repo)
 
     def _clear(self) -> None:
-        tables = ("meta", "commits", "paths", "deployments", "firsts", "branches", "branch_commits")
-        for table in (*tables, "outcomes", *(t.name for t in self.tables)):
+        # Every table is derived, the features' too (a feature's schema may hold several).
+        for table in self.db.table_names():
             self.db.conn.execute(f"DELETE FROM {table}")
         self.db.conn.execute(
             "INSERT OR REPLACE INTO meta VALUES ('tables', ?)", [signature(self.tables)]
@@ -293,6 +293,9 @@ class Index:
                 for table in self.tables:
                     if path.startswith(table.prefix):
                         table.on_change(self.db.conn, path, text_of(repo, blob))
+        for table in self.tables:
+            if table.on_commit is not None:
+                table.on_commit(self.db.conn, main_commit(repo, commit, seq, changes, table.prefix))
 
     # queries
 

@@ -5,13 +5,17 @@ then as its child's parent's): rows are now written a few thousand at a time, an
 the last commits are kept.
 """
 
+import functools
 import sqlite3
 import tomllib
 from datetime import datetime
 
-from dulwich.objects import ObjectID, ShaFile
+from dulwich.diff_tree import TreeChange
+from dulwich.objects import Commit, ObjectID, ShaFile
 
 from bot.state import index_notes
+from bot.state.index_tables import FileChange, MainCommit
+from bot.state.reader import Snapshot
 from bot.state.repo import StateRepo
 
 
@@ -116,3 +120,29 @@ def text_of(repo: StateRepo, blob: bytes | None) -> str | None:
         return str(repo.git[blob].as_raw_string().decode())
     except UnicodeDecodeError:
         return None
+
+
+def main_commit(
+    repo: StateRepo, commit: Commit, seq: int, changes: list[TreeChange], prefix: str
+) -> MainCommit:
+    """`commit` for a table's `on_commit`: the files it changed under `prefix`, whose texts
+    before and after are read when asked for."""
+    files = []
+    for change in changes:
+        old = change.old if change.old and change.old.path else None
+        new = change.new if change.new and change.new.path else None
+        entry = new or old
+        assert entry is not None and entry.path is not None
+        path = entry.path.decode()
+        if path.startswith(prefix):
+            read = functools.partial(text_of, repo)
+            files.append(FileChange(path, old.sha if old else None, new.sha if new else None, read))
+    snapshot = Snapshot(repo, commit.id.decode(), commit.tree)
+    return MainCommit(
+        commit,
+        seq,
+        tuple(files),
+        snapshot.text,
+        repo.commit_of,
+        lambda old, new: sorted(repo.changes_between(old, new)),
+    )

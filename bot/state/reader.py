@@ -50,14 +50,15 @@ class RepoReader:
         """The object named `sha`, read once and kept (bot/state/object_cache.py)."""
         return self._objects.get(sha)
 
-    def _commit(self, sha: bytes) -> Commit:
+    def commit_of(self, sha: bytes) -> Commit:
+        """The commit named `sha` (read once and kept, as `get`)."""
         commit = self.get(sha)
         assert isinstance(commit, Commit)
         return commit
 
     def snapshot(self, commit: str | None = None) -> "Snapshot":
         commit = commit or self.head()
-        tree = self._commit(commit.encode()).tree if commit else None
+        tree = self.commit_of(commit.encode()).tree if commit else None
         return Snapshot(self, commit, tree)
 
     def object(self, sha: str) -> Commit | Tree | Blob:
@@ -73,7 +74,7 @@ class RepoReader:
         store = self._git.object_store
         files: dict[str, bytes | None] = {}
         for entry in tree_changes(
-            store, self._commit(old.encode()).tree, self._commit(new.encode()).tree
+            store, self.commit_of(old.encode()).tree, self.commit_of(new.encode()).tree
         ):
             if entry.new is not None and entry.new.path is not None and entry.new.sha:
                 files[entry.new.path.decode()] = self._git[entry.new.sha].as_raw_string()

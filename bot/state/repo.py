@@ -149,7 +149,7 @@ class StateRepo(RepoReader):
         if cached is not None and cached[0] == key:
             return cached[1]
         own = public_blob(self.signer.public_line()) if self.signer is not None else None
-        trust = trust_of(self._commit, head, remembered, self.team, own)
+        trust = trust_of(self.commit_of, head, remembered, self.team, own)
         self._trusts = (key, trust)
         return trust
 
@@ -159,7 +159,7 @@ class StateRepo(RepoReader):
 
     def in_force_snapshot(self, trust: Trust) -> Snapshot:
         """The tree of `trust`'s commit in force; an empty tree, never HEAD's, if there is none."""
-        tree = self._commit(trust.commit.encode()).tree if trust.commit else None
+        tree = self.commit_of(trust.commit.encode()).tree if trust.commit else None
         return Snapshot(self, trust.commit, tree)
 
     # writing
@@ -206,7 +206,7 @@ class StateRepo(RepoReader):
         records there which invocation it is for, so a crash on either side of the move is told
         apart.
         """
-        base_tree = self._commit(parent.encode()).tree if parent else None
+        base_tree = self.commit_of(parent.encode()).tree if parent else None
         new_objects, commit = commit_objects(
             self.get,
             base_tree,

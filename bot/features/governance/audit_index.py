@@ -1,0 +1,272 @@
+"""The audit report's table in the index: one row per change main brought, written as the index
+syncs, so that a year of history is reported by reading rows, not trees.
+
+Every row is read from the commit's tree and records, never from its message:
+
+- a deployment record that changed (`deployments/<env>/<app>.toml`): the version before and
+  after, the command and the requester its record names, its `hotfix` incident; the proposal
+  merged by the same commit (`proposals/<n>.toml`: who approved); the approvals the
+  environment required, and the freeze and the lock in its tree at that moment;
+- policy.toml: who was added to or removed from which role, what a role may run, whose keys
+  were pinned (bot/features/governance/audit_policy.py); an environment's required approvals;
+- an adopt (a signed commit that changes nothing and puts an outside commit in force, its
+  first parent) and a discard (one that keeps the tree in force and leaves main's pushed
+  commits out, as further parents): which commits and which files, and who typed it.
+
+Each row keeps the key whose signature the commit carries (checked here, in-process, once);
+whether that key was allowed at the commit's time is the report's question, asked against the
+allowed-signers files as they are when it runs (bot/features/governance/audit_history.py).
+The review of a hotfix (a proposal with `kind = "review"` naming the hotfix's commit) is kept
+beside, with who approved it.
+"""
+
+import json
+import sqlite3
+import tomllib
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from dulwich.objects import Commit
+
+from bot.features.governance import audit_policy
+from bot.state.index_tables import IndexTable, MainCommit
+from bot.state.signing import signer_of
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_changes (
+    seq INTEGER, part INTEGER, sha TEXT, at INTEGER, committed INTEGER, signer BLOB,
+    kind TEXT, env TEXT, app TEXT, before TEXT, after TEXT, command TEXT, requester TEXT,
+    approvers TEXT, required INTEGER, proposal INTEGER, freeze TEXT, lock TEXT, window TEXT,
+    hotfix TEXT, reason TEXT, detail TEXT, PRIMARY KEY (seq, part));
+CREATE INDEX IF NOT EXISTS audit_changes_at ON audit_changes(at);
+CREATE TABLE IF NOT EXISTS audit_reviews (
+    proposal INTEGER PRIMARY KEY, reviews TEXT, requester TEXT, approvers TEXT, at INTEGER);
+CREATE INDEX IF NOT EXISTS audit_reviews_of ON audit_reviews(reviews);
+"""
+COLUMNS = 22
+MAX_WALK = 1000  # outside commits named by one adopt or discard, at most
+
+DEPLOY, RULE, ADOPT, DISCARD = "deploy", "rule", "adopt", "discard"
+
+
+def _toml(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return {}
+
+
+def _str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return str(value) if isinstance(value, str) and value else None
+
+
+def _strings(data: dict[str, Any], key: str) -> list[str]:
+    value = data.get(key)
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _stamp(value: Any) -> str:
+    return f"{value:%Y-%m-%dT%H:%M:%SZ}" if isinstance(value, datetime) else ""
+
+
+class _Rows:
+    """The rows of one commit, numbered in the order they are found (paths sorted, as Git
+    sorts a tree's changes): the same commit always gives the same rows."""
+
+    def __init__(self, main: MainCommit) -> None:
+        self.main = main
+        self.rows: list[list[Any]] = []
+
+    def add(self, kind: str, **values: Any) -> None:
+        c = self.main.commit
+        row = [self.main.seq, len(self.rows), c.id.decode(), c.author_time, c.commit_time, None]
+        row += [kind, values.get("env"), values.get("app"), values.get("before")]
+        row += [values.get("after"), values.get("command"), values.get("requester")]
+        row += [json.dumps(values.get("approvers", [])), values.get("required")]
+        row += [values.get("proposal"), values.get("freeze"), values.get("lock"), None]
+        row += [values.get("hotfix"), values.get("reason"), values.get("detail")]
+        self.rows.append(row)
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        if not self.rows:
+            return
+        signer = signer_of(self.main.commit)  # once per commit with rows, never per report
+        for row in self.rows:
+            row[5] = signer
+        marks = ", ".join("?" * COLUMNS)
+        conn.executemany(f"INSERT INTO audit_changes VALUES ({marks})", self.rows)
+
+
+def _author(commit: Commit) -> str:
+    """The Matrix id the commit names as its author (a signed header, not the message)."""
+    text: str = commit.author.decode("utf-8", "replace")
+    return text.rpartition("<")[2].rstrip(">") if "<" in text else text
+
+
+def on_commit(conn: sqlite3.Connection, main: MainCommit) -> None:
+    rows = _Rows(main)
+    merged = _merged_proposals(main)
+    for change in main.changes:
+        parts = change.path.removesuffix(".toml").split("/")
+        if parts[0] == "deployments" and len(parts) == 3 and change.path.endswith(".toml"):
+            _deploy(rows, parts[1], parts[2], change.old, change.new, merged)
+        elif change.path == "policy.toml":
+            for kind, what in audit_policy.changes(change.old, change.new):
+                rows.add(kind, requester=_author(main.commit), detail=what)
+        elif parts[0] == "environments" and len(parts) == 2:
+            was, now = _toml(change.old).get("approvals", 0), _toml(change.new).get("approvals", 0)
+            if was != now and change.new is not None:
+                what = f"{parts[1]} requires {now} approval(s), was {was}"
+                rows.add(RULE, env=parts[1], requester=_author(main.commit), detail=what)
+        elif parts[0] == "proposals" and len(parts) == 2:
+            _review(conn, main, parts[1], change.new)
+    if not main.changes:
+        _outside(rows, main)
+    rows.write(conn)
+
+
+def _merged_proposals(main: MainCommit) -> dict[str, dict[str, Any]]:
+    """The proposals this commit brings into main's tree, by environment."""
+    found: dict[str, dict[str, Any]] = {}
+    for change in main.changes:
+        if change.path.startswith("proposals/") and change.new is not None:
+            data = _toml(change.new)
+            env = _str(data, "environment")
+            if env and data.get("status") == "merged" and data.get("kind", "change") != "review":
+                found[env] = data
+    return found
+
+
+def _deploy(
+    rows: _Rows,
+    env: str,
+    app: str,
+    old: str | None,
+    new: str | None,
+    merged: dict[str, dict[str, Any]],
+) -> None:
+    before, after = _toml(old), _toml(new)
+    read = rows.main.read
+    record = after or before
+    proposal = merged.get(env, {})
+    required = _toml(read(f"environments/{env}.toml")).get("approvals", 0)
+    if proposal:
+        required = proposal.get("approvals_required", required)
+    rows.add(
+        DEPLOY,
+        env=env,
+        app=app,
+        before=_str(before, "version"),
+        after=_str(after, "version"),
+        command=_str(after, "command") or ("remove" if new is None else "deploy"),
+        requester=_str(record, "requested_by") or "",
+        approvers=_strings(proposal, "approved_by"),
+        required=required if isinstance(required, int) else 0,
+        proposal=proposal.get("number") if isinstance(proposal.get("number"), int) else None,
+        freeze=_freeze(read(f"freezes/{env}.toml"), rows.main.commit.author_time),
+        lock=_lock(read(f"locks/{env}.toml")),
+        hotfix=_str(after, "hotfix"),
+        reason=_str(after, "reason"),
+    )
+
+
+def _freeze(text: str | None, at: int) -> str | None:
+    """The freeze in force at `at`, as people read it (None: not frozen then)."""
+    if text is None:
+        return None
+    data = _toml(text)
+    until = data.get("until")
+    if isinstance(until, datetime) and until.tzinfo and until.timestamp() <= at:
+        return None  # it had ended: nobody had removed the file yet
+    said = f"frozen by {_str(data, 'by') or 'someone'}"
+    if isinstance(until, datetime):
+        said += f" until {_stamp(until)}"
+    return said + (f": {reason}" if (reason := _str(data, "reason")) else "")
+
+
+def _lock(text: str | None) -> str | None:
+    if text is None:
+        return None
+    data = _toml(text)
+    said = f"locked by {_str(data, 'by') or 'someone'}"
+    return said + (f": {reason}" if (reason := _str(data, "reason")) else "")
+
+
+def _review(conn: sqlite3.Connection, main: MainCommit, number: str, text: str | None) -> None:
+    data = _toml(text)
+    reviews = _str(data, "reviews")
+    if data.get("kind") != "review" or reviews is None or not number.isdigit():
+        return
+    conn.execute(
+        "INSERT OR REPLACE INTO audit_reviews VALUES (?, ?, ?, ?, ?)",
+        [
+            int(number),
+            reviews,
+            _str(data, "requested_by") or "",
+            json.dumps(_strings(data, "approved_by")),
+            main.commit.author_time,
+        ],
+    )
+
+
+def _outside(rows: _Rows, main: MainCommit) -> None:
+    """A signed commit that changes no file: an adopt when its first parent is a commit the
+    bot did not write, a discard when it leaves pushed commits out as further parents."""
+    commit = main.commit
+    if not commit.parents or commit.gpgsig is None:
+        return
+    key = signer_of(commit)
+    if key is None:
+        return
+    first = commit.parents[0]
+
+    def ours(c: Commit) -> bool:
+        # The bot's commits: signed by this key, or by another key in its name (a key rotated).
+        signer = signer_of(c)
+        return signer is not None and (signer == key or c.committer == commit.committer)
+
+    adopted = _walk(main, first, ours)
+    left: list[str] = []
+    if commit.parents[1:]:
+        ancestry = {c.id for c in _chain(main, first)}
+        for extra in commit.parents[1:]:
+            left += _walk(main, extra, lambda c: c.id in ancestry)
+    who = _author(commit)
+    if adopted:
+        below = main.get(adopted[-1].encode()).parents
+        files = main.between(below[0].decode(), first.decode()) if below else []
+        detail = {"commits": list(reversed(adopted)), "files": files, "left_out": left}
+        rows.add(ADOPT, requester=who, detail=json.dumps(detail))
+    elif left:
+        files = main.between(first.decode(), commit.parents[1].decode())
+        rows.add(DISCARD, requester=who, detail=json.dumps({"commits": left, "files": files}))
+
+
+def _walk(main: MainCommit, start: bytes, stop: Callable[[Commit], bool]) -> list[str]:
+    """Commits from `start` down first parents until `stop(commit)`, newest first."""
+    found: list[str] = []
+    sha: bytes | None = start
+    while sha is not None and len(found) < MAX_WALK:
+        c = main.get(sha)
+        if stop(c):
+            break
+        found.append(sha.decode())
+        sha = c.parents[0] if c.parents else None
+    return found
+
+
+def _chain(main: MainCommit, start: bytes) -> list[Commit]:
+    found: list[Commit] = []
+    sha: bytes | None = start
+    while sha is not None and len(found) < MAX_WALK:
+        c = main.get(sha)
+        found.append(c)
+        sha = c.parents[0] if c.parents else None
+    return found
+
+
+TABLE = IndexTable("audit", 1, SCHEMA, "", on_commit=on_commit)
