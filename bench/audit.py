@@ -45,6 +45,10 @@ ENVS = ("dev", "staging", "prod")
 GOAL = 2.0  # seconds, warm
 READER = bot_identity(ALICE)
 FREEZE = "freezes/prod.toml"
+PROD = (
+    'order = 3\napprovals = 1\n\n[[windows]]\nname = "sunday"\nreason = "nobody watches"\n'
+    'timezone = "Europe/Berlin"\nevery = "sun 00:00 - mon 00:00"\n'
+)
 
 
 def _deployment(version: str, by: str, at: datetime, hotfix: str | None) -> str:
@@ -83,7 +87,7 @@ def build(root: Path, commits: int, days: int, seed: int = 23) -> HostPaths:
     files = Dir()
     for path in base.files():
         files.set(path, blob(builder, base.text(path) or ""))
-    files.set("environments/prod.toml", blob(builder, "order = 3\napprovals = 1\n"))
+    files.set("environments/prod.toml", blob(builder, PROD))
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
     step = timedelta(days=days) / commits
     parent: bytes | None = head.encode()

@@ -46,7 +46,7 @@ class Change:
     proposal: int | None
     freeze: str | None
     lock: str | None
-    window: str | None  # a calendar freeze window, where the index knows it
+    window: str | None  # the calendar's freeze window open then: its name
     hotfix: str | None
     reason: str | None
     detail: str | None
@@ -199,7 +199,9 @@ def _judged(row: tuple[Any, ...], judge: _Judge, reviews: dict[str, str]) -> Cha
             review = reviews.get(row[2], "unreviewed")
             if review == "unreviewed":
                 exceptions.append(UNREVIEWED)
-        if row[14] or row[16]:
+        if (row[14] or row[16]) and not hotfix:
+            # A hotfix goes past a freeze by design, as past the approvals: the freeze is
+            # shown beside it, and its review is what is judged.
             exceptions.append(FROZEN)
     seq, part, sha, at, _, env, app, before, after, command = row[:10]
     proposal, freeze, lock, window, _, reason, detail = row[13:20]

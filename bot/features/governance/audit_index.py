@@ -6,7 +6,9 @@ Every row is read from the commit's tree and records, never from its message:
 - a deployment record that changed (`deployments/<env>/<app>.toml`): the version before and
   after, the command and the requester its record names, its `hotfix` incident; the proposal
   merged by the same commit (`proposals/<n>.toml`: who approved); the approvals the
-  environment required, and the freeze and the lock in its tree at that moment;
+  environment required, and the freeze and the lock in its tree at that moment; the freeze
+  window of its calendar open at that moment (the `[[windows]]` of `environments/<env>.toml`
+  as that tree held it, for that app);
 - policy.toml: who was added to or removed from which role, what a role may run, whose keys
   were pinned (bot/features/governance/audit_policy.py); an environment's required approvals;
 - an adopt (a signed commit that changes nothing and puts an outside commit in force, its
@@ -24,12 +26,14 @@ import json
 import sqlite3
 import tomllib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from dulwich.objects import Commit
 
 from bot.features.governance import audit_policy
+from bot.features.governance.declaration import declared
+from bot.features.governance.windows import closed_at
 from bot.state.index_tables import IndexTable, MainCommit
 from bot.state.signing import signer_of
 
@@ -87,7 +91,8 @@ class _Rows:
         row += [kind, values.get("env"), values.get("app"), values.get("before")]
         row += [values.get("after"), values.get("command"), values.get("requester")]
         row += [json.dumps(values.get("approvers", [])), values.get("required")]
-        row += [values.get("proposal"), values.get("freeze"), values.get("lock"), None]
+        row += [values.get("proposal"), values.get("freeze"), values.get("lock")]
+        row += [values.get("window")]
         row += [values.get("hotfix"), values.get("reason"), values.get("detail")]
         self.rows.append(row)
 
@@ -153,7 +158,8 @@ def _deploy(
     read = rows.main.read
     record = after or before
     proposal = merged.get(env, {})
-    required = _toml(read(f"environments/{env}.toml")).get("approvals", 0)
+    declaration = read(f"environments/{env}.toml")
+    required = _toml(declaration).get("approvals", 0)
     if proposal:
         required = proposal.get("approvals_required", required)
     rows.add(
@@ -169,6 +175,7 @@ def _deploy(
         proposal=proposal.get("number") if isinstance(proposal.get("number"), int) else None,
         freeze=_freeze(read(f"freezes/{env}.toml"), rows.main.commit.author_time),
         lock=_lock(read(f"locks/{env}.toml")),
+        window=_window(env, declaration, rows.main.commit.author_time, app),
         hotfix=_str(after, "hotfix"),
         reason=_str(after, "reason"),
     )
@@ -186,6 +193,15 @@ def _freeze(text: str | None, at: int) -> str | None:
     if isinstance(until, datetime):
         said += f" until {_stamp(until)}"
     return said + (f": {reason}" if (reason := _str(data, "reason")) else "")
+
+
+def _window(env: str, declaration: str | None, at: int, app: str) -> str | None:
+    """The name of the calendar's freeze window open at `at` for a change to `app`, as the
+    environment's file declared its windows then (None: none open, or none declared)."""
+    if declaration is None or "windows" not in declaration:
+        return None  # most environments declare none: no need to read the file again
+    closed = closed_at(declared(env, declaration), datetime.fromtimestamp(at, UTC), (app,))
+    return None if closed is None else closed.window.name
 
 
 def _lock(text: str | None) -> str | None:
@@ -269,4 +285,4 @@ def _chain(main: MainCommit, start: bytes) -> list[Commit]:
     return found
 
 
-TABLE = IndexTable("audit", 1, SCHEMA, "", on_commit=on_commit)
+TABLE = IndexTable("audit", 2, SCHEMA, "", on_commit=on_commit)
