@@ -26,8 +26,10 @@ def deployment(version: str, by: str = BOB, **more: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def proposal(number: int, requester: str, approvers: list[str], **more: str) -> str:
-    """A merged proposal's record (a review of a hotfix with kind/reviews)."""
+def proposal(
+    number: int, requester: str, approvers: list[str], due: datetime | None = None, **more: str
+) -> str:
+    """A merged proposal's record (a review of a hotfix with kind/reviews, and when it is due)."""
     names = ", ".join(f'"{a}"' for a in approvers)
     lines = [
         f"number = {number}",
@@ -39,6 +41,8 @@ def proposal(number: int, requester: str, approvers: list[str], **more: str) -> 
         f"approved_by = [{names}]",
     ]
     lines += [f'{key} = "{value}"' for key, value in more.items()]
+    if due is not None:
+        lines.append(f"due = {due:%Y-%m-%dT%H:%M:%SZ}")
     return "\n".join(lines) + "\n"
 
 

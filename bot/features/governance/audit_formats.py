@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 from bot.core.ids import USER_ID
 from bot.core.text import clean
-from bot.features.governance.audit_history import Change, Report
+from bot.features.governance.audit_history import REVIEW_EXCEPTIONS, Change, Report
 from bot.features.governance.audit_index import ADOPT, DISCARD
 
 FORMATS = ("md", "csv", "json", "html")
@@ -153,7 +153,7 @@ def as_markdown(report: Report) -> str:
     out += ["", "## Exceptions", ""]
     out += _table(
         ("exception", "time", "what", "by", "commit"),
-        ((e, c.time, _what(c), c.requester, c.sha) for e, c in report.exceptions),
+        ((e, c.time, _what(c, e), c.requester, c.sha) for e, c in report.exceptions),
     )
     out += ["", "## Changes to environments", ""]
     out += _table(DEPLOY_HEADERS, (deploy_cells(c) for c in report.deploys))
@@ -173,9 +173,11 @@ def as_markdown(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
-def _what(c: Change) -> str:
+def _what(c: Change, exception: str = "") -> str:
+    """The change, in a few words; for an exception of its review, when it was due."""
     if c.kind == "deploy":
-        return f"{c.command} {c.app} {c.before or '-'} -> {c.after or '(removed)'} in {c.env}"
+        said = f"{c.command} {c.app} {c.before or '-'} -> {c.after or '(removed)'} in {c.env}"
+        return f"{said}: {c.review}" if exception in REVIEW_EXCEPTIONS else said
     if c.kind in (ADOPT, DISCARD):
         return f"{c.kind} {len(c.listed('commits'))} commit(s)"
     return c.detail or c.kind
@@ -272,7 +274,7 @@ def as_json(report: Report) -> str:
         "main": report.head,
         "counts": {env: vars(n) for env, n in report.counts.items()},
         "exceptions": [
-            {"exception": e, "commit": c.sha, "time": c.time, "what": _what(c)}
+            {"exception": e, "commit": c.sha, "time": c.time, "what": _what(c, e)}
             for e, c in report.exceptions
         ],
     }

@@ -7,7 +7,7 @@ Nothing here reads the clock: the same history, period and keys give the same re
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -18,9 +18,12 @@ from bot.state.index import Index
 # The exceptions, in the order the report lists them.
 FOUR_EYES = "four-eyes violated"
 UNSIGNED = "unsigned or unverifiable"
+OVERDUE = "hotfix unreviewed, overdue"
 UNREVIEWED = "hotfix unreviewed"
+LATE = "hotfix reviewed late"
 FROZEN = "change during a freeze"
-EXCEPTIONS = (FOUR_EYES, UNSIGNED, UNREVIEWED, FROZEN)
+EXCEPTIONS = (FOUR_EYES, UNSIGNED, OVERDUE, UNREVIEWED, LATE, FROZEN)
+REVIEW_EXCEPTIONS = (OVERDUE, UNREVIEWED, LATE)
 
 VERIFIED = "verified"
 NO_SIGNATURE = "unsigned or bad signature"
@@ -52,7 +55,7 @@ class Change:
     detail: str | None
     signature: str = VERIFIED
     four_eyes: str = ""  # deploys: held, violated, not required, hotfix
-    review: str = ""  # hotfixes: who reviewed it, or "unreviewed"
+    review: str = ""  # hotfixes: who reviewed it and whether late, or unreviewed and due when
     exceptions: tuple[str, ...] = ()
     time: str = ""  # `at` in UTC, as 2026-11-26T12:00:00Z
 
@@ -107,7 +110,7 @@ class Report:
 _COLUMNS = (
     "seq, part, sha, at, kind, env, app, before, after, command, requester, approvers, "
     "required, proposal, freeze, lock, window, hotfix, reason, detail, signer, committed, "
-    "strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch')"  # in SQLite's C: a year is 100,000 rows
+    "strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch'), due"  # in SQLite's C: 100,000 rows a year
 )
 
 
@@ -124,15 +127,18 @@ def report(
         f"SELECT {_COLUMNS} FROM audit_changes WHERE at >= ? AND at < ? ORDER BY seq, part",
         [int(since.timestamp()), end],
     ).fetchall()
-    reviews = _reviews(index)
+    found = conn.execute(
+        "SELECT value, at FROM meta LEFT JOIN commits ON sha = value WHERE key = 'head'"
+    ).fetchone()
+    head, tip = (found[0], found[1] or 0) if found else (None, 0)
+    reviews = _Reviews(index, tip)
     judge = _Judge(signers)
     changes = []
     for row in rows:
         if env is not None and row[5] is not None and row[5] != env:
             continue
         changes.append(_judged(row, judge, reviews))
-    head = conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
-    return Report(since, until, env, head[0] if head else None, tuple(changes), _counts(changes))
+    return Report(since, until, env, head, tuple(changes), _counts(changes))
 
 
 class _Judge:
@@ -170,20 +176,45 @@ class _Judge:
         return VERIFIED if verdict else NOT_ALLOWED
 
 
-def _reviews(index: Index) -> dict[str, str]:
-    """The hotfix commits reviewed: by whom, in which proposal."""
-    found: dict[str, str] = {}
-    rows = index.db.conn.execute(
-        "SELECT proposal, reviews, requester, approvers FROM audit_reviews ORDER BY proposal"
-    )
-    for proposal, reviews, requester, approvers in rows:
-        others = [a for a in json.loads(approvers) if a != requester]
-        if others and reviews not in found:
-            found[reviews] = f"reviewed by {', '.join(others)} (proposal {proposal})"
-    return found
+def _stamp(at: int) -> str:
+    return f"{datetime.fromtimestamp(at, UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
-def _judged(row: tuple[Any, ...], judge: _Judge, reviews: dict[str, str]) -> Change:
+class _Reviews:
+    """The hotfix commits reviewed (by whom, in which proposal, when, and when it was due), and
+    the verdict on each hotfix's review, as of main's tip (`tip`, its time): the report reads
+    no clock, so a review not made is overdue once a commit on main is later than its due."""
+
+    def __init__(self, index: Index, tip: int) -> None:
+        self.tip = tip
+        self.made: dict[str, tuple[str, int, int | None]] = {}
+        rows = index.db.conn.execute(
+            "SELECT proposal, reviews, requester, approvers, at, due FROM audit_reviews "
+            "ORDER BY proposal"
+        )
+        for proposal, reviews, requester, approvers, at, due in rows:
+            others = [a for a in json.loads(approvers) if a != requester]
+            if others and reviews not in self.made:
+                said = f"reviewed by {', '.join(others)} (proposal {proposal})"
+                self.made[reviews] = (said, at, due)
+
+    def __call__(self, sha: str, due: int | None) -> tuple[str, str | None]:
+        """What the report says of the review of the hotfix `sha`, and its exception if any."""
+        made = self.made.get(sha)
+        if made is None:
+            if due is None:
+                return "unreviewed", UNREVIEWED
+            if self.tip >= due:
+                return f"unreviewed, overdue since {_stamp(due)}", OVERDUE
+            return f"unreviewed, due {_stamp(due)}", UNREVIEWED
+        said, at, promised = made
+        due = promised if promised is not None else due
+        if due is not None and at > due:
+            return f"{said}, late: due {_stamp(due)}, reviewed {_stamp(at)}", LATE
+        return said, None
+
+
+def _judged(row: tuple[Any, ...], judge: _Judge, reviews: _Reviews) -> Change:
     """A row of the index, judged: every field found once, the object made once."""
     kind, requester, approvers_text, hotfix = row[4], row[10] or "", row[11], row[17]
     approvers = judge.approvers(approvers_text)
@@ -196,9 +227,9 @@ def _judged(row: tuple[Any, ...], judge: _Judge, reviews: dict[str, str]) -> Cha
         if four_eyes == "violated":
             exceptions.insert(0, FOUR_EYES)
         if hotfix:
-            review = reviews.get(row[2], "unreviewed")
-            if review == "unreviewed":
-                exceptions.append(UNREVIEWED)
+            review, late = reviews(row[2], row[23])
+            if late is not None:
+                exceptions.append(late)
         if (row[14] or row[16]) and not hotfix:
             # A hotfix goes past a freeze by design, as past the approvals: the freeze is
             # shown beside it, and its review is what is judged.

@@ -19,7 +19,8 @@ Each row keeps the key whose signature the commit carries (checked here, in-proc
 whether that key was allowed at the commit's time is the report's question, asked against the
 allowed-signers files as they are when it runs (bot/features/governance/audit_history.py).
 The review of a hotfix (a proposal with `kind = "review"` naming the hotfix's commit) is kept
-beside, with who approved it.
+beside, with who approved it, when (the commit that brought it to main) and when it was due; a
+hotfix's row keeps when its review is due by the policy of its tree, for a review never made.
 """
 
 import json
@@ -34,7 +35,9 @@ from dulwich.objects import Commit
 from bot.features.governance import audit_policy
 from bot.features.governance.declaration import declared
 from bot.features.governance.windows import closed_at
+from bot.core.errors import InvalidRecord
 from bot.state.index_tables import IndexTable, MainCommit
+from bot.state.policy import Policy, decode_policy
 from bot.state.signing import signer_of
 
 SCHEMA = """
@@ -42,13 +45,14 @@ CREATE TABLE IF NOT EXISTS audit_changes (
     seq INTEGER, part INTEGER, sha TEXT, at INTEGER, committed INTEGER, signer BLOB,
     kind TEXT, env TEXT, app TEXT, before TEXT, after TEXT, command TEXT, requester TEXT,
     approvers TEXT, required INTEGER, proposal INTEGER, freeze TEXT, lock TEXT, window TEXT,
-    hotfix TEXT, reason TEXT, detail TEXT, PRIMARY KEY (seq, part));
+    hotfix TEXT, reason TEXT, detail TEXT, due INTEGER, PRIMARY KEY (seq, part));
 CREATE INDEX IF NOT EXISTS audit_changes_at ON audit_changes(at);
 CREATE TABLE IF NOT EXISTS audit_reviews (
-    proposal INTEGER PRIMARY KEY, reviews TEXT, requester TEXT, approvers TEXT, at INTEGER);
+    proposal INTEGER PRIMARY KEY, reviews TEXT, requester TEXT, approvers TEXT, at INTEGER,
+    due INTEGER);
 CREATE INDEX IF NOT EXISTS audit_reviews_of ON audit_reviews(reviews);
 """
-COLUMNS = 22
+COLUMNS = 23
 MAX_WALK = 1000  # outside commits named by one adopt or discard, at most
 
 DEPLOY, RULE, ADOPT, DISCARD = "deploy", "rule", "adopt", "discard"
@@ -94,6 +98,7 @@ class _Rows:
         row += [values.get("proposal"), values.get("freeze"), values.get("lock")]
         row += [values.get("window")]
         row += [values.get("hotfix"), values.get("reason"), values.get("detail")]
+        row += [values.get("due")]
         self.rows.append(row)
 
     def write(self, conn: sqlite3.Connection) -> None:
@@ -162,6 +167,7 @@ def _deploy(
     required = _toml(declaration).get("approvals", 0)
     if proposal:
         required = proposal.get("approvals_required", required)
+    hotfix = _str(after, "hotfix")
     rows.add(
         DEPLOY,
         env=env,
@@ -176,8 +182,9 @@ def _deploy(
         freeze=_freeze(read(f"freezes/{env}.toml"), rows.main.commit.author_time),
         lock=_lock(read(f"locks/{env}.toml")),
         window=_window(env, declaration, rows.main.commit.author_time, app),
-        hotfix=_str(after, "hotfix"),
+        hotfix=hotfix,
         reason=_str(after, "reason"),
+        due=_due(after, read("policy.toml"), rows.main.commit.author_time) if hotfix else None,
     )
 
 
@@ -204,6 +211,19 @@ def _window(env: str, declaration: str | None, at: int, app: str) -> str | None:
     return None if closed is None else closed.window.name
 
 
+def _due(record: dict[str, Any], policy: str | None, at: int) -> int:
+    """When a hotfix's review is due: `[hotfix] review_within_hours` (of the policy in its
+    tree) after its request, as the hotfix's own step computes it."""
+    hours = Policy.hotfix_review_hours  # the default, when the policy does not say or read
+    try:
+        hours = decode_policy(policy).hotfix_review_hours if policy else hours
+    except InvalidRecord:
+        pass
+    asked = record.get("requested_at")
+    start = int(asked.timestamp()) if isinstance(asked, datetime) and asked.tzinfo else at
+    return start + hours * 3600
+
+
 def _lock(text: str | None) -> str | None:
     if text is None:
         return None
@@ -217,14 +237,16 @@ def _review(conn: sqlite3.Connection, main: MainCommit, number: str, text: str |
     reviews = _str(data, "reviews")
     if data.get("kind") != "review" or reviews is None or not number.isdigit():
         return
+    due = data.get("due")
     conn.execute(
-        "INSERT OR REPLACE INTO audit_reviews VALUES (?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO audit_reviews VALUES (?, ?, ?, ?, ?, ?)",
         [
             int(number),
             reviews,
             _str(data, "requested_by") or "",
             json.dumps(_strings(data, "approved_by")),
             main.commit.author_time,
+            int(due.timestamp()) if isinstance(due, datetime) and due.tzinfo else None,
         ],
     )
 
