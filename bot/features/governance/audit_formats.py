@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 from bot.core.ids import USER_ID
 from bot.core.text import clean
-from bot.features.governance.audit_history import REVIEW_EXCEPTIONS, Change, Report
+from bot.features.governance.audit_history import LOCKED, REVIEW_EXCEPTIONS, Change, Report
 from bot.features.governance.audit_index import ADOPT, DISCARD
 
 FORMATS = ("md", "csv", "json", "html")
@@ -174,9 +174,12 @@ def as_markdown(report: Report) -> str:
 
 
 def _what(c: Change, exception: str = "") -> str:
-    """The change, in a few words; for an exception of its review, when it was due."""
+    """The change, in a few words; for an exception of its review, when it was due; for one
+    of its lock, whose it was."""
     if c.kind == "deploy":
         said = f"{c.command} {c.app} {c.before or '-'} -> {c.after or '(removed)'} in {c.env}"
+        if exception == LOCKED:
+            return f"{said}: {c.lock}"
         return f"{said}: {c.review}" if exception in REVIEW_EXCEPTIONS else said
     if c.kind in (ADOPT, DISCARD):
         return f"{c.kind} {len(c.listed('commits'))} commit(s)"

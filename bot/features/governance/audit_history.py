@@ -18,11 +18,12 @@ from bot.state.index import Index
 # The exceptions, in the order the report lists them.
 FOUR_EYES = "four-eyes violated"
 UNSIGNED = "unsigned or unverifiable"
+LOCKED = "changed while locked"
 OVERDUE = "hotfix unreviewed, overdue"
 UNREVIEWED = "hotfix unreviewed"
 LATE = "hotfix reviewed late"
 FROZEN = "change during a freeze"
-EXCEPTIONS = (FOUR_EYES, UNSIGNED, OVERDUE, UNREVIEWED, LATE, FROZEN)
+EXCEPTIONS = (FOUR_EYES, UNSIGNED, LOCKED, OVERDUE, UNREVIEWED, LATE, FROZEN)
 REVIEW_EXCEPTIONS = (OVERDUE, UNREVIEWED, LATE)
 
 VERIFIED = "verified"
@@ -110,7 +111,7 @@ class Report:
 _COLUMNS = (
     "seq, part, sha, at, kind, env, app, before, after, command, requester, approvers, "
     "required, proposal, freeze, lock, window, hotfix, reason, detail, signer, committed, "
-    "strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch'), due"  # in SQLite's C: 100,000 rows a year
+    "strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch'), due, past_lock"  # SQLite's C: fast
 )
 
 
@@ -230,6 +231,8 @@ def _judged(row: tuple[Any, ...], judge: _Judge, reviews: _Reviews) -> Change:
             review, late = reviews(row[2], row[23])
             if late is not None:
                 exceptions.append(late)
+        if row[24]:
+            exceptions.append(LOCKED)
         if (row[14] or row[16]) and not hotfix:
             # A hotfix goes past a freeze by design, as past the approvals: the freeze is
             # shown beside it, and its review is what is judged.

@@ -6,7 +6,8 @@ Every row is read from the commit's tree and records, never from its message:
 - a deployment record that changed (`deployments/<env>/<app>.toml`): the version before and
   after, the command and the requester its record names, its `hotfix` incident; the proposal
   merged by the same commit (`proposals/<n>.toml`: who approved); the approvals the
-  environment required, and the freeze and the lock in its tree at that moment; the freeze
+  environment required, and the freeze and the lock in its tree at that moment (and the lock's
+  holder, when the commit's author is someone else); the freeze
   window of its calendar open at that moment (the `[[windows]]` of `environments/<env>.toml`
   as that tree held it, for that app);
 - policy.toml: who was added to or removed from which role, what a role may run, whose keys
@@ -45,14 +46,15 @@ CREATE TABLE IF NOT EXISTS audit_changes (
     seq INTEGER, part INTEGER, sha TEXT, at INTEGER, committed INTEGER, signer BLOB,
     kind TEXT, env TEXT, app TEXT, before TEXT, after TEXT, command TEXT, requester TEXT,
     approvers TEXT, required INTEGER, proposal INTEGER, freeze TEXT, lock TEXT, window TEXT,
-    hotfix TEXT, reason TEXT, detail TEXT, due INTEGER, PRIMARY KEY (seq, part));
+    hotfix TEXT, reason TEXT, detail TEXT, due INTEGER, past_lock TEXT,
+    PRIMARY KEY (seq, part));
 CREATE INDEX IF NOT EXISTS audit_changes_at ON audit_changes(at);
 CREATE TABLE IF NOT EXISTS audit_reviews (
     proposal INTEGER PRIMARY KEY, reviews TEXT, requester TEXT, approvers TEXT, at INTEGER,
     due INTEGER);
 CREATE INDEX IF NOT EXISTS audit_reviews_of ON audit_reviews(reviews);
 """
-COLUMNS = 23
+COLUMNS = 24
 MAX_WALK = 1000  # outside commits named by one adopt or discard, at most
 
 DEPLOY, RULE, ADOPT, DISCARD = "deploy", "rule", "adopt", "discard"
@@ -98,7 +100,7 @@ class _Rows:
         row += [values.get("proposal"), values.get("freeze"), values.get("lock")]
         row += [values.get("window")]
         row += [values.get("hotfix"), values.get("reason"), values.get("detail")]
-        row += [values.get("due")]
+        row += [values.get("due"), values.get("past_lock")]
         self.rows.append(row)
 
     def write(self, conn: sqlite3.Connection) -> None:
@@ -164,6 +166,7 @@ def _deploy(
     record = after or before
     proposal = merged.get(env, {})
     declaration = read(f"environments/{env}.toml")
+    lock = read(f"locks/{env}.toml")
     required = _toml(declaration).get("approvals", 0)
     if proposal:
         required = proposal.get("approvals_required", required)
@@ -180,7 +183,8 @@ def _deploy(
         required=required if isinstance(required, int) else 0,
         proposal=proposal.get("number") if isinstance(proposal.get("number"), int) else None,
         freeze=_freeze(read(f"freezes/{env}.toml"), rows.main.commit.author_time),
-        lock=_lock(read(f"locks/{env}.toml")),
+        lock=_lock(lock),
+        past_lock=_holder(lock, _author(rows.main.commit)),
         window=_window(env, declaration, rows.main.commit.author_time, app),
         hotfix=hotfix,
         reason=_str(after, "reason"),
@@ -230,6 +234,15 @@ def _lock(text: str | None) -> str | None:
     data = _toml(text)
     said = f"locked by {_str(data, 'by') or 'someone'}"
     return said + (f": {reason}" if (reason := _str(data, "reason")) else "")
+
+
+def _holder(lock: str | None, author: str) -> str | None:
+    """Who held the lock a change went past: its holder, when the commit's author is someone
+    else. opsbot refuses such a change; only a commit it did not make (a push, adopted) can."""
+    if lock is None:
+        return None
+    holder = _str(_toml(lock), "by") or "someone"
+    return None if holder == author else holder
 
 
 def _review(conn: sqlite3.Connection, main: MainCommit, number: str, text: str | None) -> None:
