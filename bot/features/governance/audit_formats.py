@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 
 from bot.core.ids import USER_ID
 from bot.core.text import clean
@@ -47,37 +47,52 @@ def period(report: Report) -> str:
     return f"{report.since:%Y-%m-%dT%H:%M:%SZ} to {until}{where}{head}"
 
 
-def deploy_cells(c: Change) -> tuple[str, ...]:
-    """A change to an environment, as the columns of `DEPLOY_HEADERS`."""
-    state = "; ".join(s for s in (c.freeze, c.lock) if s)
+class Escaped(dict[str, str]):
+    """`escape` of each distinct text of one report, asked once: most cells repeat
+    (environments, apps, people, verdicts), and a year has a hundred thousand rows. Looked up
+    as `escaped[text]`, in C, but for the first time a text is seen."""
+
+    def __init__(self, escape: Callable[[str], str]) -> None:
+        super().__init__()
+        self.escape = escape
+
+    def __missing__(self, text: str) -> str:
+        found = self[text] = self.escape(text)
+        return found
+
+
+def deploy_cells(c: Change, e: Escaped) -> list[str]:
+    """A change to an environment as the columns of `DEPLOY_HEADERS`, escaped with `e` but
+    those opsbot writes itself (`OURS`: a time, a verdict, a commit id)."""
     approvers = ", ".join(c.approvers)
     if c.proposal is not None:
         approvers = f"{approvers} (proposal {c.proposal})".lstrip()
-    return (
+    state = f"{c.freeze}; {c.lock}" if c.freeze and c.lock else c.freeze or c.lock or ""
+    return [
         c.time,
-        c.env or "",
-        c.app or "",
-        c.before or "",
-        c.after or "(removed)",
-        c.command or "",
-        c.requester,
-        approvers,
+        e[c.env or ""],
+        e[c.app or ""],
+        e[c.before or ""],
+        e[c.after or "(removed)"],
+        e[c.command or ""],
+        e[c.requester],
+        e[approvers],
         c.four_eyes,
-        state,
-        c.window or "",
-        c.hotfix or "",
-        c.review,
+        e[state],
+        e[c.window or ""],
+        e[c.hotfix or ""],
+        e[c.review],
         c.sha,
         c.signature,
-        c.reason or "",
-    )
+        e[c.reason or ""],
+    ]
 
 
 def summary(report: Report) -> str:
     """One line: how many changes and exceptions, per environment."""
     counts = report.counts
     per = ", ".join(f"{env} {n.changes}" for env, n in counts.items()) or "none"
-    exceptions = len({(c.seq, c.part) for _, c in report.exceptions})
+    exceptions = sum(1 for c in report.changes if c.exceptions)
     return (
         f"{sum(n.changes for n in counts.values())} change(s) to environments ({per}), "
         f"{exceptions} with an exception, {len(report.governance)} role/key/rule change(s), "
@@ -104,39 +119,28 @@ def outside_cells(c: Change) -> tuple[str, str, str, str, str, str, str]:
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
 
-def memo(escape: Callable[[str], str]) -> Callable[[str], str]:
-    """`escape`, asked once per distinct text of one report: most cells repeat (environments,
-    apps, people, verdicts), and a year has a hundred thousand rows."""
-    seen: dict[str, str] = {}
-
-    def escaped(text: str) -> str:
-        found = seen.get(text)
-        if found is None:
-            found = seen[text] = escape(text)
-        return found
-
-    return escaped
-
-
 def _md(text: str) -> str:
     """A table cell: one line, no markup of its own (pipes, backticks, tags, emphasis)."""
     return _MD_SPECIAL.sub(r"\\\1", clean(text))
 
 
-def escaper(
-    escape: Callable[[str], str], headers: tuple[str, ...]
-) -> Callable[[tuple[str, ...]], list[str]]:
+def escaper(e: Escaped, headers: tuple[str, ...]) -> Callable[[tuple[str, ...]], list[str]]:
     """Escapes a row's cells, but those opsbot wrote itself (a time, a commit id, a verdict),
     which hold nothing to escape."""
-    cell = memo(escape)
     ours = [h in OURS for h in headers]
-    return lambda row: [text if mine else cell(text) for text, mine in zip(row, ours, strict=True)]
+    return lambda row: [text if mine else e[text] for text, mine in zip(row, ours, strict=True)]
 
 
-def _table(headers: tuple[str, ...], rows: Iterator[tuple[str, ...]]) -> list[str]:
-    escaped = escaper(_md, headers)
+def _table(
+    headers: tuple[str, ...], rows: Iterable[tuple[str, ...]], e: Escaped | None = None
+) -> list[str]:
+    escaped = escaper(e or Escaped(_md), headers)
+    return _lines(headers, (escaped(row) for row in rows))
+
+
+def _lines(headers: tuple[str, ...], rows: Iterable[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(escaped(row)) + " |" for row in rows]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
 
 
@@ -156,7 +160,8 @@ def as_markdown(report: Report) -> str:
         ((e, c.time, _what(c, e), c.requester, c.sha) for e, c in report.exceptions),
     )
     out += ["", "## Changes to environments", ""]
-    out += _table(DEPLOY_HEADERS, (deploy_cells(c) for c in report.deploys))
+    e = Escaped(_md)
+    out += _lines(DEPLOY_HEADERS, (deploy_cells(c, e) for c in report.deploys))
     out += ["", "## Role, key and approval-rule changes", ""]
     out += _table(
         ("time", "kind", "change", "by", "commit", "signature"),
@@ -206,17 +211,27 @@ def _csv_cell(text: str) -> str:
     return text
 
 
-def as_csv(report: Report) -> str:
-    """One table: the exceptions first (one row per exception), then every change."""
+def _csv_field(text: str) -> str:
+    """A cell as the csv module writes it (quoted where it must be), safe as `_csv_cell`."""
+    text = _csv_cell(text)
+    if not text:
+        return ""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADERS)
-    rows = [("exception", e, c) for e, c in report.exceptions]
+    csv.writer(buffer, lineterminator="\n").writerow([text])
+    return buffer.getvalue()[:-1]
+
+
+def as_csv(report: Report) -> str:
+    """One table: the exceptions first (one row per exception), then every change. Each row
+    is joined here, not by a csv writer: each distinct cell is written by one, once."""
+    e = Escaped(_csv_field)
+    lines = [",".join(e[h] for h in CSV_HEADERS)]
+    rows = [("exception", e[exception], c) for exception, c in report.exceptions]
     rows += [("change", "", c) for c in report.changes]
-    escaped = escaper(_csv_cell, CSV_HEADERS)
     for section, exception, c in rows:
-        writer.writerow(escaped((section, exception, c.kind, *deploy_cells(c), _detail(c))))
-    return buffer.getvalue()
+        cells = deploy_cells(c, e)
+        lines.append(",".join([section, exception, e[c.kind], *cells, e[_detail(c)]]))
+    return "\n".join(lines) + "\n"
 
 
 def _detail(c: Change) -> str:
@@ -231,7 +246,30 @@ def _detail(c: Change) -> str:
 # JSON
 
 
-def change_dict(c: Change) -> dict[str, object]:
+class _Json(dict[object, str]):
+    """Each distinct value of one report as JSON, encoded once."""
+
+    def __missing__(self, value: object) -> str:
+        found = self[value] = json.dumps(value)
+        return found
+
+
+def change_json(c: Change, j: _Json) -> str:
+    """A change as one line of JSON, its keys sorted (as `json.dumps(..., sort_keys=True)`
+    writes it). A change to an environment, a hundred thousand a year, is written from a
+    template of its keys; the few others as a dictionary."""
+    if c.kind == "deploy":
+        return (
+            f'{{"app": {j[c.app]}, "approvals_required": {c.required}, '
+            f'"approvers": {j[c.approvers]}, "command": {j[c.command]}, "commit": "{c.sha}", '
+            f'"environment": {j[c.env]}, "exceptions": {j[c.exceptions]}, '
+            f'"four_eyes": "{c.four_eyes}", "freeze": {j[c.freeze]}, '
+            f'"from_version": {j[c.before]}, "hotfix": {j[c.hotfix]}, "kind": "deploy", '
+            f'"lock": {j[c.lock]}, "proposal": {j[c.proposal]}, "reason": {j[c.reason]}, '
+            f'"requester": {j[c.requester]}, "review": {j[c.review or None]}, '
+            f'"signature": "{c.signature}", "time": "{c.time}", "to_version": {j[c.after]}, '
+            f'"window": {j[c.window]}}}'
+        )
     found: dict[str, object] = {
         "time": c.time,
         "kind": c.kind,
@@ -240,31 +278,13 @@ def change_dict(c: Change) -> dict[str, object]:
         "requester": c.requester,
         "exceptions": list(c.exceptions),
     }
-    if c.kind == "deploy":
-        found.update(
-            environment=c.env,
-            app=c.app,
-            from_version=c.before,
-            to_version=c.after,
-            command=c.command,
-            approvers=list(c.approvers),
-            approvals_required=c.required,
-            proposal=c.proposal,
-            four_eyes=c.four_eyes,
-            freeze=c.freeze,
-            lock=c.lock,
-            window=c.window,
-            hotfix=c.hotfix,
-            review=c.review or None,
-            reason=c.reason,
-        )
-    elif c.kind in (ADOPT, DISCARD):
+    if c.kind in (ADOPT, DISCARD):
         found.update(
             commits=c.listed("commits"), files=c.listed("files"), left_out=c.listed("left_out")
         )
     else:
         found.update(environment=c.env, change=c.detail)
-    return found
+    return json.dumps(found, sort_keys=True)
 
 
 def as_json(report: Report) -> str:
@@ -282,5 +302,6 @@ def as_json(report: Report) -> str:
         ],
     }
     head = json.dumps(data, indent=1, sort_keys=True)
-    changes = ",\n".join(json.dumps(change_dict(c), sort_keys=True) for c in report.changes)
+    j = _Json()
+    changes = ",\n".join([change_json(c, j) for c in report.changes])
     return head[:-2] + ',\n "changes": [\n' + changes + "\n ]\n}\n"

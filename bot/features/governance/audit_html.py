@@ -8,6 +8,7 @@ from html import escape
 from bot.core.text import clean
 from bot.features.governance.audit_formats import (
     DEPLOY_HEADERS,
+    Escaped,
     deploy_cells,
     escaper,
     outside_cells,
@@ -45,15 +46,23 @@ def _e(text: str) -> str:
 
 
 def _table(
-    headers: Iterable[str], rows: Iterable[tuple[str, ...]], marked: Iterable[bool] = ()
+    headers: Iterable[str],
+    rows: Iterable[tuple[str, ...]],
+    marked: Iterable[bool] = (),
+    e: Escaped | None = None,
 ) -> str:
     headers = tuple(headers)
+    escaped = escaper(e or Escaped(_e), headers)
+    return _rows(headers, (escaped(row) for row in rows), marked)
+
+
+def _rows(headers: tuple[str, ...], rows: Iterable[list[str]], marked: Iterable[bool] = ()) -> str:
+    """Rows of cells escaped already; those `marked` are exceptions."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     marks = iter(marked)
-    escaped = escaper(_e, headers)
     body = [
         ("<tr class=exception><td>" if next(marks, False) else "<tr><td>")
-        + "</td><td>".join(escaped(row))
+        + "</td><td>".join(row)
         + "</td></tr>"
         for row in rows
     ]
@@ -72,13 +81,14 @@ def as_html(report: Report) -> str:
             for env, n in report.counts.items()
         ),
     )
-    exceptions = _table(
+    e = Escaped(_e)
+    exceptions = _rows(
         ("exception", *DEPLOY_HEADERS, "change"),
-        ((e, *deploy_cells(c), c.detail or "") for e, c in report.exceptions),
+        ([e[name], *deploy_cells(c, e), e[c.detail or ""]] for name, c in report.exceptions),
     )
     deploys = report.deploys
-    changes = _table(
-        DEPLOY_HEADERS, (deploy_cells(c) for c in deploys), (bool(c.exceptions) for c in deploys)
+    changes = _rows(
+        DEPLOY_HEADERS, (deploy_cells(c, e) for c in deploys), (bool(c.exceptions) for c in deploys)
     )
     governance = _table(
         ("time", "kind", "change", "by", "commit", "signature"),

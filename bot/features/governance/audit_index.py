@@ -24,6 +24,7 @@ beside, with who approved it, when (the commit that brought it to main) and when
 hotfix's row keeps when its review is due by the policy of its tree, for a review never made.
 """
 
+import contextlib
 import json
 import sqlite3
 import tomllib
@@ -33,10 +34,10 @@ from typing import Any
 
 from dulwich.objects import Commit
 
+from bot.core.errors import InvalidRecord
 from bot.features.governance import audit_policy
 from bot.features.governance.declaration import declared
 from bot.features.governance.windows import closed_at
-from bot.core.errors import InvalidRecord
 from bot.state.index_tables import IndexTable, MainCommit
 from bot.state.policy import Policy, decode_policy
 from bot.state.signing import signer_of
@@ -47,8 +48,7 @@ CREATE TABLE IF NOT EXISTS audit_changes (
     kind TEXT, env TEXT, app TEXT, before TEXT, after TEXT, command TEXT, requester TEXT,
     approvers TEXT, required INTEGER, proposal INTEGER, freeze TEXT, lock TEXT, window TEXT,
     hotfix TEXT, reason TEXT, detail TEXT, due INTEGER, past_lock TEXT,
-    PRIMARY KEY (seq, part));
-CREATE INDEX IF NOT EXISTS audit_changes_at ON audit_changes(at);
+    PRIMARY KEY (seq, part)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_reviews (
     proposal INTEGER PRIMARY KEY, reviews TEXT, requester TEXT, approvers TEXT, at INTEGER,
     due INTEGER);
@@ -219,10 +219,8 @@ def _due(record: dict[str, Any], policy: str | None, at: int) -> int:
     """When a hotfix's review is due: `[hotfix] review_within_hours` (of the policy in its
     tree) after its request, as the hotfix's own step computes it."""
     hours = Policy.hotfix_review_hours  # the default, when the policy does not say or read
-    try:
+    with contextlib.suppress(InvalidRecord):
         hours = decode_policy(policy).hotfix_review_hours if policy else hours
-    except InvalidRecord:
-        pass
     asked = record.get("requested_at")
     start = int(asked.timestamp()) if isinstance(asked, datetime) and asked.tzinfo else at
     return start + hours * 3600

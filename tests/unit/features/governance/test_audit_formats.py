@@ -116,3 +116,26 @@ def test_markdown_cells_cannot_break_the_table(bot: Bot) -> None:
     commit(bot, {"deployments/dev/web.toml": deployment("1.0.0", reason="a | b\\n<b>c</b>")})
     text = audit_formats.as_markdown(audit(bot))
     assert "a \\| b" in text and "<b>" not in text
+
+
+def test_each_change_of_the_json_is_written_as_json_dumps_writes_it_keys_sorted(bot: Bot) -> None:
+    bot.edit("environments/prod.toml", "order = 3\napprovals = 1\n")
+    commit(bot, {"deployments/prod/web.toml": deployment("2.0.0", reason='say \\"ü\\" \\\\ <b>')})
+    commit(bot, {"deployments/prod/web.toml": None})
+    assert bot.say("!grant @bob:example.org deployer").ok
+    text = audit_formats.as_json(audit(bot))
+    lines = text.split('"changes": [\n', 1)[1].rsplit("\n ]", 1)[0].split(",\n")
+    kinds = [json.loads(line)["kind"] for line in lines]
+    assert kinds.count("deploy") == 2 and "role" in kinds
+    for line in lines:
+        assert json.dumps(json.loads(line), sort_keys=True) == line
+
+
+def test_each_row_of_the_csv_is_written_as_the_csv_module_writes_it(bot: Bot) -> None:
+    commit(bot, {"deployments/dev/web.toml": deployment("1.0.0", reason='a, \\"quoted\\" =1+1')})
+    text = audit_formats.as_csv(audit(bot))
+    rows = list(csv.reader(io.StringIO(text)))
+    again = io.StringIO()
+    csv.writer(again, lineterminator="\n").writerows(rows)
+    assert again.getvalue() == text
+    assert 'a, "quoted" =1+1' in [cell for row in rows for cell in row]
