@@ -211,11 +211,14 @@ def _csv_cell(text: str) -> str:
     return text
 
 
+_CSV_QUOTED = re.compile('[,"\r\n]')  # what the csv module quotes in a cell (QUOTE_MINIMAL)
+
+
 def _csv_field(text: str) -> str:
     """A cell as the csv module writes it (quoted where it must be), safe as `_csv_cell`."""
     text = _csv_cell(text)
-    if not text:
-        return ""
+    if _CSV_QUOTED.search(text) is None:
+        return text
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow([text])
     return buffer.getvalue()[:-1]
@@ -259,13 +262,14 @@ def change_json(c: Change, j: _Json) -> str:
     writes it). A change to an environment, a hundred thousand a year, is written from a
     template of its keys; the few others as a dictionary."""
     if c.kind == "deploy":
+        proposal = "null" if c.proposal is None else c.proposal
         return (
             f'{{"app": {j[c.app]}, "approvals_required": {c.required}, '
             f'"approvers": {j[c.approvers]}, "command": {j[c.command]}, "commit": "{c.sha}", '
             f'"environment": {j[c.env]}, "exceptions": {j[c.exceptions]}, '
             f'"four_eyes": "{c.four_eyes}", "freeze": {j[c.freeze]}, '
             f'"from_version": {j[c.before]}, "hotfix": {j[c.hotfix]}, "kind": "deploy", '
-            f'"lock": {j[c.lock]}, "proposal": {j[c.proposal]}, "reason": {j[c.reason]}, '
+            f'"lock": {j[c.lock]}, "proposal": {proposal}, "reason": {j[c.reason]}, '
             f'"requester": {j[c.requester]}, "review": {j[c.review or None]}, '
             f'"signature": "{c.signature}", "time": "{c.time}", "to_version": {j[c.after]}, '
             f'"window": {j[c.window]}}}'
@@ -296,12 +300,17 @@ def as_json(report: Report) -> str:
         "environment": report.env,
         "main": report.head,
         "counts": {env: vars(n) for env, n in report.counts.items()},
-        "exceptions": [
-            {"exception": e, "commit": c.sha, "time": c.time, "what": _what(c, e)}
-            for e, c in report.exceptions
-        ],
+        "exceptions": [],
     }
     head = json.dumps(data, indent=1, sort_keys=True)
     j = _Json()
+    if report.exceptions:
+        # Written as `indent=1` writes them (json's pure-Python path, slow for thousands).
+        listed = ",\n".join(
+            f'  {{\n   "commit": "{c.sha}",\n   "exception": {j[e]},\n   "time": "{c.time}",'
+            f'\n   "what": {j[_what(c, e)]}\n  }}'
+            for e, c in report.exceptions
+        )
+        head = head.replace('\n "exceptions": []', f'\n "exceptions": [\n{listed}\n ]', 1)
     changes = ",\n".join([change_json(c, j) for c in report.changes])
     return head[:-2] + ',\n "changes": [\n' + changes + "\n ]\n}\n"

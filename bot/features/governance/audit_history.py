@@ -69,7 +69,6 @@ class Change(NamedTuple):
     after: str | None
     command: str | None
     requester: str
-    approvers: tuple[str, ...]
     required: int
     proposal: int | None
     freeze: str | None
@@ -79,6 +78,7 @@ class Change(NamedTuple):
     reason: str | None
     detail: str | None
     time: str  # in UTC, as 2026-11-26T12:00:00Z
+    approvers: tuple[str, ...] = ()
     signature: str = VERIFIED
     four_eyes: str = ""  # deploys: held, violated, not required, hotfix
     review: str = ""  # hotfixes: who reviewed it and whether late, or unreviewed and due when
@@ -132,12 +132,14 @@ class Report:
         return [(e, c) for e in EXCEPTIONS for c in found if e in c.exceptions]
 
 
-# In the order of Change's fields, then what judging needs. The time is formatted by SQLite.
+# Change's first fields, in its order (the time formatted by SQLite), then what is judged.
 _COLUMNS = (
-    "sha, kind, env, app, before, after, command, coalesce(requester, ''), approvers, "
+    "sha, kind, env, app, before, after, command, coalesce(requester, ''), "
     "coalesce(required, 0), proposal, freeze, lock, window, hotfix, reason, detail, "
-    "strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch'), signer, committed, due, past_lock"
+    "strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch'), approvers, signer, committed, due, "
+    "past_lock"
 )
+_FIELDS = 17
 _SLOTS = ("held", "not required", "violated")
 
 
@@ -169,26 +171,22 @@ def report(
     new = tuple.__new__
     latest = signatures.LATEST
     for row in rows:
-        sha, kind, where, requester, required = row[0], row[1], row[2], row[7], row[9]
-        freeze, window, hotfix, signer, committed = row[11], row[13], row[14], row[18], row[19]
+        kind, where, requester, required = row[1], row[2], row[7], row[8]
+        freeze, window, hotfix, signer, committed = row[10], row[12], row[13], row[18], row[19]
         signature = (known.get(signer) if 0 < committed < latest else None) or signatures(
             signer, committed
         )
-        team = teams[row[8]]
+        team = teams[row[17]]
         if kind != DEPLOY:
             exceptions: tuple[str, ...] = () if signature == VERIFIED else (UNSIGNED,)
-            changes.append(
-                new(Change, (sha, *row[1:8], team, *row[9:18], signature, "", "", exceptions))
-            )
+            changes.append(new(Change, (*row[:_FIELDS], team, signature, "", "", exceptions)))
             continue
         verdict = four_eyes[requester, team, required, hotfix is not None]
         review = ""
         exceptions = ()
         if signature != VERIFIED or verdict == "violated" or hotfix or freeze or window or row[21]:
             review, exceptions = _flagged(row, signature, verdict, reviews)
-        changes.append(
-            new(Change, (sha, *row[1:8], team, *row[9:18], signature, verdict, review, exceptions))
-        )
+        changes.append(new(Change, (*row[:_FIELDS], team, signature, verdict, review, exceptions)))
         if where is not None:
             count = per.get(where) or per.setdefault(where, [0] * 6)
             count[0] += 1
@@ -205,7 +203,7 @@ def _flagged(
 ) -> tuple[str, tuple[str, ...]]:
     """A change to an environment with something to say (a fifth of them): its review, and
     its exceptions in the report's order."""
-    hotfix, past_lock = row[14], row[21]
+    hotfix, past_lock = row[13], row[21]
     listed = [FOUR_EYES] if four_eyes == "violated" else []
     if signature != VERIFIED:
         listed.append(UNSIGNED)
@@ -216,7 +214,7 @@ def _flagged(
         review, late = reviews(row[0], row[20])
         if late is not None:
             listed.append(late)
-    if (row[11] or row[13]) and not hotfix:
+    if (row[10] or row[12]) and not hotfix:
         # A hotfix goes past a freeze by design, as past the approvals: the freeze is shown
         # beside it, and its review is what is judged.
         listed.append(FROZEN)

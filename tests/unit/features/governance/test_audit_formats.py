@@ -118,7 +118,7 @@ def test_markdown_cells_cannot_break_the_table(bot: Bot) -> None:
     assert "a \\| b" in text and "<b>" not in text
 
 
-def test_each_change_of_the_json_is_written_as_json_dumps_writes_it_keys_sorted(bot: Bot) -> None:
+def test_the_json_is_written_as_json_dumps_writes_it_keys_sorted(bot: Bot) -> None:
     bot.edit("environments/prod.toml", "order = 3\napprovals = 1\n")
     commit(bot, {"deployments/prod/web.toml": deployment("2.0.0", reason='say \\"ü\\" \\\\ <b>')})
     commit(bot, {"deployments/prod/web.toml": None})
@@ -129,6 +129,11 @@ def test_each_change_of_the_json_is_written_as_json_dumps_writes_it_keys_sorted(
     assert kinds.count("deploy") == 2 and "role" in kinds
     for line in lines:
         assert json.dumps(json.loads(line), sort_keys=True) == line
+    data = json.loads(text)
+    del data["changes"]
+    assert data["exceptions"]
+    head = text.split(',\n "changes": [', 1)[0]
+    assert head + "\n}" == json.dumps(data, indent=1, sort_keys=True)
 
 
 def test_each_row_of_the_csv_is_written_as_the_csv_module_writes_it(bot: Bot) -> None:
