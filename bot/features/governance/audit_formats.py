@@ -13,6 +13,7 @@ from bot.core.ids import USER_ID
 from bot.core.text import clean
 from bot.features.governance.audit_history import LOCKED, REVIEW_EXCEPTIONS, Change, Report
 from bot.features.governance.audit_index import ADOPT, DISCARD
+from bot.features.governance.audit_judge import uncollected
 
 FORMATS = ("md", "csv", "json", "html")
 
@@ -144,6 +145,7 @@ def _lines(headers: tuple[str, ...], rows: Iterable[list[str]]) -> list[str]:
     return lines
 
 
+@uncollected()
 def as_markdown(report: Report) -> str:
     out = ["# Change audit", "", f"Period: {_md(period(report))}", "", summary(report), ""]
     out += ["## Changes per environment", ""]
@@ -224,6 +226,7 @@ def _csv_field(text: str) -> str:
     return buffer.getvalue()[:-1]
 
 
+@uncollected()
 def as_csv(report: Report) -> str:
     """One table: the exceptions first (one row per exception), then every change. Each row
     is joined here, not by a csv writer: each distinct cell is written by one, once."""
@@ -291,10 +294,11 @@ def change_json(c: Change, j: _Json) -> str:
     return json.dumps(found, sort_keys=True)
 
 
+@uncollected()
 def as_json(report: Report) -> str:
     """One JSON document, keys sorted; each change on a line of its own (a year is a hundred
     thousand of them: indenting each field would triple the file and the time)."""
-    data = {
+    data: dict[str, object] = {
         "since": f"{report.since:%Y-%m-%dT%H:%M:%SZ}",
         "until": f"{report.until:%Y-%m-%dT%H:%M:%SZ}" if report.until else None,
         "environment": report.env,

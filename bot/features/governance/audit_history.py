@@ -27,6 +27,7 @@ from bot.features.governance.audit_judge import (
     Reviews,
     Signatures,
     Teams,
+    uncollected,
 )
 from bot.state.allowed_signers import AllowedSigners
 from bot.state.index import Index
@@ -143,6 +144,7 @@ _FIELDS = 17
 _SLOTS = ("held", "not required", "violated")
 
 
+@uncollected()
 def report(
     index: Index,
     signers: AllowedSigners | None,

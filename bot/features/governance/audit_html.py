@@ -17,6 +17,7 @@ from bot.features.governance.audit_formats import (
 )
 from bot.features.governance.audit_history import Report
 from bot.features.governance.audit_index import ADOPT, DISCARD
+from bot.features.governance.audit_judge import uncollected
 
 STYLE = """
 body { font: 13px/1.4 system-ui, sans-serif; margin: 2em; color: #111; }
@@ -73,6 +74,7 @@ def _rows(headers: tuple[str, ...], rows: Iterable[list[str]], marked: Iterable[
     )
 
 
+@uncollected()
 def as_html(report: Report) -> str:
     counts = _table(
         ("environment", "changes", "four-eyes held", "not required", "violated", "hotfixes"),
