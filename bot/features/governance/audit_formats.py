@@ -51,11 +51,20 @@ def period(report: Report) -> str:
 class Escaped(dict[str, str]):
     """`escape` of each distinct text of one report, asked once: most cells repeat
     (environments, apps, people, verdicts), and a year has a hundred thousand rows. Looked up
-    as `escaped[text]`, in C, but for the first time a text is seen."""
+    as `escaped[text]`, in C, but for the first time a text is seen.
 
-    def __init__(self, escape: Callable[[str], str]) -> None:
+    `piecewise`: the escape works character by character (Markdown's, HTML's), so a text made
+    of pieces is escaped piece by piece, each piece asked once, and opsbot's own words and
+    numbers between them are left as they are. The CSV's is not: whether a cell is taken for a
+    formula depends on all of it."""
+
+    def __init__(self, escape: Callable[[str], str], *, piecewise: bool = False) -> None:
         super().__init__()
         self.escape = escape
+        self.piecewise = piecewise
+
+    def joined(self, pieces: list[str]) -> str:
+        return "".join([self[p] for p in pieces]) if self.piecewise else self["".join(pieces)]
 
     def __missing__(self, text: str) -> str:
         found = self[text] = self.escape(text)
@@ -66,8 +75,14 @@ def deploy_cells(c: Change, e: Escaped) -> list[str]:
     """A change to an environment as the columns of `DEPLOY_HEADERS`, escaped with `e` but
     those opsbot writes itself (`OURS`: a time, a verdict, a commit id)."""
     approvers = ", ".join(c.approvers)
-    if c.proposal is not None:
-        approvers = f"{approvers} (proposal {c.proposal})".lstrip()
+    if c.proposal is None:
+        approvers = e[approvers]
+    elif e.piecewise:  # "(proposal 12)" is opsbot's: a year has thousands, none to escape
+        approvers = (
+            f"{e[approvers]} (proposal {c.proposal})" if approvers else f"(proposal {c.proposal})"
+        )
+    else:
+        approvers = e[f"{approvers} (proposal {c.proposal})".lstrip()]
     state = f"{c.freeze}; {c.lock}" if c.freeze and c.lock else c.freeze or c.lock or ""
     return [
         c.time,
@@ -77,7 +92,7 @@ def deploy_cells(c: Change, e: Escaped) -> list[str]:
         e[c.after or "(removed)"],
         e[c.command or ""],
         e[c.requester],
-        e[approvers],
+        approvers,
         c.four_eyes,
         e[state],
         e[c.window or ""],
@@ -157,12 +172,15 @@ def as_markdown(report: Report) -> str:
         ),
     )
     out += ["", "## Exceptions", ""]
-    out += _table(
+    e = Escaped(_md, piecewise=True)
+    out += _lines(
         ("exception", "time", "what", "by", "commit"),
-        ((e, c.time, _what(c, e), c.requester, c.sha) for e, c in report.exceptions),
+        (
+            [e[name], c.time, e.joined(_what_pieces(c, name)), e[c.requester], c.sha]
+            for name, c in report.exceptions
+        ),
     )
     out += ["", "## Changes to environments", ""]
-    e = Escaped(_md)
     out += _lines(DEPLOY_HEADERS, (deploy_cells(c, e) for c in report.deploys))
     out += ["", "## Role, key and approval-rule changes", ""]
     out += _table(
@@ -181,16 +199,21 @@ def as_markdown(report: Report) -> str:
 
 
 def _what(c: Change, exception: str = "") -> str:
+    return "".join(_what_pieces(c, exception))
+
+
+def _what_pieces(c: Change, exception: str) -> list[str]:
     """The change, in a few words; for an exception of its review, when it was due; for one
-    of its lock, whose it was."""
+    of its lock, whose it was. In pieces: each one repeats, where the whole rarely does."""
     if c.kind == "deploy":
-        said = f"{c.command} {c.app} {c.before or '-'} -> {c.after or '(removed)'} in {c.env}"
+        said = [c.command or "", " ", c.app or "", " ", c.before or "-", " -> "]
+        said += [c.after or "(removed)", " in ", c.env or ""]
         if exception == LOCKED:
-            return f"{said}: {c.lock}"
-        return f"{said}: {c.review}" if exception in REVIEW_EXCEPTIONS else said
+            return [*said, ": ", c.lock or ""]
+        return [*said, ": ", c.review] if exception in REVIEW_EXCEPTIONS else said
     if c.kind in (ADOPT, DISCARD):
-        return f"{c.kind} {len(c.listed('commits'))} commit(s)"
-    return c.detail or c.kind
+        return [f"{c.kind} {len(c.listed('commits'))} commit(s)"]
+    return [c.detail or c.kind]
 
 
 # CSV

@@ -83,7 +83,7 @@ def as_html(report: Report) -> str:
             for env, n in report.counts.items()
         ),
     )
-    e = Escaped(_e)
+    e = Escaped(_e, piecewise=True)
     exceptions = _rows(
         ("exception", *DEPLOY_HEADERS, "change"),
         ([e[name], *deploy_cells(c, e), e[c.detail or ""]] for name, c in report.exceptions),

@@ -12,7 +12,7 @@ from bot.features.governance import audit_formats, audit_html
 from bot.features.governance.audit_history import FOUR_EYES, report
 from bot.features.governance.audit_index import TABLE
 from bot.state.index import Index
-from tests.helpers.audit import SINCE, audit, commit, deployment, signers
+from tests.helpers.audit import SINCE, audit, commit, deployment, proposal, signers
 from tests.helpers.bot import Bot
 
 HOSTILE_APP = "<img src=x onerror=alert(1)>"
@@ -144,3 +144,21 @@ def test_each_row_of_the_csv_is_written_as_the_csv_module_writes_it(bot: Bot) ->
     csv.writer(again, lineterminator="\n").writerows(rows)
     assert again.getvalue() == text
     assert 'a, "quoted" =1+1' in [cell for row in rows for cell in row]
+
+
+def test_markdown_and_html_escape_every_piece_of_an_exception_and_its_approvers(bot: Bot) -> None:
+    bot.edit("environments/prod.toml", "order = 3\napprovals = 1\n")
+    who = "@x|<i>:example.org"  # approves their own change
+    files = {
+        "deployments/prod/a|<b>.toml": deployment("2.0.0", by=who),
+        "proposals/1.toml": proposal(1, who, [who], environment="prod"),
+    }
+    commit(bot, files)
+    report = audit(bot)
+    assert [e for e, _ in report.exceptions] == [FOUR_EYES]
+    text = audit_formats.as_markdown(report)
+    assert "deploy a\\|\\<b\\> - -\\> 2.0.0 in prod" in text
+    assert "@x\\|\\<i\\>:example.org (proposal 1)" in text
+    page = audit_html.as_html(report)
+    assert "<b>" not in page and "<i>" not in page
+    assert "@x|&lt;i&gt;:example.org (proposal 1)" in page
