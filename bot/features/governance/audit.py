@@ -97,8 +97,9 @@ COMMANDS = (
         summary="the change audit report of a period, as a file: who asked, who approved, "
         "exceptions",
         details="Every change to an environment in the period (or one environment): who "
-        "requested it, who approved it and whether they were different people, the freeze "
-        "or lock at that moment, hotfixes and their review, the commit and whether its "
+        "requested it, who approved it and whether they were different people, the freeze, "
+        "the calendar's freeze window or the lock at that moment, hotfixes and their review "
+        "(in time, late or overdue), the commit and whether its "
         "signature verifies against the keys allowed at that time; role, key and approval-rule "
         "changes, adopted and discarded outside commits. Exceptions first. Read from signed "
         "trees and records, never from commit messages.",
