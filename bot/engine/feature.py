@@ -42,12 +42,12 @@ class Feature:
     kinds: tuple[ArgKind, ...] = ()
     """The kinds of argument its commands name beside the core's (bot/engine/kinds.py)."""
     options: tuple[OptionFor, ...] = ()
-    """Options it adds to other features' commands (`--hotfix INC-7` on `!deploy`), which its
-    gate reads."""
+    """Options it adds to other features' commands (an emergency change's incident, on
+    `!deploy`), which its gate reads."""
     gates: tuple[Gate, ...] = ()
     """Its say on every change to an environment, whichever feature makes it (deploy, rollback,
     promote, the approval that merges a proposal): refuse it (a freeze window), or let it pass
-    a freeze or the approvals with more added to it (a hotfix). bot/engine/context.py."""
+    a freeze or the approvals with more added to it (an emergency change). bot/engine/context.py."""
     addenda: tuple[Addendum, ...] = ()
     """Lines it adds to other features' replies (the freeze windows, in `!status`)."""
     requests: tuple[RequestKind[Any], ...] = ()

@@ -13,29 +13,19 @@
     require_encryption = true        # refuse commands from unencrypted rooms
     announce = ["!ann:example.org"]  # rooms told of sev1/sev2 incidents
 
-    [incidents]
-    roles = ["liaison"]              # incident roles besides commander, communications, scribe
-
-    [incidents.notify]               # invited to a new incident's room, and mentioned when an
-    sev1 = ["@oncall:example.org"]   # incident becomes this severity (keys sev1 .. sev5)
-
     [devices."@bob:example.org"]     # device keys the team has reviewed (!trust writes these)
     BOBPHONE = "ed25519 key, base64"
 
     [identities]                     # people's master cross-signing keys (!trust @alice):
     "@alice:example.org" = "master key, unpadded base64"   # any device she signed is verified
 
-    [trust]
-    confirm_keys = true              # !trust pins no key it has only seen: it shows the key and
-                                     # asks for !trust @alice <key>, compared out of band first
-
 The admin role may run every command everywhere, whatever else the file says, so that an edit
 can never lock the admins out.
 
-These sections are the core's: the engine reads them to authorize every command (roles,
-commands, rooms, devices, identities), or several features do (incidents, trust). A section
-only one feature reads is declared by that feature (bot/state/policy_section.py) and read here
-with the others; `Policy.section` gives it back.
+These sections are the core's: the engine reads them to authorize every command and to verify
+who sends it (`[rooms] announce` is also read by several features). A section one feature reads
+is declared by that feature (bot/state/policy_section.py) and read here with the others;
+`Policy.section` gives it back. A section neither knows closes the policy.
 """
 
 import functools
@@ -65,12 +55,6 @@ class Policy:
     require_encryption: bool = False
     announce: tuple[str, ...] = ()
     """Announcement rooms ([rooms] announce): told when an incident is sev1 or sev2."""
-    incident_roles: tuple[str, ...] = ()
-    """Incident roles besides commander, communications and scribe ([incidents] roles)."""
-    incident_notify: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Who to bring in, per severity ([incidents.notify] sev1 = [...])."""
-    confirm_keys: bool = False
-    """`!trust` pins only a key typed in full, never one the bot has only seen ([trust])."""
     declared: Mapping[str, Any] = field(default_factory=dict)
     """The features' declared sections, by name, as their `read` made them (`section`)."""
     closed: str | None = None
@@ -86,9 +70,6 @@ class Policy:
             return section.unreadable
         found: T = self.declared[section.name]
         return found
-
-    def notify_for(self, severity: str) -> tuple[str, ...]:
-        return self.incident_notify.get(severity, ())
 
     def roles_of(self, user_id: str) -> list[Role]:
         return [role for role in self.roles if role.has(user_id)]
@@ -155,7 +136,6 @@ def _decode(text: str, path: str, declared: tuple[PolicySection[Any], ...]) -> P
     if commands is None:
         closed = closed or "[commands] is not a table"
     require_encryption, announce = read.rooms(section("rooms", fallback=None))
-    incident_roles, notify = read.incidents(section("incidents"))
     return Policy(
         roles=tuple(roles),
         commands=read.commands(commands or {}),
@@ -163,9 +143,6 @@ def _decode(text: str, path: str, declared: tuple[PolicySection[Any], ...]) -> P
         identities=read.identities(section("identities")),
         require_encryption=require_encryption,
         announce=announce,
-        incident_roles=incident_roles,
-        incident_notify=notify,
-        confirm_keys=read.confirm_keys(section("trust", fallback=None)),
         declared={s.name: _declared(s, sections, read) for s in declared},
         closed=closed,
         problems=tuple(read.problems),
@@ -186,5 +163,5 @@ def _declared(
     return section.read(table, read)
 
 
-_CORE = {"roles", "commands", "rooms", "devices", "identities", "incidents", "trust"}
+_CORE = {"roles", "commands", "rooms", "devices", "identities"}
 _EMPTY: dict[str, Any] = {}

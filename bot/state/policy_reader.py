@@ -3,16 +3,13 @@ stopping the rest. The core's sections are read by the methods here; a feature's
 section (bot/state/policy_section.py) by its own function, with the same helpers (`problem`,
 `table`, `strings`, `users`), so that its problems read like the core's."""
 
-import re
 from collections.abc import Set as AbstractSet
 from typing import Any
 
 from bot.core.errors import InvalidRecord
-from bot.core.ids import DEVICE_ID, ROOM_ID, SEVERITIES, USER_ID, is_ed25519_key
+from bot.core.ids import DEVICE_ID, ROOM_ID, USER_ID, is_ed25519_key
 from bot.core.text import clean
 from bot.state.roles import ADMIN, EVERYONE, CommandRule, Role
-
-ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 class PolicyReader:
@@ -140,16 +137,6 @@ class PolicyReader:
                 found[user] = key
         return found
 
-    def confirm_keys(self, table: dict[str, Any] | None) -> bool:
-        """Unreadable, it is on: a key is then pinned only when typed in full."""
-        if table is None or self.unknown("trust", table, {"confirm_keys"}):
-            return True
-        confirm = table.get("confirm_keys", False)
-        if not isinstance(confirm, bool):
-            self.problem("trust.confirm_keys", "must be true or false")
-            return True
-        return confirm
-
     def rooms(self, table: dict[str, Any] | None) -> tuple[bool, tuple[str, ...]]:
         """Whether commands need an encrypted room (on, when that cannot be read), and the
         announcement rooms."""
@@ -169,23 +156,3 @@ class PolicyReader:
                     "rooms.announce", f"{room!r} is not a Matrix room id (like !abc:example.org)"
                 )
         return value or closed, tuple(dict.fromkeys(announce))
-
-    def incidents(
-        self, table: dict[str, Any]
-    ) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
-        self.unknown("incidents", table, {"roles", "notify"})
-        roles = []
-        for role in self.strings("incidents.roles", table.get("roles", [])) or []:
-            if ROLE_NAME.fullmatch(role):
-                roles.append(role)
-            else:
-                self.problem("incidents.roles", f"{role!r} must be a lowercase word like liaison")
-        notify = self.table("incidents.notify", table.get("notify", {})) or {}
-        people: dict[str, tuple[str, ...]] = {}
-        for severity, members in notify.items():
-            where = f"incidents.notify.{severity}"
-            if severity not in SEVERITIES:
-                self.problem(where, f"unknown field (known: {', '.join(SEVERITIES)})")
-                continue
-            people[severity] = tuple(dict.fromkeys(self.users(where, members)))
-        return tuple(dict.fromkeys(roles)), people
