@@ -24,6 +24,7 @@ from bot.features.catalog import (
     gates,
     host_views,
     index_tables,
+    policy_sections,
     request_kinds,
 )
 from bot.state import layout
@@ -208,6 +209,7 @@ def open_engine(
         ledger,
         requests=request_kinds(features),
         checks=checks(features),
+        sections=policy_sections(features),
         gates=gates(features),
         addenda=addenda(features),
         names=("opsbot", name),
