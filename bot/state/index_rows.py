@@ -95,10 +95,10 @@ def subject_of(path: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def deployment_of(repo: StateRepo, blob: bytes) -> tuple[str | None, str | None, int | None]:
+def deployment_of(raw: bytes) -> tuple[str | None, str | None, int | None]:
     """A deployment record's version, the command that wrote it and when it was asked for."""
     try:
-        data = tomllib.loads(repo.get(blob).as_raw_string().decode())
+        data = tomllib.loads(raw.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         return None, None, None
     version, command, at = data.get("version"), data.get("command"), data.get("requested_at")
@@ -109,10 +109,10 @@ def deployment_of(repo: StateRepo, blob: bytes) -> tuple[str | None, str | None,
     )
 
 
-def text_of(repo: StateRepo, blob: bytes | None) -> str | None:
-    if blob is None:
+def text_of(raw: bytes | None) -> str | None:
+    if raw is None:
         return None
     try:
-        return str(repo.git[blob].as_raw_string().decode())
+        return raw.decode()
     except UnicodeDecodeError:
         return None

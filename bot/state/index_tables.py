@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 OnChange = Callable[[sqlite3.Connection, str, str | None], None]
 """Keeps the tables as main's commit that changed the file at `path` left it: its text, or
-None when the file was removed (or is not UTF-8)."""
+None when the file was removed (or is not UTF-8). What it writes depends on that text alone: a
+sync of many commits hands over only the newest version of each file (a cold index of 100,000
+commits does not replay every incident's every edit)."""
 
 
 @dataclass(frozen=True)
