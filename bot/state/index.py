@@ -10,7 +10,6 @@ Rows come from trees and refs; message trailers are kept only to show them (`!hi
 """
 
 import re
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,9 @@ from dulwich.refs import Ref
 from sqlite_utils import Database
 
 from bot.state import index_notes
+from bot.state.index_build import IndexBuild
 from bot.state.index_bulk import Step
-from bot.state.index_rows import Rows, deployment_of, subject_of, text_of
+from bot.state.index_rows import Rows, deployment_of, proposal_status, subject_of, text_of
 from bot.state.index_tables import IndexTable, signature
 from bot.state.index_walk import BULK_FROM, read_main
 from bot.state.message import read_trailers, summary_of
@@ -62,6 +62,8 @@ class Index:
         self.tables = tuple(tables)
         self.bulk_from = bulk_from
         self.progress = 0.0  # of the sync under way, for "indexing, N%"
+        # A build of this file under way in the background: queries refuse until it is done.
+        self.building: IndexBuild | None = None
         # Each sync is one BEGIN IMMEDIATE transaction: two processes catching up at once
         # serialize on SQLite's lock instead of inserting the same rows twice.
         self.db = Database(connect(self.path))
@@ -114,7 +116,10 @@ class Index:
     # keeping up with the repo
 
     def sync(self, repo: StateRepo) -> int:
-        """Indexes the commits not yet indexed; returns how many of main's."""
+        """Indexes the commits not yet indexed; returns how many of main's. Nothing while a
+        build is under way in the background: it holds the index until it is whole."""
+        if self.building is not None and not self.building.done:
+            return 0
         added = self._sync_main(repo)
         self._sync_branches(repo)
         self._sync_notes(repo)
@@ -201,15 +206,20 @@ class Index:
                     assert isinstance(commit, Commit)
                     conn.execute("INSERT INTO branch_commits VALUES (?)", [sha.decode()])
                     sha = commit.parents[0] if commit.parents else None
-                status = _proposal_status(repo, ref, tip)
+                status = proposal_status(repo, ref, tip)
                 conn.execute("INSERT OR REPLACE INTO branches VALUES (?, ?, ?)", [ref, tip, status])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
+    def cold(self) -> bool:
+        """Whether nothing of main is indexed yet (a new file, or one built by another version)."""
+        return self._meta("head") is None
+
     def knows(self, sha: str) -> bool:
         """Whether a commit is indexed already, on main or on a branch: where a walk stops."""
+        self.ready()
         row = self.db.conn.execute(
             "SELECT 1 FROM commits WHERE sha = ?1 "
             "UNION ALL SELECT 1 FROM branch_commits WHERE sha = ?1",
@@ -312,8 +322,16 @@ class Index:
 
     # queries
 
+    def ready(self) -> None:
+        """Refuses (`Indexing`, "indexing, N%") while a build is under way in the background."""
+        if self.building is not None:
+            if not self.building.done:
+                raise self.building.refusal()
+            self.building = None
+
     def closed_proposals(self) -> set[int]:
         """The proposals main has merged or someone rejected: never open again."""
+        self.ready()
         rows = self.db.conn.execute(
             "SELECT proposal FROM commits WHERE proposal IS NOT NULL "
             "UNION SELECT CAST(ref AS INTEGER) FROM branches WHERE status = 'rejected'"
@@ -322,6 +340,7 @@ class Index:
 
     def merge_of(self, proposal: int) -> str | None:
         """The commit on main that merged proposal `proposal`, if it is merged."""
+        self.ready()
         row = self.db.conn.execute(
             "SELECT sha FROM commits WHERE proposal = ? ORDER BY seq LIMIT 1", [proposal]
         ).fetchone()
@@ -330,6 +349,7 @@ class Index:
     def history(
         self, *, app: str | None = None, env: str | None = None, limit: int = 10
     ) -> list[Entry]:
+        self.ready()
         # EXISTS walks commits newest first and stops at `limit`; `sha IN (...)` would build
         # and sort the app's whole history on every call.
         where, args = "", []
@@ -347,6 +367,7 @@ class Index:
         return [Entry(*row) for row in rows]
 
     def deploy_events(self, env: str, app: str) -> list[DeployEvent]:
+        self.ready()
         rows = self.db.conn.execute(
             "SELECT sha, version, kind FROM deployments WHERE env = ? AND app = ? ORDER BY seq",
             [env, app],
@@ -354,21 +375,12 @@ class Index:
         return [DeployEvent(*row) for row in rows]
 
     def resolve(self, prefix: str) -> list[str]:
+        self.ready()
         rows = self.db.conn.execute(
             "SELECT sha FROM commits WHERE sha >= ? AND sha < ? ORDER BY seq DESC LIMIT 5",
             [prefix, prefix + "g"],
         ).fetchall()
         return [row[0] for row in rows]
-
-
-def _proposal_status(repo: StateRepo, ref: str, tip: str) -> str | None:
-    """The status the proposal's record says at the branch's tip (None: no such record)."""
-    text = repo.snapshot(tip).text(f"proposals/{ref}.toml")
-    try:
-        status = tomllib.loads(text).get("status") if text is not None else None
-    except tomllib.TOMLDecodeError:
-        return None
-    return status if isinstance(status, str) else None
 
 
 def _merges_branch(repo: StateRepo, parents: list[bytes], number: int) -> bool:

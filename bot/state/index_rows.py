@@ -116,3 +116,13 @@ def text_of(raw: bytes | None) -> str | None:
         return raw.decode()
     except UnicodeDecodeError:
         return None
+
+
+def proposal_status(repo: StateRepo, ref: str, tip: str) -> str | None:
+    """The status the proposal's record says at the branch's tip (None: no such record)."""
+    text = repo.snapshot(tip).text(f"proposals/{ref}.toml")
+    try:
+        status = tomllib.loads(text).get("status") if text is not None else None
+    except tomllib.TOMLDecodeError:
+        return None
+    return status if isinstance(status, str) else None
