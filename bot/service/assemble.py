@@ -206,7 +206,9 @@ def open_engine(
     owed = ledger
     if index_in_background and index.cold():
         building = Index(paths.index, index_tables(features))
-        index.building = IndexBuild(building, repo, lambda built: owed.settle(built.knows))
+        index.building = IndexBuild(
+            building, reopened(repo), lambda built: owed.settle(built.knows)
+        )
         index.building.start()
     else:
         index.sync(repo)
@@ -228,6 +230,18 @@ def open_engine(
         identity=identity,
         host=host_views(HostParts(ledger, paths.state_dir, config), features),
         **({"clock": clock} if clock else {}),
+    )
+
+
+def reopened(repo: StateRepo) -> StateRepo:
+    """`repo` opened again, read against the same tip in force, for another thread."""
+    return StateRepo(
+        repo.path,
+        committer=repo.committer,
+        signer=repo.signer,
+        signers=repo.signers,
+        in_force=repo.in_force,
+        team=repo.team,
     )
 
 

@@ -47,8 +47,10 @@ class IndexBuild:
         repo: StateRepo,
         then: Callable[[Building], object] = lambda _index: None,
     ) -> None:
-        """`index`: a connection of its own to the index file, closed when the build is done.
-        `then` runs on it once it is built, before any command may read it."""
+        """`index`: a connection of its own to the index file; `repo`: the repo opened again for
+        the build alone (dulwich's object store is not to be read from two threads at once);
+        both are closed when the build is done. `then` runs on the index once it is built,
+        before any command may read it."""
         self._index = index
         self._repo = repo
         self._then = then
@@ -70,6 +72,7 @@ class IndexBuild:
             log.exception("building the index failed")
         finally:
             self._index.close()
+            self._repo.close()
             self._done.set()
 
     @property

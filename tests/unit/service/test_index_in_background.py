@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 
 from bot.features.catalog import index_tables
-from bot.service.assemble import open_engine
+from bot.service.assemble import open_engine, reopened
 from bot.state.index import Index
 from bot.state.index_build import IndexBuild
 from bot.state.repo import StateRepo
@@ -40,7 +40,7 @@ def rebuilding(bot: Bot) -> tuple[HeldBuild, IndexBuild]:
     bot.engine.index.db.conn.execute("DELETE FROM meta WHERE key = 'head'")
     bot.engine.index.db.conn.execute("DELETE FROM commits")
     held = HeldBuild(Index(bot.paths.index, index_tables()))
-    build = IndexBuild(held, bot.engine.repo).start()
+    build = IndexBuild(held, reopened(bot.engine.repo)).start()
     bot.engine.index.building = build
     return held, build
 
