@@ -202,6 +202,9 @@ class Command:
     admin_only: bool = False
     """Only the admin role may run it, whatever other roles list (a role with `"*"` included):
     for the commands that decide who may do what."""
+    needs_index: bool = False
+    """Reads the history (`ctx.index`, `ctx.proposals`): while a cold index is built in the
+    background it answers "indexing, N%" instead; the others answer at once."""
     outside: bool = False
     """Decides about the unsigned commits on top of main (`!adopt`, `!discard`): it runs while
     they wait, when every other write is refused, and commits on top of them."""

@@ -260,6 +260,8 @@ class Engine:
     def _run(
         self, command: Command, raw_args: str, invocation: Invocation, *, internal: bool = False
     ) -> Reply:
+        if command.needs_index:
+            self.index.ready()  # "indexing, N%" while a cold index is built in the background
         for _ in range(_CAS_RETRIES):
             with self.repo.locked() if command.writes else nullcontext():
                 self.index.sync(self.repo)

@@ -203,6 +203,7 @@ async def _serve(
         on_commit=committed,
         ledger=ledger,
         identity=identity.describe(),
+        index_in_background=True,
     )
     engines.append(engine)
     services = Services(engine, config)

@@ -99,6 +99,7 @@ def digest_week(now: datetime) -> tuple[datetime, datetime]:
 COMMANDS = (
     Command(
         name="metrics",
+        needs_index=True,
         usage="[<scope>]",
         options=(SINCE,),
         summary="deploy frequency, lead time, change failure rate, time to restore (DORA)",
