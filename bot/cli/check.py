@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from bot.cli.host import READER, config_beside_the_service, load_config
 from bot.config import ConfigError
 from bot.core.text import escaped, say
-from bot.features.catalog import checks, host_checks
+from bot.features.catalog import checks, host_checks, policy_sections
 from bot.state.repo import StateRepo
 from bot.state.view import StateView
 
@@ -48,7 +48,7 @@ def _check(args: argparse.Namespace) -> int:
         try:
             repo = StateRepo(repo_path, committer=READER, signer=None)
             problems += _signers_file_problem(repo, repo_path)
-            view = StateView(repo.snapshot(), checks())
+            view = StateView(repo.snapshot(), checks(), policy_sections())
             problems += [f"{repo_path}: {p.message}" for p in view.problems()]
             if config is not None:
                 for check in host_checks():

@@ -130,8 +130,8 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
     effects: tuple[Effect, ...] = ()
     then: Callable[[str], Change] | None = None
-    """A second commit made from the first one's id, in the same step (the review a hotfix
-    opens on a branch that starts at the hotfix): `then(sha)` is its change."""
+    """A second commit made from the first one's id, in the same step (the review an
+    emergency change opens on a branch that starts at it): `then(sha)` is its change."""
 
 
 Handler = Callable[[Context], Outcome]
@@ -159,7 +159,7 @@ class Clearance:
     past_approvals: bool = False
     """It lands on main even where the environment requires approvals."""
     record: Mapping[str, str] = field(default_factory=dict)
-    """Fields the record the change writes gains (a deployment's `hotfix`)."""
+    """Fields the record the change writes gains (the incident an emergency deployment was for)."""
     files: Mapping[str, str | bytes | None] = field(default_factory=dict)
     """More files in the same commit (an incident's timeline)."""
     trailers: tuple[tuple[str, str], ...] = ()
@@ -202,6 +202,9 @@ class Command:
     admin_only: bool = False
     """Only the admin role may run it, whatever other roles list (a role with `"*"` included):
     for the commands that decide who may do what."""
+    needs_index: bool = False
+    """Reads the history (`ctx.index`, `ctx.proposals`): while a cold index is built in the
+    background it answers "indexing, N%" instead; the others answer at once."""
     outside: bool = False
     """Decides about the unsigned commits on top of main (`!adopt`, `!discard`): it runs while
     they wait, when every other write is refused, and commits on top of them."""

@@ -60,6 +60,7 @@ from bot.state.log import RepoLog
 from bot.state.message import summary_of
 from bot.state.outbox import Outbox
 from bot.state.policy import Policy
+from bot.state.policy_section import PolicySection
 from bot.state.proposals import ProposalBook
 from bot.state.repo import ConcurrentUpdate, StateRepo
 from bot.state.view import Check, StateView
@@ -93,10 +94,12 @@ class Engine:
         identity: str | None = None,
         host: Mapping[str, object] | None = None,
         checks: Sequence[Check] = (),
+        sections: Sequence[PolicySection[Any]] = (),
         gates: Sequence[Gate] = (),
         addenda: Sequence[Addendum] = (),
     ) -> None:
         self.checks = tuple(checks)
+        self.sections = tuple(sections)  # the features' sections of policy.toml
         self.gates = tuple(gates)  # the features' say on every change to an environment
         self.addenda = tuple(addenda)
         self.registry = registry
@@ -149,7 +152,7 @@ class Engine:
     def view(self) -> StateView:
         """The state in force (the tip opsbot wrote or an admin adopted), read-only, for
         transports that need to look something up."""
-        return StateView(self.repo.trusted_snapshot(), self.checks)
+        return StateView(self.repo.trusted_snapshot(), self.checks, self.sections)
 
     def announce_rooms(self) -> list[str]:
         try:
@@ -257,6 +260,8 @@ class Engine:
     def _run(
         self, command: Command, raw_args: str, invocation: Invocation, *, internal: bool = False
     ) -> Reply:
+        if command.needs_index:
+            self.index.ready()  # "indexing, N%" while a cold index is built in the background
         for _ in range(_CAS_RETRIES):
             with self.repo.locked() if command.writes else nullcontext():
                 self.index.sync(self.repo)
@@ -267,7 +272,12 @@ class Engine:
                 trust = self.repo.trust()
                 snapshot = self.repo.in_force_snapshot(trust)
                 outcome, ctx = self._decide(
-                    command, raw_args, invocation, StateView(snapshot, self.checks), trust, internal
+                    command,
+                    raw_args,
+                    invocation,
+                    StateView(snapshot, self.checks, self.sections),
+                    trust,
+                    internal,
                 )
                 if outcome.change is None or not command.writes:
                     return self._owe(invocation, reply_to(command, outcome, self.runtime), outcome)

@@ -4,11 +4,11 @@ In the spirit of datasette's plugin hooks, but explicit: nothing registers itsel
 imported; bot/features/catalog.py is the one list. The fields of `Feature` are the whole
 contract (docs/adding-a-feature.md has it field by field, a worked example, and what never to
 import): what people type and how its arguments read; the records it owns in the state repo
-and their checks; its section of the host config; its journals and index tables; what the host
-holds for its handlers, the workers that take its jobs and what it says of the reconciler's
-outcomes; its gates on every change to an environment, the options it adds to other features'
-commands and the lines it adds to their replies; its HTTP routes and pages, room observers,
-tasks, refs, host checks and CLI subcommands.
+and their checks; its sections of the host config and of policy.toml; its journals and index
+tables; what the host holds for its handlers, the workers that take its jobs and what it says
+of the reconciler's outcomes; its gates on every change to an environment, the options it adds
+to other features' commands and the lines it adds to their replies; its HTTP routes and pages,
+room observers, tasks, refs, host checks and CLI subcommands.
 
 Features send nothing themselves: everything they want done is an effect in an outcome, which
 the engine writes to the outbox. Transports know the engine and `bot/core/effects.py`, and
@@ -30,6 +30,7 @@ from bot.engine.registry import OptionFor
 from bot.engine.requests import Observer, RequestKind, Task
 from bot.state.index_tables import IndexTable
 from bot.state.journal_file import JournalFile
+from bot.state.policy_section import PolicySection
 from bot.state.view import Check
 
 
@@ -41,12 +42,12 @@ class Feature:
     kinds: tuple[ArgKind, ...] = ()
     """The kinds of argument its commands name beside the core's (bot/engine/kinds.py)."""
     options: tuple[OptionFor, ...] = ()
-    """Options it adds to other features' commands (`--hotfix INC-7` on `!deploy`), which its
-    gate reads."""
+    """Options it adds to other features' commands (an emergency change's incident, on
+    `!deploy`), which its gate reads."""
     gates: tuple[Gate, ...] = ()
     """Its say on every change to an environment, whichever feature makes it (deploy, rollback,
     promote, the approval that merges a proposal): refuse it (a freeze window), or let it pass
-    a freeze or the approvals with more added to it (a hotfix). bot/engine/context.py."""
+    a freeze or the approvals with more added to it (an emergency change). bot/engine/context.py."""
     addenda: tuple[Addendum, ...] = ()
     """Lines it adds to other features' replies (the freeze windows, in `!status`)."""
     requests: tuple[RequestKind[Any], ...] = ()
@@ -84,6 +85,9 @@ class Feature:
     config: tuple[ConfigSection[Any], ...] = ()
     """Its sections of the host config (bot/config/section.py), given back by
     `Config.section`."""
+    policy: tuple[PolicySection[Any], ...] = ()
+    """Its sections of policy.toml (bot/state/policy_section.py), read with the core's and
+    given back by `Policy.section`; a section nobody declared still closes the policy."""
     workers: tuple[Worker, ...] = ()
     """What takes its jobs on the host (bot/engine/host.py)."""
     on_outcome: OnOutcome | None = None

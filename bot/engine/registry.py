@@ -19,13 +19,13 @@ __all__ = ["Command", "CommandRegistry", "OptionFor"]
 
 @dataclass(frozen=True)
 class OptionFor:
-    """An option a feature adds to commands another feature declares (`--hotfix INC-7` on
+    """An option a feature adds to commands another feature declares (an incident, on
     `!deploy`): shown in their usage and help, read by the feature's gate from `ctx.args`."""
 
     commands: tuple[str, ...]
     option: Option
     examples: tuple[str, ...] = ()
-    """Added to the examples of the command each names (`!deploy ... --hotfix INC-7`)."""
+    """Added to the examples of the command each names (`!deploy ...` with the option)."""
 
 
 class CommandRegistry:

@@ -25,6 +25,7 @@ from bot.features.metrics.feature import FEATURE as METRICS
 from bot.features.runbooks.feature import FEATURE as RUNBOOKS
 from bot.state.index_tables import IndexTable
 from bot.state.journal_file import JournalFile
+from bot.state.policy_section import PolicySection
 from bot.state.view import Check
 
 FEATURES: tuple[Feature, ...] = (
@@ -63,6 +64,11 @@ def request_kinds(features: Sequence[Feature] = FEATURES) -> list[RequestKind[An
 
 def checks(features: Sequence[Feature] = FEATURES) -> tuple[Check, ...]:
     return tuple(check for feature in features for check in feature.checks)
+
+
+def policy_sections(features: Sequence[Feature] = FEATURES) -> tuple[PolicySection[Any], ...]:
+    """The features' sections of policy.toml, for whoever reads the policy (`StateView`)."""
+    return tuple(section for feature in features for section in feature.policy)
 
 
 def index_tables(features: Sequence[Feature] = FEATURES) -> tuple[IndexTable, ...]:

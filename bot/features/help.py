@@ -5,7 +5,8 @@ import html
 from bot.core.errors import NotFound
 from bot.engine.context import Commands, Context, Outcome
 from bot.engine.registry import Command
-from bot.state.policy import ADMIN, Policy
+from bot.state.policy import Policy
+from bot.state.roles import ADMIN
 
 
 def runnable(registry: Commands, policy: Policy, user_id: str) -> list[Command]:

@@ -24,12 +24,14 @@ from bot.features.catalog import (
     gates,
     host_views,
     index_tables,
+    policy_sections,
     request_kinds,
 )
 from bot.state import layout
 from bot.state.allowed_signers import AllowedSigners
 from bot.state.in_force import InForceRecord
 from bot.state.index import Index
+from bot.state.index_build import IndexBuild
 from bot.state.message import Message
 from bot.state.outbox import Outbox
 from bot.state.policy_edit import add_admin
@@ -193,14 +195,25 @@ def open_engine(
     identity: str | None = None,
     config: Config | None = None,  # None: no host config here (the console)
     features: Sequence[Feature] = FEATURES,
+    index_in_background: bool = False,
 ) -> Engine:
+    """`index_in_background`: a cold index is built in a thread while the engine answers the
+    commands that do not read it (the service); otherwise it is built before this returns."""
     repo = repo or open_repo(paths, bot_id, key_file=key_file, extra_signers=extra_signers)
     index = Index(paths.index, index_tables(features))
     name = repo.committer.user_id.lstrip("@").split(":")[0]
     ledger = ledger or open_ledger(paths)
     # Effects a crash left prepared: owed if their commit landed, dropped if it did not.
-    index.sync(repo)
-    ledger.settle(index.knows)
+    owed = ledger
+    if index_in_background and index.cold():
+        building = Index(paths.index, index_tables(features))
+        index.building = IndexBuild(
+            building, reopened(repo), lambda built: owed.settle(built.knows)
+        )
+        index.building.start()
+    else:
+        index.sync(repo)
+        ledger.settle(index.knows)
     return Engine(
         default_registry(features),
         repo,
@@ -208,6 +221,7 @@ def open_engine(
         ledger,
         requests=request_kinds(features),
         checks=checks(features),
+        sections=policy_sections(features),
         gates=gates(features),
         addenda=addenda(features),
         names=("opsbot", name),
@@ -218,6 +232,18 @@ def open_engine(
         identity=identity,
         host=host_views(HostParts(ledger, paths.state_dir, config), features),
         **({"clock": clock} if clock else {}),
+    )
+
+
+def reopened(repo: StateRepo) -> StateRepo:
+    """`repo` opened again, read against the same tip in force, for another thread."""
+    return StateRepo(
+        repo.path,
+        committer=repo.committer,
+        signer=repo.signer,
+        signers=repo.signers,
+        in_force=repo.in_force,
+        team=repo.team,
     )
 
 

@@ -23,7 +23,7 @@ from bot.config.host import Config
 from bot.core import ports
 from bot.core.errors import OpsbotError
 from bot.core.text import escaped
-from bot.features.catalog import FEATURES, checks, journals, kept_refs
+from bot.features.catalog import FEATURES, checks, journals, kept_refs, policy_sections
 from bot.service import upgrade
 from bot.state.view import StateView
 
@@ -190,7 +190,7 @@ def repo(config: Config) -> list[Finding]:
                     f"an admin reviews them and types !adopt {head[:7]} or !discard",
                 )
             )
-        problems = StateView(state.trusted_snapshot(), checks()).problems()
+        problems = StateView(state.trusted_snapshot(), checks(), policy_sections()).problems()
         if problems:
             found.append(
                 warn(

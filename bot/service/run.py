@@ -29,7 +29,14 @@ from bot.core.tasks import unless_stopped
 from bot.engine.dispatch import Engine
 from bot.engine.host import WorkerParts
 from bot.engine.services import Services
-from bot.features.catalog import FEATURES, checks, index_tables, journals, kept_refs
+from bot.features.catalog import (
+    FEATURES,
+    checks,
+    index_tables,
+    journals,
+    kept_refs,
+    policy_sections,
+)
 from bot.reconcile.reconciler import Reconciler
 from bot.service import upgrade
 from bot.service.assemble import open_engine, open_ledger, open_repo
@@ -64,7 +71,10 @@ log = logging.getLogger("opsbot.service")
 def repo_problems(repo: StateRepo) -> list[str]:
     """Reads every record at HEAD, the policy first; raises if the repo cannot be read at all.
     HEAD, not the state in force: the problems `opsbot check` lists, pushed commits included."""
-    return [problem.message for problem in StateView(repo.snapshot(), checks()).problems()]
+    return [
+        problem.message
+        for problem in StateView(repo.snapshot(), checks(), policy_sections()).problems()
+    ]
 
 
 async def serve(
@@ -193,6 +203,7 @@ async def _serve(
         on_commit=committed,
         ledger=ledger,
         identity=identity.describe(),
+        index_in_background=True,
     )
     engines.append(engine)
     services = Services(engine, config)

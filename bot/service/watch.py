@@ -21,7 +21,7 @@ from dulwich.objects import Commit
 from bot.core.logs import fact
 from bot.core.tasks import stopped_within
 from bot.core.text import clean
-from bot.features.catalog import checks
+from bot.features.catalog import checks, policy_sections
 from bot.state.in_force import Trust
 from bot.state.message import summary_of
 from bot.state.repo import StateRepo
@@ -90,7 +90,7 @@ class Watcher:
                 lines.insert(0, f"main was moved outside opsbot, from {seen[:7]} to {head[:7]}.")
             named = [c.id.decode() for c, _ in found]
         problems = await asyncio.to_thread(
-            lambda: StateView(self.repo.snapshot(), checks()).problems()
+            lambda: StateView(self.repo.snapshot(), checks(), policy_sections()).problems()
         )
         self.problems = len(problems)
         if problems:

@@ -10,19 +10,27 @@ Rows come from trees and refs; message trailers are kept only to show them (`!hi
 """
 
 import re
-import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dulwich.diff_tree import tree_changes
 from dulwich.objects import Commit
 from dulwich.refs import Ref
 from sqlite_utils import Database
 
 from bot.state import index_notes
-from bot.state.index_rows import Rows, Trees, deployment_of, main_commit, subject_of, text_of
+from bot.state.index_build import IndexBuild
+from bot.state.index_bulk import Step
+from bot.state.index_rows import (
+    Rows,
+    deployment_of,
+    main_commit,
+    proposal_status,
+    subject_of,
+    text_of,
+)
 from bot.state.index_tables import IndexTable, signature
+from bot.state.index_walk import BULK_FROM, read_main
 from bot.state.message import read_trailers, summary_of
 from bot.state.notes import NOTES
 from bot.state.repo import PROPOSALS, StateRepo
@@ -51,11 +59,18 @@ class DeployEvent:
 
 
 class Index:
-    def __init__(self, path: Path, tables: Sequence[IndexTable] = ()) -> None:
+    def __init__(
+        self, path: Path, tables: Sequence[IndexTable] = (), *, bulk_from: int = BULK_FROM
+    ) -> None:
         """`tables`: the features' (the catalog's `index_tables()`); every process that syncs
-        one index file must open it with the same, or each rebuilds it in turn."""
+        one index file must open it with the same, or each rebuilds it in turn. A sync of more
+        than `bulk_from` commits reads them through git at once."""
         self.path = Path(path)
         self.tables = tuple(tables)
+        self.bulk_from = bulk_from
+        self.progress = 0.0  # of the sync under way, for "indexing, N%"
+        # A build of this file under way in the background: queries refuse until it is done.
+        self.building: IndexBuild | None = None
         # Each sync is one BEGIN IMMEDIATE transaction: two processes catching up at once
         # serialize on SQLite's lock instead of inserting the same rows twice.
         self.db = Database(connect(self.path))
@@ -108,7 +123,10 @@ class Index:
     # keeping up with the repo
 
     def sync(self, repo: StateRepo) -> int:
-        """Indexes the commits not yet indexed; returns how many of main's."""
+        """Indexes the commits not yet indexed; returns how many of main's. Nothing while a
+        build is under way in the background: it holds the index until it is whole."""
+        if self.building is not None and not self.building.done:
+            return 0
         added = self._sync_main(repo)
         self._sync_branches(repo)
         self._sync_notes(repo)
@@ -144,25 +162,29 @@ class Index:
             if head is None or head == done:
                 conn.execute("COMMIT")
                 return 0
-            todo = _first_parent_chain(repo, head, stop=done)
-            oldest = todo[-1].parents if todo else []
-            if done is not None and todo and (not oldest or oldest[0].decode() != done):
+            todo, read = read_main(repo, head, done, self.bulk_from, self.tables)
+            if (
+                done is not None
+                and todo
+                and (not todo[0].parents or todo[0].parents[0] != done.encode())
+            ):
                 # main no longer contains what we indexed: history was rewritten outside
                 # opsbot. The index is derived, so start over rather than serve stale rows.
                 self._clear()
-                todo = _first_parent_chain(repo, head, stop=None)
+                todo, read = read_main(repo, head, None, self.bulk_from, self.tables)
             seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commits").fetchone()[0]
             rows = Rows(conn)
-            trees = Trees(repo)
-            parent_tree = None
-            if todo and todo[-1].parents:
-                parent_tree = repo.get(todo[-1].parents[0]).tree  # type: ignore[attr-defined]
-            for commit in reversed(todo):
+            # A feature's table keeps what the newest commit that touched a file left of it, so
+            # only that commit's version of each file is handed over (in that commit's order).
+            kept: dict[str, tuple[IndexTable, bytes | None]] = {}
+            for n, step in enumerate(todo, 1):
                 seq += 1
-                self._add(repo, trees, commit, parent_tree, seq, rows)
-                parent_tree = commit.tree
+                self._add(repo, read, step, seq, rows, kept)
                 if len(rows) >= Rows.FLUSH:
                     rows.flush()
+                    self.progress = n / len(todo)
+            for path, (table, blob) in kept.items():
+                table.on_change(conn, path, text_of(read(blob) if blob else None))
             rows.flush()
             if todo:
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('head', ?)", [head])
@@ -191,15 +213,20 @@ class Index:
                     assert isinstance(commit, Commit)
                     conn.execute("INSERT INTO branch_commits VALUES (?)", [sha.decode()])
                     sha = commit.parents[0] if commit.parents else None
-                status = _proposal_status(repo, ref, tip)
+                status = proposal_status(repo, ref, tip)
                 conn.execute("INSERT OR REPLACE INTO branches VALUES (?, ?, ?)", [ref, tip, status])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
+    def cold(self) -> bool:
+        """Whether nothing of main is indexed yet (a new file, or one built by another version)."""
+        return self._meta("head") is None
+
     def knows(self, sha: str) -> bool:
         """Whether a commit is indexed already, on main or on a branch: where a walk stops."""
+        self.ready()
         row = self.db.conn.execute(
             "SELECT 1 FROM commits WHERE sha = ?1 "
             "UNION ALL SELECT 1 FROM branch_commits WHERE sha = ?1",
@@ -234,73 +261,87 @@ class Index:
     def _add(
         self,
         repo: StateRepo,
-        trees: Trees,
-        commit: Commit,
-        parent_tree: bytes | None,
+        read: Callable[[bytes], bytes],
+        step: Step,
         seq: int,
         rows: Rows,
+        kept: dict[str, tuple[IndexTable, bytes | None]],
     ) -> None:
-        sha = commit.id.decode()
-        name, _, email = commit.author.decode("utf-8", "replace").partition(" <")
-        summary = summary_of(commit.message)
+        name, _, email = step.author.decode("utf-8", "replace").partition(" <")
+        summary = summary_of(step.message)
         # Records written before opsbot kept the command in them say nothing: for those, and
         # only those, the summary is all there is to tell a rollback by.
         legacy = "rollback" if summary.startswith("rollback:") else "deploy"
-        changes = list(tree_changes(trees, parent_tree, commit.tree))  # type: ignore[arg-type]
         # A proposal is merged by the commit that brings its record into main's tree, merging
         # the proposal's branch: a record that arrives any other way merges nothing.
         merged = next(
             (
                 n
-                for c in changes
+                for c in step.changes
                 if c.new
-                and c.new.path
-                and (m := PROPOSAL_FILE.fullmatch(c.new.path.decode()))
-                and not (c.old and c.old.path)
-                and _merges_branch(repo, commit, n := int(m[1]))
+                and c.old is None
+                and (m := PROPOSAL_FILE.fullmatch(c.path))
+                and _merges_branch(repo, step.parents, n := int(m[1]))
             ),
             None,
         )
         rows.commits.append(
             (
-                sha,
+                step.sha,
                 seq,
                 summary,
                 name,
                 email.rstrip(">"),
-                commit.author_time,
-                read_trailers(commit.message).get("Opsbot-Command"),
+                step.author_time,
+                read_trailers(step.message).get("Opsbot-Command"),
                 merged,
             )
         )
-        for change in changes:
-            entry = change.new if change.new and change.new.path else change.old
-            assert entry is not None and entry.path is not None
-            path = entry.path.decode()
+        for change in step.changes:
+            path = change.path
             app, env = subject_of(path)
-            rows.paths.append((sha, path, app, env))
-            blob = change.new.sha if change.new and change.new.path else None
+            rows.paths.append((step.sha, path, app, env))
             if path.startswith("deployments/") and app and env:
-                version, kind, requested = deployment_of(repo, blob) if blob else (None, None, None)
-                asked = requested or commit.author_time
+                found = deployment_of(read(change.new)) if change.new else (None, None, None)
+                version, kind, requested = found
+                asked = requested or step.author_time
                 # The first request of a version in any environment, as far as indexed:
                 # where the lead time starts when no CI said when it was built.
                 first = rows.first(app, version, asked) if version is not None else None
                 rows.deployments.append(
-                    (sha, seq, env, app, version, kind or legacy, commit.author_time, asked, first)
+                    (
+                        step.sha,
+                        seq,
+                        env,
+                        app,
+                        version,
+                        kind or legacy,
+                        step.author_time,
+                        asked,
+                        first,
+                    )
                 )
             else:
                 for table in self.tables:
-                    if path.startswith(table.prefix):
-                        table.on_change(self.db.conn, path, text_of(repo, blob))
+                    if path.startswith(table.prefix) and table.reads_files:
+                        kept.pop(path, None)
+                        kept[path] = (table, change.new)
         for table in self.tables:
             if table.on_commit is not None:
-                table.on_commit(self.db.conn, main_commit(repo, commit, seq, changes, table.prefix))
+                table.on_commit(self.db.conn, main_commit(repo, read, step, seq, table.prefix))
 
     # queries
 
+    def ready(self) -> None:
+        """Refuses (`Indexing`, "indexing, N%") while a build is under way in the background."""
+        if self.building is not None:
+            if not self.building.done:
+                raise self.building.refusal()
+            self.building = None
+
     def closed_proposals(self) -> set[int]:
         """The proposals main has merged or someone rejected: never open again."""
+        self.ready()
         rows = self.db.conn.execute(
             "SELECT proposal FROM commits WHERE proposal IS NOT NULL "
             "UNION SELECT CAST(ref AS INTEGER) FROM branches WHERE status = 'rejected'"
@@ -309,6 +350,7 @@ class Index:
 
     def merge_of(self, proposal: int) -> str | None:
         """The commit on main that merged proposal `proposal`, if it is merged."""
+        self.ready()
         row = self.db.conn.execute(
             "SELECT sha FROM commits WHERE proposal = ? ORDER BY seq LIMIT 1", [proposal]
         ).fetchone()
@@ -317,6 +359,7 @@ class Index:
     def history(
         self, *, app: str | None = None, env: str | None = None, limit: int = 10
     ) -> list[Entry]:
+        self.ready()
         # EXISTS walks commits newest first and stops at `limit`; `sha IN (...)` would build
         # and sort the app's whole history on every call.
         where, args = "", []
@@ -334,6 +377,7 @@ class Index:
         return [Entry(*row) for row in rows]
 
     def deploy_events(self, env: str, app: str) -> list[DeployEvent]:
+        self.ready()
         rows = self.db.conn.execute(
             "SELECT sha, version, kind FROM deployments WHERE env = ? AND app = ? ORDER BY seq",
             [env, app],
@@ -341,6 +385,7 @@ class Index:
         return [DeployEvent(*row) for row in rows]
 
     def resolve(self, prefix: str) -> list[str]:
+        self.ready()
         rows = self.db.conn.execute(
             "SELECT sha FROM commits WHERE sha >= ? AND sha < ? ORDER BY seq DESC LIMIT 5",
             [prefix, prefix + "g"],
@@ -348,28 +393,8 @@ class Index:
         return [row[0] for row in rows]
 
 
-def _proposal_status(repo: StateRepo, ref: str, tip: str) -> str | None:
-    """The status the proposal's record says at the branch's tip (None: no such record)."""
-    text = repo.snapshot(tip).text(f"proposals/{ref}.toml")
-    try:
-        status = tomllib.loads(text).get("status") if text is not None else None
-    except tomllib.TOMLDecodeError:
-        return None
-    return status if isinstance(status, str) else None
-
-
-def _merges_branch(repo: StateRepo, commit: Commit, number: int) -> bool:
-    """Whether `commit` merges the branch `proposals/<number>` (its tip is a further parent)."""
+def _merges_branch(repo: StateRepo, parents: list[bytes], number: int) -> bool:
+    """Whether a commit of `parents` merges the branch `proposals/<number>` (its tip is a
+    further parent)."""
     tip = repo.tip(Ref(PROPOSALS + str(number).encode()))
-    return tip is not None and tip.encode() in commit.parents[1:]
-
-
-def _first_parent_chain(repo: StateRepo, head: str, stop: str | None) -> list[Commit]:
-    """Commits from `head` back along first parents, newest first, excluding `stop`."""
-    chain = []
-    sha: bytes | None = head.encode()
-    while sha is not None and sha.decode() != stop:
-        commit = repo.get(sha)
-        chain.append(commit)
-        sha = commit.parents[0] if commit.parents else None  # type: ignore[attr-defined]
-    return chain  # type: ignore[return-value]
+    return tip is not None and tip.encode() in parents[1:]

@@ -8,10 +8,12 @@ Nothing here is read from a commit message.
 
 import json
 import sqlite3
+from collections.abc import Callable
 
 from dulwich.diff_tree import tree_changes
 from dulwich.objects import Tree
 
+from bot.state import index_bulk
 from bot.state.notes import NOTES, parse_note
 from bot.state.repo import StateRepo
 
@@ -48,19 +50,16 @@ def sync_notes(conn: sqlite3.Connection, repo: StateRepo, done: str | None) -> s
     new_tree = repo.git[tip.encode()].tree  # type: ignore[attr-defined]
     changed: set[str] = set()
     rows: list[tuple[object, ...]] = []
-    for change in tree_changes(repo.git.object_store, old_tree, new_tree):
-        entry = change.new if change.new and change.new.path else change.old
-        assert entry is not None and entry.path is not None
-        commit = entry.path.decode().replace("/", "")
+    notes, read = _changed_notes(repo, old_tree, new_tree)
+    for path, sha in notes:
+        commit = path.replace("/", "")
         if len(commit) != 40:
             continue
         changed.add(commit)
-        if change.new is None or change.new.sha is None:
+        text = read(sha) if sha is not None else None
+        if text is None:
             continue
-        blob = repo.git[change.new.sha]
-        if isinstance(blob, Tree):
-            continue
-        for o in parse_note(commit, blob.as_raw_string().decode("utf-8", "replace")):
+        for o in parse_note(commit, text.decode("utf-8", "replace")):
             rows.append(
                 (
                     commit,
@@ -81,6 +80,32 @@ def sync_notes(conn: sqlite3.Connection, repo: StateRepo, done: str | None) -> s
     conn.executemany("INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     conn.execute(_SETTLE + "WHERE sha IN (SELECT value FROM json_each(?))", [shas])
     return tip
+
+
+def _changed_notes(
+    repo: StateRepo, old_tree: bytes | None, new_tree: bytes
+) -> tuple[list[tuple[str, bytes | None]], Callable[[bytes], bytes | None]]:
+    """The notes that changed (path, blob; None: removed), and how to read a blob (None: not
+    a note's text). Every note, read at once through git, when none was indexed before."""
+    if old_tree is None:
+        listed = index_bulk.iter_tree(repo.path, new_tree.decode())
+        if listed is not None:
+            notes: list[tuple[str, bytes | None]] = list(listed)
+            blobs = index_bulk.cat(repo.path, [sha for _, sha in notes if sha is not None])
+            if blobs is not None:
+                return notes, blobs.get
+    changes: list[tuple[str, bytes | None]] = []
+    for change in tree_changes(repo.git.object_store, old_tree, new_tree):  # type: ignore[arg-type]
+        entry = change.new if change.new and change.new.path else change.old
+        assert entry is not None and entry.path is not None
+        new = change.new.sha if change.new is not None else None
+        changes.append((entry.path.decode(), new))
+    return changes, lambda sha: _blob(repo, sha)
+
+
+def _blob(repo: StateRepo, sha: bytes) -> bytes | None:
+    found = repo.git[sha]
+    return None if isinstance(found, Tree) else bytes(found.as_raw_string())
 
 
 _SETTLE = """

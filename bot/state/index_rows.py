@@ -5,15 +5,15 @@ then as its child's parent's): rows are now written a few thousand at a time, an
 the last commits are kept.
 """
 
-import functools
 import sqlite3
 import tomllib
+from collections.abc import Callable
 from datetime import datetime
 
-from dulwich.diff_tree import TreeChange
 from dulwich.objects import Commit, ObjectID, ShaFile
 
 from bot.state import index_notes
+from bot.state.index_bulk import Step
 from bot.state.index_tables import FileChange, MainCommit
 from bot.state.reader import Snapshot
 from bot.state.repo import StateRepo
@@ -99,10 +99,10 @@ def subject_of(path: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def deployment_of(repo: StateRepo, blob: bytes) -> tuple[str | None, str | None, int | None]:
+def deployment_of(raw: bytes) -> tuple[str | None, str | None, int | None]:
     """A deployment record's version, the command that wrote it and when it was asked for."""
     try:
-        data = tomllib.loads(repo.get(blob).as_raw_string().decode())
+        data = tomllib.loads(raw.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         return None, None, None
     version, command, at = data.get("version"), data.get("command"), data.get("requested_at")
@@ -113,36 +113,56 @@ def deployment_of(repo: StateRepo, blob: bytes) -> tuple[str | None, str | None,
     )
 
 
-def text_of(repo: StateRepo, blob: bytes | None) -> str | None:
-    if blob is None:
+def text_of(raw: bytes | None) -> str | None:
+    if raw is None:
         return None
     try:
-        return str(repo.git[blob].as_raw_string().decode())
+        return raw.decode()
     except UnicodeDecodeError:
         return None
 
 
 def main_commit(
-    repo: StateRepo, commit: Commit, seq: int, changes: list[TreeChange], prefix: str
+    repo: StateRepo, read: Callable[[bytes], bytes], step: Step, seq: int, prefix: str
 ) -> MainCommit:
-    """`commit` for a table's `on_commit`: the files it changed under `prefix`, whose texts
-    before and after are read when asked for."""
-    files = []
-    for change in changes:
-        old = change.old if change.old and change.old.path else None
-        new = change.new if change.new and change.new.path else None
-        entry = new or old
-        assert entry is not None and entry.path is not None
-        path = entry.path.decode()
-        if path.startswith(prefix):
-            read = functools.partial(text_of, repo)
-            files.append(FileChange(path, old.sha if old else None, new.sha if new else None, read))
-    snapshot = Snapshot(repo, commit.id.decode(), commit.tree)
+    """`step` for a table's `on_commit`: the signed commit, and the files it changed under
+    `prefix`, whose texts before and after are read when asked for."""
+    commit = signed_commit(repo, step)
+
+    def text(blob: bytes | None) -> str | None:
+        return text_of(read(blob)) if blob is not None else None
+
+    files = tuple(
+        FileChange(c.path, c.old, c.new, text) for c in step.changes if c.path.startswith(prefix)
+    )
+    snapshot = Snapshot(repo, step.sha, commit.tree)
     return MainCommit(
         commit,
         seq,
-        tuple(files),
+        files,
         snapshot.text,
         repo.commit_of,
         lambda old, new: sorted(repo.changes_between(old, new)),
     )
+
+
+def signed_commit(repo: StateRepo, step: Step) -> Commit:
+    """The commit object of `step`: as read (dulwich), parsed from git's bytes (a cold index),
+    or looked up."""
+    if step.signed is not None:
+        return step.signed
+    if step.raw:
+        found = ShaFile.from_raw_string(Commit.type_num, step.raw, sha=ObjectID(step.sha.encode()))
+        assert isinstance(found, Commit)
+        return found
+    return repo.commit_of(step.sha.encode())
+
+
+def proposal_status(repo: StateRepo, ref: str, tip: str) -> str | None:
+    """The status the proposal's record says at the branch's tip (None: no such record)."""
+    text = repo.snapshot(tip).text(f"proposals/{ref}.toml")
+    try:
+        status = tomllib.loads(text).get("status") if text is not None else None
+    except tomllib.TOMLDecodeError:
+        return None
+    return status if isinstance(status, str) else None

@@ -21,7 +21,9 @@ from dulwich.objects import Commit
 
 OnChange = Callable[[sqlite3.Connection, str, str | None], None]
 """Keeps the tables as main's commit that changed the file at `path` left it: its text, or
-None when the file was removed (or is not UTF-8)."""
+None when the file was removed (or is not UTF-8). What it writes depends on that text alone: a
+sync of many commits hands over only the newest version of each file (a cold index of 100,000
+commits does not replay every incident's every edit)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,11 @@ class IndexTable:
     prefix: str  # the directory of the state repo whose files it reads ("incidents/")
     on_change: OnChange = _nothing
     on_commit: OnCommit | None = None
+
+    @property
+    def reads_files(self) -> bool:
+        """Whether it reads files one by one (`on_change`), rather than whole commits alone."""
+        return self.on_change is not _nothing
 
 
 def signature(tables: Sequence[IndexTable]) -> str:

@@ -3,9 +3,9 @@
     deploy: web 1.4.2 to prod                      <- summary: "<command>: <what>"
 
     Requested by Alice in #ops.                    <- body: who, where, why
-    Reason: hotfix for the login bug
+    Reason: fixes the login bug
 
-    Opsbot-Command: !deploy web 1.4.2 to prod --reason "hotfix for the login bug"
+    Opsbot-Command: !deploy web 1.4.2 to prod --reason "fixes the login bug"
     Matrix-Room: !AbCdEf:example.org
     Matrix-Event: $Yz123...
 

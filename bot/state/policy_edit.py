@@ -8,7 +8,7 @@ before the repo.
 import tomlkit
 
 from bot.core.ids import USER_ID, is_ed25519_key
-from bot.state.policy import ADMIN
+from bot.state.roles import ADMIN
 
 
 def add_admin(text: str, user_id: str) -> str:

@@ -21,6 +21,7 @@ import tomlkit
 
 from bot.core.errors import InvalidRecord
 from bot.state.names import name_problem, version_problem
+from bot.state.record_text import plain
 
 FROM_PATH = {"from_path": True}
 """Marks a field whose value is the file's name, not a key in it (apps/web.toml -> "web")."""
@@ -236,6 +237,12 @@ def _shaped(path: str, key: str, shape: Shape | None, value: Any) -> None:
 
 def encode(record: object, previous: str | None = None, *, header: str | None = None) -> str:
     """The TOML text of `record`, keeping everything of `previous` that did not change."""
+    fields = [f for f in dataclasses.fields(record) if not f.metadata.get("from_path")]  # type: ignore[arg-type]
+    values = {f.name: getattr(record, f.name) for f in fields}
+    at_default = {f.name for f in fields if values[f.name] == f.default}
+    known = plain(previous, header, values, at_default)
+    if known is not None:
+        return known
     doc = tomlkit.parse(previous) if previous else tomlkit.document()
     if header and not previous:
         for line in header.splitlines():

@@ -5,10 +5,11 @@ Handlers read the repo through a `StateView` and describe writes as `path -> tex
 """
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.core.errors import InvalidRecord, NotFound
 from bot.state.policy import Policy, decode_policy
+from bot.state.policy_section import PolicySection
 from bot.state.records import App, Deployment, Environment, Freeze, Lock, Suspension, decode
 from bot.state.repo import Snapshot
 
@@ -51,9 +52,18 @@ class StateView:
     deploy reading `freezes/prod.toml`) is still refused, naming the file: a freeze nobody can
     read must not pass for no freeze."""
 
-    def __init__(self, snapshot: Snapshot, checks: Sequence[Check] = ()) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        checks: Sequence[Check] = (),
+        sections: Sequence[PolicySection[Any]] = (),
+    ) -> None:
+        """`checks` and `sections`: the features' (the catalog's `checks()` and
+        `policy_sections()`). A view without a feature's section reads its [section] in
+        policy.toml as unknown, which closes the policy: only admins act."""
         self.snapshot = snapshot
         self.checks = tuple(checks)
+        self.sections = tuple(sections)
         self.commit = snapshot.commit
         self._policy: Policy | None = None
         self._apps: dict[str, App] | None = None
@@ -61,8 +71,8 @@ class StateView:
         self._skipped: dict[str, InvalidRecord] = {}
 
     def at(self, snapshot: Snapshot) -> "StateView":
-        """Another snapshot, read with the same checks."""
-        return StateView(snapshot, self.checks)
+        """Another snapshot, read with the same checks and sections of the policy."""
+        return StateView(snapshot, self.checks, self.sections)
 
     def text(self, path: str) -> str | None:
         try:
@@ -77,7 +87,7 @@ class StateView:
                 raise InvalidRecord(
                     POLICY, None, "missing: the repo has no policy, so nobody may act"
                 )
-            self._policy = decode_policy(text, POLICY)
+            self._policy = decode_policy(text, POLICY, self.sections)
         return self._policy
 
     def apps(self) -> dict[str, App]:

@@ -1,7 +1,7 @@
 """A feature that only the tests know (tests/helpers/bookmarks.py), put in the catalog's list
 and nowhere else, works end to end: its command through the console, its record's check, its
-section of the host config, its journal, its worker taking the command's job, and its page on
-the HTTP listener. Nothing in bot/ names it."""
+section of the host config and its section of policy.toml, its journal, its worker taking the
+command's job, and its page on the HTTP listener. Nothing in bot/ names it."""
 
 import asyncio
 import io
@@ -23,11 +23,15 @@ from bot.state.view import StateView
 from bot.transport import console
 from bot.transport.http import HttpListener
 from tests.helpers import bookmarks
-from tests.helpers.bot import ALICE, Bot, Clock
+from tests.helpers.bot import ALICE, BOB, Bot, Clock
 from tests.helpers.git import git
 
 BOT = Path(__file__).resolve().parents[2] / "bot"
 FEATURES = (*catalog.FEATURES, bookmarks.FEATURE)
+POLICY = (
+    f'[roles.admin]\nmembers = ["{ALICE}"]\n'
+    f'[roles.bookmarker]\nmembers = ["{BOB}"]\ncommands = ["bookmark"]\n'
+)
 
 
 def said(engine: object, line: str) -> tuple[int, str]:
@@ -108,6 +112,55 @@ def test_its_check_names_a_record_that_does_not_read(paths: HostPaths, clock: Cl
         )
     ]
     assert StateView(bot.engine.repo.snapshot(), catalog.checks()).problems() == []
+
+
+def test_its_section_of_the_policy_says_which_labels_people_may_set(
+    paths: HostPaths, clock: Clock
+) -> None:
+    bot = Bot(paths, open_engine(paths, clock=clock, features=FEATURES), clock)
+    bot.edit("policy.toml", POLICY)  # no [bookmarks]: any label
+    assert bot.say("!bookmark release-notes the notes are in the wiki", sender=BOB).ok
+    bot.edit("policy.toml", POLICY + '[bookmarks]\nlabels = ["oncall"]\n')
+    assert bot.say("!bookmark oncall the rota is in the wiki", sender=BOB).ok
+    refused = bot.say("!bookmark release-notes moved to the handbook", sender=BOB)
+    assert "'release-notes' is not a label policy.toml lets people set" in refused.text
+    assert "notes are in the wiki" in bot.show("bookmarks/release-notes.toml")
+
+
+def test_its_section_of_the_policy_is_checked_like_the_core_s(
+    paths: HostPaths, clock: Clock
+) -> None:
+    bot = Bot(paths, open_engine(paths, clock=clock, features=FEATURES), clock)
+    bot.edit("policy.toml", POLICY + '[bookmarks]\nlabels = ["oncall", "On Call"]\nlabel = 1\n')
+    view = StateView(
+        bot.engine.repo.snapshot(), catalog.checks(FEATURES), catalog.policy_sections(FEATURES)
+    )
+    assert [p.message for p in view.problems()] == [
+        "policy.toml: bookmarks.label: unknown field (known: labels)",
+        "policy.toml: bookmarks.labels: 'On Call' is not a label",
+    ]
+    assert view.policy().closed is None
+    assert bot.say("!bookmark oncall the rota is in the wiki", sender=BOB).ok
+
+
+def test_a_misspelt_section_of_its_policy_still_closes_the_policy(
+    paths: HostPaths, clock: Clock
+) -> None:
+    bot = Bot(paths, open_engine(paths, clock=clock, features=FEATURES), clock)
+    bot.edit("policy.toml", POLICY + '[bookmark]\nlabels = ["oncall"]\n')
+    refused = bot.say("!bookmark oncall the rota is in the wiki", sender=BOB)
+    assert not refused.ok
+    assert "[bookmark] is not a section opsbot knows" in refused.text
+    assert bot.say("!bookmark oncall the rota is in the wiki").ok  # the admins still act
+
+
+def test_the_core_alone_does_not_know_its_section_of_the_policy(
+    paths: HostPaths, clock: Clock
+) -> None:
+    bot = Bot(paths, open_engine(paths, clock=clock, features=FEATURES), clock)
+    bot.edit("policy.toml", POLICY + '[bookmarks]\nlabels = ["oncall"]\n')
+    view = StateView(bot.engine.repo.snapshot(), catalog.checks(), catalog.policy_sections())
+    assert view.policy().closed == "[bookmarks] is not a section opsbot knows"
 
 
 def test_its_argument_kind_says_what_it_wants(paths: HostPaths) -> None:

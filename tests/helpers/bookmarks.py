@@ -4,6 +4,7 @@
 - a command, `!bookmark <label> <text...>`, with an argument kind of its own (`<label>`);
 - a record kind, `bookmarks/<label>.toml`, and its check;
 - a section of the host config, `[bookmarks] greeting`;
+- a section of policy.toml, `[bookmarks] labels`: the labels people may set;
 - a journal, `bookmarks.sqlite`, with its schema version;
 - a worker that takes the command's jobs and counts them in the journal;
 - a page, `GET /bookmarks/{label}`, that shows the count.
@@ -21,7 +22,7 @@ from bot.config.http import HttpConfig
 from bot.config.problems import Get, Problem
 from bot.config.section import ConfigSection
 from bot.core.effects import Job
-from bot.core.errors import InvalidRecord
+from bot.core.errors import InvalidRecord, Refused
 from bot.engine.context import Change, Context, Outcome
 from bot.engine.feature import Feature
 from bot.engine.host import Worker, WorkerParts
@@ -30,6 +31,8 @@ from bot.engine.kinds import ArgError, ArgKind
 from bot.engine.registry import Command
 from bot.engine.requests import Requests
 from bot.state.journal_file import JournalFile
+from bot.state.policy_reader import PolicyReader
+from bot.state.policy_section import PolicySection
 from bot.state.records import FROM_PATH, decode, encode
 from bot.state.view import StateView
 
@@ -76,11 +79,37 @@ def problems(view: StateView) -> list[InvalidRecord]:
     return found
 
 
+# the section of policy.toml
+
+
+def _labels(table: dict[str, Any], read: PolicyReader) -> tuple[str, ...] | None:
+    """The labels people may set; a label that is not one is left out (grants less)."""
+    found = []
+    for name in read.strings("bookmarks.labels", table.get("labels", [])) or []:
+        if _LABEL.fullmatch(name):
+            found.append(name)
+        else:
+            read.problem("bookmarks.labels", f"{name!r} is not a label")
+    return tuple(found) if "labels" in table else None
+
+
+LABELS: PolicySection[tuple[str, ...] | None] = PolicySection(
+    NAME, frozenset({"labels"}), _labels, default=None, unreadable=()
+)
+"""None: any label; otherwise only these."""
+
+
 # the command
 
 
 def bookmark(ctx: Context) -> Outcome:
     name = ctx.args["label"]
+    allowed = ctx.policy.section(LABELS)
+    if allowed is not None and name not in allowed:
+        raise Refused(
+            f"{name!r} is not a label policy.toml lets people set",
+            hint=f"labels: {', '.join(allowed) or '(none)'} ([bookmarks] labels in policy.toml)",
+        )
     record = Bookmark(label=name, text=ctx.args["text"], by=ctx.sender, at=ctx.now)
     files: dict[str, str | None] = {path_of(name): encode(record)}
     return Outcome(
@@ -180,6 +209,7 @@ FEATURE = Feature(
     kinds=(ArgKind("label", label),),
     checks=(problems,),
     config=(SECTION,),
+    policy=(LABELS,),
     journals=(JournalFile(JOURNAL, SCHEMA, Counts),),
     workers=(Worker(NAME, work),),
     pages=(Page("/bookmarks/{label}", show),),

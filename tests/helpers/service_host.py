@@ -2,6 +2,7 @@
 README's numbered service steps followed as they are written there, in a booted container."""
 
 import re
+import secrets
 import shlex
 import subprocess
 import threading
@@ -9,7 +10,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devtools.devserver import Homeserver
 from tests.helpers.container import Container
+from tests.helpers.matrix import unique
 from tests.helpers.readme import readme_steps
 
 CONFIG = "/etc/opsbot/opsbot.toml"
@@ -50,6 +53,22 @@ class ServiceHost:
         self.password = password
         self.seen = Seen()
         self.results: list[tuple[str, subprocess.CompletedProcess[str]]] = []
+
+    @classmethod
+    def with_new_accounts(cls, container: Container, homeserver: Homeserver) -> "ServiceHost":
+        """A host for a bot account and its first admin, both new on `homeserver`."""
+        password = secrets.token_urlsafe(12)
+        return cls(
+            container,
+            homeserver=homeserver.base_url,
+            bot=homeserver.register(unique("opsbot"), password),
+            admin=homeserver.register(unique("alice"), "alice-" + password),
+            password=password,
+        )
+
+    @property
+    def admin_password(self) -> str:
+        return "alice-" + self.password
 
     def install(self, wheelhouse: str = "/wheelhouse", requirement: str = "opsbot-matrix") -> None:
         """The README's "For a service": a virtualenv in /opt/opsbot, `opsbot` linked onto the

@@ -44,6 +44,11 @@ def test_the_audit_benchmark_runs() -> None:
     assert "cold index:" in out and "warm report, html:" in out
 
 
+def test_the_startup_benchmark_runs() -> None:
+    out = bench("bench/startup.py", "--quick")
+    assert "(a) warm index" in out and "the index whole" in out
+
+
 def test_the_redaction_benchmark_runs() -> None:
     assert "16 MiB:" in bench("bench/redact.py")
 

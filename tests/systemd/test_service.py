@@ -5,7 +5,6 @@ one host through its life, in order."""
 import asyncio
 import json
 import re
-import secrets
 import shlex
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +18,6 @@ from bot.cli.docs import README
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
 from tests.helpers.container import Container
-from tests.helpers.matrix import unique
 from tests.helpers.service_host import CONFIG, ServiceHost
 
 IN_ONE_LOOP = pytest.mark.asyncio(loop_scope="module")
@@ -36,12 +34,7 @@ def host(
     container = Container(tmp_path_factory.mktemp("containers"), tarball, "host")
     try:
         container.boot(binds=[(wheelhouse, "/wheelhouse")])
-        password = secrets.token_urlsafe(12)
-        bot = homeserver.register(unique("opsbot"), password)
-        admin = homeserver.register(unique("alice"), "alice-" + password)
-        service = ServiceHost(
-            container, homeserver=homeserver.base_url, bot=bot, admin=admin, password=password
-        )
+        service = ServiceHost.with_new_accounts(container, homeserver)
         service.install()
         service.follow_readme()
         yield service
@@ -66,7 +59,7 @@ async def room(
 ) -> AsyncIterator[Room]:
     """Alice, the first admin, in an encrypted room with the bot."""
     alice = Person(
-        homeserver.base_url, host.admin, "alice-" + host.password, tmp_path_factory.mktemp("alice")
+        homeserver.base_url, host.admin, host.admin_password, tmp_path_factory.mktemp("alice")
     )
     await alice.login()
     room = await alice.create_room(invite=[host.bot])

@@ -2,7 +2,6 @@
 its own README's service steps, used, then the new wheel installed over it and the service
 restarted. The new release migrates what it must, and keeps everything."""
 
-import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,6 @@ import pytest
 from devtools.devclient import Person
 from devtools.devserver import Homeserver
 from tests.helpers.container import Container
-from tests.helpers.matrix import unique
 from tests.helpers.paths import CHECKOUT
 from tests.helpers.service_host import ServiceHost
 from tests.systemd.conftest import PREVIOUS_RELEASE
@@ -29,14 +27,7 @@ def old_host(
     container = Container(tmp_path_factory.mktemp("containers"), tarball, "upgrade")
     try:
         container.boot(binds=[(wheelhouse, "/wheelhouse"), (release_wheelhouse, "/release")])
-        password = secrets.token_urlsafe(12)
-        service = ServiceHost(
-            container,
-            homeserver=homeserver.base_url,
-            bot=homeserver.register(unique("opsbot"), password),
-            admin=homeserver.register(unique("alice"), "alice-" + password),
-            password=password,
-        )
+        service = ServiceHost.with_new_accounts(container, homeserver)
         service.install(wheelhouse="/release")
         readme = subprocess.run(
             ["git", "-C", str(CHECKOUT), "show", f"{PREVIOUS_RELEASE}:README.md"],
@@ -55,7 +46,7 @@ async def test_an_upgraded_service_migrates_and_keeps_everything(
 ) -> None:
     host, run = old_host, old_host.container.run
     assert "0.3.0" in run(["/opt/opsbot/bin/pip", "show", "opsbot-matrix"]).stdout
-    alice = Person(homeserver.base_url, host.admin, "alice-" + host.password, tmp_path / "alice")
+    alice = Person(homeserver.base_url, host.admin, host.admin_password, tmp_path / "alice")
     await alice.login()
     try:
         room = await alice.create_room(invite=[host.bot])

@@ -9,8 +9,9 @@ from bot.core.errors import NotFound, Refused
 from bot.engine.context import Change, Context, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
-from bot.state.policy import ADMIN, EVERYONE, PATH
+from bot.state.policy import PATH
 from bot.state.policy_edit import add_member, remove_member
+from bot.state.roles import ADMIN, EVERYONE
 
 
 def _role(ctx: Context) -> str:

@@ -6,6 +6,7 @@ from bot.core.ids import fingerprint, is_ed25519_key
 from bot.engine.context import Change, Context, Outcome
 from bot.engine.grammar import REASON
 from bot.engine.registry import Command
+from bot.features.access.trust_policy import CONFIRM_KEYS
 from bot.state.policy import PATH
 from bot.state.policy_edit import pin_device, pin_identity
 
@@ -79,7 +80,7 @@ def _refuse_unconfirmed(
 ) -> None:
     """Where the policy asks for it ([trust] confirm_keys), a key the bot has only seen is
     shown, not pinned: a person compares it with the one their client shows, then types it."""
-    if ctx.policy.confirm_keys:
+    if ctx.policy.section(CONFIRM_KEYS):
         raise Refused(
             f"the key I see for {what} is {shown or seen}; policy.toml asks that it be confirmed",
             hint=f"compare it with the one their client shows, then: !trust {target} {seen}",

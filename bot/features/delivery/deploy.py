@@ -181,6 +181,7 @@ def promote(ctx: Context) -> Outcome:
 COMMANDS = (
     Command(
         name="deploy",
+        needs_index=True,
         usage="<app> <version> to <env>",
         options=(REASON,),
         summary="set the version of an app that should run in an environment",
@@ -193,6 +194,7 @@ COMMANDS = (
     ),
     Command(
         name="redeploy",
+        needs_index=True,
         usage="<app> in <env>",
         options=(REASON,),
         summary="ask for the desired version again (after a failed deploy hook gave up)",
@@ -203,6 +205,7 @@ COMMANDS = (
     ),
     Command(
         name="rollback",
+        needs_index=True,
         usage="<app> in <env>",
         options=(REASON,),
         summary="restore the previous desired version (a new commit; history is kept)",
@@ -214,6 +217,7 @@ COMMANDS = (
     ),
     Command(
         name="promote",
+        needs_index=True,
         usage="<app> from <source> to <env>",
         options=(REASON,),
         summary="deploy the version an app has in one environment to the next one",

@@ -171,6 +171,7 @@ def due(proposal: Proposal, ctx: Context) -> str:
 COMMANDS = (
     Command(
         name="approve",
+        needs_index=True,
         usage="<number>",
         summary="approve someone else's proposal; enough approvals merge it into main",
         details="Refused for your own proposal, twice by the same person, or once it is rejected, "
@@ -181,6 +182,7 @@ COMMANDS = (
     ),
     Command(
         name="reject",
+        needs_index=True,
         usage="<number>",
         options=(REASON,),
         summary="close a proposal without merging it",
@@ -190,6 +192,7 @@ COMMANDS = (
     ),
     Command(
         name="proposals",
+        needs_index=True,
         usage="",
         summary="the open proposals and what they wait for",
         examples=("!proposals",),

@@ -165,6 +165,7 @@ def show(ctx: Context) -> Outcome:
 COMMANDS = (
     Command(
         name="status",
+        needs_index=True,
         usage="[<env>]",
         summary="desired versions and freezes, per environment",
         examples=("!status", "!status prod"),
@@ -172,6 +173,7 @@ COMMANDS = (
     ),
     Command(
         name="history",
+        needs_index=True,
         usage="[<target>]",
         options=(Option("-n", "limit", "N", "how many commits (default 10, at most 200)", count),),
         summary="recent commits, for an app or an environment",
@@ -180,6 +182,7 @@ COMMANDS = (
     ),
     Command(
         name="show",
+        needs_index=True,
         usage="<commit>",
         summary="one commit: who, when, why, and the diff",
         examples=("!show 3f9c2ab",),

@@ -3,6 +3,7 @@ incident, and the audit report."""
 
 from bot.engine.feature import Feature
 from bot.features.governance import audit, audit_cli, audit_index, calendar, gate, hotfix, reminder
+from bot.features.governance.hotfix_policy import HOTFIX_POLICY
 
 FEATURE = Feature(
     "governance",
@@ -11,6 +12,7 @@ FEATURE = Feature(
     gates=(gate.gate,),
     addenda=calendar.ADDENDA,
     checks=(gate.problems,),
+    policy=(HOTFIX_POLICY,),
     requests=reminder.REQUESTS,
     tasks=reminder.TASKS,
     index=(audit_index.TABLE,),

@@ -18,6 +18,7 @@ from bot.core.errors import Forbidden, NotFound, Refused
 from bot.engine.context import Clearance, Context, EnvChange
 from bot.engine.grammar import Option
 from bot.engine.registry import OptionFor
+from bot.features.governance.hotfix_policy import HOTFIX_POLICY
 from bot.features.governance.reviews import TRAILER, Review
 from bot.features.governance.windows import HOTFIX_COMMANDS, closed_at, declared_in
 from bot.features.incidents.common import in_room
@@ -56,7 +57,9 @@ def hotfix(ctx: Context, change: EnvChange, incident_id: str) -> Clearance:
     app = ", ".join(change.apps)
     what = f"{change.command} {app} {change.version} to {change.env}"
     number = ctx.proposals.next_number()
-    due = ctx.now.replace(microsecond=0) + timedelta(hours=ctx.policy.hotfix_review_hours)
+    due = ctx.now.replace(microsecond=0) + timedelta(
+        hours=ctx.policy.section(HOTFIX_POLICY).review_within_hours
+    )
     past = _past(ctx, change)
     entry = event(
         ctx.now,
@@ -103,7 +106,7 @@ def _open_incident(ctx: Context, env: str, incident_id: str) -> Incident:
             f"{incident_id} is resolved: a hotfix needs an open incident",
             hint=f"!incident reopen {incident_id} if it is back",
         )
-    allowed = ctx.policy.hotfix_severities
+    allowed = ctx.policy.section(HOTFIX_POLICY).severities
     if record.severity not in allowed:
         raise Refused(
             f"{incident_id} is {record.severity}; hotfixes are for "

@@ -12,6 +12,7 @@ from typing import ClassVar
 from bot.core.effects import Request
 from bot.engine.context import Change, Context, Outcome
 from bot.engine.requests import Requests
+from bot.features.governance.hotfix_policy import HOTFIX_POLICY
 from bot.state.proposals import Proposal, record_path
 
 TRAILER = "Opsbot-Hotfix"
@@ -92,7 +93,7 @@ def open_review(ctx: Context, request: OpenReview) -> Outcome:
         d.hotfix,
         d.requested_by,
         d.env,
-        d.requested_at + timedelta(hours=ctx.policy.hotfix_review_hours),
+        d.requested_at + timedelta(hours=ctx.policy.section(HOTFIX_POLICY).review_within_hours),
     )
     return Outcome(f"review {number} opened", change=review.change(request.commit))
 

@@ -12,6 +12,7 @@ from bot.features.incidents import (
     reports,
     transcript,
 )
+from bot.features.incidents.incident_policy import INCIDENT_POLICY
 
 
 async def _owe_incident_rooms(requests: Requests) -> None:
@@ -28,4 +29,5 @@ FEATURE = Feature(
     observers=(transcript.OBSERVER,),
     tasks=(Task("incident rooms owed", _owe_incident_rooms),),
     checks=(records.problems,),
+    policy=(INCIDENT_POLICY,),
 )

@@ -26,6 +26,7 @@ from bot.engine.grammar import REASON
 from bot.engine.registry import Command
 from bot.features.incidents.common import LOUD, acted, change, in_room, room_for, target, unique
 from bot.features.incidents.entries import event
+from bot.features.incidents.incident_policy import INCIDENT_POLICY
 from bot.features.incidents.internal import IncidentRoomMade
 from bot.features.incidents.records import BUILTIN_ROLES, Incident, load_all, next_id
 from bot.state.view import StateView
@@ -44,7 +45,7 @@ def rooms_owed(view: StateView) -> list[CreateRoom]:
             i.title,
             i.severity,
             i.reporter,
-            (i.reporter, *policy.notify_for(i.severity)),
+            (i.reporter, *policy.section(INCIDENT_POLICY).notify_for(i.severity)),
             i.declared_in,
             IncidentRoomMade(i.id),
         )
@@ -70,7 +71,7 @@ def open_(ctx: Context) -> Outcome:
         declared_in=ctx.invocation.room_id,
     )
     line = event(when, ctx.sender, f"opened {incident} ({sev}): {title}", severity=sev)
-    on_call = ctx.policy.notify_for(sev)
+    on_call = ctx.policy.section(INCIDENT_POLICY).notify_for(sev)
     effects: list[Effect] = []
     if ctx.invocation.room_id is not None:  # declared in a room: it gets a room of its own
         effects.append(
@@ -115,7 +116,11 @@ def sev(ctx: Context) -> Outcome:
     line = event(ctx.now, ctx.sender, f"severity {old} -> {new}{why}", **facts)
     mentions = tuple(
         u
-        for u in unique(tuple(after.roles.values()), after.participants, ctx.policy.notify_for(new))
+        for u in unique(
+            tuple(after.roles.values()),
+            after.participants,
+            ctx.policy.section(INCIDENT_POLICY).notify_for(new),
+        )
         if u != ctx.sender
     )
     verb = "raised" if raised else "lowered"
@@ -134,7 +139,7 @@ def sev(ctx: Context) -> Outcome:
             Notify(
                 f"{record.id} raised to {new} by {ctx.sender}{why}: {record.title}",
                 announce=True,
-                mentions=ctx.policy.notify_for(new),
+                mentions=ctx.policy.section(INCIDENT_POLICY).notify_for(new),
             )
         )
     return Outcome(
@@ -148,7 +153,7 @@ def sev(ctx: Context) -> Outcome:
 def assign(ctx: Context) -> Outcome:
     record = target(ctx)
     role = str(ctx.args["role"]).lower()
-    known = unique(BUILTIN_ROLES, ctx.policy.incident_roles)
+    known = unique(BUILTIN_ROLES, ctx.policy.section(INCIDENT_POLICY).roles)
     if role not in known:
         raise Refused(
             f"no incident role {role!r}",

@@ -20,6 +20,7 @@ from bot.features.incidents.alert_rules import (
 from bot.features.incidents.cause import deploy_in_force
 from bot.features.incidents.common import LOUD, change, echo, room_for, unique
 from bot.features.incidents.entries import TimelineEntry, event
+from bot.features.incidents.incident_policy import INCIDENT_POLICY
 from bot.features.incidents.records import ID, Incident, by_alert_group, load, next_id
 from bot.features.incidents.timeline import read as read_timeline
 
@@ -169,7 +170,7 @@ def alert_opened(
         event(when, ctx.sender, f"opened {incident} ({sev}) from alerts: {title}", severity=sev),
         *(alert_entry(when, ctx.sender, a) for a in alerts),
     ]
-    on_call = ctx.policy.notify_for(sev)
+    on_call = ctx.policy.section(INCIDENT_POLICY).notify_for(sev)
     effects: list[Effect] = []
     if on_call:  # a room nobody is invited to would be a room nobody can enter
         effects.append(

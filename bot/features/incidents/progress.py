@@ -11,6 +11,7 @@ from bot.engine.registry import Command
 from bot.features.incidents.common import LOUD, acted, change, echo, target
 from bot.features.incidents.entries import event
 from bot.features.incidents.entries import note as note_entry
+from bot.features.incidents.incident_policy import INCIDENT_POLICY
 from bot.features.incidents.records import Incident
 from bot.features.incidents.timeline import one_line
 from bot.features.timefmt import at, span
@@ -99,7 +100,7 @@ def reopen(ctx: Context) -> Outcome:
             Notify(
                 f"{record.id} ({record.severity}) reopened by {ctx.sender}{why}: {record.title}",
                 announce=True,
-                mentions=ctx.policy.notify_for(record.severity),
+                mentions=ctx.policy.section(INCIDENT_POLICY).notify_for(record.severity),
             )
         )
     return Outcome(

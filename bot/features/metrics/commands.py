@@ -17,6 +17,7 @@ from bot.engine.kinds import ArgError
 from bot.engine.registry import Command
 from bot.engine.requests import RequestKind, Requests, Task
 from bot.features.metrics import chart, figures, render
+from bot.features.metrics.digest_policy import WEEKLY_DIGEST
 from bot.features.metrics.facts import Scope
 
 DEFAULT_WINDOW = timedelta(days=90)
@@ -98,6 +99,7 @@ def digest_week(now: datetime) -> tuple[datetime, datetime]:
 COMMANDS = (
     Command(
         name="metrics",
+        needs_index=True,
         usage="[<scope>]",
         options=(SINCE,),
         summary="deploy frequency, lead time, change failure rate, time to restore (DORA)",
@@ -120,7 +122,7 @@ class WeeklyDigest(Request):
 
 
 def digest(ctx: Context, request: WeeklyDigest) -> Outcome:
-    if not ctx.policy.weekly_digest or not ctx.policy.announce:
+    if not ctx.policy.section(WEEKLY_DIGEST) or not ctx.policy.announce:
         return Outcome("no weekly digest: policy.toml does not ask for one", extra={"post": False})
     since = datetime.fromisoformat(request.since).replace(tzinfo=UTC)
     report = figures.report(ctx.index, Scope(), since, since + timedelta(days=7))

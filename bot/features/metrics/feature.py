@@ -3,6 +3,7 @@
 from bot.engine.feature import Feature
 from bot.engine.kinds import ArgKind, name
 from bot.features.metrics import command_line, commands, index, prometheus, versions
+from bot.features.metrics.digest_policy import WEEKLY_DIGEST
 from bot.features.metrics.settings import METRICS
 
 FEATURE = Feature(
@@ -16,4 +17,5 @@ FEATURE = Feature(
     index=index.TABLES,
     cli=(command_line.COMMAND,),
     config=(METRICS,),
+    policy=(WEEKLY_DIGEST,),
 )

@@ -5,6 +5,8 @@ import uuid
 
 from bot.core.effects import Notify
 from bot.engine.types import Invocation, Reply
+from bot.features.access.trust_policy import CONFIRM_KEYS
+from bot.features.catalog import policy_sections
 from bot.state.policy import decode_policy
 from tests.helpers.bot import ALICE, BOB, Bot
 from tests.helpers.git import git
@@ -143,6 +145,8 @@ def test_where_the_policy_asks_for_it_a_seen_key_is_shown_not_pinned(bot: Bot) -
 
 
 def test_confirm_keys_must_be_true_or_false_and_is_on_when_it_is_not() -> None:
-    policy = decode_policy('[roles.admin]\nmembers = []\n[trust]\nconfirm_keys = "yes"\n')
+    policy = decode_policy(
+        '[roles.admin]\nmembers = []\n[trust]\nconfirm_keys = "yes"\n', sections=policy_sections()
+    )
     assert [p.field for p in policy.problems] == ["trust.confirm_keys"]
-    assert policy.confirm_keys
+    assert policy.section(CONFIRM_KEYS)

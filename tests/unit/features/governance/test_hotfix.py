@@ -6,6 +6,7 @@ import pytest
 
 from bot.core.effects import Notify
 from tests.helpers.bot import ALICE, BOB, CAROL, Bot
+from tests.helpers.cli import opsbot
 from tests.helpers.git import git
 
 POLICY = f"""
@@ -178,3 +179,28 @@ def test_a_hotfix_passes_a_freeze_window_on_the_calendar(incident: Bot) -> None:
     incident.edit("environments/prod.toml", "order = 3\n" + window)
     assert "freeze until" in incident.say("!deploy web 1.4.3 to prod", sender=BOB).text
     assert incident.say(HOTFIX, sender=BOB).ok
+
+
+def test_opsbot_check_names_a_severity_that_is_not_one(incident: Bot) -> None:
+    incident.edit("policy.toml", POLICY + '\n[hotfix]\nseverities = ["sev1", "urgent"]\n')
+    result = opsbot("check", "--repo", str(incident.repo))
+    assert result.returncode == 1
+    assert (
+        "policy.toml: hotfix.severities: 'urgent' is not one of "
+        "('sev1', 'sev2', 'sev3', 'sev4', 'sev5')" in result.stdout
+    )
+    assert incident.say(HOTFIX, sender=BOB).ok  # sev1 still reads
+
+
+def test_a_hotfix_section_that_is_not_a_table_lets_no_hotfix_pass(incident: Bot) -> None:
+    incident.edit("policy.toml", 'hotfix = "sev1"\n' + POLICY)
+    reply = incident.say(HOTFIX, sender=BOB)
+    assert not reply.ok
+    assert "hotfixes are for no severity ([hotfix] severities in policy.toml)" in reply.text
+
+
+def test_a_misspelt_hotfix_section_closes_the_policy(incident: Bot) -> None:
+    incident.edit("policy.toml", POLICY + '\n[hotfixes]\nseverities = ["sev3"]\n')
+    reply = incident.say(HOTFIX, sender=BOB)
+    assert not reply.ok
+    assert "[hotfixes] is not a section opsbot knows" in reply.text

@@ -11,7 +11,9 @@ import pytest
 
 from bot.core.effects import CreateRoom, Notify, dump_request
 from bot.engine.types import Invocation, Reply
+from bot.features.catalog import policy_sections
 from bot.features.incidents.entries import event, said, shared_file
+from bot.features.incidents.incident_policy import INCIDENT_POLICY
 from bot.features.incidents.internal import AlertGroup, IncidentRoomMade, IncidentTranscript
 from bot.features.incidents.timeline import plain_line
 from bot.state.policy import decode_policy
@@ -611,10 +613,11 @@ def test_internal_commands_cannot_be_typed(bot: Bot) -> None:
 
 
 def test_the_policy_names_incident_roles_notify_lists_and_announcement_rooms() -> None:
-    policy = decode_policy(POLICY)
-    assert policy.incident_roles == ("liaison",)
-    assert policy.notify_for("sev1") == (ONCALL, CAROL)
-    assert policy.notify_for("sev3") == ()
+    policy = decode_policy(POLICY, sections=policy_sections())
+    incidents = policy.section(INCIDENT_POLICY)
+    assert incidents.roles == ("liaison",)
+    assert incidents.notify_for("sev1") == (ONCALL, CAROL)
+    assert incidents.notify_for("sev3") == ()
     assert policy.announce == ("!announce:example.org",)
 
 
@@ -629,7 +632,7 @@ def test_the_policy_names_incident_roles_notify_lists_and_announcement_rooms() -
     ],
 )
 def test_a_bad_incident_policy_names_the_file_and_the_field(extra: str, field: str) -> None:
-    problems = decode_policy(extra).problems
+    problems = decode_policy(extra, sections=policy_sections()).problems
     assert [(p.path, p.field) for p in problems] == [("policy.toml", field)]
 
 
