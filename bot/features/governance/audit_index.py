@@ -37,9 +37,10 @@ from dulwich.objects import Commit
 from bot.core.errors import InvalidRecord
 from bot.features.governance import audit_policy
 from bot.features.governance.declaration import declared
+from bot.features.governance.hotfix_policy import HOTFIX_POLICY, REVIEW_HOURS
 from bot.features.governance.windows import closed_at
 from bot.state.index_tables import IndexTable, MainCommit
-from bot.state.policy import Policy, decode_policy
+from bot.state.policy import decode_policy
 from bot.state.signing import signer_of
 
 SCHEMA = """
@@ -218,9 +219,11 @@ def _window(env: str, declaration: str | None, at: int, app: str) -> str | None:
 def _due(record: dict[str, Any], policy: str | None, at: int) -> int:
     """When a hotfix's review is due: `[hotfix] review_within_hours` (of the policy in its
     tree) after its request, as the hotfix's own step computes it."""
-    hours = Policy.hotfix_review_hours  # the default, when the policy does not say or read
+    hours = REVIEW_HOURS  # the default, when the policy does not say or does not read
     with contextlib.suppress(InvalidRecord):
-        hours = decode_policy(policy).hotfix_review_hours if policy else hours
+        if policy is not None:
+            read = decode_policy(policy, sections=(HOTFIX_POLICY,))
+            hours = read.section(HOTFIX_POLICY).review_within_hours
     asked = record.get("requested_at")
     start = int(asked.timestamp()) if isinstance(asked, datetime) and asked.tzinfo else at
     return start + hours * 3600

@@ -131,8 +131,14 @@ def every_row(index: Index) -> dict[str, list[tuple[object, ...]]]:
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     # Tables read by their key, never in order, are compared as sets of rows: meta (rewritten
     # in place), firsts (one row per version) and outcomes (a commit's rows are replaced when
-    # its note changes, so a note indexed late comes later).
-    order = {"meta": "key", "firsts": "app, version", "outcomes": "commit_sha, at, env, app"}
+    # its note changes, so a note indexed late comes later). A table kept in its key's order
+    # (WITHOUT ROWID: the audit report's) is read in that order.
+    order = {
+        "meta": "key",
+        "firsts": "app, version",
+        "outcomes": "commit_sha, at, env, app",
+        "audit_changes": "seq, part",
+    }
     return {
         t: conn.execute(f"SELECT * FROM {t} ORDER BY {order.get(t, 'rowid')}").fetchall()
         for t in tables
