@@ -25,10 +25,11 @@ hotfix's row keeps when its review is due by the policy of its tree, for a revie
 """
 
 import contextlib
+import functools
 import json
 import sqlite3
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,14 +55,21 @@ CREATE TABLE IF NOT EXISTS audit_reviews (
     proposal INTEGER PRIMARY KEY, reviews TEXT, requester TEXT, approvers TEXT, at INTEGER,
     due INTEGER);
 CREATE INDEX IF NOT EXISTS audit_reviews_of ON audit_reviews(reviews);
+CREATE TABLE IF NOT EXISTS audit_files (path TEXT PRIMARY KEY, text TEXT) WITHOUT ROWID;
 """
+KEPT = ("environments/", "freezes/", "locks/", "policy.toml")
+"""The files a change's row reads as its tree held them: kept current here as each commit
+changes them, so that a cold index of a year reads no tree (a deploy would read four)."""
 COLUMNS = 24
 MAX_WALK = 1000  # outside commits named by one adopt or discard, at most
 
 DEPLOY, RULE, ADOPT, DISCARD = "deploy", "rule", "adopt", "discard"
 
 
-def _toml(text: str | None) -> dict[str, Any]:
+@functools.lru_cache(maxsize=1024)
+def _toml(text: str | None) -> Mapping[str, Any]:
+    """A file's table, read only: a year of deploys reads the same few environment, freeze and
+    lock files, and each deploy's record was the previous one's new text."""
     if text is None:
         return {}
     try:
@@ -70,12 +78,12 @@ def _toml(text: str | None) -> dict[str, Any]:
         return {}
 
 
-def _str(data: dict[str, Any], key: str) -> str | None:
+def _str(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
     return str(value) if isinstance(value, str) and value else None
 
 
-def _strings(data: dict[str, Any], key: str) -> list[str]:
+def _strings(data: Mapping[str, Any], key: str) -> list[str]:
     value = data.get(key)
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
@@ -88,9 +96,14 @@ class _Rows:
     """The rows of one commit, numbered in the order they are found (paths sorted, as Git
     sorts a tree's changes): the same commit always gives the same rows."""
 
-    def __init__(self, main: MainCommit) -> None:
+    def __init__(self, main: MainCommit, kept: Callable[[str], str | None]) -> None:
         self.main = main
         self.rows: list[list[Any]] = []
+        self.kept = kept
+
+    def read(self, path: str) -> str | None:
+        """A file of the commit's tree: from `audit_files` where it is kept there."""
+        return self.kept(path) if path.startswith(KEPT) else self.main.read(path)
 
     def add(self, kind: str, **values: Any) -> None:
         c = self.main.commit
@@ -121,7 +134,8 @@ def _author(commit: Commit) -> str:
 
 
 def on_commit(conn: sqlite3.Connection, main: MainCommit) -> None:
-    rows = _Rows(main)
+    _keep_current(conn, main)
+    rows = _Rows(main, _current(conn))
     merged = _merged_proposals(main)
     for change in main.changes:
         parts = change.path.removesuffix(".toml").split("/")
@@ -142,9 +156,30 @@ def on_commit(conn: sqlite3.Connection, main: MainCommit) -> None:
     rows.write(conn)
 
 
-def _merged_proposals(main: MainCommit) -> dict[str, dict[str, Any]]:
+def _keep_current(conn: sqlite3.Connection, main: MainCommit) -> None:
+    for change in main.changes:
+        if change.path.startswith(KEPT):
+            if change.new is None:
+                conn.execute("DELETE FROM audit_files WHERE path = ?", [change.path])
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO audit_files VALUES (?, ?)", [change.path, change.new]
+                )
+
+
+def _current(conn: sqlite3.Connection) -> Callable[[str], str | None]:
+    """A file of `KEPT` as main's tree holds it at the commit being indexed."""
+
+    def read(path: str) -> str | None:
+        row = conn.execute("SELECT text FROM audit_files WHERE path = ?", [path]).fetchone()
+        return row[0] if row else None
+
+    return read
+
+
+def _merged_proposals(main: MainCommit) -> dict[str, Mapping[str, Any]]:
     """The proposals this commit brings into main's tree, by environment."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, Mapping[str, Any]] = {}
     for change in main.changes:
         if change.path.startswith("proposals/") and change.new is not None:
             data = _toml(change.new)
@@ -160,10 +195,10 @@ def _deploy(
     app: str,
     old: str | None,
     new: str | None,
-    merged: dict[str, dict[str, Any]],
+    merged: dict[str, Mapping[str, Any]],
 ) -> None:
     before, after = _toml(old), _toml(new)
-    read = rows.main.read
+    read = rows.read
     record = after or before
     proposal = merged.get(env, {})
     declaration = read(f"environments/{env}.toml")
@@ -216,7 +251,7 @@ def _window(env: str, declaration: str | None, at: int, app: str) -> str | None:
     return None if closed is None else closed.window.name
 
 
-def _due(record: dict[str, Any], policy: str | None, at: int) -> int:
+def _due(record: Mapping[str, Any], policy: str | None, at: int) -> int:
     """When a hotfix's review is due: `[hotfix] review_within_hours` (of the policy in its
     tree) after its request, as the hotfix's own step computes it."""
     hours = REVIEW_HOURS  # the default, when the policy does not say or does not read
@@ -321,4 +356,4 @@ def _chain(main: MainCommit, start: bytes) -> list[Commit]:
     return found
 
 
-TABLE = IndexTable("audit", 2, SCHEMA, "", on_commit=on_commit)
+TABLE = IndexTable("audit", 3, SCHEMA, "", on_commit=on_commit)

@@ -138,6 +138,7 @@ def every_row(index: Index) -> dict[str, list[tuple[object, ...]]]:
         "firsts": "app, version",
         "outcomes": "commit_sha, at, env, app",
         "audit_changes": "seq, part",
+        "audit_files": "path",
     }
     return {
         t: conn.execute(f"SELECT * FROM {t} ORDER BY {order.get(t, 'rowid')}").fetchall()
