@@ -47,6 +47,14 @@ def cannot_boot() -> str | None:
     return None
 
 
+def hierarchies() -> list[Path]:
+    """Where a cgroup of the container's own is made: the v1 `name=systemd` hierarchy and the
+    unified one beside it (a host with both), or the unified one alone, at the top."""
+    if (CGROUPS / "cgroup.controllers").exists():
+        return [CGROUPS]
+    return [CGROUPS / h for h in ("systemd", "unified") if (CGROUPS / h).is_dir()]
+
+
 def rootfs(cache: Path) -> Path:
     """The root file system's tarball, made once per suite and package list."""
     key = hashlib.sha256(f"{SUITE} {' '.join(PACKAGES)}".encode()).hexdigest()[:12]
@@ -80,7 +88,7 @@ class Container:
         subprocess.run(["tar", "-C", str(self.root), "-xf", str(tarball)], check=True)
         self.console = workdir / f"{self.name}.console"
         self.nspawn: subprocess.Popen[bytes] | None = None
-        self.cgroups = [CGROUPS / h / f"opsbot-test-{self.name}" for h in ("systemd", "unified")]
+        self.cgroups = [top / f"opsbot-test-{self.name}" for top in hierarchies()]
 
     def path(self, inside: str) -> Path:
         """Where a path of the container is on the host."""
@@ -88,8 +96,7 @@ class Container:
 
     def boot(self, binds: Sequence[tuple[Path, str]] = (), timeout: float = 60) -> None:
         for cgroup in self.cgroups:
-            if cgroup.parent.exists():
-                cgroup.mkdir(exist_ok=True)
+            cgroup.mkdir(exist_ok=True)
 
         def into_own_cgroup() -> None:
             for cgroup in self.cgroups:
