@@ -109,5 +109,6 @@ COMMANDS = (
             "!audit prod --since 2026-10-01 --format csv",
         ),
         handler=audit,
+        needs_index=True,
     ),
 )

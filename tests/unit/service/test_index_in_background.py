@@ -97,3 +97,14 @@ def test_the_service_builds_a_cold_index_in_the_background(make_bot: Callable[..
 def test_a_warm_index_is_not_built_again(bot: Bot) -> None:
     engine = open_engine(bot.paths, index_in_background=True)
     assert engine.index.building is None
+
+
+def test_the_audit_report_during_the_build_is_told_to_try_again(bot: Bot) -> None:
+    """It reads its own table of the index: half built, it would be a report missing changes."""
+    assert bot.say("!deploy web 1.0 to dev").ok
+    held, build = rebuilding(bot)
+    reply = bot.say("!audit")
+    assert not reply.ok and reply.error == "indexing", reply.text
+    held.go.set()
+    assert build.wait(10)
+    assert bot.say("!audit").ok
