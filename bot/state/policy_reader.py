@@ -29,6 +29,13 @@ class PolicyReader:
         self.problem(where, "must be a table")
         return None
 
+    def flag(self, where: str, value: Any, *, otherwise: bool) -> bool:
+        """A true or false; `otherwise` (what grants less) for anything else, reported."""
+        if isinstance(value, bool):
+            return value
+        self.problem(where, "must be true or false")
+        return otherwise
+
     def strings(self, where: str, value: Any) -> list[str] | None:
         """The strings of a list (the others reported and left out); None if not a list."""
         if not isinstance(value, list):

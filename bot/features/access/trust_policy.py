@@ -19,11 +19,7 @@ KEYS = frozenset({"confirm_keys"})
 def _read(table: dict[str, Any], read: PolicyReader) -> bool:
     if set(table) - KEYS:  # reported by the decoder; it may be a misspelt confirm_keys
         return True
-    confirm = table.get("confirm_keys", False)
-    if not isinstance(confirm, bool):
-        read.problem("trust.confirm_keys", "must be true or false")
-        return True
-    return confirm
+    return read.flag("trust.confirm_keys", table.get("confirm_keys", False), otherwise=True)
 
 
 CONFIRM_KEYS: PolicySection[bool] = PolicySection(

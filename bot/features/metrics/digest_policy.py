@@ -14,11 +14,7 @@ from bot.state.policy_section import PolicySection
 
 
 def _read(table: dict[str, Any], read: PolicyReader) -> bool:
-    digest = table.get("weekly_digest", False)
-    if not isinstance(digest, bool):
-        read.problem("metrics.weekly_digest", "must be true or false")
-        return False
-    return digest
+    return read.flag("metrics.weekly_digest", table.get("weekly_digest", False), otherwise=False)
 
 
 WEEKLY_DIGEST: PolicySection[bool] = PolicySection(
