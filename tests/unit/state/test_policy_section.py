@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from bot.features.access.trust_policy import CONFIRM_KEYS
+from bot.features.metrics.digest_policy import WEEKLY_DIGEST
 from bot.state.policy import decode_policy
 from bot.state.policy_reader import PolicyReader
 from bot.state.policy_section import PolicySection
@@ -68,3 +70,18 @@ def test_a_section_declared_twice_or_over_a_core_one_is_a_mistake_of_the_code(na
     other = PolicySection(name, frozenset(), _pages, default=10, unreadable=1)
     with pytest.raises(ValueError, match=f"declared twice: {name}"):
         decode_policy(ADMINS, sections=(PAGER, other))
+
+
+@pytest.mark.parametrize(
+    ("text", "reads"),
+    [('[trust]\nconfirm_keys = "no"\n', True), ("[metrics]\nweekly_digest = 1\n", False)],
+)
+def test_a_flag_that_is_not_true_or_false_is_reported_and_grants_less(
+    text: str, reads: bool
+) -> None:
+    section = CONFIRM_KEYS if "trust" in text else WEEKLY_DIGEST
+    policy = decode_policy(ADMINS + text, sections=[CONFIRM_KEYS, WEEKLY_DIGEST])
+    assert policy.section(section) is reads
+    assert [str(p) for p in policy.problems] == [
+        f"policy.toml: {section.name}.{next(iter(section.keys))}: must be true or false"
+    ]
