@@ -147,9 +147,12 @@ def _string(item: dict[str, Any], key: str, *, required: bool = False) -> str:
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a name zoneinfo looks up as a file and cannot read ("Europe", a directory; a
+    # name too long for one).
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        shown = name if len(name) <= 64 else name[:64] + "..."
         raise _Problem(
-            "timezone", f"{name!r} is not an IANA time zone like Europe/Berlin"
+            "timezone", f"{shown!r} is not an IANA time zone like Europe/Berlin"
         ) from None
 
 

@@ -19,6 +19,8 @@ def declare(bot: Bot, *lines: str) -> None:
         (('timezone = "UTC"', 'cron = "0 0 * * *"', 'duration = "8d"'), 7, "longer than 7 days"),
         (('timezone = "UTC"', "start = 2026-12-01", "end = 2026-12-20"), 7, "more than 7 days"),
         (('timezone = "Mars/Olympus"', 'every = "fri 16:00 - mon 08:00"'), 5, "IANA time zone"),
+        (('timezone = "Europe"', 'every = "fri 16:00 - mon 08:00"'), 5, "IANA time zone"),
+        ((f'timezone = "{"a" * 300}"', 'every = "fri 16:00 - mon 08:00"'), 5, "IANA time zone"),
         (('timezone = "UTC"', 'every = "friday at four"'), 6, 'like "fri 16:00 - mon 08:00"'),
         (('timezone = "UTC"', 'every = "fri 16:00 - fri 16:00"'), 6, "covers the whole week"),
         (('timezone = "UTC"', 'every = "fri 16:00 - mon 08:00"', 'duration = "1h"'), 7, "beside"),
