@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 from bot.core.effects import Upload
-from bot.core.errors import NotFound, Refused
+from bot.core.errors import Refused
 from bot.engine.context import Context, Outcome
 from bot.engine.grammar import Option
 from bot.engine.registry import Command
@@ -46,10 +46,8 @@ def rendered(found: Report, chosen: str) -> str:
 
 def audit(ctx: Context) -> Outcome:
     env = ctx.args.get("env")
-    if env is not None and env not in ctx.state.environments():
-        raise NotFound(
-            f"no environment {env!r}", hint=f"environments: {', '.join(ctx.state.environments())}"
-        )
+    if env is not None:
+        env = ctx.state.environment(env).name
     today = ctx.now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     since, until = audit_period.period(
         ctx.args.get("since"), ctx.args.get("until"), today - DEFAULT_PERIOD

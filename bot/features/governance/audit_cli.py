@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from bot.config import HostPaths
-from bot.core.errors import Refused
+from bot.core.errors import OpsbotError, Refused
 from bot.core.files import write_file
 from bot.core.text import say
 from bot.engine.host import CliCommand, HostParts
@@ -53,7 +53,9 @@ def _command(repo: StateRepo, paths: HostPaths, index: Index, args: argparse.Nam
     try:
         since, until = audit_period.period(args.since, args.until)
         chosen = audit_period.form(args.format)
-    except Refused as e:  # the command line says only the message: the hint goes in it
+        if args.env is not None:
+            StateView(repo.snapshot()).environment(args.env)
+    except OpsbotError as e:  # the command line says only the message: the hint goes in it
         raise Refused(f"{e.message}; {e.hint}" if e.hint else e.message) from None
     files: list[Path] = args.allowed_signers or [paths.allowed_signers]
     missing = [f for f in files if not f.is_file()]
@@ -62,10 +64,6 @@ def _command(repo: StateRepo, paths: HostPaths, index: Index, args: argparse.Nam
             f"no allowed-signers file at {missing[0]}; give one with --allowed-signers FILE "
             "(the lines opsbot keygen printed)"
         )
-    if args.env is not None:
-        envs = StateView(repo.snapshot()).environments()
-        if args.env not in envs:
-            raise Refused(f"no environment {args.env!r} (environments: {', '.join(envs)})")
     index.sync(repo)
     found = report(index, AllowedSigners.read(*files), since, until, args.env)
     text = rendered(found, chosen)

@@ -79,3 +79,16 @@ def test_opsbot_audit_refuses_a_bad_date_with_what_to_type(bot: Bot) -> None:
     assert run.returncode == 2
     assert "opsbot audit: --since '10/01/2026' is not a date" in run.stderr
     assert "--since 2026-10-01" in run.stderr
+
+
+def test_an_unknown_environment_is_refused_with_the_known_ones(bot: Bot) -> None:
+    reply = bot.say("!audit qa")
+    assert not reply.ok
+    assert "unknown environment 'qa'" in reply.text
+    assert "known environments: dev, staging, prod" in reply.text
+
+
+def test_opsbot_audit_refuses_an_unknown_environment_with_the_known_ones(bot: Bot) -> None:
+    run = opsbot("audit", "--repo", str(bot.repo), "--since", "2026-10-01", "--env", "qa")
+    assert run.returncode == 2
+    assert "unknown environment 'qa'; known environments: dev, staging, prod" in run.stderr
