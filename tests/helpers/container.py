@@ -166,8 +166,9 @@ class Container:
             )
         return done
 
-    def sh(self, script: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-        return self.run(["sh", "-c", script], **kwargs)  # type: ignore[arg-type]
+    def signal(self, pid: int, name: str) -> None:
+        """`kill -NAME pid` inside the container (`kill` is the shell's: minbase has no procps)."""
+        self.run(["sh", "-c", f"kill -{name} {pid}"])
 
     def unit(self, name: str, *properties: str) -> dict[str, str]:
         """`systemctl show` of a unit: the properties asked for."""

@@ -155,7 +155,7 @@ async def test_a_stopped_bot_is_killed_by_the_watchdog_and_restarted(
 ) -> None:
     before = host.main_pid()
     restarts = int(host.unit("NRestarts")["NRestarts"])
-    host.container.sh(f"kill -STOP {before}")
+    host.container.signal(before, "STOP")
     after = host.until_serving(after_pid=before, timeout=120)
     assert int(host.unit("NRestarts")["NRestarts"]) == restarts + 1
     journal = host.container.run(["journalctl", "-u", "opsbot.service", "--no-pager"]).stdout
@@ -172,7 +172,7 @@ async def test_sigkill_in_the_middle_of_a_burst_loses_and_doubles_nothing(
     events = [await room.alice.send(room.id, text) for text in commands[:6]]
     await asyncio.sleep(0.5)
     before = host.main_pid()
-    host.container.sh(f"kill -KILL {before}")
+    host.container.signal(before, "KILL")
     events += [await room.alice.send(room.id, text) for text in commands[6:]]
     host.until_serving(after_pid=before, timeout=120)
     for event in events:
