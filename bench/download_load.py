@@ -1,17 +1,22 @@
-"""Commands typed while a large download is written into the bot's state directory, against the
-same commands on a quiet host, in the same run.
+"""Commands typed while a large download runs through the bot, against the same commands on a
+quiet host, in the same run.
 
-    PYTHONPATH=$PWD python bench/download_load.py [--size-mib 1024] [--commands 300]
-                                                  [--pause 0.02] [--runs 3]
+    PYTHONPATH=$PWD python bench/download_load.py [--size-mib 1024] [--rate-mib-s 119]
+                                                  [--commands 300] [--after 35] [--runs 3]
+                                                  [--no-write-behind] [--download-dir DIR]
 
-A download through the bot is written into its state directory (the run's directory beside the
-repo), at the speed of the network, by a process of its own, without waiting for the disk.
-Here a writer process does exactly that to the same filesystem: a file of --size-mib MiB written
-in 1 MiB pieces, again and again while the commands run. Meanwhile `!deploy` commands go through
-the real engine (parse, authorize, commit with its objects durable and the ref's move durable,
-the outbox's row, the answer owed), one every --pause seconds as people type them. The quiet
-leg runs the same commands without the writer. Goal: p99 with the download within 1.5x of the
-quiet p99.
+A download through the bot is written into the run's directory by a program of its own (curl,
+say), into a new file, at the speed of the network: here a writer process writes --size-mib MiB
+in 1 MiB pieces at --rate-mib-s (119 MiB/s is a 1 Gbit/s link; 0: as fast as the page cache
+takes it), without waiting for the disk. Beside it the bot's write-behind follows the run's
+directory as a download run's guard does (bot/features/downloads/writeback.py);
+--no-write-behind leaves the writing back to the kernel, which sends the download to the disk
+in one go once it is 30 s old. Meanwhile `!deploy` commands go through the real engine (parse,
+authorize, commit with its objects and the ref's move durable, the outbox's row, the answer
+owed), one every --pause seconds as people type them, from the download's start until --after
+seconds past its end (past the kernel's 30 s, so its late writing back is inside too). The
+quiet leg runs --commands of the same commands with no download. Goal: p99 with the download
+within 1.5x of the quiet p99.
 
 Each run measures the quiet leg, then the loaded one (the page cache written back in between,
 `sync`), on a fresh state directory each. Reported: p50, p90, p99 and max of each leg, every
@@ -19,21 +24,26 @@ run, and the load average as it started: the machine's other work shows in it.
 
 `--download-dir DIR` writes the download there instead: `[downloads] dir` on a filesystem of
 its own, where the operator has one (a tmpfs such as /dev/shm stands in for one here).
+--quick: a 16 MiB download, a few commands, one run (what the test suite runs).
 """
 
 import argparse
 import dataclasses
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from bot.config import HostPaths
 from bot.engine.dispatch import Engine
+from bot.features.downloads.run import WRITEBACK_SECONDS
+from bot.features.downloads.writeback import WriteBehind
 from bot.service.assemble import init_repo, open_engine
 from bot.transport import console
 
@@ -42,13 +52,16 @@ GOAL = 1.5  # loaded p99 / quiet p99
 
 WRITER = """
 import os, sys, time
-path, size = sys.argv[1], int(sys.argv[2])
+path, size, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 piece = os.urandom(1 << 20)
 print("ready", flush=True)
-while True:
-    with open(path, "wb") as f:
-        for _ in range(size):
-            f.write(piece)
+began = time.monotonic()
+with open(path, "wb") as f:
+    for n in range(1, size + 1):
+        f.write(piece)
+        f.flush()
+        if rate and (ahead := n / rate - (time.monotonic() - began)) > 0:
+            time.sleep(ahead)
 """
 
 
@@ -58,10 +71,12 @@ def engine_in(root: Path) -> Engine:
     return open_engine(paths)
 
 
-def command_times(engine: Engine, count: int, pause: float, leg: str) -> list[float]:
+def command_times(
+    engine: Engine, count: int, pause: float, leg: str, first: int = 0
+) -> list[float]:
     """Seconds each `!deploy` took, answered as over Matrix (its answer owed in the outbox)."""
     times = []
-    for i in range(count):
+    for i in range(first, first + count):
         invocation = dataclasses.replace(
             console.invocation(ALICE, f"!deploy web 1.{i}.0 to dev --reason {leg}"),
             answer=True,
@@ -76,31 +91,74 @@ def command_times(engine: Engine, count: int, pause: float, leg: str) -> list[fl
     return times
 
 
-def leg(root: Path, args: argparse.Namespace, loaded: bool) -> list[float]:
+def follow(directory: Path, stop: threading.Event) -> None:
+    """The bot's write-behind over a download run's directory, as its guard runs it."""
+    behind = WriteBehind()
+    try:
+        while not stop.is_set():
+            paths = [p for p in directory.iterdir() if p.is_file()]
+            if not behind.sweep(paths):
+                stop.wait(WRITEBACK_SECONDS)
+    finally:
+        behind.close()
+
+
+def quiet_leg(root: Path, args: argparse.Namespace) -> list[float]:
     engine = engine_in(root)
+    try:
+        command_times(engine, 5, 0, "warm-up", first=10**6)
+        return command_times(engine, args.commands, args.pause, "quiet")
+    finally:
+        close(engine)
+
+
+def loaded_leg(root: Path, args: argparse.Namespace) -> list[float]:
+    """Commands from the download's start until --after seconds past its end."""
+    engine = engine_in(root)
+    run_dir = (args.download_dir or root / "state" / "downloads") / f"run-{os.getpid()}"
+    run_dir.mkdir(parents=True)
+    stop = threading.Event()
+    behind = threading.Thread(target=follow, args=(run_dir, stop), daemon=True)
     writer = None
     try:
-        command_times(engine, 5, 0, "warm-up")
-        if loaded:
-            where = args.download_dir or root / "state" / "downloads"
-            target = where / f"artifact-{os.getpid()}.bin"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            writer = subprocess.Popen(
-                [sys.executable, "-c", WRITER, str(target), str(args.size_mib)],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
-            time.sleep(args.lead)  # the download under way: dirty pages pile up
-        return command_times(engine, args.commands, args.pause, "loaded" if loaded else "quiet")
+        command_times(engine, 5, 0, "warm-up", first=10**6)
+        if not args.no_write_behind:
+            behind.start()
+        writer = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WRITER,
+                str(run_dir / "artifact.bin"),
+                str(args.size_mib),
+                str(args.rate_mib_s),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
+        times: list[float] = []
+        ended = None
+        while ended is None or time.monotonic() - ended < args.after:
+            times += command_times(engine, 1, args.pause, "loaded", first=len(times))
+            if ended is None and writer.poll() is not None:
+                ended = time.monotonic()
+        return times
     finally:
+        stop.set()
         if writer is not None:
             writer.kill()
             writer.wait()
-            target.unlink(missing_ok=True)
-        engine.repo.close()
-        engine.index.close()
-        engine.ledger.close()
+        if behind.is_alive():
+            behind.join()
+        shutil.rmtree(run_dir)
+        close(engine)
+
+
+def close(engine: Engine) -> None:
+    engine.repo.close()
+    engine.index.close()
+    engine.ledger.close()
 
 
 def figures(times: list[float]) -> dict[str, float]:
@@ -120,29 +178,38 @@ def main() -> int:
     parser.add_argument("--size-mib", type=int, default=1024, help="the download's size")
     parser.add_argument("--commands", type=int, default=300, help="commands per leg")
     parser.add_argument("--pause", type=float, default=0.02, help="seconds between commands")
-    parser.add_argument("--lead", type=float, default=1.0, help="seconds of download first")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", type=Path, help="where to make the temporary directory")
     parser.add_argument("--download-dir", type=Path, help="where the download goes instead")
+    parser.add_argument("--rate-mib-s", type=float, default=119.0, help="the network's speed")
+    parser.add_argument("--after", type=float, default=35.0, help="seconds past its end")
+    parser.add_argument("--no-write-behind", action="store_true", help="the kernel's way")
+    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    if args.quick:
+        args.size_mib, args.commands, args.after, args.runs = 16, 10, 0.2, 1
 
     print(f"cpus: {os.cpu_count()}  python: {platform.python_version()}  {platform.platform()}")
+    how = "the kernel writing back" if args.no_write_behind else "the bot's write-behind"
+    rate = f"{args.rate_mib_s:g} MiB/s" if args.rate_mib_s else "as fast as it goes"
     print(
-        f"{args.commands} !deploy per leg, one every {args.pause} s; download {args.size_mib} MiB"
+        f"!deploy one every {args.pause} s: {args.commands} quiet; with a {args.size_mib} MiB "
+        f"download at {rate} ({how}), until {args.after:g} s past its end"
     )
     ratios = []
     with tempfile.TemporaryDirectory(prefix="opsbot-bench-", dir=args.dir) as tmp:
         for run in range(args.runs):
             load = os.getloadavg()[0]
             subprocess.run(["sync"], check=False)
-            quiet = figures(leg(Path(tmp) / f"quiet-{run}", args, loaded=False))
+            quiet_times = quiet_leg(Path(tmp) / f"quiet-{run}", args)
             subprocess.run(["sync"], check=False)
-            loaded = figures(leg(Path(tmp) / f"loaded-{run}", args, loaded=True))
+            loaded_times = loaded_leg(Path(tmp) / f"loaded-{run}", args)
+            quiet, loaded = figures(quiet_times), figures(loaded_times)
             subprocess.run(["sync"], check=False)
             ratios.append(loaded["p99"] / quiet["p99"])
             print(f"run {run + 1} (load average {load:.2f} as it started):")
-            print(line("quiet", quiet))
-            print(line("download", loaded))
+            print(line("quiet", quiet) + f"  ({len(quiet_times)} commands)")
+            print(line("download", loaded) + f"  ({len(loaded_times)} commands)")
             print(f"  p99 download / quiet = {ratios[-1]:.2f}x")
     median = statistics.median(ratios)
     verdict = "PASS" if median <= GOAL else "FAIL"

@@ -25,6 +25,10 @@ def bench(*args: str, timeout: float = 300) -> str:
     return run.stdout
 
 
+def test_the_engine_benchmark_runs() -> None:
+    assert "engine per deploy, median of 1 runs' p50 = " in bench("bench/engine.py", "--quick")
+
+
 def test_the_store_benchmark_runs() -> None:
     out = bench("bench/store.py", "--commits", "5", "--runs", "1", "--history-commits", "60")
     assert "(a) transaction / CLI" in out and "(b) git log / !history" in out
@@ -59,9 +63,7 @@ def test_the_download_benchmark_runs() -> None:
 
 
 def test_the_download_load_benchmark_runs() -> None:
-    out = bench(
-        "bench/download_load.py", "--size-mib", "4", "--commands", "3", "--runs", "1", "--lead", "0"
-    )
+    out = bench("bench/download_load.py", "--quick")
     assert "p99 download / quiet, median of 1 = " in out
 
 

@@ -41,10 +41,12 @@ from bot.features.downloads.host import Downloads
 from bot.features.downloads.links import DONE, FAILED, Link
 from bot.features.downloads.progress import Checksum, Meter, Progress
 from bot.features.downloads.store import QuotaExceeded
+from bot.features.downloads.writeback import WriteBehind
 
 GUARD_SECONDS = 0.2
 OFFER_SECONDS = 0.02  # between looks for the file to offer, until it is offered
 HASH_SECONDS = 0.1  # between reads of the files being hashed as they grow
+WRITEBACK_SECONDS = 0.05  # between looks for what to write back (writeback.py)
 MAX_LINE = 4096  # a longer "line" is output, not a report
 
 
@@ -79,6 +81,7 @@ class DownloadRun:
         self.reported: dict[str, str] = {}
         self.declared: Mapping[str, str] = {}  # the runbook's checksums, hashed as they arrive
         self.digests = Digests()
+        self.writeback = WriteBehind()
         self.stopped: str | None = None  # why the bot stopped the run, in the person's words
         self.budget = 0
         self._cancel: asyncio.Event | None = None  # the guard's, set as soon as a report says
@@ -131,10 +134,12 @@ class DownloadRun:
         """Until cancelled: stops the run (sets `cancel`) once it is over the quota; offers
         the link to the file being written (looking every `OFFER_SECONDS` while it may be
         offered: the person may start as soon as the file is there, and a fast source brings
-        a GiB in a second); hashes the files with an expected checksum as they arrive."""
+        a GiB in a second); hashes the files with an expected checksum as they arrive, and
+        writes every file back to the disk as it arrives (writeback.py)."""
         store = self.downloads.store
         self._cancel = cancel
         hashing = asyncio.ensure_future(self._hash_as_written())
+        writing = asyncio.ensure_future(self._write_behind()) if WriteBehind.available() else None
         measured = 0.0
         try:
             while not cancel.is_set():
@@ -152,6 +157,8 @@ class DownloadRun:
                 await asyncio.sleep(min(every, OFFER_SECONDS) if self._may_offer() else every)
         finally:
             hashing.cancel()  # a read under way ends on its own; `deliver` reads the rest
+            if writing is not None:
+                writing.cancel()  # the last few MiB the kernel writes back as it would
 
     def _may_offer(self) -> bool:
         """Whether the file may still be offered while written: no link yet, a listener to
@@ -182,6 +189,18 @@ class DownloadRun:
                             behind = behind or read[found.name] - was >= BLOCK
             if not behind:
                 await asyncio.sleep(every)
+
+    async def _write_behind(self, every: float = WRITEBACK_SECONDS) -> None:
+        """Writes back each file of the run as it grows; looks again at once while one is a
+        chunk or more behind, else after `every`."""
+        try:
+            while True:
+                files = await asyncio.to_thread(self.downloads.store.files, self.run_id)
+                paths = [f.path for f in files]
+                if not await asyncio.to_thread(self.writeback.sweep, paths):
+                    await asyncio.sleep(every)
+        finally:
+            self.writeback.close()
 
     def offer(self) -> str | None:
         """The link to the file being written, once its announced total is past the upload

@@ -17,6 +17,7 @@ from bot.features.downloads.store import QuotaExceeded
 from bot.features.runbooks.runner import Launch, RunResult, run
 from tests.helpers.bot import ALICE, ROOM
 from tests.helpers.downloads import downloads_at
+from tests.helpers.page_cache import dirty_bytes
 
 # A download program as an operator would write one: fetch, write into the run's directory,
 # say how far it is. $1 is the size to write, $2 a checksum to report (or "").
@@ -180,3 +181,34 @@ def test_a_restart_in_the_middle_marks_the_download_interrupted_and_removes_it(
     assert downloads_at(tmp_path).interrupted() == ["r-cut"]  # the next start
     again = downloads_at(tmp_path)
     assert not again.store.run_dir("r-cut").exists() and again.ledger.running() == []
+
+
+async def test_a_file_is_written_back_to_the_disk_while_the_program_still_writes_it(
+    tmp_path: Path, hooks: Path
+) -> None:
+    (hooks / "fetch-slowly").write_text(
+        "#!/bin/sh\n"
+        'head -c 12582912 /dev/urandom > "$OPSBOT_DOWNLOAD_DIR/big.bin"\n'
+        'while [ ! -e "$OPSBOT_DOWNLOAD_DIR/../release" ]; do sleep 0.02; done\n'
+    )
+    (hooks / "fetch-slowly").chmod(0o755)
+    downloads = downloads_at(tmp_path, quota=10**8)
+    job = DownloadRun(downloads, "slow", ALICE, ROOM)
+    env = job.begin()
+    cancel = asyncio.Event()
+    guard = asyncio.ensure_future(job.guard(cancel, every=0.05))
+    launch = Launch("fetch-slowly", [], env, 30, 4096, job.budget)
+    running = asyncio.ensure_future(run(hooks, launch, on_output=job.feed, cancel=cancel))
+    big = Path(env["OPSBOT_DOWNLOAD_DIR"]) / "big.bin"
+    dirty = None
+    for _ in range(250):
+        await asyncio.sleep(0.02)
+        if big.exists() and big.stat().st_size == 12 * 1024 * 1024:
+            dirty = dirty_bytes(big)
+            if dirty == 0:
+                break
+    (Path(env["OPSBOT_DOWNLOAD_DIR"]).parent / "release").touch()
+    result = await running
+    guard.cancel()
+    assert result.status == "ok"
+    assert dirty == 0
