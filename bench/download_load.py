@@ -14,9 +14,10 @@ directory as a download run's guard does (bot/features/downloads/writeback.py);
 in one go once it is 30 s old. Meanwhile `!deploy` commands go through the real engine (parse,
 authorize, commit with its objects and the ref's move durable, the outbox's row, the answer
 owed), one every --pause seconds as people type them, from the download's start until --after
-seconds past its end (past the kernel's 30 s, so its late writing back is inside too). The
-quiet leg runs --commands of the same commands with no download. Goal: p99 with the download
-within 1.5x of the quiet p99.
+seconds past its end (past the kernel's 30 s, so its late writing back is inside too). A
+command's time runs from the moment it is typed, not from when the bot gets to it: a stall
+counts for every command typed during it. The quiet leg runs --commands of the same commands
+with no download. Goal: p99 with the download within 1.5x of the quiet p99.
 
 Each run measures the quiet leg, then the loaded one (the page cache written back in between,
 `sync`), on a fresh state directory each. Reported: p50, p90, p99 and max of each leg, every
@@ -71,24 +72,40 @@ def engine_in(root: Path) -> Engine:
     return open_engine(paths)
 
 
-def command_times(
-    engine: Engine, count: int, pause: float, leg: str, first: int = 0
-) -> list[float]:
-    """Seconds each `!deploy` took, answered as over Matrix (its answer owed in the outbox)."""
-    times = []
-    for i in range(first, first + count):
+class Typists:
+    """People typing `!deploy` one every `pause` seconds, whether or not the bot has answered
+    the last one: each command's time runs from the moment it was typed, so a stall of the bot
+    counts for every command typed during it, not only for the one it held up."""
+
+    def __init__(self, engine: Engine, pause: float, leg: str) -> None:
+        self.engine, self.pause, self.leg = engine, pause, leg
+        self.times: list[float] = []
+        self._typed_at: float | None = None  # the last command's moment
+
+    def next(self) -> None:
+        """Waits until the next command is typed, and runs it."""
+        now = time.perf_counter()
+        self._typed_at = now if self._typed_at is None else self._typed_at + self.pause
+        if (wait := self._typed_at - time.perf_counter()) > 0:
+            time.sleep(wait)
         invocation = dataclasses.replace(
-            console.invocation(ALICE, f"!deploy web 1.{i}.0 to dev --reason {leg}"),
-            answer=True,
+            console.invocation(
+                ALICE, f"!deploy web 1.{len(self.times)}.0 to dev --reason {self.leg}"
+            ),
+            answer=True,  # answered as over Matrix: its answer owed in the outbox
             transport="matrix",
             room_id="!ops:example.org",
         )
-        start = time.perf_counter()
-        reply = engine.run(invocation)
-        times.append(time.perf_counter() - start)
+        reply = self.engine.run(invocation)
+        self.times.append(time.perf_counter() - self._typed_at)
         assert reply is not None and reply.ok, reply
-        time.sleep(pause)
-    return times
+
+
+def warm_up(engine: Engine) -> None:
+    typists = Typists(engine, 0, "warm-up")
+    for _ in range(5):
+        typists.next()
+    engine.run(console.invocation(ALICE, "!deploy web 0.0.0 to dev --reason warm-up"))
 
 
 def follow(directory: Path, stop: threading.Event) -> None:
@@ -106,8 +123,11 @@ def follow(directory: Path, stop: threading.Event) -> None:
 def quiet_leg(root: Path, args: argparse.Namespace) -> list[float]:
     engine = engine_in(root)
     try:
-        command_times(engine, 5, 0, "warm-up", first=10**6)
-        return command_times(engine, args.commands, args.pause, "quiet")
+        warm_up(engine)
+        typists = Typists(engine, args.pause, "quiet")
+        for _ in range(args.commands):
+            typists.next()
+        return typists.times
     finally:
         close(engine)
 
@@ -121,7 +141,7 @@ def loaded_leg(root: Path, args: argparse.Namespace) -> list[float]:
     behind = threading.Thread(target=follow, args=(run_dir, stop), daemon=True)
     writer = None
     try:
-        command_times(engine, 5, 0, "warm-up", first=10**6)
+        warm_up(engine)
         if not args.no_write_behind:
             behind.start()
         writer = subprocess.Popen(
@@ -137,13 +157,13 @@ def loaded_leg(root: Path, args: argparse.Namespace) -> list[float]:
             text=True,
         )
         assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
-        times: list[float] = []
+        typists = Typists(engine, args.pause, "loaded")
         ended = None
         while ended is None or time.monotonic() - ended < args.after:
-            times += command_times(engine, 1, args.pause, "loaded", first=len(times))
+            typists.next()
             if ended is None and writer.poll() is not None:
                 ended = time.monotonic()
-        return times
+        return typists.times
     finally:
         stop.set()
         if writer is not None:
