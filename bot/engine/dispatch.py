@@ -117,6 +117,7 @@ class Engine:
         self.identity = identity  # the bot's cross-signing fingerprint, where it has one
         self.host = dict(host or {})  # each feature's view of what the host holds
         self._lock = threading.Lock()
+        self._catching_up: asyncio.Future[None] | None = None  # kept: a task must be referenced
         # Commands answered since start, by name and result: Prometheus' counters (/metrics).
         self.counted: collections.Counter[tuple[str, str]] = collections.Counter()
 
@@ -196,8 +197,27 @@ class Engine:
         return policy.allows_somewhere(user_id, "invite")
 
     async def handle(self, invocation: Invocation) -> Reply | None:
-        """`run` for an event loop: Git and SQLite work happens in a worker thread."""
-        return await asyncio.to_thread(self.run, invocation)
+        """`run` for an event loop: Git and SQLite work happens in a worker thread. Once a
+        command that wrote is answered, the index catches up with its commit in a worker thread
+        too, while the answer is on its way, rather than at the start of the next command."""
+        reply = await asyncio.to_thread(self.run, invocation)
+        if reply is not None and reply.commit is not None:
+            self._catching_up = asyncio.ensure_future(asyncio.to_thread(self.catch_up))
+        return reply
+
+    async def caught_up(self) -> None:
+        """Waits until the index has caught up with the last command answered by `handle`."""
+        if self._catching_up is not None:
+            await self._catching_up
+
+    def catch_up(self) -> None:
+        """Indexes the commits not indexed yet. A failure is logged and left: the next command
+        syncs the index again first, and refuses with its reason."""
+        try:
+            with self._lock:
+                self.index.sync(self.repo)
+        except Exception:
+            log.exception("the index could not catch up after a commit")
 
     def run(self, invocation: Invocation) -> Reply | None:
         """Handles one invocation; None when the text is not addressed to the bot. Where the
@@ -302,7 +322,8 @@ class Engine:
                         commit_then(self.repo, self.ledger, command, ctx, outcome, sha)
                     )
             self.ledger.landed(sha)
-            # The index catches up at the start of the next command: a reply waits for nothing.
+            # The index catches up after the answer (`handle`), or at the start of the next
+            # command: a reply waits for nothing.
             fact(
                 log,
                 "committed",

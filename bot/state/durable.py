@@ -2,11 +2,11 @@
 
 Objects must be on disk before the ref that names them moves, and the ref's move must be on
 disk before a reply says "done". Exactly what a transaction wrote is made durable, and nothing
-else: the data of each new object file, then each directory that gained an entry (the objects'
-fan-out directories, `objects/` itself when a fan-out directory is new); then the ref file's
-data, its rename, and its directory. Not `syncfs(2)`, which also waits for every other
-writer's dirty data on the filesystem: a download into the state directory made every command
-typed meanwhile wait for it.
+else: the data of each new object file, each directory that gained an entry (the objects'
+fan-out directories, `objects/` itself when a fan-out directory is new), and the ref's new value
+in its lock file, all at once; then the lock's rename over the ref, and the ref's directory.
+Not `syncfs(2)`, which also waits for every other writer's dirty data on the filesystem: a
+download into the state directory made every command typed meanwhile wait for it.
 
 Writing back the object files is started for all of them at once (`sync_file_range(2)` where
 the C library has it), and every file and directory is then waited for at the same time, each
@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -133,16 +133,22 @@ class NewObjects:
         """`path`, written by the same transaction, is made durable with the objects."""
         self._others.append(path)
 
-    def durable(self, meanwhile: Callable[[], None] | None = None) -> None:
+    def durable(
+        self,
+        meanwhile: Callable[[], None] | None = None,
+        alongside: Sequence[Callable[[], None]] = (),
+    ) -> None:
         """Waits until every object written (and every file given to `also`) is on disk under
         its name. `meanwhile` runs while the disk is being waited for: what needs to be durable
-        only by the time the objects are (it must not need them to be)."""
+        only by the time the objects are (it must not need them to be); `alongside`, other
+        waits for the disk to overlap with these (a ref lock's `sync`)."""
         pool = _waiters()
         dirs = sorted(self._fan_outs) + ([self.objects] if self._new_fan_out else [])
         jobs: list[Future[None]] = [
             *(pool.submit(datasync, fd) for fd in self._files),
             *(pool.submit(sync_dir, d) for d in dirs),
             *(pool.submit(sync_file, p) for p in self._others),
+            *(pool.submit(wait) for wait in alongside),
         ]
         try:
             if meanwhile is not None:
@@ -185,46 +191,51 @@ def _create_locked(path: str, mode: int, *, what: str, name: str) -> int:
             deadline = time.monotonic() + STALE_LOCK
 
 
-def move_ref(
-    refs: RefsContainer, root: Path, ref: Ref, old: ObjectID | None, new: ObjectID
-) -> bool:
-    """The compare-and-swap on a ref of the repo at `root` (`old` None: the ref must not exist
-    yet); False when the ref is not at `old`. Once True, the move is durable.
+class RefLock:
+    """A ref of the repo at `root` locked to move from `old` to `new`, as Git locks one: its
+    `.lock` file created exclusively, the ref read again under it, the new value written. The
+    lock's data is made durable (`sync`) while the commit's objects are, so moving the ref
+    (`move`) then waits for the disk once, for the rename, instead of twice."""
 
-    It follows Git's own protocol, so `git` and opsbot exclude each other: create
-    `<ref>.lock` exclusively, re-read the ref under it, write the new value, rename the lock
-    over the ref. dulwich's version would fsync the file and not the directory entry its
-    rename made: a power cut could undo a commit whose reply already said "done".
-    """
-    path = root / ref.decode()
-    new_dirs = [] if path.parent.is_dir() else _missing(path.parent, root)
-    if new_dirs:
-        make_dir(path.parent)
-    fd = _create_locked(str(path), 0o644, what="ref", name=ref.decode())
-    lock = path.with_name(path.name + ".lock")
-    moved = False
-    try:
+    def __init__(self, refs: RefsContainer, root: Path, ref: Ref) -> None:
+        self.path = root / ref.decode()
+        self.lock = self.path.with_name(self.path.name + ".lock")
+        self._new_dirs = [] if self.path.parent.is_dir() else _missing(self.path.parent, root)
+        if self._new_dirs:
+            make_dir(self.path.parent)
+        self._fd = _create_locked(str(self.path), 0o644, what="ref", name=ref.decode())
+        self._refs, self._ref = refs, ref
+
+    def holds(self, old: ObjectID | None) -> bool:
+        """Whether the ref is at `old` (None: it must not exist yet), read under the lock."""
         try:
-            current: bytes | None = refs[ref]
+            current: bytes | None = self._refs[self._ref]
         except KeyError:
             current = None
-        if current != old:
-            return False
-        os.write(fd, new + b"\n")
-        datasync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(lock, path)
-        moved = True
-    finally:
-        if fd != -1:
-            os.close(fd)
-        if not moved:  # once renamed, the lock name may already be someone else's
-            lock.unlink(missing_ok=True)
-    sync_dir(path.parent)
-    for directory in new_dirs:  # a new branch's folder: its name is its parent's entry
-        sync_dir(directory.parent)
-    return True
+        return current == old
+
+    def write(self, new: ObjectID) -> None:
+        os.write(self._fd, new + b"\n")
+
+    def sync(self) -> None:
+        """Makes the new value durable (the ref itself does not move)."""
+        datasync(self._fd)
+
+    def move(self) -> None:
+        """Renames the lock over the ref; once it returns, the move is durable."""
+        os.close(self._fd)
+        self._fd = -1
+        os.replace(self.lock, self.path)
+        sync_dir(self.path.parent)
+        for directory in self._new_dirs:  # a new branch's folder: its name is its parent's entry
+            sync_dir(directory.parent)
+
+    def release(self) -> None:
+        """Lets go without moving the ref (the lock file removed); nothing once it moved."""
+        if self._fd != -1:
+            os.close(self._fd)
+            self._fd = -1
+            self.lock.unlink(missing_ok=True)
 
 
 def _missing(directory: Path, root: Path) -> list[Path]:

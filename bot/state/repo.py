@@ -30,7 +30,7 @@ from dulwich.repo import Repo
 from bot.core.files import PUBLIC_FILE, at_most, tighten_tree
 from bot.core.text import clean
 from bot.state.allowed_signers import AllowedSigners
-from bot.state.durable import NewObjects, move_ref
+from bot.state.durable import NewObjects, RefLock
 from bot.state.in_force import InForceRecord, Remembered, Trust, trust_of
 from bot.state.message import Message
 from bot.state.objects import Changes, commit_objects
@@ -227,26 +227,35 @@ class StateRepo(RepoReader):
             written.close()
             raise
         sha = commit.id.decode()
-        # Only a commit on main changes what is in force, and only where it is remembered.
-        record = self.in_force if ref == MAIN else None
-        was = self.trust().commit if record is not None else None
-        # Durable with the objects, before the ref moves: a power cut after the move must not
-        # leave main past the tip remembered, which would read as a commit opsbot did not write.
-        self._remember(record, Remembered(was, sha), durable=False)
-        if record is not None:
-            written.also(record.path)
-        # The caller's record of the commit is written while the disk is waited for: it must
-        # be durable before the ref moves, as the objects must, not before them (a row naming
-        # a commit whose objects a power cut lost names a commit nobody can reach, as when the
-        # ref never moved).
-        told = before_move
-        written.durable(meanwhile=(lambda: told(sha)) if told is not None else None)
-
         tip = expect or parent
         old = None if new_ref or not tip else ObjectID(tip.encode())
-        if not self._move(ref, old, commit.id):
-            self._remember(record, Remembered(was), durable=False)
-            raise ConcurrentUpdate(f"{ref.decode()} moved away from {tip}")
+        # Only a commit on main changes what is in force, and only where it is remembered.
+        record = self.in_force if ref == MAIN else None
+        lock = RefLock(self._git.refs, self.path, ref)
+        try:
+            if not lock.holds(old):
+                written.close()
+                raise ConcurrentUpdate(f"{ref.decode()} moved away from {tip}")
+            lock.write(commit.id)
+            # Durable with the objects, before the ref moves: a power cut after the move must
+            # not leave main past the tip remembered, which would read as a commit opsbot did
+            # not write.
+            self._remember(record, Remembered(self.trust().commit, sha), durable=False)
+            if record is not None:
+                written.also(record.path)
+            # The caller's record of the commit is written while the disk is waited for: it
+            # must be durable before the ref moves, as the objects must, not before them (a row
+            # naming a commit whose objects a power cut lost names a commit nobody can reach,
+            # as when the ref never moved). The ref's new value is made durable alongside, so
+            # that moving it then waits for the disk once.
+            told = before_move
+            written.durable(
+                meanwhile=(lambda: told(sha)) if told is not None else None,
+                alongside=[lock.sync],
+            )
+            self._move(lock)
+        finally:
+            lock.release()
         # Settled at once: a pending commit that main later stops containing (a push moved main
         # away) must not read as one that never landed. Not waited for: lost on a power cut,
         # the pending commit main contains is the tip all the same.
@@ -259,5 +268,6 @@ class StateRepo(RepoReader):
         if record is not None:
             record.write(remembered, durable=durable)
 
-    def _move(self, ref: Ref, old: ObjectID | None, new: ObjectID) -> bool:
-        return move_ref(self._git.refs, self.path, ref, old, new)
+    def _move(self, lock: RefLock) -> None:
+        """The moment the ref names the new commit (durable once it returns)."""
+        lock.move()
