@@ -3,7 +3,7 @@ transport hands it over (its answer owed in the outbox), from the parsed invocat
 reply, with everything the reply waits for: the record written, the commit signed, its objects
 and the ref's move durable, the outbox's row and the handled invocation committed.
 
-    python bench/engine.py [--deploys 300] [--pause 0.02] [--warm-up 20] [--runs 3]
+    python bench/engine.py [--deploys 300] [--pause 0.1] [--warm-up 20] [--runs 3]
                            [--profile] [--quick]
 
 A deploy is typed every --pause seconds (0: each as soon as the last is answered, a burst, where
@@ -86,7 +86,7 @@ def main() -> int:
     )
     parser.add_argument("--deploys", type=int, default=300)
     parser.add_argument("--warm-up", type=int, default=20)
-    parser.add_argument("--pause", type=float, default=0.02, help="seconds between deploys")
+    parser.add_argument("--pause", type=float, default=0.1, help="seconds between deploys")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--dir", type=Path, help="where to make the temporary directory")

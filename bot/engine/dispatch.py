@@ -69,6 +69,7 @@ log = logging.getLogger("opsbot.engine")
 
 MAX_MESSAGE = 4096
 _CAS_RETRIES = 5
+CATCH_UP_AFTER = 0.05  # seconds after an answer is owed: it is sent before the index catches up
 _refs = itertools.count(1)
 
 
@@ -199,11 +200,17 @@ class Engine:
     async def handle(self, invocation: Invocation) -> Reply | None:
         """`run` for an event loop: Git and SQLite work happens in a worker thread. Once a
         command that wrote is answered, the index catches up with its commit in a worker thread
-        too, while the answer is on its way, rather than at the start of the next command."""
+        too, once the answer is on its way, rather than at the start of the next command."""
         reply = await asyncio.to_thread(self.run, invocation)
         if reply is not None and reply.commit is not None:
-            self._catching_up = asyncio.ensure_future(asyncio.to_thread(self.catch_up))
+            self._catching_up = asyncio.ensure_future(self._catch_up_soon())
         return reply
+
+    async def _catch_up_soon(self) -> None:
+        # Not at once: the index's work would hold the interpreter while the answer is
+        # encrypted and sent from the event loop.
+        await asyncio.sleep(CATCH_UP_AFTER)
+        await asyncio.to_thread(self.catch_up)
 
     async def caught_up(self) -> None:
         """Waits until the index has caught up with the last command answered by `handle`."""
