@@ -4,19 +4,24 @@ step (bot/state/outbox.py), before the ref moves."""
 
 import difflib
 import html
+import logging
 from dataclasses import replace
 
+from dulwich.objects import Commit
 from dulwich.refs import Ref
 
 from bot.core.errors import OutsideCommits, Refused
+from bot.core.logs import fact
 from bot.core.text import clean
 from bot.engine.answers import identified, owed_answer, reply_to
 from bot.engine.context import Change, Command, Context, Outcome, Runtime
-from bot.engine.types import Reply
+from bot.engine.types import Invocation, Reply, text_html
 from bot.state.in_force import Trust
-from bot.state.message import Message, trailers_from
+from bot.state.message import Message, summary_of, trailers_from
 from bot.state.outbox import Outbox
 from bot.state.repo import Identity, Snapshot, StateRepo
+
+log = logging.getLogger("opsbot.engine")
 
 
 def outside_refusal(trust: Trust) -> OutsideCommits:
@@ -142,3 +147,19 @@ def commit_then(
     inv = replace(ctx.invocation, event_id=f"{ctx.invocation.event_id}#then", answer=False)
     then = Outcome("", change=change)
     return commit_outcome(repo, outbox, command, replace(ctx, invocation=inv), then, sha, None)
+
+
+def already_done(
+    repo: StateRepo, ledger: Outbox, command: Command, invocation: Invocation, sha: str
+) -> Reply:
+    """The reply to an invocation seen again whose commit landed: what it did, and which."""
+    fact(log, "already committed", event=invocation.event_id, commit=sha)
+    commit = repo.object(sha)
+    assert isinstance(commit, Commit)
+    text = f"already done: {summary_of(commit.message)} · commit {sha[:7]}"
+    reply = Reply(True, command.name, text, text_html(text), commit=sha)
+    if invocation.answer:
+        # Its answer was owed with its commit, under the same identity: this one is owed only
+        # where none was (a command an earlier release committed).
+        ledger.enqueue([owed_answer(invocation, reply)])
+    return reply

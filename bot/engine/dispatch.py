@@ -21,8 +21,6 @@ from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
-from dulwich.objects import Commit
-
 from bot.core.effects import Request
 from bot.core.errors import OpsbotError, Refused, TooLong, UnknownCommand, UsageError
 from bot.core.ids import fingerprint
@@ -35,6 +33,7 @@ from bot.engine.authorize import (
     may_run_here,
 )
 from bot.engine.commit import (
+    already_done,
     commit_outcome,
     commit_then,
     dry_run,
@@ -53,11 +52,10 @@ from bot.engine.context import (
 from bot.engine.grammar import bind
 from bot.engine.registry import Command, CommandRegistry
 from bot.engine.requests import RequestKind
-from bot.engine.types import Invocation, Reply, text_html
+from bot.engine.types import Invocation, Reply
 from bot.state.in_force import Trust
 from bot.state.index import Index
 from bot.state.log import RepoLog
-from bot.state.message import summary_of
 from bot.state.outbox import Outbox
 from bot.state.policy import Policy
 from bot.state.policy_section import PolicySection
@@ -295,7 +293,7 @@ class Engine:
                 if command.writes:
                     done = self.ledger.commit_of(invocation.event_id)
                     if done is not None and self.index.knows(done):
-                        return self._already_done(command, invocation, done)
+                        return already_done(self.repo, self.ledger, command, invocation, done)
                 trust = self.repo.trust()
                 snapshot = self.repo.in_force_snapshot(trust)
                 outcome, ctx = self._decide(
@@ -396,18 +394,6 @@ class Engine:
             addenda=self.addenda,
         )
         return command.handler(ctx), ctx
-
-    def _already_done(self, command: Command, invocation: Invocation, sha: str) -> Reply:
-        fact(log, "already committed", event=invocation.event_id, commit=sha)
-        commit = self.repo.object(sha)
-        assert isinstance(commit, Commit)
-        text = f"already done: {summary_of(commit.message)} · commit {sha[:7]}"
-        reply = Reply(True, command.name, text, text_html(text), commit=sha)
-        if invocation.answer:
-            # Its answer was owed with its commit, under the same identity: this one is owed
-            # only where none was (a command an earlier release committed).
-            self.ledger.enqueue([owed_answer(invocation, reply)])
-        return reply
 
 
 def _clip(value: str, limit: int = 40) -> str:
