@@ -11,6 +11,7 @@ Where git is missing or refuses the repo, `steps` returns None and the index rea
 dulwich as before: slower, never different.
 """
 
+import functools
 import os
 import shutil
 import subprocess
@@ -20,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dulwich.objects import Commit, parse_time_entry
+
+from bot.state import index_signers
+from bot.state.index_signers import Signers
 
 _NULL = b"0" * 40
 
@@ -46,6 +50,8 @@ class Step:
     changes: list[Change] = field(default_factory=list)
     raw: bytes = b""  # the commit object as git gave it (a bulk read)
     signed: Commit | None = None  # the commit object as dulwich read it
+    signer: Callable[[], bytes | None] | None = None  # its signer, checked apart (a long read)
+    commit_time: int = 0
 
 
 @dataclass
@@ -57,11 +63,16 @@ class Bulk:
 
 
 def steps(
-    repo: Path, head: str, stop: str | None, wanted: Callable[[list[Step]], Iterable[bytes]]
+    repo: Path,
+    head: str,
+    stop: str | None,
+    wanted: Callable[[list[Step]], Iterable[bytes]],
+    signers: Signers | None = None,
 ) -> Bulk | None:
     """The commits from `head` back along first parents (excluding `stop` and what it reaches),
-    oldest first, with the blobs `wanted` names among their changes. None where git cannot read
-    the repo."""
+    oldest first, with the blobs `wanted` names among their changes; given `signers`, a long
+    read (`index_signers.APART_FROM`) has them check who signed each commit in another process.
+    None where git cannot read the repo."""
     git = shutil.which("git")
     if git is None:
         return None
@@ -87,16 +98,24 @@ def steps(
         return None
     chain = _parse_log(listed)
     chain.reverse()
-    blobs = list(dict.fromkeys(wanted(chain)))
-    objects = _cat(base, [s.sha.encode() for s in chain] + blobs)
-    if objects is None:
+    apart = signers if signers is not None and len(chain) >= index_signers.APART_FROM else None
+    if apart is not None:
+        apart.start()
+    # The commits first, then the blobs: the signers are checked while git reads the blobs.
+    ids = [step.sha.encode() for step in chain]
+    commits = _cat(base, ids)
+    if commits is None or any(sha not in commits for sha in ids):
         return None
-    for step in chain:
-        raw = objects.get(step.sha.encode())
-        if raw is None:
-            return None
+    raws = [commits[sha] for sha in ids]
+    if apart is not None:
+        apart.check(raws)
+    for n, (step, raw) in enumerate(zip(chain, raws, strict=True)):
         _read_commit(step, raw)
-    return Bulk(chain, {sha: objects[sha] for sha in blobs if sha in objects})
+        if apart is not None:
+            step.signer = functools.partial(apart.of, n)
+    blobs = list(dict.fromkeys(wanted(chain)))
+    found = _cat(base, blobs) if blobs else {}
+    return None if found is None else Bulk(chain, found)
 
 
 def _env() -> dict[str, str]:
@@ -174,13 +193,13 @@ def _cat(base: list[str], ids: list[bytes]) -> dict[bytes, bytes] | None:
 
 
 def _read_commit(step: Step, raw: bytes) -> None:
-    """A commit's parents, author and message, read as dulwich reads them: a header per line
-    (continuation lines begin with a space), the parents directly after the tree, the first
-    author, the message after the first empty line."""
+    """A commit's parents, author, times and message, read as dulwich reads them: a header per
+    line (continuation lines begin with a space), the parents directly after the tree, the
+    first author and committer, the message after the first empty line."""
     step.raw = raw
     headers, _, message = raw.partition(b"\n\n")
     step.message = message
-    in_parents, author = False, False
+    in_parents, author, committer = False, False, False
     for line in headers.split(b"\n"):
         key, _, value = line.partition(b" ")
         if key == b"parent" and in_parents:
@@ -191,6 +210,10 @@ def _read_commit(step: Step, raw: bytes) -> None:
             author = True
             step.author, when, _zone = parse_time_entry(value)
             step.author_time = int(when) if when is not None else 0
+        elif key == b"committer" and not committer:
+            committer = True
+            _who, when, _zone = parse_time_entry(value)
+            step.commit_time = int(when) if when is not None else 0
 
 
 def iter_tree(repo: Path, tree: str) -> Iterator[tuple[str, bytes]] | None:

@@ -5,6 +5,7 @@ then as its child's parent's): rows are now written a few thousand at a time, an
 the last commits are kept.
 """
 
+import functools
 import sqlite3
 import tomllib
 from collections.abc import Callable
@@ -14,9 +15,10 @@ from dulwich.objects import Commit, ObjectID, ShaFile
 
 from bot.state import index_notes
 from bot.state.index_bulk import Step
-from bot.state.index_tables import FileChange, MainCommit
+from bot.state.index_tables import FileChange, MainCommit, toml_of
 from bot.state.reader import Snapshot
 from bot.state.repo import StateRepo
+from bot.state.signing import signer_of
 
 
 class Trees:
@@ -101,9 +103,8 @@ def subject_of(path: str) -> tuple[str | None, str | None]:
 
 def deployment_of(raw: bytes) -> tuple[str | None, str | None, int | None]:
     """A deployment record's version, the command that wrote it and when it was asked for."""
-    try:
-        data = tomllib.loads(raw.decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+    data = toml_of(text_of(raw))
+    if data is None:
         return None, None, None
     version, command, at = data.get("version"), data.get("command"), data.get("requested_at")
     return (
@@ -125,25 +126,32 @@ def text_of(raw: bytes | None) -> str | None:
 def main_commit(
     repo: StateRepo, read: Callable[[bytes], bytes], step: Step, seq: int, prefix: str
 ) -> MainCommit:
-    """`step` for a table's `on_commit`: the signed commit, and the files it changed under
-    `prefix`, whose texts before and after are read when asked for."""
-    commit = signed_commit(repo, step)
+    """`step` for a table's `on_commit`: the files it changed under `prefix`, whose texts before
+    and after are read when asked for, and the commit object, parsed when asked for."""
 
     def text(blob: bytes | None) -> str | None:
         return text_of(read(blob)) if blob is not None else None
 
+    def tree_text(path: str) -> str | None:
+        return Snapshot(repo, step.sha, main.commit.tree).text(path)
+
     files = tuple(
         FileChange(c.path, c.old, c.new, text) for c in step.changes if c.path.startswith(prefix)
     )
-    snapshot = Snapshot(repo, step.sha, commit.tree)
-    return MainCommit(
-        commit,
+    main = MainCommit(
+        step.sha,
+        step.author,
+        step.author_time,
+        step.commit_time,
         seq,
         files,
-        snapshot.text,
+        tree_text,
         repo.commit_of,
         lambda old, new: sorted(repo.changes_between(old, new)),
+        step.signer or (lambda: signer_of(main.commit)),
+        functools.partial(signed_commit, repo, step),
     )
+    return main
 
 
 def signed_commit(repo: StateRepo, step: Step) -> Commit:

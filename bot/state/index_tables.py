@@ -7,17 +7,23 @@ version, and what to do when a file under the paths it reads changes on main. Li
 of the index they are derived: a change of version rebuilds the whole index from Git.
 
 A table that needs the commit itself, not just a file's new text (the audit report: who signed
-it, what a file said before, what else its tree held at that moment), declares `on_commit`: it
-is called once for every commit main's first parents bring, oldest first, with the changes under
-its prefix (none, for a commit that changes nothing: an adopt) and a way to read the rest.
+it, what a file said before, what else its tree held at that moment), declares `on_commit`: for
+each sync (one transaction) it gives a `CommitReader`, which is handed every commit main's first
+parents bring, oldest first, with the changes under its prefix (none, for a commit that changes
+nothing: an adopt) and a way to read the rest, then closed.
 """
 
+import functools
 import sqlite3
-from collections.abc import Callable, Sequence
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, Protocol
 
 from dulwich.objects import Commit
+
+from bot.state import flat_toml
 
 OnChange = Callable[[sqlite3.Connection, str, str | None], None]
 """Keeps the tables as main's commit that changed the file at `path` left it: its text, or
@@ -49,15 +55,52 @@ class FileChange:
 class MainCommit:
     """A commit as main's first parents bring it, for `on_commit`."""
 
-    commit: Commit  # the signed object: its author, times, parents and signature
+    sha: str
+    author: bytes  # "Name <id>", as the commit names its author
+    author_time: int
+    commit_time: int
     seq: int  # its place on main, 1 for the first commit
     changes: tuple[FileChange, ...]  # against its first parent, under the table's prefix
     read: Callable[[str], str | None]  # a file of this commit's tree (None: absent)
     get: Callable[[bytes], Commit]  # another commit (a parent, a commit it left out)
     between: Callable[[str, str], list[str]]  # the paths that differ between two commits
+    # The key whose valid signature the commit carries (None: unsigned, or it does not verify);
+    # checked once, and for a long read in another process (bot/state/index_signers.py).
+    signer: Callable[[], bytes | None]
+    load: Callable[[], Commit] = field(repr=False, compare=False)
+
+    @cached_property
+    def commit(self) -> Commit:
+        """The object itself (its parents, committer, signature), parsed when first asked for:
+        most commits need no more than the fields above, read with the commit's id."""
+        return self.load()
 
 
-OnCommit = Callable[[sqlite3.Connection, MainCommit], None]
+class CommitReader(Protocol):
+    """A table's reading of whole commits for one sync of the index: what it keeps in memory
+    lasts that transaction, no longer (another process may sync the file next)."""
+
+    def add(self, main: MainCommit) -> None:
+        """Keeps the table as `main` leaves it (the commits come oldest first)."""
+
+    def close(self) -> None:
+        """The sync's last commit is read: writes whatever was kept back, before it commits."""
+
+
+OnCommit = Callable[[sqlite3.Connection], CommitReader]
+
+
+@functools.lru_cache(maxsize=1024)
+def toml_of(text: str | None) -> Mapping[str, Any] | None:
+    """A file's TOML table (None: absent, or not TOML), read only: parsed once for all who read
+    it as the index syncs (the index and the audit report's table both read every deployment
+    record a commit writes, and the next deploy reads it again as the record it replaced)."""
+    if text is None:
+        return None
+    try:
+        return flat_toml.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
 
 
 def _nothing(conn: sqlite3.Connection, path: str, text: str | None) -> None:

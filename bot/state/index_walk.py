@@ -14,6 +14,7 @@ from dulwich.objects import Commit
 from bot.state import index_bulk
 from bot.state.index_bulk import Change, Step
 from bot.state.index_rows import Trees, subject_of
+from bot.state.index_signers import Signers
 from bot.state.index_tables import IndexTable
 from bot.state.repo import StateRepo
 
@@ -23,13 +24,22 @@ Read = Callable[[bytes], bytes]
 
 
 def read_main(
-    repo: StateRepo, head: str, stop: str | None, bulk_from: int, tables: Sequence[IndexTable]
+    repo: StateRepo,
+    head: str,
+    stop: str | None,
+    bulk_from: int,
+    tables: Sequence[IndexTable],
+    signers: Signers | None = None,
 ) -> tuple[list[Step], Read]:
     """main's commits from `stop` (excluded) to `head`, oldest first, and how to read their
-    blobs."""
+    blobs; with `signers`, a long read has them check who signed each commit (where a table
+    reads whole commits: the audit report's keeps their signers)."""
     chain = _first_parent_chain(repo, head, stop, limit=bulk_from)
     if chain is None:
-        bulk = index_bulk.steps(repo.path, head, stop, lambda steps: _wanted(steps, tables))
+        whole = any(table.on_commit is not None for table in tables)
+        bulk = index_bulk.steps(
+            repo.path, head, stop, lambda steps: _wanted(steps, tables), signers if whole else None
+        )
         if bulk is not None:
             blobs = bulk.blobs
             return bulk.steps, lambda sha: blobs.get(sha) or _raw(repo, sha)
@@ -92,6 +102,7 @@ def _step(repo: StateRepo, commit: Commit, parent_tree: bytes | None) -> Step:
         commit.message,
         changes,
         signed=commit,
+        commit_time=commit.commit_time,
     )
 
 

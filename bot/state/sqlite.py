@@ -11,7 +11,9 @@ be derived again (the index, from Git) or done again harmlessly (an effect marke
 the homeserver deduplicates by its transaction id), and it keeps an fsync off every command.
 """
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -21,3 +23,18 @@ def connect(path: Path, *, durable: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
     return conn
+
+
+@contextlib.contextmanager
+def page_cache(conn: sqlite3.Connection, kib: int | None) -> Iterator[None]:
+    """SQLite's page cache of `conn` at `kib` KiB for a while (a long write), then as it was
+    (None: left as it is)."""
+    if kib is None:
+        yield
+        return
+    was = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = {-int(kib)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA cache_size = {int(was)}")

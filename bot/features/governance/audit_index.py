@@ -16,7 +16,7 @@ Every row is read from the commit's tree and records, never from its message:
   first parent) and a discard (one that keeps the tree in force and leaves main's pushed
   commits out, as further parents): which commits and which files, and who typed it.
 
-Each row keeps the key whose signature the commit carries (checked here, in-process, once);
+Each row keeps the key whose signature the commit carries (checked once, as the index syncs);
 whether that key was allowed at the commit's time is the report's question, asked against the
 allowed-signers files as they are when it runs (bot/features/governance/audit_history.py).
 The review of a hotfix (a proposal with `kind = "review"` naming the hotfix's commit) is kept
@@ -25,10 +25,8 @@ hotfix's row keeps when its review is due by the policy of its tree, for a revie
 """
 
 import contextlib
-import functools
 import json
 import sqlite3
-import tomllib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +38,7 @@ from bot.features.governance import audit_policy
 from bot.features.governance.declaration import declared
 from bot.features.governance.hotfix_policy import HOTFIX_POLICY, REVIEW_HOURS
 from bot.features.governance.windows import closed_at
-from bot.state.index_tables import IndexTable, MainCommit
+from bot.state.index_tables import IndexTable, MainCommit, toml_of
 from bot.state.policy import decode_policy
 from bot.state.signing import signer_of
 
@@ -66,16 +64,11 @@ MAX_WALK = 1000  # outside commits named by one adopt or discard, at most
 DEPLOY, RULE, ADOPT, DISCARD = "deploy", "rule", "adopt", "discard"
 
 
-@functools.lru_cache(maxsize=1024)
 def _toml(text: str | None) -> Mapping[str, Any]:
-    """A file's table, read only: a year of deploys reads the same few environment, freeze and
-    lock files, and each deploy's record was the previous one's new text."""
-    if text is None:
-        return {}
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return {}
+    """A file's table, read only ({}: absent, or not TOML): parsed once (a year of deploys
+    reads the same few environment, freeze and lock files, and each deploy's record was the
+    previous one's new text, which the index read too)."""
+    return toml_of(text) or {}
 
 
 def _str(data: Mapping[str, Any], key: str) -> str | None:
@@ -92,6 +85,50 @@ def _stamp(value: Any) -> str:
     return f"{value:%Y-%m-%dT%H:%M:%SZ}" if isinstance(value, datetime) else ""
 
 
+class _Sync:
+    """The table's reading of main for one sync of the index (one transaction): the files of
+    `KEPT` as main's tree holds them at the commit being read, known here as well as in
+    `audit_files` (a deploy reads three), and the rows found, written a few thousand at once."""
+
+    FLUSH = 5000  # rows
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.files: dict[str, str | None] = {}
+        self.rows: list[list[Any]] = []
+
+    def add(self, main: MainCommit) -> None:
+        for change in main.changes:
+            if change.path.startswith(KEPT):
+                self._keep(change.path, change.new)
+        rows = _Rows(main, self.kept)
+        _read(self, rows, main)
+        rows.sign()
+        self.rows += rows.rows
+        if len(self.rows) >= self.FLUSH:
+            self.close()
+
+    def close(self) -> None:
+        marks = ", ".join("?" * COLUMNS)
+        self.conn.executemany(f"INSERT INTO audit_changes VALUES ({marks})", self.rows)
+        self.rows = []
+
+    def kept(self, path: str) -> str | None:
+        """A file of `KEPT` as main's tree holds it at the commit being read."""
+        if path not in self.files:
+            row = self.conn.execute("SELECT text FROM audit_files WHERE path = ?", [path])
+            found = row.fetchone()
+            self.files[path] = found[0] if found else None
+        return self.files[path]
+
+    def _keep(self, path: str, text: str | None) -> None:
+        self.files[path] = text
+        if text is None:
+            self.conn.execute("DELETE FROM audit_files WHERE path = ?", [path])
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO audit_files VALUES (?, ?)", [path, text])
+
+
 class _Rows:
     """The rows of one commit, numbered in the order they are found (paths sorted, as Git
     sorts a tree's changes): the same commit always gives the same rows."""
@@ -106,8 +143,8 @@ class _Rows:
         return self.kept(path) if path.startswith(KEPT) else self.main.read(path)
 
     def add(self, kind: str, **values: Any) -> None:
-        c = self.main.commit
-        row = [self.main.seq, len(self.rows), c.id.decode(), c.author_time, c.commit_time, None]
+        main = self.main
+        row = [main.seq, len(self.rows), main.sha, main.author_time, main.commit_time, None]
         row += [kind, values.get("env"), values.get("app"), values.get("before")]
         row += [values.get("after"), values.get("command"), values.get("requester")]
         row += [json.dumps(values.get("approvers", [])), values.get("required")]
@@ -117,25 +154,21 @@ class _Rows:
         row += [values.get("due"), values.get("past_lock")]
         self.rows.append(row)
 
-    def write(self, conn: sqlite3.Connection) -> None:
+    def sign(self) -> None:
         if not self.rows:
             return
-        signer = signer_of(self.main.commit)  # once per commit with rows, never per report
+        signer = self.main.signer()  # once per commit with rows, never per report
         for row in self.rows:
             row[5] = signer
-        marks = ", ".join("?" * COLUMNS)
-        conn.executemany(f"INSERT INTO audit_changes VALUES ({marks})", self.rows)
 
 
-def _author(commit: Commit) -> str:
-    """The Matrix id the commit names as its author (a signed header, not the message)."""
-    text: str = commit.author.decode("utf-8", "replace")
+def _author(author: bytes) -> str:
+    """The Matrix id a commit names as its author (a signed header, not the message)."""
+    text = author.decode("utf-8", "replace")
     return text.rpartition("<")[2].rstrip(">") if "<" in text else text
 
 
-def on_commit(conn: sqlite3.Connection, main: MainCommit) -> None:
-    _keep_current(conn, main)
-    rows = _Rows(main, _current(conn))
+def _read(sync: _Sync, rows: _Rows, main: MainCommit) -> None:
     merged = _merged_proposals(main)
     for change in main.changes:
         parts = change.path.removesuffix(".toml").split("/")
@@ -143,38 +176,16 @@ def on_commit(conn: sqlite3.Connection, main: MainCommit) -> None:
             _deploy(rows, parts[1], parts[2], change.old, change.new, merged)
         elif change.path == "policy.toml":
             for kind, what in audit_policy.changes(change.old, change.new):
-                rows.add(kind, requester=_author(main.commit), detail=what)
+                rows.add(kind, requester=_author(main.author), detail=what)
         elif parts[0] == "environments" and len(parts) == 2:
             was, now = _toml(change.old).get("approvals", 0), _toml(change.new).get("approvals", 0)
             if was != now and change.new is not None:
                 what = f"{parts[1]} requires {now} approval(s), was {was}"
-                rows.add(RULE, env=parts[1], requester=_author(main.commit), detail=what)
+                rows.add(RULE, env=parts[1], requester=_author(main.author), detail=what)
         elif parts[0] == "proposals" and len(parts) == 2:
-            _review(conn, main, parts[1], change.new)
+            _review(sync.conn, main, parts[1], change.new)
     if not main.changes:
         _outside(rows, main)
-    rows.write(conn)
-
-
-def _keep_current(conn: sqlite3.Connection, main: MainCommit) -> None:
-    for change in main.changes:
-        if change.path.startswith(KEPT):
-            if change.new is None:
-                conn.execute("DELETE FROM audit_files WHERE path = ?", [change.path])
-            else:
-                conn.execute(
-                    "INSERT OR REPLACE INTO audit_files VALUES (?, ?)", [change.path, change.new]
-                )
-
-
-def _current(conn: sqlite3.Connection) -> Callable[[str], str | None]:
-    """A file of `KEPT` as main's tree holds it at the commit being indexed."""
-
-    def read(path: str) -> str | None:
-        row = conn.execute("SELECT text FROM audit_files WHERE path = ?", [path]).fetchone()
-        return row[0] if row else None
-
-    return read
 
 
 def _merged_proposals(main: MainCommit) -> dict[str, Mapping[str, Any]]:
@@ -218,13 +229,13 @@ def _deploy(
         approvers=_strings(proposal, "approved_by"),
         required=required if isinstance(required, int) else 0,
         proposal=proposal.get("number") if isinstance(proposal.get("number"), int) else None,
-        freeze=_freeze(read(f"freezes/{env}.toml"), rows.main.commit.author_time),
+        freeze=_freeze(read(f"freezes/{env}.toml"), rows.main.author_time),
         lock=_lock(lock),
-        past_lock=_holder(lock, _author(rows.main.commit)),
-        window=_window(env, declaration, rows.main.commit.author_time, app),
+        past_lock=_holder(lock, _author(rows.main.author)),
+        window=_window(env, declaration, rows.main.author_time, app),
         hotfix=hotfix,
         reason=_str(after, "reason"),
-        due=_due(after, read("policy.toml"), rows.main.commit.author_time) if hotfix else None,
+        due=_due(after, read("policy.toml"), rows.main.author_time) if hotfix else None,
     )
 
 
@@ -294,7 +305,7 @@ def _review(conn: sqlite3.Connection, main: MainCommit, number: str, text: str |
             reviews,
             _str(data, "requested_by") or "",
             json.dumps(_strings(data, "approved_by")),
-            main.commit.author_time,
+            main.author_time,
             int(due.timestamp()) if isinstance(due, datetime) and due.tzinfo else None,
         ],
     )
@@ -306,7 +317,7 @@ def _outside(rows: _Rows, main: MainCommit) -> None:
     commit = main.commit
     if not commit.parents or commit.gpgsig is None:
         return
-    key = signer_of(commit)
+    key = main.signer()
     if key is None:
         return
     first = commit.parents[0]
@@ -322,7 +333,7 @@ def _outside(rows: _Rows, main: MainCommit) -> None:
         ancestry = {c.id for c in _chain(main, first)}
         for extra in commit.parents[1:]:
             left += _walk(main, extra, lambda c: c.id in ancestry)
-    who = _author(commit)
+    who = _author(main.author)
     if adopted:
         below = main.get(adopted[-1].encode()).parents
         files = main.between(below[0].decode(), first.decode()) if below else []
@@ -356,4 +367,4 @@ def _chain(main: MainCommit, start: bytes) -> list[Commit]:
     return found
 
 
-TABLE = IndexTable("audit", 3, SCHEMA, "", on_commit=on_commit)
+TABLE = IndexTable("audit", 3, SCHEMA, "", on_commit=_Sync)

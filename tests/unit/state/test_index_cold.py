@@ -2,16 +2,20 @@
 up with main one commit at a time: every table, every row, in the same order."""
 
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
 from bot.features.catalog import index_tables
+from bot.state import index_signers
 from bot.state.index import Index
 from bot.state.notes import NOTES
 from bot.state.repo import MAIN, StateRepo
+from bot.state.signing import SigningKey, public_blob, sign_commit
 from tests.helpers.bot import Bot
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -41,7 +45,9 @@ def _tree(git: Repo, files: dict[str, bytes]) -> bytes:
     return write(nested)
 
 
-def _commit(git: Repo, tree: bytes, parent: bytes | None, message: str, at: int) -> bytes:
+def _commit(
+    git: Repo, tree: bytes, parent: bytes | None, message: str, at: int, key: SigningKey | None
+) -> bytes:
     commit = Commit()
     commit.tree = tree
     commit.parents = [parent] if parent else []
@@ -49,6 +55,8 @@ def _commit(git: Repo, tree: bytes, parent: bytes | None, message: str, at: int)
     commit.author_time = commit.commit_time = at
     commit.author_timezone = commit.commit_timezone = 0
     commit.message = message.encode()
+    if key is not None:
+        sign_commit(commit, key)
     git.object_store.add_object(commit)
     return commit.id
 
@@ -59,9 +67,12 @@ def _blob(git: Repo, text: str) -> bytes:
     return blob.id
 
 
-def random_history(repo: Path, commits: int, seed: int) -> list[tuple[bytes, bytes | None]]:
+def random_history(
+    repo: Path, commits: int, seed: int, keys: Sequence[SigningKey | None] = (None,)
+) -> list[tuple[bytes, bytes | None]]:
     """Commits on top of main's (deploys, rollbacks, incidents, versions, removals, records
-    that do not read), each with the notes tip after it. Refs are left for the caller."""
+    that do not read), each signed by one of `keys` in turn (None: unsigned), each with the
+    notes tip after it. Refs are left for the caller."""
     rng = random.Random(seed)
     git = Repo(str(repo))
     parent = git.refs[MAIN]
@@ -109,7 +120,7 @@ def random_history(repo: Path, commits: int, seed: int) -> list[tuple[bytes, byt
         else:
             files[f"deployments/{env}/{app}.toml"] = _blob(git, "version = [not toml")
             message = "a record that does not read"
-        parent = _commit(git, _tree(git, files), parent, message, at)
+        parent = _commit(git, _tree(git, files), parent, message, at, keys[i % len(keys)])
         if rng.random() < 0.5:
             sha = parent.decode()
             done = datetime.fromtimestamp(at + 60, UTC).isoformat()
@@ -120,7 +131,7 @@ def random_history(repo: Path, commits: int, seed: int) -> list[tuple[bytes, byt
             )
             notes[f"{sha[:2]}/{sha[2:]}"] = _blob(git, f"deploy {app}: ok\nOpsbot-Run: {run}\n")
             if rng.random() < 0.3:
-                notes_tip = _commit(git, _tree(git, notes), notes_tip, "notes", at)
+                notes_tip = _commit(git, _tree(git, notes), notes_tip, "notes", at, None)
         made.append((parent, notes_tip))
     git.close()
     return made
@@ -166,6 +177,27 @@ def test_a_cold_index_read_through_git_holds_what_commit_by_commit_syncs_built(b
     assert sum(len(rows) for rows in expected.values()) > 600  # the history is really there
     assert every_row(at_once) == expected
     assert every_row(through_dulwich) == expected
+
+
+def test_signatures_checked_apart_in_a_cold_index_name_the_signers_a_sync_names(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = [SigningKey.generate(), SigningKey.generate(), None]
+    made = random_history(bot.repo, 60, seed=5, keys=keys)
+    repo = StateRepo(bot.repo, committer=bot.engine.repo.committer, signer=None)
+    step_by_step = Index(bot.paths.state_dir / "steps.sqlite", index_tables())
+    for commit, notes in made:
+        repo.git.refs[MAIN] = commit
+        if notes is not None:
+            repo.git.refs[NOTES] = notes
+        step_by_step.sync(repo)
+    monkeypatch.setattr(index_signers, "APART_FROM", 1)  # checked in another process
+    at_once = Index(bot.paths.state_dir / "cold.sqlite", index_tables(), bulk_from=1)
+    at_once.sync(repo)
+    expected = every_row(step_by_step)["audit_changes"]
+    signed = {public_blob(key.public_line()) for key in keys if key is not None}
+    assert {row[5] for row in expected} >= {*signed, None}  # the history is really signed
+    assert every_row(at_once)["audit_changes"] == expected
 
 
 def test_a_long_catch_up_reads_only_what_was_not_indexed(bot: Bot) -> None:
