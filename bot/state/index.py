@@ -9,30 +9,24 @@ branch at all (the journal of handled invocations names a commit; this says if i
 Rows come from trees and refs; message trailers are kept only to show them (`!history`).
 """
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from dulwich.objects import Commit
-from dulwich.refs import Ref
 from sqlite_utils import Database
 
 from bot.state import index_notes
 from bot.state.index_build import IndexBuild
-from bot.state.index_bulk import Step
 from bot.state.index_rows import (
     Rows,
-    deployment_of,
     main_commit,
     proposal_status,
-    subject_of,
     text_of,
 )
 from bot.state.index_signers import Signers
 from bot.state.index_tables import IndexTable, signature
 from bot.state.index_walk import BULK_FROM, read_main
-from bot.state.message import read_trailers, summary_of
 from bot.state.notes import NOTES
 from bot.state.repo import PROPOSALS, StateRepo
 from bot.state.sqlite import connect, page_cache
@@ -40,8 +34,6 @@ from bot.state.sqlite import connect, page_cache
 SCHEMA = 5  # bump when the tables change: an older index is then rebuilt (5: the metrics' facts)
 
 COLD_CACHE_KIB = 64 * 1024  # SQLite's page cache while the index is built from nothing
-
-PROPOSAL_FILE = re.compile(r"proposals/([0-9]{1,9})\.toml")
 
 
 @dataclass(frozen=True)
@@ -188,7 +180,7 @@ class Index:
             readers = [(t.prefix, t.on_commit(conn)) for t in self.tables if t.on_commit]
             for n, step in enumerate(todo, 1):
                 seq += 1
-                self._add(repo, read, step, seq, rows, kept)
+                rows.add(repo, read, step, seq, self.tables, kept)
                 for prefix, reader in readers:
                     reader.add(main_commit(repo, read, step, seq, prefix))
                 if len(rows) >= Rows.FLUSH:
@@ -273,75 +265,6 @@ class Index:
         row = self.db.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return row[0] if row else None
 
-    def _add(
-        self,
-        repo: StateRepo,
-        read: Callable[[bytes], bytes],
-        step: Step,
-        seq: int,
-        rows: Rows,
-        kept: dict[str, tuple[IndexTable, bytes | None]],
-    ) -> None:
-        name, _, email = step.author.decode("utf-8", "replace").partition(" <")
-        summary = summary_of(step.message)
-        # Records written before opsbot kept the command in them say nothing: for those, and
-        # only those, the summary is all there is to tell a rollback by.
-        legacy = "rollback" if summary.startswith("rollback:") else "deploy"
-        # A proposal is merged by the commit that brings its record into main's tree, merging
-        # the proposal's branch: a record that arrives any other way merges nothing.
-        merged = next(
-            (
-                n
-                for c in step.changes
-                if c.new
-                and c.old is None
-                and (m := PROPOSAL_FILE.fullmatch(c.path))
-                and _merges_branch(repo, step.parents, n := int(m[1]))
-            ),
-            None,
-        )
-        rows.commits.append(
-            (
-                step.sha,
-                seq,
-                summary,
-                name,
-                email.rstrip(">"),
-                step.author_time,
-                read_trailers(step.message).get("Opsbot-Command"),
-                merged,
-            )
-        )
-        for change in step.changes:
-            path = change.path
-            app, env = subject_of(path)
-            rows.paths.append((step.sha, path, app, env))
-            if path.startswith("deployments/") and app and env:
-                found = deployment_of(read(change.new)) if change.new else (None, None, None)
-                version, kind, requested = found
-                asked = requested or step.author_time
-                # The first request of a version in any environment, as far as indexed:
-                # where the lead time starts when no CI said when it was built.
-                first = rows.first(app, version, asked) if version is not None else None
-                rows.deployments.append(
-                    (
-                        step.sha,
-                        seq,
-                        env,
-                        app,
-                        version,
-                        kind or legacy,
-                        step.author_time,
-                        asked,
-                        first,
-                    )
-                )
-            else:
-                for table in self.tables:
-                    if path.startswith(table.prefix) and table.reads_files:
-                        kept.pop(path, None)
-                        kept[path] = (table, change.new)
-
     # queries
 
     def ready(self) -> None:
@@ -403,10 +326,3 @@ class Index:
             [prefix, prefix + "g"],
         ).fetchall()
         return [row[0] for row in rows]
-
-
-def _merges_branch(repo: StateRepo, parents: list[bytes], number: int) -> bool:
-    """Whether a commit of `parents` merges the branch `proposals/<number>` (its tip is a
-    further parent)."""
-    tip = repo.tip(Ref(PROPOSALS + str(number).encode()))
-    return tip is not None and tip.encode() in parents[1:]

@@ -6,19 +6,24 @@ the last commits are kept.
 """
 
 import functools
+import re
 import sqlite3
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from dulwich.objects import Commit, ObjectID, ShaFile
+from dulwich.refs import Ref
 
 from bot.state import index_notes
 from bot.state.index_bulk import Step
-from bot.state.index_tables import FileChange, MainCommit, toml_of
+from bot.state.index_tables import FileChange, IndexTable, MainCommit, toml_of
+from bot.state.message import read_trailers, summary_of
 from bot.state.reader import Snapshot
-from bot.state.repo import StateRepo
+from bot.state.repo import PROPOSALS, StateRepo
 from bot.state.signing import signer_of
+
+PROPOSAL_FILE = re.compile(r"proposals/([0-9]{1,9})\.toml")
 
 
 class Trees:
@@ -65,6 +70,77 @@ class Rows:
         self.firsts[app, version] = first
         self.changed.add((app, version))
         return first
+
+    def add(
+        self,
+        repo: StateRepo,
+        read: Callable[[bytes], bytes],
+        step: Step,
+        seq: int,
+        tables: Sequence[IndexTable],
+        kept: dict[str, tuple[IndexTable, bytes | None]],
+    ) -> None:
+        """The rows of main's commit `step`, the `seq`th; the newest version of each file a
+        feature's table reads goes into `kept`, for the table to read once."""
+        name, _, email = step.author.decode("utf-8", "replace").partition(" <")
+        summary = summary_of(step.message)
+        # Records written before opsbot kept the command in them say nothing: for those, and
+        # only those, the summary is all there is to tell a rollback by.
+        legacy = "rollback" if summary.startswith("rollback:") else "deploy"
+        # A proposal is merged by the commit that brings its record into main's tree, merging
+        # the proposal's branch: a record that arrives any other way merges nothing.
+        merged = next(
+            (
+                n
+                for c in step.changes
+                if c.new
+                and c.old is None
+                and (m := PROPOSAL_FILE.fullmatch(c.path))
+                and _merges_branch(repo, step.parents, n := int(m[1]))
+            ),
+            None,
+        )
+        self.commits.append(
+            (
+                step.sha,
+                seq,
+                summary,
+                name,
+                email.rstrip(">"),
+                step.author_time,
+                read_trailers(step.message).get("Opsbot-Command"),
+                merged,
+            )
+        )
+        for change in step.changes:
+            path = change.path
+            app, env = subject_of(path)
+            self.paths.append((step.sha, path, app, env))
+            if path.startswith("deployments/") and app and env:
+                found = deployment_of(read(change.new)) if change.new else (None, None, None)
+                version, kind, requested = found
+                asked = requested or step.author_time
+                # The first request of a version in any environment, as far as indexed:
+                # where the lead time starts when no CI said when it was built.
+                first = self.first(app, version, asked) if version is not None else None
+                self.deployments.append(
+                    (
+                        step.sha,
+                        seq,
+                        env,
+                        app,
+                        version,
+                        kind or legacy,
+                        step.author_time,
+                        asked,
+                        first,
+                    )
+                )
+            else:
+                for table in tables:
+                    if path.startswith(table.prefix) and table.reads_files:
+                        kept.pop(path, None)
+                        kept[path] = (table, change.new)
 
     def flush(self) -> None:
         conn = self.conn
@@ -174,3 +250,10 @@ def proposal_status(repo: StateRepo, ref: str, tip: str) -> str | None:
     except tomllib.TOMLDecodeError:
         return None
     return status if isinstance(status, str) else None
+
+
+def _merges_branch(repo: StateRepo, parents: list[bytes], number: int) -> bool:
+    """Whether a commit of `parents` merges the branch `proposals/<number>` (its tip is a
+    further parent)."""
+    tip = repo.tip(Ref(PROPOSALS + str(number).encode()))
+    return tip is not None and tip.encode() in parents[1:]
