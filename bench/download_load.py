@@ -2,7 +2,7 @@
 quiet host, in the same run.
 
     PYTHONPATH=$PWD python bench/download_load.py [--size-mib 1024] [--rate-mib-s 119]
-                                                  [--commands 300] [--after 35] [--runs 3]
+                                                  [--after 35] [--runs 3]
                                                   [--no-write-behind] [--download-dir DIR]
 
 A download through the bot is written into the run's directory by a program of its own (curl,
@@ -16,8 +16,8 @@ authorize, commit with its objects and the ref's move durable, the outbox's row,
 owed), one every --pause seconds as people type them, from the download's start until --after
 seconds past its end (past the kernel's 30 s, so its late writing back is inside too). A
 command's time runs from the moment it is typed, not from when the bot gets to it: a stall
-counts for every command typed during it. The quiet leg runs --commands of the same commands
-with no download. Goal: p99 with the download within 1.5x of the quiet p99.
+counts for every command typed during it. The quiet leg types the same commands, with no
+download, for as long. Goal: p99 with the download within 1.5x of the quiet p99.
 
 Each run measures the quiet leg, then the loaded one (the page cache written back in between,
 `sync`), on a fresh state directory each. Reported: p50, p90, p99 and max of each leg, every
@@ -125,7 +125,14 @@ def quiet_leg(root: Path, args: argparse.Namespace) -> list[float]:
     try:
         warm_up(engine)
         typists = Typists(engine, args.pause, "quiet")
-        for _ in range(args.commands):
+        # As long as the loaded leg types: a rare slow moment of the host's (a checkpoint,
+        # the disk) must be as likely to fall in either.
+        until = (
+            time.monotonic()
+            + args.after
+            + (args.size_mib / args.rate_mib_s if args.rate_mib_s else 0)
+        )
+        while time.monotonic() < until:
             typists.next()
         return typists.times
     finally:
@@ -196,7 +203,6 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size-mib", type=int, default=1024, help="the download's size")
-    parser.add_argument("--commands", type=int, default=300, help="commands per leg")
     parser.add_argument("--pause", type=float, default=0.02, help="seconds between commands")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", type=Path, help="where to make the temporary directory")
@@ -207,14 +213,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.size_mib, args.commands, args.after, args.runs = 16, 10, 0.2, 1
+        args.size_mib, args.after, args.runs = 16, 0.2, 1
 
     print(f"cpus: {os.cpu_count()}  python: {platform.python_version()}  {platform.platform()}")
     how = "the kernel writing back" if args.no_write_behind else "the bot's write-behind"
     rate = f"{args.rate_mib_s:g} MiB/s" if args.rate_mib_s else "as fast as it goes"
     print(
-        f"!deploy one every {args.pause} s: {args.commands} quiet; with a {args.size_mib} MiB "
-        f"download at {rate} ({how}), until {args.after:g} s past its end"
+        f"!deploy one every {args.pause} s, quiet and with a {args.size_mib} MiB download at "
+        f"{rate} ({how}), until {args.after:g} s past its end"
     )
     ratios = []
     with tempfile.TemporaryDirectory(prefix="opsbot-bench-", dir=args.dir) as tmp:
