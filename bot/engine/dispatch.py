@@ -201,6 +201,8 @@ class Engine:
         too, once the answer is on its way, rather than at the start of the next command."""
         reply = await asyncio.to_thread(self.run, invocation)
         if reply is not None and reply.commit is not None:
+            if self._catching_up is not None:
+                self._catching_up.cancel()  # still waiting: in a burst, one catch-up at the end
             self._catching_up = asyncio.ensure_future(self._catch_up_soon())
         return reply
 
