@@ -157,15 +157,21 @@ def every_row(index: Index) -> dict[str, list[tuple[object, ...]]]:
     }
 
 
-def test_a_cold_index_read_through_git_holds_what_commit_by_commit_syncs_built(bot: Bot) -> None:
-    made = random_history(bot.repo, 300, seed=24)
-    repo = StateRepo(bot.repo, committer=bot.engine.repo.committer, signer=None)
+def synced_step_by_step(bot: Bot, repo: StateRepo, made: list[tuple[bytes, bytes | None]]) -> Index:
+    """An index synced after each commit of `made` (main's commit, the notes' tip then)."""
     step_by_step = Index(bot.paths.state_dir / "steps.sqlite", index_tables())
     for commit, notes in made:
         repo.git.refs[MAIN] = commit
         if notes is not None:
             repo.git.refs[NOTES] = notes
         step_by_step.sync(repo)
+    return step_by_step
+
+
+def test_a_cold_index_read_through_git_holds_what_commit_by_commit_syncs_built(bot: Bot) -> None:
+    made = random_history(bot.repo, 300, seed=24)
+    repo = StateRepo(bot.repo, committer=bot.engine.repo.committer, signer=None)
+    step_by_step = synced_step_by_step(bot, repo, made)
     at_once = Index(bot.paths.state_dir / "cold.sqlite", index_tables(), bulk_from=1)
     assert (
         at_once.sync(repo)
@@ -185,12 +191,7 @@ def test_signatures_checked_apart_in_a_cold_index_name_the_signers_a_sync_names(
     keys = [SigningKey.generate(), SigningKey.generate(), None]
     made = random_history(bot.repo, 60, seed=5, keys=keys)
     repo = StateRepo(bot.repo, committer=bot.engine.repo.committer, signer=None)
-    step_by_step = Index(bot.paths.state_dir / "steps.sqlite", index_tables())
-    for commit, notes in made:
-        repo.git.refs[MAIN] = commit
-        if notes is not None:
-            repo.git.refs[NOTES] = notes
-        step_by_step.sync(repo)
+    step_by_step = synced_step_by_step(bot, repo, made)
     monkeypatch.setattr(index_signers, "APART_FROM", 1)  # checked in another process
     at_once = Index(bot.paths.state_dir / "cold.sqlite", index_tables(), bulk_from=1)
     at_once.sync(repo)

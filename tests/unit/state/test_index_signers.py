@@ -2,9 +2,11 @@
 commit, as `signer_of` in-process: valid ones their key, the rest none; and where that process
 cannot run, the index checks them itself, to the same answers."""
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,30 +68,32 @@ def test_the_process_names_each_commits_signer_as_signer_of_does() -> None:
     assert _answers(done.stdout) == expected
 
 
-def test_each_commit_gets_the_signer_signer_of_names() -> None:
-    # Long enough that the index checks the last commits while the process checks the first.
-    raws, expected = _history(3000)
+@contextlib.contextmanager
+def checking(raws: list[bytes]) -> Iterator[Signers]:
+    """`raws` handed over to a started process, stopped at the end."""
     signers = Signers()
     signers.start()
     try:
         signers.check(raws)
-        assert [signers.of(n) for n in range(len(raws))] == expected
+        yield signers
     finally:
         signers.close()
+
+
+def test_each_commit_gets_the_signer_signer_of_names() -> None:
+    # Long enough that the index checks the last commits while the process checks the first.
+    raws, expected = _history(3000)
+    with checking(raws) as signers:
+        assert [signers.of(n) for n in range(len(raws))] == expected
 
 
 def test_a_commit_asked_for_again_or_out_of_order_gets_the_same_answer() -> None:
     raws, expected = _history(300)
-    signers = Signers()
-    signers.start()
-    try:
-        signers.check(raws)
+    with checking(raws) as signers:
         assert signers.of(200) == expected[200]
         assert signers.of(3) == expected[3]
         assert signers.of(299) == expected[299]
         assert signers.of(200) == expected[200]
-    finally:
-        signers.close()
 
 
 @pytest.mark.parametrize("python", ["/nonexistent/python3", "/bin/false"])
@@ -98,13 +102,8 @@ def test_where_the_process_cannot_run_the_signers_are_checked_in_process(
 ) -> None:
     raws, expected = _history()
     monkeypatch.setattr(sys, "executable", python)  # never starts; exits at once
-    signers = Signers()
-    signers.start()
-    try:
-        signers.check(raws)
+    with checking(raws) as signers:
         assert [signers.of(n) for n in range(len(raws))] == expected
-    finally:
-        signers.close()
 
 
 def test_closed_before_every_answer_is_read_it_stops_the_process() -> None:
