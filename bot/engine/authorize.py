@@ -6,15 +6,19 @@ the arguments name. The Matrix-only conditions (room power level, encryption, a 
 team has pinned in Git) apply only when the transport reports them.
 """
 
+import logging
 from typing import Any
 
 from bot.core.effects import Notify
 from bot.core.errors import Forbidden
 from bot.core.ids import fingerprint
+from bot.core.logs import fact
 from bot.engine.registry import Command
 from bot.engine.types import Invocation
 from bot.state.policy import Policy
 from bot.state.view import StateView
+
+log = logging.getLogger("opsbot.engine")
 
 
 def may_run(policy: Policy, command: Command, invocation: Invocation) -> None:
@@ -115,9 +119,20 @@ def identity_changed(policy: Policy, invocation: Invocation) -> str | None:
     return seen if pinned is not None and seen is not None and seen != pinned else None
 
 
-def identity_notice(user_id: str, pinned: str, seen: str) -> tuple[str, Notify]:
-    """The announcement that `user_id`'s master key is now `seen`, not the `pinned` one, with
-    its identity in the outbox: announced once per new key."""
+def identity_notice(policy: Policy, user_id: str, seen: str | None) -> tuple[str, Notify] | None:
+    """The announcement that `user_id`'s master key is now `seen`, not the one pinned, with its
+    identity in the outbox (announced once per new key); None while it is the pinned one."""
+    pinned = policy.pinned_identity(user_id)
+    if pinned is None or seen is None or seen == pinned:
+        return None
+    fact(
+        log,
+        "cross-signing identity changed",
+        logging.WARNING,
+        user=user_id,
+        pinned=fingerprint(pinned),
+        seen=fingerprint(seen),
+    )
     text = (
         f"The cross-signing identity of {user_id} changed: the master key pinned in "
         f"policy.toml is {fingerprint(pinned)}, the homeserver now has "

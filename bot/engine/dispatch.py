@@ -23,7 +23,6 @@ from typing import Any
 
 from bot.core.effects import Request
 from bot.core.errors import OpsbotError, Refused, TooLong, UnknownCommand, UsageError
-from bot.core.ids import fingerprint
 from bot.core.logs import fact
 from bot.engine.answers import answer_id, answer_to, identified, owed_answer, reply_to
 from bot.engine.authorize import (
@@ -67,7 +66,9 @@ log = logging.getLogger("opsbot.engine")
 
 MAX_MESSAGE = 4096
 _CAS_RETRIES = 5
-CATCH_UP_AFTER = 0.05  # seconds after an answer is owed: it is sent before the index catches up
+# Seconds after an answer is owed before the index catches up: at once, the index's work would
+# hold the interpreter while the event loop encrypts and sends the answer.
+CATCH_UP_AFTER = 0.05
 _refs = itertools.count(1)
 
 
@@ -172,18 +173,9 @@ class Engine:
     def _announce_identity_change(
         self, policy: Policy, user_id: str, master_key: str | None
     ) -> None:
-        pinned = policy.pinned_identity(user_id)
-        if pinned is None or master_key is None or master_key == pinned:
-            return
-        self.ledger.enqueue([identity_notice(user_id, pinned, master_key)])
-        fact(
-            log,
-            "cross-signing identity changed",
-            logging.WARNING,
-            user=user_id,
-            pinned=fingerprint(pinned),
-            seen=fingerprint(master_key),
-        )
+        notice = identity_notice(policy, user_id, master_key)
+        if notice is not None:
+            self.ledger.enqueue([notice])
 
     def may_invite(self, user_id: str) -> bool:
         """Whether the bot should accept a room invite from `user_id`: admins, and roles that
@@ -207,9 +199,7 @@ class Engine:
         return reply
 
     async def _catch_up_soon(self) -> None:
-        # Not at once: the index's work would hold the interpreter while the answer is
-        # encrypted and sent from the event loop.
-        await asyncio.sleep(CATCH_UP_AFTER)
+        await asyncio.sleep(CATCH_UP_AFTER)  # the answer is encrypted and sent meanwhile
         await asyncio.to_thread(self.catch_up)
 
     async def caught_up(self) -> None:
@@ -218,8 +208,8 @@ class Engine:
             await self._catching_up
 
     def catch_up(self) -> None:
-        """Indexes the commits not indexed yet. A failure is logged and left: the next command
-        syncs the index again first, and refuses with its reason."""
+        """Indexes the commits not indexed yet; a failure is logged (the next command syncs
+        again first, and refuses with its reason)."""
         try:
             with self._lock:
                 self.index.sync(self.repo)
