@@ -26,6 +26,7 @@ commit that main contains, which reads the same.
 """
 
 import os
+import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -70,8 +71,11 @@ class Remembered:
         return cls(None if tip == "-" else tip, pending)
 
 
+_SHA = re.compile(r"[0-9a-f]{40}")
+
+
 def _is_sha(text: str) -> bool:
-    return len(text) == 40 and all(c in "0123456789abcdef" for c in text)
+    return _SHA.fullmatch(text) is not None
 
 
 class InForceRecord:
