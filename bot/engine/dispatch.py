@@ -66,9 +66,11 @@ log = logging.getLogger("opsbot.engine")
 
 MAX_MESSAGE = 4096
 _CAS_RETRIES = 5
-# Seconds after an answer is owed before the index catches up: at once, the index's work would
-# hold the interpreter while the event loop encrypts and sends the answer.
-CATCH_UP_AFTER = 0.05
+# Seconds after an answer is owed before the index catches up: sooner, the index's work would
+# hold the interpreter while the event loop encrypts and sends the answer, or while the person's
+# client receives it (the send alone is 30 ms and more). A command that comes first catches up
+# itself, and the reconciler, where one runs, has the index catch up once the answer is heard.
+CATCH_UP_AFTER = 0.25
 _refs = itertools.count(1)
 
 
@@ -193,13 +195,18 @@ class Engine:
         too, once the answer is on its way, rather than at the start of the next command."""
         reply = await asyncio.to_thread(self.run, invocation)
         if reply is not None and reply.commit is not None:
-            if self._catching_up is not None:
-                self._catching_up.cancel()  # still waiting: in a burst, one catch-up at the end
-            self._catching_up = asyncio.ensure_future(self._catch_up_soon())
+            self.catch_up_later()
         return reply
 
-    async def _catch_up_soon(self) -> None:
-        await asyncio.sleep(CATCH_UP_AFTER)  # the answer is encrypted and sent meanwhile
+    def catch_up_later(self, delay: float = CATCH_UP_AFTER) -> None:
+        """Has the index catch up in a worker thread in `delay` seconds, from the event loop; a
+        catch-up still waiting gives way to this one (in a burst, one catch-up at the end)."""
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+        self._catching_up = asyncio.ensure_future(self._catch_up_soon(delay))
+
+    async def _catch_up_soon(self, delay: float) -> None:
+        await asyncio.sleep(delay)  # the answer is encrypted, sent and received meanwhile
         await asyncio.to_thread(self.catch_up)
 
     async def caught_up(self) -> None:

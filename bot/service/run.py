@@ -163,10 +163,15 @@ async def _serve(
     async def announce(text: str) -> None:
         announce_now(text)
 
+    engines: list[Engine] = []  # told of outcomes and identities; the engine is built below
+
     async def on_outcome(outcome: RunOutcome) -> None:
         for feature in FEATURES:
             for effect in feature.on_outcome(outcome) if feature.on_outcome else ():
                 ledger.owe(f"outcome:{uuid.uuid4().hex}", effect)
+        # The outcome's note is written: indexed now, rather than by the next command first.
+        for engine in engines:
+            engine.catch_up_later(0)
 
     reconciler = Reconciler(
         repo,
@@ -180,13 +185,12 @@ async def _serve(
         index_tables=index_tables(),
     )
     stack.callback(reconciler.close)
+    ledger.on_progress = reconciler.progress
     mirrors = Mirrors(repo, config.mirrors, announce, refs=kept_refs())
 
     def committed(sha: str) -> None:
         reconciler.trigger(sha)
         mirrors.trigger()
-
-    engines: list[Engine] = []
 
     async def identity_seen(user_id: str, master: str | None) -> None:
         for engine in engines:

@@ -68,6 +68,9 @@ class Outbox:
         self._in_flight: dict[int, str | None] = {}  # being sent now: id -> an answer's commit
         self._unheard = Unheard()
         self.on_ready: Callable[[], None] = lambda: None  # set by a deliverer, to be woken
+        # Told when an effect was sent or given up, or an answer came back in the bot's sync:
+        # what `being_announced` says may have changed (the reconciler waits on it).
+        self.on_progress: Callable[[], None] = lambda: None
 
     @_locked
     def close(self) -> None:
@@ -249,6 +252,7 @@ class Outbox:
             "UPDATE outbox SET state = 'sent', event_id = ?, at = ? WHERE id = ?",
             [event_id, time.time(), owed.id],
         )
+        self.on_progress()
 
     @_locked
     def retry(self, owed: Owed, at: float, error: str) -> None:
@@ -266,6 +270,7 @@ class Outbox:
             "UPDATE outbox SET state = 'failed', error = ?, at = ? WHERE id = ?",
             [error, time.time(), owed.id],
         )
+        self.on_progress()
 
     @_locked
     def answer_of(self, commit: str) -> Answer | None:
@@ -319,6 +324,7 @@ class Outbox:
     def heard(self, event_id: str) -> None:
         """The bot's own sync returned `event_id`: the room's members have it too."""
         self._unheard.heard(event_id)
+        self.on_progress()
 
     @_locked
     def waiting(self, identity_prefix: str) -> bool:

@@ -19,6 +19,7 @@ into a room is sending.py's.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -151,15 +152,25 @@ class Deliverer:
         self.ledger.on_ready = wake
         if not await _first(ready, stop):
             return
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                await self.drain()
-            except Fatal:
-                raise
-            except Exception:
-                log.exception("delivering effects failed; trying again")
-            await _first(self._wake, stop, timeout=POLL)
+        # A stop wakes the loop too, which then waits on one event alone: woken, it drains at
+        # its next step, not after the few steps of waiting on two (an answer's send waited
+        # for them behind whatever else the event loop had to do).
+        stopping = asyncio.ensure_future(stop.wait())
+        stopping.add_done_callback(lambda _: self._wake.set())
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self.drain()
+                except Fatal:
+                    raise
+                except Exception:
+                    log.exception("delivering effects failed; trying again")
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(POLL):
+                        await self._wake.wait()
+        finally:
+            stopping.cancel()
 
     async def drain(self) -> int:
         """One pass over what is owed, in order; returns how many were delivered."""

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, WhoamiResponse
-from nio.store import SqliteStore
 
 from bot.config.matrix import MatrixConfig
 from bot.core.logs import fact
+from bot.transport.matrix.store import CryptoStore
 
 log = logging.getLogger("opsbot.matrix")
 
@@ -53,7 +53,7 @@ class Session:
             self.config.user_id,
             store_path=str(self.store_dir),
             config=AsyncClientConfig(
-                store=SqliteStore,
+                store=CryptoStore,
                 store_name=STORE_NAME,
                 pickle_key=_secret(self.dir / "pickle_key"),
                 encryption_enabled=True,

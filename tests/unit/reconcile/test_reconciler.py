@@ -88,6 +88,27 @@ async def test_a_pass_begun_before_the_commit_still_waits_for_its_answer(host: H
     assert set(ran_while_announcing) == {False}
 
 
+async def test_a_hook_starts_when_the_reconciler_is_told_its_answer_went_out(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.reconcile.reconciler.ANNOUNCE_POLL", 30.0)  # no look of its own
+    monkeypatch.setattr("bot.reconcile.reconciler.ANNOUNCE_FIRST", 30.0)
+    announced = asyncio.Event()
+    reconciler = host.reconciler(
+        announcing=lambda commits: bool(commits) and not announced.is_set()
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(reconciler.run(stop))
+    reconciler.trigger(host.deploy("web", "1.4.2"))
+    await asyncio.sleep(0.1)
+    assert host.called() == []
+    announced.set()
+    reconciler.progress()
+    await until(lambda: host.called() == ["web 1.4.2 dev"], within=2.0)
+    stop.set()
+    await running
+
+
 async def test_an_answer_that_never_goes_out_holds_the_hook_back_only_briefly(
     host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -252,6 +252,21 @@ def test_an_answer_is_being_announced_until_the_bots_own_sync_shows_it(bot: Bot)
     assert not ledger.being_announced({"c1"})
 
 
+def test_whoever_waits_for_an_answer_is_told_when_it_is_sent_failed_or_heard(bot: Bot) -> None:
+    ledger = bot.engine.ledger
+    told: list[bool] = []
+    ledger.on_progress = lambda: told.append(ledger.being_announced({"c1"}))
+    ledger.enqueue([deploy_answer(1, "c1")], commit="c1")
+    ledger.enqueue([deploy_answer(2, "c2")], commit="c2")
+    first, second = ledger.due()
+    ledger.sending(first)
+    assert told == []
+    ledger.sent(first, "$e1")
+    ledger.heard("$e1")
+    ledger.failed(second, "the room is gone")
+    assert told == [True, False, False]
+
+
 def test_an_answer_sent_that_no_sync_shows_counts_as_heard_after_a_while(
     bot: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
