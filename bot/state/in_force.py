@@ -60,7 +60,7 @@ class Remembered:
     @classmethod
     def parse(cls, text: str) -> "Remembered | None":
         fields: dict[str, str] = {}
-        for line in text.splitlines():
+        for line in text.rstrip("\n").splitlines():  # the record is padded with line breaks
             key, _, value = line.partition(" ")
             fields[key] = value.strip()
         tip, pending = fields.get("tip"), fields.get("pending")

@@ -125,8 +125,9 @@ class Index:
         # A cold index writes about 100 MB in one transaction: with SQLite's default page cache
         # (2 MB) the pages of its indexes go to the WAL and are read back as it grows. A larger
         # one took about a third off SQLite's own time in a cold build of 100,000 commits.
-        with page_cache(self.db.conn, COLD_CACHE_KIB if self.cold() else None):
-            added = self._sync_main(repo)
+        indexed = self._meta("head")
+        with page_cache(self.db.conn, COLD_CACHE_KIB if indexed is None else None):
+            added = self._sync_main(repo, indexed)
             self._sync_branches(repo)
             self._sync_notes(repo)
         return added
@@ -145,11 +146,11 @@ class Index:
             conn.execute("ROLLBACK")
             raise
 
-    def _sync_main(self, repo: StateRepo) -> int:
+    def _sync_main(self, repo: StateRepo, indexed: str | None) -> int:
         # Only what is in force is history: commits pushed and not adopted (or discarded) never
         # become deploys to roll back to, entries of !history, or merged proposals.
         head = repo.trust().commit
-        if head is None or head == self._meta("head"):
+        if head is None or head == indexed:
             return 0
         conn = self.db.conn
         signers = Signers()

@@ -4,6 +4,8 @@ of one commit as a read-only `Snapshot`, which is all a handler ever sees of the
 `StateRepo` (bot/state/repo.py) is this and the writing: the lock, the commit, the tip in force.
 """
 
+import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from bot.state.object_cache import ObjectCache
 
 MAIN = Ref(b"refs/heads/main")
 PROPOSALS = b"refs/heads/proposals/"  # one branch per proposal, `proposals/<n>`, never deleted
+_LOOSE_REF = re.compile(rb"[0-9a-f]{40}\n")  # a loose ref file as Git and opsbot write it
 
 
 class RepoReader:
@@ -36,6 +39,18 @@ class RepoReader:
         return self.tip(MAIN)
 
     def tip(self, ref: Ref) -> str | None:
+        # Read several times by every command: the loose ref file is read directly, as Git
+        # would read it (a loose ref stands above a packed one), and dulwich reads anything
+        # else (a symbolic ref, a packed one, none).
+        data = b""
+        if ref.startswith(b"refs/") and b".." not in ref:  # never a path out of the repo
+            try:
+                with open(os.path.join(self.path, ref.decode()), "rb") as file:
+                    data = file.read(42)
+            except OSError:
+                pass
+        if _LOOSE_REF.fullmatch(data):
+            return data[:40].decode()
         try:
             return self._git.refs[ref].decode()
         except KeyError:
