@@ -43,9 +43,10 @@ class RepoReader:
         # would read it (a loose ref stands above a packed one), and dulwich reads anything
         # else (a symbolic ref, a packed one, none).
         data = b""
-        if ref.startswith(b"refs/") and b".." not in ref:  # never a path out of the repo
+        name = ref.decode()
+        if name.startswith("refs/") and ".." not in name:  # never a path out of the repo
             try:
-                with open(os.path.join(self.path, ref.decode()), "rb") as file:
+                with open(os.path.join(self.path, name), "rb") as file:
                     data = file.read(42)
             except OSError:
                 pass
