@@ -69,7 +69,7 @@ _CAS_RETRIES = 5
 # Seconds after an answer is owed before the index catches up: sooner, the index's work would
 # hold the interpreter while the event loop encrypts and sends the answer, or while the person's
 # client receives it (the send alone is 30 ms and more). A command that comes first catches up
-# itself, and the reconciler, where one runs, has the index catch up once the answer is heard.
+# itself, and the reconciler, where one runs, has it catch up once the outcome's note is written.
 CATCH_UP_AFTER = 0.25
 _refs = itertools.count(1)
 
