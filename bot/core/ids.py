@@ -1,7 +1,7 @@
 """The shapes of what opsbot names: Matrix user and room ids, severities, incident ids and
-incident states. Written once, so that the grammar, the host config and the records of the
-state repo cannot disagree on what one looks like. Used with `fullmatch` (never `$`, which also
-matches before a final newline)."""
+incident states, commit ids. Written once, so that the grammar, the host config and the records
+of the state repo cannot disagree on what one looks like. Used with `fullmatch` (never `$`,
+which also matches before a final newline)."""
 
 import base64
 import binascii
@@ -20,8 +20,14 @@ SEVERITIES = ("sev1", "sev2", "sev3", "sev4", "sev5")  # sev1 is the worst
 SEVERITY = re.compile(r"sev[1-5]")
 INCIDENT_ID = re.compile(r"INC-([0-9]{1,9})")
 INCIDENT_STATES = ("investigating", "identified", "monitoring", "resolved")
+COMMIT_ID = re.compile(r"[0-9a-f]{40}")  # in full, as Git writes one (SHA-1, lower case)
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{43}")
+
+
+def is_commit_id(value: str) -> bool:
+    """Whether `value` is a full commit id, exactly (no prefix, no line break)."""
+    return COMMIT_ID.fullmatch(value) is not None
 
 
 def is_ed25519_key(value: object) -> bool:

@@ -1,5 +1,5 @@
-"""Waiting on the event loop, written once: for an event or a stop, for a stop or a time, and
-for work unless a stop comes first."""
+"""Waiting on the event loop, written once: for an event or a stop, for an event or a time, for
+a stop or a time, and for work unless a stop comes first."""
 
 import asyncio
 import contextlib
@@ -21,11 +21,17 @@ async def first(event: asyncio.Event, stop: asyncio.Event, timeout: float | None
     return event.is_set() and not stop.is_set()
 
 
+async def set_within(event: asyncio.Event, seconds: float) -> bool:
+    """Waits `seconds` unless `event` is set first; True if it was. One event alone: a waiter
+    woken by it runs at the loop's next step (`first` needs a few, for its two waits)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
+
+
 async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
     """Waits `seconds` unless `stop` comes first; True if it did (a periodic loop's pause)."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-    return stop.is_set()
+    return await set_within(stop, seconds)
 
 
 async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> tuple[T] | None:

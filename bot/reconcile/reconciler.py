@@ -25,14 +25,13 @@ The rules that keep the host sane:
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from bot.config import HostPaths
 from bot.core.logs import fact
-from bot.core.tasks import first
+from bot.core.tasks import first, set_within
 from bot.reconcile.apply import Applier, TargetJob
 from bot.reconcile.desired import Desired, DesiredState, read_desired
 from bot.reconcile.health import HostChecks
@@ -240,8 +239,7 @@ class Reconciler:
             self._progress.clear()  # before the look: news after it is not missed
             if not self.announcing(commits):
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), min(ANNOUNCE_POLL, left))
+            await set_within(self._progress, min(ANNOUNCE_POLL, left))
 
     def _needs_run(self, want: Desired) -> bool:
         env, app = want.target

@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from bot import __version__
 from bot.core.errors import OpsbotError
+from bot.core.ids import is_commit_id
 from bot.core.text import clean, clip
 from bot.service.backup_paths import UnsafePath, check_destination, read_regular, relative_name
 from bot.service.upgrade import Host
@@ -18,7 +19,6 @@ from bot.service.upgrade import Host
 MANIFEST = "manifest.json"
 FORMAT = 1
 STATE, KEY = "state", "key"  # where a file goes back to: the state directory, or key_file
-_SHA = re.compile("[0-9a-f]{40}")
 _SHA256 = re.compile("[0-9a-f]{64}")
 
 
@@ -138,7 +138,7 @@ def check_fields(entry: Entry) -> None:
 def check_tips(manifest: Manifest) -> None:
     tips = [manifest.main, manifest.root, *(manifest.runs and [manifest.runs])]
     if not isinstance(manifest.proposals, dict) or not all(
-        isinstance(t, str) and _SHA.fullmatch(t) for t in [*tips, *manifest.proposals.values()]
+        isinstance(t, str) and is_commit_id(t) for t in [*tips, *manifest.proposals.values()]
     ):
         raise BackupError("the backup's manifest names a commit that is not a commit id")
 

@@ -26,7 +26,6 @@ commit that main contains, which reads the same.
 """
 
 import os
-import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from pathlib import Path
 
 from dulwich.objects import Commit
 
+from bot.core.ids import is_commit_id
 from bot.state.allowed_signers import AllowedSigners
 from bot.state.durable import datasync
 from bot.state.signing import signer_of
@@ -64,18 +64,11 @@ class Remembered:
             key, _, value = line.partition(" ")
             fields[key] = value.strip()
         tip, pending = fields.get("tip"), fields.get("pending")
-        if tip is None or not (tip == "-" or _is_sha(tip)):
+        if tip is None or not (tip == "-" or is_commit_id(tip)):
             return None
-        if pending is not None and not _is_sha(pending):
+        if pending is not None and not is_commit_id(pending):
             return None
         return cls(None if tip == "-" else tip, pending)
-
-
-_SHA = re.compile(r"[0-9a-f]{40}")
-
-
-def _is_sha(text: str) -> bool:
-    return _SHA.fullmatch(text) is not None
 
 
 class InForceRecord:

@@ -39,6 +39,7 @@ from dulwich.objects import Commit
 from dulwich.refs import Ref
 
 from bot.core.errors import Refused
+from bot.core.ids import is_commit_id
 from bot.state.index import Index
 from bot.state.repo import PROPOSALS, StateRepo
 
@@ -47,7 +48,6 @@ MAX_NUMBER = 10**9  # the largest number `!approve` takes
 _NUMBER = re.compile(r"[1-9][0-9]{0,9}")
 STATUSES = ("open", "rejected", "merged")
 KINDS = ("change", "review")
-_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def branch(number: int) -> Ref:
@@ -138,7 +138,7 @@ def decode(number: int, text: str) -> Proposal | None:
             and all(isinstance(a, str) for a in approvers)
             and isinstance(data.get("rejected_by", ""), str)
             and data.get("kind", "change") in KINDS
-            and (data.get("reviews") is None or bool(_COMMIT.fullmatch(str(data["reviews"]))))
+            and (data.get("reviews") is None or is_commit_id(str(data["reviews"])))
             and isinstance(data.get("hotfix", ""), str)
             and (
                 data.get("due") is None

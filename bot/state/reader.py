@@ -15,11 +15,12 @@ from dulwich.objects import Blob, Commit, ShaFile, Tree
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
+from bot.core.ids import COMMIT_ID
 from bot.state.object_cache import ObjectCache
 
 MAIN = Ref(b"refs/heads/main")
 PROPOSALS = b"refs/heads/proposals/"  # one branch per proposal, `proposals/<n>`, never deleted
-_LOOSE_REF = re.compile(rb"[0-9a-f]{40}\n")  # a loose ref file as Git and opsbot write it
+_LOOSE_REF = re.compile(COMMIT_ID.pattern.encode() + rb"\n")  # as Git and opsbot write one
 
 
 class RepoReader:

@@ -7,7 +7,6 @@ incidents/INC-7/postmortem.md    a draft written by `!incident postmortem`
 alerts/rules.toml                which Alertmanager alerts open an incident, and how severe
 """
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ import tomlkit
 from tomlkit.items import Table
 
 from bot.core.errors import InvalidRecord
-from bot.core.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITIES, USER_ID
+from bot.core.ids import INCIDENT_ID, INCIDENT_STATES, SEVERITIES, USER_ID, is_commit_id
 from bot.features.incidents.alert_rules import alert_rules
 from bot.features.incidents.timeline import read as read_timeline
 from bot.state.records import decode, one_of, spec
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
 DIRECTORY = "incidents"
 STATES = INCIDENT_STATES
 BUILTIN_ROLES = ("commander", "communications", "scribe")
-COMMIT = re.compile(r"[0-9a-f]{40}")
 ID = INCIDENT_ID
 
 
@@ -44,7 +42,7 @@ def _user(value: str) -> str | None:
 
 
 def _commit(value: str) -> str | None:
-    return None if COMMIT.fullmatch(value) else f"{value!r} is not a full commit id (40 hex digits)"
+    return None if is_commit_id(value) else f"{value!r} is not a full commit id (40 hex digits)"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ into a room is sending.py's.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +29,7 @@ from nio import AsyncClient
 from bot.core.effects import Amend, Answer, CreateRoom, Edit, Effect, Job, Notify, Upload
 from bot.core.logs import fact
 from bot.core.tasks import first as _first
+from bot.core.tasks import set_within
 from bot.engine.dispatch import Engine
 from bot.state.outbox import Outbox
 from bot.state.outbox_file import Owed
@@ -152,9 +152,8 @@ class Deliverer:
         self.ledger.on_ready = wake
         if not await _first(ready, stop):
             return
-        # A stop wakes the loop too, which then waits on one event alone: woken, it drains at
-        # its next step, not after the few steps of waiting on two (an answer's send waited
-        # for them behind whatever else the event loop had to do).
+        # A stop sets the wake event too, so the loop waits on that one event alone: woken, it
+        # drains at the loop's next step (an answer's send waited behind `first`'s few steps).
         stopping = asyncio.ensure_future(stop.wait())
         stopping.add_done_callback(lambda _: self._wake.set())
         try:
@@ -166,9 +165,7 @@ class Deliverer:
                     raise
                 except Exception:
                     log.exception("delivering effects failed; trying again")
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL):
-                        await self._wake.wait()
+                await set_within(self._wake, POLL)
         finally:
             stopping.cancel()
 

@@ -11,11 +11,29 @@ crypto store, and every change of trust goes through the methods below, which fo
 they change: what is kept is what is on disk.
 """
 
+import functools
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TypeVar
 
 from nio.crypto import OlmDevice, TrustState
 from nio.store import SqliteStore
+
+T = TypeVar("T")
+
+
+def _forgets(change: Callable[..., T]) -> Callable[..., T]:
+    """`SqliteStore`'s `change` of the trust of a device (or a list of them), after which the
+    store reads each one's trust again."""
+
+    @functools.wraps(change)
+    def method(self: "CryptoStore", devices: OlmDevice | list[OlmDevice]) -> T:
+        try:
+            return change(self, devices)
+        finally:
+            for device in devices if isinstance(devices, list) else [devices]:
+                self._trust.pop((device.user_id, device.id), None)
+
+    return method
 
 
 class CryptoStore(SqliteStore):  # type: ignore[misc]  # nio's store is untyped
@@ -25,29 +43,17 @@ class CryptoStore(SqliteStore):  # type: ignore[misc]  # nio's store is untyped
 
     def _state(self, device: OlmDevice) -> TrustState:
         key = (device.user_id, device.id)
-        state = self._trust.get(key)
-        if state is None:
-            state = self._trust[key] = self._read_state(device)
-        return state
-
-    def _read_state(self, device: OlmDevice) -> TrustState:
-        with self.database.bind_ctx(self.models):
-            row = self._get_device(device)
-            if not row:
-                return TrustState.unset  # as SqliteStore: an unknown device is none of the three
-            try:
-                return TrustState(row.trust_state[0].state)
-            except IndexError:
-                return TrustState.unset
-
-    def _changing(
-        self, change: Callable[..., Any], devices: Iterable[OlmDevice], *args: Any
-    ) -> Any:
-        try:
-            return change(*args)
-        finally:
-            for device in devices:
-                self._trust.pop((device.user_id, device.id), None)
+        if key not in self._trust:  # asked of SqliteStore once (an unknown device: unset)
+            self._trust[key] = (
+                TrustState.verified
+                if super().is_device_verified(device)
+                else TrustState.blacklisted
+                if super().is_device_blacklisted(device)
+                else TrustState.ignored
+                if super().is_device_ignored(device)
+                else TrustState.unset
+            )
+        return self._trust[key]
 
     # what nio asks
 
@@ -60,28 +66,15 @@ class CryptoStore(SqliteStore):  # type: ignore[misc]  # nio's store is untyped
     def is_device_ignored(self, device: OlmDevice) -> bool:
         return bool(self._state(device) == TrustState.ignored)
 
-    # every change of trust: written by SqliteStore, then read again at the next question
+    # every change of trust, as SqliteStore writes it
 
-    def verify_device(self, device: OlmDevice) -> bool:
-        return bool(self._changing(super().verify_device, [device], device))
-
-    def unverify_device(self, device: OlmDevice) -> bool:
-        return bool(self._changing(super().unverify_device, [device], device))
-
-    def blacklist_device(self, device: OlmDevice) -> bool:
-        return bool(self._changing(super().blacklist_device, [device], device))
-
-    def unblacklist_device(self, device: OlmDevice) -> bool:
-        return bool(self._changing(super().unblacklist_device, [device], device))
-
-    def ignore_device(self, device: OlmDevice) -> bool:
-        return bool(self._changing(super().ignore_device, [device], device))
-
-    def unignore_device(self, device: OlmDevice) -> bool:
-        return bool(self._changing(super().unignore_device, [device], device))
-
-    def ignore_devices(self, devices: list[OlmDevice]) -> None:
-        self._changing(super().ignore_devices, devices, devices)
+    verify_device = _forgets(SqliteStore.verify_device)
+    unverify_device = _forgets(SqliteStore.unverify_device)
+    blacklist_device = _forgets(SqliteStore.blacklist_device)
+    unblacklist_device = _forgets(SqliteStore.unblacklist_device)
+    ignore_device = _forgets(SqliteStore.ignore_device)
+    unignore_device = _forgets(SqliteStore.unignore_device)
+    ignore_devices = _forgets(SqliteStore.ignore_devices)
 
     # the rooms a sync found encrypted
 
