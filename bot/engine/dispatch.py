@@ -256,11 +256,8 @@ class Engine:
                 raise UsageError("empty command", hint="type !help for the list of commands")
             command, name, raw_args = self.registry.lookup(body)
             if command is None:
-                nearest = self.registry.nearest(name)
-                raise UnknownCommand(
-                    f"unknown command !{_clip(name)}",
-                    hint=(f"did you mean !{nearest}? " if nearest else "") + "!help lists them all",
-                )
+                what, hint = self.registry.unknown(_clip(name))
+                raise UnknownCommand(what, hint=hint)
             with self._lock:
                 return self._run(command, raw_args, invocation)
         except UsageError as e:

@@ -79,12 +79,29 @@ class CommandRegistry:
                     rest = body.strip().split(None, size)
                     return command, name, rest[size] if len(rest) > size else ""
         first = words[0].lower().removeprefix("!") if words else ""
+        if len(words) > 1 and self._family(first):  # `incident declare`: the second word is wrong
+            return None, f"{first} {words[1].lower()}", ""
         return None, first, ""
 
-    def nearest(self, name: str) -> str | None:
+    def unknown(self, name: str) -> tuple[str, str]:
+        """(what was wrong, what to type instead) for `name`, which names no command: the
+        nearest command, or after a word that only starts commands (`incident`), those."""
+        head, _, sub = name.partition(" ")
+        family = self._family(head)
+        if family:
+            close = difflib.get_close_matches(sub, family, n=1, cutoff=0.6) if sub else []
+            listed = f"!{head} {family[0]}, " + ", ".join(family[1:])
+            hint = f"did you mean !{head} {close[0]}? " if close else f"its commands are {listed}; "
+            what = f"unknown command !{name}" if sub else f"!{head} is not a command by itself"
+            return what, f"{hint}!help {head} shows each"
         names = [c.name for c in self]
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-        return close[0] if close else None
+        hint = f"did you mean !{close[0]}? " if close else ""
+        return f"unknown command !{name}", hint + "!help lists them all"
+
+    def _family(self, word: str) -> list[str]:
+        """The second words of the commands that start with `word` (`incident`: open, sev...)."""
+        return [c.name.split(" ", 1)[1] for c in self if c.name.startswith(f"{word} ")]
 
 
 def _with_options(command: Command, added: list[OptionFor]) -> Command:

@@ -13,6 +13,14 @@ CASES = [
     # (what is typed, who types it, error code, what the reply must say)
     ("!deplyo web 1.4.2 to dev", None, "unknown_command", "did you mean !deploy?"),
     ("!frobnicate", None, "unknown_command", "!help lists them all"),
+    ("!incident", None, "unknown_command", "!incident is not a command by itself"),
+    (
+        "!incident declare db down",
+        None,
+        "unknown_command",
+        "unknown command !incident declare; its commands are !incident open, sev, assign,",
+    ),
+    ("!incident shwo INC-1", None, "unknown_command", "did you mean !incident show?"),
     ("!deploy web 1.4.2", None, "usage", "missing 'to'"),
     ("!deploy web 1.4.2 to", None, "usage", "missing <env>"),
     ("!deploy web 1.4.2 prod", None, "usage", "expected 'to' but got 'prod'"),
@@ -41,7 +49,8 @@ CASES = [
     ("!show zzzz", None, "usage", "4 to 40 hexadecimal digits"),
     ("!show abcdef12", None, "not_found", "no commit abcdef12"),
     ("!status qa", None, "not_found", "unknown environment 'qa'"),
-    ("!help frobnicate", None, "not_found", "no command !frobnicate"),
+    ("!help frobnicate", None, "not_found", "unknown command !frobnicate"),
+    ("!help incident declare", None, "not_found", "its commands are !incident open,"),
     ("!", None, None, None),
 ]
 
