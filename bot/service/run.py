@@ -17,7 +17,7 @@ import contextlib
 import logging
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bot.config.host import Config
 from bot.config.problems import ConfigError
@@ -38,6 +38,7 @@ from bot.features.catalog import (
     policy_sections,
 )
 from bot.reconcile.reconciler import Reconciler
+from bot.reconcile.recorder import OnOutcome
 from bot.service import upgrade
 from bot.service.assemble import open_engine, open_ledger, open_repo
 from bot.service.beside import (
@@ -51,6 +52,7 @@ from bot.service.beside import (
 )
 from bot.service.mirror import Mirrors
 from bot.service.watch import Watcher
+from bot.state.outbox import Outbox
 from bot.state.outcome import RunOutcome
 from bot.state.repo import StateRepo
 from bot.state.view import StateView
@@ -76,6 +78,21 @@ def repo_problems(repo: StateRepo) -> list[str]:
         for problem in StateView(repo.snapshot(), checks(), policy_sections()).problems()
     ]
 
+
+
+def outcome_listener(ledger: Outbox, engines: Sequence[Engine]) -> OnOutcome:
+    """What the reconciler's outcome of a deploy does, once its note is written: what each
+    feature owes for it (the result, into the command's answer), and the index catching up
+    with the note now, rather than the next command doing it first."""
+
+    async def on_outcome(outcome: RunOutcome) -> None:
+        for feature in FEATURES:
+            for effect in feature.on_outcome(outcome) if feature.on_outcome else ():
+                ledger.owe(f"outcome:{uuid.uuid4().hex}", effect)
+        for engine in engines:
+            engine.catch_up_later(0)
+
+    return on_outcome
 
 async def serve(
     config: Config, stop: asyncio.Event, on_ready: Callable[[], None] | None = None
@@ -165,14 +182,6 @@ async def _serve(
 
     engines: list[Engine] = []  # told of outcomes and identities; the engine is built below
 
-    async def on_outcome(outcome: RunOutcome) -> None:
-        for feature in FEATURES:
-            for effect in feature.on_outcome(outcome) if feature.on_outcome else ():
-                ledger.owe(f"outcome:{uuid.uuid4().hex}", effect)
-        # The outcome's note is written: indexed now, rather than by the next command first.
-        for engine in engines:
-            engine.catch_up_later(0)
-
     reconciler = Reconciler(
         repo,
         config.paths.state_dir,
@@ -180,7 +189,7 @@ async def _serve(
         interval=config.reconcile.interval,
         timeout=config.reconcile.timeout,
         retries=config.reconcile.retries,
-        on_outcome=on_outcome,
+        on_outcome=outcome_listener(ledger, engines),
         announcing=ledger.being_announced,
         index_tables=index_tables(),
     )
