@@ -79,7 +79,6 @@ def repo_problems(repo: StateRepo) -> list[str]:
     ]
 
 
-
 def outcome_listener(ledger: Outbox, engines: Sequence[Engine]) -> OnOutcome:
     """What the reconciler's outcome of a deploy does, once its note is written: what each
     feature owes for it (the result, into the command's answer), and the index catching up
@@ -93,6 +92,7 @@ def outcome_listener(ledger: Outbox, engines: Sequence[Engine]) -> OnOutcome:
             engine.catch_up_later(0)
 
     return on_outcome
+
 
 async def serve(
     config: Config, stop: asyncio.Event, on_ready: Callable[[], None] | None = None
