@@ -88,19 +88,27 @@ def count(value: str) -> int:
 
 
 def word(value: str) -> str:
+    """A name opsbot looks up (a command, a role): refused with invisible characters in it,
+    which no name has and which would make the refusal that repeats it read otherwise."""
     printable(value)
     if len(value) > MAX_NAME:
         raise ArgError(f"must be at most {MAX_NAME} characters")
+    if _invisible(value):
+        raise ArgError("must not contain invisible characters (bidi controls, zero-width spaces)")
     return value.removeprefix("!")
 
 
 def user(value: str) -> str:
     printable(value)
     # Format characters (bidi controls, zero-width spaces) would let one id pass for another.
-    invisible = any(unicodedata.category(c) in ("Cf", "Zl", "Zp") for c in value)
-    if len(value) > 255 or invisible or not USER_ID.fullmatch(value):
+    if len(value) > 255 or _invisible(value) or not USER_ID.fullmatch(value):
         raise ArgError("must be a Matrix user id like @alice:example.org")
     return value
+
+
+def _invisible(value: str) -> bool:
+    """Whether `value` holds a format character or a line or paragraph separator."""
+    return any(unicodedata.category(c) in ("Cf", "Zl", "Zp") for c in value)
 
 
 def text(value: str) -> str:

@@ -54,8 +54,8 @@ def help_(ctx: Context) -> Outcome:
         if command is None and family:
             return _family(family, mine)
         if command is None:
-            what, hint = ctx.registry.unknown(name)
-            raise NotFound(what, hint=hint)
+            _, hint = ctx.registry.unknown(name)
+            raise NotFound(f"no command !{name}", hint=hint)
         text = describe(command) if command in mine else not_yours(command)
     else:
         width = max(len(c.usage_line()) for c in mine)

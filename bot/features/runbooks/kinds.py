@@ -2,6 +2,7 @@
 
 import re
 
+from bot.core.text import without_bidi
 from bot.engine.kinds import ArgError, ArgKind, printable
 
 
@@ -13,11 +14,12 @@ def runbook(value: str) -> str:
 
 
 def params(value: str) -> str:
-    """A runbook's parameters, as typed: the runbook's declaration checks them (and refuses a
-    newline, which only it can say what to do about)."""
+    """A runbook's parameters, as typed but for bidi controls (a value shown in the run's reply
+    must read as it is): the runbook's declaration checks them (and refuses a newline, which
+    only it can say what to do about)."""
     if len(value.encode()) > 4096:
         raise ArgError("must be at most 4 KiB")
-    return value
+    return without_bidi(value)
 
 
 def run_id(value: str) -> str:

@@ -49,7 +49,9 @@ CASES = [
     ("!show zzzz", None, "usage", "4 to 40 hexadecimal digits"),
     ("!show abcdef12", None, "not_found", "no commit abcdef12"),
     ("!status qa", None, "not_found", "unknown environment 'qa'"),
-    ("!help frobnicate", None, "not_found", "unknown command !frobnicate"),
+    ("!help frobnicate", None, "not_found", "no command !frobnicate"),
+    ("!help de\u202eploy", None, "usage", "must not contain invisible characters"),
+    ("!grant @bob:example.org deplo\u202eyer", None, "usage", "must not contain invisible"),
     ("!help incident declare", None, "not_found", "its commands are !incident open,"),
     ("!", None, None, None),
 ]
