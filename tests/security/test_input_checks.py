@@ -411,3 +411,56 @@ def test_any_reason_is_refused_or_stored_so_that_it_loads_back(bot: Bot, reason:
     assert not BIDI_CONTROLS & set(freeze.reason)
     assert freeze.reason.splitlines() in ([freeze.reason], [])
     assert bot.say("!unfreeze dev").ok
+
+
+
+# Every command, as its own examples show it, with words changed, added or left out
+
+REGISTRY = default_registry()
+WORDS = st.sampled_from(
+    [
+        *("web", "api", "dev", "staging", "prod", "nowhere", "1.0.0", "v2", "latest"),
+        *("to", "in", "from", "for", "2h", "0m", "91d", "all", "open", "cancel"),
+        *("--reason", "--dry-run", "--hotfix", "--since", "--until", "--format", "-n"),
+        *("--summary", "--sev", "--replace", "--confirm", "--x", "-", "--"),
+        *("INC-1", "INC-0", "INC-" + "9" * 30, "sev1", "sev0", "commander", "resolved"),
+        *(ALICE, BOB, "me", "bob", "admin", "deployer", "abc1234", "12345678", "9" * 30),
+        *("2026-01-01", "csv", "html", "port=8080", "hours=0", "file=../x", "http-check"),
+        *("'", '"', "''", "\\", "$(id)", "*", "=", "\u202e", "\u200b", "日本", "\t", "\u2028"),
+    ]
+)
+
+
+@st.composite
+def typed(draw: st.DrawFn, name: str) -> str:
+    """One of `!name`'s examples (or `!name` alone), with up to three words changed."""
+    command = REGISTRY.get(name)
+    assert command is not None
+    fixed = len(name.split())  # the command's own words stay
+    words = draw(st.sampled_from([*command.examples, f"!{name}"])).split()
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(fixed, len(words)))
+        change = draw(st.sampled_from(["replace", "insert", "drop"]))
+        if change == "insert" or at == len(words):
+            words.insert(at, draw(WORDS))
+        elif change == "replace":
+            words[at] = draw(WORDS)
+        else:
+            del words[at]
+    return " ".join(words)
+
+
+@pytest.mark.parametrize("name", sorted(command.name for command in REGISTRY))
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_any_command_near_its_examples_is_answered_and_a_refusal_writes_nothing(
+    bot: Bot, name: str, data: st.DataObject
+) -> None:
+    text = data.draw(typed(name))
+    head = bot.head()
+    reply = bot.say(text)
+    assert reply.error != "internal", reply.text
+    if not reply.ok:
+        assert reply.result["commit"] is None
+        assert bot.head() == head
+    assert problems(bot) == []
