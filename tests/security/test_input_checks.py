@@ -413,7 +413,6 @@ def test_any_reason_is_refused_or_stored_so_that_it_loads_back(bot: Bot, reason:
     assert bot.say("!unfreeze dev").ok
 
 
-
 # Every command, as its own examples show it, with words changed, added or left out
 
 REGISTRY = default_registry()
