@@ -90,7 +90,7 @@ class CommandRegistry:
         family = self._family(head)
         if family:
             close = difflib.get_close_matches(sub, family, n=1, cutoff=0.6) if sub else []
-            listed = f"!{head} {family[0]}, " + ", ".join(family[1:])
+            listed = ", ".join([f"!{head} {family[0]}", *family[1:]])
             hint = f"did you mean !{head} {close[0]}? " if close else f"its commands are {listed}; "
             what = f"unknown command !{name}" if sub else f"!{head} is not a command by itself"
             return what, f"{hint}!help {head} shows each"
