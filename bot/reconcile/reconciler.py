@@ -171,20 +171,21 @@ class Reconciler:
     def trigger(self, commit: str | None = None) -> None:
         """Asks for a pass now, after `commit` if a command made one. Safe to call from any
         thread."""
-        loop = self._loop
-        if loop is None or _running_loop() is loop:
-            self._woken(commit)
-        else:
-            loop.call_soon_threadsafe(self._woken, commit)
+        self._on_loop(self._woken, commit)
 
     def progress(self) -> None:
         """Told that what `announcing` says may have changed (an answer was sent, or came back
         in the bot's own sync). Safe to call from any thread."""
+        self._on_loop(self._progress.set)
+
+    def _on_loop(self, call: Callable[..., None], *args: object) -> None:
+        """Runs `call` on the reconciler's event loop: now if that is this thread's (or none
+        runs yet), else as soon as the loop gets to it."""
         loop = self._loop
         if loop is None or _running_loop() is loop:
-            self._progress.set()
+            call(*args)
         else:
-            loop.call_soon_threadsafe(self._progress.set)
+            loop.call_soon_threadsafe(call, *args)
 
     def _woken(self, commit: str | None) -> None:
         if commit is not None:
